@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs, from Debian's archive, every package the build, the product and the tests use.
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+PKGS=(
+  # build
+  build-essential meson ninja-build pkg-config
+  libssl-dev libevent-dev libjansson-dev libsqlite3-dev libargon2-dev
+  libhttp-parser-dev lxc-dev libcmocka-dev
+  # node run time
+  lxc iproute2 debootstrap tar xz-utils zstd sqlite3
+  # NX and the desktop (node-side test DI, client side)
+  nxagent nxproxy xvfb x11-apps x11-utils x11-xkb-utils xkb-data icewm xterm
+  xfonts-base imagemagick
+  # integration tests
+  busybox-static procps psmisc curl
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

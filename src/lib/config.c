@@ -1,0 +1,340 @@
+/* config.c: parser for Java-properties files and the key/value store with expansion. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "err.h"
+#include "util.h"
+
+#define QVD_CONFIG_MAX_FILE (1024 * 1024)
+#define QVD_CONFIG_MAX_DEPTH 16
+
+struct entry {
+    char *key;
+    char *raw;
+    char *expanded; /* cache, cleared on every change */
+};
+
+struct qvd_config {
+    struct entry *v;
+    size_t n, cap;
+};
+
+static struct entry *
+find(const struct qvd_config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->n; i++)
+        if (strcmp(cfg->v[i].key, key) == 0)
+            return &cfg->v[i];
+    return NULL;
+}
+
+static void
+clear_cache(struct qvd_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n; i++) {
+        free(cfg->v[i].expanded);
+        cfg->v[i].expanded = NULL;
+    }
+}
+
+static void
+put(struct qvd_config *cfg, const char *key, const char *value)
+{
+    struct entry *e = find(cfg, key);
+
+    clear_cache(cfg);
+    if (e != NULL) {
+        free(e->raw);
+        e->raw = qvd_xstrdup(value);
+        return;
+    }
+    if (cfg->n == cfg->cap) {
+        cfg->cap = cfg->cap ? cfg->cap * 2 : 128;
+        cfg->v = qvd_xrealloc(cfg->v, cfg->cap * sizeof(*cfg->v));
+    }
+    cfg->v[cfg->n++] = (struct entry){qvd_xstrdup(key), qvd_xstrdup(value), NULL};
+}
+
+struct qvd_config *
+qvd_config_new(void)
+{
+    struct qvd_config *cfg = qvd_xcalloc(1, sizeof(*cfg));
+
+    for (const struct qvd_config_default *d = qvd_config_defaults; d->key != NULL; d++)
+        put(cfg, d->key, d->value);
+    return cfg;
+}
+
+struct qvd_config *
+qvd_config_dup(const struct qvd_config *cfg)
+{
+    struct qvd_config *c = qvd_xcalloc(1, sizeof(*c));
+
+    for (size_t i = 0; i < cfg->n; i++)
+        put(c, cfg->v[i].key, cfg->v[i].raw);
+    return c;
+}
+
+void
+qvd_config_free(struct qvd_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->n; i++) {
+        free(cfg->v[i].key);
+        free(cfg->v[i].raw);
+        free(cfg->v[i].expanded);
+    }
+    free(cfg->v);
+    free(cfg);
+}
+
+int
+qvd_config_set(struct qvd_config *cfg, const char *key, const char *value)
+{
+    if (key == NULL || *key == '\0')
+        return qvd_seterr("empty configuration key");
+    for (const char *p = key; *p; p++)
+        if (isspace((unsigned char)*p) || *p == '=' || *p == ':')
+            return qvd_seterr("invalid configuration key '%s'", key);
+    put(cfg, key, value ? value : "");
+    return 0;
+}
+
+/* Un-escapes a properties token (\t \n \r \f \\ \uXXXX and \<char>) into `out`. */
+static void
+unescape(struct qvd_buf *out, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c != '\\' || i + 1 == len) {
+            qvd_buf_addc(out, c);
+            continue;
+        }
+        c = s[++i];
+        switch (c) {
+        case 't': qvd_buf_addc(out, '\t'); break;
+        case 'n': qvd_buf_addc(out, '\n'); break;
+        case 'r': qvd_buf_addc(out, '\r'); break;
+        case 'f': qvd_buf_addc(out, '\f'); break;
+        case 'u':
+            if (i + 4 < len && isxdigit((unsigned char)s[i + 1])) {
+                char hex[5] = {s[i + 1], s[i + 2], s[i + 3], s[i + 4], 0};
+                unsigned long cp = strtoul(hex, NULL, 16);
+                qvd_buf_add_utf8(out, (unsigned)cp);
+                i += 4;
+            } else {
+                qvd_buf_addc(out, 'u');
+            }
+            break;
+        default: qvd_buf_addc(out, c); break;
+        }
+    }
+}
+
+/* Splits one logical line into key and value following java.util.Properties.load rules. */
+static int
+parse_line(struct qvd_config *staged, const char *line, size_t len, const char *origin,
+           int lineno)
+{
+    size_t i = 0, kstart, kend;
+    struct qvd_buf key = QVD_BUF_INIT, value = QVD_BUF_INIT;
+    int rc = 0;
+
+    while (i < len && isspace((unsigned char)line[i]))
+        i++;
+    if (i == len || line[i] == '#' || line[i] == '!')
+        return 0;
+    kstart = i;
+    while (i < len && !(line[i] == '=' || line[i] == ':' || isspace((unsigned char)line[i]))) {
+        if (line[i] == '\\')
+            i++;
+        i++;
+    }
+    kend = i > len ? len : i;
+    while (i < len && isspace((unsigned char)line[i]))
+        i++;
+    if (i < len && (line[i] == '=' || line[i] == ':'))
+        i++;
+    while (i < len && isspace((unsigned char)line[i]))
+        i++;
+    unescape(&key, line + kstart, kend - kstart);
+    unescape(&value, line + i, len - i);
+    if (qvd_config_set(staged, qvd_buf_str(&key), qvd_buf_str(&value)) < 0)
+        rc = qvd_seterr("%s:%d: %s", origin, lineno, qvd_strerror());
+    qvd_buf_free(&key);
+    qvd_buf_free(&value);
+    return rc;
+}
+
+int
+qvd_config_load_string(struct qvd_config *cfg, const char *text, const char *origin)
+{
+    struct qvd_config *staged = qvd_xcalloc(1, sizeof(*staged));
+    struct qvd_buf logical = QVD_BUF_INIT;
+    const char *p = text;
+    int lineno = 0, startline = 1, rc = 0;
+
+    while (*p) {
+        const char *eol = p + strcspn(p, "\r\n");
+        size_t len = (size_t)(eol - p);
+        size_t bs = 0;
+
+        lineno++;
+        if (logical.len == 0)
+            startline = lineno;
+        else /* continuation: leading whitespace is dropped */
+            while (len > 0 && isspace((unsigned char)*p))
+                p++, len--;
+        /* an odd number of trailing backslashes continues the line */
+        while (bs < len && p[len - 1 - bs] == '\\')
+            bs++;
+        if (bs % 2 == 1) {
+            qvd_buf_add(&logical, p, len - 1);
+        } else {
+            qvd_buf_add(&logical, p, len);
+            if (parse_line(staged, qvd_buf_str(&logical), logical.len, origin, startline) < 0) {
+                rc = -1;
+                break;
+            }
+            qvd_buf_reset(&logical);
+        }
+        p = eol;
+        if (*p == '\r' && p[1] == '\n')
+            p++;
+        if (*p)
+            p++;
+    }
+    if (rc == 0 && logical.len > 0)
+        rc = parse_line(staged, qvd_buf_str(&logical), logical.len, origin, startline);
+    if (rc == 0)
+        for (size_t i = 0; i < staged->n; i++)
+            put(cfg, staged->v[i].key, staged->v[i].raw);
+    qvd_buf_free(&logical);
+    qvd_config_free(staged);
+    return rc;
+}
+
+int
+qvd_config_load_file(struct qvd_config *cfg, const char *path, bool must_exist)
+{
+    char *text = NULL;
+    int rc;
+
+    if (qvd_read_file(path, QVD_CONFIG_MAX_FILE, &text, NULL) < 0) {
+        if (errno == ENOENT && !must_exist)
+            return 0;
+        return qvd_seterr("cannot read configuration file %s: %s", path, qvd_strerror());
+    }
+    rc = qvd_config_load_string(cfg, text, path);
+    free(text);
+    return rc;
+}
+
+static int
+expand(struct qvd_config *cfg, const char *raw, struct qvd_buf *out, int depth)
+{
+    if (depth > QVD_CONFIG_MAX_DEPTH)
+        return qvd_seterr("configuration references nest too deeply (a loop?)");
+    for (const char *p = raw; *p;) {
+        if (p[0] == '$' && p[1] == '{') {
+            const char *end = strchr(p + 2, '}');
+            if (end == NULL)
+                return qvd_seterr("unterminated ${ in configuration value '%s'", raw);
+            char *name = qvd_xstrndup(p + 2, (size_t)(end - p - 2));
+            struct entry *e = find(cfg, name);
+            int rc = e ? expand(cfg, e->raw, out, depth + 1)
+                       : qvd_seterr("configuration references unknown key '%s'", name);
+            free(name);
+            if (rc < 0)
+                return -1;
+            p = end + 1;
+        } else {
+            qvd_buf_addc(out, *p++);
+        }
+    }
+    return 0;
+}
+
+const char *
+qvd_config_get(struct qvd_config *cfg, const char *key)
+{
+    struct entry *e = find(cfg, key);
+    struct qvd_buf out = QVD_BUF_INIT;
+
+    if (e == NULL) {
+        qvd_seterr("unknown configuration key '%s'", key);
+        return NULL;
+    }
+    if (e->expanded != NULL)
+        return e->expanded;
+    if (expand(cfg, e->raw, &out, 0) < 0) {
+        qvd_buf_free(&out);
+        return NULL;
+    }
+    e->expanded = qvd_buf_steal(&out);
+    return e->expanded;
+}
+
+long
+qvd_config_int(struct qvd_config *cfg, const char *key, long dflt)
+{
+    const char *v = qvd_config_get(cfg, key);
+    long n;
+
+    if (v == NULL || qvd_parse_long(v, &n) < 0)
+        return dflt;
+    return n;
+}
+
+bool
+qvd_config_bool(struct qvd_config *cfg, const char *key, bool dflt)
+{
+    const char *v = qvd_config_get(cfg, key);
+
+    if (v == NULL)
+        return dflt;
+    if (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+        !strcasecmp(v, "on"))
+        return true;
+    if (!strcasecmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+        !strcasecmp(v, "off") || *v == '\0')
+        return false;
+    return dflt;
+}
+
+void
+qvd_config_foreach(struct qvd_config *cfg,
+                   void (*fn)(const char *key, const char *value, void *arg), void *arg)
+{
+    for (size_t i = 0; i < cfg->n; i++) {
+        const char *v = qvd_config_get(cfg, cfg->v[i].key);
+        fn(cfg->v[i].key, v ? v : cfg->v[i].raw, arg);
+    }
+}
+
+struct qvd_config *
+qvd_config_load_program(const char *name, const char *override)
+{
+    struct qvd_config *cfg = qvd_config_new();
+    const char *env = getenv("QVD_CONFIG");
+    char def[256];
+    int rc;
+
+    snprintf(def, sizeof(def), "/etc/qvd/%s", name);
+    if (override != NULL)
+        rc = qvd_config_load_file(cfg, override, true);
+    else if (env != NULL && *env)
+        rc = qvd_config_load_file(cfg, env, true);
+    else
+        rc = qvd_config_load_file(cfg, def, false);
+    if (rc < 0) {
+        qvd_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}

@@ -1,0 +1,77 @@
+/* config_defaults.c: every option with its built-in default and help: the config reference. */
+#include <stddef.h>
+
+#include "config.h"
+
+const struct qvd_config_default qvd_config_defaults[] = {
+    {"nodename", "", "name of this node: the hosts.name row it registers as (default: the hostname)"},
+    {"log.level", "info", "debug, info, warn or error"},
+    {"log.filename", "", "log file; empty logs to stderr"},
+
+    {"database.type", "sqlite", "database back-end: sqlite (one node) or pg (clusters)"},
+    {"database.path", "/var/lib/qvd/qvd.db", "SQLite database file"},
+    {"database.host", "localhost", "PostgreSQL host"},
+    {"database.port", "5432", "PostgreSQL port"},
+    {"database.name", "qvddb", "PostgreSQL database name"},
+    {"database.user", "qvd", "PostgreSQL user"},
+    {"database.password", "", "PostgreSQL password"},
+    {"database.busy_timeout", "10000", "ms a SQLite writer waits for the lock"},
+
+    {"path.run", "/var/run/qvd", "run-time state: locks, wake-up sockets, per-VM files"},
+    {"path.log", "/var/log/qvd", "log folder"},
+    {"path.qvd.bin", QVD_PREFIX "/bin", "where the QVD programs are installed"},
+    {"path.vma.binary", "${path.qvd.bin}/qvd-vma", "the qvd-vma that the node puts in every VM"},
+    {"path.storage.root", "/var/lib/qvd/storage", "root of the node's storage"},
+    {"path.storage.staging", "${path.storage.root}/staging", "DI files waiting to be imported"},
+    {"path.storage.images", "${path.storage.root}/images", "imported DI files"},
+    {"path.storage.basefs", "${path.storage.root}/basefs", "DIs unpacked once per node (read-only)"},
+    {"path.storage.overlayfs", "${path.storage.root}/overlayfs", "per-VM writable layers"},
+    {"path.storage.rootfs", "${path.storage.root}/rootfs", "per-VM mounted root file systems"},
+    {"path.storage.homefs", "${path.storage.root}/homefs", "persistent user storage (homes)"},
+
+    {"vm.hypervisor", "lxc", "lxc or nothing (control-plane tests)"},
+    {"vm.lxc.unionfs.type", "overlayfs", "copy-on-write layer of LXC VMs: overlayfs or bind"},
+    {"vm.lxc.home.per.user", "0", "1: one home per user shared by the user's VMs"},
+    {"vm.lxc.init", "", "command run as the container's init; empty: the VMA is init"},
+    {"vm.lxc.conf.extra", "", "extra lines for every container's LXC config (\\n separated)"},
+    {"vm.overlay.persistent", "0", "1: keep a VM's writable layer across restarts"},
+    {"vm.network.bridge", "qvdnet0", "bridge that VMs are attached to (created if missing)"},
+    {"vm.network.ip.start", "10.0.0.100", "first VM address; the hosts range lies below it"},
+    {"vm.network.netmask", "255.255.0.0", "netmask of the VM network"},
+    {"vm.network.gateway", "", "gateway given to VMs; empty: the node's address on the bridge"},
+    {"vm.network.mac.prefix", "54:52:00", "MAC prefix; the suffix is the last 3 octets of the IP"},
+    {"vm.network.host.address", "", "node address on the bridge; empty: first of the hosts range"},
+    {"internal.vm.network.device.prefix", "qvd", "host-side veth name prefix (+ VM id)"},
+    {"internal.vm.port.vma", "3030", "VMA port inside VMs"},
+    {"internal.nxagent.display", "100", "nxagent display (port 4000 + display on the VM's loopback)"},
+
+    {"hkd.ticker.delay", "2", "seconds between heartbeats"},
+    {"hkd.ticker.timeout", "30", "seconds without a heartbeat before the HKD fences itself"},
+    {"hkd.vm_command.poll", "5", "seconds between polls for VM commands (wake-ups come sooner)"},
+    {"hkd.max_heavy", "10", "VMs started at the same time"},
+    {"hkd.vma.ping.interval", "5", "seconds between VMA pings of a running VM"},
+    {"hkd.vma.ping.timeout", "3", "seconds a VMA ping may take"},
+    {"hkd.vma.failed.max_count", "3", "consecutive failed pings before a running VM is stopped"},
+    {"hkd.vma.start.timeout", "60", "seconds for a starting VM's VMA to answer"},
+    {"hkd.vm.stop.timeout", "15", "seconds for poweroff before the container is killed"},
+
+    {"osf.default.memory", "256", "memory (MiB) of a new OSF"},
+    {"osf.default.overlay", "1", "new OSFs use an overlay"},
+    {"model.user.login.case-sensitive", "0", "logins compare case-sensitively"},
+
+    {"vma.user.default.name", "qvd", "session user when the L7R passes none"},
+    {"vma.user.default.groups", "", "extra groups of provisioned users (comma separated)"},
+    {"vma.user.home.path", "/home", "parent folder of provisioned homes"},
+    {"vma.user.shell", "/bin/sh", "shell of provisioned users"},
+    {"vma.x_session", "/etc/X11/Xsession", "the X session the VMA starts as the user"},
+    {"vma.nxagent", "/usr/bin/nxagent", "nxagent binary inside the VM"},
+    {"vma.nxagent.extra_args", "", "extra nxagent arguments"},
+    {"vma.hooks.dir", "/etc/qvd/hooks", "folder of connect hooks run before the X session"},
+    {"vma.timeout.listening", "30", "seconds nxagent may take to listen"},
+    {"vma.timeout.suspending", "20", "seconds nxagent may take to suspend"},
+
+    {"l7r.port", "8443", "TLS port of the L7R"},
+    {"l7r.address", "*", "address the L7R listens on"},
+    {"l7r.auth.plugin.default.tenant", "default", "tenant of logins without @tenant"},
+    {NULL, NULL, NULL},
+};

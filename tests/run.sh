@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need, builds, runs every unit and
+# integration test (TAP), and ends with one line "N passed, N failed, N skipped".
+# Usage: tests/run.sh [pattern]   (pattern filters test files by name)
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+pattern=${1:-}
+export QVD_TOP=$top QVD_BUILD=${QVD_BUILD:-$top/build}
+log_dir=$QVD_BUILD/test-logs
+
+if [ "$(id -u)" != 0 ]; then
+  echo "tests/run.sh: run as root (the integration tests create containers and namespaces)" >&2
+  exit 2
+fi
+bash scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+if [ ! -f "$QVD_BUILD/build.ninja" ]; then
+  meson setup "$QVD_BUILD" >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+fi
+if ! ninja -C "$QVD_BUILD" >"$QVD_BUILD/ninja.log" 2>&1; then
+  cat "$QVD_BUILD/ninja.log"
+  echo "build failed"; echo "0 passed, 1 failed"; exit 1
+fi
+rm -rf "$log_dir"; mkdir -p "$log_dir"
+
+pass=0 fail=0 skip=0
+failed_names=()
+# Counts the TAP lines of one test program's output; a program that fails without
+# reporting a failing case counts as one failure of its own.
+account() {
+  local name=$1 out=$2 rc=$3 p=0 f=0 s=0
+  p=$(grep -cE '^ok [0-9]+' "$out" | head -1); p=${p:-0}
+  s=$(grep -cE '^ok [0-9]+.*# *[Ss][Kk][Ii][Pp]' "$out" | head -1); s=${s:-0}
+  f=$(grep -cE '^not ok [0-9]+' "$out" | head -1); f=${f:-0}
+  p=$((p - s))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "not ok - $name exited with status $rc" >>"$out"; fi
+  if [ "$rc" -eq 0 ] && [ $((p + f + s)) -eq 0 ]; then p=1; fi
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+  grep -E '^(not ok|ok [0-9]+.*# *[Ss][Kk][Ii][Pp])' "$out" | sed "s|^|  $name: |"
+  [ "$f" -gt 0 ] && failed_names+=("$name (log: $out)")
+  printf '%-40s %d passed, %d failed, %d skipped\n' "$name" "$p" "$f" "$s"
+}
+
+for t in "$QVD_BUILD"/tests/unit/test-*; do
+  [ -x "$t" ] || continue
+  name=unit/$(basename "$t")
+  [[ -n "$pattern" && "$name" != *$pattern* ]] && continue
+  out=$log_dir/$(basename "$t").log
+  CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t" >"$out" 2>&1; rc=$?
+  account "$name" "$out" "$rc"
+done
+
+for t in tests/integration/*.sh; do
+  [ -f "$t" ] || continue
+  name=integration/$(basename "$t" .sh)
+  [[ -n "$pattern" && "$name" != *$pattern* ]] && continue
+  out=$log_dir/$(basename "$t" .sh).log
+  timeout 900 bash "$t" >"$out" 2>&1; rc=$?
+  account "$name" "$out" "$rc"
+done
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+  echo "failed:"; printf '  %s\n' "${failed_names[@]}"
+fi
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
