@@ -30,3 +30,27 @@ t_wait() {
   for ((i = 0; i < limit * 10; i++)); do "$@" && return 0; sleep 0.1; done
   return 1
 }
+
+# A test node: a network namespace (no default route: nothing can leave the machine) and a
+# persistent mount namespace whose /sys shows that network, both pinned under $T_DIR so that
+# a daemon restarted in them finds the mounts and devices its previous run left.
+t_node_ns() {
+  local name=$1
+  T_NS_NET=qvdt-$name-$$
+  T_NS_MNT=$T_DIR/mntns-$name
+  ip netns add "$T_NS_NET" || return 1
+  t_cleanup_add "ip netns del $T_NS_NET"
+  touch "$T_NS_MNT"
+  mount --bind "$T_DIR" "$T_DIR" 2>/dev/null && mount --make-private "$T_DIR"
+  t_cleanup_add "umount -l $T_DIR"
+  unshare --mount="$T_NS_MNT" --propagation slave true || return 1
+  t_cleanup_add "umount $T_NS_MNT"
+  nsenter --mount="$T_NS_MNT" --net="/run/netns/$T_NS_NET" \
+    sh -c "mkdir -p $T_DIR/.cg && mount --rbind /sys/fs/cgroup $T_DIR/.cg &&
+           umount -l /sys && mount -t sysfs sysfs /sys &&
+           mount --move $T_DIR/.cg /sys/fs/cgroup && ip link set lo up" || return 1
+}
+# Runs a command inside the test node's namespaces.
+t_in_node() {
+  nsenter --mount="$T_NS_MNT" --net="/run/netns/$T_NS_NET" "$@"
+}

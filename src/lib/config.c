@@ -228,7 +228,7 @@ qvd_config_load_file(struct qvd_config *cfg, const char *path, bool must_exist)
     if (qvd_read_file(path, QVD_CONFIG_MAX_FILE, &text, NULL) < 0) {
         if (errno == ENOENT && !must_exist)
             return 0;
-        return qvd_seterr("cannot read configuration file %s: %s", path, qvd_strerror());
+        return qvd_seterr("cannot read configuration file %s: %s", path, strerror(errno));
     }
     rc = qvd_config_load_string(cfg, text, path);
     free(text);

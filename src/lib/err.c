@@ -1,6 +1,7 @@
 /* err.c: per-thread "last error" message behind the 0/-1 return contract. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "err.h"
 
@@ -10,10 +11,13 @@ int
 qvd_seterr(const char *fmt, ...)
 {
     va_list ap;
+    char msg[sizeof(last_error)];
 
+    /* through a copy: callers often wrap the previous message with qvd_strerror() */
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof(last_error));
     return -1;
 }
 

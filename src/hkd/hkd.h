@@ -1,0 +1,131 @@
+/* hkd.h: private header of qvd-hkd, the node daemon: host registration and heartbeat, the
+ * VM state machine, hypervisor back-ends (ops tables), storage and VM network. */
+#ifndef QVD_HKD_H
+#define QVD_HKD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <event2/event.h>
+
+struct qvd_config;
+struct qvd_db;
+struct hkd_vm;
+
+/* VM life cycle, as written to vm_runtimes.vm_state (sub-steps are only in memory). */
+enum vm_step {
+    VM_STARTING_FS,      /* preparing the root file system (may unpack the DI) */
+    VM_STARTING_SETUP,   /* config, network, container start */
+    VM_STARTING_VMA,     /* container up, waiting for the VMA to answer */
+    VM_RUNNING,          /* VMA answering; pinged periodically */
+    VM_STOPPING_POWEROFF,/* asked the VMA to power off, waiting for the container to end */
+    VM_STOPPING_CLEANUP, /* container gone or killed: undo network, mounts, files */
+    VM_ZOMBIE,           /* cleanup failed: retried periodically */
+};
+
+/* Everything known about one VM while this node handles it. */
+struct hkd_vm {
+    int64_t id;
+    char name[80];
+    char login[80];
+    int64_t user_id, osf_id, di_id;
+    char ip[16], mac[18];
+    char di_path[4096];       /* relative to path.storage.images */
+    int memory_mb;
+    bool use_overlay;
+    int64_t user_storage_mb;
+    char secret[65];          /* per start, hex; wiped when the VM stops */
+    char rootfs[4096];        /* mount point of the VM's root file system */
+    enum vm_step step;
+    bool stop_requested;      /* stop arrived while starting */
+    int64_t step_deadline_ms; /* monotonic deadline of the current step */
+    int ping_failures;
+    bool ping_in_flight;
+    int64_t started_ms;       /* when the start command was taken */
+    pid_t unpack_pid;         /* DI unpack child, or 0 */
+    int unpack_fd;            /* pidfd of that child */
+    struct event *unpack_ev;
+    struct event *timer;
+    struct hkd *hkd;
+    struct hkd_vm *next;
+};
+
+/* A hypervisor back-end. Every function returns 0/-1 with qvd_seterr(). cleanup() must be
+ * idempotent and work from nothing but the VM id (zombies of a previous run). */
+struct hkd_hv_ops {
+    const char *name;
+    bool simulated; /* `nothing`: no image, no network, no agent to ping */
+    int (*init)(struct hkd *hkd);
+    int (*start)(struct hkd *hkd, struct hkd_vm *vm);
+    bool (*is_running)(struct hkd *hkd, int64_t vm_id);
+    pid_t (*init_pid)(struct hkd *hkd, int64_t vm_id);
+    int (*kill)(struct hkd *hkd, int64_t vm_id);
+    int (*cleanup)(struct hkd *hkd, int64_t vm_id);
+    /* Ids of the VMs this back-end finds on the node (for sweeping strays); may be NULL. */
+    int (*list)(struct hkd *hkd, int64_t **ids, size_t *n);
+};
+extern const struct hkd_hv_ops hkd_hv_lxc;
+extern const struct hkd_hv_ops hkd_hv_nothing;
+
+struct hkd {
+    struct qvd_config *cfg;
+    struct qvd_db *db;
+    struct event_base *base;
+    const struct hkd_hv_ops *hv;
+    int64_t host_id;
+    char host_address[16];
+    char nodename[256];
+    char lxcpath[4096];
+    int lock_fd;
+    int wake_fd;
+    struct event *wake_ev, *poll_ev, *tick_ev, *sig_term, *sig_int, *sig_chld;
+    int64_t last_tick_ok_ms;
+    bool stopping;
+    struct hkd_vm *vms;
+};
+
+/* host.c */
+int hkd_host_register(struct hkd *hkd);
+int hkd_host_set_state(struct hkd *hkd, const char *state);
+void hkd_host_tick(struct hkd *hkd);
+void hkd_host_clean_l7r_zombies(struct hkd *hkd);
+
+/* vm.c */
+void hkd_vm_poll_commands(struct hkd *hkd);
+int hkd_vm_reap_zombies(struct hkd *hkd);
+void hkd_vm_stop_all(struct hkd *hkd);
+struct hkd_vm *hkd_vm_find(struct hkd *hkd, int64_t id);
+void hkd_vm_stop(struct hkd_vm *vm);
+
+/* vma.c: talks to the VMA of a VM */
+void hkd_vma_ping(struct hkd_vm *vm, void (*done)(struct hkd_vm *vm, bool alive));
+void hkd_vma_poweroff(struct hkd_vm *vm);
+int hkd_vma_write_files(struct hkd *hkd, struct hkd_vm *vm);
+void hkd_vma_remove_files(struct hkd *hkd, int64_t vm_id);
+char *hkd_vma_dir(struct hkd *hkd, int64_t vm_id);
+
+/* storage.c */
+int hkd_storage_init(struct hkd *hkd);
+/* Starts preparing the base image of vm; returns 1 when ready, 0 when an unpack child runs
+ * (vm->unpack_pid set; call again when it exits), -1 on error. */
+int hkd_storage_base(struct hkd *hkd, struct hkd_vm *vm);
+/* Finishes what hkd_storage_base started once its child has exited (ok: status 0). */
+int hkd_storage_unpacked(struct hkd *hkd, struct hkd_vm *vm, bool ok);
+int hkd_storage_mount(struct hkd *hkd, struct hkd_vm *vm);
+char *hkd_storage_home(struct hkd *hkd, struct hkd_vm *vm); /* NULL: no user storage */
+int hkd_storage_cleanup(struct hkd *hkd, int64_t vm_id);
+char *hkd_storage_basefs(struct hkd *hkd, const char *di_path);
+
+/* network.c */
+int hkd_net_init(struct hkd *hkd);
+int hkd_net_prefix_len(struct hkd *hkd);
+const char *hkd_net_gateway(struct hkd *hkd);
+int hkd_net_cleanup(struct hkd *hkd, int64_t vm_id);
+void hkd_net_veth_name(struct hkd *hkd, int64_t vm_id, char *out, size_t len);
+int hkd_net_default_host_address(struct hkd *hkd, char *out, size_t len);
+
+/* run.c: runs a helper command synchronously (argv, no shell), capturing stderr. */
+int hkd_run(char *const argv[]);
+
+#endif

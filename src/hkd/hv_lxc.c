@@ -1,0 +1,276 @@
+/* hv_lxc.c: the LXC hypervisor through liblxc: one container `qvd-<vm id>` per VM under
+ * ${path.run}/lxc, the VMA of the node bind-mounted inside and run as the container's init. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lxc/lxccontainer.h>
+
+#include "config.h"
+#include "err.h"
+#include "hkd.h"
+#include "log.h"
+#include "util.h"
+
+#define VMA_IN_VM "/usr/lib/qvd/bin/qvd-vma"
+
+static bool cgroup_v2_only;
+
+static struct lxc_container *
+open_ct(struct hkd *hkd, int64_t vm_id)
+{
+    char name[32];
+
+    snprintf(name, sizeof(name), "qvd-%lld", (long long)vm_id);
+    return lxc_container_new(name, hkd->lxcpath);
+}
+
+static int
+lxc_init(struct hkd *hkd)
+{
+    struct stat st;
+
+    snprintf(hkd->lxcpath, sizeof(hkd->lxcpath), "%s/lxc", qvd_config_get(hkd->cfg, "path.run"));
+    if (qvd_mkdir_p(hkd->lxcpath, 0700) < 0)
+        return -1;
+    cgroup_v2_only = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
+    if (access(qvd_config_get(hkd->cfg, "path.vma.binary"), X_OK) < 0)
+        return qvd_seterr("path.vma.binary %s is not executable: the VMs need it",
+                          qvd_config_get(hkd->cfg, "path.vma.binary"));
+    return 0;
+}
+
+static int
+set_item(struct lxc_container *c, const char *key, const char *value)
+{
+    if (!c->set_config_item(c, key, value))
+        return qvd_seterr("LXC refused %s = %s", key, value);
+    return 0;
+}
+
+/* A host name from the VM name: letters, digits and dashes only. */
+static void
+uts_name(const char *name, char *out, size_t len)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; name[i] && j + 1 < len && j < 63; i++) {
+        char ch = name[i];
+        out[j++] = (char)((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                                  (ch >= '0' && ch <= '9')
+                              ? ch
+                              : '-');
+    }
+    out[j] = '\0';
+    if (j == 0)
+        snprintf(out, len, "qvd");
+}
+
+static int
+lxc_start(struct hkd *hkd, struct hkd_vm *vm)
+{
+    struct lxc_container *c = open_ct(hkd, vm->id);
+    char buf[8192], veth[32], uts[64];
+    char *vmadir = hkd_vma_dir(hkd, vm->id), *home = NULL;
+    const char *init = qvd_config_get(hkd->cfg, "vm.lxc.init");
+    const char *extra = qvd_config_get(hkd->cfg, "vm.lxc.conf.extra");
+    int rc = -1;
+
+    if (c == NULL) {
+        free(vmadir);
+        return qvd_seterr("cannot create LXC container object for VM %lld", (long long)vm->id);
+    }
+    c->clear_config(c);
+    hkd_net_veth_name(hkd, vm->id, veth, sizeof(veth));
+    uts_name(vm->name, uts, sizeof(uts));
+    snprintf(buf, sizeof(buf), "dir:%s", vm->rootfs);
+    if (set_item(c, "lxc.rootfs.path", buf) < 0 || set_item(c, "lxc.uts.name", uts) < 0 ||
+        set_item(c, "lxc.mount.auto", "proc:mixed sys:ro cgroup:mixed") < 0 ||
+        set_item(c, "lxc.autodev", "1") < 0 || set_item(c, "lxc.pty.max", "256") < 0 ||
+        set_item(c, "lxc.tty.max", "0") < 0 || set_item(c, "lxc.console.path", "none") < 0 ||
+        set_item(c, "lxc.cap.drop", "sys_module mac_admin mac_override sys_time sys_rawio") < 0)
+        goto out;
+    /* the network: a veth on the node's bridge with the VM's fixed MAC and address */
+    snprintf(buf, sizeof(buf), "%s/%d", vm->ip, hkd_net_prefix_len(hkd));
+    if (set_item(c, "lxc.net.0.type", "veth") < 0 ||
+        set_item(c, "lxc.net.0.link", qvd_config_get(hkd->cfg, "vm.network.bridge")) < 0 ||
+        set_item(c, "lxc.net.0.flags", "up") < 0 || set_item(c, "lxc.net.0.name", "eth0") < 0 ||
+        set_item(c, "lxc.net.0.hwaddr", vm->mac) < 0 ||
+        set_item(c, "lxc.net.0.veth.pair", veth) < 0 ||
+        set_item(c, "lxc.net.0.ipv4.address", buf) < 0 ||
+        set_item(c, "lxc.net.0.ipv4.gateway", hkd_net_gateway(hkd)) < 0)
+        goto out;
+    snprintf(buf, sizeof(buf), "%dM", vm->memory_mb);
+    if (set_item(c, cgroup_v2_only ? "lxc.cgroup2.memory.max" : "lxc.cgroup.memory.limit_in_bytes",
+                 buf) < 0)
+        goto out;
+    /* the node's VMA, its configuration and secret (read-only), its log folder */
+    snprintf(buf, sizeof(buf), "%s %s none bind,ro,create=file 0 0",
+             qvd_config_get(hkd->cfg, "path.vma.binary"), VMA_IN_VM + 1);
+    if (set_item(c, "lxc.mount.entry", buf) < 0)
+        goto out;
+    snprintf(buf, sizeof(buf), "%s/etc etc/qvd none bind,ro,create=dir 0 0", vmadir);
+    if (set_item(c, "lxc.mount.entry", buf) < 0)
+        goto out;
+    snprintf(buf, sizeof(buf), "%s/log var/log/qvd none bind,create=dir 0 0", vmadir);
+    if (set_item(c, "lxc.mount.entry", buf) < 0)
+        goto out;
+    home = hkd_storage_home(hkd, vm);
+    if (vm->user_storage_mb > 0 && home == NULL)
+        goto out;
+    if (home != NULL) {
+        snprintf(buf, sizeof(buf), "%s home none bind,create=dir 0 0", home);
+        if (set_item(c, "lxc.mount.entry", buf) < 0)
+            goto out;
+    }
+    if (init != NULL && *init)
+        snprintf(buf, sizeof(buf), "%s", init);
+    else
+        snprintf(buf, sizeof(buf), "%s --init -c /etc/qvd/vma.conf", VMA_IN_VM);
+    if (set_item(c, "lxc.init.cmd", buf) < 0)
+        goto out;
+    /* beside the container folder, so that it outlives the cleanup of a failed start */
+    snprintf(buf, sizeof(buf), "%s/qvd-%lld.log", hkd->lxcpath, (long long)vm->id);
+    unlink(buf);
+    if (set_item(c, "lxc.log.file", buf) < 0 || set_item(c, "lxc.log.level", "WARN") < 0)
+        goto out;
+    if (extra != NULL && *extra) {
+        char *copy = qvd_xstrdup(extra), *save = NULL;
+        for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            char *eq = strchr(line, '=');
+            if (eq == NULL)
+                continue;
+            *eq = '\0';
+            char *k = line, *v = eq + 1;
+            while (*k == ' ')
+                k++;
+            for (char *e = k + strlen(k); e > k && e[-1] == ' ';)
+                *--e = '\0';
+            while (*v == ' ')
+                v++;
+            if (set_item(c, k, v) < 0) {
+                free(copy);
+                goto out;
+            }
+        }
+        free(copy);
+    }
+    snprintf(buf, sizeof(buf), "%s/qvd-%lld", hkd->lxcpath, (long long)vm->id);
+    if (qvd_mkdir_p(buf, 0700) < 0)
+        goto out;
+    snprintf(buf, sizeof(buf), "%s/qvd-%lld/config", hkd->lxcpath, (long long)vm->id);
+    c->save_config(c, buf); /* for people debugging with lxc-* tools */
+    c->want_daemonize(c, true);
+    c->want_close_all_fds(c, true);
+    if (!c->start(c, 0, NULL)) {
+        qvd_seterr("LXC could not start container qvd-%lld (see %s/qvd-%lld.log)",
+                   (long long)vm->id, hkd->lxcpath, (long long)vm->id);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(home);
+    free(vmadir);
+    lxc_container_put(c);
+    return rc;
+}
+
+static bool
+lxc_is_running(struct hkd *hkd, int64_t vm_id)
+{
+    struct lxc_container *c = open_ct(hkd, vm_id);
+    bool running = c != NULL && c->is_running(c);
+
+    lxc_container_put(c);
+    return running;
+}
+
+static pid_t
+lxc_init_pid(struct hkd *hkd, int64_t vm_id)
+{
+    struct lxc_container *c = open_ct(hkd, vm_id);
+    pid_t pid = c ? c->init_pid(c) : -1;
+
+    lxc_container_put(c);
+    return pid;
+}
+
+static int
+lxc_kill(struct hkd *hkd, int64_t vm_id)
+{
+    struct lxc_container *c = open_ct(hkd, vm_id);
+    int rc = 0;
+
+    if (c != NULL && c->is_running(c) && !c->stop(c)) {
+        pid_t pid = c->init_pid(c);
+        /* last resort: the init of the container takes its whole pid namespace with it */
+        if (pid > 0 && kill(pid, SIGKILL) < 0)
+            rc = qvd_seterr("cannot kill container qvd-%lld: %s", (long long)vm_id,
+                            strerror(errno));
+    }
+    lxc_container_put(c);
+    return rc;
+}
+
+static int
+lxc_cleanup(struct hkd *hkd, int64_t vm_id)
+{
+    char *dir = qvd_xasprintf("%s/qvd-%lld", hkd->lxcpath, (long long)vm_id);
+    int rc = 0;
+
+    if (lxc_is_running(hkd, vm_id)) {
+        lxc_kill(hkd, vm_id);
+        for (int i = 0; i < 50 && lxc_is_running(hkd, vm_id); i++)
+            usleep(100000);
+        if (lxc_is_running(hkd, vm_id))
+            rc = qvd_seterr("container qvd-%lld does not die", (long long)vm_id);
+    }
+    /* the lxc folder only holds config and logs: the root file system is ours */
+    if (rc == 0)
+        rc = qvd_rm_rf(dir);
+    free(dir);
+    return rc;
+}
+
+static int
+lxc_list(struct hkd *hkd, int64_t **ids, size_t *n)
+{
+    DIR *d = opendir(hkd->lxcpath);
+    struct dirent *de;
+    size_t cap = 0;
+
+    *ids = NULL;
+    *n = 0;
+    if (d == NULL)
+        return errno == ENOENT ? 0 : qvd_seterr("%s: %s", hkd->lxcpath, strerror(errno));
+    while ((de = readdir(d)) != NULL) {
+        long id;
+        if (de->d_type != DT_DIR || strncmp(de->d_name, "qvd-", 4) != 0 ||
+            qvd_parse_long(de->d_name + 4, &id) < 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *ids = qvd_xrealloc(*ids, cap * sizeof(**ids));
+        }
+        (*ids)[(*n)++] = id;
+    }
+    closedir(d);
+    return 0;
+}
+
+const struct hkd_hv_ops hkd_hv_lxc = {
+    .name = "lxc",
+    .simulated = false,
+    .init = lxc_init,
+    .start = lxc_start,
+    .is_running = lxc_is_running,
+    .init_pid = lxc_init_pid,
+    .kill = lxc_kill,
+    .cleanup = lxc_cleanup,
+    .list = lxc_list,
+};

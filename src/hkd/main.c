@@ -1,0 +1,185 @@
+/* main.c: qvd-hkd start-up (lock, database, host row, network, zombie reaping), the event
+ * loop, and orderly shutdown on SIGTERM/SIGINT or a host `stop` command. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "err.h"
+#include "hkd.h"
+#include "log.h"
+#include "util.h"
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: qvd-hkd [-c node.conf] [-d]\n"
+                    "  -c FILE  configuration file (default $QVD_CONFIG or /etc/qvd/node.conf)\n"
+                    "  -d       debug logging\n");
+}
+
+static int
+take_lock(struct hkd *hkd)
+{
+    const char *run = qvd_config_get(hkd->cfg, "path.run");
+    char *path;
+
+    if (run == NULL || qvd_mkdir_p(run, 0755) < 0)
+        return -1;
+    path = qvd_xasprintf("%s/hkd.lock", run);
+    hkd->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (hkd->lock_fd < 0 || flock(hkd->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        qvd_seterr("cannot lock %s: %s (is another qvd-hkd running with path.run=%s?)", path,
+                   strerror(errno), run);
+        free(path);
+        return -1;
+    }
+    free(path);
+    return 0;
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct hkd *hkd = arg;
+
+    qvd_db_drain(hkd->db, hkd->wake_fd);
+    hkd_vm_poll_commands(hkd);
+}
+
+static void
+on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    hkd_vm_poll_commands(arg);
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    hkd_host_tick(arg);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct hkd *hkd = arg;
+
+    if (sig == SIGCHLD)
+        return; /* children are waited for through their pidfds */
+    log_info("signal %d: stopping", (int)sig);
+    hkd->stopping = true;
+    hkd_vm_stop_all(hkd);
+}
+
+static const struct hkd_hv_ops *
+pick_hv(const char *name)
+{
+    if (name && strcmp(name, "lxc") == 0)
+        return &hkd_hv_lxc;
+    if (name && strcmp(name, "nothing") == 0)
+        return &hkd_hv_nothing;
+    return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct hkd hkd_s = {.lock_fd = -1, .wake_fd = -1}, *hkd = &hkd_s;
+    const char *cfgfile = NULL;
+    bool debug = false;
+    char chan[64];
+    struct timeval tv;
+    int opt;
+
+    while ((opt = getopt(argc, argv, "c:dh")) != -1) {
+        switch (opt) {
+        case 'c': cfgfile = optarg; break;
+        case 'd': debug = true; break;
+        default: usage(); return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (cfgfile == NULL && getenv("QVD_CONFIG") == NULL)
+        cfgfile = "/etc/qvd/node.conf";
+    hkd->cfg = qvd_config_load_program("node.conf", cfgfile);
+    if (hkd->cfg == NULL) {
+        fprintf(stderr, "qvd-hkd: %s\n", qvd_strerror());
+        return 1;
+    }
+    qvd_log_init("qvd-hkd",
+                 debug ? QVD_LOG_DEBUG : qvd_log_level_parse(qvd_config_get(hkd->cfg, "log.level")),
+                 qvd_config_get(hkd->cfg, "log.filename"));
+    signal(SIGPIPE, SIG_IGN);
+    hkd->hv = pick_hv(qvd_config_get(hkd->cfg, "vm.hypervisor"));
+    if (hkd->hv == NULL)
+        qvd_fatal("vm.hypervisor '%s' is not supported (use lxc or nothing)",
+                  qvd_config_get(hkd->cfg, "vm.hypervisor"));
+    if (take_lock(hkd) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    hkd->db = qvd_db_open(hkd->cfg);
+    if (hkd->db == NULL || qvd_db_migrate(hkd->db) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    if (hkd_host_register(hkd) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    /* tenant-independent settings from the database override the file */
+    if (qvd_config_load_db(hkd->cfg, hkd->db, -1) < 0)
+        qvd_fatal("cannot read configs: %s", qvd_strerror());
+    if (hkd_host_set_state(hkd, "starting") < 0)
+        qvd_fatal("%s", qvd_strerror());
+
+    hkd->base = event_base_new();
+    if (hkd->base == NULL)
+        qvd_fatal("cannot create the event loop");
+    if (hkd_storage_init(hkd) < 0 || hkd_net_init(hkd) < 0 || hkd->hv->init(hkd) < 0) {
+        log_err("start-up failed: %s", qvd_strerror());
+        hkd_host_set_state(hkd, "stopped");
+        return 1;
+    }
+    hkd_host_clean_l7r_zombies(hkd);
+    if (hkd_vm_reap_zombies(hkd) < 0)
+        log_warn("zombie VMs left: %s (retried later)", qvd_strerror());
+
+    snprintf(chan, sizeof(chan), QVD_CHAN_VM_CMD, (long long)hkd->host_id);
+    hkd->wake_fd = qvd_db_listen(hkd->db, chan);
+    if (hkd->wake_fd < 0)
+        qvd_fatal("%s", qvd_strerror());
+    hkd->wake_ev = event_new(hkd->base, hkd->wake_fd, EV_READ | EV_PERSIST, on_wake, hkd);
+    event_add(hkd->wake_ev, NULL);
+    hkd->poll_ev = event_new(hkd->base, -1, EV_PERSIST, on_poll, hkd);
+    tv = (struct timeval){qvd_config_int(hkd->cfg, "hkd.vm_command.poll", 5), 0};
+    event_add(hkd->poll_ev, &tv);
+    hkd->tick_ev = event_new(hkd->base, -1, EV_PERSIST, on_tick, hkd);
+    tv = (struct timeval){qvd_config_int(hkd->cfg, "hkd.ticker.delay", 2), 0};
+    event_add(hkd->tick_ev, &tv);
+    hkd->sig_term = evsignal_new(hkd->base, SIGTERM, on_signal, hkd);
+    hkd->sig_int = evsignal_new(hkd->base, SIGINT, on_signal, hkd);
+    hkd->sig_chld = evsignal_new(hkd->base, SIGCHLD, on_signal, hkd);
+    event_add(hkd->sig_term, NULL);
+    event_add(hkd->sig_int, NULL);
+    event_add(hkd->sig_chld, NULL);
+
+    hkd->last_tick_ok_ms = qvd_mono_ms();
+    hkd_host_tick(hkd);
+    if (hkd_host_set_state(hkd, "running") < 0)
+        qvd_fatal("%s", qvd_strerror());
+    log_info("node '%s' (host %lld, %s) running with hypervisor %s", hkd->nodename,
+             (long long)hkd->host_id, hkd->host_address, hkd->hv->name);
+    hkd_vm_poll_commands(hkd);
+
+    event_base_dispatch(hkd->base);
+
+    hkd_host_set_state(hkd, "stopped");
+    qvd_db_exec(hkd->db, "UPDATE host_runtimes SET pid = NULL WHERE host_id = ?", "i",
+                hkd->host_id);
+    log_info("stopped");
+    event_base_free(hkd->base);
+    qvd_db_close(hkd->db);
+    qvd_config_free(hkd->cfg);
+    return 0;
+}

@@ -1,0 +1,583 @@
+/* vm.c: the VM state machine of a node. Commands arrive as vm_runtimes.vm_cmd (a wake-up
+ * datagram or the poll timer makes us look); each VM then moves through
+ *   starting (fs -> setup -> waiting for the VMA) -> running -> stopping -> stopped
+ * and any failure ends in a cleanup that leaves it stopped, or zombie (retried) when even
+ * the cleanup fails. Zombies of a previous run are reaped at start-up. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "err.h"
+#include "hkd.h"
+#include "log.h"
+#include "util.h"
+
+static void vm_advance(struct hkd_vm *vm);
+static void vm_fail(struct hkd_vm *vm, const char *what);
+static void vm_cleanup(struct hkd_vm *vm);
+
+static const char *const step_names[] = {
+    [VM_STARTING_FS] = "starting/fs",       [VM_STARTING_SETUP] = "starting/setup",
+    [VM_STARTING_VMA] = "starting/vma",     [VM_RUNNING] = "running",
+    [VM_STOPPING_POWEROFF] = "stopping",    [VM_STOPPING_CLEANUP] = "stopping/cleanup",
+    [VM_ZOMBIE] = "zombie",
+};
+
+struct hkd_vm *
+hkd_vm_find(struct hkd *hkd, int64_t id)
+{
+    for (struct hkd_vm *vm = hkd->vms; vm; vm = vm->next)
+        if (vm->id == id)
+            return vm;
+    return NULL;
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    vm_advance(arg);
+}
+
+static void
+vm_later(struct hkd_vm *vm, int64_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(vm->timer, &tv);
+}
+
+static void
+set_step(struct hkd_vm *vm, enum vm_step step)
+{
+    if (vm->step != step)
+        log_debug("VM %lld: %s -> %s", (long long)vm->id, step_names[vm->step], step_names[step]);
+    vm->step = step;
+}
+
+static int
+save_state(struct hkd_vm *vm, const char *state)
+{
+    if (qvd_db_exec(vm->hkd->db,
+                    "UPDATE vm_runtimes SET vm_state = ?, vm_state_ts = ? WHERE vm_id = ?", "sii",
+                    state, qvd_now(), vm->id) < 0) {
+        log_err("VM %lld: cannot save state %s: %s", (long long)vm->id, state, qvd_strerror());
+        return -1;
+    }
+    return 0;
+}
+
+static struct hkd_vm *
+vm_new(struct hkd *hkd, int64_t id)
+{
+    struct hkd_vm *vm = qvd_xcalloc(1, sizeof(*vm));
+
+    vm->id = id;
+    vm->hkd = hkd;
+    vm->unpack_fd = -1;
+    vm->timer = evtimer_new(hkd->base, on_timer, vm);
+    vm->next = hkd->vms;
+    hkd->vms = vm;
+    return vm;
+}
+
+static void
+vm_free(struct hkd_vm *vm)
+{
+    struct hkd *hkd = vm->hkd;
+
+    for (struct hkd_vm **p = &hkd->vms; *p; p = &(*p)->next)
+        if (*p == vm) {
+            *p = vm->next;
+            break;
+        }
+    event_free(vm->timer);
+    if (vm->unpack_ev)
+        event_free(vm->unpack_ev);
+    if (vm->unpack_fd >= 0)
+        close(vm->unpack_fd);
+    qvd_wipe(vm->secret, sizeof(vm->secret));
+    if (vm->ping_in_flight) {
+        /* the ping callback owns it now and frees it */
+        vm->hkd = NULL;
+        return;
+    }
+    free(vm);
+    if (hkd->stopping && hkd->vms == NULL)
+        event_base_loopexit(hkd->base, NULL);
+    else
+        hkd_vm_poll_commands(hkd); /* a start slot is free */
+}
+
+/* Loads what the VM needs from the database: its row, user, OSF and the DI its tag names. */
+static int
+load_row(struct hkd_vm *vm)
+{
+    struct qvd_stmt *st = qvd_db_query(
+        vm->hkd->db,
+        "SELECT v.name, u.login, v.user_id, v.osf_id, v.ip, v.mac, o.memory, o.use_overlay,"
+        " o.user_storage_size, d.id, d.path, v.di_tag"
+        " FROM vms v JOIN users u ON u.id = v.user_id JOIN osfs o ON o.id = v.osf_id"
+        " LEFT JOIN di_tags t ON t.osf_id = v.osf_id AND t.tag = v.di_tag"
+        " LEFT JOIN dis d ON d.id = t.di_id AND d.blocked = 0"
+        " WHERE v.id = ?",
+        "i", vm->id);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    rc = qvd_db_step(st);
+    if (rc == 1 && qvd_db_is_null(st, 9)) {
+        rc = qvd_seterr("no unblocked DI of its OSF carries the tag '%s'", qvd_db_text(st, 11));
+    } else if (rc == 1) {
+        snprintf(vm->name, sizeof(vm->name), "%s", qvd_db_text(st, 0));
+        snprintf(vm->login, sizeof(vm->login), "%s", qvd_db_text(st, 1));
+        vm->user_id = qvd_db_int(st, 2);
+        vm->osf_id = qvd_db_int(st, 3);
+        snprintf(vm->ip, sizeof(vm->ip), "%s", qvd_db_text(st, 4));
+        snprintf(vm->mac, sizeof(vm->mac), "%s", qvd_db_text(st, 5));
+        vm->memory_mb = (int)qvd_db_int(st, 6);
+        vm->use_overlay = qvd_db_int(st, 7) != 0;
+        vm->user_storage_mb = qvd_db_int(st, 8);
+        vm->di_id = qvd_db_int(st, 9);
+        snprintf(vm->di_path, sizeof(vm->di_path), "%s", qvd_db_text(st, 10));
+        rc = 0;
+    } else if (rc == 0) {
+        rc = qvd_seterr("the VM does not exist any more");
+    }
+    qvd_db_done(st);
+    return rc;
+}
+
+static int
+save_runtime(struct hkd_vm *vm)
+{
+    struct hkd *hkd = vm->hkd;
+
+    if (qvd_random_hex(vm->secret, 32) < 0)
+        return -1;
+    if (qvd_db_exec(hkd->db,
+                    "UPDATE vm_runtimes SET vm_address = ?, vm_vma_port = ?, vm_x_port = ?,"
+                    " current_osf_id = ?, current_di_id = ?, vma_secret = ?, vm_pid = NULL,"
+                    " vma_ok_ts = NULL WHERE vm_id = ?",
+                    "siiiisi", vm->ip, (int64_t)qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030),
+                    (int64_t)(4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display", 100)),
+                    vm->osf_id, vm->di_id, vm->secret, vm->id) < 0 ||
+        qvd_db_exec(hkd->db,
+                    "INSERT INTO vm_counters (vm_id, run_attempts) VALUES (?, 1) ON CONFLICT"
+                    " (vm_id) DO UPDATE SET run_attempts = vm_counters.run_attempts + 1",
+                    "i", vm->id) < 0)
+        return -1;
+    return 0;
+}
+
+/* Removes what a VM may have left on this node: container, network, mounts, files. */
+static int
+cleanup_node(struct hkd *hkd, int64_t vm_id)
+{
+    int rc = 0;
+
+    if (hkd->hv->cleanup(hkd, vm_id) < 0) {
+        log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
+        rc = -1;
+    }
+    if (hkd_net_cleanup(hkd, vm_id) < 0) {
+        log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
+        rc = -1;
+    }
+    if (hkd_storage_cleanup(hkd, vm_id) < 0) {
+        log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
+        rc = -1;
+    }
+    hkd_vma_remove_files(hkd, vm_id);
+    return rc;
+}
+
+static int
+clear_row(struct hkd *hkd, int64_t vm_id)
+{
+    return qvd_db_exec(hkd->db,
+                       "UPDATE vm_runtimes SET vm_state = 'stopped', vm_state_ts = ?,"
+                       " host_id = NULL, vm_address = NULL, vm_vma_port = NULL, vm_x_port = NULL,"
+                       " vm_pid = NULL, vm_cmd = NULL, current_di_id = NULL,"
+                       " current_osf_id = NULL, vma_secret = NULL, vma_ok_ts = NULL,"
+                       " vm_expiration_soft = NULL, vm_expiration_hard = NULL WHERE vm_id = ?",
+                       "ii", qvd_now(), vm_id) < 0
+               ? -1
+               : 0;
+}
+
+static void
+on_unpacked(evutil_socket_t fd, short what, void *arg)
+{
+    struct hkd_vm *vm = arg;
+    int status = 0;
+
+    while (waitpid(vm->unpack_pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    event_free(vm->unpack_ev);
+    vm->unpack_ev = NULL;
+    close(vm->unpack_fd);
+    vm->unpack_fd = -1;
+    if (hkd_storage_unpacked(vm->hkd, vm, WIFEXITED(status) && WEXITSTATUS(status) == 0) < 0) {
+        vm_fail(vm, "preparing the image");
+        return;
+    }
+    vm_advance(vm);
+}
+
+static void
+on_ping(struct hkd_vm *vm, bool alive)
+{
+    struct hkd *hkd = vm->hkd;
+
+    vm->ping_in_flight = false;
+    if (hkd == NULL) { /* freed while the ping was out */
+        free(vm);
+        return;
+    }
+    if (vm->step == VM_STARTING_VMA) {
+        if (alive) {
+            int64_t ms = qvd_mono_ms() - vm->started_ms;
+            set_step(vm, VM_RUNNING);
+            qvd_db_exec(hkd->db,
+                        "UPDATE vm_runtimes SET vm_state = 'running', vm_state_ts = ?,"
+                        " vma_ok_ts = ?, vm_pid = ? WHERE vm_id = ?",
+                        "iiii", qvd_now(), qvd_now(), (int64_t)hkd->hv->init_pid(hkd, vm->id),
+                        vm->id);
+            qvd_db_exec(hkd->db, "UPDATE vm_counters SET run_ok = run_ok + 1 WHERE vm_id = ?",
+                        "i", vm->id);
+            log_info("VM %lld running (started in %lld ms)", (long long)vm->id, (long long)ms);
+            vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
+            hkd_vm_poll_commands(hkd);
+            return;
+        }
+        vm_later(vm, 50);
+        return;
+    }
+    if (vm->step != VM_RUNNING)
+        return;
+    if (alive) {
+        vm->ping_failures = 0;
+        qvd_db_exec(hkd->db, "UPDATE vm_runtimes SET vma_ok_ts = ? WHERE vm_id = ?", "ii",
+                    qvd_now(), vm->id);
+    } else if (++vm->ping_failures >= qvd_config_int(hkd->cfg, "hkd.vma.failed.max_count", 3)) {
+        log_warn("VM %lld: the VMA stopped answering (%d pings): stopping the VM",
+                 (long long)vm->id, vm->ping_failures);
+        hkd_vm_stop(vm);
+        return;
+    }
+    vm_later(vm, alive ? 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5) : 1000);
+}
+
+static void
+start_setup(struct hkd_vm *vm)
+{
+    struct hkd *hkd = vm->hkd;
+
+    if (!hkd->hv->simulated && hkd_storage_mount(hkd, vm) < 0) {
+        vm_fail(vm, "mounting the root file system");
+        return;
+    }
+    set_step(vm, VM_STARTING_SETUP);
+    if ((!hkd->hv->simulated && hkd_vma_write_files(hkd, vm) < 0) ||
+        hkd->hv->start(hkd, vm) < 0) {
+        vm_fail(vm, "starting the container");
+        return;
+    }
+    set_step(vm, VM_STARTING_VMA);
+    vm->step_deadline_ms =
+        qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vma.start.timeout", 60);
+    vm_advance(vm);
+}
+
+/* One step of the machine; called by timers, the unpack child and commands. */
+static void
+vm_advance(struct hkd_vm *vm)
+{
+    struct hkd *hkd = vm->hkd;
+    int rc;
+
+    switch (vm->step) {
+    case VM_STARTING_FS:
+        if (vm->stop_requested) {
+            vm_cleanup(vm);
+            return;
+        }
+        rc = hkd->hv->simulated ? 1 : hkd_storage_base(hkd, vm);
+        if (rc < 0) {
+            vm_fail(vm, "preparing the image");
+        } else if (rc == 1) {
+            start_setup(vm);
+        } else if (vm->unpack_pid > 0 && vm->unpack_ev == NULL) {
+            vm->unpack_ev = event_new(hkd->base, vm->unpack_fd, EV_READ, on_unpacked, vm);
+            event_add(vm->unpack_ev, NULL);
+        } else if (vm->unpack_pid < 0) {
+            vm->unpack_pid = 0;
+            vm_later(vm, 100); /* another VM unpacks the same image */
+        }
+        return;
+    case VM_STARTING_SETUP:
+        return;
+    case VM_STARTING_VMA:
+        if (vm->stop_requested) {
+            hkd_vm_stop(vm);
+            return;
+        }
+        if (!hkd->hv->is_running(hkd, vm->id)) {
+            qvd_seterr("the container exited while booting (see %s/qvd-%lld.log)", hkd->lxcpath,
+                       (long long)vm->id);
+            vm_fail(vm, "booting");
+            return;
+        }
+        if (qvd_mono_ms() > vm->step_deadline_ms) {
+            qvd_seterr("its VMA did not answer within %ld s (hkd.vma.start.timeout)",
+                       qvd_config_int(hkd->cfg, "hkd.vma.start.timeout", 60));
+            vm_fail(vm, "booting");
+            return;
+        }
+        if (hkd->hv->simulated) {
+            on_ping(vm, true);
+            return;
+        }
+        if (!vm->ping_in_flight)
+            hkd_vma_ping(vm, on_ping);
+        return;
+    case VM_RUNNING:
+        if (!hkd->hv->is_running(hkd, vm->id)) {
+            log_warn("VM %lld: the container exited", (long long)vm->id);
+            vm_cleanup(vm);
+            return;
+        }
+        if (hkd->hv->simulated)
+            vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
+        else if (!vm->ping_in_flight)
+            hkd_vma_ping(vm, on_ping);
+        return;
+    case VM_STOPPING_POWEROFF:
+        if (!hkd->hv->is_running(hkd, vm->id)) {
+            vm_cleanup(vm);
+        } else if (qvd_mono_ms() > vm->step_deadline_ms) {
+            log_warn("VM %lld did not power off in time: killing it", (long long)vm->id);
+            hkd->hv->kill(hkd, vm->id);
+            vm_cleanup(vm);
+        } else {
+            vm_later(vm, 50);
+        }
+        return;
+    case VM_STOPPING_CLEANUP:
+    case VM_ZOMBIE:
+        vm_cleanup(vm);
+        return;
+    }
+}
+
+static void
+vm_fail(struct hkd_vm *vm, const char *what)
+{
+    log_err("VM %lld: %s failed: %s", (long long)vm->id, what, qvd_strerror());
+    if (vm->hkd->hv->is_running(vm->hkd, vm->id))
+        vm->hkd->hv->kill(vm->hkd, vm->id);
+    vm_cleanup(vm);
+}
+
+/* Undoes everything on the node; the row becomes stopped, or zombie if that fails. */
+static void
+vm_cleanup(struct hkd_vm *vm)
+{
+    struct hkd *hkd = vm->hkd;
+
+    set_step(vm, VM_STOPPING_CLEANUP);
+    if (vm->unpack_pid > 0) {
+        vm_later(vm, 100); /* let the unpack child finish first */
+        return;
+    }
+    if (cleanup_node(hkd, vm->id) < 0) {
+        if (vm->step != VM_ZOMBIE)
+            save_state(vm, "zombie");
+        set_step(vm, VM_ZOMBIE);
+        vm_later(vm, 10000);
+        return;
+    }
+    if (clear_row(hkd, vm->id) < 0) {
+        log_err("VM %lld: cannot clear its runtime row: %s (retrying)", (long long)vm->id,
+                qvd_strerror());
+        vm_later(vm, 1000);
+        return;
+    }
+    log_info("VM %lld stopped", (long long)vm->id);
+    vm_free(vm);
+}
+
+void
+hkd_vm_stop(struct hkd_vm *vm)
+{
+    struct hkd *hkd = vm->hkd;
+
+    switch (vm->step) {
+    case VM_STARTING_FS:
+    case VM_STARTING_SETUP:
+        vm->stop_requested = true;
+        return;
+    case VM_STARTING_VMA:
+    case VM_RUNNING:
+        set_step(vm, VM_STOPPING_POWEROFF);
+        save_state(vm, "stopping");
+        if (!hkd->hv->simulated)
+            hkd_vma_poweroff(vm);
+        else
+            hkd->hv->kill(hkd, vm->id);
+        vm->step_deadline_ms =
+            qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vm.stop.timeout", 15);
+        vm_later(vm, 20);
+        return;
+    default:
+        return;
+    }
+}
+
+void
+hkd_vm_stop_all(struct hkd *hkd)
+{
+    struct hkd_vm *vm, *next;
+
+    if (hkd->vms == NULL) {
+        event_base_loopexit(hkd->base, NULL);
+        return;
+    }
+    for (vm = hkd->vms; vm; vm = next) {
+        next = vm->next;
+        hkd_vm_stop(vm);
+    }
+}
+
+static void
+take_start(struct hkd *hkd, int64_t id)
+{
+    struct hkd_vm *vm = vm_new(hkd, id);
+
+    vm->started_ms = qvd_mono_ms();
+    set_step(vm, VM_STARTING_FS);
+    if (load_row(vm) < 0 || save_runtime(vm) < 0) {
+        vm_fail(vm, "loading the VM");
+        return;
+    }
+    /* whatever a previous run left must go before the new one starts */
+    if (cleanup_node(hkd, id) < 0) {
+        vm_fail(vm, "cleaning the previous run");
+        return;
+    }
+    log_info("VM %lld (%s of %s): starting DI %lld at %s", (long long)id, vm->name, vm->login,
+             (long long)vm->di_id, vm->ip);
+    vm_advance(vm);
+}
+
+static int
+collect_ids(struct qvd_stmt *st, int64_t **ids, size_t *n)
+{
+    size_t cap = 0;
+    int rc;
+
+    *ids = NULL;
+    *n = 0;
+    if (st == NULL)
+        return -1;
+    while ((rc = qvd_db_step(st)) == 1) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *ids = qvd_xrealloc(*ids, cap * sizeof(**ids));
+        }
+        (*ids)[(*n)++] = qvd_db_int(st, 0);
+    }
+    qvd_db_done(st);
+    return rc;
+}
+
+/* VMs in a starting step: starts are throttled by hkd.max_heavy. */
+static long
+count_heavy(struct hkd *hkd)
+{
+    long n = 0;
+
+    for (struct hkd_vm *vm = hkd->vms; vm; vm = vm->next)
+        n += vm->step <= VM_STARTING_VMA;
+    return n;
+}
+
+void
+hkd_vm_poll_commands(struct hkd *hkd)
+{
+    int64_t *ids;
+    size_t n;
+    long slots;
+
+    /* stop commands first: they free resources */
+    if (collect_ids(qvd_db_query(hkd->db,
+                                 "UPDATE vm_runtimes SET vm_cmd = NULL WHERE host_id = ?"
+                                 " AND vm_cmd = 'stop' RETURNING vm_id",
+                                 "i", hkd->host_id),
+                    &ids, &n) < 0)
+        log_err("cannot read stop commands: %s", qvd_strerror());
+    for (size_t i = 0; i < n; i++) {
+        struct hkd_vm *vm = hkd_vm_find(hkd, ids[i]);
+        if (vm != NULL)
+            hkd_vm_stop(vm);
+        else
+            log_warn("stop command for VM %lld, which this node does not run",
+                     (long long)ids[i]);
+    }
+    free(ids);
+    if (hkd->stopping)
+        return;
+    slots = qvd_config_int(hkd->cfg, "hkd.max_heavy", 10) - count_heavy(hkd);
+    if (slots <= 0)
+        return;
+    if (collect_ids(qvd_db_query(hkd->db,
+                                 "UPDATE vm_runtimes SET vm_cmd = NULL, vm_state = 'starting',"
+                                 " vm_state_ts = ? WHERE vm_id IN (SELECT vm_id FROM vm_runtimes"
+                                 " WHERE host_id = ? AND vm_cmd = 'start' AND vm_state = 'stopped'"
+                                 " AND blocked = 0 ORDER BY vm_state_ts LIMIT ?) RETURNING vm_id",
+                                 "iii", qvd_now(), hkd->host_id, (int64_t)slots),
+                    &ids, &n) < 0)
+        log_err("cannot read start commands: %s", qvd_strerror());
+    for (size_t i = 0; i < n; i++)
+        take_start(hkd, ids[i]);
+    free(ids);
+}
+
+int
+hkd_vm_reap_zombies(struct hkd *hkd)
+{
+    int64_t *ids = NULL, *strays = NULL;
+    size_t n = 0, ns = 0;
+    int rc = 0;
+
+    if (collect_ids(qvd_db_query(hkd->db,
+                                 "SELECT vm_id FROM vm_runtimes WHERE host_id = ?"
+                                 " AND vm_state != 'stopped'",
+                                 "i", hkd->host_id),
+                    &ids, &n) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        log_info("VM %lld was left %s by a previous run: reaping it", (long long)ids[i],
+                 "active");
+        if (cleanup_node(hkd, ids[i]) == 0 && clear_row(hkd, ids[i]) == 0)
+            continue;
+        struct hkd_vm *vm = vm_new(hkd, ids[i]);
+        vm->step = VM_ZOMBIE;
+        save_state(vm, "zombie");
+        vm_later(vm, 10000);
+        rc = -1;
+    }
+    /* containers without a row (crash between start and saving the row) */
+    if (hkd->hv->list != NULL && hkd->hv->list(hkd, &strays, &ns) == 0)
+        for (size_t i = 0; i < ns; i++)
+            if (hkd_vm_find(hkd, strays[i]) == NULL && cleanup_node(hkd, strays[i]) < 0)
+                rc = -1;
+    free(strays);
+    free(ids);
+    return rc;
+}
