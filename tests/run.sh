@@ -42,7 +42,7 @@ account() {
 }
 
 for t in "$QVD_BUILD"/tests/unit/test-*; do
-  [ -x "$t" ] || continue
+  [ -f "$t" ] && [ -x "$t" ] || continue
   name=unit/$(basename "$t")
   [[ -n "$pattern" && "$name" != *$pattern* ]] && continue
   out=$log_dir/$(basename "$t").log

@@ -57,7 +57,11 @@ const struct qvd_config_default qvd_config_defaults[] = {
 
     {"osf.default.memory", "256", "memory (MiB) of a new OSF"},
     {"osf.default.overlay", "1", "new OSFs use an overlay"},
+    {"osf.default.user_storage_size", "0", "persistent user storage (MiB) of a new OSF; 0: none"},
     {"model.user.login.case-sensitive", "0", "logins compare case-sensitively"},
+    {"password.argon2.t_cost", "2", "argon2id passes of user password hashes"},
+    {"password.argon2.m_cost", "19456", "argon2id memory (KiB) of user password hashes"},
+    {"password.argon2.parallelism", "1", "argon2id lanes of user password hashes"},
 
     {"vma.user.default.name", "qvd", "session user when the L7R passes none"},
     {"vma.user.default.groups", "", "extra groups of provisioned users (comma separated)"},
@@ -69,9 +73,16 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"vma.hooks.dir", "/etc/qvd/hooks", "folder of connect hooks run before the X session"},
     {"vma.timeout.listening", "30", "seconds nxagent may take to listen"},
     {"vma.timeout.suspending", "20", "seconds nxagent may take to suspend"},
+    {"vma.timeout.stopping", "20", "seconds nxagent may take to stop before it is killed"},
+    {"vma.secret.file", "/etc/qvd/vma.secret", "file with the per-VM secret every VMA request must carry (Bearer)"},
+    {"vma.address", "0.0.0.0", "address the VMA listens on"},
+    {"vma.run.path", "/var/run/qvd", "VMA run-time files (nxagent options file)"},
 
     {"l7r.port", "8443", "TLS port of the L7R"},
     {"l7r.address", "*", "address the L7R listens on"},
     {"l7r.auth.plugin.default.tenant", "default", "tenant of logins without @tenant"},
+    {"l7r.loadbalancer.plugin.default.weight.ram", "1", "placement weight of a host's free RAM"},
+    {"l7r.loadbalancer.plugin.default.weight.cpu", "1", "placement weight of a host's free CPU"},
+    {"l7r.loadbalancer.plugin.default.weight.random", "1", "placement weight of chance"},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,335 @@
+/* util.c: qvd-admin helpers: options, error lines, table/JSON output, object references. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "admin.h"
+#include "config.h"
+#include "db.h"
+#include "err.h"
+#include "model.h"
+#include "util.h"
+
+const char *
+admin_opt(struct admin_ctx *ctx, const char *name)
+{
+    for (int i = 0; i < ctx->nopts; i++)
+        if (strcmp(ctx->opt_name[i], name) == 0)
+            return ctx->opt_value[i];
+    return NULL;
+}
+
+bool
+admin_flag(struct admin_ctx *ctx, const char *name)
+{
+    for (int i = 0; i < ctx->nopts; i++)
+        if (strcmp(ctx->opt_name[i], name) == 0)
+            return true;
+    return false;
+}
+
+int
+admin_opt_int(struct admin_ctx *ctx, const char *name, int64_t *out)
+{
+    const char *v = admin_opt(ctx, name);
+    long n;
+
+    if (v == NULL)
+        return 0;
+    if (qvd_parse_long(v, &n) < 0) {
+        admin_usage("--%s '%s' is not a number", name, v);
+        return -1;
+    }
+    *out = n;
+    return 1;
+}
+
+int
+admin_opt_bool(struct admin_ctx *ctx, const char *name, int *bad)
+{
+    const char *v = admin_opt(ctx, name);
+
+    if (v == NULL)
+        return -1;
+    if (strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+        return 1;
+    if (strcmp(v, "0") == 0 || strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+        return 0;
+    *bad = admin_usage("--%s '%s' is not 0 or 1", name, v);
+    return -1;
+}
+
+static int
+vline(int status, const char *fmt, va_list ap)
+{
+    char msg[1200];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* one line, whatever the message holds */
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    fprintf(stderr, "qvd-admin: %s\n", msg);
+    return status;
+}
+
+int
+admin_usage(const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vline(ADMIN_USAGE, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int
+admin_refusedf(const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vline(ADMIN_REFUSED, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int
+admin_refused(void)
+{
+    return admin_refusedf("%s", qvd_strerror());
+}
+
+void
+admin_done(struct admin_ctx *ctx, const char *what, int64_t id)
+{
+    if (ctx->json)
+        printf("{\"id\": %lld}\n", (long long)id);
+    else
+        printf("%s %lld\n", what, (long long)id);
+}
+
+/* Columns printed as JSON numbers; everything else is a string. */
+static bool
+int_column(const char *name)
+{
+    static const char *const ints[] = {"id",     "blocked",      "memory",  "use_overlay",
+                                       "user_storage_size", "is_application", "dis", "vms",
+                                       "frontend", "backend",   "ok_ts",   "usable_ram",
+                                       "usable_cpu", "object_id", NULL};
+    size_t len = strlen(name);
+
+    if (len > 3 && strcmp(name + len - 3, "_id") == 0)
+        return true;
+    for (int i = 0; ints[i]; i++)
+        if (strcmp(ints[i], name) == 0)
+            return true;
+    return false;
+}
+
+int
+admin_print(struct admin_ctx *ctx, struct qvd_stmt *st)
+{
+    struct qvd_buf out = QVD_BUF_INIT;
+    char ***rows = NULL;
+    size_t nrows = 0, *width;
+    json_t *arr;
+    int ncol, rc;
+
+    if (st == NULL)
+        return admin_refused();
+    ncol = qvd_db_columns(st);
+    arr = json_array();
+    width = qvd_xcalloc((size_t)ncol, sizeof(*width));
+    for (int c = 0; c < ncol; c++)
+        width[c] = strlen(qvd_db_column_name(st, c));
+    while ((rc = qvd_db_step(st)) == 1) {
+        json_t *obj = json_object();
+        char **row = qvd_xcalloc((size_t)ncol, sizeof(*row));
+        for (int c = 0; c < ncol; c++) {
+            const char *name = qvd_db_column_name(st, c), *v = qvd_db_text(st, c);
+            row[c] = qvd_xstrdup(v ? v : "");
+            if (strlen(row[c]) > width[c])
+                width[c] = strlen(row[c]);
+            if (v == NULL)
+                json_object_set_new(obj, name, json_null());
+            else if (int_column(name))
+                json_object_set_new(obj, name, json_integer(qvd_db_int(st, c)));
+            else
+                json_object_set_new(obj, name, json_string(v));
+        }
+        json_array_append_new(arr, obj);
+        rows = qvd_xrealloc(rows, (nrows + 1) * sizeof(*rows));
+        rows[nrows++] = row;
+    }
+    if (rc == 0) {
+        if (ctx->json) {
+            char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            printf("%s\n", s ? s : "[]");
+            free(s);
+        } else {
+            for (int c = 0; c < ncol; c++)
+                qvd_buf_printf(&out, "%-*s%s", c + 1 < ncol ? (int)width[c] : 0,
+                               qvd_db_column_name(st, c), c + 1 < ncol ? "  " : "\n");
+            for (size_t r = 0; r < nrows; r++)
+                for (int c = 0; c < ncol; c++)
+                    qvd_buf_printf(&out, "%-*s%s", c + 1 < ncol ? (int)width[c] : 0, rows[r][c],
+                                   c + 1 < ncol ? "  " : "\n");
+            fputs(qvd_buf_str(&out), stdout);
+        }
+    }
+    for (size_t r = 0; r < nrows; r++) {
+        for (int c = 0; c < ncol; c++)
+            free(rows[r][c]);
+        free(rows[r]);
+    }
+    free(rows);
+    free(width);
+    qvd_buf_free(&out);
+    json_decref(arr);
+    qvd_db_done(st);
+    return rc < 0 ? admin_refused() : ADMIN_OK;
+}
+
+int
+admin_tenant(struct admin_ctx *ctx, const char *opt, bool use_default, int64_t *id)
+{
+    const char *name = admin_opt(ctx, opt);
+
+    if (name == NULL && !use_default)
+        return admin_usage("'%s %s' needs --%s", ctx->object, ctx->verb, opt);
+    if (name == NULL)
+        name = qvd_config_get(ctx->cfg, "l7r.auth.plugin.default.tenant");
+    if (qvd_model_tenant_find(ctx->db, name ? name : "default", id) < 0)
+        return admin_refused();
+    return ADMIN_OK;
+}
+
+int
+admin_user(struct admin_ctx *ctx, const char *id_opt, const char *login_opt, int64_t *id)
+{
+    const char *login = admin_opt(ctx, login_opt);
+    int r = admin_opt_int(ctx, id_opt, id);
+
+    if (r < 0)
+        return ADMIN_USAGE;
+    if (r == 1 && login != NULL)
+        return admin_usage("give --%s or --%s, not both", id_opt, login_opt);
+    if (r == 1)
+        return ADMIN_OK;
+    if (login == NULL)
+        return admin_usage("'%s %s' needs --%s or --%s", ctx->object, ctx->verb, id_opt,
+                           login_opt);
+    if (qvd_model_user_find(ctx->db, ctx->cfg, login, admin_opt(ctx, "tenant"), id) < 0)
+        return admin_refused();
+    return ADMIN_OK;
+}
+
+int
+admin_osf(struct admin_ctx *ctx, int64_t tenant_id, int64_t *id)
+{
+    const char *name = admin_opt(ctx, "osf");
+    int r = admin_opt_int(ctx, "osf-id", id);
+
+    if (r < 0)
+        return ADMIN_USAGE;
+    if (r == 1 && name != NULL)
+        return admin_usage("give --osf or --osf-id, not both");
+    if (r == 1)
+        return ADMIN_OK;
+    if (name == NULL)
+        return admin_usage("'%s %s' needs --osf NAME or --osf-id N", ctx->object, ctx->verb);
+    if (qvd_model_osf_find(ctx->db, tenant_id, name, id) < 0)
+        return admin_refused();
+    return ADMIN_OK;
+}
+
+int
+admin_host(struct admin_ctx *ctx, int64_t *id)
+{
+    const char *name = admin_opt(ctx, "name");
+    int r = admin_opt_int(ctx, "id", id);
+
+    if (r < 0)
+        return ADMIN_USAGE;
+    if (r == 1 && name != NULL)
+        return admin_usage("give --id or --name, not both");
+    if (r == 1)
+        return ADMIN_OK;
+    if (name == NULL)
+        return admin_usage("'%s %s' needs --id N or --name NAME", ctx->object, ctx->verb);
+    if (qvd_model_host_find(ctx->db, name, id) < 0)
+        return admin_refused();
+    return ADMIN_OK;
+}
+
+int
+admin_need_id(struct admin_ctx *ctx, int64_t *id)
+{
+    int r = admin_opt_int(ctx, "id", id);
+
+    if (r < 0)
+        return ADMIN_USAGE;
+    if (r == 0)
+        return admin_usage("'%s %s' needs --id N", ctx->object, ctx->verb);
+    return ADMIN_OK;
+}
+
+static char *
+read_line(FILE *f)
+{
+    char buf[1100];
+
+    if (fgets(buf, sizeof(buf), f) == NULL)
+        return NULL;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    char *s = qvd_xstrdup(buf);
+    qvd_wipe(buf, sizeof(buf));
+    return s;
+}
+
+int
+admin_password(struct admin_ctx *ctx, char **out)
+{
+    const char *given = admin_opt(ctx, "password");
+    struct termios old, quiet;
+    FILE *tty;
+
+    *out = NULL;
+    if (given != NULL && admin_flag(ctx, "password-stdin"))
+        return admin_usage("give --password or --password-stdin, not both");
+    if (given != NULL) {
+        *out = qvd_xstrdup(given);
+    } else if (admin_flag(ctx, "password-stdin")) {
+        *out = read_line(stdin);
+    } else if (isatty(0) && (tty = fopen("/dev/tty", "r+")) != NULL) {
+        fputs("password: ", stderr);
+        fflush(stderr);
+        tcgetattr(fileno(tty), &old);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+        *out = read_line(tty);
+        tcsetattr(fileno(tty), TCSAFLUSH, &old);
+        fputs("\n", stderr);
+        fclose(tty);
+    } else {
+        return admin_usage("give the password with --password, --password-stdin or on a"
+                           " terminal");
+    }
+    if (*out == NULL || **out == '\0') {
+        free(*out);
+        *out = NULL;
+        return admin_usage("the password is empty");
+    }
+    return ADMIN_OK;
+}

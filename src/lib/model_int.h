@@ -1,0 +1,31 @@
+/* model_int.h: helpers shared by the model_*.c files (not for front-ends). */
+#ifndef QVD_MODEL_INT_H
+#define QVD_MODEL_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+
+struct qvd_db;
+
+/* Records a failure of `kind` with a message; returns -1. */
+int qvd_model_fail(enum qvd_model_errkind kind, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Records a database failure (kind from the back-end's errkind); returns -1. */
+int qvd_model_dbfail(struct qvd_db *db);
+/* begin, and end: commit when rc is 0, else roll back; returns 0 or -1. */
+int qvd_model_begin(struct qvd_db *db);
+int qvd_model_end(struct qvd_db *db, int rc);
+/* Checks a display name / login: 1..max bytes, printable, no leading/trailing space. */
+int qvd_model_check_name(const char *what, const char *s, size_t max);
+/* 1 if the query gives a row, 0 if not, -1 on error (database failure recorded). */
+int qvd_model_exists(struct qvd_db *db, const char *sql, int64_t id);
+/* Integer result of a one-row query (0 if no row), -1 on error. */
+int qvd_model_count(struct qvd_db *db, int64_t *out, const char *sql, int64_t id);
+/* Removes the properties of an object (inside the caller's transaction). */
+int qvd_model_prop_clear(struct qvd_db *db, const char *object, int64_t object_id);
+/* Tenant name for messages (static buffer per thread). */
+const char *qvd_model_tenant_name(struct qvd_db *db, int64_t id);
+
+#endif

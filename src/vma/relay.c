@@ -1,0 +1,105 @@
+/* relay.c: a bounded byte relay between two bufferevents (the NX stream to nxagent). */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "util.h"
+#include "vma.h"
+
+/* A side stops reading while its peer holds more than HIGH bytes unsent, and resumes once
+ * the peer drained below LOW: memory stays bounded whichever side is slow. */
+#define RELAY_HIGH (256 * 1024)
+#define RELAY_LOW (64 * 1024)
+
+struct relay {
+    struct bufferevent *side[2];
+    bool closing; /* one side is gone: flush the other, then free */
+};
+
+static int
+side_of(struct relay *r, struct bufferevent *bev)
+{
+    return r->side[0] == bev ? 0 : 1;
+}
+
+static void
+relay_free(struct relay *r)
+{
+    for (int i = 0; i < 2; i++)
+        if (r->side[i])
+            bufferevent_free(r->side[i]);
+    free(r);
+}
+
+static void
+relay_read(struct bufferevent *bev, void *arg)
+{
+    struct relay *r = arg;
+    struct bufferevent *peer = r->side[1 - side_of(r, bev)];
+    if (!peer) {
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(peer);
+    evbuffer_add_buffer(out, bufferevent_get_input(bev));
+    if (evbuffer_get_length(out) >= RELAY_HIGH)
+        bufferevent_disable(bev, EV_READ);
+}
+
+static void
+relay_write(struct bufferevent *bev, void *arg)
+{
+    struct relay *r = arg;
+    int i = side_of(r, bev);
+    if (r->closing) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            relay_free(r);
+        return;
+    }
+    /* the write callback fires below the low watermark: let the peer read again */
+    if (r->side[1 - i])
+        bufferevent_enable(r->side[1 - i], EV_READ);
+}
+
+static void
+relay_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct relay *r = arg;
+    int i = side_of(r, bev);
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+        return;
+    /* pass on what this side still had, then close it */
+    struct bufferevent *peer = r->side[1 - i];
+    if (peer && !r->closing)
+        evbuffer_add_buffer(bufferevent_get_output(peer), bufferevent_get_input(bev));
+    log_debug("relay: side %d closed (%s)", i, (what & BEV_EVENT_EOF) ? "eof" : "error");
+    bufferevent_free(bev);
+    r->side[i] = NULL;
+    if (!peer || r->closing || evbuffer_get_length(bufferevent_get_output(peer)) == 0) {
+        relay_free(r);
+        return;
+    }
+    r->closing = true;
+    bufferevent_disable(peer, EV_READ);
+    bufferevent_setwatermark(peer, EV_WRITE, 0, 0);
+}
+
+void
+relay_start(struct bufferevent *a, struct bufferevent *b)
+{
+    struct relay *r = qvd_xcalloc(1, sizeof(*r));
+    r->side[0] = a;
+    r->side[1] = b;
+    for (int i = 0; i < 2; i++) {
+        bufferevent_setcb(r->side[i], relay_read, relay_write, relay_event, r);
+        bufferevent_setwatermark(r->side[i], EV_WRITE, RELAY_LOW, 0);
+        bufferevent_enable(r->side[i], EV_READ | EV_WRITE);
+    }
+    /* bytes that arrived before the relay started */
+    if (evbuffer_get_length(bufferevent_get_input(a)))
+        relay_read(a, r);
+    if (evbuffer_get_length(bufferevent_get_input(b)))
+        relay_read(b, r);
+}

@@ -1,0 +1,371 @@
+/* session.c: the X session state machine: nxagent started as the user, its log lines
+ * tracked to know the state, the X session started once nxagent takes X clients. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "util.h"
+#include "vma.h"
+
+static struct {
+    enum vma_state state;
+    pid_t agent, xsession;
+    struct bufferevent *log;
+    struct event *timer;
+    struct vma_user user;
+    char *opts_path;
+} s;
+
+static const char *const state_names[] = {
+    [VMA_STOPPED] = "stopped",       [VMA_STARTING] = "starting",
+    [VMA_PROVISIONING] = "provisioning", [VMA_LISTENING] = "listening",
+    [VMA_CONNECTED] = "connected",   [VMA_SUSPENDING] = "suspending",
+    [VMA_SUSPENDED] = "suspended",   [VMA_STOPPING] = "stopping",
+};
+
+enum vma_state
+session_state(void)
+{
+    return s.state;
+}
+
+const char *
+session_state_name(enum vma_state st)
+{
+    return state_names[st];
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    log_warn("nxagent stuck in state %s: killing it", state_names[s.state]);
+    if (s.agent > 0)
+        kill(s.agent, SIGKILL);
+    if (s.xsession > 0)
+        kill(-s.xsession, SIGKILL);
+}
+
+/* Enters a state and arms the timeout that state has (if any). */
+static void
+set_state(enum vma_state st)
+{
+    if (st == s.state)
+        return;
+    log_info("session state %s -> %s", state_names[s.state], state_names[st]);
+    s.state = st;
+    const char *key = st == VMA_STARTING     ? "vma.timeout.listening"
+                      : st == VMA_SUSPENDING ? "vma.timeout.suspending"
+                      : st == VMA_STOPPING   ? "vma.timeout.stopping"
+                                             : NULL;
+    if (!s.timer)
+        s.timer = evtimer_new(vma.base, timer_cb, NULL);
+    evtimer_del(s.timer);
+    if (key) {
+        struct timeval tv = {qvd_config_int(vma.cfg, key, 20), 0};
+        evtimer_add(s.timer, &tv);
+    }
+}
+
+/* In a forked child: becomes the user in its home with a clean environment. */
+static void
+child_become_user(const char *display)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setsid();
+    close_range(3, ~0U, 0);
+    if (setgid(s.user.gid) < 0 || initgroups(s.user.name, s.user.gid) < 0 ||
+        setuid(s.user.uid) < 0) {
+        fprintf(stderr, "qvd-vma: cannot become %s: %s\n", s.user.name, strerror(errno));
+        _exit(126);
+    }
+    if (chdir(s.user.home) < 0 && chdir("/") < 0)
+        _exit(126);
+    clearenv();
+    setenv("HOME", s.user.home, 1);
+    setenv("USER", s.user.name, 1);
+    setenv("LOGNAME", s.user.name, 1);
+    setenv("SHELL", s.user.shell, 1);
+    setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1);
+    if (display)
+        setenv("DISPLAY", display, 1);
+}
+
+static void
+start_xsession(void)
+{
+    const char *cmd = qvd_config_get(vma.cfg, "vma.x_session");
+    char display[16];
+    snprintf(display, sizeof(display), ":%d", vma.display);
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_err("fork: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        child_become_user(display);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    s.xsession = pid;
+    log_info("X session %s started as %s (pid %d)", cmd, s.user.name, (int)pid);
+}
+
+/* Maps nxagent's log lines (nx-libs 3.5.99) to session states. */
+static void
+agent_line(const char *line)
+{
+    static const struct {
+        const char *text;
+        enum vma_state state;
+    } map[] = {
+        {"Session: Starting session at", VMA_STARTING},
+        {"Session: Resuming session at", VMA_STARTING},
+        {"Info: Waiting for connection from", VMA_LISTENING},
+        {"Session: Session started at", VMA_CONNECTED},
+        {"Session: Session resumed at", VMA_CONNECTED},
+        {"Session: Suspending session at", VMA_SUSPENDING},
+        {"Session: Session suspended at", VMA_SUSPENDED},
+        {"Session: Terminating session at", VMA_STOPPING},
+        {"Session: Aborting session at", VMA_STOPPING},
+        {"Session: Session terminated at", VMA_STOPPING},
+        {"Session: Session aborted at", VMA_STOPPING},
+    };
+    log_debug("nxagent: %s", line);
+    for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++) {
+        if (strncmp(line, map[i].text, strlen(map[i].text)) != 0)
+            continue;
+        /* a stop in progress is not undone by late lines */
+        if (s.state == VMA_STOPPING && map[i].state != VMA_STOPPING)
+            return;
+        set_state(map[i].state);
+        /* nxagent takes X clients once the first proxy connection is up */
+        if (map[i].state == VMA_CONNECTED && s.xsession == 0)
+            start_xsession();
+        return;
+    }
+}
+
+static void
+log_read(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    char *line;
+    size_t len;
+    while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF))) {
+        agent_line(line);
+        free(line);
+    }
+    if (evbuffer_get_length(in) > 65536) /* a line without end: drop it */
+        evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void
+log_event(struct bufferevent *bev, short what, void *arg)
+{
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        bufferevent_free(s.log);
+        s.log = NULL;
+    }
+}
+
+static int
+write_options(const struct qvd_http_param *params, size_t n)
+{
+    static const struct {
+        const char *param, *opt;
+    } map[] = {
+        {"qvd.client.link", "link"},
+        {"qvd.client.geometry", "geometry"},
+        {"qvd.client.fullscreen", "fullscreen"},
+        {"qvd.client.keyboard", "keyboard"},
+    };
+    struct qvd_buf b = QVD_BUF_INIT;
+    qvd_buf_adds(&b, "nx/nx");
+    for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++)
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(params[j].key, map[i].param) == 0 && *params[j].value) {
+                qvd_buf_printf(&b, ",%s=%s", map[i].opt, params[j].value);
+                break;
+            }
+    const char *os = "linux";
+    for (size_t j = 0; j < n; j++)
+        if (strcmp(params[j].key, "qvd.client.os") == 0)
+            os = strcmp(params[j].value, "darwin") == 0    ? "macosx"
+                 : strcmp(params[j].value, "windows") == 0 ? "windows"
+                                                           : "linux";
+    /* loopback=1: nxagent listens for the proxy on 127.0.0.1 only; the VMA's upgrade
+     * endpoint is the one way in. */
+    qvd_buf_printf(&b, ",client=%s,loopback=1:%d\n", os, vma.display);
+    const char *dir = qvd_config_get(vma.cfg, "vma.run.path");
+    free(s.opts_path);
+    s.opts_path = qvd_xasprintf("%s/nxagent-%d.options", dir, vma.display);
+    int rc = 0;
+    if (qvd_mkdir_p(dir, 0755) < 0 || qvd_write_file(s.opts_path, b.data, b.len, 0644) < 0)
+        rc = qvd_seterr("cannot write %s: %s", s.opts_path, strerror(errno));
+    qvd_buf_free(&b);
+    return rc;
+}
+
+static int
+spawn_agent(void)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return qvd_seterr("pipe: %s", strerror(errno));
+    char *dispopt = qvd_xasprintf("nx/nx,options=%s:%d", s.opts_path, vma.display);
+    char *dispname = qvd_xasprintf(":%d", vma.display);
+    const char *bin = qvd_config_get(vma.cfg, "vma.nxagent");
+    char *extra = qvd_xstrdup(qvd_config_get(vma.cfg, "vma.nxagent.extra_args"));
+    char *argv[64] = {(char *)bin, "-ac", "-nolisten", "tcp", "-name", "QVD", "-display", dispopt};
+    int n = 8;
+    for (char *save = NULL, *t = strtok_r(extra, " \t", &save); t && n < 60;
+         t = strtok_r(NULL, " \t", &save))
+        argv[n++] = t;
+    argv[n++] = dispname;
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        child_become_user(NULL);
+        execv(bin, argv);
+        fprintf(stderr, "qvd-vma: exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    free(dispopt);
+    free(dispname);
+    free(extra);
+    if (pid < 0) {
+        close(fds[0]);
+        return qvd_seterr("fork: %s", strerror(errno));
+    }
+    s.agent = pid;
+    s.log = bufferevent_socket_new(vma.base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(s.log, log_read, NULL, log_event, NULL);
+    bufferevent_enable(s.log, EV_READ);
+    log_info("nxagent started as %s on display :%d (pid %d)", s.user.name, vma.display, (int)pid);
+    return 0;
+}
+
+static const char *
+param(const struct qvd_http_param *params, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(params[i].key, key) == 0)
+            return *params[i].value ? params[i].value : NULL;
+    return NULL;
+}
+
+int
+session_start(const struct qvd_http_param *params, size_t n)
+{
+    switch (s.state) {
+    case VMA_LISTENING:
+        return 0; /* already waiting for the client */
+    case VMA_CONNECTED:
+        /* a client holds the session: suspend it so that a retry resumes for the new one */
+        kill(s.agent, SIGHUP);
+        return qvd_seterr("session busy, retry");
+    case VMA_SUSPENDED:
+        if (write_options(params, n) < 0)
+            return -1;
+        kill(s.agent, SIGHUP); /* nxagent resumes: Resuming, then Waiting for connection */
+        set_state(VMA_STARTING);
+        return 0;
+    case VMA_STOPPED:
+        break;
+    default:
+        return qvd_seterr("session is %s, retry later", state_names[s.state]);
+    }
+    const char *name = param(params, n, "qvd.vm.user.name");
+    if (!name)
+        name = qvd_config_get(vma.cfg, "vma.user.default.name");
+    set_state(VMA_PROVISIONING);
+    vma_user_free(&s.user);
+    if (provision_user(name, param(params, n, "qvd.vm.user.uid"),
+                       param(params, n, "qvd.vm.user.gid"), &s.user) < 0 ||
+        hooks_run(qvd_config_get(vma.cfg, "vma.hooks.dir"), params, n) < 0 ||
+        write_options(params, n) < 0 || spawn_agent() < 0) {
+        set_state(VMA_STOPPED);
+        return -1;
+    }
+    s.xsession = 0;
+    set_state(VMA_STARTING);
+    return 0;
+}
+
+int
+session_suspend(void)
+{
+    if (s.state == VMA_CONNECTED) {
+        kill(s.agent, SIGHUP);
+        return 0;
+    }
+    if (s.state == VMA_SUSPENDED || s.state == VMA_SUSPENDING)
+        return 0;
+    return qvd_seterr("no connected session (state %s)", state_names[s.state]);
+}
+
+int
+session_stop(void)
+{
+    if (!session_running()) {
+        set_state(VMA_STOPPED);
+        return 0;
+    }
+    if (s.agent > 0)
+        kill(s.agent, SIGTERM);
+    if (s.xsession > 0)
+        kill(-s.xsession, SIGTERM);
+    set_state(VMA_STOPPING);
+    return 0;
+}
+
+bool
+session_running(void)
+{
+    return s.agent > 0 || s.xsession > 0;
+}
+
+void
+session_child_exited(pid_t pid, int status)
+{
+    if (pid == s.agent) {
+        log_info("nxagent (pid %d) exited with status %d", (int)pid, status);
+        s.agent = 0;
+        if (s.xsession > 0)
+            kill(-s.xsession, SIGTERM);
+    } else if (pid == s.xsession) {
+        log_info("X session (pid %d) ended with status %d", (int)pid, status);
+        s.xsession = -1; /* ended: not started again for this nxagent */
+        if (s.agent > 0) {
+            kill(s.agent, SIGTERM);
+            set_state(VMA_STOPPING);
+        }
+    } else {
+        return;
+    }
+    if (s.agent == 0 && s.xsession <= 0) {
+        s.xsession = 0;
+        set_state(VMA_STOPPED);
+    }
+}

@@ -1,0 +1,67 @@
+/* vma.h: private header of qvd-vma, the agent inside every VM (SimpleRPC API, nxagent
+ * session, user provisioning, hooks, the upgrade relay to nxagent). */
+#ifndef QVD_VMA_H
+#define QVD_VMA_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "http.h"
+
+struct event_base;
+struct bufferevent;
+
+enum vma_state {
+    VMA_STOPPED, VMA_STARTING, VMA_PROVISIONING, VMA_LISTENING,
+    VMA_CONNECTED, VMA_SUSPENDING, VMA_SUSPENDED, VMA_STOPPING,
+};
+
+struct vma {
+    struct qvd_config *cfg;
+    struct event_base *base;
+    char *secret;
+    bool init_mode;
+    int display; /* nxagent display; nxagent's proxy port is 4000 + display */
+};
+extern struct vma vma;
+
+/* main.c: stops the session, then exits (in --init mode after killing every process). */
+void vma_shutdown(void);
+
+/* server.c: listens on vma.address:internal.vm.port.vma. */
+int server_start(void);
+
+/* session.c: the nxagent + X session state machine. */
+enum vma_state session_state(void);
+const char *session_state_name(enum vma_state st);
+/* x_start: params are validated already. 0 when accepted (poll x_state for listening). */
+int session_start(const struct qvd_http_param *params, size_t n);
+int session_suspend(void);
+int session_stop(void);
+/* True while nxagent or the X session runs. */
+bool session_running(void);
+/* Called for every reaped child. */
+void session_child_exited(pid_t pid, int status);
+
+/* provision.c: the session user. */
+struct vma_user {
+    char *name, *home, *shell;
+    uid_t uid;
+    gid_t gid;
+};
+/* Creates the user if missing (useradd), gives it its home; uid/gid may be NULL. */
+int provision_user(const char *name, const char *uid, const char *gid, struct vma_user *u);
+void vma_user_free(struct vma_user *u);
+
+/* hooks.c: runs argv (absolute path) and waits; returns the exit status or -1. */
+int vma_run(char *const argv[]);
+/* Runs every executable of vma.hooks.dir in name order with key value argv pairs; the
+ * first failure stops and fails. */
+int hooks_run(const char *dir, const struct qvd_http_param *params, size_t n);
+
+/* relay.c: copies bytes both ways between two connected bufferevents until either side
+ * closes; takes ownership of both. */
+void relay_start(struct bufferevent *a, struct bufferevent *b);
+
+#endif

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# tests/integration/vma.sh: the real qvd-vma as PID 1 of private mount/net/pid namespaces
+# (its own /etc overlay, so useradd never touches this machine): secret checks, x_start,
+# nxagent on loopback only, a real nxproxy through vma-tunnel onto an Xvfb screen checked
+# by its pixels, suspend on disconnect, resume of the same session, x_stop, poweroff.
+source "$(dirname "$0")/../lib.sh"
+t_init
+chmod 755 "$T_DIR" # the session user reads its options file and runs the session script
+
+VMA=$QVD_BUILD/src/vma/qvd-vma
+TUNNEL=$QVD_BUILD/tests/helpers/vma-tunnel
+DISP=173   # nxagent display: proxy port 4173 inside the namespace
+XDISP=71   # the Xvfb that stands for the user's screen
+for tool in nxagent nxproxy Xvfb xwd convert xsetroot xwininfo curl unshare nsenter ss; do
+  if ! command -v $tool >/dev/null; then
+    t_skip "vma integration" "missing $tool"; exit 0
+  fi
+done
+
+SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+echo "$SECRET" >"$T_DIR/secret"
+mkdir -p "$T_DIR"/{home,run,hooks,upper,work,proxyhome}
+cat >"$T_DIR/session.sh" <<'EOF'
+#!/bin/sh
+# the test's X session: a known colour on the root window, then stay alive
+echo $$ >"$HOME/session.pid"
+xsetroot -solid '#2e8b57'
+exec sleep 100000
+EOF
+cat >"$T_DIR/hooks/10-record" <<EOF
+#!/bin/sh
+echo "\$@" >$T_DIR/hook.out
+EOF
+chmod 755 "$T_DIR/session.sh" "$T_DIR/hooks/10-record"
+cat >"$T_DIR/vma.conf" <<EOF
+log.level=debug
+vma.secret.file=$T_DIR/secret
+vma.address=127.0.0.1
+internal.nxagent.display=$DISP
+vma.user.home.path=$T_DIR/home
+vma.x_session=$T_DIR/session.sh
+vma.hooks.dir=$T_DIR/hooks
+vma.run.path=$T_DIR/run
+EOF
+cat >"$T_DIR/inner.sh" <<EOF
+set -e
+mount -t overlay overlay -o lowerdir=/etc,upperdir=$T_DIR/upper,workdir=$T_DIR/work /etc
+mkdir -p /tmp/.X11-unix
+mount -t tmpfs -o mode=1777 tmpfs /tmp/.X11-unix
+exec $VMA --init -c $T_DIR/vma.conf
+EOF
+
+setsid unshare --mount --net --pid --fork --mount-proc bash "$T_DIR/inner.sh" >"$T_DIR/vma.log" 2>&1 &
+UPID=$!
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  kill "$NSPID" 2>/dev/null; sleep 0.5; kill -9 "$UPID" 2>/dev/null
+  rm -f /tmp/.X$DISP-lock /tmp/.X$XDISP-lock
+  echo "# --- vma log ---"; sed 's/^/# /' "$T_DIR/vma.log" | tail -n 60
+}
+t_cleanup_add cleanup
+NSPID=
+t_wait 5 bash -c "pgrep -P $UPID >/dev/null" && NSPID=$(pgrep -P $UPID)
+in_ns() { nsenter -t "$NSPID" -n -m -- "$@"; }
+call() { in_ns curl -s -m 10 -H "Authorization: Bearer $SECRET" "http://127.0.0.1:3030/vma/$1"; }
+state() { call x_state | tr -d '"\r\n'; }
+state_is() { [ "$(state)" = "$1" ]; }
+
+if [ -z "$NSPID" ] || ! t_wait 5 bash -c "nsenter -t $NSPID -n -- curl -s -o /dev/null http://127.0.0.1:3030/"; then
+  t_fail "qvd-vma starts as PID 1 of its namespaces"; exit 1
+fi
+t_ok "qvd-vma starts as PID 1 of its namespaces"
+
+code=$(in_ns curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:3030/vma/ping)
+t_check "a call without the secret is refused with 401" [ "$code" = 401 ]
+code=$(in_ns curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer wrong$SECRET" \
+  http://127.0.0.1:3030/vma/ping)
+t_check "a call with a wrong secret is refused with 401" [ "$code" = 401 ]
+t_check "the refusals are logged without the secret" \
+  bash -c "grep -q 'refused: wrong secret' '$T_DIR/vma.log' && ! grep -q '$SECRET' '$T_DIR/vma.log'"
+
+t_check "ping with the secret answers ok" [ "$(call ping)" = $'"ok"\r' ]
+t_check "x_state starts as stopped" state_is stopped
+
+out=$(call 'x_start?qvd.client.geometry=800x600%3Brm%20-rf')
+t_check "x_start with a bad parameter value fails" bash -c "[[ '$out' == '\"\",'* ]]"
+t_check "... and starts nothing" state_is stopped
+
+out=$(call 'x_start?qvd.vm.user.name=qvdtest&qvd.client.geometry=800x600&qvd.client.link=lan&qvd.client.keyboard=pc105/us&qvd.client.os=linux&qvd.custom.flag=42')
+t_check "x_start is accepted" [ "$out" = $'"ok"\r' ]
+t_check "x_start reaches listening" t_wait 30 state_is listening
+t_check "the user was provisioned in the namespace only" \
+  bash -c "nsenter -t $NSPID -m -- grep -q '^qvdtest:' /etc/passwd && ! grep -q '^qvdtest:' /etc/passwd"
+t_check "the home belongs to the user" \
+  bash -c "[ \"\$(stat -c %U '$T_DIR/home/qvdtest' 2>/dev/null)\" != root ] && [ -d '$T_DIR/home/qvdtest' ]"
+t_check "the connect hook got the qvd.* parameters" grep -q 'qvd.custom.flag 42' "$T_DIR/hook.out"
+listen=$(in_ns ss -ltnH "sport = :$((4000 + DISP))" | awk '{print $4}')
+t_diag "nxagent listens on: $listen"
+t_check "nxagent listens for the proxy on 127.0.0.1 only" [ "$listen" = "127.0.0.1:$((4000 + DISP))" ]
+
+in_ns Xvfb :$XDISP -screen 0 1024x768x24 -nolisten tcp >"$T_DIR/xvfb.log" 2>&1 &
+PIDS+=($!)
+in_ns "$TUNNEL" --listen 127.0.0.1:4040 --vma 127.0.0.1:3030 --secret-file "$T_DIR/secret" \
+  >"$T_DIR/tunnel.log" 2>&1 &
+PIDS+=($!)
+t_wait 10 bash -c "nsenter -t $NSPID -n -m -- xdpyinfo -display :$XDISP >/dev/null 2>&1 || \
+  nsenter -t $NSPID -n -m -- xwininfo -root -display :$XDISP >/dev/null 2>&1"
+start_proxy() {
+  in_ns env DISPLAY=:$XDISP HOME="$T_DIR/proxyhome" nxproxy -S localhost:40 >>"$T_DIR/nxproxy.log" 2>&1 &
+  PROXY=$!
+  PIDS+=($PROXY)
+}
+# The colour at the centre of nxproxy's "QVD" window on the Xvfb screen.
+centre_colour() {
+  local geo w h x y
+  geo=$(in_ns xwininfo -display :$XDISP -name QVD 2>/dev/null) || return 1
+  w=$(awk '/Width:/ {print $2}' <<<"$geo"); h=$(awk '/Height:/ {print $2}' <<<"$geo")
+  x=$(awk '/Absolute upper-left X:/ {print $4}' <<<"$geo"); y=$(awk '/Absolute upper-left Y:/ {print $4}' <<<"$geo")
+  in_ns xwd -root -display :$XDISP 2>/dev/null |
+    convert xwd:- -crop "1x1+$((x + w / 2))+$((y + h / 2))" txt:- 2>/dev/null | grep -o '#[0-9A-F]\{6\}' | head -1
+}
+colour_is() { [ "$(centre_colour)" = "$1" ]; }
+
+start_proxy
+t_check "nxproxy through the VMA tunnel: state connected" t_wait 30 state_is connected
+t_check "the session's root window shows on the Xvfb screen (#2E8B57)" t_wait 20 colour_is '#2E8B57'
+t_diag "centre colour: $(centre_colour)"
+spid=$(cat "$T_DIR/home/qvdtest/session.pid" 2>/dev/null)
+t_check "the X session runs (pid $spid)" [ -n "$spid" ]
+
+kill "$PROXY"
+t_check "killing nxproxy suspends the session" t_wait 30 state_is suspended
+
+out=$(call 'x_start?qvd.vm.user.name=qvdtest&qvd.client.geometry=800x600&qvd.client.link=lan')
+t_check "x_start on a suspended session resumes it (listening)" \
+  bash -c "[ '$out' = \$'\"ok\"\r' ] && for i in \$(seq 100); do [ \"\$(nsenter -t $NSPID -n -- curl -s -H 'Authorization: Bearer $SECRET' http://127.0.0.1:3030/vma/x_state | tr -d '\"\r\n')\" = listening ] && exit 0; sleep 0.2; done; exit 1"
+start_proxy
+t_check "reconnecting: state connected again" t_wait 30 state_is connected
+t_check "the same X session process is still alive" \
+  bash -c "[ \"\$(cat '$T_DIR/home/qvdtest/session.pid')\" = '$spid' ] && nsenter -t $NSPID -p -m -- kill -0 $spid"
+t_check "the screen shows the session again" t_wait 20 colour_is '#2E8B57'
+
+out=$(call x_start)
+t_check "x_start while connected fails with 'retry'" bash -c "[[ '$out' == *retry* ]]"
+t_check "... and suspends the old connection" t_wait 30 state_is suspended
+
+code=$(in_ns curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $SECRET" \
+  -H 'Connection: Upgrade' -H 'Upgrade: QVD/1.0' http://127.0.0.1:3030/vma/x_connect)
+t_check "x_connect without a listening nxagent is refused (409)" [ "$code" = 409 ]
+
+t_check "x_stop is accepted" [ "$(call x_stop)" = $'"ok"\r' ]
+t_check "x_stop reaches stopped" t_wait 30 state_is stopped
+t_check "the X session is gone" \
+  bash -c "! nsenter -t $NSPID -p -m -- kill -0 $spid 2>/dev/null"
+
+t_check "poweroff is answered" [ "$(call poweroff)" = $'"ok"\r' ]
+t_check "poweroff ends PID 1 and the namespace" t_wait 15 bash -c "! kill -0 $UPID 2>/dev/null"

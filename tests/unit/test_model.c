@@ -1,0 +1,562 @@
+/* test_model.c: the model's rules on a real SQLite database: addresses, DI versions and tags,
+ * tenancy, placement, VM commands, passwords. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "db.h"
+#include "err.h"
+#include "log.h"
+#include "model.h"
+#include "password.h"
+#include "util.h"
+
+struct fixture {
+    char dir[64], src[96];
+    struct qvd_config *cfg;
+    struct qvd_db *db;
+    int64_t tenant, user, osf;
+};
+
+static int
+setup(void **state)
+{
+    struct fixture *f = qvd_xcalloc(1, sizeof(*f));
+    char path[128];
+
+    snprintf(f->dir, sizeof(f->dir), "/tmp/qvd-test-model.XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    f->cfg = qvd_config_new();
+    snprintf(path, sizeof(path), "%s/qvd.db", f->dir);
+    qvd_config_set(f->cfg, "database.path", path);
+    snprintf(path, sizeof(path), "%s/run", f->dir);
+    qvd_config_set(f->cfg, "path.run", path);
+    snprintf(path, sizeof(path), "%s/storage", f->dir);
+    qvd_config_set(f->cfg, "path.storage.root", path);
+    /* cheap hashes: the cost is configuration, the algorithm is the same */
+    qvd_config_set(f->cfg, "password.argon2.t_cost", "1");
+    qvd_config_set(f->cfg, "password.argon2.m_cost", "64");
+    snprintf(f->src, sizeof(f->src), "%s/image", f->dir);
+    mkdir(f->src, 0755);
+    snprintf(path, sizeof(path), "%s/hello", f->src);
+    qvd_write_file(path, "hi\n", 3, 0644);
+    f->db = qvd_db_open(f->cfg);
+    if (f->db == NULL || qvd_db_migrate(f->db) < 0)
+        return -1;
+    struct qvd_model_osf o = QVD_MODEL_OSF_UNSET;
+    o.name = "desktop";
+    if (qvd_model_tenant_add(f->db, f->cfg, "acme", NULL, &f->tenant) < 0 ||
+        qvd_model_user_add(f->db, f->cfg, f->tenant, "bob", "secret", NULL, &f->user) < 0 ||
+        qvd_model_osf_add(f->db, f->cfg, f->tenant, &o, &f->osf) < 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    qvd_db_close(f->db);
+    qvd_config_free(f->cfg);
+    qvd_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+static int64_t
+add_di(struct fixture *f, int64_t osf, const char *version)
+{
+    int64_t id = -1;
+    int rc = qvd_model_di_add(f->db, f->cfg, osf, f->src, version, NULL, &id);
+    if (rc < 0)
+        fail_msg("di_add: %s", qvd_strerror());
+    return id;
+}
+
+/* the DI holding `tag` in `osf`, or -1 */
+static int64_t
+holder(struct fixture *f, int64_t osf, const char *tag)
+{
+    int64_t di;
+    return qvd_model_di_by_tag(f->db, osf, tag, &di) == 1 ? di : -1;
+}
+
+static int64_t
+add_vm(struct fixture *f, const char *name, const char *tag)
+{
+    struct qvd_model_vm v = {.name = name, .user_id = f->user, .osf_id = f->osf, .di_tag = tag};
+    int64_t id = -1;
+    if (qvd_model_vm_add(f->db, f->cfg, &v, &id) < 0)
+        return -1;
+    return id;
+}
+
+/* ---- pure helpers ---- */
+
+static void
+net_from_defaults(void **state)
+{
+    struct qvd_model_net n;
+    char s[16];
+
+    assert_int_equal(qvd_model_net_parse("10.0.0.100", "255.255.0.0", &n), 0);
+    qvd_model_ip_format(n.network, s);
+    assert_string_equal(s, "10.0.0.0");
+    qvd_model_ip_format(n.broadcast, s);
+    assert_string_equal(s, "10.0.255.255");
+    qvd_model_ip_format(n.first, s);
+    assert_string_equal(s, "10.0.0.100");
+    qvd_model_ip_format(n.last, s);
+    assert_string_equal(s, "10.0.255.254");
+    assert_int_equal(qvd_model_net_parse("10.0.0.100", "255.0.255.0", &n), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+    assert_int_equal(qvd_model_net_parse("10.0.0.0", "255.255.0.0", &n), -1);
+    assert_int_equal(qvd_model_net_parse("10.0.0.300", "255.255.0.0", &n), -1);
+}
+
+static void
+ip_pick_takes_highest_free(void **state)
+{
+    struct qvd_model_net n;
+    uint32_t ip, a, used[3];
+    char s[16];
+
+    qvd_model_net_parse("192.168.1.4", "255.255.255.248", &n); /* VMs .4 .. .6 */
+    assert_int_equal(qvd_model_ip_pick(&n, NULL, 0, &ip), 0);
+    qvd_model_ip_format(ip, s);
+    assert_string_equal(s, "192.168.1.6");
+    qvd_model_ip_parse("192.168.1.6", &used[0]);
+    assert_int_equal(qvd_model_ip_pick(&n, used, 1, &ip), 0);
+    qvd_model_ip_format(ip, s);
+    assert_string_equal(s, "192.168.1.5");
+    qvd_model_ip_parse("192.168.1.4", &a);
+    used[0] = a, used[1] = a + 1, used[2] = a + 2;
+    assert_int_equal(qvd_model_ip_pick(&n, used, 3, &ip), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+}
+
+static void
+mac_is_prefix_and_last_three_octets(void **state)
+{
+    uint32_t ip;
+    char mac[18];
+
+    qvd_model_ip_parse("10.0.171.205", &ip);
+    assert_int_equal(qvd_model_mac("54:52:00", ip, mac), 0);
+    assert_string_equal(mac, "54:52:00:00:ab:cd");
+    assert_int_equal(qvd_model_mac("AA:BB:CC", ip, mac), 0);
+    assert_string_equal(mac, "aa:bb:cc:00:ab:cd");
+    assert_int_equal(qvd_model_mac("54-52-00", ip, mac), -1);
+}
+
+static void
+lb_score_prefers_free_and_empty_hosts(void **state)
+{
+    /* (ram + cpu) / (vms + 1) + random */
+    assert_true(qvd_model_lb_score(1000, 100, 0, 1, 1, 0, 0.5) == 1100.0);
+    assert_true(qvd_model_lb_score(1000, 100, 1, 1, 1, 0, 0.5) == 550.0);
+    assert_true(qvd_model_lb_score(1000, 100, 1, 1, 1, 2, 0.5) == 551.0);
+    assert_true(qvd_model_lb_score(1000, 100, 0, 0, 1, 0, 0) == 100.0);
+    assert_true(qvd_model_lb_score(4000, 0, 3, 1, 1, 1, 0) > qvd_model_lb_score(2000, 0, 3, 1, 1,
+                                                                                  1, 0.99));
+}
+
+static void
+password_hash_and_verify(void **state)
+{
+    struct fixture *f = *state;
+    char *h1 = NULL, *h2 = NULL;
+
+    assert_int_equal(qvd_password_hash(f->cfg, "s3cret", &h1), 0);
+    assert_int_equal(qvd_password_hash(f->cfg, "s3cret", &h2), 0);
+    assert_true(strncmp(h1, "$argon2id$", 10) == 0);
+    assert_string_not_equal(h1, h2); /* random salt */
+    assert_int_equal(qvd_password_verify(h1, "s3cret"), 1);
+    assert_int_equal(qvd_password_verify(h1, "s3cret "), 0);
+    assert_int_equal(qvd_password_verify("plain", "plain"), 0);
+    assert_int_equal(qvd_password_hash(f->cfg, "", &h2 + 0), -1);
+    free(h1);
+    free(h2);
+    assert_int_equal(qvd_model_user_check_password(f->db, f->user, "secret"), 1);
+    assert_int_equal(qvd_model_user_check_password(f->db, f->user, "Secret"), 0);
+    assert_int_equal(qvd_model_user_passwd(f->db, f->cfg, f->user, "new"), 0);
+    assert_int_equal(qvd_model_user_check_password(f->db, f->user, "new"), 1);
+}
+
+/* ---- tenants and users ---- */
+
+static void
+duplicate_user_is_a_conflict(void **state)
+{
+    struct fixture *f = *state;
+    int64_t id, other;
+
+    assert_int_equal(qvd_model_user_add(f->db, f->cfg, f->tenant, "BOB", "x", NULL, &id), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+    assert_non_null(strstr(qvd_strerror(), "already exists in tenant 'acme'"));
+    /* the same login in another tenant is another user */
+    assert_int_equal(qvd_model_tenant_add(f->db, f->cfg, "other", NULL, &other), 0);
+    assert_int_equal(qvd_model_user_add(f->db, f->cfg, other, "bob", "x", NULL, &id), 0);
+    assert_int_equal(qvd_model_user_find(f->db, f->cfg, "bob@other", NULL, &id), 0);
+    assert_int_equal(qvd_model_user_find(f->db, f->cfg, "nobody@other", NULL, &id), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_NOT_FOUND);
+    assert_int_equal(qvd_model_user_add(f->db, f->cfg, -1, "carl", "x", NULL, &id), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+}
+
+static void
+vm_of_other_tenant_osf_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct qvd_model_osf o = QVD_MODEL_OSF_UNSET;
+    int64_t other, osf_other, osf_common, id;
+
+    assert_int_equal(qvd_model_tenant_add(f->db, f->cfg, "other", NULL, &other), 0);
+    o.name = "theirs";
+    assert_int_equal(qvd_model_osf_add(f->db, f->cfg, other, &o, &osf_other), 0);
+    add_di(f, osf_other, NULL);
+    struct qvd_model_vm v = {.name = "x", .user_id = f->user, .osf_id = osf_other};
+    assert_int_equal(qvd_model_vm_add(f->db, f->cfg, &v, &id), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+    assert_non_null(strstr(qvd_strerror(), "tenant"));
+    /* an OSF of the common tenant serves every tenant */
+    o.name = "shared";
+    assert_int_equal(qvd_model_osf_add(f->db, f->cfg, QVD_TENANT_COMMON, &o, &osf_common), 0);
+    add_di(f, osf_common, NULL);
+    v.osf_id = osf_common;
+    assert_int_equal(qvd_model_vm_add(f->db, f->cfg, &v, &id), 0);
+}
+
+/* ---- VMs: addresses ---- */
+
+static void
+vm_addresses_are_highest_free_and_run_out(void **state)
+{
+    struct fixture *f = *state;
+    struct qvd_stmt *st;
+
+    qvd_config_set(f->cfg, "vm.network.ip.start", "192.168.7.5");
+    qvd_config_set(f->cfg, "vm.network.netmask", "255.255.255.248"); /* .5 and .6 */
+    add_di(f, f->osf, NULL);
+    int64_t a = add_vm(f, "a", NULL), b = add_vm(f, "b", NULL);
+    assert_true(a > 0 && b > 0);
+    assert_int_equal(add_vm(f, "c", NULL), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+    assert_non_null(strstr(qvd_strerror(), "no free VM address"));
+    st = qvd_db_query(f->db, "SELECT ip, mac FROM vms ORDER BY id", NULL);
+    assert_int_equal(qvd_db_step(st), 1);
+    assert_string_equal(qvd_db_text(st, 0), "192.168.7.6");
+    assert_string_equal(qvd_db_text(st, 1), "54:52:00:a8:07:06");
+    assert_int_equal(qvd_db_step(st), 1);
+    assert_string_equal(qvd_db_text(st, 0), "192.168.7.5");
+    qvd_db_done(st);
+    /* a deleted VM frees its address */
+    assert_int_equal(qvd_model_vm_del(f->db, f->cfg, a), 0);
+    assert_true(add_vm(f, "c", NULL) > 0);
+}
+
+static void
+vm_needs_an_existing_tag_and_a_unique_name(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(add_vm(f, "a", NULL), -1); /* the OSF has no DI yet */
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+    add_di(f, f->osf, NULL);
+    assert_int_equal(add_vm(f, "a", "nosuchtag"), -1);
+    assert_true(add_vm(f, "a", "head") > 0);
+    assert_int_equal(add_vm(f, "a", NULL), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+}
+
+/* ---- DIs ---- */
+
+static void
+di_versions_count_up_per_osf_and_day(void **state)
+{
+    struct fixture *f = *state;
+    struct qvd_model_osf o = QVD_MODEL_OSF_UNSET;
+    char v[16], today[16];
+    int64_t osf2;
+
+    qvd_model_di_next_version(f->db, f->osf, qvd_now(), today);
+    today[10] = '\0';
+    add_di(f, f->osf, NULL);
+    add_di(f, f->osf, NULL);
+    add_di(f, f->osf, "custom-1");
+    assert_int_equal(qvd_model_di_next_version(f->db, f->osf, qvd_now(), v), 0);
+    assert_memory_equal(v, today, 10);
+    assert_string_equal(v + 10, "-002");
+    o.name = "second";
+    qvd_model_osf_add(f->db, f->cfg, f->tenant, &o, &osf2);
+    assert_int_equal(qvd_model_di_next_version(f->db, osf2, qvd_now(), v), 0);
+    assert_string_equal(v + 10, "-000");
+    /* another day starts again at 000, in UTC */
+    assert_int_equal(qvd_model_di_next_version(f->db, f->osf, 86400 * 3 + 3600, v), 0);
+    assert_string_equal(v, "1970-01-04-000");
+    /* a version is unique per OSF */
+    assert_int_equal(qvd_model_di_add(f->db, f->cfg, f->osf, f->src, "custom-1", NULL, NULL), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+}
+
+static void
+new_di_is_head_and_default_stays_on_first(void **state)
+{
+    struct fixture *f = *state;
+    int64_t d1 = add_di(f, f->osf, "v1"), d2, d3;
+
+    assert_int_equal(holder(f, f->osf, "head"), d1);
+    assert_int_equal(holder(f, f->osf, "default"), d1);
+    assert_int_equal(holder(f, f->osf, "v1"), d1);
+    d2 = add_di(f, f->osf, "v2");
+    assert_int_equal(holder(f, f->osf, "head"), d2);
+    assert_int_equal(holder(f, f->osf, "default"), d1);
+    /* default moves only when another DI is tagged with it */
+    assert_int_equal(qvd_model_di_tag(f->db, f->cfg, d2, "default"), 0);
+    assert_int_equal(holder(f, f->osf, "default"), d2);
+    d3 = add_di(f, f->osf, "v3");
+    assert_int_equal(holder(f, f->osf, "default"), d2);
+    assert_int_equal(holder(f, f->osf, "head"), d3);
+}
+
+static void
+fixed_tags_cannot_move_or_go(void **state)
+{
+    struct fixture *f = *state;
+    int64_t d1 = add_di(f, f->osf, "v1"), d2 = add_di(f, f->osf, "v2");
+
+    assert_int_equal(qvd_model_di_tag(f->db, f->cfg, d2, "v1"), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+    assert_int_equal(holder(f, f->osf, "v1"), d1);
+    assert_int_equal(qvd_model_di_untag(f->db, f->cfg, d1, "v1"), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+    assert_int_equal(holder(f, f->osf, "v1"), d1);
+}
+
+static void
+head_and_default_cannot_be_removed(void **state)
+{
+    struct fixture *f = *state;
+    int64_t d1 = add_di(f, f->osf, "v1");
+
+    assert_int_equal(qvd_model_di_untag(f->db, f->cfg, d1, "head"), -1);
+    assert_int_equal(qvd_model_di_untag(f->db, f->cfg, d1, "default"), -1);
+    assert_int_equal(holder(f, f->osf, "head"), d1);
+    assert_int_equal(holder(f, f->osf, "default"), d1);
+    /* custom tags come and go */
+    assert_int_equal(qvd_model_di_tag(f->db, f->cfg, d1, "beta"), 0);
+    assert_int_equal(qvd_model_di_untag(f->db, f->cfg, d1, "beta"), 0);
+    assert_int_equal(holder(f, f->osf, "beta"), -1);
+    assert_int_equal(qvd_model_di_untag(f->db, f->cfg, d1, "beta"), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_NOT_FOUND);
+    assert_int_equal(qvd_model_di_tag(f->db, f->cfg, d1, "two words"), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+}
+
+static void
+tags_are_per_osf(void **state)
+{
+    struct fixture *f = *state;
+    struct qvd_model_osf o = QVD_MODEL_OSF_UNSET;
+    int64_t osf2, a, b;
+
+    o.name = "second";
+    qvd_model_osf_add(f->db, f->cfg, f->tenant, &o, &osf2);
+    a = add_di(f, f->osf, "same");
+    b = add_di(f, osf2, "same"); /* same version in another OSF */
+    assert_int_equal(qvd_model_di_tag(f->db, f->cfg, a, "beta"), 0);
+    assert_int_equal(qvd_model_di_tag(f->db, f->cfg, b, "beta"), 0);
+    assert_int_equal(holder(f, f->osf, "beta"), a);
+    assert_int_equal(holder(f, osf2, "beta"), b);
+    assert_int_equal(holder(f, f->osf, "head"), a);
+    assert_int_equal(holder(f, osf2, "head"), b);
+}
+
+static void
+deleting_head_di_moves_head_to_newest(void **state)
+{
+    struct fixture *f = *state;
+    int64_t d1 = add_di(f, f->osf, "v1"), d2 = add_di(f, f->osf, "v2"),
+            d3 = add_di(f, f->osf, "v3");
+    char path[160];
+    struct stat sb;
+
+    snprintf(path, sizeof(path), "%s/storage/images/%lld-image/hello", f->dir, (long long)d3);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(qvd_model_di_del(f->db, f->cfg, d3), 0);
+    assert_int_equal(stat(path, &sb), -1);
+    assert_int_equal(holder(f, f->osf, "head"), d2);
+    assert_int_equal(qvd_model_di_tag(f->db, f->cfg, d2, "default"), 0);
+    assert_int_equal(qvd_model_di_del(f->db, f->cfg, d2), 0);
+    assert_int_equal(holder(f, f->osf, "head"), d1);
+    assert_int_equal(holder(f, f->osf, "default"), d1);
+}
+
+static void
+di_deletion_refused_while_vms_need_it(void **state)
+{
+    struct fixture *f = *state;
+    int64_t d1 = add_di(f, f->osf, "v1"), vm = add_vm(f, "a", NULL), d2;
+
+    /* the last DI of an OSF with VMs */
+    assert_int_equal(qvd_model_di_del(f->db, f->cfg, d1), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+    /* a VM running it */
+    d2 = add_di(f, f->osf, "v2");
+    qvd_db_exec(f->db, "UPDATE vm_runtimes SET vm_state = 'running', current_di_id = ?"
+                       " WHERE vm_id = ?", "ii", d1, vm);
+    assert_int_equal(qvd_model_di_del(f->db, f->cfg, d1), -1);
+    assert_non_null(strstr(qvd_strerror(), "stop it first"));
+    qvd_db_exec(f->db, "UPDATE vm_runtimes SET vm_state = 'stopped' WHERE vm_id = ?", "i", vm);
+    /* a VM booting from a tag only that DI has */
+    assert_int_equal(qvd_model_vm_set(f->db, f->cfg, vm, NULL, "v1", NULL), 0);
+    assert_int_equal(qvd_model_di_del(f->db, f->cfg, d1), -1);
+    assert_int_equal(qvd_model_vm_set(f->db, f->cfg, vm, NULL, "default", NULL), 0);
+    assert_int_equal(qvd_model_di_del(f->db, f->cfg, d1), 0);
+    assert_int_equal(holder(f, f->osf, "default"), d2);
+}
+
+static void
+di_import_failure_leaves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    int64_t n = -1;
+
+    assert_int_equal(qvd_model_di_add(f->db, f->cfg, f->osf, "/nonexistent.tar", NULL, NULL,
+                                      NULL), -1);
+    assert_int_equal(qvd_model_di_add(f->db, f->cfg, f->osf, "/etc/hostname", NULL, NULL, NULL),
+                     -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+    /* a directory cp cannot read: the row is created, then removed */
+    char bad[128];
+    snprintf(bad, sizeof(bad), "%s/unreadable", f->dir);
+    mkdir(bad, 0755);
+    qvd_config_set(f->cfg, "path.storage.images", "/proc/qvd-no-such-dir");
+    assert_int_equal(qvd_model_di_add(f->db, f->cfg, f->osf, bad, NULL, NULL, NULL), -1);
+    qvd_db_get_int(f->db, &n, "SELECT count(*) FROM dis", NULL);
+    assert_int_equal(n, 0);
+}
+
+/* ---- VM commands ---- */
+
+static int64_t
+add_running_host(struct fixture *f, const char *name, const char *addr)
+{
+    int64_t h = -1;
+    assert_int_equal(qvd_model_host_add(f->db, f->cfg, name, addr, NULL, &h), 0);
+    qvd_db_exec(f->db, "UPDATE host_runtimes SET state = 'running', ok_ts = ?, usable_ram = 1000"
+                       " WHERE host_id = ?", "ii", qvd_now(), h);
+    return h;
+}
+
+static void
+vm_start_assigns_a_host_and_stop_cancels(void **state)
+{
+    struct fixture *f = *state;
+    int64_t vm, host, got = -1, n;
+
+    add_di(f, f->osf, NULL);
+    vm = add_vm(f, "a", NULL);
+    assert_int_equal(qvd_model_vm_start(f->db, f->cfg, vm, &got), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_BUSY);
+    assert_non_null(strstr(qvd_strerror(), "no host available"));
+    host = add_running_host(f, "n1", "10.0.0.1");
+    assert_int_equal(qvd_model_vm_start(f->db, f->cfg, vm, &got), 0);
+    assert_int_equal(got, host);
+    assert_int_equal(qvd_db_get_int(f->db, &n, "SELECT count(*) FROM vm_runtimes WHERE"
+                                               " vm_cmd = 'start' AND host_id = ?", "i", host),
+                     1);
+    assert_int_equal(n, 1);
+    assert_int_equal(qvd_model_vm_start(f->db, f->cfg, vm, &got), -1); /* already pending */
+    assert_int_equal(qvd_model_vm_del(f->db, f->cfg, vm), -1);
+    assert_int_equal(qvd_model_vm_stop(f->db, f->cfg, vm), 0); /* cancels the start */
+    assert_int_equal(qvd_model_vm_stop(f->db, f->cfg, vm), -1); /* nothing to stop */
+    /* running: stop sets the command; delete is refused */
+    qvd_db_exec(f->db, "UPDATE vm_runtimes SET vm_state = 'running', host_id = ? WHERE vm_id = ?",
+                "ii", host, vm);
+    assert_int_equal(qvd_model_vm_del(f->db, f->cfg, vm), -1);
+    assert_non_null(strstr(qvd_strerror(), "stop it first"));
+    assert_int_equal(qvd_model_vm_stop(f->db, f->cfg, vm), 0);
+    qvd_db_get_int(f->db, &n, "SELECT count(*) FROM vm_runtimes WHERE vm_cmd = 'stop'", NULL);
+    assert_int_equal(n, 1);
+}
+
+static void
+vm_start_refuses_blocked_vm_blocked_di_and_blocked_host(void **state)
+{
+    struct fixture *f = *state;
+    int64_t di = add_di(f, f->osf, NULL), vm = add_vm(f, "a", NULL), host;
+
+    host = add_running_host(f, "n1", "10.0.0.1");
+    assert_int_equal(qvd_model_vm_block(f->db, f->cfg, vm, true), 0);
+    assert_int_equal(qvd_model_vm_start(f->db, f->cfg, vm, NULL), -1);
+    assert_non_null(strstr(qvd_strerror(), "blocked"));
+    assert_int_equal(qvd_model_vm_block(f->db, f->cfg, vm, false), 0);
+    assert_int_equal(qvd_model_di_set(f->db, f->cfg, di, NULL, 1), 0);
+    assert_int_equal(qvd_model_vm_start(f->db, f->cfg, vm, NULL), -1);
+    assert_int_equal(qvd_model_di_set(f->db, f->cfg, di, NULL, 0), 0);
+    assert_int_equal(qvd_model_host_block(f->db, f->cfg, host, true), 0);
+    assert_int_equal(qvd_model_vm_start(f->db, f->cfg, vm, NULL), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_BUSY);
+    /* a host whose heartbeat is old does not count */
+    assert_int_equal(qvd_model_host_block(f->db, f->cfg, host, false), 0);
+    qvd_db_exec(f->db, "UPDATE host_runtimes SET ok_ts = ?", "i", qvd_now() - 3600);
+    assert_int_equal(qvd_model_vm_start(f->db, f->cfg, vm, NULL), -1);
+}
+
+static void
+hosts_need_ipv4_and_unique_names(void **state)
+{
+    struct fixture *f = *state;
+    int64_t h;
+
+    assert_int_equal(qvd_model_host_add(f->db, f->cfg, "n1", "not-an-ip", NULL, &h), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+    assert_int_equal(qvd_model_host_add(f->db, f->cfg, "n1", "10.0.0.1", NULL, &h), 0);
+    assert_int_equal(qvd_model_host_add(f->db, f->cfg, "n1", "10.0.0.2", NULL, &h), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+    assert_int_equal(qvd_model_host_add(f->db, f->cfg, "n2", "10.0.0.1", NULL, &h), -1);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int
+main(void)
+{
+    qvd_log_init("test-model", QVD_LOG_WARN, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(net_from_defaults),
+        cmocka_unit_test(ip_pick_takes_highest_free),
+        cmocka_unit_test(mac_is_prefix_and_last_three_octets),
+        cmocka_unit_test(lb_score_prefers_free_and_empty_hosts),
+        T(password_hash_and_verify),
+        T(duplicate_user_is_a_conflict),
+        T(vm_of_other_tenant_osf_is_refused),
+        T(vm_addresses_are_highest_free_and_run_out),
+        T(vm_needs_an_existing_tag_and_a_unique_name),
+        T(di_versions_count_up_per_osf_and_day),
+        T(new_di_is_head_and_default_stays_on_first),
+        T(fixed_tags_cannot_move_or_go),
+        T(head_and_default_cannot_be_removed),
+        T(tags_are_per_osf),
+        T(deleting_head_di_moves_head_to_newest),
+        T(di_deletion_refused_while_vms_need_it),
+        T(di_import_failure_leaves_nothing),
+        T(vm_start_assigns_a_host_and_stop_cancels),
+        T(vm_start_refuses_blocked_vm_blocked_di_and_blocked_host),
+        T(hosts_need_ipv4_and_unique_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
