@@ -25,6 +25,7 @@ VMA_LIB_PACKAGES="libc6 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
   libargon2-1 libhttp-parser2.9"
 # Optional plugins not checked for their libraries (tc's ATM qdisc, libao's audio
 # back-ends pulled in by IceWM's sound daemon).
+# shellcheck disable=SC2034  # read by di_check_elves in di-common.sh
 DI_ELF_CHECK_SKIP="usr/lib/*/tc/* usr/lib/*/ao/plugins-*/*"
 # The apt configuration the mirror is read from (overridable for tests).
 APT_SOURCES_LIST=${APT_SOURCES_LIST:-/etc/apt/sources.list}
@@ -124,25 +125,28 @@ write_apt_sources() {
   return 0
 }
 
-# write_desktop ROOT: the IceWM session with a background and a terminal, made the
+# write_desktop ROOT: the IceWM session with a plain background and a terminal, made the
 # default of /etc/X11/Xsession through the x-session-manager alternative.
 write_desktop() {
   local root=$1 s=/usr/local/bin/qvd-desktop-session
   mkdir -p "$root/usr/local/bin"
   cat >"$root$s" <<EOF
 #!/bin/sh
-# qvd-desktop-session: the QVD demo desktop: IceWM, a $DESKTOP_COLOUR background and an xterm.
+# qvd-desktop-session: the QVD demo desktop: IceWM, a $DESKTOP_COLOUR background, an xterm.
+# The window manager connects first: an X server resets, and forgets the root window's
+# colour, when its last client leaves, which xsetroot alone would be. Plain icewm (not
+# icewm-session) so that icewmbg does not paint the theme's picture over the colour.
+icewm &
+wm=\$!
+sleep 1
 xsetroot -solid '$DESKTOP_COLOUR' || true
-(sleep 1; exec xterm -geometry 100x30+40+40) &
-exec icewm-session
+xterm -geometry 100x30+40+40 &
+wait \$wm
 EOF
   chmod 0755 "$root$s"
   chroot "$root" update-alternatives --quiet --install /usr/bin/x-session-manager \
     x-session-manager "$s" 90
   chroot "$root" update-alternatives --quiet --set x-session-manager "$s"
-  # IceWM paints its own desktop background: make it the same colour.
-  mkdir -p "$root/etc/X11/icewm"
-  printf 'DesktopBackgroundColor="%s"\n' "$DESKTOP_COLOUR" >"$root/etc/X11/icewm/preferences"
 }
 
 # strip_image ROOT: what a DI should not carry: apt caches and lists, logs of the build,
@@ -156,7 +160,7 @@ strip_image() {
   find "$root/usr/share/doc" -type f ! -name copyright -delete 2>/dev/null || true
   rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/*
   rm -rf "$root"/tmp/* "$root"/var/tmp/*
-  : >"$root/etc/resolv.conf"
+  rm -f "$root/etc/resolv.conf"; : >"$root/etc/resolv.conf"; chmod 0644 "$root/etc/resolv.conf"
   di_write_identity "$root"
   local d
   for d in usr/lib/qvd/bin etc/qvd home; do mkdir -p "$root/$d"; done
@@ -186,7 +190,7 @@ main() {
       --packages) [ $# -ge 2 ] || usage; pkgs=$2; shift ;;
       --mirror) [ $# -ge 2 ] || usage; mirror=${2%/}; shift ;;
       --check-elf) [ $# -ge 2 ] || usage; check+=("$(realpath "$2")"); shift ;;
-      -h | --help) usage ;;
+      -h | --help) usage 0 ;;
       -*) di_log "unknown option $1"; usage ;;
       *) [ -z "$out" ] || usage; out=$1 ;;
     esac
@@ -254,7 +258,7 @@ EOF
     "$(wc -l <"$root/etc/qvd-di-packages")" "$(($(date +%s) - t0))"
 }
 
-usage() { sed -n '4,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '4,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 # Build only when run, not when sourced ("return" works only in a sourced file).
 if ! (return 0 2>/dev/null); then

@@ -39,7 +39,7 @@ TEST_SESSION_COLOUR="#2e8b57"
 DI_PROG=build-test-di
 . "$(dirname "${BASH_SOURCE[0]}")/di-common.sh"
 
-usage() { sed -n '4,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '4,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 # pkg_closure PKG...: prints the given packages and, recursively, every installed package
 # they depend on (Depends, Pre-Depends). Of alternatives ("a | b") the first installed one
@@ -253,7 +253,7 @@ main() {
       --dir) as_dir=1 ;;
       --packages) [ $# -ge 2 ] || usage; pkgs=$2; shift ;;
       --check-elf) [ $# -ge 2 ] || usage; check+=("$(realpath "$2")"); shift ;;
-      -h | --help) usage ;;
+      -h | --help) usage 0 ;;
       -*) di_log "unknown option $1"; usage ;;
       *) [ -z "$out" ] || usage; out=$1 ;;
     esac

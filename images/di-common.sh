@@ -26,7 +26,7 @@ di_publish_tar() {
   tmp=$(mktemp "$(dirname "$out")/.$(basename "$out").tmp.XXXXXX") || return 1
   # XZ_OPT/ZSTD_CLEVEL keep compression multi-threaded and reasonably quick.
   if ! XZ_OPT=${XZ_OPT:--T0 -6} tar -C "$root" --numeric-owner --sort=name \
-      $flag -cf "$tmp" .; then
+      ${flag:+"$flag"} -cf "$tmp" .; then
     rm -f "$tmp"; return 1
   fi
   chmod 0644 "$tmp"
@@ -57,6 +57,7 @@ di_write_identity() {
   local root=$1
   mkdir -p "$root/etc"
   echo "qvd-vm" >"$root/etc/hostname"
+  chmod 0644 "$root/etc/hostname"
   cat >"$root/etc/hosts" <<'EOF'
 127.0.0.1	localhost
 ::1	localhost ip6-localhost ip6-loopback

@@ -10,7 +10,7 @@ PKGS=(
   # node run time
   lxc iproute2 debootstrap tar xz-utils zstd sqlite3
   # NX and the desktop (node-side test DI, client side)
-  nxagent nxproxy xvfb x11-apps x11-utils x11-xkb-utils xkb-data icewm xterm
+  nxagent nxproxy xvfb x11-apps x11-utils x11-xkb-utils x11-xserver-utils xkb-data icewm xterm
   xfonts-base imagemagick
   # integration tests
   busybox-static procps psmisc curl

@@ -22,7 +22,7 @@ t_run_cleanup() {
 # A private scratch folder removed at exit, with the cleanups.
 t_init() {
   T_DIR=$(mktemp -d "/tmp/qvdtest.$(basename "$0" .sh).XXXXXX")
-  trap 't_run_cleanup; rm -rf "$T_DIR"' EXIT
+  trap 't_run_cleanup; [ -n "${QVD_KEEP_TEST_DIR:-}" ] || rm -rf "$T_DIR"' EXIT
 }
 # Waits up to $1 seconds for CMD to succeed (polling every 0.1 s).
 t_wait() {

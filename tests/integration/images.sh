@@ -10,7 +10,8 @@ OUT=$T_DIR/out/test-di.tar
 ROOT=$T_DIR/unpacked
 
 # tar_has TARBALL PATH: the tarball lists PATH (with or without a leading ./).
-tar_has() { tar -tf "$1" | grep -qxE "(\./)?$2"; }
+# (grep without -q reads all of tar's output: no SIGPIPE to fail the pipeline.)
+tar_has() { tar -tf "$1" | grep -xE "(\./)?$2" >/dev/null; }
 # no_leftovers DIR: the builds left no temporary files or folders in DIR.
 no_leftovers() { [ -z "$(find "$1" -maxdepth 1 -name '.*' ! -name . -print -quit)" ]; }
 # in_root CMD...: runs CMD inside the unpacked image.
@@ -71,19 +72,20 @@ t_check "the DI has /etc/hosts with localhost and an empty machine-id" \
 t_check "the DI has /tmp with mode 1777" test "$(stat -c %a "$ROOT/tmp")" = 1777
 
 # The session paints the screen: run it in the DI against an Xvfb of the host (over TCP).
-for n in $(seq 91 99); do [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] || break; done
+for disp in $(seq 91 99); do [ -e /tmp/.X11-unix/X$disp ] || [ -e /tmp/.X$disp-lock ] || break; done
 if command -v Xvfb >/dev/null && command -v xwd >/dev/null && command -v convert >/dev/null; then
-  Xvfb ":$n" -listen tcp -ac -noreset -screen 0 320x240x24 >"$T_DIR/xvfb.log" 2>&1 &
+  Xvfb ":$disp" -listen tcp -ac -noreset -screen 0 320x240x24 >"$T_DIR/xvfb.log" 2>&1 &
   xvfb=$!
   t_cleanup_add "kill $xvfb"
-  t_wait 10 xdpyinfo -display ":$n" >/dev/null 2>&1 || t_wait 10 test -e "/tmp/.X11-unix/X$n"
+  t_wait 10 xdpyinfo -display ":$disp" >/dev/null 2>&1 || t_wait 10 test -e "/tmp/.X11-unix/X$disp"
   setsid chroot "$ROOT" /usr/sbin/runuser -u qvd -- env HOME=/home/qvd \
-    DISPLAY="127.0.0.1:$n" /usr/local/bin/qvd-test-session >"$T_DIR/session.log" 2>&1 &
+    DISPLAY="127.0.0.1:$disp" /usr/local/bin/qvd-test-session >"$T_DIR/session.log" 2>&1 &
   sess=$!
   t_cleanup_add "kill -- -$sess"
-  pixel() { DISPLAY=":$n" xwd -root 2>/dev/null | convert xwd:- -format '%[hex:p{10,10}]' info: 2>/dev/null; }
+  pixel() { DISPLAY=":$disp" xwd -root 2>/dev/null | convert xwd:- -format '%[hex:p{10,10}]' info: 2>/dev/null; }
   green() { [[ "$(pixel)" == 2E8B57* ]]; }
   t_check "qvd-test-session run in the DI turns the screen #2e8b57" t_wait 10 green
+  green || { t_diag "pixel: $(pixel)"; sed 's/^/# /' "$T_DIR/session.log"; }
   t_check "qvd-test-session leaves its marker in the user's home" \
     bash -c "ls '$ROOT'/home/qvd/.qvd-session-* >/dev/null 2>&1"
   kill -- "-$sess" 2>/dev/null

@@ -58,7 +58,6 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   kill "$NSPID" 2>/dev/null; sleep 0.5; kill -9 "$UPID" 2>/dev/null
   rm -f /tmp/.X$DISP-lock /tmp/.X$XDISP-lock
-  echo "# --- vma log ---"; sed 's/^/# /' "$T_DIR/vma.log" | tail -n 60
 }
 t_cleanup_add cleanup
 NSPID=
@@ -155,5 +154,9 @@ t_check "x_stop reaches stopped" t_wait 30 state_is stopped
 t_check "the X session is gone" \
   bash -c "! nsenter -t $NSPID -p -m -- kill -0 $spid 2>/dev/null"
 
+cp "$T_DIR/vma.log" /tmp/vma-daemon.log; cp "$T_DIR/tunnel.log" "$T_DIR/nxproxy.log" /tmp/ 2>/dev/null
 t_check "poweroff is answered" [ "$(call poweroff)" = $'"ok"\r' ]
 t_check "poweroff ends PID 1 and the namespace" t_wait 15 bash -c "! kill -0 $UPID 2>/dev/null"
+
+t_diag "--- end of the VMA log ---"
+tail -n 40 "$T_DIR/vma.log" | grep -v 'viewport\|Ctrl+' | sed 's/^/# /'

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# A node running real desktop VMs: qvd-hkd in a network namespace of its own (no default
+# route) starts LXC containers from the test DI, with the node's qvd-vma as their init.
+# Covers start, the VMA's secret, persistent home vs discarded overlay, the memory limit,
+# a desktop through nxagent shown by nxproxy on an Xvfb screen, a hung VMA, kill -9 of the
+# HKD and the clean-up after it.
+. "$(dirname "$0")/../lib.sh"
+t_init
+
+ADMIN=$QVD_BUILD/src/admin/qvd-admin
+HKD=$QVD_BUILD/src/hkd/qvd-hkd
+VMA=$QVD_BUILD/src/vma/qvd-vma
+TUNNEL=$QVD_BUILD/tests/helpers/vma-tunnel
+DI=$QVD_BUILD/test-di.tar
+DB=$T_DIR/qvd.db
+conf=$T_DIR/node.conf
+COLOUR=2e8b57
+
+# the test DI is cached in the build tree; rebuilt when its recipe changes
+if [ ! -f "$DI" ] || [ "$QVD_TOP/images/build-test-di.sh" -nt "$DI" ] ||
+   [ "$QVD_TOP/images/di-common.sh" -nt "$DI" ]; then
+  bash "$QVD_TOP/images/build-test-di.sh" --check-elf "$VMA" "$DI" >"$T_DIR/di-build.log" 2>&1 ||
+    { t_fail "build the test DI"; cat "$T_DIR/di-build.log"; exit 1; }
+fi
+
+t_node_ns lxc || { t_fail "create the test node's namespaces"; exit 1; }
+cat >"$conf" <<CONF
+nodename = lxc1
+database.path = $DB
+path.run = $T_DIR/run
+path.storage.root = $T_DIR/storage
+path.vma.binary = $VMA
+vma.x_session = /usr/local/bin/qvd-test-session
+hkd.vm_command.poll = 1
+hkd.vma.ping.interval = 1
+hkd.vma.failed.max_count = 3
+hkd.vm.stop.timeout = 5
+log.level = debug
+CONF
+admin() { "$ADMIN" -c "$conf" "$@"; }
+sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$@"; }
+HKD_PID= XVFB_PID= TUN_PID= NXP_PID=
+# nsenter execs the daemon: $! is the HKD itself
+start_hkd() { nsenter --mount="$T_NS_MNT" --net="/run/netns/$T_NS_NET" "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1 & HKD_PID=$!; }
+t_cleanup_add 'kill $HKD_PID $XVFB_PID $TUN_PID $NXP_PID; sleep 0.5'
+# whatever the test leaves is removed by a last run of the reaper: stop every VM first
+t_cleanup_add 'for c in $(t_in_node lxc-ls -P $T_DIR/run/lxc 2>/dev/null); do t_in_node lxc-stop -k -P $T_DIR/run/lxc -n $c; done'
+is_host() { [ "$(sql "SELECT state FROM host_runtimes")" = "$1" ]; }
+vm_state() { sql "SELECT vm_state FROM vm_runtimes WHERE vm_id = $1"; }
+is_vm() { [ "$(vm_state "$1")" = "$2" ]; }
+secret() { sql "SELECT vma_secret FROM vm_runtimes WHERE vm_id = $1"; }
+vm_ip() { sql "SELECT ip FROM vms WHERE id = $1"; }
+vma_get() { # vma_get VM PATH [AUTH]: HTTP status and body of a VMA call, from the node
+  t_in_node curl -s -m 5 -w ' %{http_code}' ${3:+-H "Authorization: Bearer $3"} "http://$(vm_ip "$1"):3030/vma/$2"
+}
+in_vm() { local id=$1; shift; t_in_node lxc-attach -P "$T_DIR/run/lxc" -n "qvd-$id" -- "$@"; }
+containers() { t_in_node lxc-ls -P "$T_DIR/run/lxc" 2>/dev/null; }
+rootfs_mounts() { t_in_node grep -c " $T_DIR/storage/rootfs/" /proc/self/mounts; }
+veths() { t_in_node ip -o link show 2>/dev/null | grep -c ' qvd[0-9]'; }
+node_clean() { [ -z "$(containers)" ] && [ "$(rootfs_mounts)" = 0 ] && [ "$(veths)" = 0 ]; }
+
+admin user add --login alice --password pw >/dev/null
+admin osf add --name desk --memory 300 --user-storage-size 100 >/dev/null
+admin di add --osf desk --path "$DI" >/dev/null
+admin vm add --name desk1 --user alice --osf desk >/dev/null
+VM=1
+
+start_hkd
+t_wait 10 is_host running || { t_fail "the HKD starts"; cat "$T_DIR/hkd.log"; exit 1; }
+
+# --- start ---
+admin vm start --id $VM >/dev/null
+if t_wait 60 is_vm $VM running; then t_ok "qvd-admin vm start brings a container VM to running"
+else t_fail "qvd-admin vm start brings a container VM to running"; tail -30 "$T_DIR/hkd.log"; fi
+t_check "the container runs on the node" grep -qx "qvd-$VM" <<<"$(containers)"
+out=$(vma_get $VM ping "$(secret $VM)")
+t_check "its VMA answers a ping with the VM's secret" [ "${out##* }" = 200 ]
+t_diag "start took: $(grep -o 'VM 1 running (started in [0-9]* ms)' "$T_DIR/hkd.log" | tail -1)"
+
+# --- the VMA's secret ---
+out=$(vma_get $VM ping)
+t_check "a VMA call without the secret is refused (401)" [ "${out##* }" = 401 ]
+out=$(vma_get $VM ping "not-the-secret")
+t_check "a VMA call with a wrong secret is refused (401)" [ "${out##* }" = 401 ]
+out=$(vma_get $VM x_start "not-the-secret")
+t_check "x_start with a wrong secret is refused and starts nothing" \
+  eval '[ "${out##* }" = 401 ] && ! in_vm $VM pgrep -x nxagent >/dev/null'
+
+# --- resources ---
+pid=$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = $VM")
+cg=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/$pid/cgroup 2>/dev/null)
+limit=$(cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes" 2>/dev/null ||
+        cat "/sys/fs/cgroup/unified$cg/memory.max" 2>/dev/null || cat "/sys/fs/cgroup$cg/memory.max")
+t_check "the container's memory limit is the OSF's (300 MiB)" [ "$limit" = $((300 * 1024 * 1024)) ]
+addr=$(in_vm $VM ip -o addr show eth0 2>&1); link=$(in_vm $VM ip -o link show eth0 2>&1)
+if grep -q "inet $(vm_ip $VM)/16" <<<"$addr" && grep -q "$(sql "SELECT mac FROM vms WHERE id = $VM")" <<<"$link"; then
+  t_ok "the VM has its fixed MAC and address on eth0"
+else t_fail "the VM has its fixed MAC and address on eth0"; t_diag "$addr"; t_diag "$link"; fi
+
+# --- a desktop session through nxagent, shown by nxproxy on an Xvfb screen ---
+S=$(secret $VM)
+printf '%s' "$S" >"$T_DIR/secret"
+out=$(vma_get $VM "x_start?qvd.vm.user.name=alice&qvd.client.geometry=800x600&qvd.client.link=lan" "$S")
+t_check "x_start is accepted" [ "${out##* }" = 200 ]
+listening() { vma_get $VM x_state "$S" | grep -q '"listening"'; }
+t_check "the session reaches listening" t_wait 30 listening
+t_check "nxagent listens on the VM's loopback only" \
+  eval 'in_vm $VM ss -Hltn | grep -q "127.0.0.1:4100" && ! in_vm $VM ss -Hltn | grep -qE "(0.0.0.0|\*|\[::\]):4100"'
+t_check "the session user was provisioned with a home" in_vm $VM test -d /home/alice
+DISP=:$((60 + RANDOM % 30))
+Xvfb $DISP -screen 0 1024x768x24 -nolisten tcp >"$T_DIR/xvfb.log" 2>&1 & XVFB_PID=$!
+t_in_node "$TUNNEL" --listen 127.0.0.1:4041 --vma "$(vm_ip $VM):3030" --secret-file "$T_DIR/secret" \
+  >"$T_DIR/tunnel.log" 2>&1 & TUN_PID=$!
+sleep 0.5
+DISPLAY=$DISP t_in_node nxproxy -S localhost:41 >"$T_DIR/nxproxy.log" 2>&1 & NXP_PID=$!
+connected() { vma_get $VM x_state "$S" | grep -q '"connected"'; }
+t_check "with nxproxy attached the session is connected" t_wait 30 connected
+pixel_ok() {
+  local px
+  px=$(DISPLAY=$DISP xwd -root -silent | convert xwd:- -crop 1x1+400+300 txt:- 2>/dev/null | grep -o '#[0-9A-Fa-f]\{6\}')
+  [ "${px,,}" = "#$COLOUR" ]
+}
+if t_wait 30 pixel_ok; then t_ok "the Xvfb screen shows the session's desktop colour"
+else t_fail "the Xvfb screen shows the session's desktop colour"; DISPLAY=$DISP xwd -root -silent | convert xwd:- "$T_DIR/screen.png"; fi
+kill $NXP_PID; wait $NXP_PID 2>/dev/null; NXP_PID=
+suspended() { vma_get $VM x_state "$S" | grep -q '"suspended"'; }
+t_check "closing nxproxy suspends the session" t_wait 30 suspended
+
+# --- home survives a restart, the overlay does not ---
+in_vm $VM sh -c 'echo kept > /home/marker; echo gone > /etc/overlay-marker'
+admin vm stop --id $VM >/dev/null
+t_check "qvd-admin vm stop brings the VM to stopped" t_wait 30 is_vm $VM stopped
+t_check "the stopped VM left no container, overlay mount or veth" t_wait 10 node_clean
+t_check "the runtime row is cleared" [ "$(sql "SELECT IFNULL(host_id,'-') || IFNULL(vm_address,'-') || IFNULL(vma_secret,'-') FROM vm_runtimes WHERE vm_id = $VM")" = "---" ]
+admin vm start --id $VM >/dev/null
+t_wait 60 is_vm $VM running
+t_check "the home written before the restart is still there" in_vm $VM grep -q kept /home/marker
+t_check "the overlay written before the restart is gone" in_vm $VM test ! -e /etc/overlay-marker
+t_check "each start has a new secret" [ "$(secret $VM)" != "$S" ]
+
+# --- a hung VMA: the node stops the VM ---
+vma_pid=$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = $VM")
+kill -STOP "$vma_pid"
+t_check "a VM whose VMA stops answering is stopped" t_wait 40 is_vm $VM stopped
+t_check "and cleaned up" t_wait 10 node_clean
+
+# --- kill -9 of the HKD with a running VM ---
+admin vm start --id $VM >/dev/null
+t_wait 60 is_vm $VM running
+kill -9 "$HKD_PID"; wait "$HKD_PID" 2>/dev/null
+t_check "after kill -9 of the HKD the container is still there" grep -qx "qvd-$VM" <<<"$(containers)"
+start_hkd
+t_wait 10 is_host running
+consistent() { [ "$(sql "SELECT vm_state || IFNULL(host_id,'') || IFNULL(vm_address,'') || IFNULL(vm_cmd,'') FROM vm_runtimes WHERE vm_id = $VM")" = stopped ]; }
+t_check "the restarted HKD leaves a consistent stopped vm_runtimes row" t_wait 30 consistent
+t_check "and no stale container, mount or veth" t_wait 10 node_clean
+admin vm start --id $VM >/dev/null
+t_check "the VM starts again afterwards" t_wait 60 is_vm $VM running
+kill -TERM "$HKD_PID"
+t_check "stopping the HKD stops its VMs and cleans up" t_wait 30 node_clean
+
+exit 0
