@@ -99,15 +99,16 @@ listen=$(in_ns ss -ltnH "sport = :$((4000 + DISP))" | awk '{print $4}')
 t_diag "nxagent listens on: $listen"
 t_check "nxagent listens for the proxy on 127.0.0.1 only" [ "$listen" = "127.0.0.1:$((4000 + DISP))" ]
 
-in_ns Xvfb :$XDISP -screen 0 1024x768x24 -nolisten tcp >"$T_DIR/xvfb.log" 2>&1 &
+nsenter -t "$NSPID" -n -m -- Xvfb :$XDISP -screen 0 1024x768x24 -nolisten tcp >"$T_DIR/xvfb.log" 2>&1 &
 PIDS+=($!)
-in_ns "$TUNNEL" --listen 127.0.0.1:4040 --vma 127.0.0.1:3030 --secret-file "$T_DIR/secret" \
+nsenter -t "$NSPID" -n -m -- "$TUNNEL" --listen 127.0.0.1:4040 --vma 127.0.0.1:3030 --secret-file "$T_DIR/secret" \
   >"$T_DIR/tunnel.log" 2>&1 &
 PIDS+=($!)
 t_wait 10 bash -c "nsenter -t $NSPID -n -m -- xdpyinfo -display :$XDISP >/dev/null 2>&1 || \
   nsenter -t $NSPID -n -m -- xwininfo -root -display :$XDISP >/dev/null 2>&1"
 start_proxy() {
-  in_ns env DISPLAY=:$XDISP HOME="$T_DIR/proxyhome" nxproxy -S localhost:40 >>"$T_DIR/nxproxy.log" 2>&1 &
+  # started directly (not through a shell function) so that $! is nxproxy itself
+  nsenter -t "$NSPID" -n -m -- env DISPLAY=:$XDISP HOME="$T_DIR/proxyhome" nxproxy -S localhost:40 >>"$T_DIR/nxproxy.log" 2>&1 &
   PROXY=$!
   PIDS+=($PROXY)
 }
@@ -131,6 +132,7 @@ t_check "the X session runs (pid $spid)" [ -n "$spid" ]
 
 kill "$PROXY"
 t_check "killing nxproxy suspends the session" t_wait 30 state_is suspended
+t_diag "state after the disconnect: $(state)"
 
 out=$(call 'x_start?qvd.vm.user.name=qvdtest&qvd.client.geometry=800x600&qvd.client.link=lan')
 t_check "x_start on a suspended session resumes it (listening)" \
@@ -154,7 +156,6 @@ t_check "x_stop reaches stopped" t_wait 30 state_is stopped
 t_check "the X session is gone" \
   bash -c "! nsenter -t $NSPID -p -m -- kill -0 $spid 2>/dev/null"
 
-cp "$T_DIR/vma.log" /tmp/vma-daemon.log; cp "$T_DIR/tunnel.log" "$T_DIR/nxproxy.log" /tmp/ 2>/dev/null
 t_check "poweroff is answered" [ "$(call poweroff)" = $'"ok"\r' ]
 t_check "poweroff ends PID 1 and the namespace" t_wait 15 bash -c "! kill -0 $UPID 2>/dev/null"
 
