@@ -12,8 +12,8 @@ PKGS=(
   # NX and the desktop (node-side test DI, client side)
   nxagent nxproxy xvfb x11-apps x11-utils x11-xkb-utils x11-xserver-utils xkb-data icewm xterm
   xfonts-base imagemagick
-  # integration tests
-  busybox-static procps psmisc curl
+  # integration tests; clang for the sanitizer build and the libFuzzer targets
+  busybox-static procps psmisc curl clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

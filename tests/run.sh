@@ -59,6 +59,38 @@ for t in tests/integration/*.sh; do
   account "$name" "$out" "$rc"
 done
 
+# The same unit tests built with clang, AddressSanitizer and UBSan, and the libFuzzer
+# targets run from their seed corpus for a bounded time each.
+SAN_BUILD=${QVD_SAN_BUILD:-$QVD_BUILD-san}
+if [[ -z "$pattern" || sanitize/fuzz == *$pattern* || sanitize == *$pattern* || fuzz == *$pattern* ]]; then
+  san_ok=1
+  if [ ! -f "$SAN_BUILD/build.ninja" ]; then
+    CC=clang meson setup "$SAN_BUILD" -Dfuzz=true -Db_sanitize=address,undefined \
+      -Db_lundef=false >"$log_dir/san-setup.log" 2>&1 || san_ok=0
+  fi
+  if [ $san_ok = 1 ] && ! ninja -C "$SAN_BUILD" >"$log_dir/san-build.log" 2>&1; then san_ok=0; fi
+  if [ $san_ok = 0 ]; then
+    echo "not ok 1 - sanitizer build (see $log_dir/san-build.log)" >"$log_dir/san.log"
+    account "sanitize/build" "$log_dir/san.log" 1
+  else
+    export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    for t in "$SAN_BUILD"/tests/unit/test-*; do
+      [ -f "$t" ] && [ -x "$t" ] || continue
+      name=sanitize/$(basename "$t"); out=$log_dir/san-$(basename "$t").log
+      CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t" >"$out" 2>&1; rc=$?
+      account "$name" "$out" "$rc"
+    done
+    for f in "$SAN_BUILD"/tests/fuzz/fuzz-*; do
+      [ -f "$f" ] && [ -x "$f" ] || continue
+      n=${f##*/fuzz-}; name=fuzz/$n; out=$log_dir/fuzz-$n.log
+      corpus=$log_dir/corpus-$n; rm -rf "$corpus"; mkdir -p "$corpus"
+      cp "$top/tests/fuzz/corpus/$n"/* "$corpus"/ 2>/dev/null
+      timeout 300 "$f" -max_total_time="${QVD_FUZZ_SECONDS:-20}" -seed=1 "$corpus" >"$out" 2>&1; rc=$?
+      account "$name" "$out" "$rc"
+    done
+  fi
+fi
+
 if [ ${#failed_names[@]} -gt 0 ]; then
   echo "failed:"; printf '  %s\n' "${failed_names[@]}"
 fi

@@ -141,7 +141,7 @@ db_version(struct admin_ctx *ctx)
     return ADMIN_OK;
 }
 
-#define TENANT_OPT (const struct admin_opt[]){{"tenant", true, false}, {NULL}}
+#define TENANT_OPT (const struct admin_opt[]){{"tenant", true, false}, {0}}
 
 const struct admin_cmd cmd_config_list = {
     .object = "config", .verb = "list", .usage = "[--tenant NAME]",
@@ -165,14 +165,14 @@ const struct admin_cmd cmd_config_del = {
 const struct admin_cmd cmd_config_defaults = {
     .object = "config", .verb = "defaults", .usage = "[--markdown]",
     .help = "the built-in options with their defaults and meaning",
-    .opts = (const struct admin_opt[]){{"markdown", false, false}, {NULL}},
+    .opts = (const struct admin_opt[]){{"markdown", false, false}, {0}},
     .no_db = true, .exec = config_defaults,
 };
 const struct admin_cmd cmd_db_init = {
     .object = "db", .verb = "init", .usage = "", .help = "creates or migrates the schema",
-    .opts = (const struct admin_opt[]){{NULL}}, .exec = db_init,
+    .opts = (const struct admin_opt[]){{0}}, .exec = db_init,
 };
 const struct admin_cmd cmd_db_version = {
     .object = "db", .verb = "version", .usage = "", .help = "the schema version",
-    .opts = (const struct admin_opt[]){{NULL}}, .exec = db_version,
+    .opts = (const struct admin_opt[]){{0}}, .exec = db_version,
 };

@@ -94,8 +94,8 @@ di_del(struct admin_ctx *ctx)
     return ADMIN_OK;
 }
 
-#define ID_OPT (const struct admin_opt[]){{"id", true, true}, {NULL}}
-#define TAG_OPTS (const struct admin_opt[]){{"id", true, true}, {"tag", true, true}, {NULL}}
+#define ID_OPT (const struct admin_opt[]){{"id", true, true}, {0}}
+#define TAG_OPTS (const struct admin_opt[]){{"id", true, true}, {"tag", true, true}, {0}}
 
 const struct admin_cmd cmd_di_list = {
     .object = "di",
@@ -106,7 +106,7 @@ const struct admin_cmd cmd_di_list = {
                                        {"osf-id", true, false},
                                        {"tenant", true, false},
                                        {"version", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = di_list,
 };
 const struct admin_cmd cmd_di_add = {
@@ -122,7 +122,7 @@ const struct admin_cmd cmd_di_add = {
                                        {"path", true, true},
                                        {"version", true, false},
                                        {"description", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = di_add,
 };
 const struct admin_cmd cmd_di_set = {
@@ -132,7 +132,7 @@ const struct admin_cmd cmd_di_set = {
     .opts = (const struct admin_opt[]){{"id", true, true},
                                        {"description", true, false},
                                        {"blocked", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = di_set,
 };
 const struct admin_cmd cmd_di_tag = {

@@ -56,7 +56,7 @@ host_verb(struct admin_ctx *ctx)
     return rc < 0 ? admin_refused() : ADMIN_OK;
 }
 
-#define REF_OPTS (const struct admin_opt[]){{"id", true, false}, {"name", true, false}, {NULL}}
+#define REF_OPTS (const struct admin_opt[]){{"id", true, false}, {"name", true, false}, {0}}
 
 const struct admin_cmd cmd_host_list = {
     .object = "host", .verb = "list", .usage = "[--id N] [--name NAME]",
@@ -70,7 +70,7 @@ const struct admin_cmd cmd_host_add = {
     .opts = (const struct admin_opt[]){{"name", true, true},
                                        {"address", true, true},
                                        {"description", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = host_add,
 };
 const struct admin_cmd cmd_host_set = {
@@ -81,7 +81,7 @@ const struct admin_cmd cmd_host_set = {
     .opts = (const struct admin_opt[]){{"id", true, true},          {"name", true, false},
                                        {"address", true, false},    {"description", true, false},
                                        {"frontend", true, false},   {"backend", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = host_set,
 };
 const struct admin_cmd cmd_host_block = {

@@ -99,7 +99,7 @@ const struct admin_cmd cmd_osf_list = {
     .opts = (const struct admin_opt[]){{"id", true, false},
                                        {"name", true, false},
                                        {"tenant", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = osf_list,
 };
 const struct admin_cmd cmd_osf_add = {
@@ -109,7 +109,7 @@ const struct admin_cmd cmd_osf_add = {
              " [--user-storage-size MIB] [--is-application 0|1] [--description TEXT]",
     .help = "an OSF of the common tenant '-' can be used by the VMs of every tenant",
     .opts = (const struct admin_opt[]){{"name", true, true}, {"tenant", true, false},
-                                       OSF_FIELD_OPTS, {NULL}},
+                                       OSF_FIELD_OPTS, {0}},
     .exec = osf_add,
 };
 const struct admin_cmd cmd_osf_set = {
@@ -118,7 +118,7 @@ const struct admin_cmd cmd_osf_set = {
     .usage = "--id N [--name NEW] [--memory MIB] [--use-overlay 0|1] [--user-storage-size MIB]"
              " [--is-application 0|1] [--description TEXT]",
     .opts = (const struct admin_opt[]){{"id", true, true}, {"name", true, false}, OSF_FIELD_OPTS,
-                                       {NULL}},
+                                       {0}},
     .exec = osf_set,
 };
 const struct admin_cmd cmd_osf_del = {
@@ -129,6 +129,6 @@ const struct admin_cmd cmd_osf_del = {
     .opts = (const struct admin_opt[]){{"id", true, false},
                                        {"name", true, false},
                                        {"tenant", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = osf_del,
 };

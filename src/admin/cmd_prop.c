@@ -35,16 +35,16 @@ prop_change(struct admin_ctx *ctx)
 
 const struct admin_cmd cmd_prop_list = {
     .verb = "proplist", .usage = "[--id N]",
-    .opts = (const struct admin_opt[]){{"id", true, false}, {NULL}}, .exec = prop_list,
+    .opts = (const struct admin_opt[]){{"id", true, false}, {0}}, .exec = prop_list,
 };
 const struct admin_cmd cmd_prop_set = {
     .verb = "propset", .usage = "--id N --key KEY --value VALUE",
     .opts = (const struct admin_opt[]){{"id", true, true}, {"key", true, true},
-                                       {"value", true, false}, {NULL}},
+                                       {"value", true, false}, {0}},
     .exec = prop_change,
 };
 const struct admin_cmd cmd_prop_del = {
     .verb = "propdel", .usage = "--id N --key KEY",
-    .opts = (const struct admin_opt[]){{"id", true, true}, {"key", true, true}, {NULL}},
+    .opts = (const struct admin_opt[]){{"id", true, true}, {"key", true, true}, {0}},
     .exec = prop_change,
 };

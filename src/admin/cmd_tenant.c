@@ -61,14 +61,14 @@ const struct admin_cmd cmd_tenant_list = {
     .object = "tenant",
     .verb = "list",
     .usage = "[--id N] [--name NAME]",
-    .opts = (const struct admin_opt[]){{"id", true, false}, {"name", true, false}, {NULL}},
+    .opts = (const struct admin_opt[]){{"id", true, false}, {"name", true, false}, {0}},
     .exec = tenant_list,
 };
 const struct admin_cmd cmd_tenant_add = {
     .object = "tenant",
     .verb = "add",
     .usage = "--name NAME [--description TEXT]",
-    .opts = (const struct admin_opt[]){{"name", true, true}, {"description", true, false}, {NULL}},
+    .opts = (const struct admin_opt[]){{"name", true, true}, {"description", true, false}, {0}},
     .exec = tenant_add,
 };
 const struct admin_cmd cmd_tenant_set = {
@@ -79,7 +79,7 @@ const struct admin_cmd cmd_tenant_set = {
                                        {"name", true, false},
                                        {"description", true, false},
                                        {"blocked", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = tenant_set,
 };
 const struct admin_cmd cmd_tenant_del = {
@@ -87,6 +87,6 @@ const struct admin_cmd cmd_tenant_del = {
     .verb = "del",
     .usage = "--id N | --name NAME",
     .help = "refused while the tenant has users or OSFs",
-    .opts = (const struct admin_opt[]){{"id", true, false}, {"name", true, false}, {NULL}},
+    .opts = (const struct admin_opt[]){{"id", true, false}, {"name", true, false}, {0}},
     .exec = tenant_del,
 };

@@ -122,7 +122,7 @@ const struct admin_cmd cmd_user_list = {
     .object = "user",
     .verb = "list",
     .usage = "[--id N] [--login LOGIN] [--tenant NAME]",
-    .opts = (const struct admin_opt[]){USER_REF_OPTS, {NULL}},
+    .opts = (const struct admin_opt[]){USER_REF_OPTS, {0}},
     .exec = user_list,
 };
 const struct admin_cmd cmd_user_add = {
@@ -136,7 +136,7 @@ const struct admin_cmd cmd_user_add = {
                                        {"password", true, false},
                                        {"password-stdin", false, false},
                                        {"description", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = user_add,
 };
 const struct admin_cmd cmd_user_set = {
@@ -149,7 +149,7 @@ const struct admin_cmd cmd_user_set = {
                                        {"description", true, false},
                                        {"language", true, false},
                                        {"blocked", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = user_set,
 };
 const struct admin_cmd cmd_user_passwd = {
@@ -159,21 +159,21 @@ const struct admin_cmd cmd_user_passwd = {
     .opts = (const struct admin_opt[]){USER_REF_OPTS,
                                        {"password", true, false},
                                        {"password-stdin", false, false},
-                                       {NULL}},
+                                       {0}},
     .exec = user_passwd,
 };
 const struct admin_cmd cmd_user_block = {
     .object = "user",
     .verb = "block",
     .usage = "--id N | --login LOGIN[@TENANT]",
-    .opts = (const struct admin_opt[]){USER_REF_OPTS, {NULL}},
+    .opts = (const struct admin_opt[]){USER_REF_OPTS, {0}},
     .exec = user_block,
 };
 const struct admin_cmd cmd_user_unblock = {
     .object = "user",
     .verb = "unblock",
     .usage = "--id N | --login LOGIN[@TENANT]",
-    .opts = (const struct admin_opt[]){USER_REF_OPTS, {NULL}},
+    .opts = (const struct admin_opt[]){USER_REF_OPTS, {0}},
     .exec = user_block,
 };
 const struct admin_cmd cmd_user_del = {
@@ -181,6 +181,6 @@ const struct admin_cmd cmd_user_del = {
     .verb = "del",
     .usage = "--id N | --login LOGIN[@TENANT]",
     .help = "refused while the user owns VMs",
-    .opts = (const struct admin_opt[]){USER_REF_OPTS, {NULL}},
+    .opts = (const struct admin_opt[]){USER_REF_OPTS, {0}},
     .exec = user_del,
 };

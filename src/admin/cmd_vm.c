@@ -85,7 +85,7 @@ vm_verb(struct admin_ctx *ctx)
     return ADMIN_OK;
 }
 
-#define ID_OPT (const struct admin_opt[]){{"id", true, true}, {NULL}}
+#define ID_OPT (const struct admin_opt[]){{"id", true, true}, {0}}
 
 const struct admin_cmd cmd_vm_list = {
     .object = "vm",
@@ -95,7 +95,7 @@ const struct admin_cmd cmd_vm_list = {
     .opts = (const struct admin_opt[]){{"id", true, false},      {"name", true, false},
                                        {"tenant", true, false},  {"user", true, false},
                                        {"user-id", true, false}, {"osf", true, false},
-                                       {"osf-id", true, false},  {NULL}},
+                                       {"osf-id", true, false},  {0}},
     .exec = vm_list,
 };
 const struct admin_cmd cmd_vm_add = {
@@ -108,7 +108,7 @@ const struct admin_cmd cmd_vm_add = {
                                        {"user-id", true, false},    {"tenant", true, false},
                                        {"osf", true, false},        {"osf-id", true, false},
                                        {"di-tag", true, false},     {"description", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = vm_add,
 };
 const struct admin_cmd cmd_vm_set = {
@@ -119,7 +119,7 @@ const struct admin_cmd cmd_vm_set = {
                                        {"name", true, false},
                                        {"di-tag", true, false},
                                        {"description", true, false},
-                                       {NULL}},
+                                       {0}},
     .exec = vm_set,
 };
 const struct admin_cmd cmd_vm_del = {

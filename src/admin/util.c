@@ -65,7 +65,7 @@ admin_opt_bool(struct admin_ctx *ctx, const char *name, int *bad)
     return -1;
 }
 
-static int
+__attribute__((format(printf, 2, 0))) static int
 vline(int status, const char *fmt, va_list ap)
 {
     char msg[1200];

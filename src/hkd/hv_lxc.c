@@ -17,7 +17,9 @@
 #include "log.h"
 #include "util.h"
 
-#define VMA_IN_VM "/usr/lib/qvd/bin/qvd-vma"
+/* where the node's VMA appears in every VM (relative to the root for mount entries) */
+#define VMA_IN_VM_REL "usr/lib/qvd/bin/qvd-vma"
+#define VMA_IN_VM "/" VMA_IN_VM_REL
 
 static bool cgroup_v2_only;
 
@@ -111,7 +113,7 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
         goto out;
     /* the node's VMA, its configuration and secret (read-only), its log folder */
     snprintf(buf, sizeof(buf), "%s %s none bind,ro,create=file 0 0",
-             qvd_config_get(hkd->cfg, "path.vma.binary"), VMA_IN_VM + 1);
+             qvd_config_get(hkd->cfg, "path.vma.binary"), VMA_IN_VM_REL);
     if (set_item(c, "lxc.mount.entry", buf) < 0)
         goto out;
     snprintf(buf, sizeof(buf), "%s/etc etc/qvd none bind,ro,create=dir 0 0", vmadir);

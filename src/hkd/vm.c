@@ -434,6 +434,11 @@ hkd_vm_stop(struct hkd_vm *vm)
             qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vm.stop.timeout", 15);
         vm_later(vm, 20);
         return;
+    case VM_ZOMBIE:
+        /* on shutdown a zombie stays a zombie row: the next start reaps it */
+        if (hkd->stopping)
+            vm_free(vm);
+        return;
     default:
         return;
     }

@@ -42,7 +42,7 @@ qvd_log_level_parse(const char *name)
     return QVD_LOG_INFO;
 }
 
-static void
+__attribute__((format(printf, 2, 0))) static void
 vlog(enum qvd_log_level level, const char *fmt, va_list ap)
 {
     struct timespec ts;

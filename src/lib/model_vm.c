@@ -52,7 +52,8 @@ vm_pick_address(struct qvd_db *db, struct qvd_config *cfg, char ip[16], char mac
         free(used);
         return qvd_model_dbfail(db);
     }
-    qsort(used, n, sizeof(*used), cmp_u32);
+    if (n > 0) /* qsort(NULL, 0) is undefined */
+        qsort(used, n, sizeof(*used), cmp_u32);
     rc = qvd_model_ip_pick(&net, used, n, &a);
     free(used);
     if (rc < 0)

@@ -211,7 +211,7 @@ write_options(const struct qvd_http_param *params, size_t n)
                                                            : "linux";
     /* loopback=1: nxagent listens for the proxy on 127.0.0.1 only; the VMA's upgrade
      * endpoint is the one way in. */
-    qvd_buf_printf(&b, ",client=%s,loopback=0:%d\n", os, vma.display);
+    qvd_buf_printf(&b, ",client=%s,loopback=1:%d\n", os, vma.display);
     const char *dir = qvd_config_get(vma.cfg, "vma.run.path");
     free(s.opts_path);
     s.opts_path = qvd_xasprintf("%s/nxagent-%d.options", dir, vma.display);

@@ -161,3 +161,5 @@ t_check "poweroff ends PID 1 and the namespace" t_wait 15 bash -c "! kill -0 $UP
 
 t_diag "--- end of the VMA log ---"
 tail -n 40 "$T_DIR/vma.log" | grep -v 'viewport\|Ctrl+' | sed 's/^/# /'
+for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+PIDS=()
