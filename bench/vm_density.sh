@@ -131,7 +131,8 @@ done
 suspended=0
 for id in "${IDS[@]}"; do
   is_suspended() { vma_get "$id" x_state | grep -q '"suspended"'; }
-  t_wait 30 is_suspended && suspended=$((suspended + 1))
+  if t_wait 20 is_suspended; then suspended=$((suspended + 1))
+  else echo "# VM $id: the session did not suspend: $(vma_get "$id" x_state)" >&2; fi
 done
 T_CONNECT=$((($(b_now) - t0) / 1000))
 kill "$XVFB_PID" 2>/dev/null

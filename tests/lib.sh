@@ -54,3 +54,10 @@ t_node_ns() {
 t_in_node() {
   nsenter --mount="$T_NS_MNT" --net="/run/netns/$T_NS_NET" "$@"
 }
+# t_node_spawn VAR CMD...: starts CMD in the background inside the test node and stores its
+# PID in VAR (nsenter execs CMD, so the PID is CMD's own, ready for kill).
+t_node_spawn() {
+  local __var=$1; shift
+  nsenter --mount="$T_NS_MNT" --net="/run/netns/$T_NS_NET" "$@" &
+  printf -v "$__var" '%s' "$!"
+}

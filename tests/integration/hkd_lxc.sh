@@ -40,8 +40,7 @@ CONF
 admin() { "$ADMIN" -c "$conf" "$@"; }
 sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$@"; }
 HKD_PID= XVFB_PID= TUN_PID= NXP_PID=
-# nsenter execs the daemon: $! is the HKD itself
-start_hkd() { nsenter --mount="$T_NS_MNT" --net="/run/netns/$T_NS_NET" "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1 & HKD_PID=$!; }
+start_hkd() { t_node_spawn HKD_PID "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1; }
 t_cleanup_add 'kill $HKD_PID $XVFB_PID $TUN_PID $NXP_PID; sleep 0.5'
 # whatever the test leaves is removed by a last run of the reaper: stop every VM first
 t_cleanup_add 'for c in $(t_in_node lxc-ls -P $T_DIR/run/lxc 2>/dev/null); do t_in_node lxc-stop -k -P $T_DIR/run/lxc -n $c; done'
@@ -109,10 +108,10 @@ t_check "nxagent listens on the VM's loopback only" \
 t_check "the session user was provisioned with a home" in_vm $VM test -d /home/alice
 DISP=:$((60 + RANDOM % 30))
 Xvfb $DISP -screen 0 1024x768x24 -nolisten tcp >"$T_DIR/xvfb.log" 2>&1 & XVFB_PID=$!
-t_in_node "$TUNNEL" --listen 127.0.0.1:4041 --vma "$(vm_ip $VM):3030" --secret-file "$T_DIR/secret" \
-  >"$T_DIR/tunnel.log" 2>&1 & TUN_PID=$!
+t_node_spawn TUN_PID "$TUNNEL" --listen 127.0.0.1:4041 --vma "$(vm_ip $VM):3030" \
+  --secret-file "$T_DIR/secret" >"$T_DIR/tunnel.log" 2>&1
 sleep 0.5
-DISPLAY=$DISP t_in_node nxproxy -S localhost:41 >"$T_DIR/nxproxy.log" 2>&1 & NXP_PID=$!
+DISPLAY=$DISP HOME=$T_DIR t_node_spawn NXP_PID nxproxy -S localhost:41 >"$T_DIR/nxproxy.log" 2>&1
 connected() { vma_get $VM x_state "$S" | grep -q '"connected"'; }
 t_check "with nxproxy attached the session is connected" t_wait 30 connected
 pixel_ok() {
