@@ -113,7 +113,8 @@ XVFB_PID=$!
 t_cleanup_add "kill $XVFB_PID"
 sleep 0.5
 t0=$(b_now)
-connected=0
+connected=0 tun= nxp=
+t_cleanup_add 'kill $nxp; pkill -P $tun; kill $tun'
 for id in "${IDS[@]}"; do
   sql "SELECT vma_secret FROM vm_runtimes WHERE vm_id = $id" | tr -d '\n' >"$T_DIR/secret-$id"
   port=$((4200 + id))
@@ -126,7 +127,9 @@ for id in "${IDS[@]}"; do
   is_connected() { vma_get "$id" x_state | grep -q '"connected"'; }
   if t_wait 30 is_connected; then connected=$((connected + 1))
   else echo "# VM $id: no NX connection: $(vma_get "$id" x_state)" >&2; fi
-  kill "$nxp" "$tun" 2>/dev/null; wait "$nxp" "$tun" 2>/dev/null
+  # the tunnel serves each connection in a child of its own: stop those too
+  kill "$nxp" 2>/dev/null; wait "$nxp" 2>/dev/null
+  pkill -TERM -P "$tun"; kill "$tun" 2>/dev/null; wait "$tun" 2>/dev/null
 done
 suspended=0
 for id in "${IDS[@]}"; do

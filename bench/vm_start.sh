@@ -51,7 +51,7 @@ step_times() {
     /^=== start / { on = 1; n = 0; prev = int($3 / 1000) % 86400000; next }
     on && /VM 1[ :]/ {
       msg = $0; sub(/^[^ ]+ [^ ]+ [a-z]+: /, "", msg)
-      if (msg ~ /starting DI/) msg = "vm_cmd picked up, runtime row saved (\"starting DI\")"
+      if (msg ~ /starting DI/) msg = "vm start -> cmd picked up (log: starting DI)"
       else if (msg ~ /running \(started/) msg = "\"running\" logged"
       else sub(/^VM 1: /, "", msg)
       n++; key = sprintf("%02d %s", n, msg)

@@ -22,7 +22,10 @@ t_run_cleanup() {
 # A private scratch folder removed at exit, with the cleanups.
 t_init() {
   T_DIR=$(mktemp -d "/tmp/qvdtest.$(basename "$0" .sh).XXXXXX")
-  trap 't_run_cleanup; [ -n "${QVD_KEEP_TEST_DIR:-}" ] || rm -rf "$T_DIR"' EXIT
+  T_MAIN_PID=$BASHPID
+  # only the test's own shell cleans up: a forked child killed before its exec runs the
+  # EXIT trap too, and must not tear the test down under it
+  trap '[ "$BASHPID" = "$T_MAIN_PID" ] || exit; t_run_cleanup; [ -n "${QVD_KEEP_TEST_DIR:-}" ] || rm -rf "$T_DIR"' EXIT
 }
 # Waits up to $1 seconds for CMD to succeed (polling every 0.1 s).
 t_wait() {

@@ -1,5 +1,7 @@
 /* host.c: the node's hosts/host_runtimes rows: registration, heartbeat (with self-fencing
  * when the database is unreachable for too long), host commands. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,8 @@
 #include "hkd.h"
 #include "log.h"
 #include "util.h"
+
+static void release_dead_l7r_slots(struct hkd *hkd);
 
 /* Load-balancing data as QVD computes it: 0.8 x total bogomips, and MemTotal in MB. */
 static void
@@ -138,6 +142,35 @@ hkd_host_tick(struct hkd *hkd)
         hkd_vm_stop_all(hkd);
     }
     qvd_db_done(st);
+    release_dead_l7r_slots(hkd);
+}
+
+/* Frees the user slots held by L7R processes of this node that no longer exist (an L7R
+ * killed with -9 cannot release them itself). */
+static void
+release_dead_l7r_slots(struct hkd *hkd)
+{
+    struct qvd_stmt *st = qvd_db_query(hkd->db,
+                                       "SELECT vm_id, l7r_pid FROM vm_runtimes WHERE"
+                                       " l7r_host_id = ? AND l7r_pid IS NOT NULL",
+                                       "i", hkd->host_id);
+    int64_t dead[64];
+    size_t n = 0;
+
+    if (st == NULL)
+        return;
+    while (n < QVD_ARRAY_LEN(dead) && qvd_db_step(st) == 1)
+        if (kill((pid_t)qvd_db_int(st, 1), 0) < 0 && errno == ESRCH)
+            dead[n++] = qvd_db_int(st, 0);
+    qvd_db_done(st);
+    for (size_t i = 0; i < n; i++) {
+        log_info("VM %lld: its L7R is gone: releasing the user slot", (long long)dead[i]);
+        qvd_db_exec(hkd->db,
+                    "UPDATE vm_runtimes SET user_state = 'disconnected', user_cmd = NULL,"
+                    " l7r_host_id = NULL, l7r_pid = NULL, user_state_ts = ? WHERE vm_id = ?"
+                    " AND l7r_host_id = ?",
+                    "iii", qvd_now(), dead[i], hkd->host_id);
+    }
 }
 
 void

@@ -255,7 +255,7 @@ on_ping(struct hkd_vm *vm, bool alive)
             hkd_vm_poll_commands(hkd);
             return;
         }
-        vm_later(vm, 50);
+        vm_later(vm, 10); /* the VMA is usually up within tens of milliseconds */
         return;
     }
     if (vm->step != VM_RUNNING)

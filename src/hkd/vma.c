@@ -59,7 +59,7 @@ on_answer(struct evhttp_request *req, void *arg)
 }
 
 static void
-call_vma(struct hkd_vm *vm, const char *method, int timeout_s,
+call_vma(struct hkd_vm *vm, const char *method, int timeout_ms,
          void (*done)(struct hkd_vm *vm, bool alive))
 {
     struct hkd *hkd = vm->hkd;
@@ -78,7 +78,8 @@ call_vma(struct hkd_vm *vm, const char *method, int timeout_s,
             done(vm, false);
         return;
     }
-    evhttp_connection_set_timeout(c->conn, timeout_s);
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evhttp_connection_set_timeout_tv(c->conn, &tv);
     evhttp_connection_set_retries(c->conn, 0);
     req = evhttp_request_new(on_answer, c);
     snprintf(uri, sizeof(uri), "/vma/%s", method);
@@ -100,12 +101,17 @@ call_vma(struct hkd_vm *vm, const char *method, int timeout_s,
 void
 hkd_vma_ping(struct hkd_vm *vm, void (*done)(struct hkd_vm *vm, bool alive))
 {
-    call_vma(vm, "ping", (int)qvd_config_int(vm->hkd->cfg, "hkd.vma.ping.timeout", 3), done);
+    /* while booting, a SYN sent before the VM's eth0 is up would wait a full second for
+     * its retransmission: give up early and try again instead */
+    int ms = vm->step == VM_STARTING_VMA
+                 ? 200
+                 : 1000 * (int)qvd_config_int(vm->hkd->cfg, "hkd.vma.ping.timeout", 3);
+    call_vma(vm, "ping", ms, done);
 }
 
 void
 hkd_vma_poweroff(struct hkd_vm *vm)
 {
     log_info("VM %lld: asking the VMA to power off", (long long)vm->id);
-    call_vma(vm, "poweroff", 3, NULL);
+    call_vma(vm, "poweroff", 3000, NULL);
 }

@@ -118,6 +118,7 @@ struct qvd_rpc_call {
     struct event *timer;
     struct qvd_http_parser *parser;
     qvd_rpc_cb cb;
+    qvd_rpc_upgrade_cb upgrade_cb; /* set for an upgrade call instead of cb */
     void *arg;
 };
 
@@ -137,13 +138,40 @@ qvd_rpc_call_cancel(struct qvd_rpc_call *c)
 static void
 call_done(struct qvd_rpc_call *c, enum qvd_rpc_status st, json_t *result, const char *error)
 {
-    c->cb(st, result, error, c->arg);
+    if (c->upgrade_cb)
+        c->upgrade_cb(-1, NULL, error ? error : "upgrade failed", c->arg);
+    else
+        c->cb(st, result, error, c->arg);
+    qvd_rpc_call_cancel(c);
+}
+
+/* An upgrade call got its final answer: hand the stream over on 101, else fail. */
+static void
+upgrade_finish_msg(struct qvd_rpc_call *c)
+{
+    const struct qvd_http_msg *m = qvd_http_parser_msg(c->parser);
+    if (m->status != 101) {
+        char *msg = qvd_xasprintf("upgrade refused: HTTP %d %s: %.200s", m->status,
+                                  m->reason ? m->reason : "",
+                                  qvd_buf_str((struct qvd_buf *)&m->body));
+        call_done(c, QVD_RPC_FAIL, NULL, msg);
+        free(msg);
+        return;
+    }
+    struct bufferevent *bev = c->bev;
+    c->bev = NULL;
+    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    c->upgrade_cb(0, bev, NULL, c->arg);
     qvd_rpc_call_cancel(c);
 }
 
 static void
 call_finish_msg(struct qvd_rpc_call *c)
 {
+    if (c->upgrade_cb) {
+        upgrade_finish_msg(c);
+        return;
+    }
     json_t *result;
     char *error;
     enum qvd_rpc_status st = answer_status(qvd_http_parser_msg(c->parser), &result, &error);
@@ -220,16 +248,16 @@ resolve(const char *host, int port)
     return ai;
 }
 
-struct qvd_rpc_call *
-qvd_rpc_call_async(struct event_base *base, const struct qvd_rpc_target *t, const char *method,
-                   const char *const *params, qvd_rpc_cb cb, void *arg)
+/* Starts one asynchronous exchange: connect, send `req`, parse the answer. */
+static struct qvd_rpc_call *
+call_start(struct event_base *base, const struct qvd_rpc_target *t, struct qvd_rpc_call *c,
+           struct qvd_buf *req)
 {
     struct addrinfo *ai = resolve(t->host, t->port);
-    if (!ai)
+    if (!ai) {
+        qvd_rpc_call_cancel(c);
         return NULL;
-    struct qvd_rpc_call *c = qvd_xcalloc(1, sizeof(*c));
-    c->cb = cb;
-    c->arg = arg;
+    }
     c->parser = qvd_http_parser_new(QVD_HTTP_RESPONSE);
     c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     c->timer = evtimer_new(base, call_timeout, c);
@@ -241,13 +269,7 @@ qvd_rpc_call_async(struct event_base *base, const struct qvd_rpc_target *t, cons
     }
     bufferevent_setcb(c->bev, call_read, NULL, call_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    char *target = method_target(method, params);
-    struct qvd_buf req = QVD_BUF_INIT;
-    build_request(&req, t, target, NULL);
-    free(target);
-    bufferevent_write(c->bev, req.data, req.len);
-    qvd_wipe(req.data, req.len);
-    qvd_buf_free(&req);
+    bufferevent_write(c->bev, req->data, req->len);
     struct timeval tv = {t->timeout_ms / 1000, (t->timeout_ms % 1000) * 1000};
     evtimer_add(c->timer, &tv);
     int rc = bufferevent_socket_connect(c->bev, ai->ai_addr, (int)ai->ai_addrlen);
@@ -257,6 +279,57 @@ qvd_rpc_call_async(struct event_base *base, const struct qvd_rpc_target *t, cons
         qvd_seterr("cannot connect to %s:%d", t->host, t->port);
         return NULL;
     }
+    return c;
+}
+
+struct qvd_rpc_call *
+qvd_rpc_call_async(struct event_base *base, const struct qvd_rpc_target *t, const char *method,
+                   const char *const *params, qvd_rpc_cb cb, void *arg)
+{
+    struct qvd_rpc_call *c = qvd_xcalloc(1, sizeof(*c));
+    c->cb = cb;
+    c->arg = arg;
+    char *target = method_target(method, params);
+    struct qvd_buf req = QVD_BUF_INIT;
+    build_request(&req, t, target, NULL);
+    free(target);
+    c = call_start(base, t, c, &req);
+    qvd_wipe(req.data, req.len);
+    qvd_buf_free(&req);
+    return c;
+}
+
+/* The extra headers of an upgrade request: Connection, Upgrade, then the caller's. */
+static void
+upgrade_headers(const char **hdrs, size_t max, const char *proto, const char *const *headers)
+{
+    size_t n = 4;
+    hdrs[0] = "Connection";
+    hdrs[1] = "Upgrade";
+    hdrs[2] = "Upgrade";
+    hdrs[3] = proto;
+    for (size_t i = 0; headers && headers[i] && headers[i + 1] && n + 2 < max; i += 2) {
+        hdrs[n++] = headers[i];
+        hdrs[n++] = headers[i + 1];
+    }
+    hdrs[n] = NULL;
+}
+
+struct qvd_rpc_call *
+qvd_rpc_upgrade_async(struct event_base *base, const struct qvd_rpc_target *t,
+                      const char *target, const char *proto, const char *const *headers,
+                      qvd_rpc_upgrade_cb cb, void *arg)
+{
+    struct qvd_rpc_call *c = qvd_xcalloc(1, sizeof(*c));
+    c->upgrade_cb = cb;
+    c->arg = arg;
+    const char *hdrs[40];
+    upgrade_headers(hdrs, QVD_ARRAY_LEN(hdrs), proto, headers);
+    struct qvd_buf req = QVD_BUF_INIT;
+    build_request(&req, t, target, hdrs);
+    c = call_start(base, t, c, &req);
+    qvd_wipe(req.data, req.len);
+    qvd_buf_free(&req);
     return c;
 }
 
@@ -410,14 +483,8 @@ qvd_rpc_upgrade(const struct qvd_rpc_target *t, const char *target, const char *
     int fd = connect_deadline(t->host, t->port, deadline);
     if (fd < 0)
         return -1;
-    const char *hdrs[40] = {"Connection", "Upgrade", "Upgrade", proto};
-    size_t n = 4;
-    for (size_t i = 0; headers && headers[i] && headers[i + 1] && n + 2 < QVD_ARRAY_LEN(hdrs);
-         i += 2) {
-        hdrs[n++] = headers[i];
-        hdrs[n++] = headers[i + 1];
-    }
-    hdrs[n] = NULL;
+    const char *hdrs[40];
+    upgrade_headers(hdrs, QVD_ARRAY_LEN(hdrs), proto, headers);
     struct qvd_buf req = QVD_BUF_INIT;
     build_request(&req, t, target, hdrs);
     struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_RESPONSE);

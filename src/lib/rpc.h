@@ -8,6 +8,7 @@
 #include "util.h"
 
 struct event_base;
+struct bufferevent;
 
 enum qvd_rpc_status {
     QVD_RPC_OK = 0,     /* the method succeeded: result set */
@@ -56,6 +57,20 @@ enum qvd_rpc_status qvd_rpc_call(const struct qvd_rpc_target *t, const char *met
  * status and body in qvd_strerror(). */
 int qvd_rpc_upgrade(const struct qvd_rpc_target *t, const char *target, const char *proto,
                     const char *const *headers, int *fd, struct qvd_buf *leftover);
+
+/* Called once per asynchronous upgrade. On success (rc 0) `bev` is the connected stream,
+ * now owned by the callee (callbacks unset, reading and writing enabled), with any bytes
+ * that followed the 101 head still in its input buffer. On failure (rc -1) bev is NULL and
+ * `error` says why (the status and body of a refusal, or the transport error). */
+typedef void (*qvd_rpc_upgrade_cb)(int rc, struct bufferevent *bev, const char *error,
+                                   void *arg);
+/* Non-blocking form of qvd_rpc_upgrade on `base`, bounded by t->timeout_ms until the 101.
+ * Returns a handle to cancel with qvd_rpc_call_cancel (valid until the callback returns),
+ * or NULL with qvd_strerror() set (no callback then). Never calls back from inside. */
+struct qvd_rpc_call *qvd_rpc_upgrade_async(struct event_base *base,
+                                           const struct qvd_rpc_target *t, const char *target,
+                                           const char *proto, const char *const *headers,
+                                           qvd_rpc_upgrade_cb cb, void *arg);
 
 /* Connects a TCP socket to host:port within timeout_ms (blocking mode on return). */
 int qvd_rpc_connect(const char *host, int port, int timeout_ms);

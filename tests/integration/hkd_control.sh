@@ -73,6 +73,17 @@ t_check "user slots held through this node are released at start-up" \
 admin vm start --id 1 >/dev/null
 t_check "a VM starts again after the reaping" t_wait 10 is_vm 1 running
 
+# an L7R killed with -9 cannot free its user slot: the HKD frees slots of dead L7R pids
+true & gone=$!; wait $gone
+sleep 30 & alive=$!; t_cleanup_add "kill $alive"
+sql "UPDATE vm_runtimes SET user_state = 'connected', l7r_host_id = 1, l7r_pid = $gone WHERE vm_id = 1"
+sql "UPDATE vm_runtimes SET user_state = 'connected', l7r_host_id = 1, l7r_pid = $alive WHERE vm_id = 5"
+slot_free() { [ "$(sql "SELECT user_state || IFNULL(l7r_pid, '') FROM vm_runtimes WHERE vm_id = 1")" = disconnected ]; }
+t_check "the slot of a dead L7R process is released by the heartbeat" t_wait 5 slot_free
+t_check "the slot of a live L7R process is kept" \
+  [ "$(sql "SELECT user_state || l7r_pid FROM vm_runtimes WHERE vm_id = 5")" = "connected$alive" ]
+sql "UPDATE vm_runtimes SET user_state = 'disconnected', l7r_host_id = NULL, l7r_pid = NULL WHERE vm_id = 5"
+
 kill -TERM "$HKD_PID"
 stopped_ok() { ! kill -0 "$HKD_PID" 2>/dev/null; }
 t_check "SIGTERM makes the HKD exit" t_wait 15 stopped_ok

@@ -1,0 +1,151 @@
+/* client.h: private header of qvd-client: options, TLS connection, L7R protocol, nxproxy relay. */
+#ifndef QVD_CLIENT_H
+#define QVD_CLIENT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "util.h"
+
+/* Exit statuses: one per kind of failure, documented in docs/client.md. */
+enum client_exit {
+    CLIENT_EXIT_OK = 0,
+    CLIENT_EXIT_USAGE = 1,      /* bad option, config value or missing input */
+    CLIENT_EXIT_UNREACHABLE = 2, /* DNS, connection refused, timeout, connection lost */
+    CLIENT_EXIT_CERT = 3,       /* certificate not accepted (or changed) */
+    CLIENT_EXIT_LOGIN = 4,      /* 401 */
+    CLIENT_EXIT_THROTTLED = 5,  /* 429 */
+    CLIENT_EXIT_NO_VM = 6,      /* 404, or no VM to connect to */
+    CLIENT_EXIT_FORBIDDEN = 7,  /* 403: maintenance or not allowed */
+    CLIENT_EXIT_BUSY = 8,       /* 503, 408 */
+    CLIENT_EXIT_OLD_CLIENT = 9, /* 426 */
+    CLIENT_EXIT_NXPROXY = 10,   /* nxproxy missing or failed to connect */
+    CLIENT_EXIT_PROTOCOL = 11,  /* malformed or unexpected answer */
+    CLIENT_EXIT_CHOOSE = 12,    /* several VMs and no --vm-id */
+    CLIENT_EXIT_INTERRUPTED = 13, /* SIGINT/SIGTERM before the session started */
+};
+
+enum client_accept { CLIENT_ACCEPT_ASK, CLIENT_ACCEPT_ONCE, CLIENT_ACCEPT_ALWAYS };
+
+/* Everything a run needs, validated. Strings are owned (freed by client_opts_free). */
+struct client_opts {
+    char *host;
+    int port;
+    char *user;
+    char *password; /* wiped on free */
+    char *token;    /* the Bearer value as sent on the wire (already base64) */
+    long vm_id;     /* 0: none given */
+    bool list_vms, json, restart;
+    int verbose;
+    char *link, *geometry, *keyboard;
+    bool fullscreen;
+    enum client_accept accept_cert;
+    char *fingerprint; /* lowercase hex without colons, or NULL */
+    char *qvd_dir;     /* ~/.qvd */
+    char *nxproxy_command, *nxproxy_extra_args;
+    int connect_timeout_s, idle_timeout_s, wait_timeout_s, nxproxy_timeout_s;
+};
+
+/* ---- errors.c ---- */
+/* Prints "qvd-client: <sentence>" on stderr and returns `code` (for `return client_fail(...)`). */
+int client_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The sentence and exit status for a final HTTP answer that is not a success. `body` is
+ * the server's text (may be NULL), `retry_after` its Retry-After header (may be NULL).
+ * The sentence is written to out (always NUL-terminated). */
+int client_status_sentence(int status, const char *body, const char *retry_after,
+                           char *out, size_t outlen);
+
+/* ---- conf.c ---- */
+/* A command-line or environment value destined for a config key. */
+struct client_setting {
+    const char *key, *value;
+};
+/* Builds the configuration in precedence order: defaults < `system_file`
+ * (/etc/qvd/client.conf) < `user_file` (~/.qvd/client.conf) < `extra_file` (--config, must
+ * exist) < environment
+ * (QVDHOST, QVDPORT, QVDLOGIN from `env`, a getenv-like function) < `cli` settings. Returns
+ * NULL with qvd_strerror() set. */
+struct qvd_config *client_conf_load(const char *system_file, const char *user_file,
+                                    const char *extra_file, const char *(*env)(const char *),
+                                    const struct client_setting *cli, size_t ncli);
+/* Validates the connection values of `cfg` into `o` (host, port, user, link, geometry,
+ * keyboard, fullscreen, nxproxy, timeouts). Returns 0, or -1 with a sentence in
+ * qvd_strerror() that names the option and key. */
+int client_conf_apply(struct qvd_config *cfg, struct client_opts *o);
+/* Individual validators (also used by the tests). 0 or -1 with a sentence set. */
+int client_check_geometry(const char *g);
+int client_check_link(const char *l);
+int client_check_port(const char *s, int *port);
+int client_check_keyboard(const char *k);
+/* The ~/.qvd folder: $HOME/.qvd (or the passwd entry's home). New string. */
+char *client_qvd_dir(void);
+/* Reads the first line of a password file (at most 4 KiB). New string or NULL + error. */
+char *client_read_password_file(const char *path);
+/* "Basic " + base64(user:password) or "Bearer " + token: the Authorization value. */
+char *client_auth_header(const char *user, const char *password, const char *token);
+/* base64 of `len` bytes (new string). */
+char *client_base64(const void *data, size_t len);
+void client_opts_free(struct client_opts *o);
+
+/* ---- tls.c ---- */
+struct client_tls;
+/* Lookup result of a fingerprint in the accepted-certificates file. */
+enum client_fp_match { CLIENT_FP_UNKNOWN, CLIENT_FP_MATCH, CLIENT_FP_CHANGED };
+
+/* Connects to o->host:o->port and completes TLS with the certificate policy of the brief
+ * (system CAs + <qvd_dir>/certs, host name, accepted fingerprints, prompt/flags). On failure
+ * prints the sentence and returns NULL with *exit_code set. */
+struct client_tls *client_tls_connect(const struct client_opts *o, int *exit_code);
+void client_tls_close(struct client_tls *t);
+int client_tls_fd(const struct client_tls *t);
+/* Writes all of data before the deadline (monotonic ms). 0 or -1 + qvd_strerror(). */
+int client_tls_write(struct client_tls *t, const void *data, size_t len, int64_t deadline);
+/* Reads some bytes before the deadline. >0 bytes, 0 on close, -1 + qvd_strerror(). */
+ssize_t client_tls_read(struct client_tls *t, void *buf, size_t len, int64_t deadline);
+/* Non-blocking forms for the relay: >0 bytes, 0 on close, -1 error, -2 would block (then
+ * *want is POLLIN or POLLOUT). */
+ssize_t client_tls_read_nb(struct client_tls *t, void *buf, size_t len, short *want);
+ssize_t client_tls_write_nb(struct client_tls *t, const void *buf, size_t len, short *want);
+
+/* Fingerprint helpers. `fp` is lowercase hex without colons (64 chars for SHA-256). */
+/* Normalizes user input (colons optional, any case) into out[65]. 0 or -1 + error. */
+int client_fp_normalize(const char *in, char out[65]);
+/* "AB:CD:..." for display into out (at least 96 bytes). */
+void client_fp_pretty(const char *fp, char *out, size_t outlen);
+/* Looks host:port up in the accepted-certificates file (missing file = unknown). On
+ * CHANGED, stored[65] (if not NULL) gets the stored fingerprint. */
+enum client_fp_match client_fp_lookup(const char *file, const char *hostport, const char *fp,
+                                      char *stored);
+/* Appends "host:port fp" to the file, creating it 0600 and its folder 0700; fixes looser
+ * modes of an existing file. 0 or -1 + error. */
+int client_fp_store(const char *file, const char *hostport, const char *fp);
+
+/* ---- proto.c ---- */
+struct client_vm {
+    long id;
+    char *name, *state;
+    bool blocked;
+};
+/* Parses a list_of_vm body. 0 with a new array in *vms, or -1 + error. */
+int client_parse_vm_list(const char *body, size_t len, struct client_vm **vms, size_t *n);
+void client_free_vm_list(struct client_vm *vms, size_t n);
+/* The connect_to_vm target ("/qvd/connect_to_vm?id=N&qvd.client..."), new string. */
+char *client_connect_target(const struct client_opts *o, long vm_id);
+/* The whole program flow after options: list / stop / connect / relay. Exit status. */
+int client_run(struct client_opts *o);
+
+/* ---- proxy.c ---- */
+/* Set by the SIGINT/SIGTERM handler; every wait loop checks it. */
+extern volatile sig_atomic_t client_interrupted;
+void client_signals_init(void);
+/* Spawns nxproxy, relays its connection into the TLS stream (after `leftover`) until one
+ * side closes, then reaps nxproxy. Exit status. */
+int client_proxy_run(const struct client_opts *o, struct client_tls *t, const struct qvd_buf *leftover);
+/* Splits `s` on blanks into argv entries appended to *argv (count *argc). */
+void client_split_args(const char *s, char ***argv, size_t *argc);
+
+#endif

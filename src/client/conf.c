@@ -1,0 +1,274 @@
+/* conf.c: qvd-client's configuration: files, environment and options merged in precedence
+ * order, then validated into struct client_opts with one sentence per bad value. */
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "err.h"
+
+#define PASSWORD_FILE_MAX 4096
+
+struct env_key {
+    const char *env, *key;
+};
+/* QVD's environment variables that stand for config keys. */
+static const struct env_key env_keys[] = {
+    {"QVDHOST", "client.host.name"},
+    {"QVDPORT", "client.host.port"},
+    {"QVDLOGIN", "client.user.name"},
+};
+
+struct qvd_config *
+client_conf_load(const char *system_file, const char *user_file, const char *extra_file,
+                 const char *(*env)(const char *), const struct client_setting *cli, size_t ncli)
+{
+    struct qvd_config *cfg = qvd_config_new();
+
+    if (system_file != NULL && qvd_config_load_file(cfg, system_file, false) < 0)
+        goto fail;
+    if (user_file != NULL && qvd_config_load_file(cfg, user_file, false) < 0)
+        goto fail;
+    if (extra_file != NULL && qvd_config_load_file(cfg, extra_file, true) < 0)
+        goto fail;
+    for (size_t i = 0; env != NULL && i < QVD_ARRAY_LEN(env_keys); i++) {
+        const char *v = env(env_keys[i].env);
+        if (v != NULL && *v && qvd_config_set(cfg, env_keys[i].key, v) < 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < ncli; i++)
+        if (qvd_config_set(cfg, cli[i].key, cli[i].value) < 0)
+            goto fail;
+    return cfg;
+fail:
+    qvd_config_free(cfg);
+    return NULL;
+}
+
+int
+client_check_port(const char *s, int *port)
+{
+    long v;
+    if (s == NULL || qvd_parse_long(s, &v) < 0 || v < 1 || v > 65535)
+        return qvd_seterr("The port \"%s\" is not valid: give a number from 1 to 65535 "
+                          "(--port, QVDPORT or client.host.port).", s ? s : "");
+    *port = (int)v;
+    return 0;
+}
+
+/* Parses up to 5 digits at *s, advancing it; -1 if none or out of 1..max. */
+static long
+small_number(const char **s, long max)
+{
+    long v = 0;
+    int n = 0;
+    while (isdigit((unsigned char)**s) && n < 6) {
+        v = v * 10 + (**s - '0');
+        (*s)++;
+        n++;
+    }
+    return n == 0 || n > 5 || v < 1 || v > max ? -1 : v;
+}
+
+int
+client_check_geometry(const char *g)
+{
+    const char *s = g;
+    if (g != NULL && small_number(&s, 16384) > 0 && *s++ == 'x' && small_number(&s, 16384) > 0 &&
+        *s == '\0')
+        return 0;
+    return qvd_seterr("The geometry \"%s\" is not valid: give WIDTHxHEIGHT in pixels, like "
+                      "1024x768 (--geometry or client.geometry).", g ? g : "");
+}
+
+static const char *const links[] = {"modem", "isdn", "adsl", "wan", "lan", "local"};
+
+int
+client_check_link(const char *l)
+{
+    for (size_t i = 0; l != NULL && i < QVD_ARRAY_LEN(links); i++)
+        if (strcmp(l, links[i]) == 0)
+            return 0;
+    return qvd_seterr("The link \"%s\" is not valid: use modem, isdn, adsl, wan, lan or local "
+                      "(--link or client.link).", l ? l : "");
+}
+
+static bool
+keyboard_part_ok(const char *s, size_t n, const char *extra)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && strchr(extra, s[i]) == NULL)
+            return false;
+    return true;
+}
+
+int
+client_check_keyboard(const char *k)
+{
+    const char *slash = k ? strchr(k, '/') : NULL;
+    if (slash != NULL && strlen(k) <= 64 && keyboard_part_ok(k, (size_t)(slash - k), "_-.") &&
+        keyboard_part_ok(slash + 1, strlen(slash + 1), "_-.+(),"))
+        return 0;
+    return qvd_seterr("The keyboard \"%s\" is not valid: give MODEL/LAYOUT, like pc105/us "
+                      "(--keyboard or client.keyboard).", k ? k : "");
+}
+
+static int
+check_host(const char *h)
+{
+    if (h == NULL || *h == '\0')
+        return qvd_seterr("No server given: use --host HOST, QVDHOST or client.host.name.");
+    size_t n = strlen(h);
+    bool ok = n <= 253;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)h[i]) || strchr("-._:[]", h[i]) != NULL;
+    if (!ok)
+        return qvd_seterr("The host name \"%.80s\" is not valid (--host, QVDHOST or "
+                          "client.host.name).", h);
+    return 0;
+}
+
+/* A positive number of seconds from a config key. */
+static int
+seconds(struct qvd_config *cfg, const char *key, int *out)
+{
+    const char *s = qvd_config_get(cfg, key);
+    long v;
+    if (s == NULL || qvd_parse_long(s, &v) < 0 || v < 1 || v > 86400)
+        return qvd_seterr("The value \"%s\" of %s is not valid: give seconds from 1 to 86400.",
+                          s ? s : "", key);
+    *out = (int)v;
+    return 0;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+    return s != NULL && *s ? qvd_xstrdup(s) : NULL;
+}
+
+int
+client_conf_apply(struct qvd_config *cfg, struct client_opts *o)
+{
+    const char *host = qvd_config_get(cfg, "client.host.name");
+    if (check_host(host) < 0)
+        return -1;
+    /* [::1] is how URLs write IPv6 addresses; TLS and getaddrinfo want the bare form */
+    size_t hl = strlen(host);
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']')
+        o->host = qvd_xstrndup(host + 1, hl - 2);
+    else
+        o->host = qvd_xstrdup(host);
+    if (client_check_port(qvd_config_get(cfg, "client.host.port"), &o->port) < 0)
+        return -1;
+    o->user = dup_or_null(qvd_config_get(cfg, "client.user.name"));
+    const char *link = qvd_config_get(cfg, "client.link");
+    const char *geom = qvd_config_get(cfg, "client.geometry");
+    const char *kbd = qvd_config_get(cfg, "client.keyboard");
+    if (client_check_link(link) < 0 || client_check_geometry(geom) < 0 ||
+        client_check_keyboard(kbd) < 0)
+        return -1;
+    o->link = qvd_xstrdup(link);
+    o->geometry = qvd_xstrdup(geom);
+    o->keyboard = qvd_xstrdup(kbd);
+    const char *fs = qvd_config_get(cfg, "client.fullscreen");
+    bool f1 = qvd_config_bool(cfg, "client.fullscreen", true);
+    bool f2 = qvd_config_bool(cfg, "client.fullscreen", false);
+    if (f1 != f2)
+        return qvd_seterr("The value \"%s\" of client.fullscreen is not valid: use 1 or 0.",
+                          fs ? fs : "");
+    o->fullscreen = f1;
+    const char *cmd = qvd_config_get(cfg, "client.nxproxy.command");
+    if (cmd == NULL || *cmd == '\0')
+        return qvd_seterr("client.nxproxy.command is empty: it names the nxproxy program.");
+    o->nxproxy_command = qvd_xstrdup(cmd);
+    o->nxproxy_extra_args = dup_or_null(qvd_config_get(cfg, "client.nxproxy.extra_args"));
+    if (seconds(cfg, "client.timeout.connect", &o->connect_timeout_s) < 0 ||
+        seconds(cfg, "client.timeout.idle", &o->idle_timeout_s) < 0 ||
+        seconds(cfg, "client.timeout.wait", &o->wait_timeout_s) < 0 ||
+        seconds(cfg, "client.timeout.nxproxy", &o->nxproxy_timeout_s) < 0)
+        return -1;
+    return 0;
+}
+
+char *
+client_qvd_dir(void)
+{
+    const char *home = getenv("HOME");
+    if (home == NULL || *home == '\0') {
+        struct passwd *pw = getpwuid(getuid());
+        home = pw != NULL ? pw->pw_dir : "/";
+    }
+    return qvd_xasprintf("%s/.qvd", home);
+}
+
+char *
+client_read_password_file(const char *path)
+{
+    char *data = NULL;
+    size_t len = 0;
+    if (qvd_read_file(path, PASSWORD_FILE_MAX, &data, &len) < 0) {
+        qvd_seterr("Cannot read the password file %s: %s.", path, strerror(errno));
+        return NULL;
+    }
+    data[strcspn(data, "\r\n")] = '\0';
+    char *pw = qvd_xstrdup(data);
+    qvd_wipe(data, len);
+    free(data);
+    return pw;
+}
+
+char *
+client_base64(const void *data, size_t len)
+{
+    char *out = qvd_xcalloc(1, 4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return out;
+}
+
+char *
+client_auth_header(const char *user, const char *password, const char *token)
+{
+    if (token != NULL)
+        return qvd_xasprintf("Bearer %s", token);
+    char *plain = qvd_xasprintf("%s:%s", user ? user : "", password ? password : "");
+    char *b64 = client_base64(plain, strlen(plain));
+    char *h = qvd_xasprintf("Basic %s", b64);
+    qvd_wipe(plain, strlen(plain));
+    qvd_wipe(b64, strlen(b64));
+    free(plain);
+    free(b64);
+    return h;
+}
+
+static void
+free_secret(char *s)
+{
+    if (s != NULL)
+        qvd_wipe(s, strlen(s));
+    free(s);
+}
+
+void
+client_opts_free(struct client_opts *o)
+{
+    free(o->host);
+    free(o->user);
+    free_secret(o->password);
+    free_secret(o->token);
+    free(o->link);
+    free(o->geometry);
+    free(o->keyboard);
+    free(o->fingerprint);
+    free(o->qvd_dir);
+    free(o->nxproxy_command);
+    free(o->nxproxy_extra_args);
+    memset(o, 0, sizeof(*o));
+}

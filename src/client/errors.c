@@ -1,0 +1,117 @@
+/* errors.c: every failure of qvd-client as one plain sentence and a documented exit status. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+int
+client_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("qvd-client: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+/* The first line of the server's text, trimmed and without a final period, if it is short
+ * enough to help (QVD's default bodies are long descriptions of the status code). */
+static void
+server_line(const char *body, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (body == NULL)
+        return;
+    while (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n')
+        body++;
+    size_t n = strcspn(body, "\r\n");
+    while (n > 0 && (body[n - 1] == ' ' || body[n - 1] == '.'))
+        n--;
+    if (n == 0 || n > 200 || n + 1 > outlen)
+        return;
+    for (size_t i = 0; i < n; i++)
+        out[i] = isprint((unsigned char)body[i]) ? body[i] : '?';
+    out[n] = '\0';
+}
+
+/* Seconds to wait from Retry-After, or else the first number in the body; -1 if none. */
+static long
+retry_seconds(const char *retry_after, const char *body)
+{
+    const char *s = retry_after;
+    if (s == NULL || !isdigit((unsigned char)*s)) {
+        s = body;
+        while (s != NULL && *s && !isdigit((unsigned char)*s))
+            s++;
+    }
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return -1;
+    long v = strtol(s, NULL, 10);
+    return v >= 0 && v < 86400 * 7 ? v : -1;
+}
+
+static bool
+contains_ci(const char *hay, const char *needle)
+{
+    return hay != NULL && strcasestr(hay, needle) != NULL;
+}
+
+int
+client_status_sentence(int status, const char *body, const char *retry_after, char *out,
+                       size_t outlen)
+{
+    char line[256];
+    server_line(body, line, sizeof(line));
+    switch (status) {
+    case 401:
+        snprintf(out, outlen, "Login failed: wrong user name or password.");
+        return CLIENT_EXIT_LOGIN;
+    case 403:
+        /* QVD answers 403 for maintenance, for a VM of someone else and for bad parameters;
+         * only the text tells them apart. */
+        if (contains_ci(body, "maintenance") || contains_ci(body, "offline") ||
+            contains_ci(body, "blocked"))
+            snprintf(out, outlen, "The virtual machine is offline for maintenance.");
+        else if (contains_ci(body, "invalid param"))
+            snprintf(out, outlen, "The server refused the connection parameters (%s).", line);
+        else
+            snprintf(out, outlen, "You are not allowed to use this virtual machine.");
+        return CLIENT_EXIT_FORBIDDEN;
+    case 404:
+        snprintf(out, outlen, "No such virtual machine.");
+        return CLIENT_EXIT_NO_VM;
+    case 408:
+        snprintf(out, outlen, "The server timed out%s%s: try again later.", line[0] ? ": " : "",
+                 line);
+        return CLIENT_EXIT_BUSY;
+    case 426:
+        snprintf(out, outlen, "The server needs a newer client.");
+        return CLIENT_EXIT_OLD_CLIENT;
+    case 429: {
+        long s = retry_seconds(retry_after, body);
+        if (s >= 0)
+            snprintf(out, outlen, "Too many failed logins: try again in %ld seconds.", s);
+        else
+            snprintf(out, outlen, "Too many failed logins: try again later.");
+        return CLIENT_EXIT_THROTTLED;
+    }
+    case 503:
+        if (line[0])
+            snprintf(out, outlen,
+                     "The server is busy or under maintenance (it says: %s): try again later.",
+                     line);
+        else
+            snprintf(out, outlen, "The server is busy or under maintenance: try again later.");
+        return CLIENT_EXIT_BUSY;
+    default:
+        snprintf(out, outlen, "The server answered with an unexpected status %d%s%s.", status,
+                 line[0] ? ": " : "", line);
+        return CLIENT_EXIT_PROTOCOL;
+    }
+}

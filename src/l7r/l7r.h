@@ -1,0 +1,153 @@
+/* l7r.h: private header of qvd-l7r, the users' TLS front door (one event loop per node). */
+#ifndef QVD_L7R_H
+#define QVD_L7R_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+struct bufferevent;
+struct event;
+struct event_base;
+struct evconnlistener;
+struct qvd_config;
+struct qvd_db;
+struct qvd_http_msg;
+struct qvd_http_parser;
+struct qvd_rpc_call;
+struct l7r_conn;
+struct l7r_session;
+struct l7r_throttle;
+
+#define L7R_MAX_LISTENERS 8
+/* Stop reading a side of a session while this much waits unsent to the other. */
+#define L7R_RELAY_HIGH (256 * 1024)
+
+/* Who a connection authenticated as (cached per connection). */
+struct l7r_user {
+    int64_t id;
+    int64_t tenant_id;
+    char login[128]; /* normalised login, without the tenant */
+};
+
+/* An authentication back-end. Each function returns 1 (authenticated, *u filled),
+ * 0 (refused: bad credentials, unknown or blocked user or tenant) or -1 (internal error,
+ * message in qvd_strerror()). Later plugins (ldap, pam, auto, totp) fill the same table. */
+struct l7r_auth_ops {
+    const char *name;
+    int (*authenticate_basic)(struct l7r *l, const char *login, const char *password,
+                              struct l7r_user *u);
+    int (*authenticate_bearer)(struct l7r *l, const char *token, struct l7r_user *u);
+};
+extern const struct l7r_auth_ops l7r_auth_default;
+
+/* The process: configuration, database, listeners and every connection. */
+struct l7r {
+    struct qvd_config *cfg;
+    struct qvd_db *db;
+    struct event_base *base;
+    SSL_CTX *ssl_ctx; /* NULL with l7r.use_ssl=0 */
+    struct evconnlistener *listeners[L7R_MAX_LISTENERS];
+    size_t nlisteners;
+    struct event *sig_term, *sig_int, *poll_ev, *wake_ev;
+    int wake_fd;
+    int64_t host_id; /* -1 until the HKD has registered this node */
+    char nodename[256];
+    pid_t pid;
+    bool stopping;
+    TAILQ_HEAD(, l7r_conn) conns;
+    size_t nconns;
+    uint64_t next_conn_id;
+    struct l7r_throttle *throttle;
+    const struct l7r_auth_ops *auth;
+    /* timeouts in seconds, from the configuration */
+    long t_request, t_idle, t_vm_start, t_vm_stop, t_takeover, t_x_start, t_vma;
+    long x_start_retries, max_conns;
+};
+
+enum l7r_conn_state {
+    L7R_CONN_HEAD,    /* reading a request head */
+    L7R_CONN_BUSY,    /* an endpoint is working asynchronously */
+    L7R_CONN_RELAY,   /* upgraded: bytes go to and from the VM */
+    L7R_CONN_CLOSING, /* an answer is being flushed before close */
+};
+
+/* One client connection (TLS or plain), with its HTTP state. */
+struct l7r_conn {
+    TAILQ_ENTRY(l7r_conn) entry;
+    struct l7r *l7r;
+    uint64_t id;
+    struct bufferevent *bev;
+    char peer[64]; /* client address without port */
+    enum l7r_conn_state state;
+    struct qvd_http_parser *parser;
+    struct event *timer;   /* request/idle deadline */
+    bool head_started;     /* the request timer runs for the head being read */
+    bool keep_alive;       /* the current request allows another after it */
+    bool authed;
+    unsigned char auth_hash[32]; /* SHA-256 of the Authorization value that authed */
+    struct l7r_user user;
+    struct l7r_session *sess;  /* connect_to_vm */
+    struct event *wait_ev;     /* stop_vm waiting for the VM to stop */
+    int64_t wait_vm, wait_deadline_ms;
+};
+
+/* main.c */
+/* Looks up this node's hosts row and its runtime: 0 running and usable, else -1 with the
+ * message for the 503 in qvd_strerror(). Sets l->host_id once found. */
+int l7r_host_check(struct l7r *l);
+void l7r_counter(struct l7r *l, const char *column);
+/* Frees the user slot of vm_id if this process still holds it. */
+void l7r_slot_release(struct l7r *l, int64_t vm_id);
+
+/* tls.c */
+SSL_CTX *l7r_tls_ctx(struct qvd_config *cfg);
+
+/* conn.c */
+void l7r_conn_accept(struct l7r *l, int fd, const struct sockaddr *sa, int salen);
+/* Sends a final answer; the connection goes on with the next request when the client
+ * allows keep-alive, else it closes after the flush. */
+void l7r_conn_reply(struct l7r_conn *c, int status, const char *const *headers,
+                    const char *ctype, const char *body, size_t len);
+/* Sends an error (text/plain, one line) and closes the connection after the flush. */
+void l7r_conn_error(struct l7r_conn *c, int status, const char *const *headers,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Sends "102 Processing" with X-QVD-VM-Info: info. */
+void l7r_conn_interim(struct l7r_conn *c, const char *info);
+/* Ends a connection now (its session, if any, releases the user slot). */
+void l7r_conn_close(struct l7r_conn *c, const char *why);
+void l7r_conn_close_all(struct l7r *l);
+
+/* api.c */
+/* Handles one complete request head (state BUSY on entry). */
+void l7r_api_dispatch(struct l7r_conn *c, const struct qvd_http_msg *m);
+
+/* auth.c */
+/* Authenticates the request: 1 yes (c->user set), 0 answered already (401/429/500). */
+int l7r_auth_request(struct l7r_conn *c, const struct qvd_http_msg *m);
+
+/* throttle.c */
+struct l7r_throttle *l7r_throttle_new(long failures, long window_s);
+void l7r_throttle_free(struct l7r_throttle *t);
+/* Seconds the key must wait (0 = go ahead). */
+long l7r_throttle_blocked(struct l7r_throttle *t, const char *key, int64_t now);
+void l7r_throttle_fail(struct l7r_throttle *t, const char *key, int64_t now);
+
+/* session.c: connect_to_vm */
+void l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t vm_id);
+void l7r_session_free(struct l7r_session *s);
+/* Closes the sessions of this process whose slot carries user_cmd='abort'. */
+void l7r_session_check_aborts(struct l7r *l);
+/* The connection holding the slot of vm_id in this process, or NULL. */
+struct l7r_conn *l7r_session_holder(struct l7r *l, int64_t vm_id);
+
+/* relay.c */
+/* Relays between the client connection and the VMA stream (owned from now on). */
+void l7r_relay_start(struct l7r_conn *c, struct bufferevent *vma);
+void l7r_relay_free(struct l7r_conn *c);
+
+#endif

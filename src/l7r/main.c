@@ -1,0 +1,406 @@
+/* main.c: qvd-l7r start-up (configuration, listening sockets, TLS key, database access for
+ * the unprivileged user, privilege drop), the host row, wake-ups, signals and shutdown. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "db.h"
+#include "err.h"
+#include "l7r.h"
+#include "log.h"
+#include "util.h"
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: qvd-l7r [-c node.conf] [-d]\n"
+                    "  -c FILE  configuration file (default $QVD_CONFIG or /etc/qvd/node.conf)\n"
+                    "  -d       debug logging\n");
+}
+
+int
+l7r_host_check(struct l7r *l)
+{
+    struct qvd_stmt *st = qvd_db_query(l->db,
+                                       "SELECT h.id, r.state, r.blocked FROM hosts h"
+                                       " LEFT JOIN host_runtimes r ON r.host_id = h.id"
+                                       " WHERE h.name = ?",
+                                       "s", l->nodename);
+    int rc;
+
+    if (st == NULL)
+        return qvd_seterr("Server database error");
+    rc = qvd_db_step(st);
+    if (rc != 1) {
+        qvd_db_done(st);
+        return qvd_seterr("Host is not registered in the database");
+    }
+    l->host_id = qvd_db_int(st, 0);
+    if (qvd_db_int(st, 2) != 0)
+        rc = qvd_seterr("Server is blocked");
+    else if (qvd_db_text(st, 1) == NULL || strcmp(qvd_db_text(st, 1), "running") != 0)
+        rc = qvd_seterr("Server is %s", qvd_db_text(st, 1) ? qvd_db_text(st, 1) : "stopped");
+    else
+        rc = 0;
+    qvd_db_done(st);
+    return rc;
+}
+
+void
+l7r_counter(struct l7r *l, const char *column)
+{
+    char sql[128];
+
+    if (l->host_id < 0)
+        return;
+    /* column names come from this program only */
+    snprintf(sql, sizeof(sql), "UPDATE host_counters SET %s = %s + 1 WHERE host_id = ?", column,
+             column);
+    if (qvd_db_exec(l->db, sql, "i", l->host_id) < 0)
+        log_warn("counter %s: %s", column, qvd_strerror());
+}
+
+void
+l7r_slot_release(struct l7r *l, int64_t vm_id)
+{
+    if (qvd_db_exec(l->db,
+                    "UPDATE vm_runtimes SET user_state = 'disconnected', user_cmd = NULL,"
+                    " l7r_host_id = NULL, l7r_pid = NULL, user_state_ts = ?"
+                    " WHERE vm_id = ? AND l7r_host_id = ? AND l7r_pid = ?",
+                    "iiii", qvd_now(), vm_id, l->host_id, (int64_t)l->pid) < 0)
+        log_err("VM %lld: cannot release the user slot: %s", (long long)vm_id, qvd_strerror());
+}
+
+/* Slots of this host held by an earlier L7R (crashed) cannot be anyone's now. */
+static void
+release_stale_slots(struct l7r *l)
+{
+    int64_t n = qvd_db_exec(l->db,
+                            "UPDATE vm_runtimes SET user_state = 'disconnected', user_cmd = NULL,"
+                            " l7r_host_id = NULL, l7r_pid = NULL, user_state_ts = ?"
+                            " WHERE l7r_host_id = ? AND (l7r_pid IS NULL OR l7r_pid <> ?)",
+                            "iii", qvd_now(), l->host_id, (int64_t)l->pid);
+    if (n > 0)
+        log_info("released %lld user slots left by a previous L7R", (long long)n);
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct l7r *l = arg;
+
+    qvd_db_drain(l->db, l->wake_fd);
+    l7r_session_check_aborts(l);
+}
+
+/* Every few seconds: find the host row (first time), listen on the user-command channel,
+ * and look for aborted sessions (a lost wake-up only delays). */
+static void
+on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct l7r *l = arg;
+    char chan[64];
+
+    if (l->host_id < 0) {
+        l7r_host_check(l);
+        if (l->host_id < 0)
+            return;
+        release_stale_slots(l);
+    }
+    if (l->wake_fd < 0) {
+        snprintf(chan, sizeof(chan), QVD_CHAN_USER_CMD, (long long)l->host_id);
+        l->wake_fd = qvd_db_listen(l->db, chan);
+        if (l->wake_fd < 0) {
+            log_warn("cannot listen for user commands: %s (polling only)", qvd_strerror());
+        } else {
+            l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, on_wake, l);
+            event_add(l->wake_ev, NULL);
+        }
+    }
+    l7r_session_check_aborts(l);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct l7r *l = arg;
+
+    log_info("signal %d: closing %zu connections and stopping", (int)sig, l->nconns);
+    l->stopping = true;
+    for (size_t i = 0; i < l->nlisteners; i++)
+        evconnlistener_disable(l->listeners[i]);
+    l7r_conn_close_all(l);
+    event_base_loopbreak(l->base);
+}
+
+static void
+on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen,
+          void *arg)
+{
+    l7r_conn_accept(arg, fd, sa, salen);
+}
+
+static void
+on_accept_error(struct evconnlistener *lis, void *arg)
+{
+    log_warn("accept: %s", strerror(errno));
+}
+
+/* Binds every address of l7r.address:l7r.port ('*' = all). */
+static int
+open_listeners(struct l7r *l)
+{
+    const char *addr = qvd_config_get(l->cfg, "l7r.address");
+    const char *port = qvd_config_get(l->cfg, "l7r.port");
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai, *a;
+    int rc;
+
+    if (addr == NULL || *addr == '\0' || strcmp(addr, "*") == 0)
+        addr = NULL;
+    rc = getaddrinfo(addr, port ? port : "8443", &hints, &ai);
+    if (rc != 0)
+        return qvd_seterr("l7r.address %s: %s", addr ? addr : "*", gai_strerror(rc));
+    for (a = ai; a && l->nlisteners < L7R_MAX_LISTENERS; a = a->ai_next) {
+        int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (a->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+            qvd_seterr("cannot listen on %s port %s: %s", addr ? addr : "*", port,
+                       strerror(errno));
+            close(fd);
+            continue;
+        }
+        l->listeners[l->nlisteners] =
+            evconnlistener_new(l->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        evconnlistener_set_error_cb(l->listeners[l->nlisteners], on_accept_error);
+        l->nlisteners++;
+    }
+    freeaddrinfo(ai);
+    return l->nlisteners > 0 ? 0 : -1;
+}
+
+/* Gives `group` read/write on a path (and search on a folder) so that the dropped user
+ * can use it. Missing paths are fine. */
+static int
+share_path(const char *path, gid_t gid, mode_t add)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) < 0)
+        return errno == ENOENT ? 0 : qvd_seterr("%s: %s", path, strerror(errno));
+    if (chown(path, (uid_t)-1, gid) < 0 || chmod(path, (sb.st_mode & 07777) | add) < 0)
+        return qvd_seterr("cannot give group %u access to %s: %s", (unsigned)gid, path,
+                          strerror(errno));
+    return 0;
+}
+
+/* The database file (and its WAL files and folder) and the wake-up folder become usable
+ * by `gid`; then setgroups/setgid/setuid, verified. */
+static int
+drop_privileges(struct l7r *l)
+{
+    const char *name = qvd_config_get(l->cfg, "l7r.user");
+    const char *dbpath = qvd_config_get(l->cfg, "database.path");
+    const char *run = qvd_config_get(l->cfg, "path.run");
+    struct passwd *pw;
+    char *p;
+    int rc = 0;
+
+    if (name == NULL || *name == '\0') {
+        log_warn("l7r.user is empty: running as uid %u (not recommended)", (unsigned)getuid());
+        return 0;
+    }
+    pw = getpwnam(name);
+    if (pw == NULL)
+        return qvd_seterr("l7r.user '%s' does not exist", name);
+    if (strcmp(qvd_config_get(l->cfg, "database.type"), "sqlite") == 0 && dbpath) {
+        const char *sfx[] = {"", "-wal", "-shm"};
+        for (size_t i = 0; i < QVD_ARRAY_LEN(sfx) && rc == 0; i++) {
+            p = qvd_xasprintf("%s%s", dbpath, sfx[i]);
+            rc = share_path(p, pw->pw_gid, S_IRGRP | S_IWGRP);
+            free(p);
+        }
+        p = qvd_xstrdup(dbpath);
+        if (rc == 0 && strrchr(p, '/') && strrchr(p, '/') != p) {
+            *strrchr(p, '/') = '\0';
+            rc = share_path(p, pw->pw_gid, S_IRWXG);
+        }
+        free(p);
+    }
+    p = qvd_xasprintf("%s/wake", run ? run : "/var/run/qvd");
+    if (rc == 0 && (qvd_mkdir_p(p, 0755) < 0 || share_path(p, pw->pw_gid, S_IRWXG) < 0))
+        rc = -1;
+    free(p);
+    if (rc < 0)
+        return -1;
+    if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+        return qvd_seterr("cannot become %s: %s", name, strerror(errno));
+    if (setuid(0) == 0 || getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
+        getegid() != pw->pw_gid)
+        return qvd_seterr("privileges could not be dropped to %s", name);
+    log_info("running as %s (uid %u, gid %u)", name, (unsigned)pw->pw_uid,
+             (unsigned)pw->pw_gid);
+    return 0;
+}
+
+/* After the drop: the database answers and the HKD's wake-up socket can be written. */
+static int
+check_access(struct l7r *l)
+{
+    const char *run = qvd_config_get(l->cfg, "path.run");
+    char *p;
+    int64_t n;
+    int rc = 0;
+
+    if (qvd_db_get_int(l->db, &n, "SELECT count(*) FROM hosts", NULL) < 0 ||
+        qvd_db_exec(l->db, "UPDATE host_counters SET http_requests = http_requests"
+                           " WHERE host_id = -1", NULL) < 0)
+        return qvd_seterr("the database is not usable as l7r.user: %s", qvd_strerror());
+    p = qvd_xasprintf("%s/wake", run ? run : "/var/run/qvd");
+    if (access(p, W_OK | X_OK) < 0)
+        rc = qvd_seterr("the wake-up folder %s is not writable as l7r.user: %s", p,
+                        strerror(errno));
+    free(p);
+    if (rc == 0 && l->host_id >= 0) {
+        p = qvd_xasprintf("%s/wake/" QVD_CHAN_VM_CMD, run ? run : "/var/run/qvd",
+                          (long long)l->host_id);
+        if (access(p, F_OK) == 0 && access(p, W_OK) < 0)
+            rc = qvd_seterr("the HKD's wake-up socket %s is not writable as l7r.user", p);
+        free(p);
+    }
+    return rc;
+}
+
+static void
+load_timeouts(struct l7r *l)
+{
+    l->t_request = qvd_config_int(l->cfg, "l7r.timeout.request", 15);
+    l->t_idle = qvd_config_int(l->cfg, "l7r.timeout.idle", 60);
+    l->t_vm_start = qvd_config_int(l->cfg, "l7r.timeout.vm_start", 120);
+    l->t_vm_stop = qvd_config_int(l->cfg, "l7r.timeout.vm_stop", 120);
+    l->t_takeover = qvd_config_int(l->cfg, "l7r.timeout.takeover", 30);
+    l->t_x_start = qvd_config_int(l->cfg, "l7r.timeout.x_start", 20);
+    l->t_vma = qvd_config_int(l->cfg, "l7r.timeout.vma", 4);
+    l->x_start_retries = qvd_config_int(l->cfg, "l7r.retry.x_start", 20);
+    l->max_conns = qvd_config_int(l->cfg, "l7r.max_connections", 10000);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct l7r l_s = {.wake_fd = -1, .host_id = -1}, *l = &l_s;
+    const char *cfgfile = NULL, *name;
+    bool debug = false;
+    struct timeval tv;
+    int opt;
+
+    while ((opt = getopt(argc, argv, "c:dh")) != -1) {
+        switch (opt) {
+        case 'c': cfgfile = optarg; break;
+        case 'd': debug = true; break;
+        default: usage(); return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (cfgfile == NULL && getenv("QVD_CONFIG") == NULL)
+        cfgfile = "/etc/qvd/node.conf";
+    l->cfg = qvd_config_load_program("node.conf", cfgfile);
+    if (l->cfg == NULL) {
+        fprintf(stderr, "qvd-l7r: %s\n", qvd_strerror());
+        return 1;
+    }
+    qvd_log_init("qvd-l7r",
+                 debug ? QVD_LOG_DEBUG : qvd_log_level_parse(qvd_config_get(l->cfg, "log.level")),
+                 qvd_config_get(l->cfg, "log.filename"));
+    signal(SIGPIPE, SIG_IGN);
+    TAILQ_INIT(&l->conns);
+    l->pid = getpid();
+    l->auth = &l7r_auth_default;
+    load_timeouts(l);
+    name = qvd_config_get(l->cfg, "nodename");
+    if (name == NULL || *name == '\0') {
+        if (gethostname(l->nodename, sizeof(l->nodename) - 1) < 0)
+            qvd_fatal("nodename is not set and the hostname is unknown");
+    } else {
+        snprintf(l->nodename, sizeof(l->nodename), "%s", name);
+    }
+    l->throttle = l7r_throttle_new(qvd_config_int(l->cfg, "l7r.auth.throttle.failures", 5),
+                                   qvd_config_int(l->cfg, "l7r.auth.throttle.window", 60));
+
+    /* privileged part: sockets, key, file access */
+    l->base = event_base_new();
+    if (l->base == NULL)
+        qvd_fatal("cannot create the event loop");
+    if (qvd_config_bool(l->cfg, "l7r.use_ssl", true)) {
+        l->ssl_ctx = l7r_tls_ctx(l->cfg);
+        if (l->ssl_ctx == NULL)
+            qvd_fatal("%s", qvd_strerror());
+    } else {
+        log_warn("l7r.use_ssl=0: serving plain HTTP (debugging only)");
+    }
+    if (open_listeners(l) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    l->db = qvd_db_open(l->cfg);
+    if (l->db == NULL || qvd_db_migrate(l->db) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    if (drop_privileges(l) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    /* reopen as the unprivileged user: what works now keeps working */
+    qvd_db_close(l->db);
+    l->db = qvd_db_open(l->cfg);
+    if (l->db == NULL)
+        qvd_fatal("cannot open the database as l7r.user: %s", qvd_strerror());
+    l7r_host_check(l);
+    if (check_access(l) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    if (l->host_id < 0)
+        log_warn("node '%s' is not registered yet (is qvd-hkd running?): answering 503",
+                 l->nodename);
+
+    l->poll_ev = event_new(l->base, -1, EV_PERSIST, on_poll, l);
+    tv = (struct timeval){qvd_config_int(l->cfg, "l7r.user_cmd.poll", 2), 0};
+    event_add(l->poll_ev, &tv);
+    l->sig_term = evsignal_new(l->base, SIGTERM, on_signal, l);
+    l->sig_int = evsignal_new(l->base, SIGINT, on_signal, l);
+    event_add(l->sig_term, NULL);
+    event_add(l->sig_int, NULL);
+    on_poll(-1, 0, l);
+    log_info("node '%s': listening on %s port %s (%s)", l->nodename,
+             qvd_config_get(l->cfg, "l7r.address"), qvd_config_get(l->cfg, "l7r.port"),
+             l->ssl_ctx ? "TLS" : "plain HTTP");
+
+    event_base_dispatch(l->base);
+
+    for (size_t i = 0; i < l->nlisteners; i++)
+        evconnlistener_free(l->listeners[i]);
+    l7r_conn_close_all(l);
+    if (l->wake_ev)
+        event_free(l->wake_ev);
+    if (l->wake_fd >= 0)
+        close(l->wake_fd);
+    event_free(l->poll_ev);
+    event_free(l->sig_term);
+    event_free(l->sig_int);
+    event_base_free(l->base);
+    if (l->ssl_ctx)
+        SSL_CTX_free(l->ssl_ctx);
+    l7r_throttle_free(l->throttle);
+    qvd_db_close(l->db);
+    qvd_config_free(l->cfg);
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,79 @@
+/* tls.c: the L7R's TLS context: TLS 1.2+, QVD's cipher list, certificate and private key
+ * from files; a key that others can read is refused. */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "err.h"
+#include "l7r.h"
+#include "log.h"
+
+#define L7R_CIPHERS "HIGH:!aNULL:!MD5:!RC4:!3DES:!DES:!MEDIUM:!LOW:!EXPORT"
+
+static int
+ssl_fail(const char *what, const char *path)
+{
+    char buf[256];
+
+    ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+    ERR_clear_error();
+    return qvd_seterr("%s %s: %s", what, path, buf);
+}
+
+SSL_CTX *
+l7r_tls_ctx(struct qvd_config *cfg)
+{
+    const char *cert = qvd_config_get(cfg, "path.l7r.ssl.cert");
+    const char *key = qvd_config_get(cfg, "path.l7r.ssl.key");
+    const char *ciphers = qvd_config_get(cfg, "l7r.ssl.ciphers");
+    struct stat sb;
+    SSL_CTX *ctx;
+
+    if (cert == NULL || key == NULL) {
+        qvd_seterr("path.l7r.ssl.cert and path.l7r.ssl.key must be set");
+        return NULL;
+    }
+    if (stat(key, &sb) < 0) {
+        qvd_seterr("L7R private key %s: %s", key, strerror(errno));
+        return NULL;
+    }
+    if (sb.st_mode & 0007) {
+        qvd_seterr("L7R private key %s is accessible by others (mode %04o): chmod o-rwx it",
+                   key, (unsigned)(sb.st_mode & 07777));
+        return NULL;
+    }
+    ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        ssl_fail("cannot create the TLS context for", cert);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_set_cipher_list(ctx, ciphers && *ciphers ? ciphers : L7R_CIPHERS) != 1) {
+        ssl_fail("bad cipher list", ciphers ? ciphers : L7R_CIPHERS);
+        goto fail;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        ssl_fail("cannot load the L7R certificate", cert);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        ssl_fail("cannot load the L7R private key", key);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        ssl_fail("the private key does not match the certificate", cert);
+        goto fail;
+    }
+    log_info("TLS certificate %s loaded", cert);
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
