@@ -24,6 +24,9 @@ static struct {
     pid_t agent, xsession;
     struct bufferevent *log;
     struct event *timer;
+    struct event *resume; /* re-sends the resume signal until nxagent acts on it */
+    int resume_tries;
+    bool resume_pending;
     struct vma_user user;
     char *opts_path;
 } s;
@@ -55,6 +58,38 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
         kill(s.agent, SIGKILL);
     if (s.xsession > 0)
         kill(-s.xsession, SIGKILL);
+}
+
+/* nxagent ignores a SIGHUP that arrives while it is still cleaning up after a suspend
+ * ("Waiting the cleanup timeout to complete"): until it logs "Resuming session", the
+ * signal is sent again every 500 ms (at most 20 times). */
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct timeval tv = {0, 500000};
+
+    if (!s.resume_pending || s.state != VMA_STARTING || s.agent <= 0)
+        return;
+    if (++s.resume_tries > 20) {
+        log_warn("nxagent does not resume the session");
+        return;
+    }
+    log_debug("nxagent has not resumed yet: signalling it again");
+    kill(s.agent, SIGHUP);
+    evtimer_add(s.resume, &tv);
+}
+
+static void
+resume_agent(void)
+{
+    struct timeval tv = {0, 500000};
+
+    if (!s.resume)
+        s.resume = evtimer_new(vma.base, resume_cb, NULL);
+    s.resume_pending = true;
+    s.resume_tries = 0;
+    kill(s.agent, SIGHUP);
+    evtimer_add(s.resume, &tv);
 }
 
 /* Enters a state and arms the timeout that state has (if any). */
@@ -147,6 +182,8 @@ agent_line(const char *line)
         {"Session: Session aborted at", VMA_STOPPING},
     };
     log_debug("nxagent: %s", line);
+    if (strncmp(line, "Session: Resuming session at", 28) == 0)
+        s.resume_pending = false;
     for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++) {
         if (strncmp(line, map[i].text, strlen(map[i].text)) != 0)
             continue;
@@ -288,8 +325,8 @@ session_start(const struct qvd_http_param *params, size_t n)
     case VMA_SUSPENDED:
         if (write_options(params, n) < 0)
             return -1;
-        kill(s.agent, SIGHUP); /* nxagent resumes: Resuming, then Waiting for connection */
         set_state(VMA_STARTING);
+        resume_agent(); /* nxagent resumes: Resuming, then Waiting for connection */
         return 0;
     case VMA_STOPPED:
         break;
