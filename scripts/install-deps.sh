@@ -13,7 +13,7 @@ PKGS=(
   nxagent nxproxy xvfb x11-apps x11-utils x11-xkb-utils x11-xserver-utils xkb-data icewm xterm
   xfonts-base imagemagick
   # integration tests; clang for the sanitizer build and the libFuzzer targets
-  busybox-static procps psmisc curl clang libclang-rt-14-dev
+  busybox-static procps psmisc curl socat clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -90,6 +91,11 @@ char *client_auth_header(const char *user, const char *password, const char *tok
 /* base64 of `len` bytes (new string). */
 char *client_base64(const void *data, size_t len);
 void client_opts_free(struct client_opts *o);
+/* True when the process has a controlling terminal to ask on (/dev/tty opens). */
+bool client_tty_available(void);
+/* Writes `prompt` to the terminal and reads one line (without its newline) into buf; with
+ * echo false the typing is hidden (passwords). 0, or -1 without a terminal or on EOF. */
+int client_tty_prompt(const char *prompt, bool echo, char *buf, size_t len);
 
 /* ---- tls.c ---- */
 struct client_tls;
@@ -111,6 +117,13 @@ ssize_t client_tls_read(struct client_tls *t, void *buf, size_t len, int64_t dea
 ssize_t client_tls_read_nb(struct client_tls *t, void *buf, size_t len, short *want);
 ssize_t client_tls_write_nb(struct client_tls *t, const void *buf, size_t len, short *want);
 
+/* ---- certs.c ---- */
+struct x509_st;
+/* Decides whether a certificate that failed verification (`vres`) may be used: stored
+ * fingerprint, --fingerprint, --accept-cert, else the terminal prompt. 0, or -1 with the
+ * sentence printed and *exit_code set. */
+int client_cert_accept(const struct client_opts *o, struct x509_st *cert, long vres,
+                       int *exit_code);
 /* Fingerprint helpers. `fp` is lowercase hex without colons (64 chars for SHA-256). */
 /* Normalizes user input (colons optional, any case) into out[65]. 0 or -1 + error. */
 int client_fp_normalize(const char *in, char out[65]);
@@ -135,11 +148,32 @@ int client_parse_vm_list(const char *body, size_t len, struct client_vm **vms, s
 void client_free_vm_list(struct client_vm *vms, size_t n);
 /* The connect_to_vm target ("/qvd/connect_to_vm?id=N&qvd.client..."), new string. */
 char *client_connect_target(const struct client_opts *o, long vm_id);
+struct qvd_http_parser;
+/* The byte stream a request travels on (TLS in the program, a socketpair in the tests). */
+struct client_io {
+    int (*write)(void *ctx, const void *data, size_t len, int64_t deadline);
+    ssize_t (*read)(void *ctx, void *buf, size_t len, int64_t deadline);
+    void *ctx;
+};
+enum { CLIENT_XCHG_OK = 0, CLIENT_XCHG_TRANSPORT = -1, CLIENT_XCHG_MALFORMED = -2 };
+/* Sends GET `target` with `auth` as Authorization (and Connection/Upgrade: QVD/1.0 when
+ * `upgrade`), then reads answers into p until a final one, writing the X-QVD-VM-Info of
+ * each 102 to `progress` as "qvd-client: <info>" (repeats only with -v). Bounded by
+ * o->idle_timeout_s between answers and o->wait_timeout_s in all. OK: the answer is
+ * qvd_http_parser_msg(p) and the bytes behind it are in `rest`; TRANSPORT/MALFORMED: reason
+ * in qvd_strerror(). */
+int client_exchange(const struct client_io *io, const struct client_opts *o, const char *auth,
+                    const char *target, bool upgrade, struct qvd_http_parser *p,
+                    struct qvd_buf *rest, FILE *progress);
+/* Writes server text with control characters replaced by '?'. */
+void client_print_clean(FILE *f, const char *s);
+
+/* ---- session.c ---- */
 /* The whole program flow after options: list / stop / connect / relay. Exit status. */
 int client_run(struct client_opts *o);
 
 /* ---- proxy.c ---- */
-/* Set by the SIGINT/SIGTERM handler; every wait loop checks it. */
+/* Set by the SIGINT/SIGTERM handler (errors.c holds it); every wait loop checks it. */
 extern volatile sig_atomic_t client_interrupted;
 void client_signals_init(void);
 /* Spawns nxproxy, relays its connection into the TLS stream (after `leftover`) until one

@@ -2,11 +2,13 @@
  * order, then validated into struct client_opts with one sentence per bad value. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -271,4 +273,63 @@ client_opts_free(struct client_opts *o)
     free(o->nxproxy_command);
     free(o->nxproxy_extra_args);
     memset(o, 0, sizeof(*o));
+}
+
+bool
+client_tty_available(void)
+{
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+int
+client_tty_prompt(const char *prompt, bool echo, char *buf, size_t len)
+{
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 || len == 0)
+        goto fail;
+    struct termios old, quiet;
+    bool restore = false;
+    if (!echo && tcgetattr(fd, &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+        quiet.c_lflag |= ICANON;
+        restore = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
+    }
+    if (write(fd, prompt, strlen(prompt)) < 0)
+        goto fail_restore;
+    size_t n = 0;
+    for (;;) {
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r < 0 && errno == EINTR && !client_interrupted)
+            continue;
+        if (r <= 0)
+            goto fail_restore;
+        if (c == '\n' || c == '\r')
+            break;
+        if (n + 1 < len)
+            buf[n++] = c;
+    }
+    buf[n] = '\0';
+    if (restore) {
+        tcsetattr(fd, TCSAFLUSH, &old);
+        if (write(fd, "\n", 1) < 0) {
+            /* nothing to do: the answer is read */
+        }
+    }
+    close(fd);
+    return 0;
+fail_restore:
+    if (restore)
+        tcsetattr(fd, TCSAFLUSH, &old);
+fail:
+    if (fd >= 0)
+        close(fd);
+    qvd_wipe(buf, len);
+    buf[0] = '\0';
+    return -1;
 }

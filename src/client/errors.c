@@ -7,6 +7,8 @@
 
 #include "client.h"
 
+volatile sig_atomic_t client_interrupted;
+
 int
 client_fail(int code, const char *fmt, ...)
 {

@@ -1,0 +1,443 @@
+/* test_client.c: qvd-client's pure parts: config precedence and validation, status sentences,
+ * the accepted-certificates file, credentials, VM lists and the request/answer exchange. */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../src/client/client.h"
+#include "err.h"
+#include "http.h"
+
+static char tmpdir[64];
+
+static int
+setup_dir(void **state)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/qvd-test-client.XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int
+teardown_dir(void **state)
+{
+    qvd_rm_rf(tmpdir);
+    return 0;
+}
+
+static void
+write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static const char *
+fake_env(const char *name)
+{
+    if (strcmp(name, "QVDHOST") == 0)
+        return "env.example";
+    if (strcmp(name, "QVDLOGIN") == 0)
+        return "envuser";
+    return NULL;
+}
+
+static void
+config_precedence_cli_env_user_system_default(void **state)
+{
+    char sys[128], user[128];
+    snprintf(sys, sizeof(sys), "%s/system.conf", tmpdir);
+    snprintf(user, sizeof(user), "%s/user.conf", tmpdir);
+    write_text(sys, "client.host.name = sys.example\nclient.link = modem\nclient.geometry = 640x480\n"
+                    "client.keyboard = pc104/de\n");
+    write_text(user, "client.host.name = user.example\nclient.link = wan\nclient.host.port = 9443\n");
+    struct client_setting cli[] = {{"client.link", "lan"}};
+    struct qvd_config *cfg = client_conf_load(sys, user, NULL, fake_env, cli, 1);
+    assert_non_null(cfg);
+    struct client_opts o = {0};
+    assert_int_equal(client_conf_apply(cfg, &o), 0);
+    assert_string_equal(o.host, "env.example");   /* environment over both files */
+    assert_string_equal(o.user, "envuser");
+    assert_string_equal(o.link, "lan");           /* command line over everything */
+    assert_int_equal(o.port, 9443);               /* user file over the default */
+    assert_string_equal(o.geometry, "640x480");   /* system file over the default */
+    assert_string_equal(o.keyboard, "pc104/de");
+    assert_false(o.fullscreen);                   /* default */
+    assert_string_equal(o.nxproxy_command, "nxproxy");
+    assert_int_equal(o.wait_timeout_s, 300);
+    client_opts_free(&o);
+    qvd_config_free(cfg);
+}
+
+static void
+config_extra_file_over_user_file_and_must_exist(void **state)
+{
+    char user[128], extra[128], missing[128];
+    snprintf(user, sizeof(user), "%s/u.conf", tmpdir);
+    snprintf(extra, sizeof(extra), "%s/x.conf", tmpdir);
+    snprintf(missing, sizeof(missing), "%s/none.conf", tmpdir);
+    write_text(user, "client.host.name = u\n");
+    write_text(extra, "client.host.name = x\nclient.fullscreen = 1\n");
+    struct qvd_config *cfg = client_conf_load(NULL, user, extra, NULL, NULL, 0);
+    struct client_opts o = {0};
+    assert_int_equal(client_conf_apply(cfg, &o), 0);
+    assert_string_equal(o.host, "x");
+    assert_true(o.fullscreen);
+    client_opts_free(&o);
+    qvd_config_free(cfg);
+    assert_null(client_conf_load(NULL, user, missing, NULL, NULL, 0));
+    /* a missing user file is fine */
+    cfg = client_conf_load(NULL, missing, NULL, NULL, NULL, 0);
+    assert_non_null(cfg);
+    qvd_config_free(cfg);
+}
+
+static void
+validation_sentences_name_the_option(void **state)
+{
+    int port = 0;
+    assert_int_equal(client_check_port("8443", &port), 0);
+    assert_int_equal(port, 8443);
+    assert_int_equal(client_check_port("0", &port), -1);
+    assert_int_equal(client_check_port("65536", &port), -1);
+    assert_int_equal(client_check_port("84x", &port), -1);
+    assert_non_null(strstr(qvd_strerror(), "--port"));
+    assert_int_equal(client_check_geometry("1024x768"), 0);
+    assert_int_equal(client_check_geometry("1024X768"), -1);
+    assert_int_equal(client_check_geometry("x768"), -1);
+    assert_int_equal(client_check_geometry("1024x768x"), -1);
+    assert_int_equal(client_check_geometry("0x768"), -1);
+    assert_int_equal(client_check_geometry("99999x1"), -1);
+    assert_string_equal(qvd_strerror(), "The geometry \"99999x1\" is not valid: give WIDTHxHEIGHT "
+                                        "in pixels, like 1024x768 (--geometry or client.geometry).");
+    for (const char *const *l = (const char *const[]){"modem", "isdn", "adsl", "wan", "lan",
+                                                      "local", NULL}; *l; l++)
+        assert_int_equal(client_check_link(*l), 0);
+    assert_int_equal(client_check_link("fast"), -1);
+    assert_non_null(strstr(qvd_strerror(), "modem, isdn, adsl, wan, lan or local"));
+    assert_int_equal(client_check_keyboard("pc105/us"), 0);
+    assert_int_equal(client_check_keyboard("pc105/us(intl)"), 0);
+    assert_int_equal(client_check_keyboard("us"), -1);
+    assert_int_equal(client_check_keyboard("pc105/us&x=1"), -1);
+}
+
+static void
+bad_values_in_config_are_refused(void **state)
+{
+    struct client_setting cli[] = {{"client.host.name", "h"}, {"client.fullscreen", "maybe"}};
+    struct qvd_config *cfg = client_conf_load(NULL, NULL, NULL, NULL, cli, 2);
+    struct client_opts o = {0};
+    assert_int_equal(client_conf_apply(cfg, &o), -1);
+    assert_non_null(strstr(qvd_strerror(), "client.fullscreen"));
+    client_opts_free(&o);
+    qvd_config_free(cfg);
+    cfg = client_conf_load(NULL, NULL, NULL, NULL, NULL, 0);
+    assert_int_equal(client_conf_apply(cfg, &o), -1);
+    assert_string_equal(qvd_strerror(), "No server given: use --host HOST, QVDHOST or "
+                                        "client.host.name.");
+    client_opts_free(&o);
+    qvd_config_free(cfg);
+}
+
+static int
+sentence(int status, const char *body, const char *retry, char *out)
+{
+    return client_status_sentence(status, body, retry, out, 512);
+}
+
+static void
+status_codes_become_sentences(void **state)
+{
+    char s[512];
+    assert_int_equal(sentence(401, "", NULL, s), CLIENT_EXIT_LOGIN);
+    assert_string_equal(s, "Login failed: wrong user name or password.");
+    assert_int_equal(sentence(403, "The requested virtual machine is offline for maintenance",
+                              NULL, s), CLIENT_EXIT_FORBIDDEN);
+    assert_string_equal(s, "The virtual machine is offline for maintenance.");
+    assert_int_equal(sentence(403, "You are not allowed to access requested virtual machine",
+                              NULL, s), CLIENT_EXIT_FORBIDDEN);
+    assert_string_equal(s, "You are not allowed to use this virtual machine.");
+    assert_int_equal(sentence(404, "The requested virtual machine does not exist", NULL, s),
+                     CLIENT_EXIT_NO_VM);
+    assert_string_equal(s, "No such virtual machine.");
+    assert_int_equal(sentence(429, "", "42", s), CLIENT_EXIT_THROTTLED);
+    assert_string_equal(s, "Too many failed logins: try again in 42 seconds.");
+    sentence(429, "Locked for 17 seconds", NULL, s);
+    assert_string_equal(s, "Too many failed logins: try again in 17 seconds.");
+    assert_int_equal(sentence(426, "", NULL, s), CLIENT_EXIT_OLD_CLIENT);
+    assert_string_equal(s, "The server needs a newer client.");
+    assert_int_equal(sentence(503, "", NULL, s), CLIENT_EXIT_BUSY);
+    assert_string_equal(s, "The server is busy or under maintenance: try again later.");
+    sentence(503, "Server is blocked\r\n", NULL, s);
+    assert_string_equal(s, "The server is busy or under maintenance (it says: Server is blocked): "
+                           "try again later.");
+    assert_int_equal(sentence(500, "boom\x1b[2J", NULL, s), CLIENT_EXIT_PROTOCOL);
+    assert_null(strchr(s, '\x1b')); /* server text cannot drive the terminal */
+}
+
+#define FP_A "cb22b4fca352bf89c0de2443fd8ee19f70bbeecf18f45ddd193f7b5225e9d7b8"
+#define FP_B "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static void
+fingerprint_file_store_lookup_and_modes(void **state)
+{
+    char dir[128], file[160], stored[65] = "";
+    snprintf(dir, sizeof(dir), "%s/qvd", tmpdir);
+    snprintf(file, sizeof(file), "%s/accepted_certs", dir);
+    assert_int_equal(client_fp_lookup(file, "h:8443", FP_A, NULL), CLIENT_FP_UNKNOWN);
+    assert_int_equal(client_fp_store(file, "h:8443", FP_A), 0);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(client_fp_lookup(file, "h:8443", FP_A, NULL), CLIENT_FP_MATCH);
+    assert_int_equal(client_fp_lookup(file, "h:8443", FP_B, stored), CLIENT_FP_CHANGED);
+    assert_string_equal(stored, FP_A);
+    assert_int_equal(client_fp_lookup(file, "h:9443", FP_A, NULL), CLIENT_FP_UNKNOWN);
+    assert_int_equal(client_fp_lookup(file, "h", FP_A, NULL), CLIENT_FP_UNKNOWN);
+    /* a looser mode is tightened on the next store; a second host is appended */
+    chmod(file, 0644);
+    assert_int_equal(client_fp_store(file, "other:1", FP_B), 0);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(qvd_read_file(file, 4096, &text, &len), 0);
+    assert_string_equal(text, "h:8443 " FP_A "\nother:1 " FP_B "\n");
+    free(text);
+}
+
+static void
+fingerprints_normalize_and_print(void **state)
+{
+    char fp[65], pretty[100];
+    assert_int_equal(client_fp_normalize("CB:22:B4:FC:A3:52:BF:89:C0:DE:24:43:FD:8E:E1:9F:70:BB:"
+                                         "EE:CF:18:F4:5D:DD:19:3F:7B:52:25:E9:D7:B8", fp), 0);
+    assert_string_equal(fp, FP_A);
+    assert_int_equal(client_fp_normalize("cb22", fp), -1);
+    assert_int_equal(client_fp_normalize(FP_A "00", fp), -1);
+    assert_int_equal(client_fp_normalize("zz" FP_A, fp), -1);
+    client_fp_pretty(FP_A, pretty, sizeof(pretty));
+    assert_string_equal(pretty, "CB:22:B4:FC:A3:52:BF:89:C0:DE:24:43:FD:8E:E1:9F:70:BB:EE:CF:18:"
+                                "F4:5D:DD:19:3F:7B:52:25:E9:D7:B8");
+}
+
+static void
+credentials_are_basic_base64_or_bearer_as_given(void **state)
+{
+    char *h = client_auth_header("alice", "secret", NULL);
+    assert_string_equal(h, "Basic YWxpY2U6c2VjcmV0"); /* the value QVD's clients send */
+    free(h);
+    h = client_auth_header("bob@acme", "p:ss", NULL);
+    assert_string_equal(h, "Basic Ym9iQGFjbWU6cDpzcw==");
+    free(h);
+    h = client_auth_header("alice", "secret", "dG9rZW4=");
+    assert_string_equal(h, "Bearer dG9rZW4=");
+    free(h);
+    char *b = client_base64("token", 5);
+    assert_string_equal(b, "dG9rZW4=");
+    free(b);
+}
+
+static void
+password_file_first_line(void **state)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/pw", tmpdir);
+    write_text(path, "s3cret\r\nignored\n");
+    char *pw = client_read_password_file(path);
+    assert_string_equal(pw, "s3cret");
+    free(pw);
+    snprintf(path, sizeof(path), "%s/none", tmpdir);
+    assert_null(client_read_password_file(path));
+}
+
+static void
+vm_list_parses_qvd_json(void **state)
+{
+    const char *body = "[\n {\"id\":7,\"state\":\"stopped\",\"name\":\"desk\",\"blocked\":0,"
+                       "\"is_application\":0},\n {\"id\":9,\"state\":\"running\",\"name\":\"lab\","
+                       "\"blocked\":1}, {\"id\":10,\"blocked\":true}]";
+    struct client_vm *v;
+    size_t n;
+    assert_int_equal(client_parse_vm_list(body, strlen(body), &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].id, 7);
+    assert_string_equal(v[0].name, "desk");
+    assert_false(v[0].blocked);
+    assert_true(v[1].blocked);
+    assert_true(v[2].blocked);
+    assert_string_equal(v[2].state, "unknown");
+    client_free_vm_list(v, n);
+    assert_int_equal(client_parse_vm_list("{}", 2, &v, &n), -1);
+    assert_int_equal(client_parse_vm_list("[{\"id\":\"7\"}]", 12, &v, &n), -1);
+    assert_int_equal(client_parse_vm_list("[]", 2, &v, &n), 0);
+    assert_int_equal(n, 0);
+    client_free_vm_list(v, n);
+}
+
+static void
+connect_target_has_qvd_parameters(void **state)
+{
+    struct client_opts o = {.geometry = "800x600", .link = "lan", .keyboard = "pc105/us",
+                            .fullscreen = true};
+    char *t = client_connect_target(&o, 12);
+    assert_string_equal(t, "/qvd/connect_to_vm?id=12&qvd.client.os=linux&qvd.client.geometry="
+                           "800x600&qvd.client.link=lan&qvd.client.keyboard=pc105%2Fus&"
+                           "qvd.client.fullscreen=1");
+    free(t);
+}
+
+/* ---- the exchange over a socketpair: the other end is a canned server ---- */
+
+static int
+fd_write(void *ctx, const void *data, size_t len, int64_t deadline)
+{
+    return write(*(int *)ctx, data, len) == (ssize_t)len ? 0 : -1;
+}
+
+static ssize_t
+fd_read(void *ctx, void *buf, size_t len, int64_t deadline)
+{
+    struct pollfd p = {.fd = *(int *)ctx, .events = POLLIN};
+    int64_t left = deadline - qvd_mono_ms();
+    if (poll(&p, 1, left > 0 ? (int)left : 0) <= 0)
+        return qvd_seterr("timed out");
+    return read(*(int *)ctx, buf, len);
+}
+
+struct xchg {
+    int rc;
+    char request[2048];
+    char progress[1024];
+    struct qvd_buf rest;
+    int status;
+};
+
+/* Runs one exchange with the canned server answer already waiting in the socket. */
+static void
+run_exchange(const char *answer, size_t alen, bool upgrade, int idle_s, struct xchg *x)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(write(sv[1], answer, alen), (ssize_t)alen);
+    struct client_opts o = {.host = "l7r", .port = 8443, .idle_timeout_s = idle_s,
+                            .wait_timeout_s = 300};
+    struct client_io io = {fd_write, fd_read, &sv[0]};
+    struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_RESPONSE);
+    FILE *prog = fmemopen(x->progress, sizeof(x->progress), "w");
+    memset(&x->rest, 0, sizeof(x->rest));
+    x->rc = client_exchange(&io, &o, "Basic YWxpY2U6c2VjcmV0", "/qvd/connect_to_vm?id=1",
+                            upgrade, p, &x->rest, prog);
+    fclose(prog);
+    x->status = x->rc == 0 ? qvd_http_parser_msg(p)->status : 0;
+    ssize_t n = read(sv[1], x->request, sizeof(x->request) - 1);
+    x->request[n > 0 ? n : 0] = '\0';
+    qvd_http_parser_free(p);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void
+exchange_shows_progress_and_keeps_bytes_after_101(void **state)
+{
+    static const char answer[] =
+        "HTTP/1.1 102 Processing\r\nX-QVD-VM-Info: Starting virtual machine\r\n\r\n"
+        "HTTP/1.1 102 Processing\r\nX-QVD-VM-Info: Starting virtual machine\r\n\r\n"
+        "HTTP/1.1 102 Processing\r\nX-QVD-VM-Info: Waiting for\tthe session\r\n\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nX-QVD-Slave-Key: abc\r\n\r\nNX\0bytes";
+    struct xchg x;
+    run_exchange(answer, sizeof(answer) - 1, true, 5, &x);
+    assert_int_equal(x.rc, CLIENT_XCHG_OK);
+    assert_int_equal(x.status, 101);
+    assert_int_equal(x.rest.len, 8);
+    assert_memory_equal(x.rest.data, "NX\0bytes", 8);
+    /* a repeated text is shown once; control characters are neutralised */
+    assert_string_equal(x.progress, "qvd-client: Starting virtual machine\n"
+                                    "qvd-client: Waiting for?the session\n");
+    assert_non_null(strstr(x.request, "GET /qvd/connect_to_vm?id=1 HTTP/1.1\r\n"));
+    assert_non_null(strstr(x.request, "\r\nAuthorization: Basic YWxpY2U6c2VjcmV0\r\n"));
+    assert_non_null(strstr(x.request, "\r\nConnection: Upgrade\r\nUpgrade: QVD/1.0\r\n"));
+    qvd_buf_free(&x.rest);
+}
+
+static void
+exchange_reads_error_answers_and_plain_requests(void **state)
+{
+    static const char answer[] = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                                 "Content-Length: 5\r\n\r\nnope!";
+    struct xchg x;
+    run_exchange(answer, sizeof(answer) - 1, false, 5, &x);
+    assert_int_equal(x.rc, CLIENT_XCHG_OK);
+    assert_int_equal(x.status, 404);
+    assert_null(strstr(x.request, "Upgrade"));
+    qvd_buf_free(&x.rest);
+}
+
+static void
+exchange_gives_up_when_the_server_is_silent(void **state)
+{
+    static const char answer[] = "HTTP/1.1 102 Processing\r\nX-QVD-VM-Info: Starting\r\n\r\n";
+    struct xchg x;
+    int64_t t0 = qvd_mono_ms();
+    run_exchange(answer, sizeof(answer) - 1, true, 1, &x);
+    assert_int_equal(x.rc, CLIENT_XCHG_TRANSPORT);
+    assert_true(qvd_mono_ms() - t0 >= 900);
+    qvd_buf_free(&x.rest);
+}
+
+static void
+exchange_rejects_malformed_and_oversized_answers(void **state)
+{
+    struct xchg x;
+    run_exchange("HTTP/1.1 abc\r\n\r\n", 16, false, 5, &x);
+    assert_int_equal(x.rc, CLIENT_XCHG_MALFORMED);
+    qvd_buf_free(&x.rest);
+    size_t big = QVD_HTTP_MAX_HEAD + 4096;
+    char *huge = malloc(big);
+    memcpy(huge, "HTTP/1.1 200 OK\r\nX-Fill: ", 25);
+    memset(huge + 25, 'a', big - 25);
+    /* a head over the parser's limit is refused, not buffered without end */
+    run_exchange(huge, big, false, 5, &x);
+    assert_int_equal(x.rc, CLIENT_XCHG_MALFORMED);
+    qvd_buf_free(&x.rest);
+    free(huge);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(config_precedence_cli_env_user_system_default, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(config_extra_file_over_user_file_and_must_exist,
+                                        setup_dir, teardown_dir),
+        cmocka_unit_test(validation_sentences_name_the_option),
+        cmocka_unit_test(bad_values_in_config_are_refused),
+        cmocka_unit_test(status_codes_become_sentences),
+        cmocka_unit_test_setup_teardown(fingerprint_file_store_lookup_and_modes, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test(fingerprints_normalize_and_print),
+        cmocka_unit_test(credentials_are_basic_base64_or_bearer_as_given),
+        cmocka_unit_test_setup_teardown(password_file_first_line, setup_dir, teardown_dir),
+        cmocka_unit_test(vm_list_parses_qvd_json),
+        cmocka_unit_test(connect_target_has_qvd_parameters),
+        cmocka_unit_test(exchange_shows_progress_and_keeps_bytes_after_101),
+        cmocka_unit_test(exchange_reads_error_answers_and_plain_requests),
+        cmocka_unit_test(exchange_gives_up_when_the_server_is_silent),
+        cmocka_unit_test(exchange_rejects_malformed_and_oversized_answers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
