@@ -16,7 +16,11 @@
 struct relay {
     struct bufferevent *side[2];
     bool closing; /* one side is gone: flush the other, then free */
+    struct relay *prev, *next;
 };
+
+/* Every live relay, so that a new client can cut an old one off. */
+static struct relay *relays;
 
 static int
 side_of(struct relay *r, struct bufferevent *bev)
@@ -27,6 +31,12 @@ side_of(struct relay *r, struct bufferevent *bev)
 static void
 relay_free(struct relay *r)
 {
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        relays = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
     for (int i = 0; i < 2; i++)
         if (r->side[i])
             bufferevent_free(r->side[i]);
@@ -92,6 +102,10 @@ relay_start(struct bufferevent *a, struct bufferevent *b)
     struct relay *r = qvd_xcalloc(1, sizeof(*r));
     r->side[0] = a;
     r->side[1] = b;
+    r->next = relays;
+    if (relays)
+        relays->prev = r;
+    relays = r;
     for (int i = 0; i < 2; i++) {
         bufferevent_setcb(r->side[i], relay_read, relay_write, relay_event, r);
         bufferevent_setwatermark(r->side[i], EV_WRITE, RELAY_LOW, 0);
@@ -102,4 +116,16 @@ relay_start(struct bufferevent *a, struct bufferevent *b)
         relay_read(a, r);
     if (evbuffer_get_length(bufferevent_get_input(b)))
         relay_read(b, r);
+}
+
+int
+relay_drop_all(void)
+{
+    int n = 0;
+
+    while (relays != NULL) {
+        relay_free(relays);
+        n++;
+    }
+    return n;
 }

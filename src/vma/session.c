@@ -319,8 +319,12 @@ session_start(const struct qvd_http_param *params, size_t n)
     case VMA_LISTENING:
         return 0; /* already waiting for the client */
     case VMA_CONNECTED:
-        /* a client holds the session: suspend it so that a retry resumes for the new one */
-        kill(s.agent, SIGHUP);
+        /* A client holds the session: cut its stream off. nxagent sees the display fail and
+         * suspends by itself, so that a retry resumes for the new client. Signalling it as
+         * well raced with its own failure handling and left a session that could not be
+         * resumed; when the old client is already gone, nxagent is suspending anyway. */
+        if (relay_drop_all() > 0)
+            log_info("x_start: the session was connected: old client cut off");
         return qvd_seterr("session busy, retry");
     case VMA_SUSPENDED:
         if (write_options(params, n) < 0)

@@ -63,5 +63,7 @@ int hooks_run(const char *dir, const struct qvd_http_param *params, size_t n);
 /* relay.c: copies bytes both ways between two connected bufferevents until either side
  * closes; takes ownership of both. */
 void relay_start(struct bufferevent *a, struct bufferevent *b);
+/* Closes every relay at once (a new client takes the session over); returns how many. */
+int relay_drop_all(void);
 
 #endif
