@@ -62,6 +62,7 @@ b_node() {
     echo "nodename = bench-$hv"
     echo "database.path = $DB"
     echo "path.run = $dir/run"
+    echo "path.log = $dir/log"
     echo "path.storage.root = $dir/storage"
     echo "path.vma.binary = $VMA"
     echo "vm.hypervisor = $hv"

@@ -104,6 +104,7 @@ void hkd_vma_poweroff(struct hkd_vm *vm);
 int hkd_vma_write_files(struct hkd *hkd, struct hkd_vm *vm);
 void hkd_vma_remove_files(struct hkd *hkd, int64_t vm_id);
 char *hkd_vma_dir(struct hkd *hkd, int64_t vm_id);
+char *hkd_vma_log_dir(struct hkd *hkd, int64_t vm_id);
 
 /* storage.c */
 int hkd_storage_init(struct hkd *hkd);

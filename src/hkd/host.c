@@ -173,12 +173,10 @@ release_dead_l7r_slots(struct hkd *hkd)
     }
 }
 
+/* At start-up: slots of L7R processes that died while this node was down. A live L7R
+ * (it is a separate process) keeps its sessions. */
 void
 hkd_host_clean_l7r_zombies(struct hkd *hkd)
 {
-    if (qvd_db_exec(hkd->db,
-                    "UPDATE vm_runtimes SET user_cmd = NULL, l7r_host_id = NULL, l7r_pid = NULL,"
-                    " user_state = 'disconnected', user_state_ts = ? WHERE l7r_host_id = ?",
-                    "ii", qvd_now(), hkd->host_id) < 0)
-        log_warn("cannot release user slots of this node: %s", qvd_strerror());
+    release_dead_l7r_slots(hkd);
 }

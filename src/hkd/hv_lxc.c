@@ -119,7 +119,9 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
     snprintf(buf, sizeof(buf), "%s/etc etc/qvd none bind,ro,create=dir 0 0", vmadir);
     if (set_item(c, "lxc.mount.entry", buf) < 0)
         goto out;
-    snprintf(buf, sizeof(buf), "%s/log var/log/qvd none bind,create=dir 0 0", vmadir);
+    char *logdir = hkd_vma_log_dir(hkd, vm->id);
+    snprintf(buf, sizeof(buf), "%s var/log/qvd none bind,create=dir 0 0", logdir);
+    free(logdir);
     if (set_item(c, "lxc.mount.entry", buf) < 0)
         goto out;
     home = hkd_storage_home(hkd, vm);

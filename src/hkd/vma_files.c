@@ -15,6 +15,13 @@ hkd_vma_dir(struct hkd *hkd, int64_t vm_id)
     return qvd_xasprintf("%s/vm/%lld", qvd_config_get(hkd->cfg, "path.run"), (long long)vm_id);
 }
 
+/* The VMA's log folder outlives the VM (${path.log}/vm/<id>), for post-mortems. */
+char *
+hkd_vma_log_dir(struct hkd *hkd, int64_t vm_id)
+{
+    return qvd_xasprintf("%s/vm/%lld", qvd_config_get(hkd->cfg, "path.log"), (long long)vm_id);
+}
+
 static void
 add_vma_key(const char *key, const char *value, void *arg)
 {
@@ -26,7 +33,7 @@ int
 hkd_vma_write_files(struct hkd *hkd, struct hkd_vm *vm)
 {
     char *dir = hkd_vma_dir(hkd, vm->id);
-    char *etc = qvd_xasprintf("%s/etc", dir), *log = qvd_xasprintf("%s/log", dir);
+    char *etc = qvd_xasprintf("%s/etc", dir), *log = hkd_vma_log_dir(hkd, vm->id);
     char *conf = qvd_xasprintf("%s/vma.conf", etc), *secret = qvd_xasprintf("%s/vma.secret", etc);
     struct qvd_buf b = QVD_BUF_INIT;
     int rc = -1;

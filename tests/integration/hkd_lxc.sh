@@ -28,6 +28,7 @@ cat >"$conf" <<CONF
 nodename = lxc1
 database.path = $DB
 path.run = $T_DIR/run
+path.log = $T_DIR/log
 path.storage.root = $T_DIR/storage
 path.vma.binary = $VMA
 vma.x_session = /usr/local/bin/qvd-test-session
