@@ -1,6 +1,8 @@
 /* conn.c: one client connection: TLS accept, reading request heads through the bounded
  * HTTP parser, keep-alive, request and idle deadlines, answers and closing. */
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +97,7 @@ conn_flushed(struct bufferevent *bev, void *arg)
 void
 l7r_conn_accept(struct l7r *l, int fd, const struct sockaddr *sa, int salen)
 {
-    char host[NI_MAXHOST] = "?";
+    char host[64] = "?";
     struct l7r_conn *c;
 
     if (l->stopping || (long)l->nconns >= l->max_conns) {
@@ -104,11 +106,11 @@ l7r_conn_accept(struct l7r *l, int fd, const struct sockaddr *sa, int salen)
         return;
     }
     getnameinfo(sa, (socklen_t)salen, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int)); /* NX is interactive */
     c = qvd_xcalloc(1, sizeof(*c));
     c->l7r = l;
     c->id = ++l->next_conn_id;
-    snprintf(c->peer, sizeof(c->peer), "%s",
-             strncmp(host, "::ffff:", 7) == 0 ? host + 7 : host);
+    memcpy(c->peer, strncmp(host, "::ffff:", 7) == 0 ? host + 7 : host, sizeof(c->peer) - 8);
     if (l->ssl_ctx) {
         SSL *ssl = SSL_new(l->ssl_ctx);
         c->bev = ssl ? bufferevent_openssl_socket_new(l->base, fd, ssl,

@@ -19,8 +19,10 @@ struct qvd_db;
 struct qvd_http_msg;
 struct qvd_http_parser;
 struct qvd_rpc_call;
+struct l7r;
 struct l7r_conn;
 struct l7r_session;
+struct l7r_relay;
 struct l7r_throttle;
 
 #define L7R_MAX_LISTENERS 8
@@ -92,6 +94,7 @@ struct l7r_conn {
     unsigned char auth_hash[32]; /* SHA-256 of the Authorization value that authed */
     struct l7r_user user;
     struct l7r_session *sess;  /* connect_to_vm */
+    struct l7r_relay *relay;   /* after the upgrade */
     struct event *wait_ev;     /* stop_vm waiting for the VM to stop */
     int64_t wait_vm, wait_deadline_ms;
 };
@@ -129,6 +132,14 @@ void l7r_api_dispatch(struct l7r_conn *c, const struct qvd_http_msg *m);
 /* auth.c */
 /* Authenticates the request: 1 yes (c->user set), 0 answered already (401/429/500). */
 int l7r_auth_request(struct l7r_conn *c, const struct qvd_http_msg *m);
+/* Base64 (standard alphabet; missing padding tolerated): new NUL-terminated strings. */
+char *l7r_b64_decode(const char *in, size_t *outlen);
+char *l7r_b64_encode(const void *in, size_t len);
+void l7r_sha256(const void *data, size_t len, unsigned char md[32]);
+
+/* auth_default.c */
+/* A new multi-use token of the user valid for 24 h: *b64 = base64(token) for the client. */
+int l7r_token_create(struct l7r *l, int64_t user_id, char **b64);
 
 /* throttle.c */
 struct l7r_throttle *l7r_throttle_new(long failures, long window_s);

@@ -1,0 +1,171 @@
+/* auth.c: authentication of a request (Basic or Bearer) through the configured back-end,
+ * with failed-login throttling, counters and a per-connection cache. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "err.h"
+#include "http.h"
+#include "l7r.h"
+#include "log.h"
+#include "util.h"
+
+static const char *const unauthorized[] = {"WWW-Authenticate", "Basic realm=\"QVD\"", NULL};
+
+char *
+l7r_b64_decode(const char *in, size_t *outlen)
+{
+    size_t len = strlen(in), pad = 0;
+    struct qvd_buf b = QVD_BUF_INIT;
+    unsigned char *out;
+    int n;
+
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)in[i]) && in[i] != '+' && in[i] != '/' && in[i] != '=')
+            return NULL;
+    if (len == 0 || len % 4 == 1 || len > 8192)
+        return NULL;
+    qvd_buf_adds(&b, in);
+    while (b.len % 4)
+        qvd_buf_addc(&b, '='); /* tolerate missing padding */
+    for (size_t i = b.len; i > 0 && b.data[i - 1] == '='; i--)
+        pad++;
+    out = qvd_xcalloc(1, b.len / 4 * 3 + 1);
+    n = EVP_DecodeBlock(out, (const unsigned char *)b.data, (int)b.len);
+    qvd_buf_free(&b);
+    if (n < 0 || pad > 2 || (size_t)n < pad) {
+        free(out);
+        return NULL;
+    }
+    *outlen = (size_t)n - pad;
+    out[*outlen] = '\0';
+    return (char *)out;
+}
+
+char *
+l7r_b64_encode(const void *in, size_t len)
+{
+    char *out = qvd_xcalloc(1, (len + 2) / 3 * 4 + 1);
+
+    EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+    return out;
+}
+
+void
+l7r_sha256(const void *data, size_t len, unsigned char md[32])
+{
+    unsigned int n = 32;
+
+    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+}
+
+/* Tries the credentials (after the throttle check): 1, 0 or -1 as the back-end says. */
+static int
+check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, char *loginkey,
+      long *wait)
+{
+    struct l7r *l = c->l7r;
+    int64_t now = qvd_now();
+    size_t len = 0;
+    char *plain = l7r_b64_decode(cred, &len), *colon;
+    int rc = 0;
+
+    snprintf(ipkey, 80, "ip:%s", c->peer);
+    *wait = l7r_throttle_blocked(l->throttle, ipkey, now);
+    if (plain == NULL || strlen(plain) != len)
+        goto out; /* not base64, or an embedded NUL */
+    if (strcasecmp(scheme, "Basic") == 0) {
+        colon = strchr(plain, ':');
+        if (colon == NULL)
+            goto out;
+        *colon = '\0';
+        snprintf(loginkey, 160, "login:%s", plain);
+        for (char *p = loginkey; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        long w = l7r_throttle_blocked(l->throttle, loginkey, now);
+        if (w > *wait)
+            *wait = w;
+        if (*wait > 0)
+            goto out;
+        l7r_counter(l, "auth_attempts");
+        rc = l->auth->authenticate_basic(l, plain, colon + 1, &c->user);
+        if (rc != 1)
+            log_info("%s: login '%s' refused", c->peer, plain);
+    } else {
+        if (*wait > 0)
+            goto out;
+        l7r_counter(l, "auth_attempts");
+        rc = l->auth->authenticate_bearer(l, plain, &c->user);
+        if (rc != 1)
+            log_info("%s: bearer token refused", c->peer);
+    }
+out:
+    if (plain) {
+        qvd_wipe(plain, len);
+        free(plain);
+    }
+    return rc;
+}
+
+int
+l7r_auth_request(struct l7r_conn *c, const struct qvd_http_msg *m)
+{
+    const char *hdr = qvd_http_msg_header(m, "Authorization");
+    char scheme[16] = "", ipkey[80] = "", loginkey[160] = "";
+    unsigned char md[32];
+    const char *cred;
+    long wait = 0;
+    size_t n;
+    int rc;
+
+    if (hdr == NULL) {
+        l7r_conn_error(c, 401, unauthorized, "Authentication required");
+        return 0;
+    }
+    l7r_sha256(hdr, strlen(hdr), md);
+    if (c->authed && memcmp(md, c->auth_hash, sizeof(md)) == 0)
+        return 1;
+    c->authed = false;
+    n = strcspn(hdr, " \t");
+    if (n == 0 || n >= sizeof(scheme)) {
+        l7r_conn_error(c, 401, unauthorized, "Unsupported authorization scheme");
+        return 0;
+    }
+    memcpy(scheme, hdr, n);
+    cred = hdr + n + strspn(hdr + n, " \t");
+    if (strcasecmp(scheme, "Basic") != 0 && strcasecmp(scheme, "Bearer") != 0) {
+        l7r_conn_error(c, 401, unauthorized, "Unsupported authorization scheme");
+        return 0;
+    }
+    rc = check(c, scheme, cred, ipkey, loginkey, &wait);
+    if (wait > 0) {
+        char secs[24];
+        snprintf(secs, sizeof(secs), "%ld", wait);
+        l7r_conn_error(c, 429, (const char *const[]){"Retry-After", secs, NULL},
+                       "Too many failed logins, retry in %ld seconds", wait);
+        return 0;
+    }
+    if (rc < 0) {
+        log_err("%s: authentication failed: %s", c->peer, qvd_strerror());
+        l7r_conn_error(c, 500, NULL, "Internal error while authenticating");
+        return 0;
+    }
+    if (rc == 0) {
+        int64_t now = qvd_now();
+        l7r_throttle_fail(c->l7r->throttle, ipkey, now);
+        if (loginkey[0])
+            l7r_throttle_fail(c->l7r->throttle, loginkey, now);
+        l7r_conn_error(c, 401, unauthorized, "Login failed");
+        return 0;
+    }
+    l7r_counter(c->l7r, "auth_ok");
+    c->authed = true;
+    memcpy(c->auth_hash, md, sizeof(md));
+    log_info("%s: authenticated as '%s' (user %lld)", c->peer, c->user.login,
+             (long long)c->user.id);
+    return 1;
+}
