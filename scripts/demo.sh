@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The product in one command: an all-in-one node on SQLite with a demo user and desktop VM,
-# and the desktop shown on $DISPLAY (or on a virtual screen, saved as a screenshot).
+# The product in one command: an all-in-one node on SQLite (qvd-hkd + qvd-l7r) with a demo
+# user and desktop VM, and qvd-client showing the desktop on $DISPLAY (or on a virtual
+# screen, saved as a screenshot).
 #   scripts/demo.sh          set up (first run builds the Debian demo DI: ~2 min) and show
 #   scripts/demo.sh stop     stop the demo's daemons and VM
 # Everything lives under .demo/ in the source tree; nothing is installed system-wide except
@@ -16,7 +17,7 @@ die() { echo "demo: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (the node starts containers)"
 
 stop_demo() {
-  for f in nxproxy tunnel xvfb; do
+  for f in client xvfb l7r; do
     [ -f "$D/$f.pid" ] && kill "$(cat "$D/$f.pid")" 2>/dev/null || true; rm -f "$D/$f.pid"
   done
   if [ -f "$D/hkd.pid" ] && kill -0 "$(cat "$D/hkd.pid")" 2>/dev/null; then
@@ -40,8 +41,7 @@ if [ ! -f "$DI" ]; then
   bash images/build-debian-di.sh "$DI"
 fi
 
-if [ ! -f "$D/node.conf" ]; then
-  cat >"$D/node.conf" <<CONF
+cat >"$D/node.conf" <<CONF
 # all-in-one demo node (see docs/config.md for every key)
 nodename = demo
 database.path = $D/qvd.db
@@ -49,13 +49,26 @@ path.run = $D/run
 path.log = $D/log
 path.storage.root = $D/storage
 path.vma.binary = $B/src/vma/qvd-vma
-log.filename = $D/hkd.log
+path.l7r.ssl.cert = $D/certs/l7r-cert.pem
+path.l7r.ssl.key = $D/certs/l7r-key.pem
+l7r.port = 8443
+l7r.user = nobody
 CONF
+if [ ! -f "$D/certs/l7r-key.pem" ]; then
+  say "creating the L7R's TLS certificate"
+  mkdir -p "$D/certs"
+  san="DNS:localhost,DNS:$(hostname),IP:127.0.0.1"
+  for ip in $(hostname -I 2>/dev/null); do [[ $ip == *.* ]] && san="$san,IP:$ip"; done
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+    -subj "/CN=$(hostname)" -addext "subjectAltName=$san" \
+    -keyout "$D/certs/l7r-key.pem" -out "$D/certs/l7r-cert.pem" 2>/dev/null
+  chmod 600 "$D/certs/l7r-key.pem"
 fi
+chmod 755 "$D"
 
 stop_demo
 say "starting qvd-hkd"
-"$B/src/hkd/qvd-hkd" -c "$D/node.conf" & echo $! >"$D/hkd.pid"
+"$B/src/hkd/qvd-hkd" -c "$D/node.conf" 2>>"$D/hkd.log" & echo $! >"$D/hkd.pid"
 for _ in $(seq 50); do
   [ "$(sqlite3 "$D/qvd.db" "SELECT state FROM host_runtimes" 2>/dev/null)" = running ] && break; sleep 0.2
 done
@@ -67,40 +80,40 @@ if ! $ADMIN user list --login demo 2>/dev/null | grep -qw demo; then
   $ADMIN di add --osf desktop --path "$DI" >/dev/null
   $ADMIN vm add --name demo-desktop --user demo --osf desktop >/dev/null
 fi
-VM=$($ADMIN --json vm list --name demo-desktop | sed -n 's/.*"id": *\([0-9]*\).*/\1/p' | head -1)
-state() { sqlite3 "$D/qvd.db" "SELECT vm_state FROM vm_runtimes WHERE vm_id = $VM"; }
-[ "$(state)" = running ] || { say "starting VM $VM"; $ADMIN vm start --id "$VM" >/dev/null; }
-for _ in $(seq 300); do [ "$(state)" = running ] && break; sleep 0.2; done
-[ "$(state)" = running ] || die "the VM did not start: see $D/hkd.log"
+say "starting qvd-l7r on port 8443"
+"$B/src/l7r/qvd-l7r" -c "$D/node.conf" 2>>"$D/l7r.log" & echo $! >"$D/l7r.pid"
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8443) 2>/dev/null && break; sleep 0.2; done
 
-IP=$(sqlite3 "$D/qvd.db" "SELECT vm_address FROM vm_runtimes WHERE vm_id = $VM")
-SECRET=$(sqlite3 "$D/qvd.db" "SELECT vma_secret FROM vm_runtimes WHERE vm_id = $VM")
-printf '%s' "$SECRET" >"$D/vma.secret"; chmod 600 "$D/vma.secret"
-say "starting the desktop session in VM $VM ($IP)"
-curl -sf -H "Authorization: Bearer $SECRET" \
-  "http://$IP:3030/vma/x_start?qvd.vm.user.name=demo&qvd.client.geometry=1024x768&qvd.client.link=lan" >/dev/null ||
-  die "the VMA refused x_start: see $D/run/vm/$VM/log/vma.log"
-for _ in $(seq 100); do
-  curl -sf -H "Authorization: Bearer $SECRET" "http://$IP:3030/vma/x_state" | grep -q listening && break; sleep 0.2
-done
-
-# Until qvd-l7r and qvd-client arrive (issue 3) the desktop is reached through the VMA's
-# authenticated upgrade, the same path the L7R will relay.
-"$B/tests/helpers/vma-tunnel" --listen 127.0.0.1:4041 --vma "$IP:3030" --secret-file "$D/vma.secret" \
-  >"$D/tunnel.log" 2>&1 & echo $! >"$D/tunnel.pid"
-sleep 0.3
-if [ -n "${DISPLAY:-}" ]; then
-  say "showing the desktop on $DISPLAY"
-  nxproxy -S localhost:41 >"$D/nxproxy.log" 2>&1 & echo $! >"$D/nxproxy.pid"
-  echo "Stop with: bash scripts/demo.sh stop"
-else
+CLIENT=("$B/src/client/qvd-client" --host 127.0.0.1 --user demo --accept-cert once)
+export QVDPASSWORD=demo
+if [ -z "${DISPLAY:-}" ]; then
   export DISPLAY=:77
   Xvfb :77 -screen 0 1280x1024x24 -nolisten tcp >"$D/xvfb.log" 2>&1 & echo $! >"$D/xvfb.pid"
   sleep 0.5
-  nxproxy -S localhost:41 >"$D/nxproxy.log" 2>&1 & echo $! >"$D/nxproxy.pid"
-  sleep 6
+  headless=1
+fi
+say "connecting qvd-client as demo (the VM starts on the first login)"
+"${CLIENT[@]}" & echo $! >"$D/client.pid"
+if [ -n "${headless:-}" ]; then
+  for _ in $(seq 120); do
+    xwininfo -name QVD >/dev/null 2>&1 && break
+    kill -0 "$(cat "$D/client.pid")" 2>/dev/null || die "qvd-client ended (see above); logs: $D/hkd.log $D/l7r.log $D/log/vm/"
+    sleep 0.5
+  done
+  sleep 5 # let the desktop draw
   xwd -root -silent | convert xwd:- "$D/desktop.png"
   say "no \$DISPLAY: the desktop is on a virtual screen; screenshot saved to $D/desktop.png"
-  echo "Stop with: bash scripts/demo.sh stop"
+else
+  say "the desktop opens on $DISPLAY"
 fi
-echo "Administer with: $ADMIN vm list"
+fp=$(openssl x509 -in "$D/certs/l7r-cert.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+cat <<TXT
+
+From another machine (with nxproxy installed and this repository built):
+  build/src/client/qvd-client --host $(hostname -I 2>/dev/null | awk '{print $1}') --port 8443 --user demo
+  password: demo; the self-signed certificate's SHA-256 fingerprint is
+  $fp
+  (accept it when asked, or pass --fingerprint with it).
+Administer:  $ADMIN vm list
+Stop:        bash scripts/demo.sh stop
+TXT
