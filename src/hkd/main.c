@@ -2,7 +2,6 @@
  * loop, and orderly shutdown on SIGTERM/SIGINT or a host `stop` command. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,19 +10,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "db.h"
 #include "err.h"
 #include "hkd.h"
 #include "log.h"
 #include "util.h"
-
-static void
-usage(void)
-{
-    fprintf(stderr, "usage: qvd-hkd [-c node.conf] [-d]\n"
-                    "  -c FILE  configuration file (default $QVD_CONFIG or /etc/qvd/node.conf)\n"
-                    "  -d       debug logging\n");
-}
 
 static int
 take_lock(struct hkd *hkd)
@@ -92,30 +84,10 @@ int
 main(int argc, char **argv)
 {
     struct hkd hkd_s = {.lock_fd = -1, .wake_fd = -1}, *hkd = &hkd_s;
-    const char *cfgfile = NULL;
-    bool debug = false;
     char chan[64];
     struct timeval tv;
-    int opt;
 
-    while ((opt = getopt(argc, argv, "c:dh")) != -1) {
-        switch (opt) {
-        case 'c': cfgfile = optarg; break;
-        case 'd': debug = true; break;
-        default: usage(); return opt == 'h' ? 0 : 2;
-        }
-    }
-    if (cfgfile == NULL && getenv("QVD_CONFIG") == NULL)
-        cfgfile = "/etc/qvd/node.conf";
-    hkd->cfg = qvd_config_load_program("node.conf", cfgfile);
-    if (hkd->cfg == NULL) {
-        fprintf(stderr, "qvd-hkd: %s\n", qvd_strerror());
-        return 1;
-    }
-    qvd_log_init("qvd-hkd",
-                 debug ? QVD_LOG_DEBUG : qvd_log_level_parse(qvd_config_get(hkd->cfg, "log.level")),
-                 qvd_config_get(hkd->cfg, "log.filename"));
-    signal(SIGPIPE, SIG_IGN);
+    hkd->cfg = qvd_daemon_start("qvd-hkd", argc, argv);
     hkd->hv = pick_hv(qvd_config_get(hkd->cfg, "vm.hypervisor"));
     if (hkd->hv == NULL)
         qvd_fatal("vm.hypervisor '%s' is not supported (use lxc or nothing)",

@@ -1,7 +1,6 @@
 /* main.c: qvd-l7r start-up (configuration, listening sockets, TLS key, database access for
  * the unprivileged user, privilege drop), the host row, wake-ups, signals and shutdown. */
 #include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -16,19 +15,12 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "db.h"
 #include "err.h"
 #include "l7r.h"
 #include "log.h"
 #include "util.h"
-
-static void
-usage(void)
-{
-    fprintf(stderr, "usage: qvd-l7r [-c node.conf] [-d]\n"
-                    "  -c FILE  configuration file (default $QVD_CONFIG or /etc/qvd/node.conf)\n"
-                    "  -d       debug logging\n");
-}
 
 int
 l7r_host_check(struct l7r *l)
@@ -304,29 +296,10 @@ int
 main(int argc, char **argv)
 {
     struct l7r l_s = {.wake_fd = -1, .host_id = -1}, *l = &l_s;
-    const char *cfgfile = NULL, *name;
-    bool debug = false;
+    const char *name;
     struct timeval tv;
-    int opt;
 
-    while ((opt = getopt(argc, argv, "c:dh")) != -1) {
-        switch (opt) {
-        case 'c': cfgfile = optarg; break;
-        case 'd': debug = true; break;
-        default: usage(); return opt == 'h' ? 0 : 2;
-        }
-    }
-    if (cfgfile == NULL && getenv("QVD_CONFIG") == NULL)
-        cfgfile = "/etc/qvd/node.conf";
-    l->cfg = qvd_config_load_program("node.conf", cfgfile);
-    if (l->cfg == NULL) {
-        fprintf(stderr, "qvd-l7r: %s\n", qvd_strerror());
-        return 1;
-    }
-    qvd_log_init("qvd-l7r",
-                 debug ? QVD_LOG_DEBUG : qvd_log_level_parse(qvd_config_get(l->cfg, "log.level")),
-                 qvd_config_get(l->cfg, "log.filename"));
-    signal(SIGPIPE, SIG_IGN);
+    l->cfg = qvd_daemon_start("qvd-l7r", argc, argv);
     TAILQ_INIT(&l->conns);
     l->pid = getpid();
     l->auth = &l7r_auth_default;
