@@ -14,6 +14,8 @@ PKGS=(
   xfonts-base imagemagick
   # integration tests; clang for the sanitizer build and the libFuzzer targets
   busybox-static procps psmisc curl socat clang libclang-rt-14-dev
+  # benchmarks: a one-pixel X probe compiled at run time
+  libx11-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -138,6 +138,9 @@ SESSION_PID=$(in_vm 1 pgrep -u alice -f qvd-test-session | head -1)
 in_vm 1 su alice -s /bin/sh -c 'echo still-here > /home/alice/left-in-session' 2>/dev/null ||
   in_vm 1 sh -c 'echo still-here > /home/alice/left-in-session'
 
+# nxagent cannot resume a session cut off while it is still setting up its first display
+# ("Display failure detected"): let it settle as a user's session would
+sleep 3
 # --- disconnect and reconnect: the same X session ---
 kill "$C1"; t_wait 10 dead "$C1"; C1=
 t_check "killing the client frees the user slot" t_wait 15 slot_free 1
@@ -148,6 +151,7 @@ t_desktop "reconnecting shows the desktop again"
 t_desktop "reconnecting resumes the same X session (same session process)"
 t_check "what was left in the session is still there" in_vm 1 grep -q still-here /home/alice/left-in-session
 
+sleep 3 # as above
 # --- takeover, from the user's other machine ---
 DISP=$DISP2 client C2 --vm-id 1 --geometry 800x600 2>"$T_DIR/c2.log"
 t_check "a second client takes the session over: the first one ends" t_wait 40 dead "$C1"

@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# bench/session.sh: what a user feels of the session path, on one node (qvd-hkd + qvd-l7r
+# in a test node's namespaces, the L7R on 127.0.0.1 with a self-signed certificate, one
+# LXC VM of the test DI whose session paints the root window #2e8b57):
+#  1. login -> first frame: from starting the l7r-connect helper (TLS, connect_to_vm) until
+#     the session colour shows at the centre of nxagent's window (named QVD) on an Xvfb
+#     screen, through nxproxy started once the helper listens; for a stopped VM and for a
+#     running VM whose session is suspended (a resume). Polled every ~1 ms by a tiny X
+#     client compiled at run time (1x1 XGetImage of the root window).
+#  2. relay throughput: bytes pushed through helper -> TLS -> L7R -> VMA upgrade -> the
+#     VM's 127.0.0.1:4100, where a sink takes them instead of nxagent (an nftables redirect
+#     in the VM's network namespace sends the VMA's connection to the sink; nxagent keeps
+#     listening, untouched); against a plain socat copy on the node's loopback and against
+#     the same path without the L7R (vma-tunnel: plain TCP to the VMA upgrade).
+#  3. bytes on the wire of one scripted session (resume, colour changes, an xterm listing
+#     2000 lines) through the L7R (TLS bytes client<->L7R, from ss) against nxproxy talking
+#     to nxagent through vma-tunnel (plain NX bytes), same workload.
+#  4. connections the L7R accepts per second (GET /qvd/ping over new TLS connections, one
+#     curl holding the URLs, no TLS session reuse), sequential and 8 in parallel; and
+#     keep-alive requests per second on one connection.
+#   bash bench/session.sh        (as root; build first). Knobs: BENCH_SESSION_N (5),
+#   BENCH_RELAY_MB (200), BENCH_PINGS (500), BENCH_KEEP=1 (keep the scratch folder).
+. "$(dirname "$0")/lib.sh"
+N=${BENCH_SESSION_N:-5}
+MB=${BENCH_RELAY_MB:-200}
+PINGS=${BENCH_PINGS:-500}
+[ -n "${BENCH_KEEP:-}" ] && export QVD_KEEP_TEST_DIR=1
+b_init
+[ -n "${BENCH_KEEP:-}" ] && echo "# scratch folder: $T_DIR" >&2
+b_test_di || { echo "cannot build the test DI" >&2; exit 1; }
+L7R=$QVD_BUILD/src/l7r/qvd-l7r
+CONNECT=$QVD_BUILD/tests/helpers/l7r-connect
+TUNNEL=$QVD_BUILD/tests/helpers/vma-tunnel
+for p in "$L7R" "$CONNECT" "$TUNNEL"; do [ -x "$p" ] || { echo "build first: $p" >&2; exit 1; }; done
+for t in Xvfb nxproxy socat nft curl ss cc; do
+  command -v $t >/dev/null || { echo "bench/session.sh needs $t" >&2; exit 1; }
+done
+PORT=$((18600 + RANDOM % 300))           # the L7R, inside the node
+LPORT=$((4600 + RANDOM % 200))           # helper / tunnel ports (nxproxy wants 4001-4999)
+SINK=$((19000 + RANDOM % 300))           # the sink in the VM's network namespace
+DISP=:$((230 + RANDOM % 20))
+COLOUR=2e8b57
+chmod 755 "$T_DIR"  # the L7R runs as nobody: it must reach the database folder
+
+# --- the pixel poller: prints the epoch microseconds when the centre of the viewable
+# top-level window NAME has the colour, then the number of polls
+cat >"$T_DIR/pixel.c" <<'EOF'
+#include <X11/Xlib.h>
+#include <X11/Xutil.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+static int ignore(Display *d, XErrorEvent *e) { (void)d; (void)e; return 0; }
+static long long now(void) { struct timeval t; gettimeofday(&t, NULL); return t.tv_sec * 1000000LL + t.tv_usec; }
+int main(int argc, char **argv) {
+    if (argc != 5) return 2;
+    unsigned long want = strtoul(argv[3], NULL, 16);
+    long long end = now() + atoll(argv[4]) * 1000000LL, polls = 0;
+    Display *d = NULL;
+    while (!(d = XOpenDisplay(argv[1])) && now() < end) usleep(1000);
+    if (!d) return 1;
+    XSetErrorHandler(ignore);
+    Window root = DefaultRootWindow(d);
+    while (now() < end) {
+        Window r, p, *k = NULL; unsigned n = 0;
+        polls++;
+        if (XQueryTree(d, root, &r, &p, &k, &n)) {
+            for (unsigned i = n; i-- > 0;) {  /* topmost first */
+                char *nm = NULL; XWindowAttributes a;
+                if (!XFetchName(d, k[i], &nm) || !nm) continue;
+                int match = strcmp(nm, argv[2]) == 0;
+                XFree(nm);
+                if (!match || !XGetWindowAttributes(d, k[i], &a) || a.map_state != IsViewable) continue;
+                XImage *img = XGetImage(d, root, a.x + a.border_width + a.width / 2,
+                                        a.y + a.border_width + a.height / 2, 1, 1, AllPlanes, ZPixmap);
+                if (img) {
+                    unsigned long px = XGetPixel(img, 0, 0) & 0xffffff;
+                    XDestroyImage(img);
+                    if (px == want) { printf("%lld %lld\n", now(), polls); return 0; }
+                }
+                break;
+            }
+            if (k) XFree(k);
+        }
+        usleep(1000);
+    }
+    return 1;
+}
+EOF
+cc -O2 -o "$T_DIR/pixel" "$T_DIR/pixel.c" -lX11 2>"$T_DIR/pixel.log" ||
+  { cat "$T_DIR/pixel.log" >&2; echo "cannot build the pixel poller (libx11-dev)" >&2; exit 1; }
+
+# --- the node
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" >/dev/null 2>&1
+chmod 600 "$T_DIR/key.pem"
+b_node "$T_DIR/node" lxc "hkd.vm_command.poll = 1" "hkd.vma.ping.interval = 1" \
+  "hkd.vm.stop.timeout = 5" "vma.x_session = /usr/local/bin/qvd-test-session" \
+  "l7r.address = 127.0.0.1" "l7r.port = $PORT" "l7r.user = nobody" \
+  "path.l7r.ssl.cert = $T_DIR/cert.pem" "path.l7r.ssl.key = $T_DIR/key.pem" \
+  "l7r.timeout.takeover = 5" "log.level = info"
+L7R_PID= XVFB_PID= C_PID= NXP_PID= POLL_PID= SINK_PID= TUN_PID= SRC_PID= VMNET=
+t_cleanup_add 'kill $C_PID $NXP_PID $POLL_PID $SINK_PID $TUN_PID $SRC_PID $L7R_PID $XVFB_PID; sleep 0.3'
+t_cleanup_add '[ -n "$VMNET" ] && nsenter --net="$VMNET" nft delete table ip qvdbench'
+admin user add --login alice --password pw >/dev/null
+admin osf add --name desk --memory 512 >/dev/null
+admin di add --osf desk --path "$TEST_DI" >/dev/null
+admin vm add --name desk1 --user alice --osf desk >/dev/null
+b_start_hkd || exit 1
+b_sq_open
+t_node_spawn L7R_PID "$L7R" -c "$CONF" >>"$T_DIR/node/l7r.log" 2>&1
+l7r_up() { t_in_node curl -sk -m 2 -o /dev/null "https://127.0.0.1:$PORT/qvd/ping"; }
+t_wait 10 l7r_up || { echo "the L7R did not start:" >&2; tail -20 "$T_DIR/node/l7r.log" >&2; exit 1; }
+# the X server lives in the node (X's abstract sockets belong to a network namespace)
+t_node_spawn XVFB_PID Xvfb $DISP -screen 0 1024x768x24 -nolisten tcp -ac >"$T_DIR/xvfb.log" 2>&1
+sleep 0.5
+
+vma_get() { # vma_get RPC: the VMA's answer (VM 1)
+  t_in_node curl -s -m 10 -H "Authorization: Bearer $(sql "SELECT vma_secret FROM vm_runtimes WHERE vm_id = 1")" \
+    "http://$(sql "SELECT ip FROM vms WHERE id = 1"):3030/vma/$1"
+}
+x_is() { vma_get x_state | grep -q "\"$1\""; }
+slot_free() { b_sq "SELECT user_state || IFNULL(l7r_pid, '-') FROM vm_runtimes WHERE vm_id = 1;"; [ "$B_SQ_OUT" = "disconnected-" ]; }
+stop_pid() { local p; for p in "$@"; do [ -n "$p" ] && { kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; }; done; }
+# wait_file FILE TEXT SECONDS: polls every ~1 ms
+wait_file() {
+  local limit=$(($(b_now) + $3 * 1000000))
+  while (($(b_now) < limit)); do [[ -f $1 && $(<"$1") == *"$2"* ]] && return 0; b_sleep 0.001; done
+  return 1
+}
+# end_client: stops nxproxy and the helper, waits for the slot to be free (and the session
+# suspended if the VM keeps running)
+end_client() {
+  stop_pid "$NXP_PID" "$C_PID" "$POLL_PID"; NXP_PID= C_PID= POLL_PID=
+  t_wait 10 slot_free || echo "# the slot was not freed" >&2
+}
+
+# --- 1. login -> first frame
+declare -A FIRST UPG
+frame_once() { # frame_once KIND INDEX
+  local kind=$1 i=$2 port=$((LPORT + $2)) log=$T_DIR/connect-$1-$2.log t0 t1 seen
+  mkdir -p "$T_DIR/nxhome"
+  t_in_node "$T_DIR/pixel" $DISP QVD $COLOUR 20 >"$T_DIR/pixel-$kind-$i" &
+  POLL_PID=$!
+  t0=$(b_now)
+  t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $port 2>"$log"
+  wait_file "$log" "listening on" 90 || { echo "# $kind $i: no 101: $(cat "$log")" >&2; return 1; }
+  t1=$(b_now)
+  DISPLAY=$DISP HOME=$T_DIR/nxhome t_node_spawn NXP_PID nxproxy -S localhost:$((port - 4000)) >>"$T_DIR/nxproxy.log" 2>&1
+  wait "$POLL_PID" || { echo "# $kind $i: the desktop did not show (VMA: $(vma_get x_state))" >&2; POLL_PID=; return 1; }
+  POLL_PID=
+  read -r seen POLLS <"$T_DIR/pixel-$kind-$i"
+  FIRST[$kind]+="$(((seen - t0) / 1000)) " UPG[$kind]+="$(((t1 - t0) / 1000)) "
+}
+for ((i = 0; i < N; i++)); do
+  admin vm stop --id 1 >/dev/null 2>&1; b_wait_vm 1 stopped 60 || { echo "VM 1 did not stop" >&2; exit 1; }
+  b_sleep 0.3
+  frame_once stopped $i || FAILED=$((FAILED + 1))
+  end_client
+done
+# the VM keeps running: the next connect resumes the suspended session, or starts a fresh
+# one when nxagent did not survive (it sometimes crashes on a resume: counted)
+x_idle() { local s; s=$(vma_get x_state); [[ $s == *'"suspended"'* || $s == *'"stopped"'* ]]; }
+RESUMES=0 FRESH=0 FAILED=0
+for ((i = 0; i < N; i++)); do
+  t_wait 20 x_idle || { echo "the session did not suspend: $(vma_get x_state)" >&2; exit 1; }
+  if x_is suspended; then kind=running; RESUMES=$((RESUMES + 1)); else kind=fresh; FRESH=$((FRESH + 1)); fi
+  b_sleep 0.3
+  frame_once $kind $((N + i)) || FAILED=$((FAILED + 1))
+  end_client
+done
+t_wait 20 x_idle
+
+# --- 2. relay throughput
+BYTES=$((MB * 1024 * 1024))
+VMNET=/proc/$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = 1")/ns/net
+sink_start() { # sink_start NETNS_FILE PORT OUT
+  nsenter --net="$1" socat -u -b 131072 TCP-LISTEN:$2,bind=127.0.0.1,reuseaddr STDOUT | wc -c >"$3" &
+  SINK_PID=$!
+  local k
+  for ((k = 0; k < 100; k++)); do nsenter --net="$1" ss -Hltn "sport = :$2" | grep -q . && return 0; b_sleep 0.02; done
+  return 1
+}
+push() { # push PORT OUT: TP = MB/s from the first byte sent to the sink's end
+  local t0 t1 got
+  TP=-
+  t0=$(b_now)
+  t_in_node timeout 120 socat -u -b 131072 OPEN:/dev/zero,readbytes=$BYTES TCP:127.0.0.1:$1 &
+  SRC_PID=$!
+  wait "$SINK_PID"; t1=$(b_now); SINK_PID=
+  wait "$SRC_PID"; SRC_PID=
+  got=$(<"$2")
+  [ "$got" = "$BYTES" ] || { echo "# the sink got $got of $BYTES bytes" >&2; return; }
+  TP=$(awk -v b="$BYTES" -v us=$((t1 - t0)) 'BEGIN { printf "%.0f", b / 1048576 / (us / 1e6) }')
+}
+# a) plain copy on the node's loopback
+sink_start "/run/netns/$T_NS_NET" $SINK "$T_DIR/sink-direct" || { echo "no sink" >&2; exit 1; }
+push $SINK "$T_DIR/sink-direct"; TP_DIRECT=$TP
+# b) through the L7R: the VMA's connection to nxagent's 127.0.0.1:4100 goes to the sink
+nsenter --net="$VMNET" nft -f - <<EOF || { echo "cannot add the redirect in the VM" >&2; exit 1; }
+table ip qvdbench {
+  chain out { type nat hook output priority -100; ip daddr 127.0.0.1 tcp dport 4100 redirect to :$SINK; }
+}
+EOF
+sink_start "$VMNET" $SINK "$T_DIR/sink-l7r" || { echo "no sink in the VM" >&2; exit 1; }
+t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $((LPORT + 90)) 2>"$T_DIR/connect-relay.log"
+wait_file "$T_DIR/connect-relay.log" "listening on" 60 || { echo "relay: no 101: $(cat "$T_DIR/connect-relay.log")" >&2; exit 1; }
+push $((LPORT + 90)) "$T_DIR/sink-l7r"; TP_L7R=$TP
+stop_pid "$C_PID"; C_PID=
+t_wait 10 slot_free
+# c) the same without the L7R: vma-tunnel (plain TCP) to the VMA's upgrade
+sql "SELECT vma_secret FROM vm_runtimes WHERE vm_id = 1" | tr -d '\n' >"$T_DIR/secret"
+VMIP=$(sql "SELECT ip FROM vms WHERE id = 1")
+t_node_spawn TUN_PID "$TUNNEL" --listen 127.0.0.1:$((LPORT + 91)) --vma "$VMIP:3030" --secret-file "$T_DIR/secret" >"$T_DIR/tunnel.log" 2>&1
+t_wait 5 t_in_node sh -c "ss -Hltn 'sport = :$((LPORT + 91))' | grep -q ."
+TP_TUN=-
+if x_is listening && sink_start "$VMNET" $SINK "$T_DIR/sink-tun"; then
+  push $((LPORT + 91)) "$T_DIR/sink-tun"; TP_TUN=$TP
+else echo "# vma-tunnel run skipped: session $(vma_get x_state)" >&2; fi
+pkill -TERM -P "$TUN_PID" 2>/dev/null; stop_pid "$TUN_PID"; TUN_PID=
+nsenter --net="$VMNET" nft delete table ip qvdbench
+
+# --- 3. bytes on the wire of one scripted session
+WORK='for c in red green blue yellow cyan magenta white black orange purple; do xsetroot -solid $c; done
+xterm -geometry 80x40+10+10 -e sh -c "ls -lR /usr | head -2000"; xsetroot -solid "#2e8b57"'
+workload() {
+  t_in_node lxc-attach -P "$T_DIR/node/run/lxc" -n qvd-1 -- \
+    runuser -u alice -- env DISPLAY=:100 HOME=/home/alice sh -c "$WORK" >/dev/null 2>&1
+  b_sleep 2   # let the last updates reach the client
+}
+# sock_bytes PORT: sent + received payload bytes of the node's TCP socket connected to PORT
+sock_bytes() {
+  t_in_node ss -tinH state established "( dport = :$1 )" |
+    awk '{ for (i = 1; i <= NF; i++) { if ($i ~ /^bytes_acked:/) { split($i, a, ":"); s += a[2] }
+                                       if ($i ~ /^bytes_received:/) { split($i, a, ":"); s += a[2] } } }
+         END { print s + 0 }'
+}
+shown() { # shown: waits for the session colour (the poller)
+  t_in_node "$T_DIR/pixel" $DISP QVD $COLOUR 30 >/dev/null
+}
+# both runs start a fresh X session (x_stop first): a resume's first refresh would differ
+fresh_session() {
+  t_wait 20 x_idle; vma_get x_stop >/dev/null
+  t_wait 20 x_is stopped || echo "# the session did not stop: $(vma_get x_state)" >&2
+}
+rm -rf "$T_DIR/nxhome"; mkdir -p "$T_DIR/nxhome"
+fresh_session
+# a) through the L7R
+P=$((LPORT + 92))
+t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $P 2>"$T_DIR/connect-wire.log"
+wait_file "$T_DIR/connect-wire.log" "listening on" 60 || { echo "wire: no 101" >&2; exit 1; }
+DISPLAY=$DISP HOME=$T_DIR/nxhome t_node_spawn NXP_PID nxproxy -S localhost:$((P - 4000)) >>"$T_DIR/nxproxy.log" 2>&1
+shown || { echo "wire: no desktop" >&2; exit 1; }
+workload
+W_TLS=$(sock_bytes $PORT) W_NX_L7R=$(sock_bytes $P)
+end_client
+# b) nxproxy to nxagent through vma-tunnel (plain TCP to the VMA's upgrade)
+rm -rf "$T_DIR/nxhome"; mkdir -p "$T_DIR/nxhome"
+fresh_session
+vma_get "x_start?qvd.vm.user.name=alice&qvd.client.os=linux&qvd.client.geometry=800x600&qvd.client.link=lan&qvd.client.keyboard=pc105/en&qvd.client.fullscreen=0" >/dev/null
+t_wait 20 x_is listening || { echo "wire: x_start did not listen: $(vma_get x_state)" >&2; exit 1; }
+P=$((LPORT + 93))
+t_node_spawn TUN_PID "$TUNNEL" --listen 127.0.0.1:$P --vma "$VMIP:3030" --secret-file "$T_DIR/secret" >>"$T_DIR/tunnel.log" 2>&1
+t_wait 5 t_in_node sh -c "ss -Hltn 'sport = :$P' | grep -q ."
+DISPLAY=$DISP HOME=$T_DIR/nxhome t_node_spawn NXP_PID nxproxy -S localhost:$((P - 4000)) >>"$T_DIR/nxproxy.log" 2>&1
+shown || { echo "wire (tunnel): no desktop" >&2; exit 1; }
+workload
+W_RAW=$(sock_bytes $P)
+stop_pid "$NXP_PID"; NXP_PID=
+pkill -TERM -P "$TUN_PID" 2>/dev/null; stop_pid "$TUN_PID"; TUN_PID=
+
+# --- 4. connections per second
+URL=https://127.0.0.1:$PORT/qvd/ping
+pings() { # pings COUNT [CURL OPTIONS]: one curl fetching COUNT pings; prints its connects
+  local n=$1 k; shift
+  local -a urls=()
+  for ((k = 0; k < n; k++)); do urls+=("$URL"); done
+  t_in_node curl -sk "$@" -o /dev/null -w '%{num_connects}\n' "${urls[@]}" | awk '{ s += $1 } END { print s + 0 }'
+}
+rate() { awk -v n="$1" -v us="$2" 'BEGIN { printf "%.0f", n / (us / 1e6) }'; }
+t0=$(b_now); CONN_SEQ=$(pings $PINGS --no-sessionid -H 'Connection: close'); t1=$(b_now)
+RATE_SEQ=$(rate "$CONN_SEQ" $((t1 - t0)))
+t0=$(b_now)
+PAR=()
+for ((k = 0; k < 8; k++)); do pings $((PINGS / 8)) --no-sessionid -H 'Connection: close' >"$T_DIR/par-$k" & PAR+=($!); done
+wait "${PAR[@]}"
+t1=$(b_now)
+CONN_PAR=$(cat "$T_DIR"/par-* | awk '{ s += $1 } END { print s }')
+RATE_PAR=$(rate "$CONN_PAR" $((t1 - t0)))
+KA=$((PINGS * 4))
+t0=$(b_now); CONN_KA=$(pings $KA); t1=$(b_now)
+RATE_KA=$(rate $KA $((t1 - t0)))
+
+# --- the table
+FRESH_MS=${FIRST[fresh]:-}
+st() { tr ' ' '\n' <<<"$1" | grep . | b_stats | awk '{ printf "%s / %s / %s ms", $1, $2, $3 }'; }
+row() { printf '| %-62s | %-26s | %-12s |\n' "$1" "$2" "$3"; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%+.1f %%", (a / b - 1) * 100; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+echo
+echo "Session path through qvd-l7r, one node, test DI ($(nproc) cores, $(date +%F)); N=$N"
+row "figure" "value (min / median / max)" "target"
+printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..64})" "$(printf -- '-%.0s' {1..28})" "$(printf -- '-%.0s' {1..14})"
+row "login -> first frame, VM stopped (l7r-connect + nxproxy)" "$(st "${FIRST[stopped]:-}")" "< 1000 ms"
+row "  of which connect -> 101 (VM start, x_start, upgrade)" "$(st "${UPG[stopped]:-}")" ""
+row "login -> first frame, VM running, session suspended (resume)" "$(st "${FIRST[running]:-}")" "< 300 ms"
+row "  of which connect -> 101 (x_start resume, upgrade)" "$(st "${UPG[running]:-}")" ""
+row "login -> first frame, VM running, fresh session (nxagent lost)" "$(st "${FRESH_MS:-}")" "< 300 ms"
+row "  connects: resumes / fresh / desktop not shown" "$RESUMES / $FRESH / $FAILED" ""
+row "relay: plain socat copy on loopback" "$TP_DIRECT MB/s" ""
+row "relay: helper -> TLS -> L7R -> VMA -> VM's 127.0.0.1:4100" "$TP_L7R MB/s" ""
+row "relay: ratio L7R / plain copy" "$(ratio "$TP_L7R" "$TP_DIRECT")" ">= 0.5"
+row "relay: vma-tunnel (plain TCP) -> VMA -> VM's 127.0.0.1:4100" "$TP_TUN MB/s" ""
+row "wire: scripted session via vma-tunnel, NX bytes" "$W_RAW B" ""
+row "wire: same through the L7R, TLS bytes client<->L7R" "$W_TLS B" ""
+row "wire: L7R overhead vs vma-tunnel run" "$(pct "$W_TLS" "$W_RAW")" "<= +3 %"
+row "wire: (same L7R run: NX bytes nxproxy<->helper, TLS overhead)" "$W_NX_L7R B, $(pct "$W_TLS" "$W_NX_L7R")" ""
+row "new TLS connections/s, sequential ($CONN_SEQ GET /qvd/ping)" "$RATE_SEQ /s" ""
+row "new TLS connections/s, 8 parallel ($CONN_PAR GET /qvd/ping)" "$RATE_PAR /s" ""
+row "keep-alive GET /qvd/ping/s, $KA on $CONN_KA connection(s)" "$RATE_KA /s" ""
+echo "(the frame poller looked every ~1 ms; relay: $MB MiB /dev/zero pushed by socat, sink in the" \
+  "VM's network namespace via an nftables redirect of 4100, nxagent left listening; wire: ss" \
+  "bytes_acked + bytes_received, fresh nxproxy cache each run; pings: one curl process per" \
+  "stream, --no-sessionid, Connection: close)"
