@@ -26,14 +26,10 @@ b_sleep() { read -r -t "$1" -u "$B_SLEEP_FD" _ 2>/dev/null || true; }
 # b_now: microseconds since the epoch, without a fork
 b_now() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
 
-# b_test_di: the test DI, cached in the build tree (rebuilt when its recipe changes)
+# b_test_di: the test DI (see t_test_di), with a word on stderr when it has to be built
 b_test_di() {
-  if [ ! -f "$TEST_DI" ] || [ "$QVD_TOP/images/build-test-di.sh" -nt "$TEST_DI" ] ||
-     [ "$QVD_TOP/images/di-common.sh" -nt "$TEST_DI" ]; then
-    echo "# building the test DI ($TEST_DI)..." >&2
-    bash "$QVD_TOP/images/build-test-di.sh" --check-elf "$VMA" "$TEST_DI" >"$T_DIR/di-build.log" 2>&1 ||
-      { cat "$T_DIR/di-build.log" >&2; return 1; }
-  fi
+  [ -f "$TEST_DI" ] || echo "# building the test DI ($TEST_DI)..." >&2
+  t_test_di "$VMA"
 }
 
 # b_demo_di: the demo DI (debootstrap, about 70 s), cached under /var/tmp/qvd-di

@@ -16,12 +16,7 @@ DB=$T_DIR/qvd.db
 conf=$T_DIR/node.conf
 COLOUR=2e8b57
 
-# the test DI is cached in the build tree; rebuilt when its recipe changes
-if [ ! -f "$DI" ] || [ "$QVD_TOP/images/build-test-di.sh" -nt "$DI" ] ||
-   [ "$QVD_TOP/images/di-common.sh" -nt "$DI" ]; then
-  bash "$QVD_TOP/images/build-test-di.sh" --check-elf "$VMA" "$DI" >"$T_DIR/di-build.log" 2>&1 ||
-    { t_fail "build the test DI"; cat "$T_DIR/di-build.log"; exit 1; }
-fi
+t_test_di "$VMA" || { t_fail "build the test DI"; exit 1; }
 
 t_node_ns lxc || { t_fail "create the test node's namespaces"; exit 1; }
 cat >"$conf" <<CONF

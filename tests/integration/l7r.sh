@@ -23,11 +23,7 @@ PORT=18443
 URL=https://127.0.0.1:$PORT
 COLOUR=2e8b57
 
-if [ ! -f "$DI" ] || [ "$QVD_TOP/images/build-test-di.sh" -nt "$DI" ] ||
-   [ "$QVD_TOP/images/di-common.sh" -nt "$DI" ]; then
-  bash "$QVD_TOP/images/build-test-di.sh" --check-elf "$VMA" "$DI" >"$T_DIR/di-build.log" 2>&1 ||
-    { t_fail "build the test DI"; cat "$T_DIR/di-build.log"; exit 1; }
-fi
+t_test_di "$VMA" || { t_fail "build the test DI"; exit 1; }
 t_node_ns l7r || { t_fail "create the test node's namespaces"; exit 1; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" >/dev/null 2>&1

@@ -12,11 +12,7 @@ CLIENT=$B/src/client/qvd-client VMA=$B/src/vma/qvd-vma
 DI=$B/test-di.tar DB=$T_DIR/qvd.db conf=$T_DIR/node.conf
 COLOUR=2e8b57 PORT=8443
 for p in "$ADMIN" "$HKD" "$L7R" "$CLIENT"; do [ -x "$p" ] || { t_fail "$p is built"; exit 1; }; done
-if [ ! -f "$DI" ] || [ "$QVD_TOP/images/build-test-di.sh" -nt "$DI" ] ||
-   [ "$QVD_TOP/images/di-common.sh" -nt "$DI" ]; then
-  bash "$QVD_TOP/images/build-test-di.sh" --check-elf "$VMA" "$DI" >"$T_DIR/di.log" 2>&1 ||
-    { t_fail "build the test DI"; cat "$T_DIR/di.log"; exit 1; }
-fi
+t_test_di "$VMA" || { t_fail "build the test DI"; exit 1; }
 t_node_ns sess || { t_fail "create the test node's namespaces"; exit 1; }
 chmod 755 "$T_DIR"
 mkdir -p "$T_DIR/certs" "$T_DIR/home"
