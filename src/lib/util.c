@@ -195,6 +195,23 @@ qvd_read_file(const char *path, size_t max, char **out, size_t *lenp)
 }
 
 int
+qvd_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int
 qvd_write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
     char *tmp = qvd_xasprintf("%s.tmp.%d", path, (int)getpid());
@@ -205,7 +222,7 @@ qvd_write_file(const char *path, const void *data, size_t len, mode_t mode)
         qvd_seterr("cannot create %s: %s", tmp, strerror(errno));
         goto out;
     }
-    if (fchmod(fd, mode) < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
+    if (fchmod(fd, mode) < 0 || qvd_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         qvd_seterr("cannot write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);

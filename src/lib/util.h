@@ -34,6 +34,8 @@ void qvd_buf_free(struct qvd_buf *b);
 
 /* Reads a whole file of at most `max` bytes, NUL-terminated. errno is kept on failure. */
 int qvd_read_file(const char *path, size_t max, char **out, size_t *len);
+/* Writes all of p to fd, retrying partial writes and EINTR. 0, or -1 with errno set. */
+int qvd_write_all(int fd, const void *p, size_t n);
 /* Writes a file atomically (temp file + fsync + rename) with the given mode. */
 int qvd_write_file(const char *path, const void *data, size_t len, mode_t mode);
 /* mkdir -p with the mode for created components. */

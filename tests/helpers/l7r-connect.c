@@ -20,21 +20,6 @@
 #include "rpc.h"
 #include "util.h"
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void
 relay(SSL *ssl, int tcp)
 {
@@ -50,7 +35,7 @@ relay(SSL *ssl, int tcp)
         }
         if (SSL_pending(ssl) > 0 || (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             int n = SSL_read(ssl, buf, sizeof(buf));
-            if (n <= 0 || write_all(tcp, buf, (size_t)n) < 0)
+            if (n <= 0 || qvd_write_all(tcp, buf, (size_t)n) < 0)
                 return;
         }
         if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -176,7 +161,7 @@ main(int argc, char **argv)
     if (cfd < 0)
         return 1;
     fprintf(stderr, "l7r-connect: relaying\n");
-    if (left.len == 0 || write_all(cfd, left.data, left.len) == 0)
+    if (left.len == 0 || qvd_write_all(cfd, left.data, left.len) == 0)
         relay(ssl, cfd);
     fprintf(stderr, "l7r-connect: closed\n");
     return 0;

@@ -29,21 +29,6 @@ split_hostport(const char *s, char **host, int *port)
     return 0;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void
 relay(int a, int b)
 {
@@ -59,7 +44,7 @@ relay(int a, int b)
             if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             ssize_t n = read(pfd[i].fd, buf, sizeof(buf));
-            if (n <= 0 || write_all(pfd[1 - i].fd, buf, (size_t)n) < 0)
+            if (n <= 0 || qvd_write_all(pfd[1 - i].fd, buf, (size_t)n) < 0)
                 return;
         }
     }
@@ -124,7 +109,7 @@ main(int argc, char **argv)
             fprintf(stderr, "vma-tunnel: upgrade failed: %s\n", qvd_strerror());
         } else {
             fprintf(stderr, "vma-tunnel: connected\n");
-            if (left.len == 0 || write_all(cfd, left.data, left.len) == 0)
+            if (left.len == 0 || qvd_write_all(cfd, left.data, left.len) == 0)
                 relay(cfd, vfd);
             close(vfd);
             fprintf(stderr, "vma-tunnel: closed\n");
