@@ -178,7 +178,15 @@ extern volatile sig_atomic_t client_interrupted;
 void client_signals_init(void);
 /* Spawns nxproxy, relays its connection into the TLS stream (after `leftover`) until one
  * side closes, then reaps nxproxy. Exit status. */
-int client_proxy_run(const struct client_opts *o, struct client_tls *t, const struct qvd_buf *leftover);
+/* The local nxproxy of a session. */
+struct client_proxy {
+    pid_t pid;
+    int nx; /* its connection to our local port */
+};
+int client_proxy_start(const struct client_opts *o, struct client_proxy *px);
+int client_proxy_relay(const struct client_opts *o, struct client_proxy *px, struct client_tls *t,
+                       const struct qvd_buf *leftover);
+void client_proxy_stop(struct client_proxy *px);
 /* Splits `s` on blanks into argv entries appended to *argv (count *argc). */
 void client_split_args(const char *s, char ***argv, size_t *argc);
 

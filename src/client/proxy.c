@@ -279,8 +279,9 @@ relay(struct client_tls *t, int nx)
     }
 }
 
+/* Starts nxproxy and takes its connection on a free local port. */
 int
-client_proxy_run(const struct client_opts *o, struct client_tls *t, const struct qvd_buf *leftover)
+client_proxy_start(const struct client_opts *o, struct client_proxy *px)
 {
     char **words = NULL;
     size_t nfirst = 0;
@@ -289,11 +290,12 @@ client_proxy_run(const struct client_opts *o, struct client_tls *t, const struct
     for (size_t i = 0; i < nfirst; i++)
         free(words[i]);
     free(words);
+    px->pid = -1;
+    px->nx = -1;
     if (prog == NULL)
         return client_fail(CLIENT_EXIT_NXPROXY, "nxproxy is not installed: apt-get install "
                            "nxproxy.");
-    int port = 0, code = CLIENT_EXIT_OK, nx = -1, status = -1;
-    pid_t pid = -1;
+    int port = 0, code = CLIENT_EXIT_OK, status = -1;
     int lfd = listen_nx_port(&port);
     if (lfd < 0) {
         code = client_fail(CLIENT_EXIT_NXPROXY, "Cannot open a local port for nxproxy: %s.",
@@ -301,15 +303,13 @@ client_proxy_run(const struct client_opts *o, struct client_tls *t, const struct
         goto out;
     }
     log_debug("listening on 127.0.0.1:%d for nxproxy", port);
-    pid = spawn_nxproxy(o, prog, port - NX_PORT_BASE);
-    if (pid < 0) {
+    px->pid = spawn_nxproxy(o, prog, port - NX_PORT_BASE);
+    if (px->pid < 0) {
         code = client_fail(CLIENT_EXIT_NXPROXY, "Cannot start nxproxy: %s.", qvd_strerror());
         goto out;
     }
-    nx = accept_nxproxy(lfd, pid, o->nxproxy_timeout_s, &status);
-    close(lfd);
-    lfd = -1;
-    if (nx < 0) {
+    px->nx = accept_nxproxy(lfd, px->pid, o->nxproxy_timeout_s, &status);
+    if (px->nx < 0) {
         if (client_interrupted)
             code = CLIENT_EXIT_OK;
         else if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 127)
@@ -319,15 +319,28 @@ client_proxy_run(const struct client_opts *o, struct client_tls *t, const struct
             code = client_fail(CLIENT_EXIT_NXPROXY, "nxproxy did not start the session (%s).",
                                qvd_strerror());
         if (status >= 0)
-            pid = -1; /* reaped */
+            px->pid = -1; /* reaped */
         goto out;
     }
     int one = 1;
-    setsockopt(nx, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(px->nx, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+out:
+    if (lfd >= 0)
+        close(lfd);
+    free(prog);
+    return code;
+}
+
+/* Relays between nxproxy and the TLS stream (after the 101) until either side closes. */
+int
+client_proxy_relay(const struct client_opts *o, struct client_proxy *px, struct client_tls *t,
+                   const struct qvd_buf *leftover)
+{
+    int code = CLIENT_EXIT_OK;
     /* the bytes the server sent right behind its 101 belong to nxproxy */
     size_t off = 0;
     while (off < leftover->len) {
-        ssize_t n = send(nx, leftover->data + off, leftover->len - off, MSG_NOSIGNAL);
+        ssize_t n = send(px->nx, leftover->data + off, leftover->len - off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR && !client_interrupted)
             continue;
         if (n <= 0)
@@ -335,18 +348,22 @@ client_proxy_run(const struct client_opts *o, struct client_tls *t, const struct
         off += (size_t)n;
     }
     fprintf(stderr, "qvd-client: Connected to virtual machine %ld.\n", o->vm_id);
-    if (relay(t, nx) < 0)
+    if (relay(t, px->nx) < 0)
         code = client_fail(CLIENT_EXIT_UNREACHABLE, "The connection to %s:%d was lost: %s.",
                            o->host, o->port, qvd_strerror());
-out:
-    if (nx >= 0)
-        close(nx);
-    if (lfd >= 0)
-        close(lfd);
-    if (pid > 0) {
-        status = reap_nxproxy(pid, client_interrupted ? 0 : 3000);
+    return code;
+}
+
+/* Ends nxproxy: its socket is closed, and it gets a grace period to exit by itself. */
+void
+client_proxy_stop(struct client_proxy *px)
+{
+    if (px->nx >= 0)
+        close(px->nx);
+    px->nx = -1;
+    if (px->pid > 0) {
+        int status = reap_nxproxy(px->pid, client_interrupted ? 0 : 3000);
         log_debug("nxproxy ended with status %d", status);
     }
-    free(prog);
-    return code;
+    px->pid = -1;
 }

@@ -156,6 +156,7 @@ int
 client_run(struct client_opts *o)
 {
     struct conn c = {NULL, true};
+    struct client_proxy px = {-1, -1};
     char *auth = client_auth_header(o->user, o->password, o->token);
     struct qvd_http_parser *p = NULL;
     struct qvd_buf rest = QVD_BUF_INIT;
@@ -185,8 +186,11 @@ client_run(struct client_opts *o)
     save_slave_key(o, qvd_http_msg_header(qvd_http_parser_msg(p), "X-QVD-Slave-Key"));
     qvd_wipe(auth, strlen(auth));
     log_info("connected to virtual machine %ld; starting nxproxy", o->vm_id);
-    code = client_proxy_run(o, c.tls, &rest);
+    code = client_proxy_start(o, &px);
+    if (code == 0)
+        code = client_proxy_relay(o, &px, c.tls, &rest);
 out:
+    client_proxy_stop(&px);
     qvd_wipe(auth, strlen(auth));
     free(auth);
     qvd_http_parser_free(p);

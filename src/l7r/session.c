@@ -25,7 +25,8 @@
 #define POLL_MS 200
 #define TAKEOVER_POLL_MS 500
 #define INFO_EVERY_MS 2000
-#define X_START_RETRY_MS 1000
+#define X_START_RETRY_MS 250
+#define X_STATE_FIRST_MS 20
 #define SHORT_SESSION_S 120
 
 enum stage { ST_TAKEOVER, ST_START, ST_X_START, ST_X_STATE, ST_UPGRADE, ST_RELAY };
@@ -41,7 +42,7 @@ struct l7r_session {
     struct event *timer;
     int64_t deadline_ms, last_info_ms, connected_ts;
     char last_state[32];
-    long tries;
+    long tries, polls;
     struct qvd_rpc_call *call;
     char *vma_host, *secret;
     int vma_port;
@@ -342,7 +343,8 @@ x_start_done(enum qvd_rpc_status st, json_t *result, const char *error, void *ar
     if (st == QVD_RPC_OK) {
         s->stage = ST_X_STATE;
         s->deadline_ms = qvd_mono_ms() + s->l->t_x_start * 1000;
-        after(s, POLL_MS);
+        s->polls = 0;
+        after(s, X_STATE_FIRST_MS);
         return;
     }
     log_info("VM %lld: x_start try %ld: %s", (long long)s->vm_id, s->tries, error);
@@ -370,6 +372,15 @@ x_state_done(enum qvd_rpc_status st, json_t *result, const char *error, void *ar
         step(s);
         return;
     }
+    /* the session fell back (an earlier client cut off mid-resume suspends it again):
+     * ask for it once more, as a retry */
+    if ((strcmp(state, "suspended") == 0 || strcmp(state, "stopped") == 0) &&
+        s->tries < s->l->x_start_retries) {
+        log_info("VM %lld: session %s while waiting: x_start again", (long long)s->vm_id, state);
+        s->stage = ST_X_START;
+        step(s);
+        return;
+    }
     if (qvd_mono_ms() >= s->deadline_ms) {
         char msg[128];
         snprintf(msg, sizeof(msg), "The session did not start in the virtual machine (%s)",
@@ -377,7 +388,9 @@ x_state_done(enum qvd_rpc_status st, json_t *result, const char *error, void *ar
         fail(s, 503, msg);
         return;
     }
-    after(s, POLL_MS);
+    /* a resumed session listens within milliseconds, a new one within about 0.1 s: poll
+     * often at first */
+    after(s, ++s->polls < 10 ? X_STATE_FIRST_MS : POLL_MS);
 }
 
 static void

@@ -34,7 +34,7 @@ static struct {
 static const char *const state_names[] = {
     [VMA_STOPPED] = "stopped",       [VMA_STARTING] = "starting",
     [VMA_PROVISIONING] = "provisioning", [VMA_LISTENING] = "listening",
-    [VMA_CONNECTED] = "connected",   [VMA_SUSPENDING] = "suspending",
+    [VMA_CONNECTING] = "connecting", [VMA_CONNECTED] = "connected",   [VMA_SUSPENDING] = "suspending",
     [VMA_SUSPENDED] = "suspended",   [VMA_STOPPING] = "stopping",
 };
 
@@ -100,7 +100,7 @@ set_state(enum vma_state st)
         return;
     log_info("session state %s -> %s", state_names[s.state], state_names[st]);
     s.state = st;
-    const char *key = st == VMA_STARTING     ? "vma.timeout.listening"
+    const char *key = st == VMA_STARTING || st == VMA_CONNECTING ? "vma.timeout.listening"
                       : st == VMA_SUSPENDING ? "vma.timeout.suspending"
                       : st == VMA_STOPPING   ? "vma.timeout.stopping"
                                              : NULL;
@@ -172,6 +172,7 @@ agent_line(const char *line)
         {"Session: Starting session at", VMA_STARTING},
         {"Session: Resuming session at", VMA_STARTING},
         {"Info: Waiting for connection from", VMA_LISTENING},
+        {"Info: Accepted connection from", VMA_CONNECTING},
         {"Session: Session started at", VMA_CONNECTED},
         {"Session: Session resumed at", VMA_CONNECTED},
         {"Session: Suspending session at", VMA_SUSPENDING},
@@ -317,7 +318,16 @@ session_start(const struct qvd_http_param *params, size_t n)
 {
     switch (s.state) {
     case VMA_LISTENING:
-        return 0; /* already waiting for the client */
+    case VMA_CONNECTING:
+        /* An earlier client made its x_connect and is still in its NX handshake (nxagent
+         * may not have said so yet): it is cut off like a connected one; nxagent then
+         * fails that link and suspends (or, for a new session, ends), and the retry
+         * resumes (or starts) for the new client. */
+        if (relay_drop_all() > 0)
+            log_info("x_start: a client was connecting: cut off");
+        else if (s.state == VMA_LISTENING)
+            return 0; /* already waiting for the client */
+        return qvd_seterr("session busy, retry");
     case VMA_CONNECTED:
         /* A client holds the session: cut its stream off. nxagent sees the display fail and
          * suspends by itself, so that a retry resumes for the new client. Signalling it as

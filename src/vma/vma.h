@@ -14,6 +14,7 @@ struct bufferevent;
 
 enum vma_state {
     VMA_STOPPED, VMA_STARTING, VMA_PROVISIONING, VMA_LISTENING,
+    VMA_CONNECTING, /* a proxy connected to nxagent: NX handshake and display set-up */
     VMA_CONNECTED, VMA_SUSPENDING, VMA_SUSPENDED, VMA_STOPPING,
 };
 

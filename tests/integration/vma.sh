@@ -151,6 +151,23 @@ code=$(in_ns curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $S
   -H 'Connection: Upgrade' -H 'Upgrade: QVD/1.0' http://127.0.0.1:3030/vma/x_connect)
 t_check "x_connect without a listening nxagent is refused (409)" [ "$code" = 409 ]
 
+# A client that made its x_connect but is still in its NX handshake when a new client's
+# x_start comes: it is cut off like a connected one (the retry then resumes for the new one).
+out=$(call 'x_start?qvd.vm.user.name=qvdtest')
+t_check "x_start resumes again (listening)" t_wait 30 state_is listening
+relays() { grep -c 'relaying to nxagent' "$T_DIR/vma.log"; }
+before=$(relays)
+in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/4040; sleep 60' & HALF=$!
+PIDS+=($HALF)
+t_check "a client connects through the tunnel and sends nothing" t_wait 10 eval '[ "$(relays)" -gt "$before" ]'
+out=$(call 'x_start?qvd.vm.user.name=qvdtest')
+t_check "x_start while an earlier client is mid-handshake answers 'retry'" bash -c "[[ '$out' == *retry* ]]"
+t_check "... and cuts that client off" grep -q 'a client was connecting: cut off' "$T_DIR/vma.log"
+t_check "the session falls back to suspended" t_wait 30 state_is suspended
+out=$(call 'x_start?qvd.vm.user.name=qvdtest')
+t_check "the retry resumes it (listening)" t_wait 30 state_is listening
+kill "$HALF" 2>/dev/null
+
 t_check "x_stop is accepted" [ "$(call x_stop)" = $'"ok"\r' ]
 t_check "x_stop reaches stopped" t_wait 30 state_is stopped
 t_check "the X session is gone" \

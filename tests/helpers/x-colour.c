@@ -1,0 +1,130 @@
+/* x-colour.c: waits until the centre of the window named NAME on $DISPLAY has the colour
+ * RRGGBB (exit 0), or the time runs out (exit 1, the last colour seen on stderr).
+ *
+ * It polls over one X connection. Polling with a new client each time (xwininfo, xwd)
+ * is not harmless: the X server (xorg-server 21.1) closes a connection that has not sent
+ * its set-up yet whenever another client connects, and nxproxy opens its connection to
+ * the X server a few milliseconds before the set-up bytes arrive from nxagent, so the
+ * session being tested would fail to open its display. */
+#include <X11/Xlib.h>
+#include <X11/Xutil.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+ignore_errors(Display *d, XErrorEvent *e)
+{
+    (void)d;
+    (void)e;
+    return 0; /* a window that vanishes between two calls is not fatal */
+}
+
+/* Depth-first search for a window whose WM_NAME is name. */
+static Window
+find_named(Display *d, Window w, const char *name)
+{
+    char *wm = NULL;
+    if (XFetchName(d, w, &wm) && wm != NULL) {
+        bool match = strcmp(wm, name) == 0;
+        XFree(wm);
+        if (match)
+            return w;
+    }
+    Window root, parent, *kids = NULL;
+    unsigned n = 0;
+    if (!XQueryTree(d, w, &root, &parent, &kids, &n))
+        return None;
+    Window found = None;
+    for (unsigned i = 0; i < n && found == None; i++)
+        found = find_named(d, kids[i], name);
+    if (kids)
+        XFree(kids);
+    return found;
+}
+
+/* The colour at the centre of w as 0xRRGGBB, read from the root window (what is on the
+ * screen); -1 if w is not viewable. */
+static long
+centre_colour(Display *d, Window w)
+{
+    XWindowAttributes a;
+    if (!XGetWindowAttributes(d, w, &a) || a.map_state != IsViewable)
+        return -1;
+    Window root = DefaultRootWindow(d), child;
+    int x, y;
+    if (!XTranslateCoordinates(d, w, root, a.width / 2, a.height / 2, &x, &y, &child))
+        return -1;
+    XImage *img = XGetImage(d, root, x, y, 1, 1, AllPlanes, ZPixmap);
+    if (img == NULL)
+        return -1;
+    unsigned long px = XGetPixel(img, 0, 0);
+    XDestroyImage(img);
+    XColor c = {.pixel = px};
+    XQueryColor(d, DefaultColormap(d, DefaultScreen(d)), &c);
+    return (long)(((c.red >> 8) << 16) | ((c.green >> 8) << 8) | (c.blue >> 8));
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *name = "QVD";
+    double timeout = 30;
+    int opt;
+    while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+        if (opt == 'n')
+            name = optarg;
+        else if (opt == 't')
+            timeout = atof(optarg);
+        else
+            goto usage;
+    }
+    if (optind != argc - 1)
+        goto usage;
+    char *end;
+    long want = strtol(argv[optind], &end, 16);
+    if (*end != '\0' || strlen(argv[optind]) != 6)
+        goto usage;
+    Display *d = XOpenDisplay(NULL);
+    if (d == NULL) {
+        fprintf(stderr, "x-colour: cannot open display %s\n", XDisplayName(NULL));
+        return 2;
+    }
+    XSetErrorHandler(ignore_errors);
+    double deadline = now_s() + timeout;
+    long seen = -1;
+    for (;;) {
+        Window w = find_named(d, DefaultRootWindow(d), name);
+        if (w != None) {
+            seen = centre_colour(d, w);
+            if (seen == want) {
+                XCloseDisplay(d);
+                return 0;
+            }
+        }
+        if (now_s() >= deadline)
+            break;
+        usleep(100000);
+    }
+    if (seen < 0)
+        fprintf(stderr, "x-colour: no viewable window named '%s'\n", name);
+    else
+        fprintf(stderr, "x-colour: the centre of '%s' is #%06lx, not #%06lx\n", name, seen, want);
+    XCloseDisplay(d);
+    return 1;
+usage:
+    fprintf(stderr, "usage: x-colour [-n WINDOW-NAME] [-t SECONDS] RRGGBB\n");
+    return 2;
+}
