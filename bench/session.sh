@@ -42,55 +42,10 @@ DISP=:$((230 + RANDOM % 20))
 COLOUR=2e8b57
 chmod 755 "$T_DIR"  # the L7R runs as nobody: it must reach the database folder
 
-# --- the pixel poller: prints the epoch microseconds when the centre of the viewable
-# top-level window NAME has the colour, then the number of polls
-cat >"$T_DIR/pixel.c" <<'EOF'
-#include <X11/Xlib.h>
-#include <X11/Xutil.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/time.h>
-#include <unistd.h>
-static int ignore(Display *d, XErrorEvent *e) { (void)d; (void)e; return 0; }
-static long long now(void) { struct timeval t; gettimeofday(&t, NULL); return t.tv_sec * 1000000LL + t.tv_usec; }
-int main(int argc, char **argv) {
-    if (argc != 5) return 2;
-    unsigned long want = strtoul(argv[3], NULL, 16);
-    long long end = now() + atoll(argv[4]) * 1000000LL, polls = 0;
-    Display *d = NULL;
-    while (!(d = XOpenDisplay(argv[1])) && now() < end) usleep(1000);
-    if (!d) return 1;
-    XSetErrorHandler(ignore);
-    Window root = DefaultRootWindow(d);
-    while (now() < end) {
-        Window r, p, *k = NULL; unsigned n = 0;
-        polls++;
-        if (XQueryTree(d, root, &r, &p, &k, &n)) {
-            for (unsigned i = n; i-- > 0;) {  /* topmost first */
-                char *nm = NULL; XWindowAttributes a;
-                if (!XFetchName(d, k[i], &nm) || !nm) continue;
-                int match = strcmp(nm, argv[2]) == 0;
-                XFree(nm);
-                if (!match || !XGetWindowAttributes(d, k[i], &a) || a.map_state != IsViewable) continue;
-                XImage *img = XGetImage(d, root, a.x + a.border_width + a.width / 2,
-                                        a.y + a.border_width + a.height / 2, 1, 1, AllPlanes, ZPixmap);
-                if (img) {
-                    unsigned long px = XGetPixel(img, 0, 0) & 0xffffff;
-                    XDestroyImage(img);
-                    if (px == want) { printf("%lld %lld\n", now(), polls); return 0; }
-                }
-                break;
-            }
-            if (k) XFree(k);
-        }
-        usleep(1000);
-    }
-    return 1;
-}
-EOF
-cc -O2 -o "$T_DIR/pixel" "$T_DIR/pixel.c" -lX11 2>"$T_DIR/pixel.log" ||
-  { cat "$T_DIR/pixel.log" >&2; echo "cannot build the pixel poller (libx11-dev)" >&2; exit 1; }
+# the pixel poller (one X connection; see tests/helpers/x-colour.c): prints the epoch
+# microseconds when the centre of the window NAME has the colour, then the number of polls
+XCOLOUR=$QVD_BUILD/tests/helpers/x-colour
+[ -x "$XCOLOUR" ] || { echo "$XCOLOUR is not built (libx11-dev)" >&2; exit 1; }
 
 # --- the node
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
@@ -142,7 +97,7 @@ declare -A FIRST UPG
 frame_once() { # frame_once KIND INDEX
   local kind=$1 i=$2 port=$((LPORT + $2)) log=$T_DIR/connect-$1-$2.log t0 t1 seen
   mkdir -p "$T_DIR/nxhome"
-  t_in_node "$T_DIR/pixel" $DISP QVD $COLOUR 20 >"$T_DIR/pixel-$kind-$i" &
+  DISPLAY=$DISP t_in_node "$XCOLOUR" -n QVD -t 20 -i 1 -e $COLOUR >"$T_DIR/pixel-$kind-$i" 2>/dev/null &
   POLL_PID=$!
   t0=$(b_now)
   t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $port 2>"$log"
@@ -176,8 +131,8 @@ t_wait 20 x_idle
 # --- 2. relay throughput
 BYTES=$((MB * 1024 * 1024))
 VMNET=/proc/$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = 1")/ns/net
-sink_start() { # sink_start NETNS_FILE PORT OUT
-  nsenter --net="$1" socat -u -b 131072 TCP-LISTEN:$2,bind=127.0.0.1,reuseaddr STDOUT | wc -c >"$3" &
+sink_start() { # sink_start NETNS_FILE PORT OUT [BIND-ADDRESS]
+  nsenter --net="$1" socat -u -b 131072 TCP-LISTEN:$2,bind=${4:-127.0.0.1},reuseaddr STDOUT | wc -c >"$3" &
   SINK_PID=$!
   local k
   for ((k = 0; k < 100; k++)); do nsenter --net="$1" ss -Hltn "sport = :$2" | grep -q . && return 0; b_sleep 0.02; done
@@ -207,12 +162,26 @@ EOF
 sink_start "$VMNET" $SINK "$T_DIR/sink-l7r" || { echo "no sink in the VM" >&2; exit 1; }
 t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $((LPORT + 90)) 2>"$T_DIR/connect-relay.log"
 wait_file "$T_DIR/connect-relay.log" "listening on" 60 || { echo "relay: no 101: $(cat "$T_DIR/connect-relay.log")" >&2; exit 1; }
+VMA_PID=$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = 1")
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; } # utime + stime
+c0=$(cpu_ticks "$L7R_PID") v0=$(cpu_ticks "$VMA_PID") h0=$(cpu_ticks "$C_PID")
 push $((LPORT + 90)) "$T_DIR/sink-l7r"; TP_L7R=$TP
+HZ=$(getconf CLK_TCK)
+CPU_L7R=$(((($(cpu_ticks "$L7R_PID") - c0) * 1000) / HZ)) CPU_VMA=$(((($(cpu_ticks "$VMA_PID") - v0) * 1000) / HZ))
+CPU_HELPER=$(((($(cpu_ticks "$C_PID") - h0) * 1000) / HZ))
 stop_pid "$C_PID"; C_PID=
 t_wait 10 slot_free
+# b2) a plain copy from the node to the VM's address (bridge + veth, the sink's own port)
+VMIP=$(sql "SELECT ip FROM vms WHERE id = 1")
+TP_VETH=-
+if sink_start "$VMNET" $SINK "$T_DIR/sink-veth" "$VMIP"; then
+  t_in_node timeout 120 socat -u -b 131072 OPEN:/dev/zero,readbytes=$BYTES TCP:$VMIP:$SINK &
+  SRC_PID=$!; t0=$(b_now); wait "$SINK_PID"; t1=$(b_now); SINK_PID=; wait "$SRC_PID"; SRC_PID=
+  [ "$(<"$T_DIR/sink-veth")" = "$BYTES" ] &&
+    TP_VETH=$(awk -v b="$BYTES" -v us=$((t1 - t0)) 'BEGIN { printf "%.0f", b / 1048576 / (us / 1e6) }')
+fi
 # c) the same without the L7R: vma-tunnel (plain TCP) to the VMA's upgrade
 sql "SELECT vma_secret FROM vm_runtimes WHERE vm_id = 1" | tr -d '\n' >"$T_DIR/secret"
-VMIP=$(sql "SELECT ip FROM vms WHERE id = 1")
 t_node_spawn TUN_PID "$TUNNEL" --listen 127.0.0.1:$((LPORT + 91)) --vma "$VMIP:3030" --secret-file "$T_DIR/secret" >"$T_DIR/tunnel.log" 2>&1
 t_wait 5 t_in_node sh -c "ss -Hltn 'sport = :$((LPORT + 91))' | grep -q ."
 TP_TUN=-
@@ -238,7 +207,7 @@ sock_bytes() {
          END { print s + 0 }'
 }
 shown() { # shown: waits for the session colour (the poller)
-  t_in_node "$T_DIR/pixel" $DISP QVD $COLOUR 30 >/dev/null
+  DISPLAY=$DISP t_in_node "$XCOLOUR" -n QVD -t 30 -i 10 $COLOUR 2>/dev/null
 }
 # both runs start a fresh X session (x_stop first): a resume's first refresh would differ
 fresh_session() {
@@ -313,6 +282,8 @@ row "relay: plain socat copy on loopback" "$TP_DIRECT MB/s" ""
 row "relay: helper -> TLS -> L7R -> VMA -> VM's 127.0.0.1:4100" "$TP_L7R MB/s" ""
 row "relay: ratio L7R / plain copy" "$(ratio "$TP_L7R" "$TP_DIRECT")" ">= 0.5"
 row "relay: vma-tunnel (plain TCP) -> VMA -> VM's 127.0.0.1:4100" "$TP_TUN MB/s" ""
+row "relay: plain socat copy node -> VM address (bridge + veth)" "$TP_VETH MB/s" ""
+row "relay: CPU during the L7R push: helper / L7R / VMA" "$CPU_HELPER / $CPU_L7R / $CPU_VMA ms" ""
 row "wire: scripted session via vma-tunnel, NX bytes" "$W_RAW B" ""
 row "wire: same through the L7R, TLS bytes client<->L7R" "$W_TLS B" ""
 row "wire: L7R overhead vs vma-tunnel run" "$(pct "$W_TLS" "$W_RAW")" "<= +3 %"

@@ -143,6 +143,11 @@ l7r_relay_start(struct l7r_conn *c, struct bufferevent *vma)
     bufferevent_setwatermark(vma, EV_READ, 0, L7R_RELAY_HIGH);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(vma, EV_WRITE, 0, 0);
+    /* libevent moves at most 16 KiB per read or write call by default */
+    bufferevent_set_max_single_read(vma, L7R_RELAY_HIGH / 4);
+    bufferevent_set_max_single_write(vma, L7R_RELAY_HIGH);
+    bufferevent_set_max_single_read(c->bev, L7R_RELAY_HIGH / 4);
+    bufferevent_set_max_single_write(c->bev, L7R_RELAY_HIGH);
     bufferevent_setcb(c->bev, client_read, client_drained, client_event, c);
     bufferevent_setcb(vma, vma_read, vma_drained, vma_event, c);
     bufferevent_disable(vma, EV_READ); /* until the 101 has left */

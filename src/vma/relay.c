@@ -109,6 +109,10 @@ relay_start(struct bufferevent *a, struct bufferevent *b)
     for (int i = 0; i < 2; i++) {
         bufferevent_setcb(r->side[i], relay_read, relay_write, relay_event, r);
         bufferevent_setwatermark(r->side[i], EV_WRITE, RELAY_LOW, 0);
+        /* libevent moves at most 16 KiB per read or write call by default: bulk (a
+         * picture) then costs a loop turn per 16 KiB */
+        bufferevent_set_max_single_read(r->side[i], RELAY_LOW);
+        bufferevent_set_max_single_write(r->side[i], RELAY_HIGH);
         bufferevent_enable(r->side[i], EV_READ | EV_WRITE);
     }
     /* bytes that arrived before the relay started */

@@ -1,5 +1,8 @@
 /* x-colour.c: waits until the centre of the window named NAME on $DISPLAY has the colour
- * RRGGBB (exit 0), or the time runs out (exit 1, the last colour seen on stderr).
+ * RRGGBB (exit 0), or the time runs out (exit 1, the last colour seen on stderr). With -e it
+ * prints, on success, the wall-clock time it saw the colour (epoch microseconds) and the
+ * number of polls (bench/session.sh times the first frame with it); -i sets the poll
+ * interval in milliseconds (100).
  *
  * It polls over one X connection. Polling with a new client each time (xwininfo, xwd)
  * is not harmless: the X server (xorg-server 21.1) closes a connection that has not sent
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,12 +86,18 @@ main(int argc, char **argv)
 {
     const char *name = "QVD";
     double timeout = 30;
+    long interval_ms = 100, polls = 0;
+    bool epoch = false;
     int opt;
-    while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:t:i:e")) != -1) {
         if (opt == 'n')
             name = optarg;
         else if (opt == 't')
             timeout = atof(optarg);
+        else if (opt == 'i')
+            interval_ms = atol(optarg);
+        else if (opt == 'e')
+            epoch = true;
         else
             goto usage;
     }
@@ -106,17 +116,23 @@ main(int argc, char **argv)
     double deadline = now_s() + timeout;
     long seen = -1;
     for (;;) {
+        polls++;
         Window w = find_named(d, DefaultRootWindow(d), name);
         if (w != None) {
             seen = centre_colour(d, w);
             if (seen == want) {
+                if (epoch) {
+                    struct timeval tv;
+                    gettimeofday(&tv, NULL);
+                    printf("%lld %ld\n", (long long)tv.tv_sec * 1000000 + tv.tv_usec, polls);
+                }
                 XCloseDisplay(d);
                 return 0;
             }
         }
         if (now_s() >= deadline)
             break;
-        usleep(100000);
+        usleep((useconds_t)(interval_ms * 1000));
     }
     if (seen < 0)
         fprintf(stderr, "x-colour: no viewable window named '%s'\n", name);
@@ -125,6 +141,6 @@ main(int argc, char **argv)
     XCloseDisplay(d);
     return 1;
 usage:
-    fprintf(stderr, "usage: x-colour [-n WINDOW-NAME] [-t SECONDS] RRGGBB\n");
+    fprintf(stderr, "usage: x-colour [-n WINDOW-NAME] [-t SECONDS] [-i MS] [-e] RRGGBB\n");
     return 2;
 }
