@@ -97,7 +97,7 @@ declare -A FIRST UPG
 frame_once() { # frame_once KIND INDEX
   local kind=$1 i=$2 port=$((LPORT + $2)) log=$T_DIR/connect-$1-$2.log t0 t1 seen
   mkdir -p "$T_DIR/nxhome"
-  DISPLAY=$DISP t_in_node "$XCOLOUR" -n QVD -t 20 -i 1 -e $COLOUR >"$T_DIR/pixel-$kind-$i" 2>/dev/null &
+  DISPLAY=$DISP t_in_node "$XCOLOUR" -n QVD -t 20 -i 5 -e $COLOUR >"$T_DIR/pixel-$kind-$i" 2>/dev/null &
   POLL_PID=$!
   t0=$(b_now)
   t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $port 2>"$log"
@@ -291,7 +291,7 @@ row "wire: (same L7R run: NX bytes nxproxy<->helper, TLS overhead)" "$W_NX_L7R B
 row "new TLS connections/s, sequential ($CONN_SEQ GET /qvd/ping)" "$RATE_SEQ /s" ""
 row "new TLS connections/s, 8 parallel ($CONN_PAR GET /qvd/ping)" "$RATE_PAR /s" ""
 row "keep-alive GET /qvd/ping/s, $KA on $CONN_KA connection(s)" "$RATE_KA /s" ""
-echo "(the frame poller looked every ~1 ms; relay: $MB MiB /dev/zero pushed by socat, sink in the" \
+echo "(the frame poller looked every ~5 ms; relay: $MB MiB /dev/zero pushed by socat, sink in the" \
   "VM's network namespace via an nftables redirect of 4100, nxagent left listening; wire: ss" \
   "bytes_acked + bytes_received, fresh nxproxy cache each run; pings: one curl process per" \
   "stream, --no-sessionid, Connection: close)"

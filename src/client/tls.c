@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <openssl/err.h>
@@ -66,6 +68,8 @@ tcp_connect(const char *host, int port, int64_t deadline)
             qvd_seterr("%s", strerror(errno));
             continue;
         }
+        /* the NX stream is interactive: no Nagle delays */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         rc = connect(fd, a->ai_addr, a->ai_addrlen);
         if (rc < 0 && errno == EINPROGRESS) {
             if (wait_fd(fd, POLLOUT, deadline) == 0) {

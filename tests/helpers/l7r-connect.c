@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -158,6 +159,8 @@ main(int argc, char **argv)
             break; /* the VM spoke first: not expected, but keep the bytes */
     }
     int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (cfd >= 0)
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (cfd < 0)
         return 1;
     fprintf(stderr, "l7r-connect: relaying\n");
