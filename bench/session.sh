@@ -150,27 +150,39 @@ push() { # push PORT OUT: TP = MB/s from the first byte sent to the sink's end
   [ "$got" = "$BYTES" ] || { echo "# the sink got $got of $BYTES bytes" >&2; return; }
   TP=$(awk -v b="$BYTES" -v us=$((t1 - t0)) 'BEGIN { printf "%.0f", b / 1048576 / (us / 1e6) }')
 }
+# Each path is pushed RUNS times and keeps its best figure: on a shared 2-core machine one
+# run can lose half its speed to a neighbour.
+RUNS=${BENCH_RELAY_RUNS:-3}
+best() { [ "$TP" != - ] && { [ "$1" = - ] || [ "$TP" -gt "$1" ]; } && echo "$TP" || echo "$1"; }
 # a) plain copy on the node's loopback
-sink_start "/run/netns/$T_NS_NET" $SINK "$T_DIR/sink-direct" || { echo "no sink" >&2; exit 1; }
-push $SINK "$T_DIR/sink-direct"; TP_DIRECT=$TP
+TP_DIRECT=-
+for ((r = 0; r < RUNS; r++)); do
+  sink_start "/run/netns/$T_NS_NET" $SINK "$T_DIR/sink-direct" || { echo "no sink" >&2; exit 1; }
+  push $SINK "$T_DIR/sink-direct"; TP_DIRECT=$(best "$TP_DIRECT")
+done
 # b) through the L7R: the VMA's connection to nxagent's 127.0.0.1:4100 goes to the sink
 nsenter --net="$VMNET" nft -f - <<EOF || { echo "cannot add the redirect in the VM" >&2; exit 1; }
 table ip qvdbench {
   chain out { type nat hook output priority -100; ip daddr 127.0.0.1 tcp dport 4100 redirect to :$SINK; }
 }
 EOF
-sink_start "$VMNET" $SINK "$T_DIR/sink-l7r" || { echo "no sink in the VM" >&2; exit 1; }
-t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $((LPORT + 90)) 2>"$T_DIR/connect-relay.log"
-wait_file "$T_DIR/connect-relay.log" "listening on" 60 || { echo "relay: no 101: $(cat "$T_DIR/connect-relay.log")" >&2; exit 1; }
 VMA_PID=$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = 1")
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; } # utime + stime
-c0=$(cpu_ticks "$L7R_PID") v0=$(cpu_ticks "$VMA_PID") h0=$(cpu_ticks "$C_PID")
-push $((LPORT + 90)) "$T_DIR/sink-l7r"; TP_L7R=$TP
 HZ=$(getconf CLK_TCK)
-CPU_L7R=$(((($(cpu_ticks "$L7R_PID") - c0) * 1000) / HZ)) CPU_VMA=$(((($(cpu_ticks "$VMA_PID") - v0) * 1000) / HZ))
-CPU_HELPER=$(((($(cpu_ticks "$C_PID") - h0) * 1000) / HZ))
-stop_pid "$C_PID"; C_PID=
-t_wait 10 slot_free
+TP_L7R=- CPU_L7R=- CPU_VMA=-
+for ((r = 0; r < RUNS; r++)); do
+  sink_start "$VMNET" $SINK "$T_DIR/sink-l7r" || { echo "no sink in the VM" >&2; exit 1; }
+  t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $((LPORT + 90)) 2>"$T_DIR/connect-relay.log"
+  wait_file "$T_DIR/connect-relay.log" "listening on" 60 || { echo "relay: no 101: $(cat "$T_DIR/connect-relay.log")" >&2; exit 1; }
+  c0=$(cpu_ticks "$L7R_PID") v0=$(cpu_ticks "$VMA_PID")
+  push $((LPORT + 90)) "$T_DIR/sink-l7r"
+  if [ "$(best "$TP_L7R")" != "$TP_L7R" ]; then
+    TP_L7R=$TP
+    CPU_L7R=$(((($(cpu_ticks "$L7R_PID") - c0) * 1000) / HZ)) CPU_VMA=$(((($(cpu_ticks "$VMA_PID") - v0) * 1000) / HZ))
+  fi
+  stop_pid "$C_PID"; C_PID=
+  t_wait 10 slot_free
+done
 # b2) a plain copy from the node to the VM's address (bridge + veth, the sink's own port)
 VMIP=$(sql "SELECT ip FROM vms WHERE id = 1")
 TP_VETH=-
@@ -283,7 +295,7 @@ row "relay: helper -> TLS -> L7R -> VMA -> VM's 127.0.0.1:4100" "$TP_L7R MB/s" "
 row "relay: ratio L7R / plain copy" "$(ratio "$TP_L7R" "$TP_DIRECT")" ">= 0.5"
 row "relay: vma-tunnel (plain TCP) -> VMA -> VM's 127.0.0.1:4100" "$TP_TUN MB/s" ""
 row "relay: plain socat copy node -> VM address (bridge + veth)" "$TP_VETH MB/s" ""
-row "relay: CPU during the L7R push: helper / L7R / VMA" "$CPU_HELPER / $CPU_L7R / $CPU_VMA ms" ""
+row "relay: CPU of the L7R / the VMA during the best L7R push" "$CPU_L7R / $CPU_VMA ms" ""
 row "wire: scripted session via vma-tunnel, NX bytes" "$W_RAW B" ""
 row "wire: same through the L7R, TLS bytes client<->L7R" "$W_TLS B" ""
 row "wire: L7R overhead vs vma-tunnel run" "$(pct "$W_TLS" "$W_RAW")" "<= +3 %"
@@ -291,7 +303,7 @@ row "wire: (same L7R run: NX bytes nxproxy<->helper, TLS overhead)" "$W_NX_L7R B
 row "new TLS connections/s, sequential ($CONN_SEQ GET /qvd/ping)" "$RATE_SEQ /s" ""
 row "new TLS connections/s, 8 parallel ($CONN_PAR GET /qvd/ping)" "$RATE_PAR /s" ""
 row "keep-alive GET /qvd/ping/s, $KA on $CONN_KA connection(s)" "$RATE_KA /s" ""
-echo "(the frame poller looked every ~5 ms; relay: $MB MiB /dev/zero pushed by socat, sink in the" \
+echo "(the frame poller looked every ~5 ms; relay: best of $RUNS pushes of $MB MiB /dev/zero by socat, sink in the" \
   "VM's network namespace via an nftables redirect of 4100, nxagent left listening; wire: ss" \
   "bytes_acked + bytes_received, fresh nxproxy cache each run; pings: one curl process per" \
   "stream, --no-sessionid, Connection: close)"
