@@ -36,6 +36,7 @@ vma.x_session = /usr/local/bin/qvd-test-session
 hkd.vm_command.poll = 1
 hkd.vma.ping.interval = 1
 hkd.vm.stop.timeout = 5
+l7r.timeout.request = 3
 log.level = debug
 CONF
 admin() { "$ADMIN" -c "$conf" "$@"; }
@@ -116,6 +117,29 @@ t_check "the L7R started the stopped VM and the client showed its progress" \
   eval 'is_vm 1 running && grep -qi "virtual machine\|starting\|assign" "$T_DIR/c1.log"'
 t_check "the user slot is connected through this L7R" slot_connected 1
 t_check "the L7R runs unprivileged" [ "$(ps -o user= -p "$L7R_PID")" = nobody ]
+
+# --- bad requests while the session relays: answered or dropped, the session unharmed ---
+raw() { { printf "$1"; sleep "${2:-1}"; } | t_in_node timeout 10 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$PORT 2>/dev/null; }
+out=$(raw 'GARBAGE\r\n\r\n')
+t_check "while relaying: a malformed request line gets 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+big=$(head -c 20000 /dev/zero | tr '\0' a)
+out=$(raw "GET /qvd/ping HTTP/1.1\r\nX-Big: $big\r\n\r\n")
+t_check "while relaying: an oversized header gets 431" grep -q '^HTTP/1.1 431 ' <<<"$out"
+t_in_node bash -c "head -c 65536 /dev/urandom >/dev/tcp/127.0.0.1/$PORT" 2>/dev/null
+{ printf 'GET /qvd/ping HTTP/1.1\r\nX-Slow: '; sleep 60; } |
+  t_in_node openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$PORT >/dev/null 2>&1 & SLOW=$!
+for i in $(seq 20); do t_in_node bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; printf 'x' >&3" 2>/dev/null; done
+t_check "while relaying: the L7R still answers ping" \
+  eval 't_in_node curl -sk -m 5 https://127.0.0.1:$PORT/qvd/ping | grep -q "I am alive"'
+# the session still carries the desktop both ways: a new colour set in the VM reaches the
+# client's screen, and back
+in_vm_x() { in_vm 1 runuser -u alice -- env DISPLAY=:100 "$@"; }
+in_vm_x xsetroot -solid '#8b0000'
+t_check "while relaying: the session still shows what the VM draws" \
+  eval 'DISPLAY=$DISP t_in_node "$XCOLOUR" -t 20 8b0000'
+in_vm_x xsetroot -solid "#$COLOUR"
+t_check "the slot is still held" slot_connected 1
+t_check "the slow client is dropped by the L7R's request timeout (3 s)" t_wait 15 dead "$SLOW"
 SESSION_PID=$(in_vm 1 pgrep -u alice -f qvd-test-session | head -1)
 in_vm 1 su alice -s /bin/sh -c 'echo still-here > /home/alice/left-in-session' 2>/dev/null ||
   in_vm 1 sh -c 'echo still-here > /home/alice/left-in-session'
