@@ -55,6 +55,7 @@ struct l7r {
     SSL_CTX *ssl_ctx; /* NULL with l7r.use_ssl=0 */
     struct evconnlistener *listeners[L7R_MAX_LISTENERS];
     size_t nlisteners;
+    struct event *accept_pause; /* accepting paused while out of descriptors */
     struct event *sig_term, *sig_int, *poll_ev, *wake_ev;
     int wake_fd;
     int64_t host_id; /* -1 until the HKD has registered this node */

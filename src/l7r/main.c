@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,9 +146,61 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, i
 }
 
 static void
+resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+    struct l7r *l = arg;
+
+    if (l->stopping)
+        return;
+    for (size_t i = 0; i < l->nlisteners; i++)
+        evconnlistener_enable(l->listeners[i]);
+}
+
+/* Out of file descriptors, the waiting connection stays in the backlog and the listener
+ * would fire again at once: accepting pauses for a second instead of spinning. */
+static void
 on_accept_error(struct evconnlistener *lis, void *arg)
 {
-    log_warn("accept: %s", strerror(errno));
+    struct l7r *l = arg;
+    int err = errno;
+    struct timeval tv = {1, 0};
+
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+        log_warn("accept: %s", strerror(err));
+        return;
+    }
+    log_warn("accept: %s (%zu connections open): not accepting for 1 s", strerror(err), l->nconns);
+    for (size_t i = 0; i < l->nlisteners; i++)
+        evconnlistener_disable(l->listeners[i]);
+    if (l->accept_pause == NULL)
+        l->accept_pause = evtimer_new(l->base, resume_accepting, l);
+    evtimer_add(l->accept_pause, &tv);
+}
+
+/* A relayed session holds two descriptors (client and VMA): the soft limit (often 1024)
+ * would cap a node at ~500 sessions. Raised, as root before the drop, to what
+ * l7r.max_connections needs. */
+static void
+raise_fd_limit(struct l7r *l)
+{
+    struct rlimit r;
+    rlim_t want = (rlim_t)l->max_conns * 2 + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur >= want)
+        return;
+    struct rlimit n = {want, r.rlim_max >= want ? r.rlim_max : want};
+    if (setrlimit(RLIMIT_NOFILE, &n) < 0) {
+        n = (struct rlimit){r.rlim_max, r.rlim_max}; /* unprivileged: up to the hard limit */
+        setrlimit(RLIMIT_NOFILE, &n);
+    }
+    getrlimit(RLIMIT_NOFILE, &r);
+    if (r.rlim_cur < want)
+        log_warn("file descriptors limited to %llu: about %llu sessions at most, not the %ld of"
+                 " l7r.max_connections (raise the hard limit, e.g. LimitNOFILE=)",
+                 (unsigned long long)r.rlim_cur,
+                 (unsigned long long)(r.rlim_cur > 64 ? (r.rlim_cur - 64) / 2 : 0), l->max_conns);
+    else
+        log_info("file descriptors: up to %llu", (unsigned long long)r.rlim_cur);
 }
 
 /* Binds every address of l7r.address:l7r.port ('*' = all). */
@@ -325,6 +378,7 @@ main(int argc, char **argv)
     } else {
         log_warn("l7r.use_ssl=0: serving plain HTTP (debugging only)");
     }
+    raise_fd_limit(l);
     if (open_listeners(l) < 0)
         qvd_fatal("%s", qvd_strerror());
     l->db = qvd_db_open(l->cfg);
@@ -363,9 +417,10 @@ main(int argc, char **argv)
     l7r_conn_close_all(l);
     if (l->wake_ev)
         event_free(l->wake_ev);
-    if (l->wake_fd >= 0)
-        close(l->wake_fd);
+    /* wake_fd belongs to the database connection, closed with it */
     event_free(l->poll_ev);
+    if (l->accept_pause)
+        event_free(l->accept_pause);
     event_free(l->sig_term);
     event_free(l->sig_int);
     event_base_free(l->base);

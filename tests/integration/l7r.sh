@@ -244,4 +244,32 @@ t_check "and its sessions' slots are free" slot_is 1 "disconnected/-"
 t_check "and its client is disconnected" t_wait 5 gone $H5
 t_check "the counters were kept" \
   [ "$(sql "SELECT (http_requests > 20) || (auth_ok > 5) || (nx_attempts >= 5) || (nx_ok >= 4) FROM host_counters")" = 1111 ]
+
+# --- file descriptors: a relayed session holds two; the usual soft limit of 1024 would cap
+# the node at ~500 sessions, so the L7R raises it for l7r.max_connections; out of
+# descriptors it pauses accepting instead of spinning on the full backlog
+PORT2=$((PORT + 1)) PORT3=$((PORT + 2))
+sed -e "s/^l7r.port = .*/l7r.port = $PORT2/" "$conf" >"$T_DIR/node2.conf"
+sed -e "s/^l7r.port = .*/l7r.port = $PORT3/" "$conf" >"$T_DIR/node3.conf"
+echo "l7r.max_connections = 3000" | tee -a "$T_DIR/node2.conf" >>"$T_DIR/node3.conf"
+up_on() { t_in_node curl -sk -m 2 -o /dev/null "https://127.0.0.1:$1/qvd/ping"; }
+# as systemd starts services: soft limit 1024, hard limit high
+t_node_spawn L7R_PID prlimit --nofile=1024:8192 "$L7R" -c "$T_DIR/node2.conf" >>"$T_DIR/l7r2.log" 2>&1
+t_wait 10 up_on $PORT2
+t_check "started with a soft limit of 1024 descriptors, the L7R raises it for 3000 connections" \
+  eval '[ "$(awk "/Max open files/ {print \$4}" /proc/$L7R_PID/limits)" -ge 6064 ]'
+kill $L7R_PID; wait $L7R_PID 2>/dev/null
+# a hard limit of 40 it cannot raise (no CAP_SYS_RESOURCE), and 60 clients
+t_node_spawn L7R_PID capsh --drop=cap_sys_resource -- -c "exec prlimit --nofile=40:40 $L7R -c $T_DIR/node3.conf" \
+  >>"$T_DIR/l7r3.log" 2>&1
+t_wait 10 up_on $PORT3
+t_check "a limit it cannot raise is reported with the sessions it allows" \
+  grep -q 'file descriptors limited to 40' "$T_DIR/l7r3.log"
+t_in_node bash -c "for i in \$(seq 60); do exec {f}<>/dev/tcp/127.0.0.1/$PORT3 || break; done; sleep 4" 2>/dev/null &
+HOLD=$!
+sleep 2
+t_check "out of descriptors the L7R pauses accepting (and says so) instead of spinning" \
+  eval '[ "$(grep -c "not accepting for 1 s" "$T_DIR/l7r3.log")" -ge 1 ] && [ "$(grep -c "accept:" "$T_DIR/l7r3.log")" -le 5 ]'
+wait $HOLD
+t_check "once descriptors are free again it answers" t_wait 15 up_on $PORT3
 exit 0
