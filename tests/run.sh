@@ -50,6 +50,22 @@ for t in "$QVD_BUILD"/tests/unit/test-*; do
   account "$name" "$out" "$rc"
 done
 
+# The unit tests that use a database again, on a throwaway PostgreSQL server.
+if [[ -z "$pattern" || unit-pg/ == *$pattern* || unit-pg/test-db == *$pattern* || unit-pg/test-model == *$pattern* ]]; then
+  . tests/pg.sh
+  if pg_start >"$log_dir/pg-start.log" 2>&1; then
+    for t in test-db test-model; do
+      out=$log_dir/pg-$t.log
+      CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$QVD_BUILD/tests/unit/$t" >"$out" 2>&1; rc=$?
+      account "unit-pg/$t" "$out" "$rc"
+    done
+  else
+    echo "not ok 1 - a throwaway PostgreSQL server starts (see $log_dir/pg-start.log)" >"$log_dir/pg.log"
+    account "unit-pg/server" "$log_dir/pg.log" 1
+  fi
+  pg_stop
+fi
+
 for t in tests/integration/*.sh; do
   [ -f "$t" ] || continue
   name=integration/$(basename "$t" .sh)

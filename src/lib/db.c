@@ -17,8 +17,10 @@ qvd_db_open(struct qvd_config *cfg)
 
     if (type == NULL || strcmp(type, "sqlite") == 0)
         ops = &qvd_db_sqlite_ops;
+    else if (strcmp(type, "pg") == 0)
+        ops = &qvd_db_pg_ops;
     else {
-        qvd_seterr("unsupported database.type '%s' (this build supports: sqlite)", type);
+        qvd_seterr("unsupported database.type '%s' (this build supports: sqlite, pg)", type);
         return NULL;
     }
     db = qvd_xcalloc(1, sizeof(*db));
@@ -50,7 +52,7 @@ bind_args(struct qvd_db *db, struct qvd_stmt *st, const char *types, va_list ap)
         case 'i': rc = db->ops->bind_int(st, idx, va_arg(ap, int64_t)); break;
         case 's': {
             const char *s = va_arg(ap, const char *);
-            rc = s ? db->ops->bind_text(st, idx, s) : db->ops->bind_null(st, idx);
+            rc = db->ops->bind_text(st, idx, s);
             break;
         }
         case 'n': rc = db->ops->bind_null(st, idx); break;
@@ -178,8 +180,7 @@ qvd_db_begin(struct qvd_db *db)
     if (db->tx_depth++ > 0)
         return 0;
     db->tx_failed = false;
-    if (db->ops->exec_script(db, db->ops == &qvd_db_sqlite_ops ? "BEGIN IMMEDIATE" : "BEGIN") <
-        0) {
+    if (db->ops->exec_script(db, db->ops->begin_sql) < 0) {
         db->tx_depth = 0;
         return -1;
     }

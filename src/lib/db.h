@@ -16,13 +16,16 @@ enum qvd_db_errkind { QVD_DB_OK, QVD_DB_CONSTRAINT, QVD_DB_BUSY, QVD_DB_OTHER };
  * columns 0-based. step() returns 1 for a row, 0 when done, -1 on error. */
 struct qvd_db_ops {
     const char *name;
-    const char *id_column; /* replaces @ID@ in migrations: an auto-increment primary key */
+    const char *id_column;  /* replaces @ID@ in migrations: an auto-increment primary key */
+    const char *int_column; /* replaces INTEGER in migrations when set: a 64-bit integer */
+    const char *begin_sql;  /* starts a transaction that takes the write lock when it can */
+    const char *string_agg; /* aggregate (text, separator) -> joined text */
     int (*open)(struct qvd_db *db, struct qvd_config *cfg);
     void (*close)(struct qvd_db *db);
     int (*exec_script)(struct qvd_db *db, const char *sql);
     struct qvd_stmt *(*prepare)(struct qvd_db *db, const char *sql);
     int (*bind_int)(struct qvd_stmt *st, int idx, int64_t v);
-    int (*bind_text)(struct qvd_stmt *st, int idx, const char *v);
+    int (*bind_text)(struct qvd_stmt *st, int idx, const char *v); /* v NULL: a text NULL */
     int (*bind_null)(struct qvd_stmt *st, int idx);
     int (*step)(struct qvd_stmt *st);
     int (*columns)(struct qvd_stmt *st);
@@ -35,6 +38,7 @@ struct qvd_db_ops {
     int (*notify)(struct qvd_db *db, const char *channel);
     int (*listen)(struct qvd_db *db, const char *channel); /* returns a pollable fd */
     void (*drain)(struct qvd_db *db, int fd);
+    int (*migrated)(struct qvd_db *db); /* optional: after migrations, in their transaction */
 };
 
 /* Common part of every connection; back-ends embed their own data behind `impl`. */
@@ -82,7 +86,8 @@ void qvd_db_rollback(struct qvd_db *db);
 enum qvd_db_errkind qvd_db_errkind(struct qvd_db *db);
 
 /* Wake-ups: notify a channel (no-op when nobody listens); listen gives an fd that becomes
- * readable on notification; drain consumes what is pending on it. */
+ * readable on notification; drain consumes what is pending on it. The fd belongs to the
+ * connection: qvd_db_close closes it, the caller never does. */
 int qvd_db_notify(struct qvd_db *db, const char *channel);
 int qvd_db_listen(struct qvd_db *db, const char *channel);
 void qvd_db_drain(struct qvd_db *db, int fd);
@@ -93,5 +98,6 @@ void qvd_db_drain(struct qvd_db *db, int fd);
 #define QVD_CHAN_USER_CMD "qvd_cmd_for_user_on_host%lld"
 
 extern const struct qvd_db_ops qvd_db_sqlite_ops;
+extern const struct qvd_db_ops qvd_db_pg_ops;
 
 #endif

@@ -25,6 +25,8 @@ struct qvd_stmt {
 struct sqlite_impl {
     sqlite3 *conn;
     char *wake_dir;
+    int wake_fd[4]; /* the listening sockets, closed with the connection */
+    int nwake;
 };
 
 #define IMPL(db) ((struct sqlite_impl *)(db)->impl)
@@ -98,6 +100,8 @@ sq_close(struct qvd_db *db)
 {
     struct sqlite_impl *im = IMPL(db);
 
+    for (int i = 0; i < im->nwake; i++)
+        close(im->wake_fd[i]);
     sqlite3_close(im->conn);
     free(im->wake_dir);
     free(im);
@@ -125,6 +129,7 @@ sq_bind_int(struct qvd_stmt *st, int idx, int64_t v)
     return rc == SQLITE_OK ? 0 : fail(st->db, rc, "bind");
 }
 
+/* sqlite3_bind_text binds NULL for a NULL pointer, as the interface asks. */
 static int
 sq_bind_text(struct qvd_stmt *st, int idx, const char *v)
 {
@@ -231,6 +236,8 @@ sq_listen(struct qvd_db *db, const char *channel)
     struct sockaddr_un sa;
     int fd;
 
+    if ((size_t)IMPL(db)->nwake == QVD_ARRAY_LEN(IMPL(db)->wake_fd))
+        return qvd_seterr("too many wake-up channels on one connection");
     if (wake_addr(db, channel, &sa) < 0 || qvd_mkdir_p(IMPL(db)->wake_dir, 0755) < 0)
         return -1;
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -242,6 +249,7 @@ sq_listen(struct qvd_db *db, const char *channel)
         return qvd_seterr("cannot bind wake-up socket %s: %s", sa.sun_path, strerror(errno));
     }
     chmod(sa.sun_path, 0622);
+    IMPL(db)->wake_fd[IMPL(db)->nwake++] = fd;
     return fd;
 }
 
@@ -257,6 +265,8 @@ sq_drain(struct qvd_db *db, int fd)
 const struct qvd_db_ops qvd_db_sqlite_ops = {
     .name = "sqlite",
     .id_column = "INTEGER PRIMARY KEY",
+    .begin_sql = "BEGIN IMMEDIATE",
+    .string_agg = "group_concat",
     .open = sq_open,
     .close = sq_close,
     .exec_script = sq_exec_script,

@@ -154,6 +154,8 @@ qvd_db_schema_version(struct qvd_db *db)
     return rc == 0 ? 0 : (int)v;
 }
 
+/* The migration text for this back-end: @ID@ and, where the back-end's INTEGER is narrower
+ * than SQLite's 64 bits, the INTEGER type name (migrations write types in capitals). */
 static char *
 dialect(struct qvd_db *db, const char *sql)
 {
@@ -163,6 +165,9 @@ dialect(struct qvd_db *db, const char *sql)
         if (strncmp(p, "@ID@", 4) == 0) {
             qvd_buf_adds(&b, db->ops->id_column);
             p += 4;
+        } else if (db->ops->int_column != NULL && strncmp(p, "INTEGER", 7) == 0) {
+            qvd_buf_adds(&b, db->ops->int_column);
+            p += 7;
         } else {
             qvd_buf_addc(&b, *p++);
         }
@@ -206,6 +211,8 @@ qvd_db_migrate(struct qvd_db *db)
         }
         log_info("database migrated to schema version %d (%s)", m->version, m->what);
     }
+    if (db->ops->migrated != NULL && db->ops->migrated(db) < 0)
+        goto fail;
     return qvd_db_commit(db);
 fail:
     qvd_db_rollback(db);

@@ -1,7 +1,10 @@
 /* model_list.c: the listings every front-end shows, one query per object. Columns are named
  * for display; filters follow struct qvd_model_filter. */
+#include <stdlib.h>
+
 #include "db.h"
 #include "model_int.h"
+#include "util.h"
 
 static struct qvd_stmt *
 checked(struct qvd_db *db, struct qvd_stmt *st)
@@ -49,23 +52,24 @@ qvd_model_osf_list(struct qvd_db *db, const struct qvd_model_filter *f)
                          "iiiiss", f->id, f->id, f->tenant_id, f->tenant_id, f->name, f->name));
 }
 
-/* tags are aggregated with group_concat: SQLite's; a PostgreSQL back-end must define it
- * (CREATE AGGREGATE over string_agg) or this query gets a dialect hook */
+/* Tags are joined by the back-end's string aggregate (group_concat, string_agg). */
 struct qvd_stmt *
 qvd_model_di_list(struct qvd_db *db, const struct qvd_model_filter *f)
 {
-    return checked(
-        db, qvd_db_query(db,
-                         "SELECT d.id, o.name AS osf, d.osf_id, d.version, d.path, d.blocked,"
-                         " r.state, (SELECT group_concat(tag, ',') FROM (SELECT tag FROM di_tags"
-                         " g WHERE g.di_id = d.id ORDER BY g.fixed DESC, g.tag)) AS tags,"
-                         " d.description FROM dis d JOIN osfs o ON o.id = d.osf_id"
-                         " LEFT JOIN di_runtimes r ON r.di_id = d.id"
-                         " WHERE (? < 0 OR d.id = ?) AND (? < -1 OR o.tenant_id = ?)"
-                         " AND (? < 0 OR d.osf_id = ?) AND (? IS NULL OR d.version = ?)"
-                         " ORDER BY d.id",
-                         "iiiiiiss", f->id, f->id, f->tenant_id, f->tenant_id, f->osf_id,
-                         f->osf_id, f->name, f->name));
+    char *sql = qvd_xasprintf("SELECT d.id, o.name AS osf, d.osf_id, d.version, d.path, d.blocked,"
+                              " r.state, (SELECT %s(tag, ',') FROM (SELECT tag FROM di_tags"
+                              " g WHERE g.di_id = d.id ORDER BY g.fixed DESC, g.tag) AS t) AS tags,"
+                              " d.description FROM dis d JOIN osfs o ON o.id = d.osf_id"
+                              " LEFT JOIN di_runtimes r ON r.di_id = d.id"
+                              " WHERE (? < 0 OR d.id = ?) AND (? < -1 OR o.tenant_id = ?)"
+                              " AND (? < 0 OR d.osf_id = ?) AND (? IS NULL OR d.version = ?)"
+                              " ORDER BY d.id",
+                              db->ops->string_agg);
+    struct qvd_stmt *st = qvd_db_query(db, sql, "iiiiiiss", f->id, f->id, f->tenant_id,
+                                       f->tenant_id, f->osf_id, f->osf_id, f->name, f->name);
+
+    free(sql);
+    return checked(db, st);
 }
 
 struct qvd_stmt *

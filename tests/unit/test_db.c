@@ -1,4 +1,5 @@
-/* test_db.c: the SQLite back-end: migrations, nested transactions, error kinds, wake-ups. */
+/* test_db.c: the database back-end (SQLite, or PostgreSQL with QVD_TEST_PG_HOST): migrations,
+ * nested transactions, error kinds, wake-ups. */
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "testdb.h"
 #include "util.h"
 
 struct fixture {
@@ -36,7 +38,7 @@ setup(void **state)
     qvd_config_set(f->cfg, "database.path", path);
     snprintf(path, sizeof(path), "%s/run", f->dir);
     qvd_config_set(f->cfg, "path.run", path);
-    f->db = qvd_db_open(f->cfg);
+    f->db = test_db_open(f->cfg);
     if (f->db == NULL || qvd_db_migrate(f->db) < 0)
         return -1;
     *state = f;
@@ -132,18 +134,20 @@ notify_wakes_the_listener(void **state)
 {
     struct fixture *f = *state;
     int fd = qvd_db_listen(f->db, "qvd_test_chan");
+    struct qvd_db *writer = qvd_db_open(f->cfg); /* another process, as in production */
     struct pollfd p;
 
     assert_true(fd >= 0);
+    assert_non_null(writer);
     p = (struct pollfd){.fd = fd, .events = POLLIN};
     assert_int_equal(poll(&p, 1, 0), 0);
-    assert_int_equal(qvd_db_notify(f->db, "qvd_test_chan"), 0);
+    assert_int_equal(qvd_db_notify(writer, "qvd_test_chan"), 0);
     assert_int_equal(poll(&p, 1, 1000), 1);
     qvd_db_drain(f->db, fd);
     assert_int_equal(poll(&p, 1, 0), 0);
     /* notifying a channel nobody listens to is fine */
-    assert_int_equal(qvd_db_notify(f->db, "qvd_nobody"), 0);
-    close(fd);
+    assert_int_equal(qvd_db_notify(writer, "qvd_nobody"), 0);
+    qvd_db_close(writer);
 }
 
 int

@@ -1,5 +1,5 @@
-/* test_model.c: the model's rules on a real SQLite database: addresses, DI versions and tags,
- * tenancy, placement, VM commands, passwords. */
+/* test_model.c: the model's rules on a real database (SQLite, or PostgreSQL with QVD_TEST_PG_HOST):
+ * addresses, DI versions and tags, tenancy, placement, VM commands, passwords. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,7 @@
 #include "log.h"
 #include "model.h"
 #include "password.h"
+#include "testdb.h"
 #include "util.h"
 
 struct fixture {
@@ -50,7 +51,7 @@ setup(void **state)
     mkdir(f->src, 0755);
     snprintf(path, sizeof(path), "%s/hello", f->src);
     qvd_write_file(path, "hi\n", 3, 0644);
-    f->db = qvd_db_open(f->cfg);
+    f->db = test_db_open(f->cfg);
     if (f->db == NULL || qvd_db_migrate(f->db) < 0)
         return -1;
     struct qvd_model_osf o = QVD_MODEL_OSF_UNSET;

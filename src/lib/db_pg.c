@@ -1,0 +1,411 @@
+/* db_pg.c: the PostgreSQL back-end (libpq) for clusters of nodes. Statements keep our `?`
+ * placeholders until prepare turns them into $1..$n; values travel as text parameters.
+ * Wake-ups are LISTEN/NOTIFY on the connection's socket. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "db.h"
+#include "err.h"
+#include "log.h"
+#include "util.h"
+
+/* type OIDs from catalog/pg_type.h, which libpq-dev does not ship to clients */
+#define PG_INT8OID 20
+#define PG_TEXTOID 25
+
+struct qvd_stmt {
+    struct qvd_db *db; /* first: see db.c */
+    char *sql;         /* with $n placeholders */
+    int nparams;
+    char **values; /* owned; NULL binds SQL NULL */
+    Oid *types;
+    PGresult *res; /* NULL until the first step */
+    int row;
+};
+
+struct pg_impl {
+    PGconn *conn;
+    PGconn *listen_conn; /* LISTENs on a connection of its own: queries on `conn` would
+                          * swallow notifications without the socket becoming readable */
+    int64_t changes;
+};
+
+#define IMPL(db) ((struct pg_impl *)(db)->impl)
+
+/* Maps SQLSTATE classes to our error kinds: 23 integrity violations, 40001 serialization,
+ * 40P01 deadlock and 55P03 lock not available are worth a retry. */
+static enum qvd_db_errkind
+errkind_of(const char *state)
+{
+    if (state == NULL)
+        return QVD_DB_OTHER;
+    if (strncmp(state, "23", 2) == 0)
+        return QVD_DB_CONSTRAINT;
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0)
+        return QVD_DB_BUSY;
+    return QVD_DB_OTHER;
+}
+
+/* Records a failed result (or a connection failure when res is NULL); always -1. */
+static int
+fail(struct qvd_db *db, const PGresult *res, const char *what)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char *m;
+    int rc;
+
+    db->errkind = res ? errkind_of(PQresultErrorField(res, PG_DIAG_SQLSTATE)) : QVD_DB_OTHER;
+    m = qvd_xstrdup(msg ? msg : PQerrorMessage(IMPL(db)->conn));
+    m[strcspn(m, "\n")] = '\0';
+    rc = qvd_seterr("database: %s: %s", what, m);
+    free(m);
+    return rc;
+}
+
+static bool
+result_ok(const PGresult *res)
+{
+    ExecStatusType s = PQresultStatus(res);
+    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY;
+}
+
+static void
+note_changes(struct qvd_db *db, const PGresult *res)
+{
+    const char *n = PQcmdTuples((PGresult *)res);
+    IMPL(db)->changes = *n ? strtoll(n, NULL, 10) : 0;
+}
+
+static int
+pg_exec_script(struct qvd_db *db, const char *sql)
+{
+    PGresult *res = PQexec(IMPL(db)->conn, sql);
+    int rc = 0;
+
+    if (res == NULL || !result_ok(res))
+        rc = fail(db, res, "exec");
+    else {
+        note_changes(db, res);
+        db->errkind = QVD_DB_OK;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Server notices (e.g. "relation already exists, skipping") are for debugging only. */
+static void
+pg_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    log_debug("postgresql: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+/* Connects with the database.* keys; NULL with qvd_seterr() on failure. */
+static PGconn *
+pg_connect(struct qvd_config *cfg)
+{
+    const char *keys[] = {"host", "port", "dbname", "user", "password", "application_name", NULL};
+    const char *vals[] = {qvd_config_get(cfg, "database.host"),
+                          qvd_config_get(cfg, "database.port"),
+                          qvd_config_get(cfg, "database.name"),
+                          qvd_config_get(cfg, "database.user"),
+                          qvd_config_get(cfg, "database.password"),
+                          "qvd",
+                          NULL};
+    PGconn *conn;
+
+    /* an empty value means libpq's default (PGHOST, ~/.pgpass...), not an empty setting */
+    for (size_t i = 0; keys[i] != NULL; i++)
+        if (vals[i] != NULL && *vals[i] == '\0')
+            vals[i] = NULL;
+    conn = PQconnectdbParams(keys, vals, 0);
+    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+        char *m = qvd_xstrdup(conn ? PQerrorMessage(conn) : "out of memory");
+
+        m[strcspn(m, "\n")] = '\0';
+        qvd_seterr("cannot connect to PostgreSQL database %s on %s: %s",
+                   vals[2] ? vals[2] : "(default)", vals[0] ? vals[0] : "(default)", m);
+        free(m);
+        PQfinish(conn);
+        return NULL;
+    }
+    PQsetNoticeProcessor(conn, pg_notice, NULL);
+    return conn;
+}
+
+static int
+pg_open(struct qvd_db *db, struct qvd_config *cfg)
+{
+    struct pg_impl *im = qvd_xcalloc(1, sizeof(*im));
+
+    im->conn = pg_connect(cfg);
+    if (im->conn == NULL) {
+        free(im);
+        return -1;
+    }
+    db->impl = im;
+    return 0;
+}
+
+static void
+pg_close(struct qvd_db *db)
+{
+    PQfinish(IMPL(db)->listen_conn);
+    PQfinish(IMPL(db)->conn);
+    free(db->impl);
+}
+
+/* Rewrites `?` into $1..$n outside single-quoted literals, double-quoted identifiers and
+ * comments-free SQL (ours has none); sets *n to the number of placeholders. */
+static char *
+number_placeholders(const char *sql, int *n)
+{
+    struct qvd_buf b = QVD_BUF_INIT;
+    char quote = '\0';
+
+    *n = 0;
+    for (const char *p = sql; *p; p++) {
+        if (quote != '\0') {
+            if (*p == quote)
+                quote = '\0'; /* a doubled quote closes and reopens: same result */
+            qvd_buf_addc(&b, *p);
+        } else if (*p == '\'' || *p == '"') {
+            quote = *p;
+            qvd_buf_addc(&b, *p);
+        } else if (*p == '?') {
+            qvd_buf_printf(&b, "$%d", ++*n);
+        } else {
+            qvd_buf_addc(&b, *p);
+        }
+    }
+    return qvd_buf_steal(&b);
+}
+
+static struct qvd_stmt *
+pg_prepare(struct qvd_db *db, const char *sql)
+{
+    struct qvd_stmt *st = qvd_xcalloc(1, sizeof(*st));
+
+    st->db = db;
+    st->sql = number_placeholders(sql, &st->nparams);
+    st->values = qvd_xcalloc(st->nparams + 1, sizeof(*st->values));
+    st->types = qvd_xcalloc(st->nparams + 1, sizeof(*st->types));
+    st->row = -1;
+    return st;
+}
+
+static int
+bind_value(struct qvd_stmt *st, int idx, char *v, Oid type)
+{
+    if (idx < 1 || idx > st->nparams || st->res != NULL) {
+        free(v);
+        st->db->errkind = QVD_DB_OTHER;
+        return qvd_seterr("database: bind: parameter %d out of range (%d)", idx, st->nparams);
+    }
+    free(st->values[idx - 1]);
+    st->values[idx - 1] = v;
+    st->types[idx - 1] = type;
+    return 0;
+}
+
+static int
+pg_bind_int(struct qvd_stmt *st, int idx, int64_t v)
+{
+    return bind_value(st, idx, qvd_xasprintf("%lld", (long long)v), PG_INT8OID);
+}
+
+/* A NULL string is a NULL of type text, so that `? IS NULL` has a type to resolve. */
+static int
+pg_bind_text(struct qvd_stmt *st, int idx, const char *v)
+{
+    return bind_value(st, idx, v ? qvd_xstrdup(v) : NULL, PG_TEXTOID);
+}
+
+/* An untyped NULL: the server infers its type from where it is used. */
+static int
+pg_bind_null(struct qvd_stmt *st, int idx)
+{
+    return bind_value(st, idx, NULL, 0);
+}
+
+static int
+pg_step(struct qvd_stmt *st)
+{
+    if (st->res == NULL) {
+        st->res = PQexecParams(IMPL(st->db)->conn, st->sql, st->nparams, st->types,
+                               (const char *const *)st->values, NULL, NULL, 0);
+        if (st->res == NULL || !result_ok(st->res)) {
+            int rc = fail(st->db, st->res, "query");
+            /* keep a result so that a second step does not run the statement again */
+            if (st->res == NULL)
+                st->res = PQmakeEmptyPGresult(IMPL(st->db)->conn, PGRES_FATAL_ERROR);
+            st->row = PQntuples(st->res);
+            return rc;
+        }
+        note_changes(st->db, st->res);
+    }
+    if (!result_ok(st->res))
+        return -1;
+    if (st->row < PQntuples(st->res))
+        st->row++;
+    if (st->row < PQntuples(st->res))
+        return 1;
+    st->db->errkind = QVD_DB_OK;
+    return 0;
+}
+
+static int
+pg_columns(struct qvd_stmt *st)
+{
+    return st->res ? PQnfields(st->res) : 0;
+}
+
+static const char *
+pg_column_name(struct qvd_stmt *st, int col)
+{
+    return st->res ? PQfname(st->res, col) : NULL;
+}
+
+static bool
+in_row(struct qvd_stmt *st, int col)
+{
+    return st->res != NULL && st->row >= 0 && st->row < PQntuples(st->res) && col >= 0 &&
+           col < PQnfields(st->res);
+}
+
+static bool
+pg_is_null(struct qvd_stmt *st, int col)
+{
+    return !in_row(st, col) || PQgetisnull(st->res, st->row, col);
+}
+
+/* Integers come as text; a boolean expression comes as t/f. */
+static int64_t
+pg_col_int(struct qvd_stmt *st, int col)
+{
+    const char *v;
+
+    if (pg_is_null(st, col))
+        return 0;
+    v = PQgetvalue(st->res, st->row, col);
+    if (strcmp(v, "t") == 0)
+        return 1;
+    return strtoll(v, NULL, 10);
+}
+
+static const char *
+pg_col_text(struct qvd_stmt *st, int col)
+{
+    return pg_is_null(st, col) ? NULL : PQgetvalue(st->res, st->row, col);
+}
+
+static void
+pg_finalize(struct qvd_stmt *st)
+{
+    for (int i = 0; i < st->nparams; i++)
+        free(st->values[i]);
+    free(st->values);
+    free(st->types);
+    free(st->sql);
+    PQclear(st->res);
+    free(st);
+}
+
+static int64_t
+pg_changes(struct qvd_db *db)
+{
+    return IMPL(db)->changes;
+}
+
+/* NOTIFY inside a transaction is sent at its commit, as the writers expect. */
+static int
+pg_notify(struct qvd_db *db, const char *channel)
+{
+    return qvd_db_exec(db, "SELECT pg_notify(?, '')", "s", channel) < 0 ? -1 : 0;
+}
+
+static int
+pg_listen(struct qvd_db *db, const char *channel)
+{
+    struct pg_impl *im = IMPL(db);
+    char *id, *sql;
+    PGresult *res;
+    int rc = -1;
+
+    if (im->listen_conn == NULL && (im->listen_conn = pg_connect(db->cfg)) == NULL)
+        return -1;
+    id = PQescapeIdentifier(im->listen_conn, channel, strlen(channel));
+    if (id == NULL)
+        return qvd_seterr("database: listen: %s", PQerrorMessage(im->listen_conn));
+    sql = qvd_xasprintf("LISTEN %s", id);
+    PQfreemem(id);
+    res = PQexec(im->listen_conn, sql);
+    free(sql);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+        qvd_seterr("database: listen: %s", PQerrorMessage(im->listen_conn));
+    else
+        rc = PQsocket(im->listen_conn);
+    PQclear(res);
+    return rc;
+}
+
+static void
+pg_drain(struct qvd_db *db, int fd)
+{
+    PGconn *conn = IMPL(db)->listen_conn;
+    PGnotify *n;
+
+    (void)fd;
+    if (conn == NULL)
+        return;
+    if (PQconsumeInput(conn) == 0)
+        log_warn("database: %.*s", (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
+    while ((n = PQnotifies(conn)) != NULL)
+        PQfreemem(n);
+}
+
+/* Rows inserted with explicit ids (the built-in tenants) leave identity sequences behind:
+ * move each one past the largest id, as SQLite's INTEGER PRIMARY KEY does by itself. */
+static int
+pg_migrated(struct qvd_db *db)
+{
+    return pg_exec_script(
+        db, "DO $$ DECLARE r record; BEGIN"
+            " FOR r IN SELECT table_name AS t, column_name AS c FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND is_identity = 'YES' LOOP"
+            " EXECUTE format('SELECT setval(pg_get_serial_sequence(%L, %L),"
+            " COALESCE((SELECT max(%I) FROM %I), 0) + 1, false)',"
+            " quote_ident(r.t), r.c, r.c, r.t);"
+            " END LOOP; END $$");
+}
+
+const struct qvd_db_ops qvd_db_pg_ops = {
+    .name = "pg",
+    .id_column = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    .int_column = "BIGINT",
+    .begin_sql = "BEGIN",
+    .string_agg = "string_agg",
+    .open = pg_open,
+    .close = pg_close,
+    .exec_script = pg_exec_script,
+    .prepare = pg_prepare,
+    .bind_int = pg_bind_int,
+    .bind_text = pg_bind_text,
+    .bind_null = pg_bind_null,
+    .step = pg_step,
+    .columns = pg_columns,
+    .column_name = pg_column_name,
+    .is_null = pg_is_null,
+    .col_int = pg_col_int,
+    .col_text = pg_col_text,
+    .finalize = pg_finalize,
+    .changes = pg_changes,
+    .notify = pg_notify,
+    .listen = pg_listen,
+    .drain = pg_drain,
+    .migrated = pg_migrated,
+};
