@@ -232,23 +232,31 @@ pg_bind_null(struct qvd_stmt *st, int idx)
     return bind_value(st, idx, NULL, 0);
 }
 
+/* Runs the statement once (at the first step, or when its columns are asked for first,
+ * as SQLite can answer before stepping); on failure a failed result is kept so that a
+ * second call does not run it again. */
+static int
+execute(struct qvd_stmt *st)
+{
+    if (st->res != NULL)
+        return result_ok(st->res) ? 0 : -1;
+    st->res = PQexecParams(IMPL(st->db)->conn, st->sql, st->nparams, st->types,
+                           (const char *const *)st->values, NULL, NULL, 0);
+    if (st->res == NULL || !result_ok(st->res)) {
+        int rc = fail(st->db, st->res, "query");
+        if (st->res == NULL)
+            st->res = PQmakeEmptyPGresult(IMPL(st->db)->conn, PGRES_FATAL_ERROR);
+        st->row = PQntuples(st->res);
+        return rc;
+    }
+    note_changes(st->db, st->res);
+    return 0;
+}
+
 static int
 pg_step(struct qvd_stmt *st)
 {
-    if (st->res == NULL) {
-        st->res = PQexecParams(IMPL(st->db)->conn, st->sql, st->nparams, st->types,
-                               (const char *const *)st->values, NULL, NULL, 0);
-        if (st->res == NULL || !result_ok(st->res)) {
-            int rc = fail(st->db, st->res, "query");
-            /* keep a result so that a second step does not run the statement again */
-            if (st->res == NULL)
-                st->res = PQmakeEmptyPGresult(IMPL(st->db)->conn, PGRES_FATAL_ERROR);
-            st->row = PQntuples(st->res);
-            return rc;
-        }
-        note_changes(st->db, st->res);
-    }
-    if (!result_ok(st->res))
+    if (execute(st) < 0)
         return -1;
     if (st->row < PQntuples(st->res))
         st->row++;
@@ -261,13 +269,13 @@ pg_step(struct qvd_stmt *st)
 static int
 pg_columns(struct qvd_stmt *st)
 {
-    return st->res ? PQnfields(st->res) : 0;
+    return execute(st) == 0 ? PQnfields(st->res) : 0;
 }
 
 static const char *
 pg_column_name(struct qvd_stmt *st, int col)
 {
-    return st->res ? PQfname(st->res, col) : NULL;
+    return execute(st) == 0 ? PQfname(st->res, col) : NULL;
 }
 
 static bool

@@ -113,6 +113,30 @@ constraint_violation_has_its_kind(void **state)
     assert_int_equal(qvd_db_errkind(f->db), QVD_DB_OTHER);
 }
 
+/* qvd-admin prints the column names before the first row (and for no rows at all) */
+static void
+columns_are_known_before_the_first_step(void **state)
+{
+    struct fixture *f = *state;
+    struct qvd_stmt *st = qvd_db_query(f->db, "SELECT id, name AS tenant FROM tenants"
+                                              " WHERE name = ? ORDER BY id", "s", "default");
+
+    assert_non_null(st);
+    assert_int_equal(qvd_db_columns(st), 2);
+    assert_string_equal(qvd_db_column_name(st, 0), "id");
+    assert_string_equal(qvd_db_column_name(st, 1), "tenant");
+    assert_int_equal(qvd_db_step(st), 1);
+    assert_string_equal(qvd_db_text(st, 1), "default");
+    assert_int_equal(qvd_db_step(st), 0);
+    qvd_db_done(st);
+    st = qvd_db_query(f->db, "SELECT id, name FROM tenants WHERE id > ?", "i", (int64_t)1000);
+    assert_non_null(st);
+    assert_int_equal(qvd_db_columns(st), 2);
+    assert_string_equal(qvd_db_column_name(st, 1), "name");
+    assert_int_equal(qvd_db_step(st), 0);
+    qvd_db_done(st);
+}
+
 static void
 query_binds_text_int_and_null(void **state)
 {
@@ -160,6 +184,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(constraint_violation_has_its_kind, setup, teardown),
         cmocka_unit_test_setup_teardown(query_binds_text_int_and_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(columns_are_known_before_the_first_step, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(notify_wakes_the_listener, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
