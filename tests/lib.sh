@@ -75,3 +75,46 @@ t_test_di() {
       { cat "$T_DIR/di-build.log" >&2; return 1; }
   fi
 }
+
+# The test's database: SQLite in $T_DIR, or with QVD_TEST_DB=pg a fresh database on the
+# throwaway server of tests/pg.sh (QVD_TEST_PG_*), dropped at exit. Sets T_DB_CONF, the
+# database.* lines for the node's config. Then t_sql SQL runs SQL on it (rows as a|b|c,
+# NULL as empty) and t_db_dump prints its content for before/after comparisons.
+t_db_init() {
+  if [ "${QVD_TEST_DB:-sqlite}" = pg ]; then
+    [ -n "${QVD_TEST_PG_HOST:-}" ] || { echo "t_db_init: QVD_TEST_DB=pg needs tests/pg.sh's server" >&2; return 1; }
+    T_PG_DB=qvd_t$$_$RANDOM
+    t_pg_admin "CREATE DATABASE $T_PG_DB OWNER $QVD_TEST_PG_USER" || return 1
+    t_cleanup_add "t_pg_admin 'DROP DATABASE IF EXISTS $T_PG_DB WITH (FORCE)'"
+    T_DB_CONF="database.type = pg
+database.host = $QVD_TEST_PG_HOST
+database.port = $QVD_TEST_PG_PORT
+database.user = $QVD_TEST_PG_USER
+database.name = $T_PG_DB"
+  else
+    T_DB=$T_DIR/qvd.db
+    T_DB_CONF="database.path = $T_DB"
+  fi
+}
+t_pg_admin() {
+  runuser -u postgres -- psql -X -q -h "$QVD_TEST_PG_HOST" -p "$QVD_TEST_PG_PORT" -U postgres \
+    -d postgres -c "$1" >/dev/null
+}
+t_sql() {
+  if [ -n "${T_PG_DB:-}" ]; then
+    psql -X -q -At -F '|' -v ON_ERROR_STOP=1 -h "$QVD_TEST_PG_HOST" -p "$QVD_TEST_PG_PORT" \
+      -U "$QVD_TEST_PG_USER" -d "$T_PG_DB" -c "$1"
+  else
+    sqlite3 -cmd '.timeout 5000' "$T_DB" "$1"
+  fi
+}
+# (left out: sequence positions, which a refused insert may advance without changing data,
+# and the random keys of pg_dump's \restrict lines)
+t_db_dump() {
+  if [ -n "${T_PG_DB:-}" ]; then
+    pg_dump -h "$QVD_TEST_PG_HOST" -p "$QVD_TEST_PG_PORT" -U "$QVD_TEST_PG_USER" "$T_PG_DB" |
+      grep -v -e 'setval' -e '^--' -e '^\\restrict' -e '^\\unrestrict'
+  else
+    sqlite3 "$T_DB" .dump
+  fi
+}

@@ -50,20 +50,30 @@ for t in "$QVD_BUILD"/tests/unit/test-*; do
   account "$name" "$out" "$rc"
 done
 
-# The unit tests that use a database again, on a throwaway PostgreSQL server.
-if [[ -z "$pattern" || unit-pg/ == *$pattern* || unit-pg/test-db == *$pattern* || unit-pg/test-model == *$pattern* ]]; then
+# The tests that use a database run again on PostgreSQL: a throwaway server (tests/pg.sh)
+# for the unit tests and the integration tests that take QVD_TEST_DB=pg.
+PG_UNIT=(test-db test-model) PG_INTEGRATION=(admin hkd_control)
+pg_wanted() { [[ -z "$pattern" || $1 == *$pattern* ]]; }
+pg_any=0
+for t in "${PG_UNIT[@]}"; do pg_wanted "unit-pg/$t" && pg_any=1; done
+for t in "${PG_INTEGRATION[@]}"; do pg_wanted "integration-pg/$t" && pg_any=1; done
+pg_up=0
+if [ $pg_any = 1 ]; then
   . tests/pg.sh
   if pg_start >"$log_dir/pg-start.log" 2>&1; then
-    for t in test-db test-model; do
-      out=$log_dir/pg-$t.log
-      CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$QVD_BUILD/tests/unit/$t" >"$out" 2>&1; rc=$?
-      account "unit-pg/$t" "$out" "$rc"
-    done
+    pg_up=1
   else
     echo "not ok 1 - a throwaway PostgreSQL server starts (see $log_dir/pg-start.log)" >"$log_dir/pg.log"
-    account "unit-pg/server" "$log_dir/pg.log" 1
+    account "pg/server" "$log_dir/pg.log" 1
   fi
-  pg_stop
+fi
+if [ $pg_up = 1 ]; then
+  for t in "${PG_UNIT[@]}"; do
+    pg_wanted "unit-pg/$t" || continue
+    out=$log_dir/pg-$t.log
+    CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$QVD_BUILD/tests/unit/$t" >"$out" 2>&1; rc=$?
+    account "unit-pg/$t" "$out" "$rc"
+  done
 fi
 
 for t in tests/integration/*.sh; do
@@ -74,6 +84,16 @@ for t in tests/integration/*.sh; do
   timeout 900 bash "$t" >"$out" 2>&1; rc=$?
   account "$name" "$out" "$rc"
 done
+
+if [ $pg_up = 1 ]; then
+  for t in "${PG_INTEGRATION[@]}"; do
+    pg_wanted "integration-pg/$t" || continue
+    out=$log_dir/pg-$t.log
+    QVD_TEST_DB=pg timeout 900 bash "tests/integration/$t.sh" >"$out" 2>&1; rc=$?
+    account "integration-pg/$t" "$out" "$rc"
+  done
+  pg_stop
+fi
 
 # The same unit tests built with clang, AddressSanitizer and UBSan, and the libFuzzer
 # targets run from their seed corpus for a bounded time each.

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# admin.sh: qvd-admin end to end on a real SQLite database: objects are created and listed
+# admin.sh: qvd-admin end to end on a real database (SQLite, or PostgreSQL with
+# QVD_TEST_DB=pg and tests/pg.sh's server): objects are created and listed
 # (table and JSON), and every bad input is refused with one "qvd-admin: " line on stderr, a
 # non-zero exit and the database unchanged.
 . "$(dirname "$0")/../lib.sh"
 t_init
 ADMIN=$QVD_BUILD/src/admin/qvd-admin
-DB=$T_DIR/qvd.db
+t_db_init || { t_fail "create the test database"; exit 1; }
 cat >"$T_DIR/node.conf" <<CONF
-database.path = $DB
+$T_DB_CONF
 path.storage.root = $T_DIR/storage
 path.run = $T_DIR/run
 password.argon2.t_cost = 1
@@ -20,9 +21,9 @@ ok_run() { local n=$1; shift; if "$@" >"$T_DIR/out" 2>"$T_DIR/err"; then t_ok "$
 # refused NAME STATUS CMD...: exits STATUS with one "qvd-admin: " line and no DB change
 refused() {
   local n=$1 want=$2 rc; shift 2
-  sqlite3 "$DB" .dump >"$T_DIR/before"
+  t_db_dump >"$T_DIR/before"
   "$@" >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
-  sqlite3 "$DB" .dump >"$T_DIR/after"
+  t_db_dump >"$T_DIR/after"
   if [ "$rc" = "$want" ] && [ "$(wc -l <"$T_DIR/err")" = 1 ] && grep -q '^qvd-admin: ' "$T_DIR/err" &&
      cmp -s "$T_DIR/before" "$T_DIR/after"; then
     t_ok "$n ($(cat "$T_DIR/err"))"
@@ -129,22 +130,22 @@ refused "deleting a tenant with users" 1 qa tenant del --name acme
 refused "deleting an unknown vm" 1 qa vm del --id 99
 
 # VM start/stop through vm_cmd with a host whose HKD looks alive
-sqlite3 "$DB" "UPDATE host_runtimes SET state='running', ok_ts=strftime('%s','now'), usable_ram=2048 WHERE host_id=1"
+t_sql "UPDATE host_runtimes SET state='running', ok_ts=$(date +%s), usable_ram=2048 WHERE host_id=1"
 ok_run "vm start" qa vm start --id 1
-t_check "vm_cmd=start on host 1" test "$(sqlite3 "$DB" 'SELECT vm_cmd||host_id FROM vm_runtimes WHERE vm_id=1')" = start1
-sqlite3 "$DB" "UPDATE vm_runtimes SET vm_cmd=NULL, vm_state='running' WHERE vm_id=1"
+t_check "vm_cmd=start on host 1" test "$(t_sql 'SELECT vm_cmd||host_id FROM vm_runtimes WHERE vm_id=1')" = start1
+t_sql "UPDATE vm_runtimes SET vm_cmd=NULL, vm_state='running' WHERE vm_id=1"
 refused "deleting a running vm" 1 qa vm del --id 1
 refused "starting a running vm" 1 qa vm start --id 1
 ok_run "vm stop" qa vm stop --id 1
-t_check "vm_cmd=stop" test "$(sqlite3 "$DB" 'SELECT vm_cmd FROM vm_runtimes WHERE vm_id=1')" = stop
-sqlite3 "$DB" "UPDATE vm_runtimes SET vm_cmd=NULL, vm_state='stopped', host_id=NULL WHERE vm_id=1"
+t_check "vm_cmd=stop" test "$(t_sql 'SELECT vm_cmd FROM vm_runtimes WHERE vm_id=1')" = stop
+t_sql "UPDATE vm_runtimes SET vm_cmd=NULL, vm_state='stopped', host_id=NULL WHERE vm_id=1"
 ok_run "host block" qa host block --name node1
 refused "vm start on a blocked host" 1 qa vm start --id 1
 ok_run "vm block" qa vm block --id 1
 ok_run "vm del when stopped" qa vm del --id 1
-t_check "vm gone with its runtime" test "$(sqlite3 "$DB" 'SELECT count(*) FROM vm_runtimes WHERE vm_id=1')" = 0
+t_check "vm gone with its runtime" test "$(t_sql 'SELECT count(*) FROM vm_runtimes WHERE vm_id=1')" = 0
 ok_run "di del of the head DI" qa di del --id 2
-t_check "head moved to DI 1" test "$(sqlite3 "$DB" "SELECT di_id FROM di_tags WHERE osf_id=1 AND tag='head'")" = 1
+t_check "head moved to DI 1" test "$(t_sql "SELECT di_id FROM di_tags WHERE osf_id=1 AND tag='head'")" = 1
 test ! -e "$T_DIR/storage/images/2-img" && t_ok "DI directory removed" || t_fail "DI directory removed"
 ok_run "user passwd" qa user passwd --login bob@acme --password other
 ok_run "config defaults --markdown" qa config defaults --markdown

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # qvd-hkd's control plane with the `nothing` hypervisor: host registration and heartbeat,
 # start/stop commands through qvd-admin, throttled starts, zombie reaping after a crash,
-# and an orderly shutdown. Real SQLite, real daemon; VMs exist only as rows.
+# and an orderly shutdown. A real database (SQLite, or PostgreSQL with QVD_TEST_DB=pg and
+# tests/pg.sh's server), a real daemon; VMs exist only as rows.
 . "$(dirname "$0")/../lib.sh"
 t_init
 
 ADMIN=$QVD_BUILD/src/admin/qvd-admin
 HKD=$QVD_BUILD/src/hkd/qvd-hkd
-DB=$T_DIR/qvd.db
+t_db_init || { t_fail "create the test database"; exit 1; }
 conf=$T_DIR/node.conf
 cat >"$conf" <<CONF
 nodename = ctl1
-database.path = $DB
+$T_DB_CONF
 path.run = $T_DIR/run
 path.storage.root = $T_DIR/storage
 vm.hypervisor = nothing
@@ -21,7 +22,7 @@ hkd.max_heavy = 2
 log.level = debug
 CONF
 admin() { "$ADMIN" -c "$conf" "$@"; }
-sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$@"; }
+sql() { t_sql "$1"; }
 HKD_PID=
 start_hkd() { "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1 & HKD_PID=$!; }
 t_cleanup_add 'kill $HKD_PID'
@@ -47,7 +48,7 @@ t_check "the heartbeat refreshes ok_ts every hkd.ticker.delay" [ "$ts2" -gt "$ts
 t_check "qvd-admin vm start is accepted" admin vm start --id 1
 t_check "a started VM reaches running" t_wait 10 is_vm 1 running
 t_check "its counters record the attempt and the success" \
-  [ "$(sql 'SELECT run_attempts || "/" || run_ok FROM vm_counters WHERE vm_id = 1')" = "1/1" ]
+  [ "$(sql "SELECT run_attempts || '/' || run_ok FROM vm_counters WHERE vm_id = 1")" = "1/1" ]
 
 for i in 2 3 4 5; do admin vm start --id $i >/dev/null; done
 all_running() { [ "$(sql "SELECT COUNT(*) FROM vm_runtimes WHERE vm_state = 'running'")" = 5 ]; }
@@ -55,7 +56,7 @@ t_check "five VMs started with hkd.max_heavy=2 all reach running" t_wait 15 all_
 
 t_check "qvd-admin vm stop is accepted" admin vm stop --id 2
 t_check "a stopped VM is stopped and unassigned" t_wait 10 eval \
-  '[ "$(sql "SELECT vm_state || \",\" || IFNULL(host_id, \"none\") FROM vm_runtimes WHERE vm_id = 2")" = "stopped,none" ]'
+  '[ "$(sql "SELECT vm_state || '"','"' || COALESCE(CAST(host_id AS TEXT), '"'none'"') FROM vm_runtimes WHERE vm_id = 2")" = "stopped,none" ]'
 
 # a crash: the rows of running VMs stay behind, and the next run must reap them
 kill -9 "$HKD_PID"; wait "$HKD_PID" 2>/dev/null
@@ -68,7 +69,7 @@ t_wait 10 is_host running
 reaped() { [ "$(sql "SELECT COUNT(*) FROM vm_runtimes WHERE vm_state != 'stopped' OR host_id IS NOT NULL")" = 0 ]; }
 t_check "the next run reaps every zombie VM to stopped and unassigned" t_wait 10 reaped
 t_check "user slots held through this node are released at start-up" \
-  [ "$(sql "SELECT user_state || IFNULL(l7r_host_id, '') || IFNULL(l7r_pid, '') FROM vm_runtimes WHERE vm_id = 4")" = disconnected ]
+  [ "$(sql "SELECT user_state || COALESCE(CAST(l7r_host_id AS TEXT), '') || COALESCE(CAST(l7r_pid AS TEXT), '') FROM vm_runtimes WHERE vm_id = 4")" = disconnected ]
 
 admin vm start --id 1 >/dev/null
 t_check "a VM starts again after the reaping" t_wait 10 is_vm 1 running
@@ -78,7 +79,7 @@ true & gone=$!; wait $gone
 sleep 30 & alive=$!; t_cleanup_add "kill $alive"
 sql "UPDATE vm_runtimes SET user_state = 'connected', l7r_host_id = 1, l7r_pid = $gone WHERE vm_id = 1"
 sql "UPDATE vm_runtimes SET user_state = 'connected', l7r_host_id = 1, l7r_pid = $alive WHERE vm_id = 5"
-slot_free() { [ "$(sql "SELECT user_state || IFNULL(l7r_pid, '') FROM vm_runtimes WHERE vm_id = 1")" = disconnected ]; }
+slot_free() { [ "$(sql "SELECT user_state || COALESCE(CAST(l7r_pid AS TEXT), '') FROM vm_runtimes WHERE vm_id = 1")" = disconnected ]; }
 t_check "the slot of a dead L7R process is released by the heartbeat" t_wait 5 slot_free
 t_check "the slot of a live L7R process is kept" \
   [ "$(sql "SELECT user_state || l7r_pid FROM vm_runtimes WHERE vm_id = 5")" = "connected$alive" ]
