@@ -316,6 +316,8 @@ check_access(struct l7r *l)
         qvd_db_exec(l->db, "UPDATE host_counters SET http_requests = http_requests"
                            " WHERE host_id = -1", NULL) < 0)
         return qvd_seterr("the database is not usable as l7r.user: %s", qvd_strerror());
+    if (!l->db->ops->wake_files)
+        return 0; /* LISTEN/NOTIFY: nothing on disk */
     p = qvd_xasprintf("%s/wake", run ? run : "/var/run/qvd");
     if (access(p, W_OK | X_OK) < 0)
         rc = qvd_seterr("the wake-up folder %s is not writable as l7r.user: %s", p,

@@ -20,6 +20,7 @@ struct qvd_db_ops {
     const char *int_column; /* replaces INTEGER in migrations when set: a 64-bit integer */
     const char *begin_sql;  /* starts a transaction that takes the write lock when it can */
     const char *string_agg; /* aggregate (text, separator) -> joined text */
+    bool wake_files;        /* wake-ups are Unix sockets under ${path.run}/wake */
     int (*open)(struct qvd_db *db, struct qvd_config *cfg);
     void (*close)(struct qvd_db *db);
     int (*exec_script)(struct qvd_db *db, const char *sql);

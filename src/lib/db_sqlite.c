@@ -267,6 +267,7 @@ const struct qvd_db_ops qvd_db_sqlite_ops = {
     .id_column = "INTEGER PRIMARY KEY",
     .begin_sql = "BEGIN IMMEDIATE",
     .string_agg = "group_concat",
+    .wake_files = true,
     .open = sq_open,
     .close = sq_close,
     .exec_script = sq_exec_script,

@@ -13,7 +13,6 @@ L7R=$QVD_BUILD/src/l7r/qvd-l7r
 VMA=$QVD_BUILD/src/vma/qvd-vma
 CONNECT=$QVD_BUILD/tests/helpers/l7r-connect
 DI=$QVD_BUILD/test-di.tar
-DB=$T_DIR/qvd.db
 conf=$T_DIR/node.conf
 PORT=18443
 URL=https://127.0.0.1:$PORT
@@ -24,9 +23,10 @@ t_node_ns l7r || { t_fail "create the test node's namespaces"; exit 1; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" >/dev/null 2>&1
 chmod 600 "$T_DIR/key.pem"
+t_db_init || { t_fail "create the test database"; exit 1; }
 cat >"$conf" <<CONF
 nodename = l7r1
-database.path = $DB
+$T_DB_CONF
 path.run = $T_DIR/run
 path.log = $T_DIR/log
 path.storage.root = $T_DIR/storage
@@ -45,14 +45,14 @@ l7r.timeout.takeover = 5
 log.level = debug
 CONF
 admin() { "$ADMIN" -c "$conf" "$@"; }
-sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$@"; }
+sql() { t_sql "$1"; }
 HKD_PID= L7R_PID= XVFB_PID= NXP_PID= H1= H2= H3= H4= H5=
 t_cleanup_add 'kill $HKD_PID $L7R_PID $XVFB_PID $NXP_PID $H1 $H2 $H3 $H4 $H5; sleep 0.5'
 t_cleanup_add 'for c in $(t_in_node lxc-ls -P $T_DIR/run/lxc 2>/dev/null); do t_in_node lxc-stop -k -P $T_DIR/run/lxc -n $c; done'
 is_host() { [ "$(sql "SELECT state FROM host_runtimes")" = "$1" ]; }
 vm_state() { sql "SELECT vm_state FROM vm_runtimes WHERE vm_id = $1"; }
 is_vm() { [ "$(vm_state "$1")" = "$2" ]; }
-slot() { sql "SELECT user_state || '/' || IFNULL(l7r_pid, '-') FROM vm_runtimes WHERE vm_id = $1"; }
+slot() { sql "SELECT user_state || '/' || COALESCE(CAST(l7r_pid AS TEXT), '-') FROM vm_runtimes WHERE vm_id = $1"; }
 slot_is() { [ "$(slot "$1")" = "$2" ]; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 # curl from inside the node: prints the status code last
@@ -83,8 +83,12 @@ t_node_spawn L7R_PID "$L7R" -c "$conf" >>"$T_DIR/l7r.log" 2>&1
 up() { [ "$(code "$(lc $URL/qvd/ping)")" = 200 ]; }
 t_wait 10 up || { t_fail "the L7R starts"; cat "$T_DIR/l7r.log"; exit 1; }
 t_check "the L7R runs as nobody after start-up" [ "$(ps -o user= -p "$L7R_PID")" = nobody ]
-t_check "the HKD's wake-up socket is still writable for it" \
-  su -s /bin/sh nobody -c "test -w $T_DIR/run/wake/qvd_cmd_for_vm_on_host1"
+if [ -n "${T_PG_DB:-}" ]; then
+  t_skip "the HKD's wake-up socket is still writable for it" "PostgreSQL: wake-ups are LISTEN/NOTIFY"
+else
+  t_check "the HKD's wake-up socket is still writable for it" \
+    su -s /bin/sh nobody -c "test -w $T_DIR/run/wake/qvd_cmd_for_vm_on_host1"
+fi
 
 # --- endpoints ---
 out=$(lc $URL/qvd/ping)
@@ -243,7 +247,7 @@ t_check "SIGTERM stops the L7R with status 0" [ $rc = 0 ]
 t_check "and its sessions' slots are free" slot_is 1 "disconnected/-"
 t_check "and its client is disconnected" t_wait 5 gone $H5
 t_check "the counters were kept" \
-  [ "$(sql "SELECT (http_requests > 20) || (auth_ok > 5) || (nx_attempts >= 5) || (nx_ok >= 4) FROM host_counters")" = 1111 ]
+  [ "$(sql "SELECT CASE WHEN http_requests > 20 AND auth_ok > 5 AND nx_attempts >= 5 AND nx_ok >= 4 THEN 'kept' ELSE http_requests || '/' || auth_ok || '/' || nx_attempts || '/' || nx_ok END FROM host_counters")" = kept ]
 
 # --- file descriptors: a relayed session holds two; the usual soft limit of 1024 would cap
 # the node at ~500 sessions, so the L7R raises it for l7r.max_connections; out of

@@ -9,7 +9,7 @@ t_init
 B=$QVD_BUILD
 ADMIN=$B/src/admin/qvd-admin HKD=$B/src/hkd/qvd-hkd L7R=$B/src/l7r/qvd-l7r
 CLIENT=$B/src/client/qvd-client VMA=$B/src/vma/qvd-vma XCOLOUR=$B/tests/helpers/x-colour
-DI=$B/test-di.tar DB=$T_DIR/qvd.db conf=$T_DIR/node.conf
+DI=$B/test-di.tar conf=$T_DIR/node.conf
 COLOUR=2e8b57 PORT=8443
 for p in "$ADMIN" "$HKD" "$L7R" "$CLIENT" "$XCOLOUR"; do [ -x "$p" ] || { t_fail "$p is built"; exit 1; }; done
 t_test_di "$VMA" || { t_fail "build the test DI"; exit 1; }
@@ -20,9 +20,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$T_DIR/certs/key.pem" \
   -out "$T_DIR/certs/cert.pem" 2>/dev/null
 chmod 600 "$T_DIR/certs/key.pem"
+t_db_init || { t_fail "create the test database"; exit 1; }
 cat >"$conf" <<CONF
 nodename = sess1
-database.path = $DB
+$T_DB_CONF
 path.run = $T_DIR/run
 path.log = $T_DIR/log
 path.storage.root = $T_DIR/storage
@@ -40,7 +41,7 @@ l7r.timeout.request = 3
 log.level = debug
 CONF
 admin() { "$ADMIN" -c "$conf" "$@"; }
-sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$@"; }
+sql() { t_sql "$1"; }
 HKD_PID= L7R_PID= XVFB_PID= XVFB2_PID= C1= C2=
 t_cleanup_add 'kill $C1 $C2 $L7R_PID $HKD_PID $XVFB_PID $XVFB2_PID; sleep 0.5'
 t_cleanup_add 'for c in $(t_in_node lxc-ls -P $T_DIR/run/lxc 2>/dev/null); do t_in_node lxc-stop -k -P $T_DIR/run/lxc -n $c; done'
@@ -49,7 +50,7 @@ start_l7r() { t_node_spawn L7R_PID "$L7R" -c "$conf" >>"$T_DIR/l7r.log" 2>&1; }
 is_host() { [ "$(sql "SELECT state FROM host_runtimes")" = "$1" ]; }
 vm_state() { sql "SELECT vm_state FROM vm_runtimes WHERE vm_id = $1"; }
 is_vm() { [ "$(vm_state "$1")" = "$2" ]; }
-slot() { sql "SELECT user_state || ':' || IFNULL(l7r_pid, '-') FROM vm_runtimes WHERE vm_id = $1"; }
+slot() { sql "SELECT user_state || ':' || COALESCE(CAST(l7r_pid AS TEXT), '-') FROM vm_runtimes WHERE vm_id = $1"; }
 slot_free() { [ "$(slot "$1")" = "disconnected:-" ]; }
 slot_connected() { [ "$(slot "$1")" = "connected:$L7R_PID" ]; }
 l7r_up() { t_in_node bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null; }
