@@ -12,16 +12,16 @@ HKD=$QVD_BUILD/src/hkd/qvd-hkd
 VMA=$QVD_BUILD/src/vma/qvd-vma
 TUNNEL=$QVD_BUILD/tests/helpers/vma-tunnel
 DI=$QVD_BUILD/test-di.tar
-DB=$T_DIR/qvd.db
 conf=$T_DIR/node.conf
 COLOUR=2e8b57
 
 t_test_di "$VMA" || { t_fail "build the test DI"; exit 1; }
 
 t_node_ns lxc || { t_fail "create the test node's namespaces"; exit 1; }
+t_db_init || { t_fail "create the test database"; exit 1; }
 cat >"$conf" <<CONF
 nodename = lxc1
-database.path = $DB
+$T_DB_CONF
 path.run = $T_DIR/run
 path.log = $T_DIR/log
 path.storage.root = $T_DIR/storage
@@ -34,7 +34,7 @@ hkd.vm.stop.timeout = 5
 log.level = debug
 CONF
 admin() { "$ADMIN" -c "$conf" "$@"; }
-sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$@"; }
+sql() { t_sql "$1"; }
 HKD_PID= XVFB_PID= TUN_PID= NXP_PID=
 start_hkd() { t_node_spawn HKD_PID "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1; }
 t_cleanup_add 'kill $HKD_PID $XVFB_PID $TUN_PID $NXP_PID; sleep 0.5'
@@ -126,7 +126,7 @@ in_vm $VM sh -c 'echo kept > /home/marker; echo gone > /etc/overlay-marker'
 admin vm stop --id $VM >/dev/null
 t_check "qvd-admin vm stop brings the VM to stopped" t_wait 30 is_vm $VM stopped
 t_check "the stopped VM left no container, overlay mount or veth" t_wait 10 node_clean
-t_check "the runtime row is cleared" [ "$(sql "SELECT IFNULL(host_id,'-') || IFNULL(vm_address,'-') || IFNULL(vma_secret,'-') FROM vm_runtimes WHERE vm_id = $VM")" = "---" ]
+t_check "the runtime row is cleared" [ "$(sql "SELECT COALESCE(CAST(host_id AS TEXT),'-') || COALESCE(vm_address,'-') || COALESCE(vma_secret,'-') FROM vm_runtimes WHERE vm_id = $VM")" = "---" ]
 admin vm start --id $VM >/dev/null
 t_wait 60 is_vm $VM running
 t_check "the home written before the restart is still there" in_vm $VM grep -q kept /home/marker
@@ -146,7 +146,7 @@ kill -9 "$HKD_PID"; wait "$HKD_PID" 2>/dev/null
 t_check "after kill -9 of the HKD the container is still there" grep -qx "qvd-$VM" <<<"$(containers)"
 start_hkd
 t_wait 10 is_host running
-consistent() { [ "$(sql "SELECT vm_state || IFNULL(host_id,'') || IFNULL(vm_address,'') || IFNULL(vm_cmd,'') FROM vm_runtimes WHERE vm_id = $VM")" = stopped ]; }
+consistent() { [ "$(sql "SELECT vm_state || COALESCE(CAST(host_id AS TEXT),'') || COALESCE(vm_address,'') || COALESCE(vm_cmd,'') FROM vm_runtimes WHERE vm_id = $VM")" = stopped ]; }
 t_check "the restarted HKD leaves a consistent stopped vm_runtimes row" t_wait 30 consistent
 t_check "and no stale container, mount or veth" t_wait 10 node_clean
 admin vm start --id $VM >/dev/null
