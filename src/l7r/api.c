@@ -274,25 +274,44 @@ static const struct endpoint endpoints[] = {
     {.path = "/qvd/connect_to_vm", .auth = true, .fn = api_connect_to_vm},
 };
 
+static const struct endpoint *
+endpoint_of(const struct qvd_http_msg *m)
+{
+    for (size_t i = 0; i < QVD_ARRAY_LEN(endpoints); i++)
+        if (strcmp(m->path, endpoints[i].path) == 0)
+            return &endpoints[i];
+    return NULL;
+}
+
+/* The endpoint itself, once the request is authenticated (when it needs to be). */
+static void
+run(struct l7r_conn *c, const struct qvd_http_msg *m, const struct endpoint *e)
+{
+    if (e->auth && l7r_host_check(c->l7r) < 0) {
+        l7r_conn_error(c, 503, NULL, "%s", qvd_strerror());
+        return;
+    }
+    e->fn(c, m);
+}
+
 void
 l7r_api_dispatch(struct l7r_conn *c, const struct qvd_http_msg *m)
 {
-    const struct endpoint *e = NULL;
+    const struct endpoint *e = endpoint_of(m);
 
-    for (size_t i = 0; i < QVD_ARRAY_LEN(endpoints); i++)
-        if (strcmp(m->path, endpoints[i].path) == 0)
-            e = &endpoints[i];
     if (e == NULL || strcmp(m->method, "GET") != 0) {
         l7r_conn_error(c, 404, NULL, "Not found: %s %.100s", m->method, m->path);
         return;
     }
-    if (e->auth) {
-        if (l7r_auth_request(c, m) != 1)
-            return;
-        if (l7r_host_check(c->l7r) < 0) {
-            l7r_conn_error(c, 503, NULL, "%s", qvd_strerror());
-            return;
-        }
-    }
-    e->fn(c, m);
+    if (e->auth && l7r_auth_request(c, m) != 1)
+        return; /* answered, or a worker checks the password: l7r_api_authed follows */
+    run(c, m, e);
+}
+
+void
+l7r_api_authed(struct l7r_conn *c)
+{
+    const struct qvd_http_msg *m = qvd_http_parser_msg(c->parser);
+
+    run(c, m, endpoint_of(m));
 }

@@ -63,10 +63,11 @@ l7r_sha256(const void *data, size_t len, unsigned char md[32])
     EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
 }
 
-/* Tries the credentials (after the throttle check): 1, 0 or -1 as the back-end says. */
+/* Tries the credentials (after the throttle check): 1, 0 or -1 as the back-end says, or
+ * L7R_AUTH_PENDING with *job filled for the worker threads (password then belongs to it). */
 static int
 check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, char *loginkey,
-      long *wait)
+      long *wait, struct l7r_auth_job **job)
 {
     struct l7r *l = c->l7r;
     int64_t now = qvd_now();
@@ -92,7 +93,22 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
         if (*wait > 0)
             goto out;
         l7r_counter(l, "auth_attempts");
-        rc = l->auth->authenticate_basic(l, plain, colon + 1, &c->user);
+        if (l->auth_pool != NULL && l->auth->basic_hash != NULL) {
+            char *hash = NULL;
+            struct l7r_user u = {0};
+            rc = l->auth->basic_hash(l, plain, &u, &hash);
+            if (rc == 1) {
+                struct l7r_auth_job *j = qvd_xcalloc(1, sizeof(*j));
+                j->hash = hash;
+                j->password = qvd_xstrdup(colon + 1);
+                j->user = u;
+                *job = j;
+                rc = L7R_AUTH_PENDING;
+                goto out;
+            }
+        } else {
+            rc = l->auth->authenticate_basic(l, plain, colon + 1, &c->user);
+        }
         if (rc != 1)
             log_info("%s: login '%s' refused", c->peer, plain);
     } else {
@@ -111,12 +127,39 @@ out:
     return rc;
 }
 
+/* The answer to a check's result: 1 authenticated, else 0 with the error sent. */
+static int
+conclude(struct l7r_conn *c, int rc, const char *ipkey, const char *loginkey,
+         const unsigned char md[32])
+{
+    if (rc < 0) {
+        log_err("%s: authentication failed: %s", c->peer, qvd_strerror());
+        l7r_conn_error(c, 500, NULL, "Internal error while authenticating");
+        return 0;
+    }
+    if (rc == 0) {
+        int64_t now = qvd_now();
+        l7r_throttle_fail(c->l7r->throttle, ipkey, now);
+        if (loginkey[0])
+            l7r_throttle_fail(c->l7r->throttle, loginkey, now);
+        l7r_conn_error(c, 401, unauthorized, "Login failed");
+        return 0;
+    }
+    l7r_counter(c->l7r, "auth_ok");
+    c->authed = true;
+    memcpy(c->auth_hash, md, sizeof(c->auth_hash));
+    log_info("%s: authenticated as '%s' (user %lld)", c->peer, c->user.login,
+             (long long)c->user.id);
+    return 1;
+}
+
 int
 l7r_auth_request(struct l7r_conn *c, const struct qvd_http_msg *m)
 {
     const char *hdr = qvd_http_msg_header(m, "Authorization");
     char scheme[16] = "", ipkey[80] = "", loginkey[160] = "";
     unsigned char md[32];
+    struct l7r_auth_job *job = NULL;
     const char *cred;
     long wait = 0;
     size_t n;
@@ -141,7 +184,7 @@ l7r_auth_request(struct l7r_conn *c, const struct qvd_http_msg *m)
         l7r_conn_error(c, 401, unauthorized, "Unsupported authorization scheme");
         return 0;
     }
-    rc = check(c, scheme, cred, ipkey, loginkey, &wait);
+    rc = check(c, scheme, cred, ipkey, loginkey, &wait, &job);
     if (wait > 0) {
         char secs[24];
         snprintf(secs, sizeof(secs), "%ld", wait);
@@ -149,23 +192,29 @@ l7r_auth_request(struct l7r_conn *c, const struct qvd_http_msg *m)
                        "Too many failed logins, retry in %ld seconds", wait);
         return 0;
     }
-    if (rc < 0) {
-        log_err("%s: authentication failed: %s", c->peer, qvd_strerror());
-        l7r_conn_error(c, 500, NULL, "Internal error while authenticating");
-        return 0;
+    if (rc == L7R_AUTH_PENDING) {
+        job->conn = c;
+        memcpy(job->ipkey, ipkey, sizeof(job->ipkey));
+        memcpy(job->loginkey, loginkey, sizeof(job->loginkey));
+        memcpy(job->md, md, sizeof(job->md));
+        c->auth_job = job;
+        l7r_auth_pool_submit(c->l7r, job);
+        return L7R_AUTH_PENDING;
     }
-    if (rc == 0) {
-        int64_t now = qvd_now();
-        l7r_throttle_fail(c->l7r->throttle, ipkey, now);
-        if (loginkey[0])
-            l7r_throttle_fail(c->l7r->throttle, loginkey, now);
-        l7r_conn_error(c, 401, unauthorized, "Login failed");
-        return 0;
-    }
-    l7r_counter(c->l7r, "auth_ok");
-    c->authed = true;
-    memcpy(c->auth_hash, md, sizeof(md));
-    log_info("%s: authenticated as '%s' (user %lld)", c->peer, c->user.login,
-             (long long)c->user.id);
-    return 1;
+    return conclude(c, rc, ipkey, loginkey, md);
+}
+
+void
+l7r_auth_finish(struct l7r_auth_job *j)
+{
+    struct l7r_conn *c = j->conn;
+
+    if (j->result < 0)
+        qvd_seterr("%s", j->error);
+    if (j->result == 1)
+        c->user = j->user;
+    else if (j->result == 0)
+        log_info("%s: login '%s' refused", c->peer, j->user.login);
+    if (conclude(c, j->result, j->ipkey, j->loginkey, j->md) == 1)
+        l7r_api_authed(c);
 }

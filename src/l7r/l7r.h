@@ -43,7 +43,22 @@ struct l7r_auth_ops {
     const char *name;
     int (*authenticate_basic)(struct l7r *l, const char *login, const char *password,
                               struct l7r_user *u);
+    /* Optional: for a login that may log in, *u filled and *hash set to its stored password
+     * hash (the caller frees it), so that the slow check runs on a worker thread. */
+    int (*basic_hash)(struct l7r *l, const char *login, struct l7r_user *u, char **hash);
     int (*authenticate_bearer)(struct l7r *l, const char *token, struct l7r_user *u);
+};
+
+/* A password check handed to the worker threads (auth_worker.c). */
+struct l7r_auth_job {
+    struct l7r_auth_job *next;
+    struct l7r_conn *conn; /* NULL once the connection has ended */
+    char *hash, *password;
+    int result; /* qvd_password_verify's: 1, 0 or -1 (error) */
+    char error[256];
+    char ipkey[80], loginkey[160];
+    unsigned char md[32]; /* of the Authorization value */
+    struct l7r_user user;
 };
 extern const struct l7r_auth_ops l7r_auth_default;
 
@@ -67,6 +82,7 @@ struct l7r {
     uint64_t next_conn_id;
     struct l7r_throttle *throttle;
     const struct l7r_auth_ops *auth;
+    struct l7r_auth_pool *auth_pool; /* NULL: passwords are checked on the loop */
     /* timeouts in seconds, from the configuration */
     long t_request, t_idle, t_vm_start, t_vm_stop, t_takeover, t_x_start, t_vma;
     long x_start_retries, max_conns;
@@ -94,6 +110,7 @@ struct l7r_conn {
     bool authed;
     unsigned char auth_hash[32]; /* SHA-256 of the Authorization value that authed */
     struct l7r_user user;
+    struct l7r_auth_job *auth_job; /* a password check in progress */
     struct l7r_session *sess;  /* connect_to_vm */
     struct l7r_relay *relay;   /* after the upgrade */
     struct event *wait_ev;     /* stop_vm waiting for the VM to stop */
@@ -129,10 +146,21 @@ void l7r_conn_close_all(struct l7r *l);
 /* api.c */
 /* Handles one complete request head (state BUSY on entry). */
 void l7r_api_dispatch(struct l7r_conn *c, const struct qvd_http_msg *m);
+/* Goes on with the request once its password check (L7R_AUTH_PENDING) said yes. */
+void l7r_api_authed(struct l7r_conn *c);
 
 /* auth.c */
-/* Authenticates the request: 1 yes (c->user set), 0 answered already (401/429/500). */
+#define L7R_AUTH_PENDING 2
+/* Authenticates the request: 1 yes (c->user set), 0 answered already (401/429/500), or
+ * L7R_AUTH_PENDING: a worker checks the password, then l7r_api_authed or an answer. */
 int l7r_auth_request(struct l7r_conn *c, const struct qvd_http_msg *m);
+/* On the loop, for a finished job whose connection is still there. */
+void l7r_auth_finish(struct l7r_auth_job *j);
+
+/* auth_worker.c */
+int l7r_auth_pool_start(struct l7r *l, int nthreads);
+void l7r_auth_pool_submit(struct l7r *l, struct l7r_auth_job *j);
+void l7r_auth_pool_stop(struct l7r *l);
 /* Base64 (standard alphabet; missing padding tolerated): new NUL-terminated strings. */
 char *l7r_b64_decode(const char *in, size_t *outlen);
 char *l7r_b64_encode(const void *in, size_t len);

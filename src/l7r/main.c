@@ -396,6 +396,12 @@ main(int argc, char **argv)
     l7r_host_check(l);
     if (check_access(l) < 0)
         qvd_fatal("%s", qvd_strerror());
+    /* after the drop: the threads run as l7r.user too */
+    long workers = qvd_config_int(l->cfg, "l7r.auth.threads", 0);
+    if (workers <= 0)
+        workers = sysconf(_SC_NPROCESSORS_ONLN);
+    if (l7r_auth_pool_start(l, (int)workers) < 0)
+        log_warn("%s: passwords are checked on the event loop", qvd_strerror());
     if (l->host_id < 0)
         log_warn("node '%s' is not registered yet (is qvd-hkd running?): answering 503",
                  l->nodename);
@@ -417,6 +423,7 @@ main(int argc, char **argv)
     for (size_t i = 0; i < l->nlisteners; i++)
         evconnlistener_free(l->listeners[i]);
     l7r_conn_close_all(l);
+    l7r_auth_pool_stop(l);
     if (l->wake_ev)
         event_free(l->wake_ev);
     /* wake_fd belongs to the database connection, closed with it */

@@ -98,6 +98,7 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"l7r.auth.throttle.failures", "5", "failed logins of one login or client address before it must wait"},
     {"l7r.auth.throttle.window", "60", "seconds over which failed logins count, and the wait"},
     {"l7r.auth.plugin.default.tenant", "default", "tenant of logins without @tenant"},
+    {"l7r.auth.threads", "0", "threads that check passwords (argon2id) off the event loop; 0: one per CPU"},
     {"l7r.loadbalancer.plugin.default.weight.ram", "1", "placement weight of a host's free RAM"},
     {"l7r.loadbalancer.plugin.default.weight.cpu", "1", "placement weight of a host's free CPU"},
     {"l7r.loadbalancer.plugin.default.weight.random", "1", "placement weight of chance"},

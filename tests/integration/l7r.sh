@@ -159,6 +159,21 @@ t_check "while a slow client hangs, another request is answered at once" \
 t_check "the slow client is dropped after l7r.timeout.request (3 s)" t_wait 6 gone $SLOW
 grep -q 'request not complete in time' "$T_DIR/l7r.log" || t_diag "no timeout line in the L7R log"
 
+# a slow password check (a hash made with 100 argon2id passes over 32 MiB, a second or two to
+# check) runs on a worker thread: meanwhile the event loop answers others
+cp "$conf" "$T_DIR/slowhash.conf"; printf "password.argon2.t_cost = 100\npassword.argon2.m_cost = 32768\n" >>"$T_DIR/slowhash.conf"
+"$ADMIN" -c "$T_DIR/slowhash.conf" user add --login slowpoke --password pw >/dev/null
+S=$(printf slowpoke:pw | base64)
+t_in_node curl -sk -m 60 -o /dev/null -w '%{http_code}' -H "Authorization: Basic $S" \
+  "$URL/qvd/list_of_vm" >"$T_DIR/slow-login.code" 2>/dev/null &
+SLOWLOGIN=$!
+sleep 0.3 # its TLS handshake and request are in, the check is running
+out=$(lc $URL/qvd/ping)
+t_check "while a slow password check runs, another request is answered" \
+  eval '[ "$(code "$out")" = 200 ] && [ ! -s "$T_DIR/slow-login.code" ]'
+wait $SLOWLOGIN
+t_check "and the slow login then succeeds" [ "$(cat "$T_DIR/slow-login.code")" = 200 ]
+
 A=$(printf alice:pw | base64)
 out=$(raw "GET /qvd/list_of_vm HTTP/1.1\nAuthorization: Basic $A\n\n")
 t_check "a request with bare LF line ends and no Host header is answered" \
