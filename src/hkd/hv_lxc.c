@@ -176,6 +176,20 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
                    (long long)vm->id, hkd->lxcpath, (long long)vm->id);
         goto out;
     }
+    /* the VMs of different users share the bridge: an isolated port talks to the node only
+     * (fails closed: a VM that cannot be isolated is not left running) */
+    if (qvd_config_bool(hkd->cfg, "vm.network.isolated", true)) {
+        char *iso[] = {"ip", "link", "set", "dev", veth, "type", "bridge_slave",
+                       "isolated", "on", NULL};
+        if (hkd_run(iso) < 0) {
+            char *why = qvd_xstrdup(qvd_strerror());
+            c->stop(c);
+            qvd_seterr("cannot isolate the bridge port %s of VM %lld: %s", veth,
+                       (long long)vm->id, why);
+            free(why);
+            goto out;
+        }
+    }
     rc = 0;
 out:
     free(home);

@@ -92,6 +92,24 @@ if grep -q "inet $(vm_ip $VM)/16" <<<"$addr" && grep -q "$(sql "SELECT mac FROM 
   t_ok "the VM has its fixed MAC and address on eth0"
 else t_fail "the VM has its fixed MAC and address on eth0"; t_diag "$addr"; t_diag "$link"; fi
 
+# --- VMs of the bridge reach the node, never each other ---
+admin vm add --name other --user alice --osf desk >/dev/null   # VM 2
+admin vm start --id 2 >/dev/null
+if t_wait 60 is_vm 2 running; then
+  tcp_to() { in_vm "$1" timeout 3 bash -c "exec 3<>/dev/tcp/$2/3030" 2>/dev/null; }
+  out=$(vma_get 2 ping "$(secret 2)")
+  t_check "the node reaches the second VM's VMA" [ "${out##* }" = 200 ]
+  t_check "a VM connects to its own VMA (the probe works)" tcp_to $VM 127.0.0.1
+  t_check "a VM cannot open a connection to another VM (isolated bridge port)" \
+    eval '! tcp_to $VM "$(vm_ip 2)" && ! tcp_to 2 "$(vm_ip $VM)"'
+  t_check "the VMs' bridge ports are marked isolated" \
+    eval '[ "$(t_in_node ip -d link show master qvdnet0 | grep -c "isolated on")" = 2 ]'
+else
+  t_fail "a second VM starts"; tail -20 "$T_DIR/hkd.log"
+fi
+admin vm stop --id 2 >/dev/null
+t_wait 30 is_vm 2 stopped
+
 # --- a desktop session through nxagent, shown by nxproxy on an Xvfb screen ---
 S=$(secret $VM)
 printf '%s' "$S" >"$T_DIR/secret"
