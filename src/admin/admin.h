@@ -27,7 +27,7 @@ struct admin_opt {
 struct admin_ctx {
     struct qvd_config *cfg;
     struct qvd_db *db;
-    bool json;
+    bool json, csv; /* listing formats (table otherwise) */
     const char *object, *verb;
     const char *opt_name[ADMIN_MAX_OPTS], *opt_value[ADMIN_MAX_OPTS];
     int nopts;

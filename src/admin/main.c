@@ -53,10 +53,11 @@ usage_object(FILE *f, const char *object)
 static void
 usage_main(FILE *f)
 {
-    fprintf(f, "usage: qvd-admin [-c CONFIG] [--json] OBJECT VERB [--option value ...]\n"
+    fprintf(f, "usage: qvd-admin [-c CONFIG] [--json | --csv] OBJECT VERB [--option value ...]\n"
                "objects: tenant user osf di vm host config db (qvd-admin OBJECT --help)\n"
                "  -c CONFIG  node configuration (default: $QVD_CONFIG, else /etc/qvd/node.conf)\n"
                "  --json     print listings as a JSON array\n"
+               "  --csv      print listings as CSV (RFC 4180, a header line first)\n"
                "Users are named LOGIN@TENANT or --tenant NAME; the common tenant is '-'.\n"
                "Exit status: 0 done, 1 refused (database unchanged), 2 usage error.\n");
 }
@@ -91,8 +92,8 @@ parse_opts(struct admin_ctx *ctx, const struct admin_cmd *c, int argc, char **ar
         char *a = argv[i], *eq;
         const struct admin_opt *o;
 
-        if (strcmp(a, "--json") == 0) {
-            ctx->json = true;
+        if (strcmp(a, "--json") == 0 || strcmp(a, "--csv") == 0) {
+            *(a[2] == 'j' ? &ctx->json : &ctx->csv) = true;
             continue;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
@@ -153,6 +154,8 @@ main(int argc, char **argv)
             config_path = argv[i];
         } else if (strcmp(argv[i], "--json") == 0) {
             ctx.json = true;
+        } else if (strcmp(argv[i], "--csv") == 0) {
+            ctx.csv = true;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage_main(stdout);
             return ADMIN_OK;
@@ -187,6 +190,8 @@ main(int argc, char **argv)
         }
     if ((rc = parse_opts(&ctx, c, argc - i, argv + i)) != ADMIN_OK)
         return rc;
+    if (ctx.json && ctx.csv)
+        return admin_usage("--json and --csv: give one of them");
 
     ctx.cfg = qvd_config_load_program("node.conf", config_path);
     if (ctx.cfg == NULL)

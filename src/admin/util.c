@@ -136,6 +136,25 @@ int_column(const char *name)
     return false;
 }
 
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break; then a
+ * comma, or CRLF at the end of the record. */
+static void
+csv_field(struct qvd_buf *out, const char *v, bool more)
+{
+    if (strpbrk(v, ",\"\r\n") != NULL) {
+        qvd_buf_addc(out, '"');
+        for (const char *p = v; *p; p++) {
+            if (*p == '"')
+                qvd_buf_addc(out, '"');
+            qvd_buf_addc(out, *p);
+        }
+        qvd_buf_addc(out, '"');
+    } else {
+        qvd_buf_adds(out, v);
+    }
+    qvd_buf_adds(out, more ? "," : "\r\n");
+}
+
 int
 admin_print(struct admin_ctx *ctx, struct qvd_stmt *st)
 {
@@ -172,7 +191,14 @@ admin_print(struct admin_ctx *ctx, struct qvd_stmt *st)
         rows[nrows++] = row;
     }
     if (rc == 0) {
-        if (ctx->json) {
+        if (ctx->csv) {
+            for (int c = 0; c < ncol; c++)
+                csv_field(&out, qvd_db_column_name(st, c), c + 1 < ncol);
+            for (size_t r = 0; r < nrows; r++)
+                for (int c = 0; c < ncol; c++)
+                    csv_field(&out, rows[r][c], c + 1 < ncol);
+            fputs(qvd_buf_str(&out), stdout);
+        } else if (ctx->json) {
             char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
             printf("%s\n", s ? s : "[]");
             free(s);

@@ -83,6 +83,17 @@ assert d[0]["path"]=="1-small.tar.gz" and d[0]["state"]=="published"' "$T_DIR/di
 for o in tenant user osf di host config; do
   qa $o list >/dev/null 2>&1 && qa --json $o list | python3 -c 'import json,sys; json.load(sys.stdin)' && t_ok "$o list (table and JSON)" || t_fail "$o list"
 done
+qa --csv vm set --id 1 --description 'say "hi", then, go' >/dev/null 2>&1
+qa --csv vm list >"$T_DIR/vms.csv"
+python3 -c '
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert rows[0][:2] == ["id", "name"], rows[0]
+assert len(rows) == 3 and rows[1][0] == "1", rows
+d = rows[1][rows[0].index("description")]
+assert d == "say \"hi\", then, go", d
+' "$T_DIR/vms.csv" && t_ok "vm list --csv (RFC 4180: header, quoted commas and quotes)" || { t_fail "vm list --csv"; t_diag "$(cat "$T_DIR/vms.csv")"; }
+refused "--json and --csv together" 2 qa --json --csv vm list
 t_check "user list --tenant filters" test "$(qa --json user list --tenant globex | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1
 
 # bad input: usage errors (2)
