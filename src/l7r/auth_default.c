@@ -40,18 +40,24 @@ load_user(struct l7r *l, int64_t id, struct l7r_user *u)
     return rc;
 }
 
+/* The user of a login ("login@tenant"): 1 with *id and *u when it may log in, 0 if not. */
 static int
-default_basic(struct l7r *l, const char *login, const char *password, struct l7r_user *u)
+find_login(struct l7r *l, const char *login, struct l7r_user *u, int64_t *id)
 {
-    int64_t id;
-    int rc;
-
-    if (qvd_model_user_find(l->db, l->cfg, login, NULL, &id) < 0) {
+    if (qvd_model_user_find(l->db, l->cfg, login, NULL, id) < 0) {
         if (qvd_model_errkind() == QVD_MODEL_NOT_FOUND || qvd_model_errkind() == QVD_MODEL_INVALID)
             return 0;
         return -1;
     }
-    rc = load_user(l, id, u);
+    return load_user(l, *id, u);
+}
+
+static int
+default_basic(struct l7r *l, const char *login, const char *password, struct l7r_user *u)
+{
+    int64_t id;
+    int rc = find_login(l, login, u, &id);
+
     if (rc != 1)
         return rc;
     /* argon2id, ~20 ms of CPU: only when no worker threads run (see basic_hash) */
@@ -64,14 +70,8 @@ default_basic_hash(struct l7r *l, const char *login, struct l7r_user *u, char **
 {
     struct qvd_stmt *st;
     int64_t id;
-    int rc;
+    int rc = find_login(l, login, u, &id);
 
-    if (qvd_model_user_find(l->db, l->cfg, login, NULL, &id) < 0) {
-        if (qvd_model_errkind() == QVD_MODEL_NOT_FOUND || qvd_model_errkind() == QVD_MODEL_INVALID)
-            return 0;
-        return -1;
-    }
-    rc = load_user(l, id, u);
     if (rc != 1)
         return rc;
     st = qvd_db_query(l->db, "SELECT password FROM users WHERE id = ?", "i", id);
