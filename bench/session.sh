@@ -138,11 +138,13 @@ sink_start() { # sink_start NETNS_FILE PORT OUT [BIND-ADDRESS]
   for ((k = 0; k < 100; k++)); do nsenter --net="$1" ss -Hltn "sport = :$2" | grep -q . && return 0; b_sleep 0.02; done
   return 1
 }
-push() { # push PORT OUT: TP = MB/s from the first byte sent to the sink's end
+push() { # push [HOST:]PORT OUT: TP = MB/s from the first byte sent to the sink's end
   local t0 t1 got
   TP=-
   t0=$(b_now)
-  t_in_node timeout 120 socat -u -b 131072 OPEN:/dev/zero,readbytes=$BYTES TCP:127.0.0.1:$1 &
+  local dest=$1
+  [[ $dest == *:* ]] || dest=127.0.0.1:$dest
+  t_in_node timeout 120 socat -u -b 131072 OPEN:/dev/zero,readbytes=$BYTES TCP:$dest &
   SRC_PID=$!
   wait "$SINK_PID"; t1=$(b_now); SINK_PID=
   wait "$SRC_PID"; SRC_PID=
@@ -187,10 +189,7 @@ done
 VMIP=$(sql "SELECT ip FROM vms WHERE id = 1")
 TP_VETH=-
 if sink_start "$VMNET" $SINK "$T_DIR/sink-veth" "$VMIP"; then
-  t_in_node timeout 120 socat -u -b 131072 OPEN:/dev/zero,readbytes=$BYTES TCP:$VMIP:$SINK &
-  SRC_PID=$!; t0=$(b_now); wait "$SINK_PID"; t1=$(b_now); SINK_PID=; wait "$SRC_PID"; SRC_PID=
-  [ "$(<"$T_DIR/sink-veth")" = "$BYTES" ] &&
-    TP_VETH=$(awk -v b="$BYTES" -v us=$((t1 - t0)) 'BEGIN { printf "%.0f", b / 1048576 / (us / 1e6) }')
+  push "$VMIP:$SINK" "$T_DIR/sink-veth"; TP_VETH=$TP
 fi
 # c) the same without the L7R: vma-tunnel (plain TCP) to the VMA's upgrade
 sql "SELECT vma_secret FROM vm_runtimes WHERE vm_id = 1" | tr -d '\n' >"$T_DIR/secret"

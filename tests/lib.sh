@@ -118,3 +118,10 @@ t_db_dump() {
     sqlite3 "$T_DB" .dump
   fi
 }
+
+# t_tls_raw PORT TEXT [SECONDS]: sends TEXT (printf format) over TLS to 127.0.0.1:PORT in
+# the test node, keeps the connection SECONDS (1) for the answer, prints what came back.
+t_tls_raw() {
+  { printf "$2"; sleep "${3:-1}"; } |
+    t_in_node timeout 10 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$1 2>/dev/null
+}

@@ -59,7 +59,7 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 lc() { t_in_node curl -sk -m 10 -w '\n%{http_code}' "$@"; }
 code() { tail -n1 <<<"$1"; }
 # a raw request through TLS; $2: seconds to wait for the answer
-raw() { { printf "$1"; sleep "${2:-1}"; } | t_in_node timeout 10 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$PORT 2>/dev/null; }
+raw() { t_tls_raw $PORT "$@"; }
 
 admin user add --login alice --password pw >/dev/null
 admin user add --login bob --password pw2 >/dev/null

@@ -120,7 +120,7 @@ t_check "the user slot is connected through this L7R" slot_connected 1
 t_check "the L7R runs unprivileged" [ "$(ps -o user= -p "$L7R_PID")" = nobody ]
 
 # --- bad requests while the session relays: answered or dropped, the session unharmed ---
-raw() { { printf "$1"; sleep "${2:-1}"; } | t_in_node timeout 10 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$PORT 2>/dev/null; }
+raw() { t_tls_raw $PORT "$@"; }
 out=$(raw 'GARBAGE\r\n\r\n')
 t_check "while relaying: a malformed request line gets 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
 big=$(head -c 20000 /dev/zero | tr '\0' a)
