@@ -110,12 +110,15 @@ t_sql() {
 }
 # (left out: sequence positions, which a refused insert may advance without changing data,
 # and the random keys of pg_dump's \restrict lines)
+# t_db_dump [TABLE...]: the tables named are left out (their rows, not their definition).
 t_db_dump() {
+  local t ex=() re='^$'
+  for t in "$@"; do ex+=(--exclude-table-data="$t"); re="$re|^INSERT INTO $t VALUES"; done
   if [ -n "${T_PG_DB:-}" ]; then
-    pg_dump -h "$QVD_TEST_PG_HOST" -p "$QVD_TEST_PG_PORT" -U "$QVD_TEST_PG_USER" "$T_PG_DB" |
+    pg_dump "${ex[@]}" -h "$QVD_TEST_PG_HOST" -p "$QVD_TEST_PG_PORT" -U "$QVD_TEST_PG_USER" "$T_PG_DB" |
       grep -v -e 'setval' -e '^--' -e '^\\restrict' -e '^\\unrestrict'
   else
-    sqlite3 "$T_DB" .dump
+    sqlite3 "$T_DB" .dump | grep -Ev "$re"
   fi
 }
 

@@ -16,6 +16,8 @@ extern const struct admin_cmd cmd_host_list, cmd_host_add, cmd_host_set, cmd_hos
 extern const struct admin_cmd cmd_config_list, cmd_config_get, cmd_config_set, cmd_config_del,
     cmd_config_defaults, cmd_db_init, cmd_db_version;
 extern const struct admin_cmd cmd_prop_list, cmd_prop_set, cmd_prop_del;
+extern const struct admin_cmd cmd_admin_list, cmd_admin_add, cmd_admin_passwd, cmd_admin_del,
+    cmd_admin_assign, cmd_admin_unassign, cmd_role_list;
 
 const struct admin_cmd *const admin_cmds[] = {
     &cmd_tenant_list, &cmd_tenant_add, &cmd_tenant_set, &cmd_tenant_del,
@@ -31,5 +33,7 @@ const struct admin_cmd *const admin_cmds[] = {
     &cmd_config_list, &cmd_config_get, &cmd_config_set, &cmd_config_del, &cmd_config_defaults,
     &cmd_db_init, &cmd_db_version,
     &cmd_prop_list, &cmd_prop_set, &cmd_prop_del,
+    &cmd_admin_list, &cmd_admin_add, &cmd_admin_passwd, &cmd_admin_del, &cmd_admin_assign,
+    &cmd_admin_unassign, &cmd_role_list,
     NULL,
 };

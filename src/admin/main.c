@@ -1,4 +1,5 @@
-/* main.c: qvd-admin: command-line administration with direct database access (local mode).
+/* main.c: qvd-admin: command-line administration with direct database access (local mode),
+ * or through qvd-api when a URL is configured (remote mode, remote.c).
  * Grammar: qvd-admin [-c CONFIG] [--json] OBJECT VERB [--option value ...] [ARG ...] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,12 +55,13 @@ static void
 usage_main(FILE *f)
 {
     fprintf(f, "usage: qvd-admin [-c CONFIG] [--json | --csv] OBJECT VERB [--option value ...]\n"
-               "objects: tenant user osf di vm host config db (qvd-admin OBJECT --help)\n"
+               "objects: tenant user osf di vm host config admin role db (qvd-admin OBJECT --help)\n"
                "  -c CONFIG  node configuration (default: $QVD_CONFIG, else /etc/qvd/node.conf)\n"
                "  --json     print listings as a JSON array\n"
                "  --csv      print listings as CSV (RFC 4180, a header line first)\n"
                "Users are named LOGIN@TENANT or --tenant NAME; the common tenant is '-'.\n"
-               "Exit status: 0 done, 1 refused (database unchanged), 2 usage error.\n");
+               "Exit status: 0 done, 1 refused (database unchanged), 2 usage error.\n"
+               "Remote mode, through qvd-api: qvd-admin --url URL --help (docs/admin.md).\n");
 }
 
 static const struct admin_cmd *
@@ -147,6 +149,11 @@ main(int argc, char **argv)
     int i = 1, rc;
 
     qvd_log_init("qvd-admin", QVD_LOG_WARN, NULL);
+    if (argc >= 2 && strcmp(argv[1], "completion") == 0)
+        return admin_completion(argc - 1, argv + 1);
+    /* a URL (--url, QVD_API_URL, qa.url) and no -c: the command goes to qvd-api */
+    if (admin_remote_main(argc, argv, &rc))
+        return rc;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
             if (++i == argc)
@@ -162,6 +169,10 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("qvd-admin %s\n", QVD_VERSION);
             return ADMIN_OK;
+        } else if (strcmp(argv[i], "--login") == 0 || strcmp(argv[i], "--tenant") == 0 ||
+                   strcmp(argv[i], "--insecure") == 0 || strcmp(argv[i], "--ca") == 0) {
+            return admin_usage("%s is for remote mode: give --url URL (or QVD_API_URL, qa.url)"
+                               " and no -c", argv[i]);
         } else {
             return admin_usage("unknown option %s (see qvd-admin --help)", argv[i]);
         }
@@ -172,7 +183,7 @@ main(int argc, char **argv)
     }
     ctx.object = argv[i++];
     if (!known_object(ctx.object))
-        return admin_usage("unknown object '%s' (objects: tenant user osf di vm host config db)",
+        return admin_usage("unknown object '%s' (objects: tenant user osf di vm host config admin role db)",
                            ctx.object);
     if (i == argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
         usage_object(i == argc ? stderr : stdout, ctx.object);

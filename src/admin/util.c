@@ -155,12 +155,43 @@ csv_field(struct qvd_buf *out, const char *v, bool more)
     qvd_buf_adds(out, more ? "," : "\r\n");
 }
 
+void
+admin_print_rows(bool csv, const char *const *names, int ncol, char ***rows, size_t nrows)
+{
+    struct qvd_buf out = QVD_BUF_INIT;
+    size_t *width = qvd_xcalloc((size_t)ncol + 1, sizeof(*width));
+
+    if (csv) {
+        for (int c = 0; c < ncol; c++)
+            csv_field(&out, names[c], c + 1 < ncol);
+        for (size_t r = 0; r < nrows; r++)
+            for (int c = 0; c < ncol; c++)
+                csv_field(&out, rows[r][c], c + 1 < ncol);
+    } else {
+        for (int c = 0; c < ncol; c++) {
+            width[c] = strlen(names[c]);
+            for (size_t r = 0; r < nrows; r++)
+                if (strlen(rows[r][c]) > width[c])
+                    width[c] = strlen(rows[r][c]);
+        }
+        for (int c = 0; c < ncol; c++)
+            qvd_buf_printf(&out, "%-*s%s", c + 1 < ncol ? (int)width[c] : 0, names[c],
+                           c + 1 < ncol ? "  " : "\n");
+        for (size_t r = 0; r < nrows; r++)
+            for (int c = 0; c < ncol; c++)
+                qvd_buf_printf(&out, "%-*s%s", c + 1 < ncol ? (int)width[c] : 0, rows[r][c],
+                               c + 1 < ncol ? "  " : "\n");
+    }
+    fputs(qvd_buf_str(&out), stdout);
+    qvd_buf_free(&out);
+    free(width);
+}
+
 int
 admin_print(struct admin_ctx *ctx, struct qvd_stmt *st)
 {
-    struct qvd_buf out = QVD_BUF_INIT;
     char ***rows = NULL;
-    size_t nrows = 0, *width;
+    size_t nrows = 0;
     json_t *arr;
     int ncol, rc;
 
@@ -168,17 +199,12 @@ admin_print(struct admin_ctx *ctx, struct qvd_stmt *st)
         return admin_refused();
     ncol = qvd_db_columns(st);
     arr = json_array();
-    width = qvd_xcalloc((size_t)ncol, sizeof(*width));
-    for (int c = 0; c < ncol; c++)
-        width[c] = strlen(qvd_db_column_name(st, c));
     while ((rc = qvd_db_step(st)) == 1) {
         json_t *obj = json_object();
         char **row = qvd_xcalloc((size_t)ncol, sizeof(*row));
         for (int c = 0; c < ncol; c++) {
             const char *name = qvd_db_column_name(st, c), *v = qvd_db_text(st, c);
             row[c] = qvd_xstrdup(v ? v : "");
-            if (strlen(row[c]) > width[c])
-                width[c] = strlen(row[c]);
             if (v == NULL)
                 json_object_set_new(obj, name, json_null());
             else if (int_column(name))
@@ -190,28 +216,16 @@ admin_print(struct admin_ctx *ctx, struct qvd_stmt *st)
         rows = qvd_xrealloc(rows, (nrows + 1) * sizeof(*rows));
         rows[nrows++] = row;
     }
-    if (rc == 0) {
-        if (ctx->csv) {
-            for (int c = 0; c < ncol; c++)
-                csv_field(&out, qvd_db_column_name(st, c), c + 1 < ncol);
-            for (size_t r = 0; r < nrows; r++)
-                for (int c = 0; c < ncol; c++)
-                    csv_field(&out, rows[r][c], c + 1 < ncol);
-            fputs(qvd_buf_str(&out), stdout);
-        } else if (ctx->json) {
-            char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            printf("%s\n", s ? s : "[]");
-            free(s);
-        } else {
-            for (int c = 0; c < ncol; c++)
-                qvd_buf_printf(&out, "%-*s%s", c + 1 < ncol ? (int)width[c] : 0,
-                               qvd_db_column_name(st, c), c + 1 < ncol ? "  " : "\n");
-            for (size_t r = 0; r < nrows; r++)
-                for (int c = 0; c < ncol; c++)
-                    qvd_buf_printf(&out, "%-*s%s", c + 1 < ncol ? (int)width[c] : 0, rows[r][c],
-                                   c + 1 < ncol ? "  " : "\n");
-            fputs(qvd_buf_str(&out), stdout);
-        }
+    if (rc == 0 && ctx->json) {
+        char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("%s\n", s ? s : "[]");
+        free(s);
+    } else if (rc == 0) {
+        const char **names = qvd_xcalloc((size_t)ncol + 1, sizeof(*names));
+        for (int c = 0; c < ncol; c++)
+            names[c] = qvd_db_column_name(st, c);
+        admin_print_rows(ctx->csv, names, ncol, rows, nrows);
+        free(names);
     }
     for (size_t r = 0; r < nrows; r++) {
         for (int c = 0; c < ncol; c++)
@@ -219,8 +233,6 @@ admin_print(struct admin_ctx *ctx, struct qvd_stmt *st)
         free(rows[r]);
     }
     free(rows);
-    free(width);
-    qvd_buf_free(&out);
     json_decref(arr);
     qvd_db_done(st);
     return rc < 0 ? admin_refused() : ADMIN_OK;
@@ -324,21 +336,16 @@ read_line(FILE *f)
 }
 
 int
-admin_password(struct admin_ctx *ctx, char **out)
+admin_read_secret(bool from_stdin, const char *prompt, char **out)
 {
-    const char *given = admin_opt(ctx, "password");
     struct termios old, quiet;
     FILE *tty;
 
     *out = NULL;
-    if (given != NULL && admin_flag(ctx, "password-stdin"))
-        return admin_usage("give --password or --password-stdin, not both");
-    if (given != NULL) {
-        *out = qvd_xstrdup(given);
-    } else if (admin_flag(ctx, "password-stdin")) {
+    if (from_stdin) {
         *out = read_line(stdin);
     } else if (isatty(0) && (tty = fopen("/dev/tty", "r+")) != NULL) {
-        fputs("password: ", stderr);
+        fputs(prompt, stderr);
         fflush(stderr);
         tcgetattr(fileno(tty), &old);
         quiet = old;
@@ -349,8 +356,7 @@ admin_password(struct admin_ctx *ctx, char **out)
         fputs("\n", stderr);
         fclose(tty);
     } else {
-        return admin_usage("give the password with --password, --password-stdin or on a"
-                           " terminal");
+        return -1;
     }
     if (*out == NULL || **out == '\0') {
         free(*out);
@@ -358,4 +364,29 @@ admin_password(struct admin_ctx *ctx, char **out)
         return admin_usage("the password is empty");
     }
     return ADMIN_OK;
+}
+
+int
+admin_password(struct admin_ctx *ctx, char **out)
+{
+    const char *given = admin_opt(ctx, "password");
+    int rc;
+
+    *out = NULL;
+    if (given != NULL && admin_flag(ctx, "password-stdin"))
+        return admin_usage("give --password or --password-stdin, not both");
+    if (given != NULL) {
+        *out = qvd_xstrdup(given);
+        if (**out == '\0') {
+            free(*out);
+            *out = NULL;
+            return admin_usage("the password is empty");
+        }
+        return ADMIN_OK;
+    }
+    rc = admin_read_secret(admin_flag(ctx, "password-stdin"), "password: ", out);
+    if (rc < 0)
+        return admin_usage("give the password with --password, --password-stdin or on a"
+                           " terminal");
+    return rc;
 }

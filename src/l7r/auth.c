@@ -11,6 +11,7 @@
 #include "err.h"
 #include "http.h"
 #include "l7r.h"
+#include "throttle.h"
 #include "log.h"
 #include "util.h"
 
@@ -76,7 +77,7 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
     int rc = 0;
 
     snprintf(ipkey, 80, "ip:%s", c->peer);
-    *wait = l7r_throttle_blocked(l->throttle, ipkey, now);
+    *wait = qvd_throttle_blocked(l->throttle, ipkey, now);
     if (plain == NULL || strlen(plain) != len)
         goto out; /* not base64, or an embedded NUL */
     if (strcasecmp(scheme, "Basic") == 0) {
@@ -87,7 +88,7 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
         snprintf(loginkey, 160, "login:%s", plain);
         for (char *p = loginkey; *p; p++)
             *p = (char)tolower((unsigned char)*p);
-        long w = l7r_throttle_blocked(l->throttle, loginkey, now);
+        long w = qvd_throttle_blocked(l->throttle, loginkey, now);
         if (w > *wait)
             *wait = w;
         if (*wait > 0)
@@ -139,9 +140,9 @@ conclude(struct l7r_conn *c, int rc, const char *ipkey, const char *loginkey,
     }
     if (rc == 0) {
         int64_t now = qvd_now();
-        l7r_throttle_fail(c->l7r->throttle, ipkey, now);
+        qvd_throttle_fail(c->l7r->throttle, ipkey, now);
         if (loginkey[0])
-            l7r_throttle_fail(c->l7r->throttle, loginkey, now);
+            qvd_throttle_fail(c->l7r->throttle, loginkey, now);
         l7r_conn_error(c, 401, unauthorized, "Login failed");
         return 0;
     }

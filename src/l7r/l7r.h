@@ -23,7 +23,7 @@ struct l7r;
 struct l7r_conn;
 struct l7r_session;
 struct l7r_relay;
-struct l7r_throttle;
+struct qvd_throttle;
 
 #define L7R_MAX_LISTENERS 8
 /* Stop reading a side of a session while this much waits unsent to the other. */
@@ -80,7 +80,7 @@ struct l7r {
     TAILQ_HEAD(, l7r_conn) conns;
     size_t nconns;
     uint64_t next_conn_id;
-    struct l7r_throttle *throttle;
+    struct qvd_throttle *throttle;
     const struct l7r_auth_ops *auth;
     struct l7r_auth_pool *auth_pool; /* NULL: passwords are checked on the loop */
     /* timeouts in seconds, from the configuration */
@@ -125,9 +125,6 @@ void l7r_counter(struct l7r *l, const char *column);
 /* Frees the user slot of vm_id if this process still holds it. */
 void l7r_slot_release(struct l7r *l, int64_t vm_id);
 
-/* tls.c */
-SSL_CTX *l7r_tls_ctx(struct qvd_config *cfg);
-
 /* conn.c */
 void l7r_conn_accept(struct l7r *l, int fd, const struct sockaddr *sa, int salen);
 /* Sends a final answer; the connection goes on with the next request when the client
@@ -169,13 +166,6 @@ void l7r_sha256(const void *data, size_t len, unsigned char md[32]);
 /* auth_default.c */
 /* A new multi-use token of the user valid for 24 h: *b64 = base64(token) for the client. */
 int l7r_token_create(struct l7r *l, int64_t user_id, char **b64);
-
-/* throttle.c */
-struct l7r_throttle *l7r_throttle_new(long failures, long window_s);
-void l7r_throttle_free(struct l7r_throttle *t);
-/* Seconds the key must wait (0 = go ahead). */
-long l7r_throttle_blocked(struct l7r_throttle *t, const char *key, int64_t now);
-void l7r_throttle_fail(struct l7r_throttle *t, const char *key, int64_t now);
 
 /* session.c: connect_to_vm */
 void l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t vm_id);

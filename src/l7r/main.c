@@ -20,7 +20,9 @@
 #include "db.h"
 #include "err.h"
 #include "l7r.h"
+#include "throttle.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 int
@@ -239,70 +241,6 @@ open_listeners(struct l7r *l)
     return l->nlisteners > 0 ? 0 : -1;
 }
 
-/* Gives `group` read/write on a path (and search on a folder) so that the dropped user
- * can use it. Missing paths are fine. */
-static int
-share_path(const char *path, gid_t gid, mode_t add)
-{
-    struct stat sb;
-
-    if (stat(path, &sb) < 0)
-        return errno == ENOENT ? 0 : qvd_seterr("%s: %s", path, strerror(errno));
-    if (chown(path, (uid_t)-1, gid) < 0 || chmod(path, (sb.st_mode & 07777) | add) < 0)
-        return qvd_seterr("cannot give group %u access to %s: %s", (unsigned)gid, path,
-                          strerror(errno));
-    return 0;
-}
-
-/* The database file (and its WAL files and folder) and the wake-up folder become usable
- * by `gid`; then setgroups/setgid/setuid, verified. */
-static int
-drop_privileges(struct l7r *l)
-{
-    const char *name = qvd_config_get(l->cfg, "l7r.user");
-    const char *dbpath = qvd_config_get(l->cfg, "database.path");
-    const char *run = qvd_config_get(l->cfg, "path.run");
-    struct passwd *pw;
-    char *p;
-    int rc = 0;
-
-    if (name == NULL || *name == '\0') {
-        log_warn("l7r.user is empty: running as uid %u (not recommended)", (unsigned)getuid());
-        return 0;
-    }
-    pw = getpwnam(name);
-    if (pw == NULL)
-        return qvd_seterr("l7r.user '%s' does not exist", name);
-    if (strcmp(qvd_config_get(l->cfg, "database.type"), "sqlite") == 0 && dbpath) {
-        const char *sfx[] = {"", "-wal", "-shm"};
-        for (size_t i = 0; i < QVD_ARRAY_LEN(sfx) && rc == 0; i++) {
-            p = qvd_xasprintf("%s%s", dbpath, sfx[i]);
-            rc = share_path(p, pw->pw_gid, S_IRGRP | S_IWGRP);
-            free(p);
-        }
-        p = qvd_xstrdup(dbpath);
-        if (rc == 0 && strrchr(p, '/') && strrchr(p, '/') != p) {
-            *strrchr(p, '/') = '\0';
-            rc = share_path(p, pw->pw_gid, S_IRWXG);
-        }
-        free(p);
-    }
-    p = qvd_xasprintf("%s/wake", run ? run : "/var/run/qvd");
-    if (rc == 0 && (qvd_mkdir_p(p, 0755) < 0 || share_path(p, pw->pw_gid, S_IRWXG) < 0))
-        rc = -1;
-    free(p);
-    if (rc < 0)
-        return -1;
-    if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-        return qvd_seterr("cannot become %s: %s", name, strerror(errno));
-    if (setuid(0) == 0 || getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
-        getegid() != pw->pw_gid)
-        return qvd_seterr("privileges could not be dropped to %s", name);
-    log_info("running as %s (uid %u, gid %u)", name, (unsigned)pw->pw_uid,
-             (unsigned)pw->pw_gid);
-    return 0;
-}
-
 /* After the drop: the database answers and the HKD's wake-up socket can be written. */
 static int
 check_access(struct l7r *l)
@@ -366,7 +304,7 @@ main(int argc, char **argv)
     } else {
         snprintf(l->nodename, sizeof(l->nodename), "%s", name);
     }
-    l->throttle = l7r_throttle_new(qvd_config_int(l->cfg, "l7r.auth.throttle.failures", 5),
+    l->throttle = qvd_throttle_new(qvd_config_int(l->cfg, "l7r.auth.throttle.failures", 5),
                                    qvd_config_int(l->cfg, "l7r.auth.throttle.window", 60));
 
     /* privileged part: sockets, key, file access */
@@ -374,7 +312,7 @@ main(int argc, char **argv)
     if (l->base == NULL)
         qvd_fatal("cannot create the event loop");
     if (qvd_config_bool(l->cfg, "l7r.use_ssl", true)) {
-        l->ssl_ctx = l7r_tls_ctx(l->cfg);
+        l->ssl_ctx = qvd_tls_server_ctx(l->cfg, "l7r");
         if (l->ssl_ctx == NULL)
             qvd_fatal("%s", qvd_strerror());
     } else {
@@ -386,7 +324,7 @@ main(int argc, char **argv)
     l->db = qvd_db_open(l->cfg);
     if (l->db == NULL || qvd_db_migrate(l->db) < 0)
         qvd_fatal("%s", qvd_strerror());
-    if (drop_privileges(l) < 0)
+    if (qvd_daemon_drop(l->cfg, "l7r.user") < 0)
         qvd_fatal("%s", qvd_strerror());
     /* reopen as the unprivileged user: what works now keeps working */
     qvd_db_close(l->db);
@@ -435,7 +373,7 @@ main(int argc, char **argv)
     event_base_free(l->base);
     if (l->ssl_ctx)
         SSL_CTX_free(l->ssl_ctx);
-    l7r_throttle_free(l->throttle);
+    qvd_throttle_free(l->throttle);
     qvd_db_close(l->db);
     qvd_config_free(l->cfg);
     log_info("stopped");

@@ -10,4 +10,9 @@ struct qvd_config;
  * usage (2), -h (0) or an unreadable configuration (1). Never returns NULL. */
 struct qvd_config *qvd_daemon_start(const char *prog, int argc, char **argv);
 
+/* Becomes the user named by config key `user_key` (its primary group), after making the
+ * SQLite database (file, WAL files, folder) and ${path.run}/wake usable by that group. An
+ * empty user keeps the current one (with a warning). 0, or -1 with qvd_strerror(). */
+int qvd_daemon_drop(struct qvd_config *cfg, const char *user_key);
+
 #endif

@@ -49,14 +49,20 @@ bind_args(struct qvd_db *db, struct qvd_stmt *st, const char *types, va_list ap)
 
     for (const char *t = types ? types : ""; *t && rc == 0; t++, idx++) {
         switch (*t) {
-        case 'i': rc = db->ops->bind_int(st, idx, va_arg(ap, int64_t)); break;
+        case 'i':
+            rc = db->ops->bind_int(st, idx, va_arg(ap, int64_t));
+            break;
         case 's': {
             const char *s = va_arg(ap, const char *);
             rc = db->ops->bind_text(st, idx, s);
             break;
         }
-        case 'n': rc = db->ops->bind_null(st, idx); break;
-        default: rc = qvd_seterr("bad bind type '%c'", *t); break;
+        case 'n':
+            rc = db->ops->bind_null(st, idx);
+            break;
+        default:
+            rc = qvd_seterr("bad bind type '%c'", *t);
+            break;
         }
     }
     return rc;
@@ -85,6 +91,40 @@ qvd_db_query(struct qvd_db *db, const char *sql, const char *types, ...)
     va_start(ap, types);
     st = vquery(db, sql, types, ap);
     va_end(ap);
+    return st;
+}
+
+struct qvd_stmt *
+qvd_db_query_params(struct qvd_db *db, const char *sql, const struct qvd_db_param *params, size_t n)
+{
+    struct qvd_stmt *st = db->ops->prepare(db, sql);
+    int rc = 0;
+
+    if (st == NULL)
+        return NULL;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct qvd_db_param *p = &params[i];
+        int idx = (int)i + 1;
+
+        switch (p->type) {
+        case 'i':
+            rc = db->ops->bind_int(st, idx, p->i);
+            break;
+        case 's':
+            rc = db->ops->bind_text(st, idx, p->s);
+            break;
+        case 'n':
+            rc = db->ops->bind_null(st, idx);
+            break;
+        default:
+            rc = qvd_seterr("bad bind type '%c'", p->type);
+            break;
+        }
+    }
+    if (rc < 0) {
+        db->ops->finalize(st);
+        return NULL;
+    }
     return st;
 }
 

@@ -4,6 +4,7 @@
 #define QVD_DB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct qvd_config;
@@ -64,6 +65,16 @@ int qvd_db_latest_schema_version(void);
 /* Prepares `sql` and binds the arguments described by `types`: 'i' int64_t, 's' const char *
  * (NULL binds NULL), 'n' (no argument) NULL. Returns a statement to step, or NULL. */
 struct qvd_stmt *qvd_db_query(struct qvd_db *db, const char *sql, const char *types, ...);
+/* One parameter of qvd_db_query_params, for statements whose parameters are known only at
+ * run time: type 'i' binds i, 's' binds s (NULL binds a text NULL), 'n' an untyped NULL. */
+struct qvd_db_param {
+    char type;
+    int64_t i;
+    const char *s;
+};
+/* Prepares `sql` and binds params[0..n-1] to its `?` in order. A statement, or NULL. */
+struct qvd_stmt *qvd_db_query_params(struct qvd_db *db, const char *sql,
+                                     const struct qvd_db_param *params, size_t n);
 /* Runs a statement without rows; returns the number of rows changed, or -1. */
 int64_t qvd_db_exec(struct qvd_db *db, const char *sql, const char *types, ...);
 /* Runs a query expected to give at most one integer: 1 found (*out set), 0 none, -1 error. */

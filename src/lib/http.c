@@ -19,6 +19,7 @@ struct qvd_http_parser {
     bool in_value;   /* the last header callback was a value */
     bool done;       /* a message completed; the next feed starts another */
     size_t head_bytes;
+    size_t max_body; /* QVD_HTTP_MAX_BODY unless set */
     int err_status;  /* status for a callback-detected error */
 };
 
@@ -236,7 +237,7 @@ on_headers_complete(http_parser *hp)
         m->status = hp->status_code;
         m->reason = qvd_buf_steal(&p->reason);
     }
-    if (hp->content_length != UINT64_MAX && hp->content_length > QVD_HTTP_MAX_BODY)
+    if (hp->content_length != UINT64_MAX && hp->content_length > p->max_body)
         return cb_fail(p, 413, "body too large");
     return 0;
 }
@@ -245,7 +246,7 @@ static int
 on_body(http_parser *hp, const char *at, size_t len)
 {
     struct qvd_http_parser *p = (struct qvd_http_parser *)hp;
-    if (p->msg.body.len + len > QVD_HTTP_MAX_BODY)
+    if (p->msg.body.len + len > p->max_body)
         return cb_fail(p, 413, "body too large");
     qvd_buf_add(&p->msg.body, at, len);
     return 0;
@@ -277,8 +278,15 @@ qvd_http_parser_new(enum qvd_http_kind kind)
 {
     struct qvd_http_parser *p = qvd_xcalloc(1, sizeof(*p));
     p->kind = kind;
+    p->max_body = QVD_HTTP_MAX_BODY;
     parser_restart(p);
     return p;
+}
+
+void
+qvd_http_parser_set_max_body(struct qvd_http_parser *p, size_t max)
+{
+    p->max_body = max;
 }
 
 void

@@ -52,6 +52,9 @@ struct qvd_http_parser;
 
 struct qvd_http_parser *qvd_http_parser_new(enum qvd_http_kind kind);
 void qvd_http_parser_free(struct qvd_http_parser *p);
+/* Raises (or lowers) the body limit of this parser from QVD_HTTP_MAX_BODY: a client that
+ * reads long listings from a server it chose. */
+void qvd_http_parser_set_max_body(struct qvd_http_parser *p, size_t max);
 /* Feeds bytes. *consumed tells how many were used: after COMPLETE or INTERIM the rest
  * belongs to the next message (or, after an upgrade, to the upgraded stream). After
  * COMPLETE/INTERIM the next feed starts a new message (the previous one is discarded). */

@@ -128,6 +128,77 @@ static const struct migration migrations[] = {
      " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
      " vm_id INTEGER REFERENCES vms(id) ON DELETE CASCADE,"
      " expiration INTEGER NOT NULL, multi_use INTEGER NOT NULL DEFAULT 0);\n"},
+    {2, "administrators, roles, ACLs, sessions, audit log",
+     "CREATE TABLE administrators (id @ID@,"
+     " tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+     " name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64), password TEXT NOT NULL,"
+     " blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0,1)),"
+     " description TEXT NOT NULL DEFAULT '', created_ts INTEGER NOT NULL DEFAULT 0,"
+     " UNIQUE (tenant_id, name));\n"
+
+     "CREATE TABLE roles (id @ID@, tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+     " name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),"
+     " fixed INTEGER NOT NULL DEFAULT 0 CHECK (fixed IN (0,1)),"
+     " description TEXT NOT NULL DEFAULT '', UNIQUE (tenant_id, name));\n"
+
+     /* acl: an ACL name or pattern (acl.h); positive 0 is an explicit negation */
+     "CREATE TABLE role_acls (role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,"
+     " acl TEXT NOT NULL CHECK (length(acl) BETWEEN 1 AND 128),"
+     " positive INTEGER NOT NULL DEFAULT 1 CHECK (positive IN (0,1)),"
+     " PRIMARY KEY (role_id, acl));\n"
+     "CREATE TABLE role_roles ("
+     " inheritor_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,"
+     " inherited_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,"
+     " CHECK (inheritor_id <> inherited_id), PRIMARY KEY (inheritor_id, inherited_id));\n"
+     "CREATE TABLE administrator_roles ("
+     " administrator_id INTEGER NOT NULL REFERENCES administrators(id) ON DELETE CASCADE,"
+     " role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,"
+     " PRIMARY KEY (administrator_id, role_id));\n"
+
+     /* only the SHA-256 of a session token is stored */
+     "CREATE TABLE admin_sessions (token_hash TEXT PRIMARY KEY,"
+     " administrator_id INTEGER NOT NULL REFERENCES administrators(id) ON DELETE CASCADE,"
+     " created_ts INTEGER NOT NULL, expires_ts INTEGER NOT NULL,"
+     " ip TEXT NOT NULL DEFAULT '');\n"
+     "CREATE INDEX admin_sessions_expires ON admin_sessions(expires_ts);\n"
+
+     "CREATE TABLE audit_log (id @ID@, time INTEGER NOT NULL,"
+     " administrator_id INTEGER, administrator TEXT NOT NULL DEFAULT '',"
+     " tenant_id INTEGER, tenant TEXT NOT NULL DEFAULT '',"
+     " action TEXT NOT NULL, object TEXT NOT NULL DEFAULT '', object_id INTEGER,"
+     " object_name TEXT NOT NULL DEFAULT '', arguments TEXT NOT NULL DEFAULT '{}',"
+     " status INTEGER NOT NULL, message TEXT NOT NULL DEFAULT '',"
+     " source TEXT NOT NULL DEFAULT '', ip TEXT NOT NULL DEFAULT '');\n"
+     "CREATE INDEX audit_log_tenant ON audit_log(tenant_id, id);\n"
+
+     /* the live feed looks for recent state changes */
+     "CREATE INDEX vm_runtimes_state_ts ON vm_runtimes(vm_state_ts);\n"
+     "CREATE INDEX vm_runtimes_user_state_ts ON vm_runtimes(user_state_ts);\n"
+
+     "INSERT INTO roles (tenant_id, name, fixed, description) VALUES"
+     " (-1, 'master', 1, 'every ACL'),"
+     " (-1, 'reader', 1, 'sees every object and field'),"
+     " (-1, 'operator', 1, 'a reader that starts, stops, disconnects and blocks');\n"
+     "INSERT INTO role_acls (role_id, acl, positive)"
+     " SELECT id, '*', 1 FROM roles WHERE tenant_id = -1 AND name = 'master';\n"
+     "INSERT INTO role_acls (role_id, acl, positive)"
+     " SELECT id, '*.see', 1 FROM roles WHERE tenant_id = -1 AND name = 'reader';\n"
+     "INSERT INTO role_acls (role_id, acl, positive)"
+     " SELECT id, '*.see.*', 1 FROM roles WHERE tenant_id = -1 AND name = 'reader';\n"
+     "INSERT INTO role_roles (inheritor_id, inherited_id)"
+     " SELECT o.id, r.id FROM roles o, roles r WHERE o.tenant_id = -1 AND o.name = 'operator'"
+     " AND r.tenant_id = -1 AND r.name = 'reader';\n"
+     "INSERT INTO role_acls (role_id, acl, positive)"
+     " SELECT r.id, a.acl, 1 FROM roles r, (SELECT 'vm.start' AS acl UNION ALL SELECT 'vm.stop'"
+     " UNION ALL SELECT 'vm.disconnect' UNION ALL SELECT 'vm.block' UNION ALL SELECT 'user.block'"
+     " UNION ALL SELECT 'host.block') a WHERE r.tenant_id = -1 AND r.name = 'operator';\n"},
+    /* lists filter VMs and users by name across users and tenants (the unique keys lead with
+     * the user and the tenant), and the log by time and by object */
+    {3, "indexes for the lists of the admin API",
+     "CREATE INDEX vms_name ON vms(name);\n"
+     "CREATE INDEX users_login ON users(login);\n"
+     "CREATE INDEX audit_log_time ON audit_log(time);\n"
+     "CREATE INDEX audit_log_object ON audit_log(object, object_id);\n"},
 };
 
 int

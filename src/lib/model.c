@@ -22,7 +22,8 @@ qvd_model_errkind(void)
 const char *
 qvd_model_errkind_name(enum qvd_model_errkind kind)
 {
-    static const char *names[] = {"ok", "invalid", "not found", "conflict", "busy", "internal"};
+    static const char *names[] = {"ok",   "invalid",  "not found", "conflict",
+                                  "busy", "internal", "forbidden"};
     return (unsigned)kind < QVD_ARRAY_LEN(names) ? names[kind] : "internal";
 }
 

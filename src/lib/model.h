@@ -22,6 +22,7 @@ enum qvd_model_errkind {
     QVD_MODEL_CONFLICT,  /* duplicate, or the object's state forbids it (409) */
     QVD_MODEL_BUSY,      /* the database is locked, or no host can take it: retry (503) */
     QVD_MODEL_INTERNAL,  /* database or system failure (500) */
+    QVD_MODEL_FORBIDDEN, /* the caller may not do or see this (403) */
 };
 /* The kind of the last failure of a qvd_model_ function in this thread. */
 enum qvd_model_errkind qvd_model_errkind(void);
@@ -123,6 +124,8 @@ int qvd_model_di_untag(struct qvd_db *db, struct qvd_config *cfg, int64_t id, co
 /* Deletes a DI and its file. `head`/`default` move to the newest remaining DI of the OSF.
  * Refused if a running VM uses it or a VM's tag would no longer resolve. */
 int qvd_model_di_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
+/* Publishes a 'ready' DI (tags as on import); a published DI is left as it is. */
+int qvd_model_di_publish(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
 /* The version for a new DI of `osf_id` on the UTC day of `now`: out[15]. */
 int qvd_model_di_next_version(struct qvd_db *db, int64_t osf_id, int64_t now, char out[16]);
 
@@ -154,6 +157,8 @@ int qvd_model_vm_start(struct qvd_db *db, struct qvd_config *cfg, int64_t id, in
  * that no HKD has taken yet is cancelled instead. Refused for a stopped VM. */
 int qvd_model_vm_stop(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
 int qvd_model_vm_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool blocked);
+/* Asks the L7R holding the VM's user session to end it; refused when no user is connected. */
+int qvd_model_vm_disconnect(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
 
 /* ---- hosts ---- */
 int qvd_model_host_add(struct qvd_db *db, struct qvd_config *cfg, const char *name,
@@ -176,6 +181,82 @@ int qvd_model_prop_set(struct qvd_db *db, struct qvd_config *cfg, const char *ob
                        int64_t object_id, const char *key, const char *value);
 int qvd_model_prop_del(struct qvd_db *db, struct qvd_config *cfg, const char *object,
                        int64_t object_id, const char *key);
+
+/* ---- administrators and roles ----
+ * Administrators belong to a tenant (QVD_TENANT_SUPER: superadministrators). Roles belong to
+ * a tenant or to the common one (built-in, fixed roles live there). An administrator may
+ * hold roles of its tenant and of the common tenant; a role may inherit roles of its tenant
+ * and of the common tenant, never in a cycle. Fixed roles cannot be changed. */
+int qvd_model_admin_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
+                        const char *name, const char *password, const char *description,
+                        int64_t *id);
+/* NULL / -1 leave a field unchanged. */
+int qvd_model_admin_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const char *name,
+                        const char *description, int blocked);
+int qvd_model_admin_passwd(struct qvd_db *db, struct qvd_config *cfg, int64_t id,
+                           const char *password);
+/* Its sessions go with it. */
+int qvd_model_admin_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
+/* "name@tenant", or name and tenant apart (tenant "*" for superadministrators). */
+int qvd_model_admin_find(struct qvd_db *db, const char *login, const char *tenant, int64_t *id);
+int qvd_model_admin_assign(struct qvd_db *db, struct qvd_config *cfg, int64_t admin_id,
+                           int64_t role_id, bool assign);
+int qvd_model_role_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
+                       const char *name, const char *description, int64_t *id);
+int qvd_model_role_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const char *name,
+                       const char *description);
+int qvd_model_role_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
+/* A role by name: in `tenant_id` first, then in the common tenant. */
+int qvd_model_role_find(struct qvd_db *db, int64_t tenant_id, const char *name, int64_t *id);
+/* Grants an ACL pattern (acl.h) to a role, positive or as a negation; a pattern that names
+ * no ACL is refused. Granting again replaces the sign. */
+int qvd_model_role_grant(struct qvd_db *db, struct qvd_config *cfg, int64_t role_id,
+                         const char *acl, bool positive);
+int qvd_model_role_revoke(struct qvd_db *db, struct qvd_config *cfg, int64_t role_id,
+                          const char *acl);
+int qvd_model_role_inherit(struct qvd_db *db, struct qvd_config *cfg, int64_t role_id,
+                           int64_t inherited_id, bool inherit);
+
+/* ---- administrator sessions ---- */
+struct qvd_model_admin_session {
+    int64_t admin_id, tenant_id, expires;
+    char name[65], tenant[65];
+};
+/* Checks an administrator's password and opens a session: 1 with token[44] (base64url, NUL
+ * terminated) and *s filled, 0 wrong credentials (unknown, blocked, blocked tenant or bad
+ * password), -1 error. The session lasts api.session.timeout seconds after its last use. */
+int qvd_model_admin_login(struct qvd_db *db, struct qvd_config *cfg, const char *login,
+                          const char *tenant, const char *password, const char *ip,
+                          char token[44], struct qvd_model_admin_session *s);
+enum qvd_model_session_state {
+    QVD_SESSION_ERROR = -1,
+    QVD_SESSION_UNKNOWN = 0,
+    QVD_SESSION_VALID = 1,
+    QVD_SESSION_EXPIRED = 2,
+};
+/* Looks a token up; a valid session's life is extended. Expired sessions are removed. */
+enum qvd_model_session_state qvd_model_admin_session(struct qvd_db *db, struct qvd_config *cfg,
+                                                     const char *token,
+                                                     struct qvd_model_admin_session *s);
+int qvd_model_admin_logout(struct qvd_db *db, const char *token);
+
+/* ---- audit log ---- */
+struct qvd_model_audit {
+    int64_t admin_id;    /* -1: none (a failed login) */
+    const char *admin;   /* name as given */
+    int64_t tenant_id;   /* -2: none */
+    const char *tenant;
+    const char *action;  /* "vm.start", "login", ... */
+    const char *object;  /* "vm" or NULL */
+    int64_t object_id;   /* -1: none */
+    const char *object_name;
+    const char *arguments; /* JSON text, secrets removed */
+    int status;          /* HTTP status of the answer */
+    const char *message;
+    const char *source;  /* "api", "cli", "local" */
+    const char *ip;
+};
+int qvd_model_audit(struct qvd_db *db, const struct qvd_model_audit *a);
 
 /* ---- pure helpers (unit-tested) ---- */
 /* The VM network from vm.network.ip.start and vm.network.netmask: VMs take first..last

@@ -533,3 +533,35 @@ qvd_model_di_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
     free(path);
     return 0;
 }
+
+int
+qvd_model_di_publish(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
+{
+    struct qvd_stmt *st;
+    char state[32] = "";
+    int64_t osf_id = -1;
+    int rc;
+
+    st = qvd_db_query(db, "SELECT d.osf_id, coalesce(r.state, '') FROM dis d"
+                          " LEFT JOIN di_runtimes r ON r.di_id = d.id WHERE d.id = ?",
+                      "i", id);
+    if (st == NULL)
+        return qvd_model_dbfail(db);
+    rc = qvd_db_step(st);
+    if (rc == 1) {
+        osf_id = qvd_db_int(st, 0);
+        snprintf(state, sizeof(state), "%s", qvd_db_text(st, 1));
+    }
+    qvd_db_done(st);
+    if (rc < 0)
+        return qvd_model_dbfail(db);
+    if (rc == 0)
+        return qvd_model_fail(QVD_MODEL_NOT_FOUND, "DI %lld does not exist", (long long)id);
+    if (strcmp(state, "published") == 0)
+        return 0;
+    if (strcmp(state, "ready") != 0)
+        return qvd_model_fail(QVD_MODEL_CONFLICT,
+                              "DI %lld is %s: only a ready DI can be published", (long long)id,
+                              state[0] ? state : "without state");
+    return di_publish(db, osf_id, id);
+}

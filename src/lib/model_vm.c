@@ -452,6 +452,40 @@ qvd_model_vm_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool b
     return qvd_model_end(db, rc);
 }
 
+/* Asks the L7R that holds the VM's user session to end it (user_cmd 'abort' + wake-up). */
+int
+qvd_model_vm_disconnect(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
+{
+    struct vm_row r;
+    int64_t host = -1;
+    int rc;
+
+    if (qvd_model_begin(db) < 0)
+        return -1;
+    rc = vm_get(db, id, &r);
+    if (rc == 0) {
+        int f = qvd_db_get_int(db, &host,
+                               "SELECT coalesce(l7r_host_id, -1) FROM vm_runtimes WHERE vm_id = ?"
+                               " AND user_state IN ('connecting', 'connected')",
+                               "i", id);
+        if (f < 0)
+            rc = qvd_model_dbfail(db);
+        else if (f == 0)
+            rc = qvd_model_fail(QVD_MODEL_CONFLICT, "no user is connected to VM %lld",
+                                (long long)id);
+        else if (qvd_db_exec(db, "UPDATE vm_runtimes SET user_cmd = 'abort' WHERE vm_id = ?", "i",
+                             id) < 0)
+            rc = qvd_model_dbfail(db);
+    }
+    rc = qvd_model_end(db, rc);
+    if (rc == 0 && host >= 0) {
+        char chan[64];
+        snprintf(chan, sizeof(chan), QVD_CHAN_USER_CMD, (long long)host);
+        qvd_db_notify(db, chan);
+    }
+    return rc;
+}
+
 /* ---- hosts ---- */
 
 static int

@@ -1,6 +1,7 @@
-/* tls.c: the L7R's TLS context: TLS 1.2+, QVD's cipher list, certificate and private key
- * from files; a key that others can read is refused. */
+/* tls.c: the TLS server context of the L7R and qvd-api: TLS 1.2+, QVD's cipher list,
+ * certificate and private key from files; a key that others can read is refused. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -9,10 +10,10 @@
 
 #include "config.h"
 #include "err.h"
-#include "l7r.h"
+#include "tls.h"
 #include "log.h"
 
-#define L7R_CIPHERS "HIGH:!aNULL:!MD5:!RC4:!3DES:!DES:!MEDIUM:!LOW:!EXPORT"
+#define QVD_TLS_CIPHERS "HIGH:!aNULL:!MD5:!RC4:!3DES:!DES:!MEDIUM:!LOW:!EXPORT"
 
 static int
 ssl_fail(const char *what, const char *path)
@@ -25,24 +26,28 @@ ssl_fail(const char *what, const char *path)
 }
 
 SSL_CTX *
-l7r_tls_ctx(struct qvd_config *cfg)
+qvd_tls_server_ctx(struct qvd_config *cfg, const char *prog)
 {
-    const char *cert = qvd_config_get(cfg, "path.l7r.ssl.cert");
-    const char *key = qvd_config_get(cfg, "path.l7r.ssl.key");
-    const char *ciphers = qvd_config_get(cfg, "l7r.ssl.ciphers");
+    char k_cert[64], k_key[64], k_ciphers[64];
+    snprintf(k_cert, sizeof(k_cert), "path.%s.ssl.cert", prog);
+    snprintf(k_key, sizeof(k_key), "path.%s.ssl.key", prog);
+    snprintf(k_ciphers, sizeof(k_ciphers), "%s.ssl.ciphers", prog);
+    const char *cert = qvd_config_get(cfg, k_cert);
+    const char *key = qvd_config_get(cfg, k_key);
+    const char *ciphers = qvd_config_get(cfg, k_ciphers);
     struct stat sb;
     SSL_CTX *ctx;
 
     if (cert == NULL || key == NULL) {
-        qvd_seterr("path.l7r.ssl.cert and path.l7r.ssl.key must be set");
+        qvd_seterr("%s and %s must be set", k_cert, k_key);
         return NULL;
     }
     if (stat(key, &sb) < 0) {
-        qvd_seterr("L7R private key %s: %s", key, strerror(errno));
+        qvd_seterr("private key %s: %s", key, strerror(errno));
         return NULL;
     }
     if (sb.st_mode & 0007) {
-        qvd_seterr("L7R private key %s is accessible by others (mode %04o): chmod o-rwx it",
+        qvd_seterr("private key %s is accessible by others (mode %04o): chmod o-rwx it",
                    key, (unsigned)(sb.st_mode & 07777));
         return NULL;
     }
@@ -55,16 +60,16 @@ l7r_tls_ctx(struct qvd_config *cfg)
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    if (SSL_CTX_set_cipher_list(ctx, ciphers && *ciphers ? ciphers : L7R_CIPHERS) != 1) {
-        ssl_fail("bad cipher list", ciphers ? ciphers : L7R_CIPHERS);
+    if (SSL_CTX_set_cipher_list(ctx, ciphers && *ciphers ? ciphers : QVD_TLS_CIPHERS) != 1) {
+        ssl_fail("bad cipher list", ciphers ? ciphers : QVD_TLS_CIPHERS);
         goto fail;
     }
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        ssl_fail("cannot load the L7R certificate", cert);
+        ssl_fail("cannot load the certificate", cert);
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        ssl_fail("cannot load the L7R private key", key);
+        ssl_fail("cannot load the private key", key);
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {

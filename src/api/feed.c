@@ -1,0 +1,286 @@
+/* feed.c: the live feed (GET /api/v1/events, Server-Sent Events). While someone listens,
+ * the loop looks every api.events.interval ms for VMs whose state or user state changed
+ * since its last look (indexed timestamps) and at the hosts, compares with what it sent
+ * last, and sends each listener the changes its tenant and ACLs let it see. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "api.h"
+#include "config.h"
+#include "db.h"
+#include "err.h"
+#include "log.h"
+
+#define VM_BUCKETS 4096
+#define KEEPALIVE_S 15
+
+struct vm_seen {
+    struct vm_seen *next;
+    int64_t id, host_id;
+    char state[16], user_state[16];
+};
+
+struct host_seen {
+    int64_t id;
+    char state[16];
+    int blocked;
+};
+
+struct listener {
+    struct listener *next;
+    struct api_conn *conn;
+    bool superadmin;
+    int64_t tenant_id;
+    struct qvd_acl_set acls;
+};
+
+struct api_feed {
+    struct api *api;
+    struct event *tick;
+    long interval_ms;
+    struct listener *listeners;
+    struct vm_seen *vms[VM_BUCKETS];
+    struct host_seen *hosts;
+    size_t nhosts;
+    int64_t since;          /* epoch second of the last look */
+    int64_t last_keepalive; /* epoch second */
+    bool primed;            /* the first look only records */
+};
+
+static void
+send_all(struct api_feed *f, const char *event, int64_t tenant_id, json_t *data,
+         const char *object)
+{
+    char acl[96];
+    struct listener *l, *next;
+
+    for (l = f->listeners; l; l = next) {
+        next = l->next; /* a slow listener is removed while we go */
+        snprintf(acl, sizeof(acl), "%s.see", object);
+        if (!qvd_acl_has(&l->acls, acl))
+            continue;
+        if (!l->superadmin && tenant_id != -2 && tenant_id != l->tenant_id)
+            continue;
+        /* field-level ACLs: only the fields this listener may see */
+        json_t *d = json_object();
+        const char *key;
+        json_t *v;
+        json_object_foreach(data, key, v) {
+            snprintf(acl, sizeof(acl), "%s.see.%s", object, key);
+            if (strcmp(key, "id") == 0 || qvd_acl_has(&l->acls, acl))
+                json_object_set(d, key, v);
+        }
+        char *text = json_dumps(d, JSON_COMPACT);
+        struct qvd_buf b = QVD_BUF_INIT;
+        qvd_buf_printf(&b, "event: %s\ndata: %s\n\n", event, text);
+        api_conn_stream(l->conn, b.data, b.len);
+        qvd_buf_free(&b);
+        free(text);
+        json_decref(d);
+    }
+}
+
+static struct vm_seen *
+vm_find(struct api_feed *f, int64_t id, bool create)
+{
+    struct vm_seen **head = &f->vms[(uint64_t)id % VM_BUCKETS], *v;
+
+    for (v = *head; v; v = v->next)
+        if (v->id == id)
+            return v;
+    if (!create)
+        return NULL;
+    v = qvd_xcalloc(1, sizeof(*v));
+    v->id = id;
+    v->host_id = -2;
+    v->next = *head;
+    *head = v;
+    return v;
+}
+
+static void
+look_vms(struct api_feed *f, int64_t now)
+{
+    struct qvd_stmt *st = qvd_db_query(
+        f->api->db,
+        "SELECT r.vm_id, r.vm_state, r.user_state, coalesce(r.host_id, -1), u.tenant_id"
+        " FROM vm_runtimes r JOIN vms v ON v.id = r.vm_id JOIN users u ON u.id = v.user_id"
+        " WHERE r.vm_state_ts >= ? UNION SELECT r.vm_id, r.vm_state, r.user_state,"
+        " coalesce(r.host_id, -1), u.tenant_id FROM vm_runtimes r JOIN vms v ON v.id = r.vm_id"
+        " JOIN users u ON u.id = v.user_id WHERE r.user_state_ts >= ?",
+        "ii", f->since - 1, f->since - 1);
+    int rc;
+
+    if (st == NULL) {
+        log_warn("live feed: %s", qvd_strerror());
+        return;
+    }
+    while ((rc = qvd_db_step(st)) == 1) {
+        int64_t id = qvd_db_int(st, 0), host = qvd_db_int(st, 3);
+        const char *state = qvd_db_text(st, 1), *ustate = qvd_db_text(st, 2);
+        struct vm_seen *v = vm_find(f, id, true);
+
+        if (v->host_id == host && strcmp(v->state, state) == 0 &&
+            strcmp(v->user_state, ustate) == 0)
+            continue;
+        snprintf(v->state, sizeof(v->state), "%s", state);
+        snprintf(v->user_state, sizeof(v->user_state), "%s", ustate);
+        v->host_id = host;
+        if (!f->primed)
+            continue;
+        json_t *d = json_pack("{s:I,s:I,s:s,s:s}", "id", (json_int_t)id, "tenant_id",
+                              (json_int_t)qvd_db_int(st, 4), "state", state, "user_state", ustate);
+        json_object_set_new(d, "host_id", host >= 0 ? json_integer(host) : json_null());
+        send_all(f, "vm", qvd_db_int(st, 4), d, "vm");
+        json_decref(d);
+    }
+    qvd_db_done(st);
+    (void)now;
+}
+
+static void
+look_hosts(struct api_feed *f)
+{
+    struct qvd_stmt *st = qvd_db_query(f->api->db,
+                                       "SELECT h.id, coalesce(r.state, 'stopped'),"
+                                       " coalesce(r.blocked, 0) FROM hosts h"
+                                       " LEFT JOIN host_runtimes r ON r.host_id = h.id ORDER BY h.id",
+                                       NULL);
+    while (st && qvd_db_step(st) == 1) {
+        int64_t id = qvd_db_int(st, 0);
+        const char *state = qvd_db_text(st, 1);
+        int blocked = (int)qvd_db_int(st, 2);
+        struct host_seen *h = NULL;
+
+        for (size_t i = 0; i < f->nhosts; i++)
+            if (f->hosts[i].id == id)
+                h = &f->hosts[i];
+        if (h == NULL) {
+            f->hosts = qvd_xrealloc(f->hosts, (f->nhosts + 1) * sizeof(*f->hosts));
+            h = &f->hosts[f->nhosts++];
+            memset(h, 0, sizeof(*h));
+            h->id = id;
+            h->blocked = -1;
+        }
+        if (strcmp(h->state, state) == 0 && h->blocked == blocked)
+            continue;
+        snprintf(h->state, sizeof(h->state), "%s", state);
+        h->blocked = blocked;
+        if (!f->primed)
+            continue;
+        json_t *d = json_pack("{s:I,s:s,s:b}", "id", (json_int_t)id, "state", state, "blocked",
+                              blocked);
+        send_all(f, "host", -2, d, "host");
+        json_decref(d);
+    }
+    qvd_db_done(st);
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct api_feed *f = arg;
+    int64_t now = time(NULL);
+
+    if (f->listeners == NULL)
+        return;
+    look_vms(f, now);
+    look_hosts(f);
+    f->primed = true;
+    f->since = now;
+    if (now - f->last_keepalive >= KEEPALIVE_S) {
+        struct listener *l, *next;
+        for (l = f->listeners; l; l = next) {
+            next = l->next;
+            api_conn_stream(l->conn, ": keep-alive\n\n", 14);
+        }
+        f->last_keepalive = now;
+    }
+    struct timeval tv = {f->interval_ms / 1000, (f->interval_ms % 1000) * 1000};
+    if (f->listeners)
+        evtimer_add(f->tick, &tv);
+}
+
+int
+api_feed_start(struct api *a)
+{
+    struct api_feed *f = qvd_xcalloc(1, sizeof(*f));
+
+    f->api = a;
+    f->interval_ms = qvd_config_int(a->cfg, "api.events.interval", 250);
+    if (f->interval_ms < 10)
+        f->interval_ms = 10;
+    f->tick = evtimer_new(a->base, on_tick, f);
+    a->feed = f;
+    return 0;
+}
+
+void
+api_feed_add(struct api *a, struct api_conn *c, const struct api_response *who)
+{
+    struct api_feed *f = a->feed;
+    struct listener *l = qvd_xcalloc(1, sizeof(*l));
+
+    l->conn = c;
+    l->superadmin = who->superadmin;
+    l->tenant_id = who->tenant_id;
+    l->acls = who->acls;
+    if (f->listeners == NULL) {
+        /* the first listener: record the present state, then send changes from now on */
+        f->since = time(NULL);
+        f->last_keepalive = f->since;
+        f->primed = false;
+        for (int i = 0; i < VM_BUCKETS; i++)
+            while (f->vms[i]) {
+                struct vm_seen *v = f->vms[i];
+                f->vms[i] = v->next;
+                free(v);
+            }
+        f->since = 1; /* the priming look reads every VM once */
+        l->next = NULL;
+        f->listeners = l;
+        on_tick(-1, 0, f);
+        return;
+    }
+    l->next = f->listeners;
+    f->listeners = l;
+}
+
+void
+api_feed_remove(struct api *a, struct api_conn *c)
+{
+    struct api_feed *f = a->feed;
+
+    for (struct listener **p = &f->listeners; *p; p = &(*p)->next)
+        if ((*p)->conn == c) {
+            struct listener *l = *p;
+            *p = l->next;
+            free(l);
+            return;
+        }
+}
+
+void
+api_feed_stop(struct api *a)
+{
+    struct api_feed *f = a->feed;
+
+    if (f == NULL)
+        return;
+    while (f->listeners)
+        api_feed_remove(a, f->listeners->conn);
+    for (int i = 0; i < VM_BUCKETS; i++)
+        while (f->vms[i]) {
+            struct vm_seen *v = f->vms[i];
+            f->vms[i] = v->next;
+            free(v);
+        }
+    free(f->hosts);
+    event_free(f->tick);
+    free(f);
+    a->feed = NULL;
+}
