@@ -17,7 +17,7 @@ die() { echo "demo: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (the node starts containers)"
 
 stop_demo() {
-  for f in client xvfb l7r; do
+  for f in client xvfb l7r api; do
     [ -f "$D/$f.pid" ] && kill "$(cat "$D/$f.pid")" 2>/dev/null || true; rm -f "$D/$f.pid"
   done
   if [ -f "$D/hkd.pid" ] && kill -0 "$(cat "$D/hkd.pid")" 2>/dev/null; then
@@ -53,6 +53,11 @@ path.l7r.ssl.cert = $D/certs/l7r-cert.pem
 path.l7r.ssl.key = $D/certs/l7r-key.pem
 l7r.port = 8443
 l7r.user = nobody
+path.api.ssl.cert = $D/certs/l7r-cert.pem
+path.api.ssl.key = $D/certs/l7r-key.pem
+api.address = 127.0.0.1
+api.port = 3443
+api.user = nobody
 CONF
 if [ ! -f "$D/certs/l7r-key.pem" ]; then
   say "creating the L7R's TLS certificate"
@@ -80,6 +85,12 @@ if ! $ADMIN user list --login demo 2>/dev/null | grep -qw demo; then
   $ADMIN di add --osf desktop --path "$DI" >/dev/null
   $ADMIN vm add --name demo-desktop --user demo --osf desktop >/dev/null
 fi
+if ! $ADMIN admin list 2>/dev/null | grep -qw admin; then
+  say "creating the demo superadministrator (admin/admin) of qvd-api"
+  echo admin | $ADMIN admin add --name admin --tenant '*' --role master --password-stdin >/dev/null
+fi
+say "starting qvd-api on 127.0.0.1:3443 and $D/run/api.sock"
+"$B/src/api/qvd-api" -c "$D/node.conf" 2>>"$D/api.log" & echo $! >"$D/api.pid"
 say "starting qvd-l7r on port 8443"
 "$B/src/l7r/qvd-l7r" -c "$D/node.conf" 2>>"$D/l7r.log" & echo $! >"$D/l7r.pid"
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8443) 2>/dev/null && break; sleep 0.2; done
@@ -114,6 +125,9 @@ From another machine (with nxproxy installed and this repository built):
   password: demo; the self-signed certificate's SHA-256 fingerprint is
   $fp
   (accept it when asked, or pass --fingerprint with it).
-Administer:  $ADMIN vm list
+Administer:  $ADMIN vm list                      (local mode, on the database)
+  or the REST API (docs/api.md), as admin/admin:
+  curl -sk https://127.0.0.1:3443/api/v1/login -H 'Content-Type: application/json' \\
+       -d '{"login":"admin","tenant":"*","password":"admin"}'
 Stop:        bash scripts/demo.sh stop
 TXT

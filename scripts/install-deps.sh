@@ -14,8 +14,8 @@ PKGS=(
   xfonts-base imagemagick
   # integration tests; clang for the sanitizer build and the libFuzzer targets
   busybox-static procps psmisc curl socat clang libclang-rt-14-dev
-  # benchmarks: a one-pixel X probe compiled at run time
-  libx11-dev
+  # benchmarks: a one-pixel X probe compiled at run time, an HTTP load generator
+  libx11-dev wrk
 )
 missing=()
 for p in "${PKGS[@]}"; do

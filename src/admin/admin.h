@@ -83,7 +83,6 @@ int admin_password(struct admin_ctx *ctx, char **out);
  * ADMIN_OK, ADMIN_USAGE (empty, printed), or -1 when there is no terminal to ask on. */
 int admin_read_secret(bool from_stdin, const char *prompt, char **out);
 
-
 /* ---- remote mode: a client of qvd-api (docs/api.md) ---- */
 
 struct json_t;
@@ -135,9 +134,26 @@ int remote_token_put(const char *file, const char *url, const char *login, const
 
 /* remote_grammar.c: OBJECT [FILTERS] VERB [ARGS] [order [asc|desc] FIELD...] */
 enum remote_verb {
-    RV_GET, RV_NEW, RV_SET, RV_DEL, RV_BLOCK, RV_UNBLOCK, RV_START, RV_STOP, RV_DISCONNECT,
-    RV_PUBLISH, RV_TAG, RV_UNTAG, RV_ASSIGN, RV_UNASSIGN, RV_GRANT, RV_REVOKE, RV_INHERIT,
-    RV_DISINHERIT, RV_PASSWORD, RV_COUNT
+    RV_GET,
+    RV_NEW,
+    RV_SET,
+    RV_DEL,
+    RV_BLOCK,
+    RV_UNBLOCK,
+    RV_START,
+    RV_STOP,
+    RV_DISCONNECT,
+    RV_PUBLISH,
+    RV_TAG,
+    RV_UNTAG,
+    RV_ASSIGN,
+    RV_UNASSIGN,
+    RV_GRANT,
+    RV_REVOKE,
+    RV_INHERIT,
+    RV_DISINHERIT,
+    RV_PASSWORD,
+    RV_COUNT
 };
 
 struct remote_verb_def {
@@ -162,11 +178,11 @@ struct remote_cmd {
     const struct remote_object *obj; /* property: the owner's object */
     bool property;
     enum remote_verb verb;
-    char *filter;    /* the API filter; NULL: every object */
-    char *key;       /* config: the key named by the filter (bare word or key=K), or NULL */
-    char *order;     /* the API order ("name,-id") or NULL */
-    char *fields;    /* get: the API fields or NULL */
-    char **args;     /* the verb's arguments (into argv) */
+    char *filter; /* the API filter; NULL: every object */
+    char *key;    /* config: the key named by the filter (bare word or key=K), or NULL */
+    char *order;  /* the API order ("name,-id") or NULL */
+    char *fields; /* get: the API fields or NULL */
+    char **args;  /* the verb's arguments (into argv) */
     int nargs;
 };
 
@@ -236,8 +252,8 @@ struct remote {
 bool admin_remote_main(int argc, char **argv, int *rc);
 /* One API call (`body` may be NULL). ADMIN_OK with *answer (NULL when empty); ADMIN_REFUSED
  * with the API's sentence in *err (caller prints and frees); REMOTE_ABORT (printed). */
-int remote_call(struct remote *r, const char *method, const char *target,
-                const struct json_t *body, struct json_t **answer, char **err);
+int remote_call(struct remote *r, const char *method, const char *target, const struct json_t *body,
+                struct json_t **answer, char **err);
 /* A new password from stdin (--password-stdin) or asked twice on the terminal. */
 int remote_new_password(struct remote *r, char **out);
 

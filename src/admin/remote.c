@@ -279,6 +279,7 @@ usage_remote(FILE *f)
             "usage: qvd-admin --url URL [OPTIONS] OBJECT [FILTERS] VERB [ARGS] [order [asc|desc]"
             " FIELD...]\n"
             "       qvd-admin --url URL [--login NAME[@TENANT]] login | logout\n"
+            "       qvd-admin completion bash\n"
             "objects: vm user host osf di tenant role acl admin config property log tag\n"
             "  (qvd-admin OBJECT --help lists its verbs)\n"
             "FILTERS: a bare word is name=WORD (di: version, tag: tag, config: key; NAME@TENANT\n"

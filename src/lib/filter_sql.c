@@ -35,7 +35,7 @@ qvd_filter_add_text(struct qvd_filter_sql *q, const char *s)
 void
 qvd_filter_add_sql(struct qvd_filter_sql *dst, const struct qvd_filter_sql *src)
 {
-    const char *t = qvd_buf_str((struct qvd_buf *)&src->text);
+    const char *t = src->text.data ? src->text.data : "";
     size_t k = 0;
 
     for (const char *p = t; *p; p++) {
@@ -186,9 +186,8 @@ parse_names(const struct qvd_resource *r, const struct qvd_list_query *q, const 
             len++;
         if (len >= sizeof(name))
             return qvd_model_fail(QVD_MODEL_INVALID,
-                                  "%s: field name longer than %zu bytes at"
-                                  " offset %zu",
-                                  what, sizeof(name) - 1, pos);
+                                  "%s: field name longer than %zu bytes at offset %zu", what,
+                                  sizeof(name) - 1, pos);
         memcpy(name, s + pos, len);
         name[len] = '\0';
         if ((f = qvd_filter_field(r, q, what, name, at)) == NULL)
@@ -331,7 +330,9 @@ int
 qvd_filter_list_build(const struct qvd_resource *r, const struct qvd_list_query *q, const char *agg,
                       const int64_t *id, struct qvd_filter_list *out)
 {
-    struct qvd_filter_sql where = {QVD_BUF_INIT, NULL, 0, 0}, order = where, *pg = &out->page;
+    struct qvd_filter_sql where = {QVD_BUF_INIT, NULL, 0, 0};
+    struct qvd_filter_sql order = {QVD_BUF_INIT, NULL, 0, 0};
+    struct qvd_filter_sql *pg = &out->page;
     uint32_t jw = 0, jo = 0, jf = 0;
     int rc = -1;
 
@@ -380,9 +381,7 @@ qvd_filter_list_build(const struct qvd_resource *r, const struct qvd_list_query 
         qvd_filter_add_int(pg, q->limit);
         qvd_buf_adds(&pg->text, " OFFSET ");
         qvd_filter_add_int(pg, q->offset);
-        qvd_buf_printf(&pg->text, ") qvd_page JOIN ");
-        add_from(pg, r, 0);
-        qvd_buf_printf(&pg->text, " ON %s = qvd_page.qvd_id", r->id_sql);
+        qvd_buf_printf(&pg->text, ") qvd_page JOIN %s ON %s = qvd_page.qvd_id", r->from, r->id_sql);
         for (size_t j = 0; j < r->njoins; j++)
             if ((jf | jo) & (1u << j))
                 qvd_buf_printf(&pg->text, " %s", r->joins[j].sql);

@@ -375,11 +375,32 @@ fetch_rows(struct qvd_db *db, struct qvd_stmt *st, const struct qvd_filter_list 
 static struct qvd_stmt *
 run(struct qvd_db *db, const struct qvd_filter_sql *s)
 {
-    struct qvd_stmt *st =
-        qvd_db_query_params(db, qvd_buf_str((struct qvd_buf *)&s->text), s->params, s->nparams);
+    struct qvd_stmt *st = qvd_db_query_params(db, s->text.data, s->params, s->nparams);
     if (st == NULL)
         qvd_model_dbfail(db);
     return st;
+}
+
+/* The total of a list whose page is done: a page that is not full ends the list (and gives
+ * the total without a count), unless an offset past the end left it empty. */
+static int
+total_of(struct qvd_db *db, const struct qvd_filter_list *l, const struct qvd_list_query *q,
+         size_t nrows, int64_t *total)
+{
+    struct qvd_stmt *st;
+    int rc;
+
+    if ((int64_t)nrows < q->limit && (nrows > 0 || q->offset == 0)) {
+        *total = q->offset + (int64_t)nrows;
+        return 0;
+    }
+    if ((st = run(db, &l->count)) == NULL)
+        return -1;
+    rc = qvd_db_step(st);
+    if (rc == 1)
+        *total = qvd_db_int(st, 0);
+    qvd_db_done(st);
+    return rc == 1 ? 0 : qvd_model_dbfail(db);
 }
 
 int
@@ -387,35 +408,29 @@ qvd_resource_list(struct qvd_db *db, const struct qvd_resource *r, const struct 
                   json_t **out)
 {
     struct qvd_filter_list l;
-    struct qvd_stmt *st = NULL;
-    json_t *res = NULL, *rows;
+    struct qvd_stmt *st;
+    json_t *rows = json_array();
+    int64_t total = 0;
     int rc = -1;
 
     *out = NULL;
     if (qvd_filter_list_build(r, q, db->ops->string_agg, NULL, &l) < 0)
-        return -1;
-    res = json_object();
-    if (q->count) {
-        if ((st = run(db, &l.count)) == NULL)
-            goto out;
-        if (qvd_db_step(st) != 1) {
-            qvd_model_dbfail(db);
-            goto out;
-        }
-        json_object_set_new(res, "total", json_integer(qvd_db_int(st, 0)));
-        qvd_db_done(st);
-    }
-    json_object_set_new(res, "offset", json_integer(q->offset));
-    json_object_set_new(res, "limit", json_integer(q->limit));
-    json_object_set_new(res, "rows", rows = json_array());
-    if ((st = run(db, &l.page)) == NULL || fetch_rows(db, st, &l, rows) < 0)
         goto out;
-    *out = res;
-    res = NULL;
-    rc = 0;
-out:
+    if ((st = run(db, &l.page)) == NULL)
+        goto out;
+    rc = fetch_rows(db, st, &l, rows);
     qvd_db_done(st);
-    json_decref(res);
+    if (rc < 0 || (q->count && (rc = total_of(db, &l, q, json_array_size(rows), &total)) < 0))
+        goto out;
+    *out = json_object();
+    if (q->count)
+        json_object_set_new(*out, "total", json_integer(total));
+    json_object_set_new(*out, "offset", json_integer(q->offset));
+    json_object_set_new(*out, "limit", json_integer(q->limit));
+    json_object_set_new(*out, "rows", rows);
+    rows = NULL;
+out:
+    json_decref(rows);
     qvd_filter_list_free(&l);
     return rc;
 }
@@ -424,13 +439,14 @@ int
 qvd_resource_get(struct qvd_db *db, const struct qvd_resource *r, int64_t id,
                  const struct qvd_list_query *q, json_t **out)
 {
+    static const struct qvd_list_query everything;
     struct qvd_filter_list l;
     struct qvd_stmt *st = NULL;
     json_t *rows = json_array();
     int rc = -1;
 
     *out = NULL;
-    if (qvd_filter_list_build(r, q, db->ops->string_agg, &id, &l) < 0)
+    if (qvd_filter_list_build(r, q ? q : &everything, db->ops->string_agg, &id, &l) < 0)
         goto out;
     if ((st = run(db, &l.page)) == NULL || fetch_rows(db, st, &l, rows) < 0)
         goto out;

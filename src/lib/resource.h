@@ -92,7 +92,8 @@ struct qvd_list_query {
 int qvd_resource_list(struct qvd_db *db, const struct qvd_resource *r,
                       const struct qvd_list_query *q, struct json_t **out);
 
-/* One row by id, within the tenants (same rules as a list with filter id=ID): 0, or -1
+/* One row by id, within the tenants (same rules as a list with filter id=ID; q's filter,
+ * order, offset, limit and count are not used; q NULL: every tenant and field): 0, or -1
  * (QVD_MODEL_NOT_FOUND when no such row is in scope). */
 int qvd_resource_get(struct qvd_db *db, const struct qvd_resource *r, int64_t id,
                      const struct qvd_list_query *q, struct json_t **out);

@@ -37,6 +37,9 @@ refused() {
 ok_run "db init creates the schema" qa db init
 t_check "db version is 1 or more" test "$(qa db version)" -ge 1
 ok_run "help" qa --help
+qa config defaults --markdown | cmp -s - "$QVD_TOP/docs/config.md" &&
+  t_ok "docs/config.md is what config defaults --markdown prints" ||
+  t_fail "docs/config.md is stale: qvd-admin config defaults --markdown >docs/config.md"
 ok_run "object help" qa vm --help
 grep -q "vm start" "$T_DIR/out" && t_ok "vm help lists start" || t_fail "vm help lists start"
 
