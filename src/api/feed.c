@@ -48,7 +48,7 @@ struct api_feed {
     size_t nhosts;
     int64_t since;          /* epoch second of the last look */
     int64_t last_keepalive; /* epoch second */
-    bool primed;            /* the first look only records */
+    bool primed;            /* hosts: the first look only records them */
 };
 
 static void
@@ -130,8 +130,6 @@ look_vms(struct api_feed *f, int64_t now)
         snprintf(v->state, sizeof(v->state), "%s", state);
         snprintf(v->user_state, sizeof(v->user_state), "%s", ustate);
         v->host_id = host;
-        if (!f->primed)
-            continue;
         json_t *d = json_pack("{s:I,s:I,s:s,s:s}", "id", (json_int_t)id, "tenant_id",
                               (json_int_t)qvd_db_int(st, 4), "state", state, "user_state", ustate);
         json_object_set_new(d, "host_id", host >= 0 ? json_integer(host) : json_null());
@@ -190,7 +188,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
         return;
     look_vms(f, now);
     look_hosts(f);
-    f->primed = true;
+    f->primed = true; /* hosts: the first look records them */
     f->since = now;
     if (now - f->last_keepalive >= KEEPALIVE_S) {
         struct listener *l, *next;
@@ -230,17 +228,17 @@ api_feed_add(struct api *a, struct api_conn *c, const struct api_response *who)
     l->tenant_id = who->tenant_id;
     l->acls = who->acls;
     if (f->listeners == NULL) {
-        /* the first listener: record the present state, then send changes from now on */
-        f->since = time(NULL);
-        f->last_keepalive = f->since;
-        f->primed = false;
+        /* the first listener: changes from now on (what was sent before is forgotten; a VM
+         * seen for the first time counts as changed) */
         for (int i = 0; i < VM_BUCKETS; i++)
             while (f->vms[i]) {
                 struct vm_seen *v = f->vms[i];
                 f->vms[i] = v->next;
                 free(v);
             }
-        f->since = 1; /* the priming look reads every VM once */
+        f->since = time(NULL);
+        f->last_keepalive = f->since;
+        f->primed = f->nhosts > 0;
         l->next = NULL;
         f->listeners = l;
         on_tick(-1, 0, f);

@@ -87,7 +87,8 @@ struct qvd_list_query {
 #define QVD_LIST_MAX_FILTER 4096
 
 /* Runs the list: *out gets {"total": N (when count), "offset": o, "limit": l, "rows": [{...}]}
- * with each row an object of the chosen fields (JSON integer, string, boolean or null).
+ * with each row an object of the chosen fields (JSON integer, string, boolean or null). The
+ * total costs a count query only when the page is full (or empty past the end).
  * 0, or -1 with qvd_strerror() and qvd_model_errkind() set. */
 int qvd_resource_list(struct qvd_db *db, const struct qvd_resource *r,
                       const struct qvd_list_query *q, struct json_t **out);

@@ -185,6 +185,40 @@ old=$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = 1")
 client C1 --vm-id 1 --restart --geometry 800x600 2>"$T_DIR/c1e.log"
 t_check "--restart boots a fresh VM" t_wait 90 eval '[ "$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = 1")" != "$old" ] && is_vm 1 running'
 
+# --- an administrator acts on the live session through qvd-api (on the node's socket) ---
+API=$B/src/api/qvd-api API_PID= FEED=
+t_cleanup_add 'kill $API_PID $FEED'
+printf 'api.address =\napi.socket = %s\napi.events.interval = 100\n' "$T_DIR/run/api.sock" >>"$conf"
+echo apw | admin admin add --name root --tenant '*' --role master --password-stdin >/dev/null
+t_node_spawn API_PID "$API" -c "$conf" >>"$T_DIR/api.log" 2>&1
+t_wait 10 test -S "$T_DIR/run/api.sock" || t_fail "qvd-api starts"
+api() { # api METHOD PATH [JSON]: the status code; the body in $T_DIR/api.out
+  t_in_node curl -s -o "$T_DIR/api.out" -w '%{http_code}' --unix-socket "$T_DIR/run/api.sock" \
+    -X "$1" -H "Authorization: Bearer $TOK" ${3:+-H 'Content-Type: application/json' -d "$3"} \
+    "http://localhost/api/v1$2"
+}
+TOK=$(t_in_node curl -s --unix-socket "$T_DIR/run/api.sock" -H 'Content-Type: application/json' \
+  -d '{"login":"root","tenant":"*","password":"apw"}' http://localhost/api/v1/login |
+  python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])')
+nsenter --mount="$T_NS_MNT" --net="/run/netns/$T_NS_NET" curl -s -N --unix-socket "$T_DIR/run/api.sock" \
+  -H "Authorization: Bearer $TOK" http://localhost/api/v1/events >"$T_DIR/feed" 2>/dev/null &
+FEED=$!
+t_wait 60 slot_connected 1
+t_wait 5 grep -q connected "$T_DIR/feed"; sleep 0.3
+t_check "the API disconnects the user (200)" [ "$(api POST /vms/1/disconnect)" = 200 ]
+t_check "the client ends" t_wait 30 dead "$C1"
+t_check "and the user slot is free" t_wait 15 slot_free 1
+t_check "the live feed showed the user disconnected" t_wait 5 grep -q '"id":1,.*"user_state":"disconnected"' "$T_DIR/feed"
+t_check "the API stops the VM (200)" [ "$(api POST /vms/1/stop)" = 200 ]
+t_check "the node stops it" t_wait 60 is_vm 1 stopped
+t_check "the live feed showed it stopped" t_wait 5 grep -q '"id":1,.*"state":"stopped"' "$T_DIR/feed"
+t_check "the API starts the VM on the node (200)" [ "$(api POST /vms/1/start)" = 200 ]
+t_check "the node runs it" t_wait 90 is_vm 1 running
+t_check "the API lists it running on this node" eval '[ "$(api GET "/vms/1?fields=state,host")" = 200 ] && grep -q "\"host\":\"sess1\"" "$T_DIR/api.out"'
+kill $FEED 2>/dev/null; FEED=
+client C1 --vm-id 1 --geometry 800x600 2>"$T_DIR/c1f.log"
+t_check "a client connects again after the administrator's actions" desktop_shown 60
+
 kill -TERM "$L7R_PID"
 t_check "SIGTERM of the L7R ends the session and frees the slot" t_wait 20 eval 'dead $C1 && slot_free 1'
 exit 0
