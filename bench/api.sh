@@ -57,7 +57,7 @@ api.port = $port
 api.socket =
 path.api.ssl.cert = $T_DIR/cert.pem
 path.api.ssl.key = $T_DIR/key.pem
-log.level = warn
+log.level = ${BENCH_API_LOG:-warn}
 password.argon2.t_cost = 1
 password.argon2.m_cost = 64
 CONF

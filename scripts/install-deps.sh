@@ -12,8 +12,9 @@ PKGS=(
   # NX and the desktop (node-side test DI, client side)
   nxagent nxproxy xvfb x11-apps x11-utils x11-xkb-utils x11-xserver-utils xkb-data icewm xterm
   xfonts-base imagemagick
-  # integration tests; clang for the sanitizer build and the libFuzzer targets
-  busybox-static procps psmisc curl socat clang libclang-rt-14-dev
+  # integration tests (python3-yaml: tests/integration/openapi.sh); clang for the sanitizer
+  # build and the libFuzzer targets
+  busybox-static procps psmisc curl socat python3-yaml clang libclang-rt-14-dev
   # benchmarks: a one-pixel X probe compiled at run time, an HTTP load generator
   libx11-dev wrk
 )

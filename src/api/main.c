@@ -2,6 +2,8 @@
  * drop, worker threads, live feed), signals and shutdown. */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,9 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, i
         if (a->listeners[i] == lis)
             tls = a->listener_tls[i];
     if (sa->sa_family != AF_UNIX) {
+        /* answers span several segments: without this, Nagle's algorithm and the client's
+         * delayed ACK add 40 ms to every answer larger than one segment */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         getnameinfo(sa, (socklen_t)salen, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
         if (strncmp(host, "::ffff:", 7) == 0)
             memmove(host, host + 7, strlen(host + 7) + 1);

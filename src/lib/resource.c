@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "filter.h"
+#include "log.h"
 #include "model_int.h"
 #include "resource.h"
 
@@ -414,6 +415,7 @@ qvd_resource_list(struct qvd_db *db, const struct qvd_resource *r, const struct 
     *out = NULL;
     if (qvd_filter_list_build(r, q, db->ops->string_agg, NULL, &l) < 0)
         goto out;
+    log_debug("list %s: %s", r->name, l.page.text.data);
     if ((st = run(db, &l.page)) == NULL)
         goto out;
     rc = fetch_rows(db, st, &l, rows);
