@@ -161,6 +161,8 @@ int api_h_delete(struct api_ctx *x, const char *resource, int64_t id);
 int api_h_action(struct api_ctx *x, const char *resource, int64_t id, const char *action);
 int api_h_props(struct api_ctx *x, const char *resource, int64_t id, const char *key);
 int api_h_config(struct api_ctx *x, const char *key);
+/* The catalogue (API_NO_ID) or an administrator's operative ACLs. */
+#define API_NO_ID INT64_MIN
 int api_h_acls(struct api_ctx *x, int64_t admin_id);
 int api_h_stats(struct api_ctx *x);
 int api_h_info(struct api_ctx *x);

@@ -169,7 +169,10 @@ api_h_action(struct api_ctx *x, const char *resource, int64_t id, const char *na
     x->object = qvd_resource_find(resource)->object;
     snprintf(action, sizeof(action), "%s.%s", x->object, name);
     x->action = action;
-    if (api_need(x, a->acl) < 0 || api_object_tenant(x, resource, id, &tenant) < 0)
+    /* an administrator may always change its own password */
+    bool own_password = strcmp(resource, "administrators") == 0 && strcmp(name, "password") == 0 &&
+                        id == x->who.admin_id;
+    if ((!own_password && api_need(x, a->acl) < 0) || api_object_tenant(x, resource, id, &tenant) < 0)
         return -1;
     if (api_may_change(x, strcmp(resource, "tenants") == 0 ? -2 : tenant) < 0)
         return -1;
@@ -216,7 +219,8 @@ api_h_props(struct api_ctx *x, const char *resource, int64_t id, const char *key
             return json_decref(o), api_error(x, 500, "internal", "%s", qvd_strerror());
         return api_reply(x, 200, o);
     }
-    if (api_may_change(x, tenant) < 0)
+    /* a tenant's own properties are the superadministrators' like the tenant itself */
+    if (api_may_change(x, strcmp(resource, "tenants") == 0 ? -2 : tenant) < 0)
         return -1;
     if (put) {
         static const struct api_member m[] = {{"value", API_STR, true}, {0}};

@@ -99,16 +99,28 @@ api_h_acls(struct api_ctx *x, int64_t admin_id)
 
     if (api_need(x, "acl.see") < 0)
         return json_decref(rows), -1;
-    if (admin_id >= 0) {
+    if (admin_id != API_NO_ID) {
         if (api_object_tenant(x, "administrators", admin_id, &tenant) < 0)
             return json_decref(rows), -1;
         if (qvd_acl_admin(x->db, admin_id, &set) < 0)
             return json_decref(rows), api_error(x, 500, "internal", "%s", qvd_strerror());
     }
-    for (int i = 0; i < qvd_acl_count(); i++)
-        if (admin_id < 0 || ((set.w[i / 64] >> (i % 64)) & 1))
-            json_array_append_new(rows, json_pack("{s:s,s:s}", "name", qvd_acl_name(i),
-                                                  "description", qvd_acl_description(i)));
+    /* ?pattern=GLOB narrows the catalogue the way role grants name ACLs ("vm.*") */
+    const char *pattern = NULL;
+    struct qvd_acl_set match;
+    for (size_t i = 0; i < x->req->nparams; i++)
+        if (strcmp(x->req->params[i].key, "pattern") == 0)
+            pattern = x->req->params[i].value;
+    if (pattern != NULL && qvd_acl_match(pattern, &match) == 0)
+        return json_decref(rows), api_error(x, 400, "bad_filter", "'%s' names no ACL", pattern);
+    for (int i = 0; i < qvd_acl_count(); i++) {
+        if (admin_id != API_NO_ID && !((set.w[i / 64] >> (i % 64)) & 1))
+            continue;
+        if (pattern != NULL && !((match.w[i / 64] >> (i % 64)) & 1))
+            continue;
+        json_array_append_new(rows, json_pack("{s:s,s:s}", "name", qvd_acl_name(i),
+                                              "description", qvd_acl_description(i)));
+    }
     return api_reply(x, 200,
                      json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(rows), "rows",
                                rows));

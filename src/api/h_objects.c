@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "db.h"
 #include "err.h"
 #include "resource.h"
 
@@ -30,6 +31,18 @@ param(struct api_ctx *x, const char *key)
     return NULL;
 }
 
+/* Resources that administrators create, update and delete (the others are read-only). */
+static bool
+writable(const char *name)
+{
+    static const char *const w[] = {"tenants", "users", "vms",           "hosts",
+                                    "osfs",    "dis",   "administrators", "roles"};
+    for (size_t i = 0; i < QVD_ARRAY_LEN(w); i++)
+        if (strcmp(w[i], name) == 0)
+            return true;
+    return false;
+}
+
 /* The resource by URL name, and the ACL `<object>.<verb>`: NULL when answered. */
 static const struct qvd_resource *
 resource(struct api_ctx *x, const char *name, const char *verb)
@@ -39,6 +52,11 @@ resource(struct api_ctx *x, const char *name, const char *verb)
 
     if (r == NULL) {
         api_error(x, 404, "not_found", "no resource '%s' (see docs/api.md)", name);
+        return NULL;
+    }
+    if (strcmp(verb, "see") != 0 && !writable(name)) {
+        api_error(x, 405, "method_not_allowed", "%s are read-only here%s", name,
+                  strcmp(name, "configs") == 0 ? ": PUT or DELETE /api/v1/configs/KEY" : "");
         return NULL;
     }
     snprintf(acl, sizeof(acl), "%s.%s", r->object, verb);
@@ -106,7 +124,9 @@ api_h_get(struct api_ctx *x, const char *name, int64_t id)
     list_query(x, &q);
     q.fields = param(x, "fields");
     if (qvd_resource_get(x->db, r, id, &q, &out) < 0)
-        return api_model_error(x);
+        return qvd_model_errkind() == QVD_MODEL_INVALID
+                   ? api_error(x, 400, "bad_filter", "%s", qvd_strerror())
+                   : api_model_error(x);
     return api_reply(x, 200, out);
 }
 
@@ -231,11 +251,18 @@ api_h_create(struct api_ctx *x, const char *name)
             {"frontend", API_BOOL, false}, {"backend", API_BOOL, false}, {0}};
         if (api_body(x, m) < 0 || api_may_change(x, -2) < 0)
             return -1;
+        /* one transaction for both steps (the model's transactions nest) */
+        if (qvd_db_begin(x->db) < 0)
+            return api_error(x, 503, "busy", "%s", qvd_strerror());
         rc = qvd_model_host_add(x->db, cfg, api_str(x, "name"), api_str(x, "address"),
                                 api_str(x, "description"), &id);
         if (rc == 0 && (api_bool(x, "frontend") >= 0 || api_bool(x, "backend") >= 0))
             rc = qvd_model_host_set(x->db, cfg, id, NULL, NULL, NULL, api_bool(x, "frontend"),
                                     api_bool(x, "backend"));
+        if (rc == 0 && qvd_db_commit(x->db) < 0)
+            return api_error(x, 503, "busy", "the host was not added: %s", qvd_strerror());
+        if (rc < 0)
+            qvd_db_rollback(x->db);
     } else if (strcmp(name, "osfs") == 0) {
         static const struct api_member m[] = {
             {"name", API_STR, true},          {"tenant_id", API_INT, false},

@@ -70,8 +70,10 @@ route(struct api_ctx *x, char **seg, int nseg)
 
     if (nseg < 3 || strcmp(seg[0], "api") != 0 || strcmp(seg[1], "v1") != 0)
         return api_error(x, 404, "not_found", "no such path: the API lives under /api/v1");
-    if (nseg == 3 && strcmp(seg[2], "info") == 0 && get)
-        return api_h_info(x);
+    if (nseg == 3 && strcmp(seg[2], "info") == 0)
+        return get ? api_h_info(x)
+                   : api_error(x, 405, "method_not_allowed", "%s is not allowed on %s", method,
+                               x->req->path);
     if (nseg == 3 && strcmp(seg[2], "login") == 0) {
         if (!post)
             return api_error(x, 405, "method_not_allowed", "log in with POST");
@@ -86,9 +88,20 @@ route(struct api_ctx *x, char **seg, int nseg)
     if (nseg == 3 && strcmp(seg[2], "stats") == 0 && get)
         return api_h_stats(x);
     if (nseg == 3 && strcmp(seg[2], "acls") == 0 && get)
-        return api_h_acls(x, -1);
+        return api_h_acls(x, API_NO_ID);
     if (strcmp(seg[2], "configs") == 0 && nseg == 4 && (put || del))
         return api_h_config(x, seg[3]);
+    if (nseg == 3) {
+        static const char *const fixed[] = {"logout", "events", "stats", "acls"};
+        for (size_t i = 0; i < QVD_ARRAY_LEN(fixed); i++)
+            if (strcmp(seg[2], fixed[i]) == 0)
+                return api_error(x, 405, "method_not_allowed", "%s is not allowed on %s",
+                                 method, x->req->path);
+    }
+    if (strcmp(seg[2], "configs") == 0 && nseg == 4)
+        return api_error(x, 405, "method_not_allowed",
+                         "configuration keys are set with PUT and removed with DELETE"
+                         " /api/v1/configs/KEY; list them with GET /api/v1/configs?filter=key=KEY");
     if (nseg >= 4 && !parse_id(seg[3], &id))
         return api_error(x, 404, "not_found", "'%s' is not an object id", seg[3]);
     if (nseg == 3) {
@@ -104,8 +117,9 @@ route(struct api_ctx *x, char **seg, int nseg)
         if (del)
             return api_h_delete(x, seg[2], id);
     } else if (nseg == 5 && strcmp(seg[2], "administrators") == 0 &&
-               strcmp(seg[4], "acls") == 0 && get) {
-        return api_h_acls(x, id);
+               strcmp(seg[4], "acls") == 0) {
+        if (get)
+            return api_h_acls(x, id);
     } else if ((nseg == 5 || nseg == 6) && strcmp(seg[4], "properties") == 0) {
         if ((nseg == 5 && get) || (nseg == 6 && (put || del)))
             return api_h_props(x, seg[2], id, nseg == 6 ? seg[5] : NULL);

@@ -153,6 +153,8 @@ for r in tenants users vms hosts osfs dis tags configs administrators roles log;
 done
 call GET /api/v1/acls
 [ "$S" = 200 ] && [ "$(j "d['total'] > 100")" = True ] && t_ok "the ACL catalogue lists $(j "d['total']") ACLs" || t_fail "acls: $B"
+call GET '/api/v1/acls?pattern=vm.s*'
+[ "$(j "all(r['name'].startswith('vm.s') for r in d['rows']) and d['total'] > 10")" = True ] && t_ok "the catalogue narrowed by a pattern" || t_fail "acl pattern: $B"
 call GET "/api/v1/vms/$VA"
 [ "$(j "d['name']")" = vm1 ] && [ "$(j "d['user']")" = bob ] && t_ok "get one VM" || t_fail "get VM: $B"
 call PATCH "/api/v1/vms/$VA" '{"description":"first"}'
@@ -184,6 +186,16 @@ call GET "/api/v1/vms?fields=id,name%20FROM%20users--"
 expect "an injection attempt in the fields is refused" 400 bad_filter
 call GET '/api/v1/vms?limit=5000'
 expect "a limit over 1000 is refused" 400 invalid
+call POST /api/v1/tags '{"tag":"x"}'
+expect "tags are read-only (405, even for the master role)" 405 method_not_allowed
+call GET /api/v1/configs/vm.network.bridge
+expect "a config key is not an object id (405 with what to do)" 405 method_not_allowed
+call GET /api/v1/logout
+expect "GET on logout is not allowed" 405 method_not_allowed
+call GET "/api/v1/administrators/-1/acls"
+expect "no administrator -1" 404 not_found
+call GET "/api/v1/vms/$VA?fields=nosuch"
+expect "an unknown field on one object is a bad filter too" 400 bad_filter
 
 # ---- actions ----
 call POST "/api/v1/vms/$VA/block"
@@ -303,6 +315,11 @@ call POST "/api/v1/administrators/$AA/assign" '{"role_id":1}' "$TOK_A"
 expect "no escalation: it cannot take the master role" 403 forbidden
 call POST "/api/v1/roles/1/grant" '{"acl":"vm.block"}'
 expect "a built-in role cannot be changed" 409 conflict
+call POST "/api/v1/administrators/$AA/password" '{"password":"alicepw2"}' "$TOK_A"
+expect "an administrator changes its own password without the ACL" 200
+call POST "/api/v1/administrators/$AB/password" '{"password":"x"}' "$TOK_A"
+expect "nor another tenant's administrator's" 404 not_found
+call POST /api/v1/roles "{\"name\":\"theirs\",\"tenant_id\":$TB}"; RB=$(j "d['id']")
 
 # ---- tenant isolation: acme's administrator and globex's objects ----
 call PUT "/api/v1/vms/$VB/properties/color" '{"value":"red"}'
@@ -314,14 +331,14 @@ for r in users vms osfs dis administrators roles log configs tags; do
 done
 call GET /api/v1/tenants "" "$TOK_A"
 [ "$(j "sorted(r['name'] for r in d['rows'])")" = "['-', 'acme']" ] && t_ok "it sees only its tenant and the common one" || t_fail "tenants: $B"
-for p in "users/$UB" "vms/$VB" "osfs/$OB" "dis/$DB1" "administrators/$AB" "tenants/$TB"; do
+for p in "users/$UB" "vms/$VB" "osfs/$OB" "dis/$DB1" "administrators/$AB" "roles/$RB" "tenants/$TB"; do
   call GET "/api/v1/$p" "" "$TOK_A"; expect "get globex's $p: not found" 404 not_found
 done
 TOKEN_SAVE=$TOKEN; TOKEN=$TOK_A
-for p in "users/$UB" "vms/$VB" "osfs/$OB" "dis/$DB1" "administrators/$AB"; do
+for p in "users/$UB" "vms/$VB" "osfs/$OB" "dis/$DB1" "administrators/$AB" "roles/$RB"; do
   unchanged "update globex's $p: not found" PATCH "/api/v1/$p" '{"description":"x"}' 404 not_found
 done
-for p in "users/$UB" "vms/$VB" "osfs/$OB" "dis/$DB1" "administrators/$AB" "tenants/$TB"; do
+for p in "users/$UB" "vms/$VB" "osfs/$OB" "dis/$DB1" "administrators/$AB" "roles/$RB" "tenants/$TB"; do
   unchanged "delete globex's $p: refused" DELETE "/api/v1/$p" "" 404 not_found
 done
 unchanged "block globex's VM" POST "/api/v1/vms/$VB/block" "" 404 not_found
@@ -341,8 +358,14 @@ call DELETE "/api/v1/configs/vm.network.bridge?tenant_id=$TA"
 expect "and removes it" 204
 unchanged "change a common OSF" PATCH "/api/v1/osfs/$OC" '{"description":"x"}' 403 forbidden
 unchanged "block a host" POST "/api/v1/hosts/$H1/unblock" "" 403 forbidden
+unchanged "set its own tenant's property" PUT "/api/v1/tenants/$TA/properties/x" '{"value":"1"}' 403 forbidden
 unchanged "create a tenant" POST /api/v1/tenants '{"name":"x"}' 403 forbidden
-unchanged "assign globex's role" POST "/api/v1/administrators/$AA/assign" "{\"role_id\":999}" 404 not_found
+unchanged "assign globex's role" POST "/api/v1/administrators/$AA/assign" "{\"role_id\":$RB}" 404 not_found
+unchanged "grant on globex's role" POST "/api/v1/roles/$RB/grant" '{"acl":"vm.see"}' 404 not_found
+unchanged "inherit globex's role" POST "/api/v1/roles/$RA/inherit" "{\"role_id\":$RB}" 404 not_found
+unchanged "assign a role to globex's administrator" POST "/api/v1/administrators/$AB/assign" "{\"role_id\":$RA}" 404 not_found
+call GET "/api/v1/administrators/$AB/acls"
+expect "read globex's administrator's ACLs" 404 not_found
 unchanged "make an administrator in tenant *" POST /api/v1/administrators '{"name":"x","password":"p","tenant_id":0}' 404 not_found
 call GET /api/v1/stats
 [ "$(j "d['vms']")" = 6 ] && t_ok "statistics count only acme's VMs" || t_fail "tenant stats: $B"
