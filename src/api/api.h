@@ -27,7 +27,7 @@ struct qvd_http_msg;
 struct qvd_http_parser;
 struct qvd_throttle;
 struct api_conn;
-struct api_pool;
+struct qvd_workq;
 struct api_feed;
 
 #define API_MAX_LISTENERS 8
@@ -45,7 +45,7 @@ struct api {
     TAILQ_HEAD(, api_conn) conns;
     size_t nconns;
     uint64_t next_conn_id;
-    struct api_pool *pool;
+    struct qvd_workq *pool;
     struct api_feed *feed;
     struct qvd_throttle *throttle;
     long t_request, t_idle, max_conns;

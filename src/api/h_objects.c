@@ -200,6 +200,23 @@ staging_file(struct api_ctx *x, const char *file)
     return qvd_xasprintf("%s/%s", staging ? staging : ".", file);
 }
 
+/* An OSF from the body's members; absent ones stay unset (defaults on add). */
+static void
+osf_members(struct api_ctx *x, struct qvd_model_osf *o)
+{
+    int64_t n;
+
+    *o = (struct qvd_model_osf)QVD_MODEL_OSF_UNSET;
+    o->name = api_str(x, "name");
+    o->description = api_str(x, "description");
+    if (api_int(x, "memory", &n))
+        o->memory = n;
+    if (api_int(x, "user_storage_size", &n))
+        o->user_storage_size = n;
+    o->use_overlay = api_bool(x, "use_overlay");
+    o->is_application = api_bool(x, "is_application");
+}
+
 int
 api_h_create(struct api_ctx *x, const char *name)
 {
@@ -269,18 +286,10 @@ api_h_create(struct api_ctx *x, const char *name)
             {"memory", API_INT, false},       {"use_overlay", API_BOOL, false},
             {"user_storage_size", API_INT, false}, {"is_application", API_BOOL, false},
             {"description", API_STR, false},  {0}};
-        struct qvd_model_osf o = QVD_MODEL_OSF_UNSET;
-        int64_t n;
+        struct qvd_model_osf o;
         if (api_body(x, m) < 0 || target_tenant(x, &tenant) < 0)
             return -1;
-        o.name = api_str(x, "name");
-        o.description = api_str(x, "description");
-        if (api_int(x, "memory", &n))
-            o.memory = n;
-        if (api_int(x, "user_storage_size", &n))
-            o.user_storage_size = n;
-        o.use_overlay = api_bool(x, "use_overlay");
-        o.is_application = api_bool(x, "is_application");
+        osf_members(x, &o);
         rc = qvd_model_osf_add(x->db, cfg, tenant, &o, &id);
     } else if (strcmp(name, "dis") == 0) {
         static const struct api_member m[] = {{"osf_id", API_INT, true},
@@ -381,18 +390,10 @@ api_h_update(struct api_ctx *x, const char *name, int64_t id)
             {"name", API_STR, false},   {"memory", API_INT, false},
             {"use_overlay", API_BOOL, false}, {"user_storage_size", API_INT, false},
             {"is_application", API_BOOL, false}, {"description", API_STR, false}, {0}};
-        struct qvd_model_osf o = QVD_MODEL_OSF_UNSET;
-        int64_t n;
+        struct qvd_model_osf o;
         if (api_body(x, m) < 0)
             return -1;
-        o.name = api_str(x, "name");
-        o.description = api_str(x, "description");
-        if (api_int(x, "memory", &n))
-            o.memory = n;
-        if (api_int(x, "user_storage_size", &n))
-            o.user_storage_size = n;
-        o.use_overlay = api_bool(x, "use_overlay");
-        o.is_application = api_bool(x, "is_application");
+        osf_members(x, &o);
         rc = qvd_model_osf_set(x->db, cfg, id, &o);
     } else if (strcmp(name, "dis") == 0) {
         static const struct api_member m[] = {{"description", API_STR, false}, {0}};

@@ -24,6 +24,7 @@ struct l7r_conn;
 struct l7r_session;
 struct l7r_relay;
 struct qvd_throttle;
+struct qvd_workq;
 
 #define L7R_MAX_LISTENERS 8
 /* Stop reading a side of a session while this much waits unsent to the other. */
@@ -51,7 +52,6 @@ struct l7r_auth_ops {
 
 /* A password check handed to the worker threads (auth_worker.c). */
 struct l7r_auth_job {
-    struct l7r_auth_job *next;
     struct l7r_conn *conn; /* NULL once the connection has ended */
     char *hash, *password;
     int result; /* qvd_password_verify's: 1, 0 or -1 (error) */
@@ -82,7 +82,7 @@ struct l7r {
     uint64_t next_conn_id;
     struct qvd_throttle *throttle;
     const struct l7r_auth_ops *auth;
-    struct l7r_auth_pool *auth_pool; /* NULL: passwords are checked on the loop */
+    struct qvd_workq *auth_pool; /* NULL: passwords are checked on the loop */
     /* timeouts in seconds, from the configuration */
     long t_request, t_idle, t_vm_start, t_vm_stop, t_takeover, t_x_start, t_vma;
     long x_start_retries, max_conns;
