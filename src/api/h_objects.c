@@ -337,17 +337,28 @@ api_h_create(struct api_ctx *x, const char *name)
     return created(x, name, id);
 }
 
+/* The resource of an object to update or delete, once the ACL, the object's existence in
+ * scope and the right to change its tenant are checked (tenants: superadministrators). */
+static const struct qvd_resource *
+changing(struct api_ctx *x, const char *name, const char *verb, int64_t id)
+{
+    const struct qvd_resource *r = resource(x, name, verb);
+    int64_t tenant;
+
+    if (r == NULL || api_object_tenant(x, name, id, &tenant) < 0 ||
+        api_may_change(x, strcmp(name, "tenants") == 0 ? -2 : tenant) < 0)
+        return NULL;
+    return r;
+}
+
 int
 api_h_update(struct api_ctx *x, const char *name, int64_t id)
 {
-    const struct qvd_resource *r = resource(x, name, "update");
+    const struct qvd_resource *r = changing(x, name, "update", id);
     struct qvd_config *cfg = x->api->cfg;
-    int64_t tenant;
     int rc;
 
-    if (r == NULL || api_object_tenant(x, name, id, &tenant) < 0)
-        return -1;
-    if (api_may_change(x, strcmp(name, "tenants") == 0 ? -2 : tenant) < 0)
+    if (r == NULL)
         return -1;
     name_for_audit(x, "name");
     if (strcmp(name, "tenants") == 0) {
@@ -430,14 +441,11 @@ api_h_update(struct api_ctx *x, const char *name, int64_t id)
 int
 api_h_delete(struct api_ctx *x, const char *name, int64_t id)
 {
-    const struct qvd_resource *r = resource(x, name, "delete");
+    const struct qvd_resource *r = changing(x, name, "delete", id);
     struct qvd_config *cfg = x->api->cfg;
-    int64_t tenant;
     int rc;
 
-    if (r == NULL || api_object_tenant(x, name, id, &tenant) < 0)
-        return -1;
-    if (api_may_change(x, strcmp(name, "tenants") == 0 ? -2 : tenant) < 0)
+    if (r == NULL)
         return -1;
     if (strcmp(name, "tenants") == 0)
         rc = qvd_model_tenant_del(x->db, cfg, id);

@@ -28,16 +28,10 @@ static int
 setup(void **state)
 {
     struct fixture *f = qvd_xcalloc(1, sizeof(*f));
-    char path[128];
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/qvd-test-db.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    f->cfg = test_config_new("db", f->dir, sizeof(f->dir));
+    if (f->cfg == NULL)
         return -1;
-    f->cfg = qvd_config_new();
-    snprintf(path, sizeof(path), "%s/qvd.db", f->dir);
-    qvd_config_set(f->cfg, "database.path", path);
-    snprintf(path, sizeof(path), "%s/run", f->dir);
-    qvd_config_set(f->cfg, "path.run", path);
     f->db = test_db_open(f->cfg);
     if (f->db == NULL || qvd_db_migrate(f->db) < 0)
         return -1;

@@ -34,19 +34,9 @@ setup(void **state)
     struct fixture *f = qvd_xcalloc(1, sizeof(*f));
     char path[128];
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/qvd-test-model.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    f->cfg = test_config_new("model", f->dir, sizeof(f->dir));
+    if (f->cfg == NULL)
         return -1;
-    f->cfg = qvd_config_new();
-    snprintf(path, sizeof(path), "%s/qvd.db", f->dir);
-    qvd_config_set(f->cfg, "database.path", path);
-    snprintf(path, sizeof(path), "%s/run", f->dir);
-    qvd_config_set(f->cfg, "path.run", path);
-    snprintf(path, sizeof(path), "%s/storage", f->dir);
-    qvd_config_set(f->cfg, "path.storage.root", path);
-    /* cheap hashes: the cost is configuration, the algorithm is the same */
-    qvd_config_set(f->cfg, "password.argon2.t_cost", "1");
-    qvd_config_set(f->cfg, "password.argon2.m_cost", "64");
     snprintf(f->src, sizeof(f->src), "%s/image", f->dir);
     mkdir(f->src, 0755);
     snprintf(path, sizeof(path), "%s/hello", f->src);

@@ -117,20 +117,10 @@ static int
 setup(void **state)
 {
     struct fixture *f = qvd_xcalloc(1, sizeof(*f));
-    char path[128];
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/qvd-test-resource.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    f->cfg = test_config_new("resource", f->dir, sizeof(f->dir));
+    if (f->cfg == NULL)
         return -1;
-    f->cfg = qvd_config_new();
-    snprintf(path, sizeof(path), "%s/qvd.db", f->dir);
-    qvd_config_set(f->cfg, "database.path", path);
-    snprintf(path, sizeof(path), "%s/run", f->dir);
-    qvd_config_set(f->cfg, "path.run", path);
-    snprintf(path, sizeof(path), "%s/storage", f->dir);
-    qvd_config_set(f->cfg, "path.storage.root", path);
-    qvd_config_set(f->cfg, "password.argon2.t_cost", "1");
-    qvd_config_set(f->cfg, "password.argon2.m_cost", "64");
     f->db = test_db_open(f->cfg);
     if (f->db == NULL || qvd_db_migrate(f->db) < 0 || add_data(f) < 0) {
         fprintf(stderr, "setup: %s\n", qvd_strerror());

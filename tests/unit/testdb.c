@@ -1,6 +1,7 @@
 /* testdb.c: one switch between SQLite and PostgreSQL for every unit test that uses a database. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "db.h"
@@ -35,4 +36,26 @@ test_db_open(struct qvd_config *cfg)
         return NULL;
     }
     return db;
+}
+
+struct qvd_config *
+test_config_new(const char *name, char *dir, size_t dirlen)
+{
+    struct qvd_config *cfg;
+    char path[256];
+
+    snprintf(dir, dirlen, "/tmp/qvd-test-%s.XXXXXX", name);
+    if (mkdtemp(dir) == NULL)
+        return NULL;
+    cfg = qvd_config_new();
+    snprintf(path, sizeof(path), "%s/qvd.db", dir);
+    qvd_config_set(cfg, "database.path", path);
+    snprintf(path, sizeof(path), "%s/run", dir);
+    qvd_config_set(cfg, "path.run", path);
+    snprintf(path, sizeof(path), "%s/storage", dir);
+    qvd_config_set(cfg, "path.storage.root", path);
+    /* cheap hashes: the cost is configuration, the algorithm is the same */
+    qvd_config_set(cfg, "password.argon2.t_cost", "1");
+    qvd_config_set(cfg, "password.argon2.m_cost", "64");
+    return cfg;
 }
