@@ -106,7 +106,8 @@ a_assign(struct admin_ctx *ctx)
                        "i", id) != 1)
         return admin_refusedf("administrator %lld does not exist", (long long)id);
     if (qvd_model_role_find(ctx->db, tenant_id, admin_opt(ctx, "role"), &role_id) < 0 ||
-        qvd_model_admin_assign(ctx->db, ctx->cfg, id, role_id, strcmp(ctx->verb, "assign") == 0) < 0)
+        qvd_model_admin_assign(ctx->db, ctx->cfg, id, role_id, strcmp(ctx->verb, "assign") == 0) <
+            0)
         return admin_refused();
     return ADMIN_OK;
 }
@@ -122,7 +123,11 @@ r_list(struct admin_ctx *ctx)
                                          NULL));
 }
 
-#define ADMIN_REF_OPTS {"id", true, false}, {"name", true, false}, {"tenant", true, false}
+#define ADMIN_REF_OPTS                                                                             \
+    {"id", true, false}, {"name", true, false},                                                    \
+    {                                                                                              \
+        "tenant", true, false                                                                      \
+    }
 
 const struct admin_cmd cmd_admin_list = {
     .object = "admin",
@@ -150,10 +155,9 @@ const struct admin_cmd cmd_admin_passwd = {
     .object = "admin",
     .verb = "passwd",
     .usage = "--id N | --name NAME[@TENANT] [--password PW | --password-stdin]",
-    .opts = (const struct admin_opt[]){ADMIN_REF_OPTS,
-                                       {"password", true, false},
-                                       {"password-stdin", false, false},
-                                       {0}},
+    .opts =
+        (const struct admin_opt[]){
+            ADMIN_REF_OPTS, {"password", true, false}, {"password-stdin", false, false}, {0}},
     .exec = a_passwd,
 };
 const struct admin_cmd cmd_admin_del = {

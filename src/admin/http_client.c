@@ -20,6 +20,7 @@
 
 #include "admin.h"
 #include "err.h"
+#include "tls.h"
 #include "http.h"
 #include "util.h"
 
@@ -39,33 +40,7 @@ struct admin_http {
     bool reused; /* the connection already carried a request */
 };
 
-static int
-wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - qvd_mono_ms();
-        if (left <= 0)
-            return qvd_seterr("timed out");
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int rc = poll(&pfd, 1, (int)left);
-        if (rc > 0)
-            return 0;
-        if (rc < 0 && errno != EINTR)
-            return qvd_seterr("poll: %s", strerror(errno));
-    }
-}
 
-static const char *
-ssl_reason(char *buf, size_t len)
-{
-    unsigned long e = ERR_peek_last_error();
-    if (e == 0)
-        snprintf(buf, len, "%s", errno ? strerror(errno) : "the connection was closed");
-    else
-        ERR_error_string_n(e, buf, len);
-    ERR_clear_error();
-    return buf;
-}
 
 /* Finishes a non-blocking connect() before the deadline. */
 static int
@@ -78,7 +53,7 @@ connect_wait(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
         return 0;
     if (errno != EINPROGRESS && errno != EAGAIN)
         return qvd_seterr("%s", strerror(errno));
-    if (wait_fd(fd, POLLOUT, deadline) < 0)
+    if (qvd_wait_fd(fd, POLLOUT, deadline) < 0)
         return -1;
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
     return err ? qvd_seterr("%s", strerror(err)) : 0;
@@ -153,7 +128,7 @@ tls_context(struct admin_http *h)
     if (h->ctx != NULL)
         return 0;
     if ((h->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-        return qvd_seterr("cannot set up TLS: %s", ssl_reason(why, sizeof(why)));
+        return qvd_seterr("cannot set up TLS: %s", qvd_tls_reason(why, sizeof(why)));
     SSL_CTX_set_min_proto_version(h->ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(h->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_default_verify_paths(h->ctx);
@@ -161,7 +136,7 @@ tls_context(struct admin_http *h)
         return qvd_seterr("cannot read the CA file %s: %s", h->ca, strerror(errno));
     if (h->ca != NULL && SSL_CTX_load_verify_locations(h->ctx, h->ca, NULL) != 1)
         return qvd_seterr("cannot load the CA certificates of %s: %s", h->ca,
-                          ssl_reason(why, sizeof(why)));
+                          qvd_tls_reason(why, sizeof(why)));
     SSL_CTX_set_verify(h->ctx, h->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
     if (h->insecure && !h->warned) {
         fprintf(stderr, "qvd-admin: warning: --insecure: the server's certificate is not"
@@ -180,7 +155,7 @@ tls_start(struct admin_http *h, int64_t deadline)
     if (tls_context(h) < 0)
         return -1;
     if ((h->ssl = SSL_new(h->ctx)) == NULL || SSL_set_fd(h->ssl, h->fd) != 1)
-        return qvd_seterr("cannot set up TLS: %s", ssl_reason(why, sizeof(why)));
+        return qvd_seterr("cannot set up TLS: %s", qvd_tls_reason(why, sizeof(why)));
     if (inet_pton(AF_INET, h->url.host, ip) == 1 || inet_pton(AF_INET6, h->url.host, ip) == 1) {
         X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(h->ssl), h->url.host);
     } else {
@@ -195,7 +170,7 @@ tls_start(struct admin_http *h, int64_t deadline)
             return 0;
         e = SSL_get_error(h->ssl, rc);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            if (wait_fd(h->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) < 0)
+            if (qvd_wait_fd(h->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) < 0)
                 return -1;
             continue;
         }
@@ -204,7 +179,7 @@ tls_start(struct admin_http *h, int64_t deadline)
             return qvd_seterr("the server's certificate is not trusted (%s): give its CA with"
                               " --ca FILE (or --insecure)",
                               X509_verify_cert_error_string(v));
-        return qvd_seterr("TLS handshake failed: %s", ssl_reason(why, sizeof(why)));
+        return qvd_seterr("TLS handshake failed: %s", qvd_tls_reason(why, sizeof(why)));
     }
 }
 
@@ -241,7 +216,7 @@ io_write(struct admin_http *h, const char *p, size_t len, int64_t deadline)
             if (r <= 0) {
                 e = SSL_get_error(h->ssl, r);
                 if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-                    return qvd_seterr("%s", ssl_reason(why, sizeof(why)));
+                    return qvd_seterr("%s", qvd_tls_reason(why, sizeof(why)));
                 want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
                 n = -2;
             }
@@ -253,7 +228,7 @@ io_write(struct admin_http *h, const char *p, size_t len, int64_t deadline)
                 n = -2;
         }
         if (n == -2) {
-            if (wait_fd(h->fd, want, deadline) < 0)
+            if (qvd_wait_fd(h->fd, want, deadline) < 0)
                 return -1;
             continue;
         }
@@ -281,7 +256,7 @@ io_read(struct admin_http *h, char *buf, size_t len, int64_t deadline)
             if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
                 return 0;
             if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-                return qvd_seterr("%s", ssl_reason(why, sizeof(why)));
+                return qvd_seterr("%s", qvd_tls_reason(why, sizeof(why)));
             want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
         } else {
             ssize_t n = recv(h->fd, buf, len, 0);
@@ -292,7 +267,7 @@ io_read(struct admin_http *h, char *buf, size_t len, int64_t deadline)
             if (errno != EAGAIN && errno != EINTR)
                 return qvd_seterr("%s", strerror(errno));
         }
-        if (wait_fd(h->fd, want, deadline) < 0)
+        if (qvd_wait_fd(h->fd, want, deadline) < 0)
             return -1;
     }
 }

@@ -69,12 +69,14 @@ api_auth(struct api_ctx *x)
                          "log in first: POST /api/v1/login, then send the token as"
                          " 'Authorization: Bearer TOKEN'");
     switch (qvd_model_admin_session(x->db, x->api->cfg, t, &x->who)) {
-    case QVD_SESSION_VALID: break;
+    case QVD_SESSION_VALID:
+        break;
     case QVD_SESSION_EXPIRED:
         return api_error(x, 401, "session_expired", "the session has expired: log in again");
     case QVD_SESSION_UNKNOWN:
         return api_error(x, 401, "login_required", "the session is unknown: log in again");
-    default: return api_model_error(x);
+    default:
+        return api_model_error(x);
     }
     x->token = t;
     return load_rights(x);
@@ -179,6 +181,5 @@ api_no_escalation(struct api_ctx *x, const struct qvd_acl_set *grant)
 {
     if (x->superadmin || qvd_acl_contains(&x->acls, grant))
         return 0;
-    return api_error(x, 403, "forbidden",
-                     "an administrator may grant only ACLs it holds itself");
+    return api_error(x, 403, "forbidden", "an administrator may grant only ACLs it holds itself");
 }

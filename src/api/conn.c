@@ -111,14 +111,15 @@ api_conn_accept(struct api *a, int fd, const char *peer, bool tls)
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     if (tls) {
         SSL *ssl = SSL_new(a->ssl_ctx);
-        c->bev = ssl ? bufferevent_openssl_socket_new(a->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                      BEV_OPT_CLOSE_ON_FREE |
-                                                          BEV_OPT_DEFER_CALLBACKS)
-                     : NULL;
+        c->bev =
+            ssl ? bufferevent_openssl_socket_new(a->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+                : NULL;
         if (c->bev)
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     } else {
-        c->bev = bufferevent_socket_new(a->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        c->bev =
+            bufferevent_socket_new(a->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     }
     if (c->bev == NULL) {
         log_err("cannot set up a connection from %s", c->peer);
@@ -282,8 +283,8 @@ api_conn_answered(struct api *a, uint64_t id, struct api_response *res)
     bool close;
 
     TAILQ_FOREACH(c, &a->conns, entry)
-        if (c->id == id)
-            break;
+    if (c->id == id)
+        break;
     if (c == NULL || c->state != CONN_BUSY)
         return; /* the client left meanwhile */
     if (res->stream) {

@@ -52,8 +52,7 @@ struct api_feed {
 };
 
 static void
-send_all(struct api_feed *f, const char *event, int64_t tenant_id, json_t *data,
-         const char *object)
+send_all(struct api_feed *f, const char *event, int64_t tenant_id, json_t *data, const char *object)
 {
     char acl[96];
     struct listener *l, *next;
@@ -69,7 +68,8 @@ send_all(struct api_feed *f, const char *event, int64_t tenant_id, json_t *data,
         json_t *d = json_object();
         const char *key;
         json_t *v;
-        json_object_foreach(data, key, v) {
+        json_object_foreach(data, key, v)
+        {
             snprintf(acl, sizeof(acl), "%s.see.%s", object, key);
             if (strcmp(key, "id") == 0 || qvd_acl_has(&l->acls, acl))
                 json_object_set(d, key, v);
@@ -143,11 +143,12 @@ look_vms(struct api_feed *f, int64_t now)
 static void
 look_hosts(struct api_feed *f)
 {
-    struct qvd_stmt *st = qvd_db_query(f->api->db,
-                                       "SELECT h.id, coalesce(r.state, 'stopped'),"
-                                       " coalesce(r.blocked, 0) FROM hosts h"
-                                       " LEFT JOIN host_runtimes r ON r.host_id = h.id ORDER BY h.id",
-                                       NULL);
+    struct qvd_stmt *st =
+        qvd_db_query(f->api->db,
+                     "SELECT h.id, coalesce(r.state, 'stopped'),"
+                     " coalesce(r.blocked, 0) FROM hosts h"
+                     " LEFT JOIN host_runtimes r ON r.host_id = h.id ORDER BY h.id",
+                     NULL);
     while (st && qvd_db_step(st) == 1) {
         int64_t id = qvd_db_int(st, 0);
         const char *state = qvd_db_text(st, 1);
@@ -170,8 +171,8 @@ look_hosts(struct api_feed *f)
         h->blocked = blocked;
         if (!f->primed)
             continue;
-        json_t *d = json_pack("{s:I,s:s,s:b}", "id", (json_int_t)id, "state", state, "blocked",
-                              blocked);
+        json_t *d =
+            json_pack("{s:I,s:s,s:b}", "id", (json_int_t)id, "state", state, "blocked", blocked);
         send_all(f, "host", -2, d, "host");
         json_decref(d);
     }

@@ -101,9 +101,9 @@ run(struct api_ctx *x, const struct action *a, int64_t id, int64_t tenant)
     if (strcmp(n, "password") == 0) {
         if (members(x, password_member) < 0)
             return -1;
-        return strcmp(r, "users") == 0 ? qvd_model_user_passwd(db, cfg, id, api_str(x, "password"))
-                                       : qvd_model_admin_passwd(db, cfg, id,
-                                                                api_str(x, "password"));
+        return strcmp(r, "users") == 0
+                   ? qvd_model_user_passwd(db, cfg, id, api_str(x, "password"))
+                   : qvd_model_admin_passwd(db, cfg, id, api_str(x, "password"));
     }
     if (strcmp(r, "vms") == 0) {
         if (members(x, no_members) < 0)
@@ -139,9 +139,9 @@ run(struct api_ctx *x, const struct action *a, int64_t id, int64_t tenant)
         qvd_acl_match(api_str(x, "acl"), &set);
         if (api_no_escalation(x, &set) < 0)
             return -1;
-        return strcmp(n, "grant") == 0
-                   ? qvd_model_role_grant(db, cfg, id, api_str(x, "acl"), api_bool(x, "positive") != 0)
-                   : qvd_model_role_revoke(db, cfg, id, api_str(x, "acl"));
+        return strcmp(n, "grant") == 0 ? qvd_model_role_grant(db, cfg, id, api_str(x, "acl"),
+                                                              api_bool(x, "positive") != 0)
+                                       : qvd_model_role_revoke(db, cfg, id, api_str(x, "acl"));
     }
     /* inherit, disinherit */
     if (members(x, role_member) < 0)
@@ -172,7 +172,8 @@ api_h_action(struct api_ctx *x, const char *resource, int64_t id, const char *na
     /* an administrator may always change its own password */
     bool own_password = strcmp(resource, "administrators") == 0 && strcmp(name, "password") == 0 &&
                         id == x->who.admin_id;
-    if ((!own_password && api_need(x, a->acl) < 0) || api_object_tenant(x, resource, id, &tenant) < 0)
+    if ((!own_password && api_need(x, a->acl) < 0) ||
+        api_object_tenant(x, resource, id, &tenant) < 0)
         return -1;
     if (api_may_change(x, strcmp(resource, "tenants") == 0 ? -2 : tenant) < 0)
         return -1;

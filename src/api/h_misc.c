@@ -42,7 +42,7 @@ api_h_stats(struct api_ctx *x)
         return json_decref(o), json_decref(top), -1;
 #define USERS " FROM users u WHERE (? = 1 OR u.tenant_id = ?)"
 #define VMS                                                                                        \
-    " FROM vms v JOIN users u ON u.id = v.user_id LEFT JOIN vm_runtimes r ON r.vm_id = v.id"        \
+    " FROM vms v JOIN users u ON u.id = v.user_id LEFT JOIN vm_runtimes r ON r.vm_id = v.id"       \
     " WHERE (? = 1 OR u.tenant_id = ?)"
     rc |= count(x, o, "users", "SELECT count(*)" USERS);
     rc |= count(x, o, "blocked_users", "SELECT count(*)" USERS " AND u.blocked = 1");
@@ -52,8 +52,8 @@ api_h_stats(struct api_ctx *x)
     rc |= count(x, o, "connected_users", "SELECT count(*)" VMS " AND r.user_state = 'connected'");
     rc |= count(x, o, "vms_close_to_expiration",
                 "SELECT count(*)" VMS " AND r.vm_expiration_soft IS NOT NULL");
-    rc |= count(x, o, "osfs",
-                "SELECT count(*) FROM osfs o WHERE (? = 1 OR o.tenant_id IN (?, -1))");
+    rc |=
+        count(x, o, "osfs", "SELECT count(*) FROM osfs o WHERE (? = 1 OR o.tenant_id IN (?, -1))");
     rc |= count(x, o, "dis",
                 "SELECT count(*) FROM dis d JOIN osfs o ON o.id = d.osf_id"
                 " WHERE (? = 1 OR o.tenant_id IN (?, -1))");
@@ -76,10 +76,9 @@ api_h_stats(struct api_ctx *x)
         if (st == NULL)
             rc = -1;
         while (st && (rc == 0) && qvd_db_step(st) == 1)
-            json_array_append_new(top, json_pack("{s:I,s:s,s:I}", "id",
-                                                 (json_int_t)qvd_db_int(st, 0), "name",
-                                                 qvd_db_text(st, 1), "vms",
-                                                 (json_int_t)qvd_db_int(st, 2)));
+            json_array_append_new(
+                top, json_pack("{s:I,s:s,s:I}", "id", (json_int_t)qvd_db_int(st, 0), "name",
+                               qvd_db_text(st, 1), "vms", (json_int_t)qvd_db_int(st, 2)));
         qvd_db_done(st);
     }
     json_object_set_new(o, "top_hosts", top);
@@ -118,12 +117,11 @@ api_h_acls(struct api_ctx *x, int64_t admin_id)
             continue;
         if (pattern != NULL && !((match.w[i / 64] >> (i % 64)) & 1))
             continue;
-        json_array_append_new(rows, json_pack("{s:s,s:s}", "name", qvd_acl_name(i),
-                                              "description", qvd_acl_description(i)));
+        json_array_append_new(rows, json_pack("{s:s,s:s}", "name", qvd_acl_name(i), "description",
+                                              qvd_acl_description(i)));
     }
-    return api_reply(x, 200,
-                     json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(rows), "rows",
-                               rows));
+    return api_reply(
+        x, 200, json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(rows), "rows", rows));
 }
 
 int

@@ -35,8 +35,8 @@ param(struct api_ctx *x, const char *key)
 static bool
 writable(const char *name)
 {
-    static const char *const w[] = {"tenants", "users", "vms",           "hosts",
-                                    "osfs",    "dis",   "administrators", "roles"};
+    static const char *const w[] = {"tenants", "users",          "vms",  "hosts", "osfs",
+                                    "dis",     "administrators", "roles"};
     for (size_t i = 0; i < QVD_ARRAY_LEN(w); i++)
         if (strcmp(w[i], name) == 0)
             return true;
@@ -246,9 +246,8 @@ api_h_create(struct api_ctx *x, const char *name)
                                 api_str(x, "description"), &id);
     } else if (strcmp(name, "vms") == 0) {
         static const struct api_member m[] = {
-            {"name", API_STR, true},    {"user_id", API_INT, true},
-            {"osf_id", API_INT, true},  {"di_tag", API_STR, false},
-            {"description", API_STR, false}, {0}};
+            {"name", API_STR, true},    {"user_id", API_INT, true},      {"osf_id", API_INT, true},
+            {"di_tag", API_STR, false}, {"description", API_STR, false}, {0}};
         struct qvd_model_vm v = {0};
         if (api_body(x, m) < 0)
             return -1;
@@ -264,8 +263,9 @@ api_h_create(struct api_ctx *x, const char *name)
         rc = qvd_model_vm_add(x->db, cfg, &v, &id);
     } else if (strcmp(name, "hosts") == 0) {
         static const struct api_member m[] = {
-            {"name", API_STR, true},      {"address", API_STR, true}, {"description", API_STR, false},
-            {"frontend", API_BOOL, false}, {"backend", API_BOOL, false}, {0}};
+            {"name", API_STR, true},         {"address", API_STR, true},
+            {"description", API_STR, false}, {"frontend", API_BOOL, false},
+            {"backend", API_BOOL, false},    {0}};
         if (api_body(x, m) < 0 || api_may_change(x, -2) < 0)
             return -1;
         /* one transaction for both steps (the model's transactions nest) */
@@ -281,11 +281,14 @@ api_h_create(struct api_ctx *x, const char *name)
         if (rc < 0)
             qvd_db_rollback(x->db);
     } else if (strcmp(name, "osfs") == 0) {
-        static const struct api_member m[] = {
-            {"name", API_STR, true},          {"tenant_id", API_INT, false},
-            {"memory", API_INT, false},       {"use_overlay", API_BOOL, false},
-            {"user_storage_size", API_INT, false}, {"is_application", API_BOOL, false},
-            {"description", API_STR, false},  {0}};
+        static const struct api_member m[] = {{"name", API_STR, true},
+                                              {"tenant_id", API_INT, false},
+                                              {"memory", API_INT, false},
+                                              {"use_overlay", API_BOOL, false},
+                                              {"user_storage_size", API_INT, false},
+                                              {"is_application", API_BOOL, false},
+                                              {"description", API_STR, false},
+                                              {0}};
         struct qvd_model_osf o;
         if (api_body(x, m) < 0 || target_tenant(x, &tenant) < 0)
             return -1;
@@ -366,8 +369,8 @@ api_h_update(struct api_ctx *x, const char *name, int64_t id)
             {"name", API_STR, false}, {"description", API_STR, false}, {0}};
         if (api_body(x, m) < 0)
             return -1;
-        rc = qvd_model_tenant_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "description"),
-                                  -1);
+        rc =
+            qvd_model_tenant_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "description"), -1);
     } else if (strcmp(name, "users") == 0) {
         static const struct api_member m[] = {{"name", API_STR, false},
                                               {"description", API_STR, false},
@@ -388,19 +391,22 @@ api_h_update(struct api_ctx *x, const char *name, int64_t id)
                               api_str(x, "description"));
     } else if (strcmp(name, "hosts") == 0) {
         static const struct api_member m[] = {
-            {"name", API_STR, false},      {"address", API_STR, false},
+            {"name", API_STR, false},        {"address", API_STR, false},
             {"description", API_STR, false}, {"frontend", API_BOOL, false},
-            {"backend", API_BOOL, false},  {0}};
+            {"backend", API_BOOL, false},    {0}};
         if (api_body(x, m) < 0)
             return -1;
         rc = qvd_model_host_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "address"),
                                 api_str(x, "description"), api_bool(x, "frontend"),
                                 api_bool(x, "backend"));
     } else if (strcmp(name, "osfs") == 0) {
-        static const struct api_member m[] = {
-            {"name", API_STR, false},   {"memory", API_INT, false},
-            {"use_overlay", API_BOOL, false}, {"user_storage_size", API_INT, false},
-            {"is_application", API_BOOL, false}, {"description", API_STR, false}, {0}};
+        static const struct api_member m[] = {{"name", API_STR, false},
+                                              {"memory", API_INT, false},
+                                              {"use_overlay", API_BOOL, false},
+                                              {"user_storage_size", API_INT, false},
+                                              {"is_application", API_BOOL, false},
+                                              {"description", API_STR, false},
+                                              {0}};
         struct qvd_model_osf o;
         if (api_body(x, m) < 0)
             return -1;
@@ -416,8 +422,7 @@ api_h_update(struct api_ctx *x, const char *name, int64_t id)
             {"name", API_STR, false}, {"description", API_STR, false}, {0}};
         if (api_body(x, m) < 0)
             return -1;
-        rc = qvd_model_admin_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "description"),
-                                 -1);
+        rc = qvd_model_admin_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "description"), -1);
     } else if (strcmp(name, "roles") == 0) {
         static const struct api_member m[] = {
             {"name", API_STR, false}, {"description", API_STR, false}, {0}};

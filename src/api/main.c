@@ -36,8 +36,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 static void
-on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen,
-          void *arg)
+on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     struct api *a = arg;
     char host[64] = "local";
@@ -64,8 +63,8 @@ add_listener(struct api *a, int fd, bool tls)
         close(fd);
         return qvd_seterr("too many listening addresses");
     }
-    a->listeners[a->nlisteners] = evconnlistener_new(a->base, on_accept, a,
-                                                     LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    a->listeners[a->nlisteners] =
+        evconnlistener_new(a->base, on_accept, a, LEV_OPT_CLOSE_ON_FREE, -1, fd);
     a->listener_tls[a->nlisteners++] = tls;
     return 0;
 }
@@ -75,7 +74,8 @@ open_tcp(struct api *a)
 {
     const char *addr = qvd_config_get(a->cfg, "api.address");
     const char *port = qvd_config_get(a->cfg, "api.port");
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST},
                     *ai, *p;
     int rc;

@@ -36,11 +36,16 @@ int
 api_model_error(struct api_ctx *x)
 {
     switch (qvd_model_errkind()) {
-    case QVD_MODEL_INVALID: return api_error(x, 400, "invalid", "%s", qvd_strerror());
-    case QVD_MODEL_NOT_FOUND: return api_error(x, 404, "not_found", "%s", qvd_strerror());
-    case QVD_MODEL_CONFLICT: return api_error(x, 409, "conflict", "%s", qvd_strerror());
-    case QVD_MODEL_BUSY: return api_error(x, 503, "busy", "%s", qvd_strerror());
-    case QVD_MODEL_FORBIDDEN: return api_error(x, 403, "forbidden_field", "%s", qvd_strerror());
+    case QVD_MODEL_INVALID:
+        return api_error(x, 400, "invalid", "%s", qvd_strerror());
+    case QVD_MODEL_NOT_FOUND:
+        return api_error(x, 404, "not_found", "%s", qvd_strerror());
+    case QVD_MODEL_CONFLICT:
+        return api_error(x, 409, "conflict", "%s", qvd_strerror());
+    case QVD_MODEL_BUSY:
+        return api_error(x, 503, "busy", "%s", qvd_strerror());
+    case QVD_MODEL_FORBIDDEN:
+        return api_error(x, 403, "forbidden_field", "%s", qvd_strerror());
     default:
         log_err("%s %s: %s", x->req->method, x->req->path, qvd_strerror());
         return api_error(x, 500, "internal", "internal error: %s", qvd_strerror());
@@ -61,7 +66,8 @@ api_body(struct api_ctx *x, const struct api_member *m)
 
     if (x->body == NULL)
         return api_error(x, 400, "bad_json", "this call needs a JSON object as its body");
-    json_object_foreach(x->body, key, v) {
+    json_object_foreach(x->body, key, v)
+    {
         const struct api_member *f = m;
         while (f->name && strcmp(f->name, key) != 0)
             f++;

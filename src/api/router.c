@@ -95,8 +95,8 @@ route(struct api_ctx *x, char **seg, int nseg)
         static const char *const fixed[] = {"logout", "events", "stats", "acls"};
         for (size_t i = 0; i < QVD_ARRAY_LEN(fixed); i++)
             if (strcmp(seg[2], fixed[i]) == 0)
-                return api_error(x, 405, "method_not_allowed", "%s is not allowed on %s",
-                                 method, x->req->path);
+                return api_error(x, 405, "method_not_allowed", "%s is not allowed on %s", method,
+                                 x->req->path);
     }
     if (strcmp(seg[2], "configs") == 0 && nseg == 4)
         return api_error(x, 405, "method_not_allowed",
@@ -116,8 +116,7 @@ route(struct api_ctx *x, char **seg, int nseg)
             return api_h_update(x, seg[2], id);
         if (del)
             return api_h_delete(x, seg[2], id);
-    } else if (nseg == 5 && strcmp(seg[2], "administrators") == 0 &&
-               strcmp(seg[4], "acls") == 0) {
+    } else if (nseg == 5 && strcmp(seg[2], "administrators") == 0 && strcmp(seg[4], "acls") == 0) {
         if (get)
             return api_h_acls(x, id);
     } else if ((nseg == 5 || nseg == 6) && strcmp(seg[4], "properties") == 0) {
@@ -126,8 +125,7 @@ route(struct api_ctx *x, char **seg, int nseg)
     } else if (nseg == 5 && post) {
         return api_h_action(x, seg[2], id, seg[4]);
     }
-    return api_error(x, 405, "method_not_allowed", "%s is not allowed on %s", method,
-                     x->req->path);
+    return api_error(x, 405, "method_not_allowed", "%s is not allowed on %s", method, x->req->path);
 }
 
 void

@@ -22,6 +22,7 @@
 #include "client.h"
 #include "err.h"
 #include "log.h"
+#include "tls.h"
 
 struct client_tls {
     int fd;
@@ -92,19 +93,6 @@ tcp_connect(const char *host, int port, int64_t deadline)
     return fd;
 }
 
-/* The OpenSSL error queue as one short text. */
-static const char *
-ssl_reason(char *buf, size_t len)
-{
-    unsigned long e = ERR_peek_last_error();
-    if (e == 0)
-        snprintf(buf, len, "%s", errno ? strerror(errno) : "the connection was closed");
-    else
-        ERR_error_string_n(e, buf, len);
-    ERR_clear_error();
-    return buf;
-}
-
 /* Loads every regular file in dir as PEM CA certificates; unreadable ones are logged. */
 static void
 load_cert_dir(SSL_CTX *ctx, const char *dir)
@@ -121,7 +109,8 @@ load_cert_dir(SSL_CTX *ctx, const char *dir)
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
             SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
             char why[200];
-            log_warn("ignoring %s: not a PEM certificate (%s)", path, ssl_reason(why, sizeof(why)));
+            log_warn("ignoring %s: not a PEM certificate (%s)", path,
+                     qvd_tls_reason(why, sizeof(why)));
         }
         free(path);
     }
@@ -152,7 +141,7 @@ handshake(struct client_tls *t, int64_t deadline)
             continue;
         }
         char why[256];
-        return qvd_seterr("TLS handshake failed: %s", ssl_reason(why, sizeof(why)));
+        return qvd_seterr("TLS handshake failed: %s", qvd_tls_reason(why, sizeof(why)));
     }
 }
 
@@ -244,7 +233,7 @@ client_tls_connect(const struct client_opts *o, int *exit_code)
 ssl_fail: {
     char why[256];
     *exit_code = client_fail(CLIENT_EXIT_UNREACHABLE, "Cannot set up TLS: %s.",
-                             ssl_reason(why, sizeof(why)));
+                             qvd_tls_reason(why, sizeof(why)));
 }
 fail:
     tls_free(t);
@@ -269,7 +258,7 @@ client_tls_read_nb(struct client_tls *t, void *buf, size_t len, short *want)
     if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
         return 0;
     char why[256];
-    return qvd_seterr("%s", ssl_reason(why, sizeof(why)));
+    return qvd_seterr("%s", qvd_tls_reason(why, sizeof(why)));
 }
 
 ssize_t
@@ -286,7 +275,7 @@ client_tls_write_nb(struct client_tls *t, const void *buf, size_t len, short *wa
         return -2;
     }
     char why[256];
-    return qvd_seterr("%s", ssl_reason(why, sizeof(why)));
+    return qvd_seterr("%s", qvd_tls_reason(why, sizeof(why)));
 }
 
 int

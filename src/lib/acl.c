@@ -22,8 +22,8 @@ static int ncatalogue;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 /* Objects that administrators create, update and delete through the API. */
-static const char *const writable[] = {"tenant", "user", "vm",            "host", "osf",
-                                       "di",     "role", "administrator", NULL};
+static const char *const writable[] = {"tenant", "user",          "vm", "host", "osf", "di",
+                                       "role",   "administrator", NULL};
 
 static const struct {
     const char *name, *description;
@@ -283,8 +283,8 @@ qvd_acl_admin(struct qvd_db *db, int64_t admin_id, struct qvd_acl_set *out)
     int n = 0, rc = -1;
 
     memset(out, 0, sizeof(*out));
-    st = qvd_db_query(db, "SELECT role_id FROM administrator_roles WHERE administrator_id = ?",
-                      "i", admin_id);
+    st = qvd_db_query(db, "SELECT role_id FROM administrator_roles WHERE administrator_id = ?", "i",
+                      admin_id);
     if (st == NULL)
         goto out;
     while ((rc = qvd_db_step(st)) == 1 && n < MAX_ROLES)

@@ -51,9 +51,8 @@ admin_exists(struct qvd_db *db, int64_t id)
 }
 
 int
-qvd_model_admin_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
-                    const char *name, const char *password, const char *description,
-                    int64_t *id)
+qvd_model_admin_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id, const char *name,
+                    const char *password, const char *description, int64_t *id)
 {
     char *hash = NULL;
     int64_t v;
@@ -72,7 +71,8 @@ qvd_model_admin_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id
     }
     rc = qvd_model_exists(db, "SELECT 1 FROM tenants WHERE id = ?", tenant_id);
     if (rc == 0)
-        rc = qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist", (long long)tenant_id);
+        rc =
+            qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist", (long long)tenant_id);
     else if (rc == 1 && (rc = qvd_db_get_int(db, &v,
                                              "SELECT id FROM administrators WHERE tenant_id = ?"
                                              " AND name = ?",
@@ -110,12 +110,12 @@ qvd_model_admin_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const
     if (qvd_model_begin(db) < 0)
         return -1;
     rc = admin_exists(db, id);
-    if (rc == 0 && qvd_db_exec(db,
-                               "UPDATE administrators SET name = coalesce(?, name),"
-                               " description = coalesce(?, description),"
-                               " blocked = CASE WHEN ? < 0 THEN blocked ELSE ? END WHERE id = ?",
-                               "ssiii", name, description, (int64_t)blocked, (int64_t)blocked,
-                               id) < 0)
+    if (rc == 0 &&
+        qvd_db_exec(db,
+                    "UPDATE administrators SET name = coalesce(?, name),"
+                    " description = coalesce(?, description),"
+                    " blocked = CASE WHEN ? < 0 THEN blocked ELSE ? END WHERE id = ?",
+                    "ssiii", name, description, (int64_t)blocked, (int64_t)blocked, id) < 0)
         rc = qvd_db_errkind(db) == QVD_DB_CONSTRAINT
                  ? qvd_model_fail(QVD_MODEL_CONFLICT,
                                   "another administrator of its tenant is named '%s'", name)
@@ -128,8 +128,7 @@ qvd_model_admin_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const
 }
 
 int
-qvd_model_admin_passwd(struct qvd_db *db, struct qvd_config *cfg, int64_t id,
-                       const char *password)
+qvd_model_admin_passwd(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const char *password)
 {
     char *hash = NULL;
     int rc;
@@ -195,8 +194,8 @@ qvd_model_admin_find(struct qvd_db *db, const char *login, const char *tenant, i
     if (rc < 0)
         return qvd_model_dbfail(db);
     if (rc == 0)
-        return qvd_model_fail(QVD_MODEL_NOT_FOUND, "administrator '%s' does not exist in tenant '%s'",
-                              name, tenant);
+        return qvd_model_fail(QVD_MODEL_NOT_FOUND,
+                              "administrator '%s' does not exist in tenant '%s'", name, tenant);
     return 0;
 }
 
@@ -206,7 +205,8 @@ qvd_model_admin_find(struct qvd_db *db, const char *login, const char *tenant, i
 static int
 role_get(struct qvd_db *db, int64_t id, int64_t *tenant_id, bool *fixed)
 {
-    struct qvd_stmt *st = qvd_db_query(db, "SELECT tenant_id, fixed FROM roles WHERE id = ?", "i", id);
+    struct qvd_stmt *st =
+        qvd_db_query(db, "SELECT tenant_id, fixed FROM roles WHERE id = ?", "i", id);
     int rc;
 
     if (st == NULL)
@@ -241,8 +241,8 @@ role_editable(struct qvd_db *db, int64_t id)
 }
 
 int
-qvd_model_role_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
-                   const char *name, const char *description, int64_t *id)
+qvd_model_role_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id, const char *name,
+                   const char *description, int64_t *id)
 {
     int64_t v;
     int rc;
@@ -253,7 +253,8 @@ qvd_model_role_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
         return -1;
     rc = qvd_model_exists(db, "SELECT 1 FROM tenants WHERE id = ?", tenant_id);
     if (rc == 0)
-        rc = qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist", (long long)tenant_id);
+        rc =
+            qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist", (long long)tenant_id);
     else if (rc == 1) {
         rc = qvd_db_get_int(db, &v,
                             "INSERT INTO roles (tenant_id, name, description) VALUES (?, ?, ?)"
@@ -324,8 +325,8 @@ qvd_model_role_find(struct qvd_db *db, int64_t tenant_id, const char *name, int6
 }
 
 int
-qvd_model_role_grant(struct qvd_db *db, struct qvd_config *cfg, int64_t role_id,
-                     const char *acl, bool positive)
+qvd_model_role_grant(struct qvd_db *db, struct qvd_config *cfg, int64_t role_id, const char *acl,
+                     bool positive)
 {
     struct qvd_acl_set set;
     int rc;
@@ -348,8 +349,7 @@ qvd_model_role_grant(struct qvd_db *db, struct qvd_config *cfg, int64_t role_id,
 }
 
 int
-qvd_model_role_revoke(struct qvd_db *db, struct qvd_config *cfg, int64_t role_id,
-                      const char *acl)
+qvd_model_role_revoke(struct qvd_db *db, struct qvd_config *cfg, int64_t role_id, const char *acl)
 {
     int64_t n;
     int rc;
@@ -437,8 +437,8 @@ qvd_model_role_inherit(struct qvd_db *db, struct qvd_config *cfg, int64_t role_i
 }
 
 int
-qvd_model_admin_assign(struct qvd_db *db, struct qvd_config *cfg, int64_t admin_id,
-                       int64_t role_id, bool assign)
+qvd_model_admin_assign(struct qvd_db *db, struct qvd_config *cfg, int64_t admin_id, int64_t role_id,
+                       bool assign)
 {
     int64_t admin_tenant, role_tenant;
     bool fixed;
@@ -446,8 +446,8 @@ qvd_model_admin_assign(struct qvd_db *db, struct qvd_config *cfg, int64_t admin_
 
     if (qvd_model_begin(db) < 0)
         return -1;
-    rc = qvd_db_get_int(db, &admin_tenant, "SELECT tenant_id FROM administrators WHERE id = ?",
-                        "i", admin_id);
+    rc = qvd_db_get_int(db, &admin_tenant, "SELECT tenant_id FROM administrators WHERE id = ?", "i",
+                        admin_id);
     if (rc < 0)
         rc = qvd_model_dbfail(db);
     else if (rc == 0)

@@ -337,21 +337,6 @@ qvd_rpc_upgrade_async(struct event_base *base, const struct qvd_rpc_target *t,
 
 /* ---- blocking ---- */
 
-static int
-wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - qvd_mono_ms();
-        if (left <= 0)
-            return qvd_seterr("timed out");
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int rc = poll(&pfd, 1, (int)left);
-        if (rc > 0)
-            return 0;
-        if (rc < 0 && errno != EINTR)
-            return qvd_seterr("poll: %s", strerror(errno));
-    }
-}
 
 static int
 connect_deadline(const char *host, int port, int64_t deadline)
@@ -367,7 +352,7 @@ connect_deadline(const char *host, int port, int64_t deadline)
         /* small requests, and upgraded streams carry interactive NX traffic */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         int rc = connect(fd, a->ai_addr, a->ai_addrlen);
-        if (rc < 0 && errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline) == 0) {
+        if (rc < 0 && errno == EINPROGRESS && qvd_wait_fd(fd, POLLOUT, deadline) == 0) {
             int err = 0;
             socklen_t l = sizeof(err);
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
@@ -401,7 +386,7 @@ exchange(int fd, const struct qvd_buf *req, int64_t deadline, struct qvd_http_pa
 {
     size_t off = 0;
     while (off < req->len) {
-        if (wait_fd(fd, POLLOUT, deadline) < 0)
+        if (qvd_wait_fd(fd, POLLOUT, deadline) < 0)
             return -1;
         ssize_t n = send(fd, req->data + off, req->len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno != EINTR && errno != EAGAIN)
@@ -411,7 +396,7 @@ exchange(int fd, const struct qvd_buf *req, int64_t deadline, struct qvd_http_pa
     }
     char buf[8192];
     for (;;) {
-        if (wait_fd(fd, POLLIN, deadline) < 0)
+        if (qvd_wait_fd(fd, POLLIN, deadline) < 0)
             return -1;
         ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n < 0) {

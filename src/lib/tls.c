@@ -47,8 +47,8 @@ qvd_tls_server_ctx(struct qvd_config *cfg, const char *prog)
         return NULL;
     }
     if (sb.st_mode & 0007) {
-        qvd_seterr("private key %s is accessible by others (mode %04o): chmod o-rwx it",
-                   key, (unsigned)(sb.st_mode & 07777));
+        qvd_seterr("private key %s is accessible by others (mode %04o): chmod o-rwx it", key,
+                   (unsigned)(sb.st_mode & 07777));
         return NULL;
     }
     ctx = SSL_CTX_new(TLS_server_method());
@@ -81,4 +81,17 @@ qvd_tls_server_ctx(struct qvd_config *cfg, const char *prog)
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+const char *
+qvd_tls_reason(char *buf, size_t len)
+{
+    unsigned long e = ERR_peek_last_error();
+
+    if (e == 0)
+        snprintf(buf, len, "%s", errno ? strerror(errno) : "the connection was closed");
+    else
+        ERR_error_string_n(e, buf, len);
+    ERR_clear_error();
+    return buf;
 }

@@ -2,6 +2,8 @@
 #ifndef QVD_TLS_H
 #define QVD_TLS_H
 
+#include <stddef.h>
+
 #include <openssl/ssl.h>
 
 struct qvd_config;
@@ -10,5 +12,8 @@ struct qvd_config;
  * path.PROG.ssl.cert / path.PROG.ssl.key, ciphers from PROG.ssl.ciphers. NULL with
  * qvd_strerror() when a file is missing, unreadable, readable by others or mismatched. */
 SSL_CTX *qvd_tls_server_ctx(struct qvd_config *cfg, const char *prog);
+
+/* The last OpenSSL error (or errno) as one short text in buf; clears the error queue. */
+const char *qvd_tls_reason(char *buf, size_t len);
 
 #endif

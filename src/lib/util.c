@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,4 +374,20 @@ void
 qvd_wipe(void *p, size_t len)
 {
     OPENSSL_cleanse(p, len);
+}
+
+int
+qvd_wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - qvd_mono_ms();
+        if (left <= 0)
+            return qvd_seterr("timed out");
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int rc = poll(&pfd, 1, (int)left);
+        if (rc > 0)
+            return 0;
+        if (rc < 0 && errno != EINTR)
+            return qvd_seterr("poll: %s", strerror(errno));
+    }
 }

@@ -55,4 +55,8 @@ bool qvd_secret_equal(const char *a, const char *b);
 /* Overwrites a secret so it does not linger in memory. */
 void qvd_wipe(void *p, size_t len);
 
+/* Waits until fd is ready for `events` (poll) or the qvd_mono_ms() deadline passes:
+ * 0, or -1 ("timed out", or poll's error). */
+int qvd_wait_fd(int fd, short events, int64_t deadline);
+
 #endif

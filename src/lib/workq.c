@@ -81,8 +81,7 @@ on_done(evutil_socket_t fd, short what, void *arg)
 }
 
 struct qvd_workq *
-qvd_workq_start(struct event_base *base, int nthreads, const struct qvd_workq_ops *ops,
-                void *arg)
+qvd_workq_start(struct event_base *base, int nthreads, const struct qvd_workq_ops *ops, void *arg)
 {
     struct qvd_workq *q = qvd_xcalloc(1, sizeof(*q));
 

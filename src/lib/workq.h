@@ -12,8 +12,8 @@ struct qvd_workq_ops {
      * a database connection); NULL fails that worker. Optional. */
     void *(*thread_init)(void *arg, int index);
     void (*thread_fini)(void *arg, void *ctx); /* at stop, after the worker ended; optional */
-    void (*run)(void *job, void *ctx);          /* on a worker thread */
-    void (*done)(void *job, void *arg);         /* on the loop, the job finished; it frees it */
+    void (*run)(void *job, void *ctx);         /* on a worker thread */
+    void (*done)(void *job, void *arg);        /* on the loop, the job finished; it frees it */
     /* At stop, for a job that never ran or whose result the loop never read. */
     void (*discard)(void *job, void *arg);
 };
