@@ -77,6 +77,7 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"vma.timeout.stopping", "20", "seconds nxagent may take to stop before it is killed"},
     {"vma.secret.file", "/etc/qvd/vma.secret", "file with the per-VM secret every VMA request must carry (Bearer)"},
     {"vma.address", "0.0.0.0", "address the VMA listens on"},
+    {"vma.relay.splice", "1", "1: the NX relay moves bytes with splice(2), never through the VMA's memory; 0: copies them (bufferevents)"},
     {"vma.run.path", "/var/run/qvd", "VMA run-time files (nxagent options file)"},
 
     {"l7r.port", "8443", "TLS port of the L7R"},

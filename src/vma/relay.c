@@ -1,4 +1,5 @@
-/* relay.c: a bounded byte relay between two bufferevents (the NX stream to nxagent). */
+/* relay.c: the NX stream between the client and nxagent: splice.c's relay, or (when that
+ * cannot start, or vma.relay.splice is 0) a bounded copy between two bufferevents. */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "log.h"
 #include "util.h"
 #include "vma.h"
@@ -102,7 +104,18 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 void
 relay_start(struct bufferevent *a, struct bufferevent *b)
 {
-    struct relay *r = qvd_xcalloc(1, sizeof(*r));
+    struct relay *r;
+
+    for (int i = 0; i < 2; i++)
+        /* NX is interactive: Nagle's algorithm against the peer's delayed ACKs stalls
+         * every small round trip of the session set-up by up to 40 ms */
+        setsockopt(bufferevent_getfd(i ? b : a), IPPROTO_TCP, TCP_NODELAY, &(int){1},
+                   sizeof(int));
+    if (qvd_config_bool(vma.cfg, "vma.relay.splice", true) &&
+        splice_relay_start(vma.base, a, b) == 0)
+        return;
+    log_debug("relay: by copy");
+    r = qvd_xcalloc(1, sizeof(*r));
     r->side[0] = a;
     r->side[1] = b;
     r->next = relays;
@@ -110,10 +123,6 @@ relay_start(struct bufferevent *a, struct bufferevent *b)
         relays->prev = r;
     relays = r;
     for (int i = 0; i < 2; i++) {
-        /* NX is interactive: Nagle's algorithm against the peer's delayed ACKs stalls
-         * every small round trip of the session set-up by up to 40 ms */
-        setsockopt(bufferevent_getfd(r->side[i]), IPPROTO_TCP, TCP_NODELAY, &(int){1},
-                   sizeof(int));
         bufferevent_setcb(r->side[i], relay_read, relay_write, relay_event, r);
         bufferevent_setwatermark(r->side[i], EV_WRITE, RELAY_LOW, 0);
         /* libevent moves at most 16 KiB per read or write call by default: bulk (a
@@ -132,7 +141,7 @@ relay_start(struct bufferevent *a, struct bufferevent *b)
 int
 relay_drop_all(void)
 {
-    int n = 0;
+    int n = splice_relay_drop_all();
 
     while (relays != NULL) {
         relay_free(relays);

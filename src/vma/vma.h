@@ -67,4 +67,10 @@ void relay_start(struct bufferevent *a, struct bufferevent *b);
 /* Closes every relay at once (a new client takes the session over); returns how many. */
 int relay_drop_all(void);
 
+/* splice.c: takes both sockets over (writing first what the bufferevents hold) and frees the
+ * bufferevents: 0 (also when a side was already gone: the relay then ended); or -1 with
+ * both bufferevents untouched (no pipe or descriptor left: copy instead). */
+int splice_relay_start(struct event_base *base, struct bufferevent *a, struct bufferevent *b);
+int splice_relay_drop_all(void);
+
 #endif

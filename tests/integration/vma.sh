@@ -43,6 +43,7 @@ vma.user.home.path=$T_DIR/home
 vma.x_session=$T_DIR/session.sh
 vma.hooks.dir=$T_DIR/hooks
 vma.run.path=$T_DIR/run
+vma.relay.splice=${QVD_TEST_VMA_SPLICE:-1}
 EOF
 cat >"$T_DIR/inner.sh" <<EOF
 set -e
@@ -154,6 +155,11 @@ before=$(relays)
 in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/4040; sleep 60' & HALF=$!
 PIDS+=($HALF)
 t_check "a client connects through the tunnel and sends nothing" t_wait 10 eval '[ "$(relays)" -gt "$before" ]'
+if [ "${QVD_TEST_VMA_SPLICE:-1}" = 1 ]; then
+  t_check "the relay moves bytes with splice(2)" grep -q 'relay: with splice' "$T_DIR/vma.log"
+else
+  t_check "the relay copies (vma.relay.splice = 0)" grep -q 'relay: by copy' "$T_DIR/vma.log"
+fi
 out=$(call 'x_start?qvd.vm.user.name=qvdtest')
 t_check "x_start while an earlier client is mid-handshake answers 'retry'" bash -c "[[ '$out' == *retry* ]]"
 t_check "... and cuts that client off" grep -q 'a client was connecting: cut off' "$T_DIR/vma.log"
