@@ -406,6 +406,9 @@ else t_fail "live feed: $(cat "$T_DIR/feed_a")"; fi
 grep -q '"user_state":"connected"' "$T_DIR/feed_a" && t_ok "with the user state" || t_fail "user state in the feed"
 sleep 0.5
 grep -q "\"id\":$VA," "$T_DIR/feed_b" && t_fail "globex's administrator saw acme's VM" || t_ok "the feed of another tenant's administrator does not show it"
+t_sql "UPDATE host_runtimes SET state = 'running' WHERE host_id = $H1" >/dev/null
+t_check "the live feed streams a host state change" t_wait 5 grep -q "event: host" "$T_DIR/feed_a"
+grep -q "\"id\":$H1,.*\"state\":\"running\"" "$T_DIR/feed_b" && t_ok "hosts are shown to every tenant's reader" || t_fail "host event for globex: $(cat "$T_DIR/feed_b")"
 kill $FEED_A $FEED_B 2>/dev/null; wait $FEED_A $FEED_B 2>/dev/null
 
 # ---- expiry and logout ----
