@@ -7,13 +7,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "api.h"
 #include "err.h"
 #include "http.h"
 #include "log.h"
+#include "tls.h"
 
 /* A stream whose client reads slower than this is cut. */
 #define API_STREAM_BACKLOG (1024 * 1024)
@@ -55,12 +55,7 @@ conn_close(struct api_conn *c, const char *why)
     a->nconns--;
     event_free(c->timer);
     qvd_http_parser_free(c->parser);
-    if (c->bev) {
-        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-        if (ssl && SSL_is_init_finished(ssl))
-            SSL_shutdown(ssl);
-        bufferevent_free(c->bev);
-    }
+    qvd_tls_bev_free(c->bev);
     free(c);
 }
 
@@ -109,18 +104,7 @@ api_conn_accept(struct api *a, int fd, const char *peer, bool tls)
     c->id = ++a->next_conn_id;
     c->tls = tls;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
-    if (tls) {
-        SSL *ssl = SSL_new(a->ssl_ctx);
-        c->bev =
-            ssl ? bufferevent_openssl_socket_new(a->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
-                : NULL;
-        if (c->bev)
-            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    } else {
-        c->bev =
-            bufferevent_socket_new(a->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    }
+    c->bev = qvd_tls_accept_bev(a->base, fd, tls ? a->ssl_ctx : NULL);
     if (c->bev == NULL) {
         log_err("cannot set up a connection from %s", c->peer);
         evutil_closesocket(fd);

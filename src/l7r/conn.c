@@ -18,6 +18,7 @@
 #include "http.h"
 #include "l7r.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 /* While an endpoint works, at most this much of what the client sends next is buffered. */
@@ -50,12 +51,7 @@ conn_free(struct l7r_conn *c)
         event_free(c->wait_ev);
     event_free(c->timer);
     qvd_http_parser_free(c->parser);
-    if (c->bev) {
-        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-        if (ssl && SSL_is_init_finished(ssl))
-            SSL_shutdown(ssl); /* close_notify, best effort */
-        bufferevent_free(c->bev);
-    }
+    qvd_tls_bev_free(c->bev);
     qvd_wipe(c->auth_hash, sizeof(c->auth_hash));
     free(c);
 }
@@ -113,19 +109,7 @@ l7r_conn_accept(struct l7r *l, int fd, const struct sockaddr *sa, int salen)
     c->l7r = l;
     c->id = ++l->next_conn_id;
     memcpy(c->peer, strncmp(host, "::ffff:", 7) == 0 ? host + 7 : host, sizeof(c->peer) - 8);
-    if (l->ssl_ctx) {
-        SSL *ssl = SSL_new(l->ssl_ctx);
-        c->bev = ssl ? bufferevent_openssl_socket_new(l->base, fd, ssl,
-                                                      BUFFEREVENT_SSL_ACCEPTING,
-                                                      BEV_OPT_CLOSE_ON_FREE |
-                                                          BEV_OPT_DEFER_CALLBACKS)
-                     : NULL;
-        if (c->bev)
-            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    } else {
-        c->bev = bufferevent_socket_new(l->base, fd,
-                                        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    }
+    c->bev = qvd_tls_accept_bev(l->base, fd, l->ssl_ctx);
     if (c->bev == NULL) {
         log_err("cannot set up a connection from %s", c->peer);
         evutil_closesocket(fd);

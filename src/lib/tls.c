@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -94,4 +96,37 @@ qvd_tls_reason(char *buf, size_t len)
         ERR_error_string_n(e, buf, len);
     ERR_clear_error();
     return buf;
+}
+
+struct bufferevent *
+qvd_tls_accept_bev(struct event_base *base, int fd, SSL_CTX *ctx)
+{
+    const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+    struct bufferevent *bev;
+    SSL *ssl;
+
+    if (ctx == NULL)
+        return bufferevent_socket_new(base, fd, opts);
+    if ((ssl = SSL_new(ctx)) == NULL)
+        return NULL;
+    bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, opts);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+void
+qvd_tls_bev_free(struct bufferevent *bev)
+{
+    SSL *ssl;
+
+    if (bev == NULL)
+        return;
+    ssl = bufferevent_openssl_get_ssl(bev);
+    if (ssl && SSL_is_init_finished(ssl))
+        SSL_shutdown(ssl); /* close_notify, best effort */
+    bufferevent_free(bev);
 }
