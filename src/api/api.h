@@ -95,7 +95,7 @@ struct api_ctx {
     const char *action, *object;
     int64_t object_id;
     char object_name[128];
-    json_t *audit_args;
+    char error[1024]; /* the message of the error answered, for the audit log */
 };
 
 /* main.c */

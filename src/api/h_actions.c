@@ -75,7 +75,7 @@ role_in_reach(struct api_ctx *x, int64_t role_id)
 }
 
 static int
-run(struct api_ctx *x, const struct action *a, int64_t id, int64_t tenant)
+run(struct api_ctx *x, const struct action *a, int64_t id)
 {
     struct qvd_config *cfg = x->api->cfg;
     struct qvd_db *db = x->db;
@@ -149,7 +149,6 @@ run(struct api_ctx *x, const struct action *a, int64_t id, int64_t tenant)
     api_int(x, "role_id", &ref);
     if (strcmp(n, "inherit") == 0 && role_in_reach(x, ref) < 0)
         return -1;
-    (void)tenant;
     return qvd_model_role_inherit(db, cfg, id, ref, strcmp(n, "inherit") == 0);
 }
 
@@ -177,7 +176,7 @@ api_h_action(struct api_ctx *x, const char *resource, int64_t id, const char *na
         return -1;
     if (api_may_change(x, strcmp(resource, "tenants") == 0 ? -2 : tenant) < 0)
         return -1;
-    if (run(x, a, id, tenant) < 0)
+    if (run(x, a, id) < 0)
         return x->res->status ? -1 : api_model_error(x);
     return api_reply(x, 200, json_pack("{s:I,s:s}", "id", (json_int_t)id, "done", name));
 }

@@ -22,13 +22,12 @@ api_reply(struct api_ctx *x, int status, json_t *body)
 int
 api_error(struct api_ctx *x, int status, const char *code, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(x->error, sizeof(x->error), fmt, ap);
     va_end(ap);
-    api_reply(x, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+    api_reply(x, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", x->error));
     return -1;
 }
 

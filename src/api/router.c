@@ -42,21 +42,17 @@ audit(struct api_ctx *x)
         .ip = x->req->peer,
     };
     json_t *args = x->body ? json_deep_copy(x->body) : json_object();
-    json_t *err = NULL;
     char *text;
 
     json_object_del(args, "password");
     text = json_dumps(args, JSON_COMPACT);
     a.arguments = text;
-    if (x->res->status >= 400 && x->res->body) {
-        err = json_loads(x->res->body, 0, NULL);
-        a.message = json_string_value(json_object_get(json_object_get(err, "error"), "message"));
-    }
+    if (x->res->status >= 400)
+        a.message = x->error;
     if (qvd_model_audit(x->db, &a) < 0)
         log_err("audit log: %s", qvd_strerror());
     free(text);
     json_decref(args);
-    json_decref(err);
 }
 
 static int
@@ -168,6 +164,5 @@ api_handle(struct api_ctx *x)
 out:
     log_info("%s %s %s -> %d", r->peer, r->method, r->path, x->res->status);
     json_decref(x->body);
-    json_decref(x->audit_args);
     free(path);
 }

@@ -378,6 +378,8 @@ t_check "the config key of acme was not written for globex" test -z "$(t_sql "SE
 call GET '/api/v1/log?filter=action=vm.block&order=id'
 [ "$(j "[(r['status'], r['administrator']) for r in d['rows']][:2]")" = "[(200, 'root'), (403, 'alice')]" ] &&
   t_ok "the audit log holds changes and refusals with who and the status" || t_fail "audit: $B"
+[ "$(j "'lacks the ACL vm.block' in d['rows'][1]['message']")" = True ] &&
+  t_ok "a refusal is logged with the message it was answered with" || t_fail "audit message: $B"
 call GET '/api/v1/log?filter=action=user.password'
 [ "$(j "all('password' not in r['arguments'] for r in d['rows'])")" = True ] && t_ok "no password in the audit log" || t_fail "password logged: $B"
 S=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$T_DIR/run/api.sock" -H "Authorization: Bearer $TOKEN" \
