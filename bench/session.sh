@@ -19,7 +19,8 @@
 #     curl holding the URLs, no TLS session reuse), sequential and 8 in parallel; and
 #     keep-alive requests per second on one connection.
 #   bash bench/session.sh        (as root; build first). Knobs: BENCH_SESSION_N (5),
-#   BENCH_RELAY_MB (200), BENCH_PINGS (500), BENCH_KEEP=1 (keep the scratch folder).
+#   BENCH_RELAY_MB (200), BENCH_PINGS (500), BENCH_KEEP=1 (keep the scratch folder),
+#   BENCH_PERF=PATH (perf record the L7R and the VMA during the relay pushes into PATH.l7r/.vma).
 . "$(dirname "$0")/lib.sh"
 N=${BENCH_SESSION_N:-5}
 MB=${BENCH_RELAY_MB:-200}
@@ -171,20 +172,32 @@ EOF
 VMA_PID=$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = 1")
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; } # utime + stime
 HZ=$(getconf CLK_TCK)
-TP_L7R=- CPU_L7R=- CPU_VMA=-
+sys_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6; exit }' /proc/stat; } # busy idle
+sys_busy() { # sys_busy "BUSY0 IDLE0" "BUSY1 IDLE1": share of all cores that was busy, in %
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); u = y[1] - x[1]; i = y[2] - x[2]
+    if (u + i > 0) printf "%.0f", 100 * u / (u + i); else print "-" }'
+}
+TP_L7R=- CPU_L7R=- CPU_VMA=- CPU_ALL=- BUSY=- PERF_PID=
+if [ -n "${BENCH_PERF:-}" ]; then # profile the L7R and the VMA during these pushes
+  perf record -q -g -o "$BENCH_PERF.l7r" -p "$L7R_PID" 2>/dev/null & PERF_PID="$PERF_PID $!"
+  perf record -q -g -o "$BENCH_PERF.vma" -p "$VMA_PID" 2>/dev/null & PERF_PID="$PERF_PID $!"
+fi
 for ((r = 0; r < RUNS; r++)); do
   sink_start "$VMNET" $SINK "$T_DIR/sink-l7r" || { echo "no sink in the VM" >&2; exit 1; }
   t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $((LPORT + 90)) 2>"$T_DIR/connect-relay.log"
   wait_file "$T_DIR/connect-relay.log" "listening on" 60 || { echo "relay: no 101: $(cat "$T_DIR/connect-relay.log")" >&2; exit 1; }
-  c0=$(cpu_ticks "$L7R_PID") v0=$(cpu_ticks "$VMA_PID")
+  c0=$(cpu_ticks "$L7R_PID") v0=$(cpu_ticks "$VMA_PID") s0=$(sys_ticks)
   push $((LPORT + 90)) "$T_DIR/sink-l7r"
   if [ "$(best "$TP_L7R")" != "$TP_L7R" ]; then
     TP_L7R=$TP
     CPU_L7R=$(((($(cpu_ticks "$L7R_PID") - c0) * 1000) / HZ)) CPU_VMA=$(((($(cpu_ticks "$VMA_PID") - v0) * 1000) / HZ))
+    s1=$(sys_ticks); BUSY=$(sys_busy "$s0" "$s1")
+    CPU_ALL=$(((${s1%% *} - ${s0%% *}) * 1000 / HZ))
   fi
   stop_pid "$C_PID"; C_PID=
   t_wait 10 slot_free
 done
+[ -n "$PERF_PID" ] && { kill -INT $PERF_PID; wait $PERF_PID; echo "# perf data: $BENCH_PERF.l7r, $BENCH_PERF.vma" >&2; }
 # b2) a plain copy from the node to the VM's address (bridge + veth, the sink's own port)
 VMIP=$(sql "SELECT ip FROM vms WHERE id = 1")
 TP_VETH=-
@@ -225,31 +238,38 @@ fresh_session() {
   t_wait 20 x_idle; vma_get x_stop >/dev/null
   t_wait 20 x_is stopped || echo "# the session did not stop: $(vma_get x_state)" >&2
 }
-rm -rf "$T_DIR/nxhome"; mkdir -p "$T_DIR/nxhome"
-fresh_session
-# a) through the L7R
-P=$((LPORT + 92))
-t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $P 2>"$T_DIR/connect-wire.log"
-wait_file "$T_DIR/connect-wire.log" "listening on" 60 || { echo "wire: no 101" >&2; exit 1; }
-DISPLAY=$DISP HOME=$T_DIR/nxhome t_node_spawn NXP_PID nxproxy -S localhost:$((P - 4000)) >>"$T_DIR/nxproxy.log" 2>&1
-shown || { echo "wire: no desktop" >&2; exit 1; }
-workload
-W_TLS=$(sock_bytes $PORT) W_NX_L7R=$(sock_bytes $P)
-end_client
-# b) nxproxy to nxagent through vma-tunnel (plain TCP to the VMA's upgrade)
-rm -rf "$T_DIR/nxhome"; mkdir -p "$T_DIR/nxhome"
-fresh_session
-vma_get "x_start?qvd.vm.user.name=alice&qvd.client.os=linux&qvd.client.geometry=800x600&qvd.client.link=lan&qvd.client.keyboard=pc105/en&qvd.client.fullscreen=0" >/dev/null
-t_wait 20 x_is listening || { echo "wire: x_start did not listen: $(vma_get x_state)" >&2; exit 1; }
-P=$((LPORT + 93))
-t_node_spawn TUN_PID "$TUNNEL" --listen 127.0.0.1:$P --vma "$VMIP:3030" --secret-file "$T_DIR/secret" >>"$T_DIR/tunnel.log" 2>&1
-t_wait 5 t_in_node sh -c "ss -Hltn 'sport = :$P' | grep -q ."
-DISPLAY=$DISP HOME=$T_DIR/nxhome t_node_spawn NXP_PID nxproxy -S localhost:$((P - 4000)) >>"$T_DIR/nxproxy.log" 2>&1
-shown || { echo "wire (tunnel): no desktop" >&2; exit 1; }
-workload
-W_RAW=$(sock_bytes $P)
-stop_pid "$NXP_PID"; NXP_PID=
-pkill -TERM -P "$TUN_PID" 2>/dev/null; stop_pid "$TUN_PID"; TUN_PID=
+# One run of each path, alternating, WIRE_RUNS times: the scripted session's bytes vary
+# from run to run (xterm's scrolling follows timing), so the medians are compared.
+WIRE_RUNS=${BENCH_WIRE_RUNS:-3}
+wire_l7r() { # W_TLS W_NX_L7R of one session through the L7R
+  local p=$((LPORT + 92))
+  rm -rf "$T_DIR/nxhome"; mkdir -p "$T_DIR/nxhome"
+  fresh_session
+  t_node_spawn C_PID "$CONNECT" --l7r 127.0.0.1:$PORT --user alice --password pw --vm 1 --listen $p 2>"$T_DIR/connect-wire.log"
+  wait_file "$T_DIR/connect-wire.log" "listening on" 60 || { echo "wire: no 101" >&2; exit 1; }
+  DISPLAY=$DISP HOME=$T_DIR/nxhome t_node_spawn NXP_PID nxproxy -S localhost:$((p - 4000)) >>"$T_DIR/nxproxy.log" 2>&1
+  shown || { echo "wire: no desktop" >&2; exit 1; }
+  workload
+  W_TLS="$W_TLS $(sock_bytes $PORT)" W_NX_L7R="$W_NX_L7R $(sock_bytes $p)"
+  end_client
+}
+wire_tunnel() { # W_RAW of the same session, nxproxy to nxagent through vma-tunnel
+  local p=$((LPORT + 93))
+  rm -rf "$T_DIR/nxhome"; mkdir -p "$T_DIR/nxhome"
+  fresh_session
+  vma_get "x_start?qvd.vm.user.name=alice&qvd.client.os=linux&qvd.client.geometry=800x600&qvd.client.link=lan&qvd.client.keyboard=pc105/en&qvd.client.fullscreen=0" >/dev/null
+  t_wait 20 x_is listening || { echo "wire: x_start did not listen: $(vma_get x_state)" >&2; exit 1; }
+  t_node_spawn TUN_PID "$TUNNEL" --listen 127.0.0.1:$p --vma "$VMIP:3030" --secret-file "$T_DIR/secret" >>"$T_DIR/tunnel.log" 2>&1
+  t_wait 5 t_in_node sh -c "ss -Hltn 'sport = :$p' | grep -q ."
+  DISPLAY=$DISP HOME=$T_DIR/nxhome t_node_spawn NXP_PID nxproxy -S localhost:$((p - 4000)) >>"$T_DIR/nxproxy.log" 2>&1
+  shown || { echo "wire (tunnel): no desktop" >&2; exit 1; }
+  workload
+  W_RAW="$W_RAW $(sock_bytes $p)"
+  stop_pid "$NXP_PID"; NXP_PID=
+  pkill -TERM -P "$TUN_PID" 2>/dev/null; stop_pid "$TUN_PID"; TUN_PID=
+}
+W_TLS= W_NX_L7R= W_RAW=
+for ((r = 0; r < WIRE_RUNS; r++)); do wire_l7r; wire_tunnel; done
 
 # --- 4. connections per second
 URL=https://127.0.0.1:$PORT/qvd/ping
@@ -294,15 +314,20 @@ row "relay: helper -> TLS -> L7R -> VMA -> VM's 127.0.0.1:4100" "$TP_L7R MB/s" "
 row "relay: ratio L7R / plain copy" "$(ratio "$TP_L7R" "$TP_DIRECT")" ">= 0.5"
 row "relay: vma-tunnel (plain TCP) -> VMA -> VM's 127.0.0.1:4100" "$TP_TUN MB/s" ""
 row "relay: plain socat copy node -> VM address (bridge + veth)" "$TP_VETH MB/s" ""
-row "relay: CPU of the L7R / the VMA during the best L7R push" "$CPU_L7R / $CPU_VMA ms" ""
-row "wire: scripted session via vma-tunnel, NX bytes" "$W_RAW B" ""
-row "wire: same through the L7R, TLS bytes client<->L7R" "$W_TLS B" ""
-row "wire: L7R overhead vs vma-tunnel run" "$(pct "$W_TLS" "$W_RAW")" "<= +3 %"
-row "wire: (same L7R run: NX bytes nxproxy<->helper, TLS overhead)" "$W_NX_L7R B, $(pct "$W_TLS" "$W_NX_L7R")" ""
+row "relay: CPU during the best L7R push: L7R / VMA / all processes" "$CPU_L7R / $CPU_VMA / $CPU_ALL ms" ""
+row "relay: share of both cores busy during that push" "$BUSY %" ""
+row "relay: bytes the L7R relays per second of its own CPU" "$(awk -v mb="$MB" -v ms="$CPU_L7R" 'BEGIN { if (ms + 0 > 0) printf "%.0f MB/s", mb * 1000 / ms; else print "-" }')" ""
+med() { tr ' ' '\n' <<<"$1" | grep . | b_stats | awk '{ print $2 }'; }
+bst() { tr ' ' '\n' <<<"$1" | grep . | b_stats | awk '{ printf "%s / %s / %s B", $1, $2, $3 }'; }
+row "wire: scripted session via vma-tunnel, NX bytes" "$(bst "$W_RAW")" ""
+row "wire: same through the L7R, TLS bytes client<->L7R" "$(bst "$W_TLS")" ""
+row "wire: L7R overhead, median vs median" "$(pct "$(med "$W_TLS")" "$(med "$W_RAW")")" "<= +3 %"
+row "wire: L7R runs' own NX bytes nxproxy<->helper" "$(bst "$W_NX_L7R")" ""
+row "wire: TLS overhead within the L7R runs (median)" "$(pct "$(med "$W_TLS")" "$(med "$W_NX_L7R")")" ""
 row "new TLS connections/s, sequential ($CONN_SEQ GET /qvd/ping)" "$RATE_SEQ /s" ""
 row "new TLS connections/s, 8 parallel ($CONN_PAR GET /qvd/ping)" "$RATE_PAR /s" ""
 row "keep-alive GET /qvd/ping/s, $KA on $CONN_KA connection(s)" "$RATE_KA /s" ""
 echo "(the frame poller looked every ~5 ms; relay: best of $RUNS pushes of $MB MiB /dev/zero by socat, sink in the" \
   "VM's network namespace via an nftables redirect of 4100, nxagent left listening; wire: ss" \
-  "bytes_acked + bytes_received, fresh nxproxy cache each run; pings: one curl process per" \
+  "bytes_acked + bytes_received, fresh nxproxy cache each run, $WIRE_RUNS runs of each path alternating; pings: one curl process per" \
   "stream, --no-sessionid, Connection: close)"
