@@ -10,7 +10,8 @@
 #  2. relay throughput: bytes pushed through helper -> TLS -> L7R -> VMA upgrade -> the
 #     VM's 127.0.0.1:4100, where a sink takes them instead of nxagent (an nftables redirect
 #     in the VM's network namespace sends the VMA's connection to the sink; nxagent keeps
-#     listening, untouched); against a plain socat copy on the node's loopback and against
+#     listening, untouched); against a plain socat copy on the node's loopback, the same copy
+#     over TLS (socat at both ends: what encrypting and decrypting once costs), and against
 #     the same path without the L7R (vma-tunnel: plain TCP to the VMA upgrade).
 #  3. bytes on the wire of one scripted session (resume, colour changes, an xterm listing
 #     2000 lines) through the L7R (TLS bytes client<->L7R, from ss) against nxproxy talking
@@ -133,7 +134,7 @@ t_wait 20 x_idle
 BYTES=$((MB * 1024 * 1024))
 VMNET=/proc/$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = 1")/ns/net
 sink_start() { # sink_start NETNS_FILE PORT OUT [BIND-ADDRESS]
-  nsenter --net="$1" socat -u -b 131072 TCP-LISTEN:$2,bind=${4:-127.0.0.1},reuseaddr STDOUT | wc -c >"$3" &
+  nsenter --net="$1" socat -u -b 131072 "${SINK_ADDR:-TCP-LISTEN}:$2,bind=${4:-127.0.0.1},reuseaddr${SINK_OPTS:-}" STDOUT | wc -c >"$3" &
   SINK_PID=$!
   local k
   for ((k = 0; k < 100; k++)); do nsenter --net="$1" ss -Hltn "sport = :$2" | grep -q . && return 0; b_sleep 0.02; done
@@ -145,7 +146,7 @@ push() { # push [HOST:]PORT OUT: TP = MB/s from the first byte sent to the sink'
   t0=$(b_now)
   local dest=$1
   [[ $dest == *:* ]] || dest=127.0.0.1:$dest
-  t_in_node timeout 120 socat -u -b 131072 OPEN:/dev/zero,readbytes=$BYTES TCP:$dest &
+  t_in_node timeout 120 socat -u -b 131072 OPEN:/dev/zero,readbytes=$BYTES "${PUSH_ADDR:-TCP}:$dest${PUSH_OPTS:-}" &
   SRC_PID=$!
   wait "$SINK_PID"; t1=$(b_now); SINK_PID=
   wait "$SRC_PID"; SRC_PID=
@@ -162,6 +163,14 @@ TP_DIRECT=-
 for ((r = 0; r < RUNS; r++)); do
   sink_start "/run/netns/$T_NS_NET" $SINK "$T_DIR/sink-direct" || { echo "no sink" >&2; exit 1; }
   push $SINK "$T_DIR/sink-direct"; TP_DIRECT=$(best "$TP_DIRECT")
+done
+# a2) the same copy over TLS (socat both ends, OpenSSL's defaults as with the helper): the
+# ceiling of any path that encrypts and decrypts once on this machine
+TP_TLS=-
+for ((r = 0; r < RUNS; r++)); do
+  SINK_ADDR=OPENSSL-LISTEN SINK_OPTS=",cert=$T_DIR/cert.pem,key=$T_DIR/key.pem,verify=0" \
+    sink_start "/run/netns/$T_NS_NET" $SINK "$T_DIR/sink-tls" || { echo "no TLS sink" >&2; exit 1; }
+  PUSH_ADDR=OPENSSL PUSH_OPTS=",verify=0" push $SINK "$T_DIR/sink-tls"; TP_TLS=$(best "$TP_TLS")
 done
 # b) through the L7R: the VMA's connection to nxagent's 127.0.0.1:4100 goes to the sink
 nsenter --net="$VMNET" nft -f - <<EOF || { echo "cannot add the redirect in the VM" >&2; exit 1; }
@@ -312,6 +321,9 @@ row "  connects: resumes / fresh / desktop not shown" "$RESUMES / $FRESH / $FAIL
 row "relay: plain socat copy on loopback" "$TP_DIRECT MB/s" ""
 row "relay: helper -> TLS -> L7R -> VMA -> VM's 127.0.0.1:4100" "$TP_L7R MB/s" ""
 row "relay: ratio L7R / plain copy" "$(ratio "$TP_L7R" "$TP_DIRECT")" ">= 0.5"
+row "relay: socat copy over TLS on loopback (no relay)" "$TP_TLS MB/s" ""
+row "relay: ratio TLS copy / plain copy (ceiling of a TLS path)" "$(ratio "$TP_TLS" "$TP_DIRECT")" ""
+row "relay: ratio L7R / TLS copy" "$(ratio "$TP_L7R" "$TP_TLS")" ""
 row "relay: vma-tunnel (plain TCP) -> VMA -> VM's 127.0.0.1:4100" "$TP_TUN MB/s" ""
 row "relay: plain socat copy node -> VM address (bridge + veth)" "$TP_VETH MB/s" ""
 row "relay: CPU during the best L7R push: L7R / VMA / all processes" "$CPU_L7R / $CPU_VMA / $CPU_ALL ms" ""
