@@ -1,6 +1,6 @@
-/* conn.c: one client connection of qvd-api on the event loop: TLS accept (TCP) or plain
- * (Unix socket), requests through the bounded HTTP parser, request and idle deadlines,
- * hand-off to the workers, answers, keep-alive, and live-feed streams. */
+/* conn.c: one client connection of qvd-api: TLS (TCP) or plain (Unix socket), its requests
+ * read by libqvd's HTTP connection core (hconn.c) and handed to the workers; here: answers,
+ * keep-alive and live-feed streams. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,51 +11,33 @@
 
 #include "api.h"
 #include "err.h"
+#include "hconn.h"
 #include "http.h"
 #include "log.h"
-#include "tls.h"
+#include "util.h"
 
 /* A stream whose client reads slower than this is cut. */
 #define API_STREAM_BACKLOG (1024 * 1024)
 
-enum conn_state { CONN_HEAD, CONN_BUSY, CONN_STREAM, CONN_CLOSING };
-
 struct api_conn {
+    struct qvd_hconn h; /* the HTTP connection: socket, parser, deadlines, peer address */
     TAILQ_ENTRY(api_conn) entry;
     struct api *api;
-    uint64_t id;
-    struct bufferevent *bev;
-    char peer[64];
     bool tls;
-    enum conn_state state;
-    struct qvd_http_parser *parser;
-    struct event *timer;
-    bool head_started, keep_alive;
+    bool stream; /* a live-feed stream (state OWNED) */
 };
-
-static void conn_read(struct bufferevent *bev, void *arg);
-static void conn_event(struct bufferevent *bev, short what, void *arg);
-
-static void
-arm(struct api_conn *c, long seconds)
-{
-    struct timeval tv = {seconds, 0};
-    evtimer_add(c->timer, &tv);
-}
 
 static void
 conn_close(struct api_conn *c, const char *why)
 {
     struct api *a = c->api;
 
-    log_debug("connection %llu from %s closed: %s", (unsigned long long)c->id, c->peer, why);
-    if (c->state == CONN_STREAM)
+    log_debug("connection %llu from %s closed: %s", (unsigned long long)c->h.id, c->h.peer, why);
+    if (c->stream)
         api_feed_remove(a, c);
     TAILQ_REMOVE(&a->conns, c, entry);
     a->nconns--;
-    event_free(c->timer);
-    qvd_http_parser_free(c->parser);
-    qvd_tls_bev_free(c->bev);
+    qvd_hconn_release(&c->h);
     free(c);
 }
 
@@ -66,60 +48,10 @@ api_conn_close_all(struct api *a)
         conn_close(TAILQ_FIRST(&a->conns), "shutting down");
 }
 
-static void
-conn_timeout(evutil_socket_t fd, short what, void *arg)
+static struct api_conn *
+conn_of(struct qvd_hconn *h)
 {
-    struct api_conn *c = arg;
-
-    if (c->state == CONN_CLOSING)
-        conn_close(c, "client does not read the answer");
-    else if (c->head_started)
-        conn_close(c, "request not complete in time");
-    else
-        conn_close(c, "idle");
-}
-
-static void
-conn_flushed(struct bufferevent *bev, void *arg)
-{
-    struct api_conn *c = arg;
-
-    if (c->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        conn_close(c, "answered");
-}
-
-void
-api_conn_accept(struct api *a, int fd, const char *peer, bool tls)
-{
-    struct api_conn *c;
-
-    if (a->stopping || (long)a->nconns >= a->max_conns) {
-        log_warn("refusing a connection from %s: %s", peer,
-                 a->stopping ? "stopping" : "too many connections");
-        evutil_closesocket(fd);
-        return;
-    }
-    c = qvd_xcalloc(1, sizeof(*c));
-    c->api = a;
-    c->id = ++a->next_conn_id;
-    c->tls = tls;
-    snprintf(c->peer, sizeof(c->peer), "%s", peer);
-    c->bev = qvd_tls_accept_bev(a->base, fd, tls ? a->ssl_ctx : NULL);
-    if (c->bev == NULL) {
-        log_err("cannot set up a connection from %s", c->peer);
-        evutil_closesocket(fd);
-        free(c);
-        return;
-    }
-    c->timer = evtimer_new(a->base, conn_timeout, c);
-    c->parser = qvd_http_parser_new(QVD_HTTP_REQUEST);
-    TAILQ_INSERT_TAIL(&a->conns, c, entry);
-    a->nconns++;
-    c->state = CONN_HEAD;
-    c->head_started = true; /* the TLS handshake counts against the request deadline */
-    arm(c, a->t_request);
-    bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    return QVD_CONTAINER_OF(h, struct api_conn, h);
 }
 
 static void
@@ -142,17 +74,7 @@ write_answer(struct api_conn *c, int status, const char *ctype, const char *body
         hdrs[n++] = "close";
     }
     hdrs[n] = NULL;
-    qvd_http_evbuffer_response(bufferevent_get_output(c->bev), status, hdrs, ctype, body, len);
-}
-
-static void
-conn_closing(struct api_conn *c)
-{
-    c->state = CONN_CLOSING;
-    c->head_started = false;
-    bufferevent_disable(c->bev, EV_READ);
-    bufferevent_setcb(c->bev, NULL, conn_flushed, conn_event, c);
-    arm(c, c->api->t_request);
+    qvd_http_evbuffer_response(bufferevent_get_output(c->h.bev), status, hdrs, ctype, body, len);
 }
 
 /* An error found on the loop (malformed request): JSON like the workers', then close. */
@@ -162,11 +84,11 @@ loop_error(struct api_conn *c, int status, const char *code, const char *msg)
     json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     char *text = json_dumps(o, JSON_COMPACT);
 
-    log_info("%s: %d %s", c->peer, status, msg);
+    log_info("%s: %d %s", c->h.peer, status, msg);
     write_answer(c, status, "application/json", text, strlen(text), NULL, true);
     free(text);
     json_decref(o);
-    conn_closing(c);
+    qvd_hconn_done(&c->h, true);
 }
 
 static char *
@@ -177,20 +99,15 @@ dup_or_null(const char *s)
 
 /* A complete request: copied out of the parser and handed to a worker. */
 static void
-conn_request(struct api_conn *c)
+conn_request(struct qvd_hconn *h, const struct qvd_http_msg *m)
 {
-    const struct qvd_http_msg *m = qvd_http_parser_msg(c->parser);
+    struct api_conn *c = conn_of(h);
     struct api_request *r;
 
-    evtimer_del(c->timer);
-    c->head_started = false;
     if (m->http_major != 1) {
         loop_error(c, 505, "invalid", "only HTTP/1.x is supported");
         return;
     }
-    c->state = CONN_BUSY;
-    c->keep_alive = m->keep_alive;
-    bufferevent_disable(c->bev, EV_READ);
     r = qvd_xcalloc(1, sizeof(*r));
     r->method = qvd_xstrdup(m->method);
     r->path = qvd_xstrdup(m->path ? m->path : "/");
@@ -210,54 +127,50 @@ conn_request(struct api_conn *c)
         r->body[m->body.len] = '\0';
         r->body_len = m->body.len;
     }
-    snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
+    snprintf(r->peer, sizeof(r->peer), "%s", h->peer);
     r->tls = c->tls;
-    api_pool_submit(c->api, c->id, r);
+    api_pool_submit(c->api, h->id, r);
 }
 
 static void
-conn_read(struct bufferevent *bev, void *arg)
+conn_bad_request(struct qvd_hconn *h, int status, const char *msg)
 {
-    struct api_conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-
-    while (c->state == CONN_HEAD) {
-        size_t len = evbuffer_get_length(in), used = 0;
-        enum qvd_http_result r;
-
-        if (len == 0)
-            return;
-        if (!c->head_started) {
-            c->head_started = true;
-            arm(c, c->api->t_request);
-        }
-        r = qvd_http_parser_feed(c->parser, (const char *)evbuffer_pullup(in, -1), len, &used);
-        evbuffer_drain(in, used);
-        if (r == QVD_HTTP_NEED_MORE)
-            return;
-        if (r == QVD_HTTP_ERROR) {
-            int status = qvd_http_parser_error_status(c->parser);
-            loop_error(c, status, status == 413 ? "body_too_large" : "invalid", qvd_strerror());
-            return;
-        }
-        if (r == QVD_HTTP_INTERIM) {
-            loop_error(c, 400, "invalid", "bad request");
-            return;
-        }
-        conn_request(c);
-    }
-    if (c->state == CONN_STREAM)
-        evbuffer_drain(in, evbuffer_get_length(in)); /* a stream listens only */
+    loop_error(conn_of(h), status, status == 413 ? "body_too_large" : "invalid", msg);
 }
 
 static void
-conn_event(struct bufferevent *bev, short what, void *arg)
+conn_closed(struct qvd_hconn *h, const char *why)
 {
-    struct api_conn *c = arg;
+    conn_close(conn_of(h), why);
+}
 
-    if (what & BEV_EVENT_CONNECTED)
+static const struct qvd_hconn_ops conn_ops = {conn_request, conn_bad_request, conn_closed};
+
+void
+api_conn_accept(struct api *a, int fd, const char *peer, bool tls)
+{
+    struct api_conn *c;
+
+    if (a->stopping || (long)a->nconns >= a->max_conns) {
+        log_warn("refusing a connection from %s: %s", peer,
+                 a->stopping ? "stopping" : "too many connections");
+        evutil_closesocket(fd);
         return;
-    conn_close(c, what & BEV_EVENT_EOF ? "closed by the client" : "connection error");
+    }
+    c = qvd_xcalloc(1, sizeof(*c));
+    c->api = a;
+    c->h.id = ++a->next_conn_id;
+    c->tls = tls;
+    snprintf(c->h.peer, sizeof(c->h.peer), "%s", peer);
+    if (qvd_hconn_start(&c->h, &conn_ops, a->base, fd, tls ? a->ssl_ctx : NULL, a->t_request,
+                        a->t_idle) < 0) {
+        log_err("%s", qvd_strerror());
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    TAILQ_INSERT_TAIL(&a->conns, c, entry);
+    a->nconns++;
 }
 
 void
@@ -267,43 +180,34 @@ api_conn_answered(struct api *a, uint64_t id, struct api_response *res)
     bool close;
 
     TAILQ_FOREACH(c, &a->conns, entry)
-    if (c->id == id)
+    if (c->h.id == id)
         break;
-    if (c == NULL || c->state != CONN_BUSY)
+    if (c == NULL || c->h.state != QVD_HCONN_BUSY)
         return; /* the client left meanwhile */
     if (res->stream) {
         static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                    "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n"
                                    "Connection: keep-alive\r\n\r\n: connected\n\n";
-        bufferevent_write(c->bev, head, sizeof(head) - 1);
-        c->state = CONN_STREAM;
-        evtimer_del(c->timer);
-        bufferevent_enable(c->bev, EV_READ);
+        bufferevent_write(c->h.bev, head, sizeof(head) - 1);
+        c->h.state = QVD_HCONN_OWNED; /* the core drops what the client sends from now on */
+        c->stream = true;
+        bufferevent_setwatermark(c->h.bev, EV_READ, 0, 0);
         api_feed_add(a, c, res);
         return;
     }
-    close = !c->keep_alive || a->stopping;
+    close = !c->h.keep_alive || a->stopping;
     write_answer(c, res->status, res->body ? "application/json" : NULL, res->body,
                  res->body ? strlen(res->body) : 0, res->set_cookie, close);
-    if (close) {
-        conn_closing(c);
-        return;
-    }
-    c->state = CONN_HEAD;
-    c->head_started = false;
-    bufferevent_enable(c->bev, EV_READ);
-    arm(c, a->t_idle);
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+    qvd_hconn_done(&c->h, close);
 }
 
 bool
 api_conn_stream(struct api_conn *c, const char *text, size_t len)
 {
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > API_STREAM_BACKLOG) {
+    if (evbuffer_get_length(bufferevent_get_output(c->h.bev)) > API_STREAM_BACKLOG) {
         conn_close(c, "event stream client too slow");
         return false;
     }
-    bufferevent_write(c->bev, text, len);
+    bufferevent_write(c->h.bev, text, len);
     return true;
 }

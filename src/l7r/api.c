@@ -203,7 +203,7 @@ api_stop_vm(struct l7r_conn *c, const struct qvd_http_msg *m)
                            state);
         return;
     }
-    log_info("%s: user '%s' stops VM %lld", c->peer, c->user.login, (long long)id);
+    log_info("%s: user '%s' stops VM %lld", c->h.peer, c->user.login, (long long)id);
     c->wait_vm = id;
     c->wait_deadline_ms = qvd_mono_ms() + c->l7r->t_vm_stop * 1000;
     c->wait_ev = evtimer_new(c->l7r->base, stop_poll, c);
@@ -311,7 +311,7 @@ l7r_api_dispatch(struct l7r_conn *c, const struct qvd_http_msg *m)
 void
 l7r_api_authed(struct l7r_conn *c)
 {
-    const struct qvd_http_msg *m = qvd_http_parser_msg(c->parser);
+    const struct qvd_http_msg *m = qvd_http_parser_msg(c->h.parser);
 
     run(c, m, endpoint_of(m));
 }

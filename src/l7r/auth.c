@@ -76,7 +76,7 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
     char *plain = l7r_b64_decode(cred, &len), *colon;
     int rc = 0;
 
-    snprintf(ipkey, 80, "ip:%s", c->peer);
+    snprintf(ipkey, 80, "ip:%s", c->h.peer);
     *wait = qvd_throttle_blocked(l->throttle, ipkey, now);
     if (plain == NULL || strlen(plain) != len)
         goto out; /* not base64, or an embedded NUL */
@@ -111,14 +111,14 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
             rc = l->auth->authenticate_basic(l, plain, colon + 1, &c->user);
         }
         if (rc != 1)
-            log_info("%s: login '%s' refused", c->peer, plain);
+            log_info("%s: login '%s' refused", c->h.peer, plain);
     } else {
         if (*wait > 0)
             goto out;
         l7r_counter(l, "auth_attempts");
         rc = l->auth->authenticate_bearer(l, plain, &c->user);
         if (rc != 1)
-            log_info("%s: bearer token refused", c->peer);
+            log_info("%s: bearer token refused", c->h.peer);
     }
 out:
     if (plain) {
@@ -134,7 +134,7 @@ conclude(struct l7r_conn *c, int rc, const char *ipkey, const char *loginkey,
          const unsigned char md[32])
 {
     if (rc < 0) {
-        log_err("%s: authentication failed: %s", c->peer, qvd_strerror());
+        log_err("%s: authentication failed: %s", c->h.peer, qvd_strerror());
         l7r_conn_error(c, 500, NULL, "Internal error while authenticating");
         return 0;
     }
@@ -149,7 +149,7 @@ conclude(struct l7r_conn *c, int rc, const char *ipkey, const char *loginkey,
     l7r_counter(c->l7r, "auth_ok");
     c->authed = true;
     memcpy(c->auth_hash, md, sizeof(c->auth_hash));
-    log_info("%s: authenticated as '%s' (user %lld)", c->peer, c->user.login,
+    log_info("%s: authenticated as '%s' (user %lld)", c->h.peer, c->user.login,
              (long long)c->user.id);
     return 1;
 }
@@ -215,7 +215,7 @@ l7r_auth_finish(struct l7r_auth_job *j)
     if (j->result == 1)
         c->user = j->user;
     else if (j->result == 0)
-        log_info("%s: login '%s' refused", c->peer, j->user.login);
+        log_info("%s: login '%s' refused", c->h.peer, j->user.login);
     if (conclude(c, j->result, j->ipkey, j->loginkey, j->md) == 1)
         l7r_api_authed(c);
 }

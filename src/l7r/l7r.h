@@ -10,6 +10,8 @@
 
 #include <openssl/ssl.h>
 
+#include "hconn.h"
+
 struct bufferevent;
 struct event;
 struct event_base;
@@ -88,32 +90,18 @@ struct l7r {
     long x_start_retries, max_conns;
 };
 
-enum l7r_conn_state {
-    L7R_CONN_HEAD,    /* reading a request head */
-    L7R_CONN_BUSY,    /* an endpoint is working asynchronously */
-    L7R_CONN_RELAY,   /* upgraded: bytes go to and from the VM */
-    L7R_CONN_CLOSING, /* an answer is being flushed before close */
-};
-
 /* One client connection (TLS or plain), with its HTTP state. */
 struct l7r_conn {
+    struct qvd_hconn h; /* the HTTP connection: socket, parser, deadlines, peer address */
     TAILQ_ENTRY(l7r_conn) entry;
     struct l7r *l7r;
-    uint64_t id;
-    struct bufferevent *bev;
-    char peer[64]; /* client address without port */
-    enum l7r_conn_state state;
-    struct qvd_http_parser *parser;
-    struct event *timer;   /* request/idle deadline */
-    bool head_started;     /* the request timer runs for the head being read */
-    bool keep_alive;       /* the current request allows another after it */
     bool authed;
     unsigned char auth_hash[32]; /* SHA-256 of the Authorization value that authed */
     struct l7r_user user;
     struct l7r_auth_job *auth_job; /* a password check in progress */
-    struct l7r_session *sess;  /* connect_to_vm */
-    struct l7r_relay *relay;   /* after the upgrade */
-    struct event *wait_ev;     /* stop_vm waiting for the VM to stop */
+    struct l7r_session *sess;      /* connect_to_vm */
+    struct l7r_relay *relay;       /* after the upgrade */
+    struct event *wait_ev;         /* stop_vm waiting for the VM to stop */
     int64_t wait_vm, wait_deadline_ms;
 };
 
@@ -129,11 +117,11 @@ void l7r_slot_release(struct l7r *l, int64_t vm_id);
 void l7r_conn_accept(struct l7r *l, int fd, const struct sockaddr *sa, int salen);
 /* Sends a final answer; the connection goes on with the next request when the client
  * allows keep-alive, else it closes after the flush. */
-void l7r_conn_reply(struct l7r_conn *c, int status, const char *const *headers,
-                    const char *ctype, const char *body, size_t len);
+void l7r_conn_reply(struct l7r_conn *c, int status, const char *const *headers, const char *ctype,
+                    const char *body, size_t len);
 /* Sends an error (text/plain, one line) and closes the connection after the flush. */
-void l7r_conn_error(struct l7r_conn *c, int status, const char *const *headers,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void l7r_conn_error(struct l7r_conn *c, int status, const char *const *headers, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
 /* Sends "102 Processing" with X-QVD-VM-Info: info. */
 void l7r_conn_interim(struct l7r_conn *c, const char *info);
 /* Ends a connection now (its session, if any, releases the user slot). */

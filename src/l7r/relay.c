@@ -60,7 +60,7 @@ vma_read(struct bufferevent *bev, void *arg)
 {
     struct l7r_conn *c = arg;
 
-    pass(bev, c->bev, bev);
+    pass(bev, c->h.bev, bev);
 }
 
 /* Client output drained: the VM's bytes may (again) flow; after the VM's EOF: done. */
@@ -91,7 +91,7 @@ vma_drained(struct bufferevent *bev, void *arg)
         start_linger(c);
         return;
     }
-    bufferevent_enable(c->bev, EV_READ);
+    bufferevent_enable(c->h.bev, EV_READ);
 }
 
 static void
@@ -105,7 +105,7 @@ client_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     r->client_eof = true;
-    log_debug("connection %llu: client closed its side", (unsigned long long)c->id);
+    log_debug("connection %llu: client closed its side", (unsigned long long)c->h.id);
     bufferevent_disable(bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(r->vma)) == 0)
         vma_drained(r->vma, c);
@@ -122,7 +122,7 @@ vma_event(struct bufferevent *bev, short what, void *arg)
     r->vma_eof = true;
     bufferevent_disable(bev, EV_READ | EV_WRITE);
     if (r->client_eof || !(what & BEV_EVENT_EOF) ||
-        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        evbuffer_get_length(bufferevent_get_output(c->h.bev)) == 0) {
         l7r_conn_close(c, "the VM closed the session");
         return;
     }
@@ -137,27 +137,27 @@ l7r_relay_start(struct l7r_conn *c, struct bufferevent *vma)
     r->vma = vma;
     r->linger = evtimer_new(c->l7r->base, linger_done, c);
     c->relay = r;
-    c->state = L7R_CONN_RELAY;
-    evtimer_del(c->timer);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, L7R_RELAY_HIGH);
+    c->h.state = QVD_HCONN_OWNED;
+    evtimer_del(c->h.timer);
+    bufferevent_setwatermark(c->h.bev, EV_READ, 0, L7R_RELAY_HIGH);
     bufferevent_setwatermark(vma, EV_READ, 0, L7R_RELAY_HIGH);
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    bufferevent_setwatermark(c->h.bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(vma, EV_WRITE, 0, 0);
     /* libevent moves at most 16 KiB per read or write call by default */
     bufferevent_set_max_single_read(vma, L7R_RELAY_HIGH / 4);
     bufferevent_set_max_single_write(vma, L7R_RELAY_HIGH);
-    bufferevent_set_max_single_read(c->bev, L7R_RELAY_HIGH / 4);
-    bufferevent_set_max_single_write(c->bev, L7R_RELAY_HIGH);
-    bufferevent_setcb(c->bev, client_read, client_drained, client_event, c);
+    bufferevent_set_max_single_read(c->h.bev, L7R_RELAY_HIGH / 4);
+    bufferevent_set_max_single_write(c->h.bev, L7R_RELAY_HIGH);
+    bufferevent_setcb(c->h.bev, client_read, client_drained, client_event, c);
     bufferevent_setcb(vma, vma_read, vma_drained, vma_event, c);
     bufferevent_disable(vma, EV_READ); /* until the 101 has left */
     bufferevent_enable(vma, EV_WRITE);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->h.bev, EV_READ | EV_WRITE);
     /* what the client sent right behind its request head goes first */
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-        client_read(c->bev, c);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        client_drained(c->bev, c);
+    if (evbuffer_get_length(bufferevent_get_input(c->h.bev)) > 0)
+        client_read(c->h.bev, c);
+    if (evbuffer_get_length(bufferevent_get_output(c->h.bev)) == 0)
+        client_drained(c->h.bev, c);
 }
 
 void

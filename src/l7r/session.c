@@ -425,9 +425,9 @@ upgrade_done(int rc, struct bufferevent *vma, const char *error, void *arg)
     s->stage = ST_RELAY;
     s->connected_ts = qvd_now();
     log_info("VM %lld: user '%s' connected from %s", (long long)s->vm_id, c->user.login,
-             c->peer);
+             c->h.peer);
     /* the head alone: the relay sends the VM's bytes only once it has left */
-    qvd_http_evbuffer_response(bufferevent_get_output(c->bev), 101,
+    qvd_http_evbuffer_response(bufferevent_get_output(c->h.bev), 101,
                                (const char *const[]){"Connection", "Upgrade", "Upgrade",
                                                      "QVD/1.0", "X-QVD-Slave-Key", s->slave_key,
                                                      NULL},

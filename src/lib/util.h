@@ -8,6 +8,8 @@
 #include <sys/types.h>
 
 #define QVD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* The structure of type `type` whose member `member` is at `ptr`. */
+#define QVD_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Allocation wrappers: abort with a log line on out-of-memory (daemons cannot go on). */
 void *qvd_xcalloc(size_t n, size_t size);
@@ -21,7 +23,10 @@ struct qvd_buf {
     char *data;
     size_t len, cap;
 };
-#define QVD_BUF_INIT {NULL, 0, 0}
+#define QVD_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 void qvd_buf_add(struct qvd_buf *b, const void *data, size_t len);
 void qvd_buf_addc(struct qvd_buf *b, char c);
 void qvd_buf_adds(struct qvd_buf *b, const char *s);
