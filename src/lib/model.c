@@ -114,6 +114,26 @@ qvd_model_count(struct qvd_db *db, int64_t *out, const char *sql, int64_t id)
     return 0;
 }
 
+int
+qvd_model_name_free(struct qvd_db *db, const char *table, const char *column, const char *what,
+                    int64_t tenant_id, const char *name, int64_t self)
+{
+    char sql[160];
+    int64_t other;
+    int rc;
+
+    snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE tenant_id = ? AND %s = ? AND id <> ?",
+             table, column);
+    rc = qvd_db_get_int(db, &other, sql, "isi", tenant_id, name, self);
+    if (rc < 0)
+        return qvd_model_dbfail(db);
+    if (rc == 1)
+        return qvd_model_fail(QVD_MODEL_CONFLICT,
+                              "%s '%s' already exists in tenant '%s' (id %lld)", what, name,
+                              qvd_model_tenant_name(db, tenant_id), (long long)other);
+    return 0;
+}
+
 const char *
 qvd_model_tenant_name(struct qvd_db *db, int64_t id)
 {

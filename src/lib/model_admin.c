@@ -74,25 +74,17 @@ qvd_model_admin_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id
         rc =
             qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist", (long long)tenant_id);
     } else if (rc == 1) {
-        int found = qvd_db_get_int(
-            db, &v, "SELECT id FROM administrators WHERE tenant_id = ? AND name = ?", "is",
-            tenant_id, name);
-        if (found == 1)
-            rc = qvd_model_fail(QVD_MODEL_CONFLICT,
-                                "administrator '%s' already exists in tenant '%s'", name,
-                                qvd_model_tenant_name(db, tenant_id));
-        else if (found < 0 ||
-                 qvd_db_get_int(db, &v,
-                                "INSERT INTO administrators (tenant_id, name, password,"
-                                " description, created_ts) VALUES (?, ?, ?, ?, ?) RETURNING id",
-                                "isssi", tenant_id, name, hash, description ? description : "",
-                                (int64_t)time(NULL)) != 1)
+        rc = qvd_model_name_free(db, "administrators", "name", "administrator", tenant_id, name,
+                                 -1);
+        if (rc == 0 &&
+            qvd_db_get_int(db, &v,
+                           "INSERT INTO administrators (tenant_id, name, password,"
+                           " description, created_ts) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                           "isssi", tenant_id, name, hash, description ? description : "",
+                           (int64_t)time(NULL)) != 1)
             rc = qvd_model_dbfail(db);
-        else {
-            rc = 0;
-            if (id != NULL)
-                *id = v;
-        }
+        else if (rc == 0 && id != NULL)
+            *id = v;
     }
     OPENSSL_cleanse(hash, strlen(hash));
     free(hash);

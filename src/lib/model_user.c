@@ -85,21 +85,6 @@ user_exists(struct qvd_db *db, int64_t id)
     return rc < 0 ? -1 : 0;
 }
 
-static int
-login_free(struct qvd_db *db, int64_t tenant_id, const char *login, int64_t self)
-{
-    int64_t other;
-    int rc = qvd_db_get_int(db, &other,
-                            "SELECT id FROM users WHERE tenant_id = ? AND login = ? AND id <> ?",
-                            "isi", tenant_id, login, self);
-    if (rc < 0)
-        return qvd_model_dbfail(db);
-    if (rc == 1)
-        return qvd_model_fail(QVD_MODEL_CONFLICT, "user '%s' already exists in tenant '%s'",
-                              login, qvd_model_tenant_name(db, tenant_id));
-    return 0;
-}
-
 int
 qvd_model_user_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
                    const char *login, const char *password, const char *description, int64_t *id)
@@ -129,7 +114,7 @@ qvd_model_user_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
         rc = qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist",
                             (long long)tenant_id);
     else if (rc == 1)
-        rc = login_free(db, tenant_id, norm, -1);
+        rc = qvd_model_name_free(db, "users", "login", "user", tenant_id, norm, -1);
     if (rc == 0 &&
         (qvd_db_exec(db, "INSERT INTO users (tenant_id, login, password, description, created_ts)"
                          " VALUES (?, ?, ?, ?, ?)",
@@ -165,7 +150,7 @@ qvd_model_user_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const 
     if (rc == 0 && login != NULL) {
         norm = login_norm(cfg, login);
         if (qvd_model_count(db, &tenant_id, "SELECT tenant_id FROM users WHERE id = ?", id) < 0 ||
-            login_free(db, tenant_id, norm, id) < 0)
+            qvd_model_name_free(db, "users", "login", "user", tenant_id, norm, id) < 0)
             rc = -1;
         else if (qvd_db_exec(db, "UPDATE users SET login = ? WHERE id = ?", "si", norm, id) < 0)
             rc = qvd_model_dbfail(db);
@@ -264,21 +249,6 @@ osf_check(const struct qvd_model_osf *o, bool add)
     return 0;
 }
 
-static int
-osf_name_free(struct qvd_db *db, int64_t tenant_id, const char *name, int64_t self)
-{
-    int64_t other;
-    int rc = qvd_db_get_int(db, &other,
-                            "SELECT id FROM osfs WHERE tenant_id = ? AND name = ? AND id <> ?",
-                            "isi", tenant_id, name, self);
-    if (rc < 0)
-        return qvd_model_dbfail(db);
-    if (rc == 1)
-        return qvd_model_fail(QVD_MODEL_CONFLICT, "OSF '%s' already exists in tenant '%s' (id %lld)",
-                              name, qvd_model_tenant_name(db, tenant_id), (long long)other);
-    return 0;
-}
-
 int
 qvd_model_osf_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
                   const struct qvd_model_osf *o, int64_t *id)
@@ -309,7 +279,7 @@ qvd_model_osf_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
         rc = qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist",
                             (long long)tenant_id);
     else if (rc == 1)
-        rc = osf_name_free(db, tenant_id, o->name, -1);
+        rc = qvd_model_name_free(db, "osfs", "name", "OSF", tenant_id, o->name, -1);
     if (rc == 0 &&
         (qvd_db_exec(db, "INSERT INTO osfs (tenant_id, name, memory, use_overlay,"
                          " user_storage_size, is_application, description)"
@@ -342,7 +312,7 @@ qvd_model_osf_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id,
         rc = 0;
     if (rc == 0 && o->name != NULL &&
         (qvd_model_count(db, &tenant_id, "SELECT tenant_id FROM osfs WHERE id = ?", id) < 0 ||
-         osf_name_free(db, tenant_id, o->name, id) < 0))
+         qvd_model_name_free(db, "osfs", "name", "OSF", tenant_id, o->name, id) < 0))
         rc = -1;
     if (rc == 0 &&
         qvd_db_exec(db, "UPDATE osfs SET name = coalesce(?, name),"

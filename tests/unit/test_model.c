@@ -209,6 +209,39 @@ duplicate_user_is_a_conflict(void **state)
     assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
 }
 
+/* OSFs and administrators: a name is taken once per tenant, and a rename onto a taken
+ * name is refused the same way, naming the one that has it */
+static void
+duplicate_names_are_conflicts(void **state)
+{
+    struct fixture *f = *state;
+    struct qvd_model_osf o = QVD_MODEL_OSF_UNSET;
+    int64_t osf2, adm, other;
+    char want[80];
+
+    o.name = "desktop";
+    assert_int_equal(qvd_model_osf_add(f->db, f->cfg, f->tenant, &o, &osf2), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+    snprintf(want, sizeof(want), "OSF 'desktop' already exists in tenant 'acme' (id %lld)",
+             (long long)f->osf);
+    assert_string_equal(qvd_strerror(), want);
+    o.name = "office";
+    assert_int_equal(qvd_model_osf_add(f->db, f->cfg, f->tenant, &o, &osf2), 0);
+    o.name = "desktop";
+    assert_int_equal(qvd_model_osf_set(f->db, f->cfg, osf2, &o), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+    assert_int_equal(qvd_model_admin_add(f->db, f->cfg, f->tenant, "ann", "pw", NULL, &adm), 0);
+    assert_int_equal(qvd_model_admin_add(f->db, f->cfg, f->tenant, "ann", "pw", NULL, &other),
+                     -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+    snprintf(want, sizeof(want), "administrator 'ann' already exists in tenant 'acme' (id %lld)",
+             (long long)adm);
+    assert_string_equal(qvd_strerror(), want);
+    /* the same name in another tenant is another administrator */
+    assert_int_equal(qvd_model_tenant_add(f->db, f->cfg, "other", NULL, &other), 0);
+    assert_int_equal(qvd_model_admin_add(f->db, f->cfg, other, "ann", "pw", NULL, &adm), 0);
+}
+
 static void
 vm_of_other_tenant_osf_is_refused(void **state)
 {
@@ -536,6 +569,7 @@ main(void)
         cmocka_unit_test(lb_score_prefers_free_and_empty_hosts),
         T(password_hash_and_verify),
         T(duplicate_user_is_a_conflict),
+        T(duplicate_names_are_conflicts),
         T(vm_of_other_tenant_osf_is_refused),
         T(vm_addresses_are_highest_free_and_run_out),
         T(vm_needs_an_existing_tag_and_a_unique_name),
