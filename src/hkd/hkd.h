@@ -123,6 +123,7 @@ int hkd_net_init(struct hkd *hkd);
 int hkd_net_prefix_len(struct hkd *hkd);
 const char *hkd_net_gateway(struct hkd *hkd);
 int hkd_net_cleanup(struct hkd *hkd, int64_t vm_id);
+void hkd_net_neighbour(struct hkd *hkd, const struct hkd_vm *vm);
 void hkd_net_veth_name(struct hkd *hkd, int64_t vm_id, char *out, size_t len);
 int hkd_net_default_host_address(struct hkd *hkd, char *out, size_t len);
 

@@ -190,6 +190,7 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
             goto out;
         }
     }
+    hkd_net_neighbour(hkd, vm);
     rc = 0;
 out:
     free(home);

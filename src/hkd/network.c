@@ -10,6 +10,7 @@
 #include "err.h"
 #include "hkd.h"
 #include "log.h"
+#include "model.h"
 #include "util.h"
 
 static int
@@ -76,10 +77,43 @@ hkd_net_veth_name(struct hkd *hkd, int64_t vm_id, char *out, size_t len)
              (long long)vm_id);
 }
 
+/* A permanent neighbour entry for the VM's address on the bridge: the node never has to
+ * ask by ARP. Without it the first packet to a VM that has just (re)started can find the
+ * address unresolved while the VM's interface is still coming up, and waits for the next
+ * ARP probe, a second later. The MAC follows from the address, so the entry stays right
+ * after the VM stops. Set once the VM's port is on the bridge. Best effort: without it
+ * only the first ping may wait. */
+void
+hkd_net_neighbour(struct hkd *hkd, const struct hkd_vm *vm)
+{
+    char *br = (char *)qvd_config_get(hkd->cfg, "vm.network.bridge");
+    char *cmd[] = {"ip",  "neigh", "replace", (char *)vm->ip, "lladdr", (char *)vm->mac,
+                   "dev", br,      "nud",     "permanent",    NULL};
+
+    if (hkd_run(cmd) < 0)
+        log_warn("VM %lld: cannot set the neighbour entry of %s: %s", (long long)vm->id, vm->ip,
+                 qvd_strerror());
+}
+
 static bool
 link_exists(const char *name)
 {
     return if_nametoindex(name) != 0;
+}
+
+static int
+set_bridge_mac(struct hkd *hkd, const char *br)
+{
+    uint32_t addr = 0;
+    char mac[18];
+
+    if (parse_v4(hkd->host_address, &addr) < 0 ||
+        qvd_model_mac(qvd_config_get(hkd->cfg, "vm.network.mac.prefix"), addr, mac) < 0)
+        return -1;
+    char *cmd[] = {"ip", "link", "set", "dev", (char *)br, "address", mac, NULL};
+    if (hkd_run(cmd) < 0)
+        return qvd_seterr("cannot set the address of bridge %s: %s", br, qvd_strerror());
+    return 0;
 }
 
 int
@@ -100,6 +134,11 @@ hkd_net_init(struct hkd *hkd)
         if (hkd_run(add) < 0)
             return qvd_seterr("cannot create bridge %s: %s", br, qvd_strerror());
         log_info("created bridge %s", br);
+        /* a fixed address (the VMs' scheme, from the node's address): a bridge takes the
+         * lowest of its ports' otherwise, so it would change as VMs come and go, flushing
+         * the node's neighbour entries and leaving the VMs' ARP caches stale */
+        if (set_bridge_mac(hkd, br) < 0)
+            return -1;
     }
     snprintf(cidr, sizeof(cidr), "%s/%d", hkd->host_address, plen);
     /* `replace` is idempotent: the address may be there from a previous run */

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "hkd.h"
 #include "log.h"
+#include "model.h"
 #include "util.h"
 
 static void vm_advance(struct hkd_vm *vm);
@@ -67,6 +68,7 @@ save_state(struct hkd_vm *vm, const char *state)
         log_err("VM %lld: cannot save state %s: %s", (long long)vm->id, state, qvd_strerror());
         return -1;
     }
+    qvd_model_vm_wake_l7r(vm->hkd->db, vm->id);
     return 0;
 }
 
@@ -250,6 +252,7 @@ on_ping(struct hkd_vm *vm, bool alive)
                         vm->id);
             qvd_db_exec(hkd->db, "UPDATE vm_counters SET run_ok = run_ok + 1 WHERE vm_id = ?",
                         "i", vm->id);
+            qvd_model_vm_wake_l7r(hkd->db, vm->id); /* a client may be waiting for it */
             log_info("VM %lld running (started in %lld ms)", (long long)vm->id, (long long)ms);
             vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
             hkd_vm_poll_commands(hkd);

@@ -88,6 +88,7 @@ struct l7r {
     /* timeouts in seconds, from the configuration */
     long t_request, t_idle, t_vm_start, t_vm_stop, t_takeover, t_x_start, t_vma;
     long x_start_retries, max_conns;
+    long vm_start_poll_ms; /* looks at a VM being started; the HKD's wake-ups come sooner */
 };
 
 /* One client connection (TLS or plain), with its HTTP state. */
@@ -158,6 +159,8 @@ int l7r_token_create(struct l7r *l, int64_t user_id, char **b64);
 /* session.c: connect_to_vm */
 void l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t vm_id);
 void l7r_session_free(struct l7r_session *s);
+/* Sessions waiting for their VM to start look at it again now (a wake-up came). */
+void l7r_session_wake(struct l7r *l);
 /* Closes the sessions of this process whose slot carries user_cmd='abort'. */
 void l7r_session_check_aborts(struct l7r *l);
 /* The connection holding the slot of vm_id in this process, or NULL. */

@@ -98,6 +98,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 
     qvd_db_drain(l->db, l->wake_fd);
     l7r_session_check_aborts(l);
+    l7r_session_wake(l);
 }
 
 /* Every few seconds: find the host row (first time), listen on the user-command channel,
@@ -277,6 +278,9 @@ load_timeouts(struct l7r *l)
     l->t_request = qvd_config_int(l->cfg, "l7r.timeout.request", 15);
     l->t_idle = qvd_config_int(l->cfg, "l7r.timeout.idle", 60);
     l->t_vm_start = qvd_config_int(l->cfg, "l7r.timeout.vm_start", 120);
+    l->vm_start_poll_ms = qvd_config_int(l->cfg, "l7r.vm_start.poll", 500);
+    if (l->vm_start_poll_ms < 10)
+        l->vm_start_poll_ms = 10; /* a poll, never a busy loop */
     l->t_vm_stop = qvd_config_int(l->cfg, "l7r.timeout.vm_stop", 120);
     l->t_takeover = qvd_config_int(l->cfg, "l7r.timeout.takeover", 30);
     l->t_x_start = qvd_config_int(l->cfg, "l7r.timeout.x_start", 20);

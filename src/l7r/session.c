@@ -22,7 +22,7 @@
 #include "rpc.h"
 #include "util.h"
 
-#define POLL_MS 200
+#define X_STATE_POLL_MS 200
 #define TAKEOVER_POLL_MS 500
 #define INFO_EVERY_MS 2000
 #define X_START_RETRY_MS 250
@@ -324,7 +324,7 @@ step_start(struct l7r_session *s)
         fail(s, 504, msg);
         return;
     }
-    after(s, POLL_MS);
+    after(s, l->vm_start_poll_ms);
 }
 
 static struct qvd_rpc_target
@@ -390,7 +390,7 @@ x_state_done(enum qvd_rpc_status st, json_t *result, const char *error, void *ar
     }
     /* a resumed session listens within milliseconds, a new one within about 0.1 s: poll
      * often at first */
-    after(s, ++s->polls < 10 ? X_STATE_FIRST_MS : POLL_MS);
+    after(s, ++s->polls < 10 ? X_STATE_FIRST_MS : X_STATE_POLL_MS);
 }
 
 static void
@@ -499,6 +499,20 @@ l7r_session_free(struct l7r_session *s)
     free(s->secret);
     qvd_wipe(s->slave_key, sizeof(s->slave_key));
     free(s);
+}
+
+void
+l7r_session_wake(struct l7r *l)
+{
+    struct l7r_conn *c, *next;
+
+    for (c = TAILQ_FIRST(&l->conns); c != NULL; c = next) {
+        next = TAILQ_NEXT(c, entry);
+        if (c->sess && c->sess->stage == ST_START && evtimer_pending(c->sess->timer, NULL)) {
+            evtimer_del(c->sess->timer);
+            step(c->sess); /* may close c, never another connection */
+        }
+    }
 }
 
 void

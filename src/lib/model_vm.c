@@ -452,6 +452,17 @@ qvd_model_vm_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool b
     return qvd_model_end(db, rc);
 }
 
+/* The L7R of a node listens on one channel: for user commands, and for changes of the VMs
+ * whose sessions it holds. */
+static void
+notify_l7r(struct qvd_db *db, int64_t host)
+{
+    char chan[64];
+
+    snprintf(chan, sizeof(chan), QVD_CHAN_USER_CMD, (long long)host);
+    qvd_db_notify(db, chan);
+}
+
 /* Asks the L7R that holds the VM's user session to end it (user_cmd 'abort' + wake-up). */
 int
 qvd_model_vm_disconnect(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
@@ -478,12 +489,21 @@ qvd_model_vm_disconnect(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
             rc = qvd_model_dbfail(db);
     }
     rc = qvd_model_end(db, rc);
-    if (rc == 0 && host >= 0) {
-        char chan[64];
-        snprintf(chan, sizeof(chan), QVD_CHAN_USER_CMD, (long long)host);
-        qvd_db_notify(db, chan);
-    }
+    if (rc == 0 && host >= 0)
+        notify_l7r(db, host);
     return rc;
+}
+
+void
+qvd_model_vm_wake_l7r(struct qvd_db *db, int64_t id)
+{
+    int64_t host = -1;
+
+    if (qvd_db_get_int(db, &host,
+                       "SELECT coalesce(l7r_host_id, -1) FROM vm_runtimes WHERE vm_id = ?", "i",
+                       id) == 1 &&
+        host >= 0)
+        notify_l7r(db, host);
 }
 
 /* ---- hosts ---- */

@@ -91,6 +91,13 @@ addr=$(in_vm $VM ip -o addr show eth0 2>&1); link=$(in_vm $VM ip -o link show et
 if grep -q "inet $(vm_ip $VM)/16" <<<"$addr" && grep -q "$(sql "SELECT mac FROM vms WHERE id = $VM")" <<<"$link"; then
   t_ok "the VM has its fixed MAC and address on eth0"
 else t_fail "the VM has its fixed MAC and address on eth0"; t_diag "$addr"; t_diag "$link"; fi
+neigh=$(t_in_node ip neigh show "$(vm_ip $VM)" dev qvdnet0)
+if grep -qi "lladdr $(sql "SELECT mac FROM vms WHERE id = $VM") PERMANENT" <<<"$neigh"; then
+  t_ok "the node knows the VM's MAC without ARP (a permanent neighbour entry)"
+else t_fail "the node knows the VM's MAC without ARP (got: $neigh)"; fi
+# the bridge keeps a fixed address (else it takes its lowest port's, changing with the VMs)
+br=$(t_in_node ip -o link show qvdnet0)
+t_check "the bridge has the node's fixed MAC (54:52:00 + the node's 10.0.0.1)" grep -q "link/ether 54:52:00:00:00:01 " <<<"$br"
 
 # --- VMs of the bridge reach the node, never each other ---
 admin vm add --name other --user alice --osf desk >/dev/null   # VM 2
