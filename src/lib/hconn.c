@@ -94,38 +94,37 @@ hconn_request(struct qvd_hconn *h)
     h->ops->request(h, m);
 }
 
+/* One request per call: once the owner has it, the connection may be gone (an owner may
+ * close it at once), so nothing here touches it again. A request that came right behind it
+ * is read when the owner is done with this one (qvd_hconn_done triggers a read). */
 static void
 hconn_read(struct bufferevent *bev, void *arg)
 {
     struct qvd_hconn *h = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in), used = 0;
+    enum qvd_http_result r;
 
-    while (h->state == QVD_HCONN_HEAD) {
-        size_t len = evbuffer_get_length(in), used = 0;
-        enum qvd_http_result r;
-
-        if (len == 0)
-            return;
-        if (!h->head_started) {
-            h->head_started = true;
-            arm(h, h->t_request);
-        }
-        r = qvd_http_parser_feed(h->parser, (const char *)evbuffer_pullup(in, -1), len, &used);
-        evbuffer_drain(in, used);
-        if (r == QVD_HTTP_NEED_MORE)
-            return;
-        if (r == QVD_HTTP_ERROR) {
-            h->ops->bad_request(h, qvd_http_parser_error_status(h->parser), qvd_strerror());
-            return;
-        }
-        if (r == QVD_HTTP_INTERIM) {
-            h->ops->bad_request(h, 400, "bad request");
-            return;
-        }
-        hconn_request(h);
+    if (h->state == QVD_HCONN_OWNED) {
+        evbuffer_drain(in, len);
+        return;
     }
-    if (h->state == QVD_HCONN_OWNED)
-        evbuffer_drain(in, evbuffer_get_length(in));
+    if (h->state != QVD_HCONN_HEAD || len == 0)
+        return;
+    if (!h->head_started) {
+        h->head_started = true;
+        arm(h, h->t_request);
+    }
+    r = qvd_http_parser_feed(h->parser, (const char *)evbuffer_pullup(in, -1), len, &used);
+    evbuffer_drain(in, used);
+    if (r == QVD_HTTP_NEED_MORE)
+        return;
+    if (r == QVD_HTTP_ERROR)
+        h->ops->bad_request(h, qvd_http_parser_error_status(h->parser), qvd_strerror());
+    else if (r == QVD_HTTP_INTERIM)
+        h->ops->bad_request(h, 400, "bad request");
+    else
+        hconn_request(h);
 }
 
 static void

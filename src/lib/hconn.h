@@ -31,7 +31,8 @@ enum qvd_hconn_state {
 };
 
 struct qvd_hconn_ops {
-    /* A complete request (state BUSY). The message lives until the next request. */
+    /* A complete request (state BUSY). The message lives until the next request. The owner
+     * may answer (and even close the connection) before it returns. */
     void (*request)(struct qvd_hconn *h, const struct qvd_http_msg *m);
     /* A request the parser refused: the owner writes its error answer and calls
      * qvd_hconn_done(h, true). `msg` says what is wrong. */

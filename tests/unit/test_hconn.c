@@ -30,7 +30,11 @@ struct owner {
     char paths[4][64];
     char closed[64]; /* why, once closed */
     bool hold;
+    bool close_in_request; /* the owner ends the connection inside its request callback */
+    bool free_on_close;    /* ... and frees everything it holds, the core's part included */
 };
+
+static char last_closed[64]; /* why the last connection closed, outliving its owner */
 
 static struct owner *
 owner_of(struct qvd_hconn *h)
@@ -56,7 +60,9 @@ on_request(struct qvd_hconn *h, const struct qvd_http_msg *m)
     if (o->requests < 4)
         snprintf(o->paths[o->requests], sizeof(o->paths[0]), "%s", m->path);
     o->requests++;
-    if (!o->hold)
+    if (o->close_in_request)
+        h->ops->closed(h, "closed by the owner");
+    else if (!o->hold)
         answer(o, false);
 }
 
@@ -77,8 +83,11 @@ on_closed(struct qvd_hconn *h, const char *why)
     struct owner *o = owner_of(h);
 
     snprintf(o->closed, sizeof(o->closed), "%s", why);
+    snprintf(last_closed, sizeof(last_closed), "%s", why);
     qvd_hconn_release(h);
     event_base_loopbreak(o->base);
+    if (o->free_on_close)
+        free(o);
 }
 
 static const struct qvd_hconn_ops ops = {on_request, on_bad_request, on_closed};
@@ -104,6 +113,8 @@ teardown(void **state)
 {
     struct owner *o = *state;
 
+    if (o == NULL)
+        return 0; /* the test freed it */
     if (o->closed[0] == '\0')
         qvd_hconn_release(&o->h);
     close(o->client);
@@ -114,12 +125,18 @@ teardown(void **state)
 
 /* Runs the loop for at most `ms`, or until the connection closes. */
 static void
-run(struct owner *o, int ms)
+run_base(struct event_base *base, int ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
-    event_base_loopexit(o->base, &tv);
-    event_base_dispatch(o->base);
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+}
+
+static void
+run(struct owner *o, int ms)
+{
+    run_base(o->base, ms);
 }
 
 static void
@@ -276,6 +293,28 @@ owned_drops_input_and_ends_on_close(void **state)
                 strcmp(o->closed, "connection error") == 0);
 }
 
+/* The owner may end and free the connection inside its request callback, with another
+ * request waiting behind it: the core must not touch it afterwards (the sanitizer build
+ * of this test catches a use after free). */
+static void
+owner_closes_inside_request(void **state)
+{
+    struct owner *o = *state;
+    struct event_base *base = o->base;
+    int client = o->client;
+
+    o->close_in_request = true;
+    o->free_on_close = true;
+    *state = NULL; /* the owner is gone after this */
+    last_closed[0] = '\0';
+    const char *two = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(write(client, two, strlen(two)), (ssize_t)strlen(two));
+    run_base(base, 200);
+    assert_string_equal(last_closed, "closed by the owner");
+    close(client);
+    event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -289,6 +328,7 @@ main(void)
         cmocka_unit_test_setup_teardown(client_leaves_while_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(answer_later_then_next_request, setup, teardown),
         cmocka_unit_test_setup_teardown(owned_drops_input_and_ends_on_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(owner_closes_inside_request, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
