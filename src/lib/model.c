@@ -103,6 +103,19 @@ qvd_model_exists(struct qvd_db *db, const char *sql, int64_t id)
 }
 
 int
+qvd_model_need(struct qvd_db *db, const char *table, const char *what, int64_t id)
+{
+    char sql[96];
+    int rc;
+
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE id = ?", table);
+    rc = qvd_model_exists(db, sql, id);
+    if (rc == 0)
+        return qvd_model_fail(QVD_MODEL_NOT_FOUND, "%s %lld does not exist", what, (long long)id);
+    return rc < 0 ? -1 : 0;
+}
+
+int
 qvd_model_count(struct qvd_db *db, int64_t *out, const char *sql, int64_t id)
 {
     int rc = qvd_db_get_int(db, out, sql, "i", id);
@@ -228,12 +241,8 @@ qvd_model_tenant_add(struct qvd_db *db, struct qvd_config *cfg, const char *name
 static int
 tenant_check_editable(struct qvd_db *db, int64_t id)
 {
-    int rc = qvd_model_exists(db, "SELECT 1 FROM tenants WHERE id = ?", id);
-
-    if (rc < 0)
+    if (qvd_model_need(db, "tenants", "tenant", id) < 0)
         return -1;
-    if (rc == 0)
-        return qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist", (long long)id);
     if (id == QVD_TENANT_COMMON || id == QVD_TENANT_SUPER)
         return qvd_model_fail(QVD_MODEL_INVALID, "tenant %lld is built in and cannot be changed",
                               (long long)id);
@@ -316,17 +325,6 @@ config_key_check(const char *key)
                           "unknown configuration key '%s' (see qvd-admin config defaults)", key);
 }
 
-static int
-tenant_exists(struct qvd_db *db, int64_t tenant_id)
-{
-    int rc = qvd_model_exists(db, "SELECT 1 FROM tenants WHERE id = ?", tenant_id);
-
-    if (rc == 0)
-        return qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist",
-                              (long long)tenant_id);
-    return rc < 0 ? -1 : 0;
-}
-
 int
 qvd_model_config_set(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
                      const char *key, const char *value)
@@ -341,7 +339,7 @@ qvd_model_config_set(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_i
         return qvd_model_fail(QVD_MODEL_INVALID, "value of '%s' is longer than 4096 bytes", key);
     if (qvd_model_begin(db) < 0)
         return -1;
-    rc = tenant_exists(db, tenant_id);
+    rc = qvd_model_need(db, "tenants", "tenant", tenant_id);
     if (rc == 0 &&
         qvd_db_exec(db, "INSERT INTO configs (tenant_id, key, value) VALUES (?, ?, ?)"
                         " ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value",

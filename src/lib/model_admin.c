@@ -39,17 +39,6 @@ password_check(const char *password)
     return 0;
 }
 
-static int
-admin_exists(struct qvd_db *db, int64_t id)
-{
-    int rc = qvd_model_exists(db, "SELECT 1 FROM administrators WHERE id = ?", id);
-
-    if (rc == 0)
-        return qvd_model_fail(QVD_MODEL_NOT_FOUND, "administrator %lld does not exist",
-                              (long long)id);
-    return rc < 0 ? -1 : 0;
-}
-
 int
 qvd_model_admin_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id, const char *name,
                     const char *password, const char *description, int64_t *id)
@@ -69,11 +58,8 @@ qvd_model_admin_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id
         free(hash);
         return -1;
     }
-    rc = qvd_model_exists(db, "SELECT 1 FROM tenants WHERE id = ?", tenant_id);
+    rc = qvd_model_need(db, "tenants", "tenant", tenant_id);
     if (rc == 0) {
-        rc =
-            qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist", (long long)tenant_id);
-    } else if (rc == 1) {
         rc = qvd_model_name_free(db, "administrators", "name", "administrator", tenant_id, name,
                                  -1);
         if (rc == 0 &&
@@ -103,7 +89,7 @@ qvd_model_admin_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const
         return qvd_model_fail(QVD_MODEL_INVALID, "blocked must be 0 or 1");
     if (qvd_model_begin(db) < 0)
         return -1;
-    rc = admin_exists(db, id);
+    rc = qvd_model_need(db, "administrators", "administrator", id);
     if (rc == 0 &&
         qvd_db_exec(db,
                     "UPDATE administrators SET name = coalesce(?, name),"
@@ -135,7 +121,7 @@ qvd_model_admin_passwd(struct qvd_db *db, struct qvd_config *cfg, int64_t id, co
         free(hash);
         return -1;
     }
-    rc = admin_exists(db, id);
+    rc = qvd_model_need(db, "administrators", "administrator", id);
     if (rc == 0 &&
         qvd_db_exec(db, "UPDATE administrators SET password = ? WHERE id = ?", "si", hash, id) < 0)
         rc = qvd_model_dbfail(db);
@@ -151,7 +137,7 @@ qvd_model_admin_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
 
     if (qvd_model_begin(db) < 0)
         return -1;
-    rc = admin_exists(db, id);
+    rc = qvd_model_need(db, "administrators", "administrator", id);
     if (rc == 0 && qvd_db_exec(db, "DELETE FROM administrators WHERE id = ?", "i", id) < 0)
         rc = qvd_model_dbfail(db);
     return qvd_model_end(db, rc);
@@ -245,11 +231,8 @@ qvd_model_role_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
         return -1;
     if (qvd_model_begin(db) < 0)
         return -1;
-    rc = qvd_model_exists(db, "SELECT 1 FROM tenants WHERE id = ?", tenant_id);
-    if (rc == 0)
-        rc =
-            qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist", (long long)tenant_id);
-    else if (rc == 1) {
+    rc = qvd_model_need(db, "tenants", "tenant", tenant_id);
+    if (rc == 0) {
         rc = qvd_db_get_int(db, &v,
                             "INSERT INTO roles (tenant_id, name, description) VALUES (?, ?, ?)"
                             " RETURNING id",

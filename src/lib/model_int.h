@@ -21,6 +21,9 @@ int qvd_model_end(struct qvd_db *db, int rc);
 int qvd_model_check_name(const char *what, const char *s, size_t max);
 /* 1 if the query gives a row, 0 if not, -1 on error (database failure recorded). */
 int qvd_model_exists(struct qvd_db *db, const char *sql, int64_t id);
+/* 0 if `table` has a row with this id, else -1 with NOT_FOUND "<what> <id> does not exist"
+ * (or the database failure). `table` is the caller's constant, never input. */
+int qvd_model_need(struct qvd_db *db, const char *table, const char *what, int64_t id);
 /* Integer result of a one-row query (0 if no row), -1 on error. */
 int qvd_model_count(struct qvd_db *db, int64_t *out, const char *sql, int64_t id);
 /* Removes the properties of an object (inside the caller's transaction). */

@@ -75,16 +75,6 @@ qvd_model_user_find(struct qvd_db *db, struct qvd_config *cfg, const char *login
     return rc;
 }
 
-static int
-user_exists(struct qvd_db *db, int64_t id)
-{
-    int rc = qvd_model_exists(db, "SELECT 1 FROM users WHERE id = ?", id);
-
-    if (rc == 0)
-        return qvd_model_fail(QVD_MODEL_NOT_FOUND, "user %lld does not exist", (long long)id);
-    return rc < 0 ? -1 : 0;
-}
-
 int
 qvd_model_user_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
                    const char *login, const char *password, const char *description, int64_t *id)
@@ -109,11 +99,8 @@ qvd_model_user_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
         free(norm);
         return -1;
     }
-    rc = qvd_model_exists(db, "SELECT 1 FROM tenants WHERE id = ?", tenant_id);
+    rc = qvd_model_need(db, "tenants", "tenant", tenant_id);
     if (rc == 0)
-        rc = qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist",
-                            (long long)tenant_id);
-    else if (rc == 1)
         rc = qvd_model_name_free(db, "users", "login", "user", tenant_id, norm, -1);
     if (rc == 0 &&
         (qvd_db_exec(db, "INSERT INTO users (tenant_id, login, password, description, created_ts)"
@@ -146,7 +133,7 @@ qvd_model_user_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const 
                               "language '%s' is not one of es, en, auto, default", language);
     if (qvd_model_begin(db) < 0)
         return -1;
-    rc = user_exists(db, id);
+    rc = qvd_model_need(db, "users", "user", id);
     if (rc == 0 && login != NULL) {
         norm = login_norm(cfg, login);
         if (qvd_model_count(db, &tenant_id, "SELECT tenant_id FROM users WHERE id = ?", id) < 0 ||
@@ -183,7 +170,7 @@ qvd_model_user_passwd(struct qvd_db *db, struct qvd_config *cfg, int64_t id, con
         free(hash);
         return -1;
     }
-    rc = user_exists(db, id);
+    rc = qvd_model_need(db, "users", "user", id);
     if (rc == 0 && qvd_db_exec(db, "UPDATE users SET password = ? WHERE id = ?", "si", hash, id) < 0)
         rc = qvd_model_dbfail(db);
     free(hash);
@@ -216,7 +203,7 @@ qvd_model_user_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
 
     if (qvd_model_begin(db) < 0)
         return -1;
-    rc = user_exists(db, id);
+    rc = qvd_model_need(db, "users", "user", id);
     if (rc == 0 && (rc = qvd_model_count(db, &n, "SELECT count(*) FROM vms WHERE user_id = ?",
                                          id)) == 0 &&
         n > 0)
@@ -274,11 +261,8 @@ qvd_model_osf_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
                                                  " common tenant '-' (-1)");
     if (qvd_model_begin(db) < 0)
         return -1;
-    rc = qvd_model_exists(db, "SELECT 1 FROM tenants WHERE id = ?", tenant_id);
+    rc = qvd_model_need(db, "tenants", "tenant", tenant_id);
     if (rc == 0)
-        rc = qvd_model_fail(QVD_MODEL_NOT_FOUND, "tenant %lld does not exist",
-                            (long long)tenant_id);
-    else if (rc == 1)
         rc = qvd_model_name_free(db, "osfs", "name", "OSF", tenant_id, o->name, -1);
     if (rc == 0 &&
         (qvd_db_exec(db, "INSERT INTO osfs (tenant_id, name, memory, use_overlay,"
@@ -305,11 +289,7 @@ qvd_model_osf_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id,
         return -1;
     if (qvd_model_begin(db) < 0)
         return -1;
-    rc = qvd_model_exists(db, "SELECT 1 FROM osfs WHERE id = ?", id);
-    if (rc == 0)
-        rc = qvd_model_fail(QVD_MODEL_NOT_FOUND, "OSF %lld does not exist", (long long)id);
-    else if (rc == 1)
-        rc = 0;
+    rc = qvd_model_need(db, "osfs", "OSF", id);
     if (rc == 0 && o->name != NULL &&
         (qvd_model_count(db, &tenant_id, "SELECT tenant_id FROM osfs WHERE id = ?", id) < 0 ||
          qvd_model_name_free(db, "osfs", "name", "OSF", tenant_id, o->name, id) < 0))
@@ -338,11 +318,7 @@ qvd_model_osf_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
 
     if (qvd_model_begin(db) < 0)
         return -1;
-    rc = qvd_model_exists(db, "SELECT 1 FROM osfs WHERE id = ?", id);
-    if (rc == 0)
-        rc = qvd_model_fail(QVD_MODEL_NOT_FOUND, "OSF %lld does not exist", (long long)id);
-    else if (rc == 1)
-        rc = 0;
+    rc = qvd_model_need(db, "osfs", "OSF", id);
     if (rc == 0 && (rc = qvd_model_count(db, &n, "SELECT count(*) FROM vms WHERE osf_id = ?",
                                          id)) == 0 &&
         n > 0)
