@@ -44,9 +44,7 @@ teardown(void **state)
 {
     struct fixture *f = *state;
 
-    qvd_db_close(f->db);
-    qvd_config_free(f->cfg);
-    qvd_rm_rf(f->dir);
+    test_db_free(f->db, f->cfg, f->dir);
     free(f);
     return 0;
 }

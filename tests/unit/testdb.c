@@ -7,6 +7,7 @@
 #include "db.h"
 #include "err.h"
 #include "testdb.h"
+#include "util.h"
 
 struct qvd_db *
 test_db_open(struct qvd_config *cfg)
@@ -58,4 +59,12 @@ test_config_new(const char *name, char *dir, size_t dirlen)
     qvd_config_set(cfg, "password.argon2.t_cost", "1");
     qvd_config_set(cfg, "password.argon2.m_cost", "64");
     return cfg;
+}
+
+void
+test_db_free(struct qvd_db *db, struct qvd_config *cfg, const char *dir)
+{
+    qvd_db_close(db);
+    qvd_config_free(cfg);
+    qvd_rm_rf(dir);
 }

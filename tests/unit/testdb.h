@@ -17,4 +17,7 @@ struct qvd_db *test_db_open(struct qvd_config *cfg);
  * database.path, path.run and path.storage.root inside it, cheap argon2 costs. */
 struct qvd_config *test_config_new(const char *name, char *dir, size_t dirlen);
 
+/* Ends a test: closes the database, frees the configuration, removes the scratch folder. */
+void test_db_free(struct qvd_db *db, struct qvd_config *cfg, const char *dir);
+
 #endif
