@@ -15,9 +15,7 @@ for t in python3 curl; do command -v $t >/dev/null || { echo "bench/l7r_conns.sh
 b_init
 PORT=$((18900 + RANDOM % 300))
 chmod 755 "$T_DIR" # the L7R runs as nobody: it must reach the database folder
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" >/dev/null 2>&1
-chmod 600 "$T_DIR/key.pem"
+t_self_cert "$T_DIR" localhost
 b_node "$T_DIR/node" nothing "l7r.address = 127.0.0.1" "l7r.port = $PORT" "l7r.user = nobody" \
   "path.l7r.ssl.cert = $T_DIR/cert.pem" "path.l7r.ssl.key = $T_DIR/key.pem" \
   "l7r.timeout.idle = 600" "l7r.max_connections = $((CONNS + 100))" "log.level = warn"

@@ -50,9 +50,7 @@ XCOLOUR=$QVD_BUILD/tests/helpers/x-colour
 [ -x "$XCOLOUR" ] || { echo "$XCOLOUR is not built (libx11-dev)" >&2; exit 1; }
 
 # --- the node
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" >/dev/null 2>&1
-chmod 600 "$T_DIR/key.pem"
+t_self_cert "$T_DIR" localhost
 b_node "$T_DIR/node" lxc "hkd.vm_command.poll = 1" "hkd.vma.ping.interval = 1" \
   "hkd.vm.stop.timeout = 5" "vma.x_session = /usr/local/bin/qvd-test-session" \
   "l7r.address = 127.0.0.1" "l7r.port = $PORT" "l7r.user = nobody" \

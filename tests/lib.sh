@@ -122,6 +122,16 @@ t_db_dump() {
   fi
 }
 
+# t_self_cert DIR CN [SAN]: a self-signed EC P-256 certificate DIR/cert.pem and its key
+# DIR/key.pem (mode 600, as the daemons require), valid 2 days; SAN e.g. IP:127.0.0.1.
+t_self_cert() {
+  local dir=$1 cn=$2 san=${3:-}
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$cn" \
+    ${san:+-addext "subjectAltName=$san"} -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1 &&
+    chmod 600 "$dir/key.pem"
+}
+
 # t_tls_raw PORT TEXT [SECONDS]: sends TEXT (printf format) over TLS to 127.0.0.1:PORT in
 # the test node, keeps the connection SECONDS (1) for the answer, prints what came back.
 t_tls_raw() {

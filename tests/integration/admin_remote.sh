@@ -14,9 +14,7 @@ ADMIN=$QVD_BUILD/src/admin/qvd-admin
 t_db_init || { t_fail "create the test database"; exit 1; }
 PORT=$((20000 + RANDOM % 20000))
 # the certificate names 127.0.0.1 only: "localhost" is a host name mismatch
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=qvd-api \
-  -addext subjectAltName=IP:127.0.0.1 -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" >/dev/null 2>&1
-chmod 600 "$T_DIR/key.pem"
+t_self_cert "$T_DIR" qvd-api IP:127.0.0.1
 mkdir -p "$T_DIR/storage/staging/img/etc" "$T_DIR/home"
 echo qvd >"$T_DIR/storage/staging/img/etc/hostname"
 cat >"$T_DIR/node.conf" <<CONF

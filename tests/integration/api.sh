@@ -11,9 +11,7 @@ ADMIN=$QVD_BUILD/src/admin/qvd-admin
 [ -x "$API" ] || { t_fail "qvd-api is built"; exit 1; }
 t_db_init || { t_fail "create the test database"; exit 1; }
 PORT=$((20000 + RANDOM % 20000))
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" \
-  -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
-chmod 600 "$T_DIR/key.pem"
+t_self_cert "$T_DIR" localhost IP:127.0.0.1
 mkdir -p "$T_DIR/storage/staging/img/etc"
 echo qvd >"$T_DIR/storage/staging/img/etc/hostname"
 tar czf "$T_DIR/storage/staging/small.tar.gz" -C "$T_DIR/storage/staging/img" .

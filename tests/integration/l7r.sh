@@ -20,9 +20,7 @@ COLOUR=2e8b57
 
 t_test_di "$VMA" || { t_fail "build the test DI"; exit 1; }
 t_node_ns l7r || { t_fail "create the test node's namespaces"; exit 1; }
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" >/dev/null 2>&1
-chmod 600 "$T_DIR/key.pem"
+t_self_cert "$T_DIR" localhost
 t_db_init || { t_fail "create the test database"; exit 1; }
 cat >"$conf" <<CONF
 nodename = l7r1

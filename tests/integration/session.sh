@@ -16,10 +16,7 @@ t_test_di "$VMA" || { t_fail "build the test DI"; exit 1; }
 t_node_ns sess || { t_fail "create the test node's namespaces"; exit 1; }
 chmod 755 "$T_DIR"
 mkdir -p "$T_DIR/certs" "$T_DIR/home"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$T_DIR/certs/key.pem" \
-  -out "$T_DIR/certs/cert.pem" 2>/dev/null
-chmod 600 "$T_DIR/certs/key.pem"
+t_self_cert "$T_DIR/certs" localhost DNS:localhost,IP:127.0.0.1
 t_db_init || { t_fail "create the test database"; exit 1; }
 cat >"$conf" <<CONF
 nodename = sess1
