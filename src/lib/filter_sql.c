@@ -326,6 +326,19 @@ add_where(struct qvd_filter_sql *q, const struct qvd_filter_sql *where)
     }
 }
 
+/* ORDER BY, then the page: LIMIT and OFFSET as bound values */
+static void
+add_page(struct qvd_filter_sql *pg, const struct qvd_filter_sql *order,
+         const struct qvd_list_query *q)
+{
+    qvd_buf_adds(&pg->text, " ORDER BY ");
+    qvd_filter_add_sql(pg, order);
+    qvd_buf_adds(&pg->text, " LIMIT ");
+    qvd_filter_add_int(pg, q->limit);
+    qvd_buf_adds(&pg->text, " OFFSET ");
+    qvd_filter_add_int(pg, q->offset);
+}
+
 int
 qvd_filter_list_build(const struct qvd_resource *r, const struct qvd_list_query *q, const char *agg,
                       const int64_t *id, struct qvd_filter_list *out)
@@ -363,24 +376,14 @@ qvd_filter_list_build(const struct qvd_resource *r, const struct qvd_list_query 
     } else if (r->id_sql == NULL) {
         add_from(pg, r, jw | jo | jf);
         add_where(pg, &where);
-        qvd_buf_adds(&pg->text, " ORDER BY ");
-        qvd_filter_add_sql(pg, &order);
-        qvd_buf_adds(&pg->text, " LIMIT ");
-        qvd_filter_add_int(pg, q->limit);
-        qvd_buf_adds(&pg->text, " OFFSET ");
-        qvd_filter_add_int(pg, q->offset);
+        add_page(pg, &order, q);
     } else {
         /* the page's ids first, then its fields for those rows only: counts and joins of
          * the fields are not computed for the rows the offset skips */
         qvd_buf_printf(&pg->text, "(SELECT %s AS qvd_id FROM ", r->id_sql);
         add_from(pg, r, jw | jo);
         add_where(pg, &where);
-        qvd_buf_adds(&pg->text, " ORDER BY ");
-        qvd_filter_add_sql(pg, &order);
-        qvd_buf_adds(&pg->text, " LIMIT ");
-        qvd_filter_add_int(pg, q->limit);
-        qvd_buf_adds(&pg->text, " OFFSET ");
-        qvd_filter_add_int(pg, q->offset);
+        add_page(pg, &order, q);
         qvd_buf_printf(&pg->text, ") qvd_page JOIN %s ON %s = qvd_page.qvd_id", r->from, r->id_sql);
         for (size_t j = 0; j < r->njoins; j++)
             if ((jf | jo) & (1u << j))
