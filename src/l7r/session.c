@@ -199,11 +199,8 @@ try_take(struct l7r_session *s)
             goto fail;
         if (qvd_db_commit(l->db) < 0)
             return -1;
-        if (host >= 0) {
-            char chan[64];
-            snprintf(chan, sizeof(chan), QVD_CHAN_USER_CMD, (long long)host);
-            qvd_db_notify(l->db, chan);
-        }
+        if (host >= 0)
+            qvd_model_l7r_wake(l->db, host);
         log_debug("VM %lld: slot %s by host %lld pid %lld: asked to abort", (long long)s->vm_id,
                   state, (long long)host, (long long)pid);
         return 0;

@@ -159,6 +159,9 @@ int qvd_model_vm_stop(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
 int qvd_model_vm_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool blocked);
 /* Asks the L7R holding the VM's user session to end it; refused when no user is connected. */
 int qvd_model_vm_disconnect(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
+/* Wakes the L7R of node `host`. It listens on one channel: for user commands, and for
+ * changes of the VMs whose sessions it holds. */
+void qvd_model_l7r_wake(struct qvd_db *db, int64_t host);
 /* Wakes the L7R that holds the VM's user slot, if any, after a change of the VM's state:
  * a session waiting for the VM to start goes on at once. Best effort: the L7R also polls. */
 void qvd_model_vm_wake_l7r(struct qvd_db *db, int64_t id);

@@ -452,10 +452,8 @@ qvd_model_vm_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool b
     return qvd_model_end(db, rc);
 }
 
-/* The L7R of a node listens on one channel: for user commands, and for changes of the VMs
- * whose sessions it holds. */
-static void
-notify_l7r(struct qvd_db *db, int64_t host)
+void
+qvd_model_l7r_wake(struct qvd_db *db, int64_t host)
 {
     char chan[64];
 
@@ -490,7 +488,7 @@ qvd_model_vm_disconnect(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
     }
     rc = qvd_model_end(db, rc);
     if (rc == 0 && host >= 0)
-        notify_l7r(db, host);
+        qvd_model_l7r_wake(db, host);
     return rc;
 }
 
@@ -503,7 +501,7 @@ qvd_model_vm_wake_l7r(struct qvd_db *db, int64_t id)
                        "SELECT coalesce(l7r_host_id, -1) FROM vm_runtimes WHERE vm_id = ?", "i",
                        id) == 1 &&
         host >= 0)
-        notify_l7r(db, host);
+        qvd_model_l7r_wake(db, host);
 }
 
 /* ---- hosts ---- */
