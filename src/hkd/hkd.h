@@ -77,6 +77,7 @@ struct hkd {
     char host_address[16];
     char nodename[256];
     char lxcpath[4096];
+    char seccomp_path[4200]; /* the containers' seccomp policy, written at start-up */
     int lock_fd;
     int wake_fd;
     struct event *wake_ev, *poll_ev, *tick_ev, *sig_term, *sig_int, *sig_chld;
@@ -126,6 +127,20 @@ int hkd_net_cleanup(struct hkd *hkd, int64_t vm_id);
 void hkd_net_neighbour(struct hkd *hkd, const struct hkd_vm *vm);
 void hkd_net_veth_name(struct hkd *hkd, int64_t vm_id, char *out, size_t len);
 int hkd_net_default_host_address(struct hkd *hkd, char *out, size_t len);
+
+/* userns.c: each VM's range of host ids (container root = the first) */
+int hkd_userns_range(struct hkd *hkd, int64_t vm_id, uint32_t *base, uint32_t *size);
+/* Gives path to id inside_id of the VM (host id: the VM's base + inside_id). */
+int hkd_userns_chown(struct hkd *hkd, int64_t vm_id, const char *path, uint32_t inside_id);
+/* Whether path's owner lies in the VM's range. */
+bool hkd_userns_owns(struct hkd *hkd, int64_t vm_id, const char *path);
+/* 0 if every folder on the way to path lets others through (and, with need_read, path
+ * itself is readable and executable by others); else -1 with the chmod that fixes it. */
+int hkd_userns_reachable(const char *path, bool need_read);
+/* Mounts src on dst with its owners shifted into the VM's range (0 on disk is the VM's
+ * root): how VMs share one read-only image without a copy or a chown per VM. */
+int hkd_userns_mount(struct hkd *hkd, int64_t vm_id, const char *src, const char *dst,
+                     bool rdonly);
 
 /* run.c: runs a helper command synchronously (argv, no shell), capturing stderr. */
 int hkd_run(char *const argv[]);

@@ -23,6 +23,58 @@
 
 static bool cgroup_v2_only;
 
+/* What container root may still do: enough to provision the session user (useradd, chown
+ * of the home) and to start the desktop as that user. Everything else, sys_admin (mounts),
+ * dac_read_search (open_by_handle_at), net_admin/net_raw, sys_ptrace, mknod, bpf,
+ * sys_boot, sys_module..., is gone, and only over the VM's own user namespace anyway. */
+static const char default_caps[] = "chown dac_override fowner fsetid kill setgid setuid";
+
+/* LXC's seccomp policy (v2 deny list) plus what a desktop never needs and an attacker
+ * would: new user namespaces (root of a fresh one may mount tmpfs, proc...), mounts, keys,
+ * bpf, perf, userfaultfd, kexec, handles, modules. clone3 hides its flags in memory, so it
+ * answers ENOSYS and libc falls back to clone, whose flags are checked. */
+static const char seccomp_policy[] =
+    "2\n"
+    "denylist\n"
+    "reject_force_umount\n"
+    "[all]\n"
+    "kexec_load errno 1\n"
+    "kexec_file_load errno 1\n"
+    "open_by_handle_at errno 1\n"
+    "name_to_handle_at errno 1\n"
+    "init_module errno 1\n"
+    "finit_module errno 1\n"
+    "delete_module errno 1\n"
+    "keyctl errno 38\n"
+    "add_key errno 38\n"
+    "request_key errno 38\n"
+    "bpf errno 1\n"
+    "perf_event_open errno 1\n"
+    "userfaultfd errno 1\n"
+    "mount errno 1\n"
+    "umount2 errno 1\n"
+    "pivot_root errno 1\n"
+    "fsopen errno 1\n"
+    "fsmount errno 1\n"
+    "fspick errno 1\n"
+    "open_tree errno 1\n"
+    "move_mount errno 1\n"
+    "mount_setattr errno 1\n"
+    "swapon errno 1\n"
+    "swapoff errno 1\n"
+    "reboot errno 1\n"
+    "setns errno 1\n"
+    "clone3 errno 38\n"
+    "unshare errno 1 [0,268435456,SCMP_CMP_MASKED_EQ,268435456]\n"
+    "clone errno 1 [0,268435456,SCMP_CMP_MASKED_EQ,268435456]\n";
+
+/* The devices a desktop uses: null, zero, full, random, urandom, tty, ptmx, the pts and
+ * fuse. Nothing else may be opened or created, whatever /dev holds. */
+static const char *const allowed_devices[] = {
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+    "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:229 rwm",
+};
+
 static struct lxc_container *
 open_ct(struct hkd *hkd, int64_t vm_id)
 {
@@ -38,13 +90,31 @@ lxc_init(struct hkd *hkd)
     struct stat st;
 
     snprintf(hkd->lxcpath, sizeof(hkd->lxcpath), "%s/lxc", qvd_config_get(hkd->cfg, "path.run"));
-    if (qvd_mkdir_p(hkd->lxcpath, 0700) < 0)
-        return -1;
+    /* LXC, as a VM's root, passes through it to the container's folder */
+    if (qvd_mkdir_p(hkd->lxcpath, 0711) < 0 || chmod(hkd->lxcpath, 0711) < 0)
+        return qvd_seterr("cannot prepare %s: %s", hkd->lxcpath, strerror(errno));
     cgroup_v2_only = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
+    snprintf(hkd->seccomp_path, sizeof(hkd->seccomp_path), "%s/qvd.seccomp", hkd->lxcpath);
+    if (qvd_write_file(hkd->seccomp_path, seccomp_policy, strlen(seccomp_policy), 0600) < 0)
+        return -1;
     if (access(qvd_config_get(hkd->cfg, "path.vma.binary"), X_OK) < 0)
         return qvd_seterr("path.vma.binary %s is not executable: the VMs need it",
                           qvd_config_get(hkd->cfg, "path.vma.binary"));
-    return 0;
+    /* what a VM's root must reach from inside its user namespace: its root file system,
+     * its per-VM files, log folder and home, and the node's VMA it runs */
+    char *vmdir = hkd_vma_dir(hkd, 0), *logdir = hkd_vma_log_dir(hkd, 0);
+    int rc = 0;
+    *strrchr(vmdir, '/') = '\0';
+    *strrchr(logdir, '/') = '\0';
+    if (qvd_mkdir_p(vmdir, 0711) < 0 || qvd_mkdir_p(logdir, 0711) < 0 ||
+        hkd_userns_reachable(qvd_config_get(hkd->cfg, "path.vma.binary"), true) < 0 ||
+        hkd_userns_reachable(qvd_config_get(hkd->cfg, "path.storage.rootfs"), false) < 0 ||
+        hkd_userns_reachable(qvd_config_get(hkd->cfg, "path.storage.homefs"), false) < 0 ||
+        hkd_userns_reachable(vmdir, false) < 0 || hkd_userns_reachable(logdir, false) < 0)
+        rc = -1;
+    free(vmdir);
+    free(logdir);
+    return rc;
 }
 
 static int
@@ -73,6 +143,57 @@ uts_name(const char *name, char *out, size_t len)
         snprintf(out, len, "qvd");
 }
 
+/* A cgroup setting by its v2 name, translated for a node on cgroup v1. */
+static int
+set_cgroup(struct lxc_container *c, const char *v2, const char *v1, const char *value)
+{
+    char key[96];
+
+    snprintf(key, sizeof(key), "lxc.cgroup%s.%s", cgroup_v2_only ? "2" : "", cgroup_v2_only ? v2 : v1);
+    return set_item(c, key, value);
+}
+
+/* The VM's sandbox: its own user namespace (root inside is an unprivileged range of host
+ * ids, see userns.c; the root file system already shows the VM's ids, see storage.c), few
+ * capabilities, seccomp, no_new_privs, a device allow list and
+ * limits on memory, processes and CPU. */
+static int
+set_sandbox(struct hkd *hkd, struct lxc_container *c, const struct hkd_vm *vm)
+{
+    const char *caps = qvd_config_get(hkd->cfg, "vm.lxc.cap.keep");
+    uint32_t base, size;
+    char buf[128];
+    long weight = qvd_config_int(hkd->cfg, "vm.lxc.cpu.weight", 100);
+
+    if (hkd_userns_range(hkd, vm->id, &base, &size) < 0)
+        return -1;
+    snprintf(buf, sizeof(buf), "u 0 %u %u", base, size);
+    if (set_item(c, "lxc.idmap", buf) < 0)
+        return -1;
+    snprintf(buf, sizeof(buf), "g 0 %u %u", base, size);
+    if (set_item(c, "lxc.idmap", buf) < 0 ||
+        set_item(c, "lxc.cap.keep", caps != NULL && *caps ? caps : default_caps) < 0 ||
+        set_item(c, "lxc.seccomp.profile", hkd->seccomp_path) < 0 ||
+        set_item(c, "lxc.no_new_privs", qvd_config_bool(hkd->cfg, "vm.lxc.no_new_privs", true) ? "1" : "0") < 0)
+        return -1;
+    if (set_cgroup(c, "devices.deny", "devices.deny", "a") < 0)
+        return -1;
+    for (size_t i = 0; i < QVD_ARRAY_LEN(allowed_devices); i++)
+        if (set_cgroup(c, "devices.allow", "devices.allow", allowed_devices[i]) < 0)
+            return -1;
+    snprintf(buf, sizeof(buf), "%dM", vm->memory_mb);
+    if (set_cgroup(c, "memory.max", "memory.limit_in_bytes", buf) < 0)
+        return -1;
+    snprintf(buf, sizeof(buf), "%ld", qvd_config_int(hkd->cfg, "vm.lxc.pids.max", 1024));
+    if (set_cgroup(c, "pids.max", "pids.max", buf) < 0)
+        return -1;
+    if (weight < 1 || weight > 10000)
+        return qvd_seterr("vm.lxc.cpu.weight must be between 1 and 10000 (got %ld)", weight);
+    /* v1 shares: the v2 default weight 100 is the v1 default 1024 */
+    snprintf(buf, sizeof(buf), "%ld", cgroup_v2_only ? weight : weight * 1024 / 100);
+    return set_cgroup(c, "cpu.weight", "cpu.shares", buf);
+}
+
 static int
 lxc_start(struct hkd *hkd, struct hkd_vm *vm)
 {
@@ -95,7 +216,7 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
         set_item(c, "lxc.mount.auto", "proc:mixed sys:ro cgroup:mixed") < 0 ||
         set_item(c, "lxc.autodev", "1") < 0 || set_item(c, "lxc.pty.max", "256") < 0 ||
         set_item(c, "lxc.tty.max", "0") < 0 || set_item(c, "lxc.console.path", "none") < 0 ||
-        set_item(c, "lxc.cap.drop", "sys_module mac_admin mac_override sys_time sys_rawio") < 0)
+        set_sandbox(hkd, c, vm) < 0)
         goto out;
     /* the network: a veth on the node's bridge with the VM's fixed MAC and address */
     snprintf(buf, sizeof(buf), "%s/%d", vm->ip, hkd_net_prefix_len(hkd));
@@ -106,10 +227,6 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
         set_item(c, "lxc.net.0.veth.pair", veth) < 0 ||
         set_item(c, "lxc.net.0.ipv4.address", buf) < 0 ||
         set_item(c, "lxc.net.0.ipv4.gateway", hkd_net_gateway(hkd)) < 0)
-        goto out;
-    snprintf(buf, sizeof(buf), "%dM", vm->memory_mb);
-    if (set_item(c, cgroup_v2_only ? "lxc.cgroup2.memory.max" : "lxc.cgroup.memory.limit_in_bytes",
-                 buf) < 0)
         goto out;
     /* the node's VMA, its configuration and secret (read-only), its log folder */
     snprintf(buf, sizeof(buf), "%s %s none bind,ro,create=file 0 0",
@@ -165,7 +282,7 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
         free(copy);
     }
     snprintf(buf, sizeof(buf), "%s/qvd-%lld", hkd->lxcpath, (long long)vm->id);
-    if (qvd_mkdir_p(buf, 0700) < 0)
+    if (qvd_mkdir_p(buf, 0711) < 0)
         goto out;
     snprintf(buf, sizeof(buf), "%s/qvd-%lld/config", hkd->lxcpath, (long long)vm->id);
     c->save_config(c, buf); /* for people debugging with lxc-* tools */

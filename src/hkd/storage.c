@@ -22,9 +22,17 @@
 
 extern char **environ;
 
-static const char *const dirs[] = {"path.storage.images", "path.storage.basefs",
-                                   "path.storage.overlayfs", "path.storage.rootfs",
-                                   "path.storage.homefs"};
+/* The storage folders and their modes: images and writable layers are root's alone (an
+ * upper layer holds what users wrote outside their homes); VMs, running as unprivileged
+ * host ids, pass through the folders of their mount points and homes without listing them. */
+static const struct {
+    const char *key;
+    mode_t mode;
+} dirs[] = {
+    {"path.storage.images", 0700},    {"path.storage.basefs", 0700},
+    {"path.storage.overlayfs", 0700}, {"path.storage.rootfs", 0711},
+    {"path.storage.homefs", 0711},
+};
 
 /* DIs being unpacked right now (one child per DI; other VMs wait for it). */
 static char *unpacking[64];
@@ -43,9 +51,13 @@ hkd_storage_init(struct hkd *hkd)
     DIR *d;
     struct dirent *de;
 
-    for (size_t i = 0; i < QVD_ARRAY_LEN(dirs); i++)
-        if (qvd_mkdir_p(path(hkd, dirs[i]), 0755) < 0)
+    for (size_t i = 0; i < QVD_ARRAY_LEN(dirs); i++) {
+        const char *p = path(hkd, dirs[i].key);
+        if (qvd_mkdir_p(p, 0711) < 0)
             return -1;
+        if (chmod(p, dirs[i].mode) < 0)
+            return qvd_seterr("cannot set the mode of %s: %s", p, strerror(errno));
+    }
     /* half-unpacked images of a previous run */
     if ((d = opendir(basefs)) != NULL) {
         while ((de = readdir(d)) != NULL) {
@@ -208,13 +220,28 @@ hkd_storage_home(struct hkd *hkd, struct hkd_vm *vm)
         home = qvd_xasprintf("%s/%s", path(hkd, "path.storage.homefs"), vm->login);
     else
         home = qvd_xasprintf("%s/%lld-fs", path(hkd, "path.storage.homefs"), (long long)vm->id);
-    if (qvd_mkdir_p(home, 0755) < 0) {
+    if (qvd_mkdir_p(home, 0700) < 0) {
+        free(home);
+        return NULL;
+    }
+    /* the home's top belongs to the VM's root (the VMA gives it to the session user); a
+     * home made before user namespaces, or by another VM's range, is taken over */
+    if (!hkd_userns_owns(hkd, vm->id, home) && hkd_userns_chown(hkd, vm->id, home, 0) < 0) {
         free(home);
         return NULL;
     }
     return home;
 }
 
+static char *
+lower_path(struct hkd *hkd, int64_t vm_id)
+{
+    return qvd_xasprintf("%s/%lld-lower", path(hkd, "path.storage.overlayfs"), (long long)vm_id);
+}
+
+/* The VM's root file system: the shared image seen through an idmapped mount (its root
+ * files belong to the VM's root, in the VM's range of host ids), under a writable overlay
+ * layer of the VM's own, or read-only without one. LXC then uses it as it is. */
 int
 hkd_storage_mount(struct hkd *hkd, struct hkd_vm *vm)
 {
@@ -223,8 +250,10 @@ hkd_storage_mount(struct hkd *hkd, struct hkd_vm *vm)
     char *upper = qvd_xasprintf("%s/%lld-%lld-overlayfs", ofs, (long long)vm->di_id,
                                 (long long)vm->id);
     char *work = qvd_xasprintf("%s/%lld-overlayfs-work", ofs, (long long)vm->id);
+    char *lower = lower_path(hkd, vm->id);
     char *opts = NULL;
     const char *type = qvd_config_get(hkd->cfg, "vm.lxc.unionfs.type");
+    struct stat st;
     int rc = -1;
 
     snprintf(vm->rootfs, sizeof(vm->rootfs), "%s/%lld-fs", path(hkd, "path.storage.rootfs"),
@@ -233,29 +262,36 @@ hkd_storage_mount(struct hkd *hkd, struct hkd_vm *vm)
         goto out;
     if (!vm->use_overlay || (type && strcmp(type, "bind") == 0)) {
         /* no writable layer: the image itself, read-only */
-        if (mount(base, vm->rootfs, NULL, MS_BIND, NULL) < 0 ||
-            mount(NULL, vm->rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
-            qvd_seterr("cannot bind %s on %s: %s", base, vm->rootfs, strerror(errno));
-            goto out;
-        }
-        rc = 0;
+        rc = hkd_userns_mount(hkd, vm->id, base, vm->rootfs, true);
         goto out;
     }
     if (!qvd_config_bool(hkd->cfg, "vm.overlay.persistent", false) && qvd_rm_rf(upper) < 0)
         goto out;
-    if (qvd_rm_rf(work) < 0 || qvd_mkdir_p(upper, 0755) < 0 || qvd_mkdir_p(work, 0755) < 0)
+    if (qvd_rm_rf(work) < 0 || qvd_mkdir_p(upper, 0755) < 0 || qvd_mkdir_p(work, 0700) < 0 ||
+        qvd_mkdir_p(lower, 0700) < 0)
         goto out;
-    opts = qvd_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, upper, work);
-    if (mount("overlay", vm->rootfs, "overlay", 0, opts) < 0) {
-        qvd_seterr("cannot mount the overlay of VM %lld on %s: %s", (long long)vm->id,
-                   vm->rootfs, strerror(errno));
+    /* the overlay's root is the upper layer's: the VM's root owns it, with the image's mode */
+    if (stat(base, &st) < 0 || chmod(upper, st.st_mode & 07777) < 0 ||
+        hkd_userns_chown(hkd, vm->id, upper, 0) < 0) {
+        qvd_seterr("cannot prepare %s: %s", upper, strerror(errno));
         goto out;
     }
-    rc = 0;
+    if (hkd_userns_mount(hkd, vm->id, base, lower, true) < 0)
+        goto out;
+    opts = qvd_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+    if (mount("overlay", vm->rootfs, "overlay", 0, opts) < 0)
+        qvd_seterr("cannot mount the overlay of VM %lld on %s: %s", (long long)vm->id,
+                   vm->rootfs, strerror(errno));
+    else
+        rc = 0;
+    /* the overlay holds its own clone of the lower mount: ours can go at once */
+    umount2(lower, MNT_DETACH);
+    rmdir(lower);
 out:
     free(base);
     free(upper);
     free(work);
+    free(lower);
     free(opts);
     return rc;
 }
@@ -299,10 +335,15 @@ int
 hkd_storage_cleanup(struct hkd *hkd, int64_t vm_id)
 {
     char *root = qvd_xasprintf("%s/%lld-fs", path(hkd, "path.storage.rootfs"), (long long)vm_id);
+    char *lower = lower_path(hkd, vm_id);
     int rc = umount_tree(root);
 
     if (rc == 0 && rmdir(root) < 0 && errno != ENOENT)
         rc = qvd_seterr("cannot remove %s: %s", root, strerror(errno));
+    /* a lower mount left by a start that died half-way */
+    if (rc == 0 && (rc = umount_tree(lower)) == 0 && rmdir(lower) < 0 && errno != ENOENT)
+        rc = qvd_seterr("cannot remove %s: %s", lower, strerror(errno));
     free(root);
+    free(lower);
     return rc;
 }

@@ -38,7 +38,8 @@ hkd_vma_write_files(struct hkd *hkd, struct hkd_vm *vm)
     struct qvd_buf b = QVD_BUF_INIT;
     int rc = -1;
 
-    if (qvd_mkdir_p(etc, 0700) < 0 || qvd_mkdir_p(log, 0755) < 0)
+    /* the VM's folder is only passed through; etc/ and the log folder are its root's */
+    if (qvd_mkdir_p(dir, 0711) < 0 || qvd_mkdir_p(etc, 0700) < 0 || qvd_mkdir_p(log, 0700) < 0)
         goto out;
     qvd_buf_printf(&b, "# written by qvd-hkd for VM %lld at each start\n", (long long)vm->id);
     qvd_buf_printf(&b, "internal.vm.port.vma = %ld\n",
@@ -49,8 +50,14 @@ hkd_vma_write_files(struct hkd *hkd, struct hkd_vm *vm)
     qvd_buf_adds(&b, "log.filename = /var/log/qvd/vma.log\n");
     qvd_buf_adds(&b, "vma.secret.file = /etc/qvd/vma.secret\n");
     qvd_config_foreach(hkd->cfg, add_vma_key, &b);
-    if (qvd_write_file(conf, b.data, b.len, 0644) < 0 ||
+    if (qvd_write_file(conf, b.data, b.len, 0600) < 0 ||
         qvd_write_file(secret, vm->secret, strlen(vm->secret), 0600) < 0)
+        goto out;
+    /* read by root inside the VM, that is by the VM's mapped root; the folders above stay
+     * root's own (0700 for dir, only traversable) so no other VM and no local user reads them */
+    if (!hkd->hv->simulated &&
+        (hkd_userns_chown(hkd, vm->id, etc, 0) < 0 || hkd_userns_chown(hkd, vm->id, conf, 0) < 0 ||
+         hkd_userns_chown(hkd, vm->id, secret, 0) < 0 || hkd_userns_chown(hkd, vm->id, log, 0) < 0))
         goto out;
     rc = 0;
 out:
