@@ -127,6 +127,10 @@ t_check "the session reaches listening" t_wait 30 listening
 t_check "nxagent listens on the VM's loopback only" \
   eval 'in_vm $VM ss -Hltn | grep -q "127.0.0.1:4100" && ! in_vm $VM ss -Hltn | grep -qE "(0.0.0.0|\*|\[::\]):4100"'
 t_check "the session user was provisioned with a home" in_vm $VM test -d /home/alice
+# inside, the home is alice's; outside, it belongs to alice's id in VM 1's range of host ids
+inside=$(in_vm $VM stat -c %u /home/alice); outside=$(stat -c %u "$T_DIR/storage/homefs/$VM-fs/alice")
+t_check "the home is owned by the user inside ($inside) and by the VM's mapped uid outside ($outside)" \
+  eval '[ "$inside" = "$(in_vm $VM id -u alice)" ] && [ "$outside" = $((1000000000 + 65536 * VM + inside)) ]'
 DISP=:$((60 + RANDOM % 30))
 Xvfb $DISP -screen 0 1024x768x24 -nolisten tcp >"$T_DIR/xvfb.log" 2>&1 & XVFB_PID=$!
 t_node_spawn TUN_PID "$TUNNEL" --listen 127.0.0.1:4041 --vma "$(vm_ip $VM):3030" \
