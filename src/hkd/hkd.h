@@ -78,6 +78,7 @@ struct hkd {
     char nodename[256];
     char lxcpath[4096];
     char seccomp_path[4200]; /* the containers' seccomp policy, written at start-up */
+    char vma_copy[4200];     /* the copy of path.vma.binary that VMs run */
     int lock_fd;
     int wake_fd;
     struct event *wake_ev, *poll_ev, *tick_ev, *sig_term, *sig_int, *sig_chld;

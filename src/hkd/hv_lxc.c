@@ -100,6 +100,17 @@ lxc_init(struct hkd *hkd)
     if (access(qvd_config_get(hkd->cfg, "path.vma.binary"), X_OK) < 0)
         return qvd_seterr("path.vma.binary %s is not executable: the VMs need it",
                           qvd_config_get(hkd->cfg, "path.vma.binary"));
+    /* the VMs run a copy of the node's: the installed one may lie where a VM's root cannot
+     * pass (a build tree under /root), and an upgrade never changes a running VM's binary */
+    char *vma = NULL;
+    size_t vma_len = 0;
+    snprintf(hkd->vma_copy, sizeof(hkd->vma_copy), "%s/qvd-vma", hkd->lxcpath);
+    if (qvd_read_file(qvd_config_get(hkd->cfg, "path.vma.binary"), 64 << 20, &vma, &vma_len) < 0)
+        return -1;
+    int wrc = qvd_write_file(hkd->vma_copy, vma, vma_len, 0755);
+    free(vma);
+    if (wrc < 0)
+        return -1;
     /* what a VM's root must reach from inside its user namespace: its root file system,
      * its per-VM files, log folder and home, and the node's VMA it runs */
     char *vmdir = hkd_vma_dir(hkd, 0), *logdir = hkd_vma_log_dir(hkd, 0);
@@ -107,7 +118,7 @@ lxc_init(struct hkd *hkd)
     *strrchr(vmdir, '/') = '\0';
     *strrchr(logdir, '/') = '\0';
     if (qvd_mkdir_p(vmdir, 0711) < 0 || qvd_mkdir_p(logdir, 0711) < 0 ||
-        hkd_userns_reachable(qvd_config_get(hkd->cfg, "path.vma.binary"), true) < 0 ||
+        hkd_userns_reachable(hkd->vma_copy, true) < 0 ||
         hkd_userns_reachable(qvd_config_get(hkd->cfg, "path.storage.rootfs"), false) < 0 ||
         hkd_userns_reachable(qvd_config_get(hkd->cfg, "path.storage.homefs"), false) < 0 ||
         hkd_userns_reachable(vmdir, false) < 0 || hkd_userns_reachable(logdir, false) < 0)
@@ -230,7 +241,7 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
         goto out;
     /* the node's VMA, its configuration and secret (read-only), its log folder */
     snprintf(buf, sizeof(buf), "%s %s none bind,ro,create=file 0 0",
-             qvd_config_get(hkd->cfg, "path.vma.binary"), VMA_IN_VM_REL);
+             hkd->vma_copy, VMA_IN_VM_REL);
     if (set_item(c, "lxc.mount.entry", buf) < 0)
         goto out;
     snprintf(buf, sizeof(buf), "%s/etc etc/qvd none bind,ro,create=dir 0 0", vmadir);
