@@ -115,8 +115,8 @@ int hkd_storage_init(struct hkd *hkd);
 int hkd_storage_base(struct hkd *hkd, struct hkd_vm *vm);
 /* Finishes what hkd_storage_base started once its child has exited (ok: status 0). */
 int hkd_storage_unpacked(struct hkd *hkd, struct hkd_vm *vm, bool ok);
+/* The VM's root file system on vm->rootfs, with its home (if its OSF has user storage). */
 int hkd_storage_mount(struct hkd *hkd, struct hkd_vm *vm);
-char *hkd_storage_home(struct hkd *hkd, struct hkd_vm *vm); /* NULL: no user storage */
 int hkd_storage_cleanup(struct hkd *hkd, int64_t vm_id);
 char *hkd_storage_basefs(struct hkd *hkd, const char *di_path);
 

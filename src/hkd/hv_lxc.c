@@ -210,7 +210,7 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
 {
     struct lxc_container *c = open_ct(hkd, vm->id);
     char buf[8192], veth[32], uts[64];
-    char *vmadir = hkd_vma_dir(hkd, vm->id), *home = NULL;
+    char *vmadir = hkd_vma_dir(hkd, vm->id);
     const char *init = qvd_config_get(hkd->cfg, "vm.lxc.init");
     const char *extra = qvd_config_get(hkd->cfg, "vm.lxc.conf.extra");
     int rc = -1;
@@ -252,14 +252,6 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
     free(logdir);
     if (set_item(c, "lxc.mount.entry", buf) < 0)
         goto out;
-    home = hkd_storage_home(hkd, vm);
-    if (vm->user_storage_mb > 0 && home == NULL)
-        goto out;
-    if (home != NULL) {
-        snprintf(buf, sizeof(buf), "%s home none bind,create=dir 0 0", home);
-        if (set_item(c, "lxc.mount.entry", buf) < 0)
-            goto out;
-    }
     if (init != NULL && *init)
         snprintf(buf, sizeof(buf), "%s", init);
     else
@@ -321,7 +313,6 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
     hkd_net_neighbour(hkd, vm);
     rc = 0;
 out:
-    free(home);
     free(vmadir);
     lxc_container_put(c);
     return rc;

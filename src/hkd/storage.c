@@ -209,28 +209,41 @@ out:
     return rc;
 }
 
-char *
-hkd_storage_home(struct hkd *hkd, struct hkd_vm *vm)
+/* The VM's home folder on the node: homefs/<vm>-fs, or homefs/<login> shared by the
+ * user's VMs. A VM's own home is stored with the VM's host ids and bound as it is; a shared
+ * one is stored with the ids seen inside (VMs of different ranges use it, even at once) and
+ * reaches each VM through an idmapped mount. Its top is the VM's root's, 0755: users pass
+ * through /home to their own folder. */
+static int
+mount_home(struct hkd *hkd, struct hkd_vm *vm)
 {
-    char *home;
+    bool shared = qvd_config_bool(hkd->cfg, "vm.lxc.home.per.user", false);
+    char *home, *target = qvd_xasprintf("%s/home", vm->rootfs);
+    int rc = -1;
 
-    if (vm->user_storage_mb <= 0)
-        return NULL;
-    if (qvd_config_bool(hkd->cfg, "vm.lxc.home.per.user", false))
+    if (shared)
         home = qvd_xasprintf("%s/%s", path(hkd, "path.storage.homefs"), vm->login);
     else
         home = qvd_xasprintf("%s/%lld-fs", path(hkd, "path.storage.homefs"), (long long)vm->id);
-    if (qvd_mkdir_p(home, 0700) < 0) {
-        free(home);
-        return NULL;
+    if (qvd_mkdir_p(home, 0755) < 0 || qvd_mkdir_p(target, 0755) < 0)
+        goto out;
+    if (shared) {
+        rc = hkd_userns_mount(hkd, vm->id, home, target, false);
+        goto out;
     }
-    /* the home's top belongs to the VM's root (the VMA gives it to the session user); a
-     * home made before user namespaces, or by another VM's range, is taken over */
-    if (!hkd_userns_owns(hkd, vm->id, home) && hkd_userns_chown(hkd, vm->id, home, 0) < 0) {
-        free(home);
-        return NULL;
+    /* a home made before user namespaces is taken over by the VM's root */
+    if (!hkd_userns_owns(hkd, vm->id, home) && hkd_userns_chown(hkd, vm->id, home, 0) < 0)
+        goto out;
+    if (mount(home, target, NULL, MS_BIND, NULL) < 0) {
+        qvd_seterr("cannot mount the home %s of VM %lld: %s", home, (long long)vm->id,
+                   strerror(errno));
+        goto out;
     }
-    return home;
+    rc = 0;
+out:
+    free(home);
+    free(target);
+    return rc;
 }
 
 static char *
@@ -263,7 +276,7 @@ hkd_storage_mount(struct hkd *hkd, struct hkd_vm *vm)
     if (!vm->use_overlay || (type && strcmp(type, "bind") == 0)) {
         /* no writable layer: the image itself, read-only */
         rc = hkd_userns_mount(hkd, vm->id, base, vm->rootfs, true);
-        goto out;
+        goto home;
     }
     if (!qvd_config_bool(hkd->cfg, "vm.overlay.persistent", false) && qvd_rm_rf(upper) < 0)
         goto out;
@@ -287,6 +300,10 @@ hkd_storage_mount(struct hkd *hkd, struct hkd_vm *vm)
     /* the overlay holds its own clone of the lower mount: ours can go at once */
     umount2(lower, MNT_DETACH);
     rmdir(lower);
+home:
+    /* under the root file system, so that the container takes it along */
+    if (rc == 0 && vm->user_storage_mb > 0)
+        rc = mount_home(hkd, vm);
 out:
     free(base);
     free(upper);

@@ -93,4 +93,22 @@ t_check "no process of VM 1's range is left on the node" [ "$left" = 0 ]
 admin vm stop --id 2 >/dev/null
 t_wait 30 is_vm 2 stopped
 t_check "both VMs stopped and the node is clean" t_wait 10 node_clean
+
+# --- a home shared by the user's VMs (vm.lxc.home.per.user): two ranges use it at once ---
+kill -TERM "$HKD_PID"; wait "$HKD_PID" 2>/dev/null
+echo "vm.lxc.home.per.user = 1" >>"$conf"
+start_hkd
+t_wait 10 is_host running
+admin vm start --id 1 >/dev/null; admin vm start --id 2 >/dev/null
+if t_wait 60 is_vm 1 running && t_wait 60 is_vm 2 running; then
+  in_vm 1 sh -c 'mkdir -p /home/shared && echo from-one >/home/shared/f && chown -R 4242:4242 /home/shared'
+  t_check "a file written in VM 1's shared home is read in VM 2, with its owner" \
+    eval '[ "$(in_vm 2 cat /home/shared/f)" = from-one ] && [ "$(in_vm 2 stat -c %u /home/shared/f)" = 4242 ]'
+  t_check "VM 2's root may change it (the ids are mapped in its namespace too)" in_vm 2 chown 4343 /home/shared/f
+  t_check "on the node the shared home keeps the ids seen inside" \
+    [ "$(stat -c %u "$T_DIR/storage/homefs/alice/shared/f")" = 4343 ]
+else t_fail "two VMs with a shared home run"; tail -20 "$T_DIR/hkd.log"; fi
+admin vm stop --id 1 >/dev/null; admin vm stop --id 2 >/dev/null
+t_wait 30 is_vm 1 stopped; t_wait 30 is_vm 2 stopped
+t_check "and the node is clean afterwards" t_wait 10 node_clean
 exit 0
