@@ -127,6 +127,16 @@ void hkd_net_neighbour(struct hkd *hkd, const struct hkd_vm *vm);
 void hkd_net_veth_name(struct hkd *hkd, int64_t vm_id, char *out, size_t len);
 int hkd_net_default_host_address(struct hkd *hkd, char *out, size_t len);
 
+/* firewall.c: the nftables firewall of the VM network (see the file's header). Each returns
+ * 0/-1 with qvd_seterr(); with a simulated hypervisor they do nothing. hkd_fw_init rebuilds
+ * the tables from scratch (the HKD must not start without them); hkd_fw_vm_add lets a
+ * started VM's port send with the VM's own MAC and address; hkd_fw_vm_del removes its
+ * entries from nothing but its id, and succeeds when there are none. */
+int hkd_fw_init(struct hkd *hkd);
+void hkd_fw_fini(struct hkd *hkd);
+int hkd_fw_vm_add(struct hkd *hkd, const struct hkd_vm *vm);
+int hkd_fw_vm_del(struct hkd *hkd, int64_t vm_id);
+
 /* run.c: runs a helper command synchronously (argv, no shell), capturing stderr. */
 int hkd_run(char *const argv[]);
 
