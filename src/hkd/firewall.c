@@ -40,11 +40,14 @@ nft_apply(const char *script, const char *what)
 {
     if (nft == NULL)
         return qvd_seterr("%s: the firewall is not set up", what);
-    if (nft_run_cmd_from_buffer(nft, script) != 0) {
-        const char *msg = nft_ctx_get_error_buffer(nft);
-        size_t n = msg ? strcspn(msg, "\n") : 0;
-        return qvd_seterr("%s: nftables refused it: %.*s", what, (int)n, msg ? msg : "");
-    }
+    /* the buffers are read after every command: reading empties them */
+    int rc = nft_run_cmd_from_buffer(nft, script);
+    const char *msg = nft_ctx_get_error_buffer(nft);
+
+    nft_ctx_get_output_buffer(nft);
+    if (rc != 0)
+        return qvd_seterr("%s: nftables refused it: %.*s", what,
+                          (int)(msg ? strcspn(msg, "\n") : 0), msg ? msg : "");
     return 0;
 }
 
@@ -259,14 +262,11 @@ hkd_fw_fini(struct hkd *hkd)
 }
 
 /* The commands that remove a VM's entries, whether they exist or not: adding what is
- * already there is a no-op, so add-then-delete never fails on a missing entry (or table:
- * an empty one filters nothing, and goes at the next start or stop). */
+ * already there is a no-op, so add-then-delete never fails on a missing entry. */
 static void
 del_commands(struct qvd_buf *s, const char *veth)
 {
     qvd_buf_printf(s,
-                   "add table bridge " FW_TABLE "\n"
-                   "add map bridge " FW_TABLE " ports { type ifname : verdict; }\n"
                    "add chain bridge " FW_TABLE " vm-%s\n"
                    "add element bridge " FW_TABLE " ports { \"%s\" : goto vm-%s }\n"
                    "delete element bridge " FW_TABLE " ports { \"%s\" }\n"
@@ -324,6 +324,10 @@ hkd_fw_vm_del(struct hkd *hkd, int64_t vm_id)
     hkd_net_veth_name(hkd, vm_id, veth, sizeof(veth));
     if (!ifname_ok(veth))
         return qvd_seterr("VM %lld: bad interface name '%s'", (long long)vm_id, veth);
+    /* no table, nothing to remove; and never create it here: an empty table would let
+     * the next VM's entries be added without the chains that enforce them */
+    if (nft_apply("list table bridge " FW_TABLE, "") < 0)
+        return 0;
     del_commands(&s, veth);
     snprintf(what, sizeof(what), "removing the firewall entries of VM %lld", (long long)vm_id);
     rc = nft_apply(qvd_buf_str(&s), what);
