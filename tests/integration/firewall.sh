@@ -137,6 +137,9 @@ t_check "an allowed UDP port receives VM 1's datagram" t_wait 3 grep -q from-vm 
 t_check "a UDP port not allowed receives nothing" [ ! -s "$T_DIR/udp7006.log" ]
 
 # --- VM to VM: bridged directly, then routed through the node ---
+# as on a node without br_netfilter: bridged frames skip the inet table, only the bridge
+# table stands between the VMs
+t_in_node sysctl -qw net.bridge.bridge-nf-call-iptables=0
 syn_from_vm1() { grep -q "$IP1" <<<"$(vm_net_root 2 ss -Htn state syn-recv)"; }
 vm_net_root 1 ip neigh replace "$IP2" lladdr "$(sql "SELECT mac FROM vms WHERE id = 2")" dev eth0 nud permanent
 t_check "VM 1 cannot open a connection to VM 2 on the bridge (no isolated ports)" \
@@ -164,7 +167,7 @@ sent_by "$IP2" spoofed-ip; sleep 1
 t_check "a datagram with VM 2's address as source, sent from VM 1, never arrives" \
   eval '! grep -q spoofed-ip "$T_DIR/udp7005.log"'
 vm_net_root 1 ip addr del "$IP2/32" dev eth0
-MAC1=$(vm_net_root 1 cat /sys/class/net/eth0/address)
+MAC1=$(sql "SELECT mac FROM vms WHERE id = 1")
 vm_net_root 1 ip link set eth0 down; vm_net_root 1 ip link set eth0 address 54:52:00:aa:bb:cc
 vm_net_root 1 ip link set eth0 up
 vm_net_root 1 ip neigh replace $BR_ADDR lladdr 54:52:00:00:00:01 dev eth0 nud permanent
@@ -173,12 +176,15 @@ t_check "a datagram from VM 1 with another MAC never arrives" \
   eval '! grep -q spoofed-mac "$T_DIR/udp7005.log"'
 vm_net_root 1 ip link set eth0 down; vm_net_root 1 ip link set eth0 address "$MAC1"
 vm_net_root 1 ip link set eth0 up
-# an ARP request claiming an address that is not VM 1's would teach the node that address
-vm_net_root 1 ip neigh del $BR_ADDR dev eth0 2>/dev/null
-vm_net_root 1 ip addr add 10.0.0.250/16 dev eth0
-sent_by 10.0.0.250 spoofed-arp; sleep 1
+# an ARP request claiming an address that is not VM 1's would teach the node that address:
+# a raw frame (the VM's own ARP cache is kept warm by the node's pings, so the kernel would
+# not ask) asking for the node's MAC in the name of 10.0.0.250
+mac_bytes() { printf '\\x%s' ${1//:/ }; }
+ip_bytes() { local IFS=.; printf '\\x%02x' $1; }
+printf "\xff\xff\xff\xff\xff\xff$(mac_bytes "$MAC1")\x08\x06\x00\x01\x08\x00\x06\x04\x00\x01$(mac_bytes "$MAC1")$(ip_bytes 10.0.0.250)\x00\x00\x00\x00\x00\x00$(ip_bytes $BR_ADDR)" >"$T_DIR/arp.bin"
+vm_net_root 1 socat -u OPEN:"$T_DIR/arp.bin" INTERFACE:eth0; sleep 0.5
 t_check "an ARP request from VM 1 claiming another address teaches the node nothing" \
-  eval '[ -z "$(t_in_node ip neigh show 10.0.0.250 dev qvdnet0)" ] && ! grep -q spoofed-arp "$T_DIR/udp7005.log"'
+  [ -z "$(t_in_node ip neigh show 10.0.0.250 dev qvdnet0)" ]
 t_diag "frames dropped from VM 1's port: $(t_in_node nft list chain bridge qvd vm-qvd1 | grep -o 'counter packets [0-9]*' | tr '\n' ' ')"
 
 # --- per-VM entries come and go with the VM ---
