@@ -14,6 +14,7 @@
  *               interface (masqueraded); never back into the bridge (VM to VM by routing).
  * Only the VMs' traffic is filtered: what the node sends them is left as it is. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -60,6 +61,16 @@ ifname_ok(const char *s)
     if (n == 0 || n >= IFNAMSIZ)
         return false;
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* xx:xx:xx:xx:xx:xx in hex digits, nothing else */
+static bool
+mac_ok(const char *s)
+{
+    for (int i = 0; i < 17; i++)
+        if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+            return false;
+    return s[17] == '\0';
 }
 
 static int
@@ -244,6 +255,10 @@ hkd_fw_init(struct hkd *hkd)
              nat);
     rc = 0;
 out:
+    if (rc < 0) {
+        nft_ctx_free(nft);
+        nft = NULL;
+    }
     qvd_buf_free(&script);
     return rc;
 }
@@ -280,7 +295,6 @@ hkd_fw_vm_add(struct hkd *hkd, const struct hkd_vm *vm)
 {
     struct qvd_buf s = QVD_BUF_INIT;
     struct in_addr a;
-    unsigned char m[6];
     char veth[IFNAMSIZ + 8], what[64];
     int rc;
 
@@ -288,10 +302,7 @@ hkd_fw_vm_add(struct hkd *hkd, const struct hkd_vm *vm)
         return 0;
     hkd_net_veth_name(hkd, vm->id, veth, sizeof(veth));
     /* the address and MAC go into an nft script: only well-formed values get there */
-    if (inet_pton(AF_INET, vm->ip, &a) != 1 ||
-        sscanf(vm->mac, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &m[0], &m[1], &m[2], &m[3], &m[4],
-               &m[5]) != 6 ||
-        strlen(vm->mac) != 17 || !ifname_ok(veth))
+    if (inet_pton(AF_INET, vm->ip, &a) != 1 || !mac_ok(vm->mac) || !ifname_ok(veth))
         return qvd_seterr("VM %lld: bad address '%s', MAC '%s' or interface '%s' for the firewall",
                           (long long)vm->id, vm->ip, vm->mac, veth);
     /* replaces what a previous run may have left; the element, if there, is the same */
