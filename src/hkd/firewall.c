@@ -154,8 +154,7 @@ enable_forwarding(const char *iface)
     snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", iface);
     fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, "1", 1) != 1)
-        rc = qvd_seterr("cannot turn on forwarding on %s (%s): does the interface exist?", iface,
-                        strerror(errno));
+        rc = qvd_seterr("cannot turn on forwarding on %s: %s", iface, strerror(errno));
     if (fd >= 0)
         close(fd);
     return rc;
@@ -240,6 +239,10 @@ hkd_fw_init(struct hkd *hkd)
     if (*nat && (!ifname_ok(nat) || strcmp(nat, br) == 0))
         return qvd_seterr("vm.network.nat.iface '%s' must be the name of an interface other "
                           "than the bridge, or empty",
+                          nat);
+    if (*nat && if_nametoindex(nat) == 0)
+        return qvd_seterr("vm.network.nat.iface %s: no such interface (it must exist when "
+                          "qvd-hkd starts)",
                           nat);
     nft = nft_ctx_new(NFT_CTX_DEFAULT);
     if (nft == NULL)

@@ -227,4 +227,20 @@ if [ $rc -ne 0 ] && grep -q "vm.network.allow: 'tcp:99999' is not" <<<"$out" && 
   t_ok "an HKD whose allow list is wrong refuses to start, saying which item is wrong"
 else t_fail "an HKD whose allow list is wrong refuses to start (rc $rc)"; t_diag "$out"; fi
 
+sed 's/^vm.network.nat.iface = .*/vm.network.nat.iface = nosuch0/' "$conf" >"$T_DIR/bad.conf"
+out=$(t_in_node "$HKD" -c "$T_DIR/bad.conf" 2>&1); rc=$?
+t_check "an HKD whose NAT interface does not exist refuses to start, saying so" \
+  eval '[ $rc -ne 0 ] && grep -q "vm.network.nat.iface nosuch0: no such interface" <<<"$out" && ! has_tables inet'
+
+# --- the rest of the allow syntax: ranges, ICMP, spaces ---
+sed 's/^vm.network.allow = .*/vm.network.allow = tcp:8000-8010 icmp,udp:53/' "$conf" >"$T_DIR/more.conf"
+t_node_spawn HKD_PID "$HKD" -c "$T_DIR/more.conf" >>"$T_DIR/hkd.log" 2>&1
+t_wait 10 is_host running
+from_vm=$(t_in_node nft list chain inet qvd from_vm)
+t_check "ranges, icmp and udp of vm.network.allow open what they say on the bridge address" \
+  eval 'grep -q "ip daddr $BR_ADDR tcp dport 8000-8010 accept" <<<"$from_vm" &&
+        grep -q "ip daddr $BR_ADDR udp dport 53 accept" <<<"$from_vm" &&
+        grep -q "ip daddr $BR_ADDR icmp type echo-request accept" <<<"$from_vm"'
+kill -TERM "$HKD_PID"; wait "$HKD_PID" 2>/dev/null; HKD_PID=
+
 exit 0
