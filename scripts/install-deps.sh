@@ -6,9 +6,9 @@ PKGS=(
   # build
   build-essential meson ninja-build pkg-config
   libssl-dev libevent-dev libjansson-dev libsqlite3-dev libargon2-dev
-  libhttp-parser-dev lxc-dev libcmocka-dev libpq-dev
+  libhttp-parser-dev lxc-dev libcmocka-dev libpq-dev libnftables-dev
   # node run time
-  lxc iproute2 debootstrap tar xz-utils zstd sqlite3 postgresql
+  lxc iproute2 nftables debootstrap tar xz-utils zstd sqlite3 postgresql
   # NX and the desktop (node-side test DI, client side)
   nxagent nxproxy xvfb x11-apps x11-utils x11-xkb-utils x11-xserver-utils xkb-data icewm xterm
   xfonts-base imagemagick

@@ -143,6 +143,16 @@ int hkd_userns_reachable(const char *path, bool need_read);
 int hkd_userns_mount(struct hkd *hkd, int64_t vm_id, const char *src, const char *dst,
                      bool rdonly);
 
+/* firewall.c: the nftables firewall of the VM network (see the file's header). Each returns
+ * 0/-1 with qvd_seterr(); with a simulated hypervisor they do nothing. hkd_fw_init rebuilds
+ * the tables from scratch (the HKD must not start without them); hkd_fw_vm_add lets a
+ * started VM's port send with the VM's own MAC and address; hkd_fw_vm_del removes its
+ * entries from nothing but its id, and succeeds when there are none. */
+int hkd_fw_init(struct hkd *hkd);
+void hkd_fw_fini(struct hkd *hkd);
+int hkd_fw_vm_add(struct hkd *hkd, const struct hkd_vm *vm);
+int hkd_fw_vm_del(struct hkd *hkd, int64_t vm_id);
+
 /* run.c: runs a helper command synchronously (argv, no shell), capturing stderr. */
 int hkd_run(char *const argv[]);
 

@@ -310,6 +310,8 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
             goto out;
         }
     }
+    if (hkd_fw_vm_add(hkd, vm) < 0)
+        goto out; /* fails closed: the caller kills the container and cleans up */
     hkd_net_neighbour(hkd, vm);
     rc = 0;
 out:

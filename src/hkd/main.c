@@ -108,7 +108,8 @@ main(int argc, char **argv)
     hkd->base = event_base_new();
     if (hkd->base == NULL)
         qvd_fatal("cannot create the event loop");
-    if (hkd_storage_init(hkd) < 0 || hkd_net_init(hkd) < 0 || hkd->hv->init(hkd) < 0) {
+    if (hkd_storage_init(hkd) < 0 || hkd_net_init(hkd) < 0 || hkd_fw_init(hkd) < 0 ||
+        hkd->hv->init(hkd) < 0) {
         log_err("start-up failed: %s", qvd_strerror());
         hkd_host_set_state(hkd, "stopped");
         return 1;
@@ -146,6 +147,7 @@ main(int argc, char **argv)
 
     event_base_dispatch(hkd->base);
 
+    hkd_fw_fini(hkd); /* every VM is stopped: nothing left to filter */
     hkd_host_set_state(hkd, "stopped");
     qvd_db_exec(hkd->db, "UPDATE host_runtimes SET pid = NULL WHERE host_id = ?", "i",
                 hkd->host_id);

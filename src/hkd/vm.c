@@ -186,6 +186,10 @@ cleanup_node(struct hkd *hkd, int64_t vm_id)
         log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
         rc = -1;
     }
+    if (hkd_fw_vm_del(hkd, vm_id) < 0) {
+        log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
+        rc = -1;
+    }
     if (hkd_net_cleanup(hkd, vm_id) < 0) {
         log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
         rc = -1;

@@ -48,6 +48,8 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"vm.network.mac.prefix", "54:52:00", "MAC prefix; the suffix is the last 3 octets of the IP"},
     {"vm.network.host.address", "", "node address on the bridge; empty: first of the hosts range"},
     {"vm.network.isolated", "1", "1: a VM's bridge port is isolated: VMs reach the node, never each other"},
+    {"vm.network.allow", "", "what VMs may open on the node's bridge address, e.g. tcp:53,udp:53,tcp:6000-6009,icmp; empty: nothing"},
+    {"vm.network.nat.iface", "", "interface VMs reach the outside through, masqueraded; empty: none"},
     {"internal.vm.network.device.prefix", "qvd", "host-side veth name prefix (+ VM id)"},
     {"internal.vm.port.vma", "3030", "VMA port inside VMs"},
     {"internal.nxagent.display", "100", "nxagent display (port 4000 + display on the VM's loopback)"},
