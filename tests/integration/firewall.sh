@@ -8,15 +8,13 @@
 . "$(dirname "$0")/../lib.sh"
 t_init
 
-ADMIN=$QVD_BUILD/src/admin/qvd-admin
-HKD=$QVD_BUILD/src/hkd/qvd-hkd
-VMA=$QVD_BUILD/src/vma/qvd-vma
-conf=$T_DIR/node.conf
+. "$QVD_TOP/tests/lxc_node.sh"
 BR_ADDR=10.0.0.1 OTHER_ADDR=192.168.50.1 NAT_ADDR=192.168.77.1 FAR_ADDR=192.168.77.2
 
-t_test_di "$VMA" || { t_fail "build the test DI"; exit 1; }
-t_node_ns fw || { t_fail "create the test node's namespaces"; exit 1; }
-t_db_init || { t_fail "create the test database"; exit 1; }
+# the bridge ports are not isolated: VMs are kept apart by the firewall alone
+lxc_node_init fw "vm.network.allow = tcp:7001, udp:7005
+vm.network.nat.iface = fwout
+vm.network.isolated = 0" || { t_fail "set up the test node"; exit 1; }
 
 # the node's second address (on a veth pair of its own: kernels without dummy interfaces),
 # and an outside network behind fwout (its far end in a
@@ -32,41 +30,9 @@ t_in_node ip link add fwother type veth peer name fwother1 &&
   t_in_node ip addr add $NAT_ADDR/24 dev fwout && t_in_node ip link set fwout up ||
   { t_fail "set up the node's other interfaces"; exit 1; }
 
-cat >"$conf" <<CONF
-nodename = fw1
-$T_DB_CONF
-path.run = $T_DIR/run
-path.log = $T_DIR/log
-path.storage.root = $T_DIR/storage
-path.vma.binary = $VMA
-hkd.vm_command.poll = 1
-hkd.vma.ping.interval = 1
-hkd.vm.stop.timeout = 5
-log.level = debug
-vm.network.allow = tcp:7001, udp:7005
-vm.network.nat.iface = fwout
-# the bridge ports are not isolated: VMs are kept apart by the firewall alone
-vm.network.isolated = 0
-CONF
-admin() { "$ADMIN" -c "$conf" "$@"; }
-sql() { t_sql "$1"; }
-HKD_PID=
 LISTENERS=()
-start_hkd() { t_node_spawn HKD_PID "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1; }
-t_cleanup_add 'kill $HKD_PID ${LISTENERS[@]}; sleep 0.5'
-t_cleanup_add 'for c in $(t_in_node lxc-ls -P $T_DIR/run/lxc 2>/dev/null); do t_in_node lxc-stop -k -P $T_DIR/run/lxc -n $c; done'
-is_host() { [ "$(sql "SELECT state FROM host_runtimes")" = "$1" ]; }
-is_vm() { [ "$(sql "SELECT vm_state FROM vm_runtimes WHERE vm_id = $1")" = "$2" ]; }
-vm_ip() { sql "SELECT ip FROM vms WHERE id = $1"; }
-vm_pid() { sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = $1"; }
-vma_ping() {
-  local out
-  out=$(t_in_node curl -s -m 5 -o /dev/null -w '%{http_code}' \
-    -H "Authorization: Bearer $(sql "SELECT vma_secret FROM vm_runtimes WHERE vm_id = $1")" \
-    "http://$(vm_ip "$1"):3030/vma/ping")
-  [ "$out" = 200 ]
-}
-in_vm() { local id=$1; shift; t_in_node lxc-attach -P "$T_DIR/run/lxc" -n "qvd-$id" -- "$@"; }
+t_cleanup_add 'kill ${LISTENERS[@]}'
+vma_ping() { local out; out=$(vma_get "$1" ping "$(secret "$1")"); [ "${out##* }" = 200 ]; }
 # a root with every capability in VM N's network namespace (not the container's own root)
 vm_net_root() { local id=$1; shift; nsenter --net="/proc/$(vm_pid "$id")/ns/net" "$@"; }
 ruleset() { t_in_node nft -s list ruleset; }
