@@ -22,6 +22,7 @@ enum vm_step {
     VM_STOPPING_POWEROFF,/* asked the VMA to power off, waiting for the container to end */
     VM_STOPPING_CLEANUP, /* container gone or killed: undo network, mounts, files */
     VM_ZOMBIE,           /* cleanup failed: retried periodically */
+    VM_ADOPTING,         /* left running by a previous run of the HKD: its VMA is asked */
 };
 
 /* Everything known about one VM while this node handles it. */
@@ -93,7 +94,9 @@ void hkd_host_clean_l7r_zombies(struct hkd *hkd);
 
 /* vm.c */
 void hkd_vm_poll_commands(struct hkd *hkd);
-int hkd_vm_reap_zombies(struct hkd *hkd);
+/* At start-up: adopts the VMs a previous run left healthy, reaps the others (0, or -1 when
+ * some are left zombie and retried). */
+int hkd_vm_adopt_or_reap(struct hkd *hkd);
 void hkd_vm_stop_all(struct hkd *hkd);
 struct hkd_vm *hkd_vm_find(struct hkd *hkd, int64_t id);
 void hkd_vm_stop(struct hkd_vm *vm);

@@ -114,7 +114,7 @@ main(int argc, char **argv)
         return 1;
     }
     hkd_host_clean_l7r_zombies(hkd);
-    if (hkd_vm_reap_zombies(hkd) < 0)
+    if (hkd_vm_adopt_or_reap(hkd) < 0)
         log_warn("zombie VMs left: %s (retried later)", qvd_strerror());
 
     snprintf(chan, sizeof(chan), QVD_CHAN_VM_CMD, (long long)hkd->host_id);

@@ -3,7 +3,8 @@
 # route) starts LXC containers from the test DI, with the node's qvd-vma as their init.
 # Covers start, the VMA's secret, persistent home vs discarded overlay, the memory limit,
 # a desktop through nxagent shown by nxproxy on an Xvfb screen, a hung VMA, kill -9 of the
-# HKD and the clean-up after it.
+# HKD with a session connected (the restarted HKD adopts the healthy VM and reaps a broken
+# one) and the clean-up after it.
 . "$(dirname "$0")/../lib.sh"
 t_init
 
@@ -160,16 +161,52 @@ kill -STOP "$vma_pid"
 t_check "a VM whose VMA stops answering is stopped" t_wait 40 is_vm $VM stopped
 t_check "and cleaned up" t_wait 10 node_clean
 
-# --- kill -9 of the HKD with a running VM ---
+# --- kill -9 of the HKD with a connected session: the restarted HKD adopts the VM ---
 admin vm start --id $VM >/dev/null
-t_wait 60 is_vm $VM running
+admin vm start --id 2 >/dev/null
+t_wait 60 is_vm $VM running && t_wait 60 is_vm 2 running
+S=$(secret $VM); printf '%s' "$S" >"$T_DIR/secret"
+pid1=$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = $VM")
+vma_get $VM "x_start?qvd.vm.user.name=alice&qvd.client.geometry=800x600&qvd.client.link=lan" "$S" >/dev/null
+t_wait 30 listening
+kill $TUN_PID; wait $TUN_PID 2>/dev/null
+t_node_spawn TUN_PID "$TUNNEL" --listen 127.0.0.1:4041 --vma "$(vm_ip $VM):3030" \
+  --secret-file "$T_DIR/secret" >>"$T_DIR/tunnel.log" 2>&1
+sleep 0.5
+DISPLAY=$DISP HOME=$T_DIR t_node_spawn NXP_PID nxproxy -S localhost:41 >"$T_DIR/nxproxy.log" 2>&1
+t_check "a session is connected before the HKD dies" t_wait 30 connected
+# the user slot as an L7R holds it (the tunnel stands in for a live L7R process)
+sql "UPDATE vm_runtimes SET user_state = 'connected', l7r_host_id = (SELECT host_id FROM host_runtimes), l7r_pid = $TUN_PID WHERE vm_id = $VM"
 kill -9 "$HKD_PID"; wait "$HKD_PID" 2>/dev/null
 t_check "after kill -9 of the HKD the container is still there" grep -qx "qvd-$VM" <<<"$(containers)"
+# VM 2 breaks while no HKD watches it: its VMA hangs
+kill -STOP "$(sql "SELECT vm_pid FROM vm_runtimes WHERE vm_id = 2")"
 start_hkd
 t_wait 10 is_host running
-consistent() { [ "$(sql "SELECT vm_state || COALESCE(CAST(host_id AS TEXT),'') || COALESCE(vm_address,'') || COALESCE(vm_cmd,'') FROM vm_runtimes WHERE vm_id = $VM")" = stopped ]; }
-t_check "the restarted HKD leaves a consistent stopped vm_runtimes row" t_wait 30 consistent
-t_check "and no stale container, mount or veth" t_wait 10 node_clean
+adopted() { grep -q "VM $VM (desk1 of alice) adopted" "$T_DIR/hkd.log"; }
+t_check "the restarted HKD adopts the healthy VM" t_wait 15 adopted
+t_check "the adopted VM is still running with the same init pid and secret" \
+  [ "$(sql "SELECT vm_state || ' ' || vm_pid || ' ' || vma_secret FROM vm_runtimes WHERE vm_id = $VM")" = "running $pid1 $S" ]
+t_check "the session stays connected through the restart" connected
+if DISPLAY=$DISP "$QVD_BUILD/tests/helpers/x-colour" -t 10 "$COLOUR"; then t_ok "the desktop is still on the screen"
+else t_fail "the desktop is still on the screen"; fi
+t_check "the user slot of a live L7R is kept" \
+  [ "$(sql "SELECT user_state || l7r_pid FROM vm_runtimes WHERE vm_id = $VM")" = "connected$TUN_PID" ]
+vm2_gone() {
+  is_vm 2 stopped && ! grep -qx qvd-2 <<<"$(containers)" &&
+    ! t_in_node grep -q " $T_DIR/storage/rootfs/2-fs" /proc/self/mounts &&
+    ! t_in_node ip link show qvd2 >/dev/null 2>&1
+}
+t_check "the VM whose VMA hung meanwhile is reaped: no container, mount or veth" t_wait 30 vm2_gone
+t_check "its row is cleared" [ "$(sql "SELECT COALESCE(CAST(host_id AS TEXT),'-') || COALESCE(vma_secret,'-') FROM vm_runtimes WHERE vm_id = 2")" = "--" ]
+sleep 3
+t_check "the adopted VM is pinged like any other (vma_ok_ts moves)" \
+  [ "$(sql "SELECT vma_ok_ts FROM vm_runtimes WHERE vm_id = $VM")" -ge $(($(date +%s) - 3)) ]
+kill $NXP_PID; wait $NXP_PID 2>/dev/null; NXP_PID=
+sql "UPDATE vm_runtimes SET user_state = 'disconnected', l7r_host_id = NULL, l7r_pid = NULL WHERE vm_id = $VM"
+admin vm stop --id $VM >/dev/null
+t_check "the adopted VM stops like one this run started" t_wait 30 is_vm $VM stopped
+t_check "and leaves no container, mount or veth" t_wait 10 node_clean
 admin vm start --id $VM >/dev/null
 t_check "the VM starts again afterwards" t_wait 60 is_vm $VM running
 kill -TERM "$HKD_PID"
