@@ -80,6 +80,8 @@ struct hkd {
     char lxcpath[4096];
     int lock_fd;
     int wake_fd;
+    int priv_fd;              /* engine: the channel to the root parent (priv.c) */
+    struct event *priv_ev;
     struct event *wake_ev, *poll_ev, *tick_ev, *sig_term, *sig_int, *sig_chld;
     int64_t last_tick_ok_ms;
     bool stopping;
@@ -129,6 +131,28 @@ int hkd_net_cleanup(struct hkd *hkd, int64_t vm_id);
 void hkd_net_neighbour(struct hkd *hkd, const struct hkd_vm *vm);
 void hkd_net_veth_name(struct hkd *hkd, int64_t vm_id, char *out, size_t len);
 int hkd_net_default_host_address(struct hkd *hkd, char *out, size_t len);
+
+/* priv.c: the root parent. hkd_priv_prepare() (as root, before the fork) gives the
+ * engine's user the folders it writes; hkd_priv_fork() returns 0 in the engine, never in
+ * the parent (which serves the engine and exits with it), -1 if it cannot fork. */
+int hkd_priv_prepare(struct hkd *hkd);
+int hkd_priv_fork(struct hkd *hkd);
+void hkd_priv_rootfs(struct hkd *hkd, int64_t vm_id, char *out, size_t len);
+
+/* priv_engine.c: the engine's privileged calls, each one request to the parent, with the
+ * contract of the function the parent calls (hv ops, hkd_storage_*, hkd_net_cleanup).
+ * hkd_priv_cleanup() = hv cleanup + network + mounts of a VM. */
+int hkd_priv_start(struct hkd_vm *vm);
+bool hkd_priv_is_running(struct hkd *hkd, int64_t vm_id);
+pid_t hkd_priv_init_pid(struct hkd *hkd, int64_t vm_id);
+int hkd_priv_kill(struct hkd *hkd, int64_t vm_id);
+int hkd_priv_cleanup(struct hkd *hkd, int64_t vm_id);
+int hkd_priv_base(struct hkd_vm *vm); /* hkd_storage_base; the unpack child's pidfd too */
+int hkd_priv_unpacked(struct hkd_vm *vm);
+int hkd_priv_mount(struct hkd_vm *vm);
+int hkd_priv_list(struct hkd *hkd, int64_t **ids, size_t *n);
+/* Exits the engine when the parent goes (EOF on the channel). */
+void hkd_priv_watch(struct hkd *hkd);
 
 /* run.c: runs a helper command synchronously (argv, no shell), capturing stderr. */
 int hkd_run(char *const argv[]);

@@ -1,5 +1,7 @@
-/* main.c: qvd-hkd start-up (lock, database, host row, network, zombie reaping), the event
- * loop, and orderly shutdown on SIGTERM/SIGINT or a host `stop` command. */
+/* main.c: qvd-hkd start-up (lock, database, host row, network, as root), the split into a
+ * root parent and the unprivileged engine (priv.c), then the engine's start (adopting or
+ * reaping the VMs a previous run left), its event loop, and orderly shutdown on
+ * SIGTERM/SIGINT (forwarded by the parent) or a host `stop` command. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -83,7 +85,7 @@ pick_hv(const char *name)
 int
 main(int argc, char **argv)
 {
-    struct hkd hkd_s = {.lock_fd = -1, .wake_fd = -1}, *hkd = &hkd_s;
+    struct hkd hkd_s = {.lock_fd = -1, .wake_fd = -1, .priv_fd = -1}, *hkd = &hkd_s;
     char chan[64];
     struct timeval tv;
 
@@ -105,14 +107,27 @@ main(int argc, char **argv)
     if (hkd_host_set_state(hkd, "starting") < 0)
         qvd_fatal("%s", qvd_strerror());
 
-    hkd->base = event_base_new();
-    if (hkd->base == NULL)
-        qvd_fatal("cannot create the event loop");
-    if (hkd_storage_init(hkd) < 0 || hkd_net_init(hkd) < 0 || hkd->hv->init(hkd) < 0) {
+    if (hkd_priv_prepare(hkd) < 0 || hkd_storage_init(hkd) < 0 || hkd_net_init(hkd) < 0 ||
+        hkd->hv->init(hkd) < 0) {
         log_err("start-up failed: %s", qvd_strerror());
         hkd_host_set_state(hkd, "stopped");
         return 1;
     }
+    /* the root parent keeps no database connection: the engine opens its own */
+    qvd_db_close(hkd->db);
+    hkd->db = NULL;
+    if (hkd_priv_fork(hkd) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    /* the engine, from here on */
+    if (qvd_daemon_drop(hkd->cfg, "hkd.user") < 0)
+        qvd_fatal("%s", qvd_strerror());
+    hkd->db = qvd_db_open(hkd->cfg);
+    if (hkd->db == NULL)
+        qvd_fatal("cannot open the database as hkd.user: %s", qvd_strerror());
+    hkd->base = event_base_new();
+    if (hkd->base == NULL)
+        qvd_fatal("cannot create the event loop");
+    hkd_priv_watch(hkd);
     hkd_host_clean_l7r_zombies(hkd);
     if (hkd_vm_adopt_or_reap(hkd) < 0)
         log_warn("zombie VMs left: %s (retried later)", qvd_strerror());
@@ -150,6 +165,7 @@ main(int argc, char **argv)
     qvd_db_exec(hkd->db, "UPDATE host_runtimes SET pid = NULL WHERE host_id = ?", "i",
                 hkd->host_id);
     log_info("stopped");
+    event_free(hkd->priv_ev);
     event_base_free(hkd->base);
     qvd_db_close(hkd->db);
     qvd_config_free(hkd->cfg);

@@ -191,15 +191,7 @@ cleanup_node(struct hkd *hkd, int64_t vm_id)
 {
     int rc = 0;
 
-    if (hkd->hv->cleanup(hkd, vm_id) < 0) {
-        log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
-        rc = -1;
-    }
-    if (hkd_net_cleanup(hkd, vm_id) < 0) {
-        log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
-        rc = -1;
-    }
-    if (hkd_storage_cleanup(hkd, vm_id) < 0) {
+    if (hkd_priv_cleanup(hkd, vm_id) < 0) {
         log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
         rc = -1;
     }
@@ -225,15 +217,13 @@ static void
 on_unpacked(evutil_socket_t fd, short what, void *arg)
 {
     struct hkd_vm *vm = arg;
-    int status = 0;
 
-    while (waitpid(vm->unpack_pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    /* the child is the parent's: it waits for it and moves the unpacked tree */
     event_free(vm->unpack_ev);
     vm->unpack_ev = NULL;
     close(vm->unpack_fd);
     vm->unpack_fd = -1;
-    if (hkd_storage_unpacked(vm->hkd, vm, WIFEXITED(status) && WEXITSTATUS(status) == 0) < 0) {
+    if (hkd_priv_unpacked(vm) < 0) {
         vm_fail(vm, "preparing the image");
         return;
     }
@@ -259,7 +249,7 @@ on_ping(struct hkd_vm *vm, bool alive)
             qvd_db_exec(hkd->db,
                         "UPDATE vm_runtimes SET vm_state = 'running', vm_state_ts = ?,"
                         " vma_ok_ts = ?, vm_pid = ? WHERE vm_id = ?",
-                        "iiii", qvd_now(), qvd_now(), (int64_t)hkd->hv->init_pid(hkd, vm->id),
+                        "iiii", qvd_now(), qvd_now(), (int64_t)hkd_priv_init_pid(hkd, vm->id),
                         vm->id);
             qvd_db_exec(hkd->db, "UPDATE vm_counters SET run_ok = run_ok + 1 WHERE vm_id = ?",
                         "i", vm->id);
@@ -296,13 +286,13 @@ start_setup(struct hkd_vm *vm)
 {
     struct hkd *hkd = vm->hkd;
 
-    if (!hkd->hv->simulated && hkd_storage_mount(hkd, vm) < 0) {
+    if (!hkd->hv->simulated && hkd_priv_mount(vm) < 0) {
         vm_fail(vm, "mounting the root file system");
         return;
     }
     set_step(vm, VM_STARTING_SETUP);
     if ((!hkd->hv->simulated && hkd_vma_write_files(hkd, vm) < 0) ||
-        hkd->hv->start(hkd, vm) < 0) {
+        hkd_priv_start(vm) < 0) {
         vm_fail(vm, "starting the container");
         return;
     }
@@ -325,7 +315,7 @@ vm_advance(struct hkd_vm *vm)
             vm_cleanup(vm);
             return;
         }
-        rc = hkd->hv->simulated ? 1 : hkd_storage_base(hkd, vm);
+        rc = hkd->hv->simulated ? 1 : hkd_priv_base(vm);
         if (rc < 0) {
             vm_fail(vm, "preparing the image");
         } else if (rc == 1) {
@@ -346,7 +336,7 @@ vm_advance(struct hkd_vm *vm)
             hkd_vm_stop(vm);
             return;
         }
-        if (!hkd->hv->is_running(hkd, vm->id)) {
+        if (!hkd_priv_is_running(hkd, vm->id)) {
             qvd_seterr("the container exited while booting (see %s/qvd-%lld.log)", hkd->lxcpath,
                        (long long)vm->id);
             vm_fail(vm, "booting");
@@ -366,7 +356,7 @@ vm_advance(struct hkd_vm *vm)
             hkd_vma_ping(vm, on_ping);
         return;
     case VM_RUNNING:
-        if (!hkd->hv->is_running(hkd, vm->id)) {
+        if (!hkd_priv_is_running(hkd, vm->id)) {
             log_warn("VM %lld: the container exited", (long long)vm->id);
             vm_cleanup(vm);
             return;
@@ -377,11 +367,11 @@ vm_advance(struct hkd_vm *vm)
             hkd_vma_ping(vm, on_ping);
         return;
     case VM_STOPPING_POWEROFF:
-        if (!hkd->hv->is_running(hkd, vm->id)) {
+        if (!hkd_priv_is_running(hkd, vm->id)) {
             vm_cleanup(vm);
         } else if (qvd_mono_ms() > vm->step_deadline_ms) {
             log_warn("VM %lld did not power off in time: killing it", (long long)vm->id);
-            hkd->hv->kill(hkd, vm->id);
+            hkd_priv_kill(hkd, vm->id);
             vm_cleanup(vm);
         } else {
             vm_later(vm, 50);
@@ -398,8 +388,8 @@ static void
 vm_fail(struct hkd_vm *vm, const char *what)
 {
     log_err("VM %lld: %s failed: %s", (long long)vm->id, what, qvd_strerror());
-    if (vm->hkd->hv->is_running(vm->hkd, vm->id))
-        vm->hkd->hv->kill(vm->hkd, vm->id);
+    if (hkd_priv_is_running(vm->hkd, vm->id))
+        hkd_priv_kill(vm->hkd, vm->id);
     vm_cleanup(vm);
 }
 
@@ -449,7 +439,7 @@ hkd_vm_stop(struct hkd_vm *vm)
         if (!hkd->hv->simulated)
             hkd_vma_poweroff(vm);
         else
-            hkd->hv->kill(hkd, vm->id);
+            hkd_priv_kill(hkd, vm->id);
         vm->step_deadline_ms =
             qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vm.stop.timeout", 15);
         vm_later(vm, 20);
@@ -645,7 +635,7 @@ looks_alive(struct hkd *hkd, const struct left_vm *l)
 {
     if (!l->running || strlen(l->secret) != 64 || l->address[0] == '\0' || hkd->hv->simulated)
         return false;
-    return hkd->hv->is_running(hkd, l->id) && hkd->hv->init_pid(hkd, l->id) == l->pid;
+    return hkd_priv_is_running(hkd, l->id) && hkd_priv_init_pid(hkd, l->id) == l->pid;
 }
 
 /* Rebuilds the in-memory VM of a row, as a start of this run would have built it, and
@@ -663,8 +653,7 @@ adopt(struct hkd *hkd, const struct left_vm *l)
     /* what the running VM got at its start, not what its row says now */
     snprintf(vm->ip, sizeof(vm->ip), "%s", l->address);
     snprintf(vm->secret, sizeof(vm->secret), "%s", l->secret);
-    snprintf(vm->rootfs, sizeof(vm->rootfs), "%s/%lld-fs",
-             qvd_config_get(hkd->cfg, "path.storage.rootfs"), (long long)vm->id);
+    hkd_priv_rootfs(hkd, vm->id, vm->rootfs, sizeof(vm->rootfs));
     set_step(vm, VM_ADOPTING);
     log_info("VM %lld was left running by a previous run: asking its VMA", (long long)vm->id);
     hkd_vma_ping(vm, on_ping);
@@ -703,7 +692,7 @@ hkd_vm_adopt_or_reap(struct hkd *hkd)
             rc = -1;
     }
     /* containers without a row (crash between start and saving the row) */
-    if (hkd->hv->list != NULL && hkd->hv->list(hkd, &strays, &ns) == 0)
+    if (hkd->hv->list != NULL && hkd_priv_list(hkd, &strays, &ns) == 0)
         for (size_t i = 0; i < ns; i++)
             if (hkd_vm_find(hkd, strays[i]) == NULL && cleanup_node(hkd, strays[i]) < 0)
                 rc = -1;
