@@ -22,6 +22,7 @@ t_run_cleanup() {
 # A private scratch folder removed at exit, with the cleanups.
 t_init() {
   T_DIR=$(mktemp -d "/tmp/qvdtest.$(basename "$0" .sh).XXXXXX")
+  chmod 755 "$T_DIR" # daemons that drop root (qvd-hkd's engine, qvd-l7r) reach what is theirs
   T_MAIN_PID=$BASHPID
   # only the test's own shell cleans up: a forked child killed before its exec runs the
   # EXIT trap too, and must not tear the test down under it

@@ -39,6 +39,23 @@ take_lock(struct hkd *hkd)
     return 0;
 }
 
+/* After the drop: the engine writes the per-VM files and the VMAs' log folders. */
+static int
+check_access(struct hkd *hkd)
+{
+    const char *keys[] = {"path.run", "path.log"};
+    int rc = 0;
+
+    for (size_t i = 0; i < QVD_ARRAY_LEN(keys) && rc == 0; i++) {
+        char *dir = qvd_xasprintf("%s/vm", qvd_config_get(hkd->cfg, keys[i]));
+        if (access(dir, W_OK | X_OK) < 0)
+            rc = qvd_seterr("%s is not writable as hkd.user: %s (its parent folders must let"
+                            " hkd.user through)", dir, strerror(errno));
+        free(dir);
+    }
+    return rc;
+}
+
 static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
@@ -119,7 +136,7 @@ main(int argc, char **argv)
     if (hkd_priv_fork(hkd) < 0)
         qvd_fatal("%s", qvd_strerror());
     /* the engine, from here on */
-    if (qvd_daemon_drop(hkd->cfg, "hkd.user") < 0)
+    if (qvd_daemon_drop(hkd->cfg, "hkd.user") < 0 || check_access(hkd) < 0)
         qvd_fatal("%s", qvd_strerror());
     hkd->db = qvd_db_open(hkd->cfg);
     if (hkd->db == NULL)

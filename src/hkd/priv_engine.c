@@ -198,22 +198,17 @@ hkd_priv_list(struct hkd *hkd, int64_t **ids, size_t *n)
     return 0;
 }
 
-/* Between calls the parent sends nothing: readable means it is gone. */
+/* The end of the channel: the parent is gone. Only the hang-up is watched (EV_CLOSED): the
+ * answers are read by call(). */
 static void
 on_parent(evutil_socket_t fd, short what, void *arg)
 {
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-        parent_gone(n == 0 ? "end of file" : strerror(errno));
-    if (n > 0)
-        qvd_fatal("the privileged parent sent something unasked");
+    parent_gone("end of file");
 }
 
 void
 hkd_priv_watch(struct hkd *hkd)
 {
-    hkd->priv_ev = event_new(hkd->base, hkd->priv_fd, EV_READ | EV_PERSIST, on_parent, hkd);
+    hkd->priv_ev = event_new(hkd->base, hkd->priv_fd, EV_CLOSED | EV_PERSIST, on_parent, hkd);
     event_add(hkd->priv_ev, NULL);
 }
