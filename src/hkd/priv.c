@@ -98,6 +98,9 @@ cleanup(struct hkd *hkd, int64_t vm_id)
         snprintf(first, sizeof(first), "%s", qvd_strerror());
     if (hkd_storage_cleanup(hkd, vm_id) < 0 && rc++ == 0)
         snprintf(first, sizeof(first), "%s", qvd_strerror());
+    /* the engine removes the per-VM files too; a folder left by a run that was all root
+     * (before an upgrade) is only ours to remove */
+    hkd_vma_remove_files(hkd, vm_id);
     return rc ? qvd_seterr("%s", first) : 0;
 }
 

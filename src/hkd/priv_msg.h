@@ -20,7 +20,7 @@ enum hkd_priv_type {
     HKD_PRIV_IS_RUNNING,/* hv->is_running: value 1/0 */
     HKD_PRIV_INIT_PID,  /* hv->init_pid: value = pid or -1 */
     HKD_PRIV_KILL,      /* hv->kill */
-    HKD_PRIV_CLEANUP,   /* hv->cleanup, hkd_net_cleanup, hkd_storage_cleanup */
+    HKD_PRIV_CLEANUP,   /* hv->cleanup, hkd_net_cleanup, hkd_storage_cleanup, per-VM files */
     HKD_PRIV_BASE,      /* hkd_storage_base: rc 1 ready, 0 unpacking (value = pid, the
                          * child's pidfd passed along, or value -1: another VM unpacks) */
     HKD_PRIV_UNPACKED,  /* hkd_storage_unpacked once that child has exited */
