@@ -72,6 +72,11 @@ fi
 chmod 755 "$D"
 
 stop_demo
+# qvd-hkd's engine runs as its own user (hkd.user), in the L7R's group (the SQLite file)
+if ! id qvd >/dev/null 2>&1; then
+  say "creating the system user qvd for qvd-hkd's engine"
+  useradd --system -g nogroup -M -d /nonexistent -s /usr/sbin/nologin qvd
+fi
 say "starting qvd-hkd"
 "$B/src/hkd/qvd-hkd" -c "$D/node.conf" 2>>"$D/hkd.log" & echo $! >"$D/hkd.pid"
 for _ in $(seq 50); do

@@ -22,8 +22,9 @@ t_run_cleanup() {
 # A private scratch folder removed at exit, with the cleanups.
 t_init() {
   T_DIR=$(mktemp -d "/tmp/qvdtest.$(basename "$0" .sh).XXXXXX")
-  # VMs run as unprivileged host ids: they pass through (never list) the test's folder
-  chmod 711 "$T_DIR"
+  # daemons that drop root (qvd-hkd's engine, qvd-l7r) reach what is theirs, and VMs, as
+  # unprivileged host ids, pass through to their mount points
+  chmod 755 "$T_DIR"
   T_MAIN_PID=$BASHPID
   # only the test's own shell cleans up: a forked child killed before its exec runs the
   # EXIT trap too, and must not tear the test down under it

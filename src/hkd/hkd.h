@@ -22,6 +22,7 @@ enum vm_step {
     VM_STOPPING_POWEROFF,/* asked the VMA to power off, waiting for the container to end */
     VM_STOPPING_CLEANUP, /* container gone or killed: undo network, mounts, files */
     VM_ZOMBIE,           /* cleanup failed: retried periodically */
+    VM_ADOPTING,         /* left running by a previous run of the HKD: its VMA is asked */
 };
 
 /* Everything known about one VM while this node handles it. */
@@ -81,6 +82,8 @@ struct hkd {
     char vma_copy[4200];     /* the copy of path.vma.binary that VMs run */
     int lock_fd;
     int wake_fd;
+    int priv_fd;              /* engine: the channel to the root parent (priv.c) */
+    struct event *priv_ev;
     struct event *wake_ev, *poll_ev, *tick_ev, *sig_term, *sig_int, *sig_chld;
     int64_t last_tick_ok_ms;
     bool stopping;
@@ -95,7 +98,9 @@ void hkd_host_clean_l7r_zombies(struct hkd *hkd);
 
 /* vm.c */
 void hkd_vm_poll_commands(struct hkd *hkd);
-int hkd_vm_reap_zombies(struct hkd *hkd);
+/* At start-up: adopts the VMs a previous run left healthy, reaps the others (0, or -1 when
+ * some are left zombie and retried). */
+int hkd_vm_adopt_or_reap(struct hkd *hkd);
 void hkd_vm_stop_all(struct hkd *hkd);
 struct hkd_vm *hkd_vm_find(struct hkd *hkd, int64_t id);
 void hkd_vm_stop(struct hkd_vm *vm);
@@ -105,6 +110,8 @@ void hkd_vma_ping(struct hkd_vm *vm, void (*done)(struct hkd_vm *vm, bool alive)
 void hkd_vma_poweroff(struct hkd_vm *vm);
 int hkd_vma_write_files(struct hkd *hkd, struct hkd_vm *vm);
 void hkd_vma_remove_files(struct hkd *hkd, int64_t vm_id);
+/* Gives the per-VM files the engine wrote to the VM's root (the parent, at start). */
+int hkd_vma_give_files(struct hkd *hkd, int64_t vm_id);
 char *hkd_vma_dir(struct hkd *hkd, int64_t vm_id);
 char *hkd_vma_log_dir(struct hkd *hkd, int64_t vm_id);
 
@@ -152,6 +159,28 @@ int hkd_fw_init(struct hkd *hkd);
 void hkd_fw_fini(struct hkd *hkd);
 int hkd_fw_vm_add(struct hkd *hkd, const struct hkd_vm *vm);
 int hkd_fw_vm_del(struct hkd *hkd, int64_t vm_id);
+
+/* priv.c: the root parent. hkd_priv_prepare() (as root, before the fork) gives the
+ * engine's user the folders it writes; hkd_priv_fork() returns 0 in the engine, never in
+ * the parent (which serves the engine and exits with it), -1 if it cannot fork. */
+int hkd_priv_prepare(struct hkd *hkd);
+int hkd_priv_fork(struct hkd *hkd);
+void hkd_priv_rootfs(struct hkd *hkd, int64_t vm_id, char *out, size_t len);
+
+/* priv_engine.c: the engine's privileged calls, each one request to the parent, with the
+ * contract of the function the parent calls (hv ops, hkd_storage_*, hkd_net_cleanup).
+ * hkd_priv_cleanup() = hv cleanup + network + mounts of a VM. */
+int hkd_priv_start(struct hkd_vm *vm);
+bool hkd_priv_is_running(struct hkd *hkd, int64_t vm_id);
+pid_t hkd_priv_init_pid(struct hkd *hkd, int64_t vm_id);
+int hkd_priv_kill(struct hkd *hkd, int64_t vm_id);
+int hkd_priv_cleanup(struct hkd *hkd, int64_t vm_id);
+int hkd_priv_base(struct hkd_vm *vm); /* hkd_storage_base; the unpack child's pidfd too */
+int hkd_priv_unpacked(struct hkd_vm *vm);
+int hkd_priv_mount(struct hkd_vm *vm);
+int hkd_priv_list(struct hkd *hkd, int64_t **ids, size_t *n);
+/* Exits the engine when the parent goes (EOF on the channel). */
+void hkd_priv_watch(struct hkd *hkd);
 
 /* run.c: runs a helper command synchronously (argv, no shell), capturing stderr. */
 int hkd_run(char *const argv[]);

@@ -220,6 +220,8 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
         return qvd_seterr("cannot create LXC container object for VM %lld", (long long)vm->id);
     }
     c->clear_config(c);
+    if (hkd_vma_give_files(hkd, vm->id) < 0)
+        goto out;
     hkd_net_veth_name(hkd, vm->id, veth, sizeof(veth));
     uts_name(vm->name, uts, sizeof(uts));
     snprintf(buf, sizeof(buf), "dir:%s", vm->rootfs);

@@ -1,5 +1,7 @@
-/* main.c: qvd-hkd start-up (lock, database, host row, network, zombie reaping), the event
- * loop, and orderly shutdown on SIGTERM/SIGINT or a host `stop` command. */
+/* main.c: qvd-hkd start-up (lock, database, host row, network, as root), the split into a
+ * root parent and the unprivileged engine (priv.c), then the engine's start (adopting or
+ * reaping the VMs a previous run left), its event loop, and orderly shutdown on
+ * SIGTERM/SIGINT (forwarded by the parent) or a host `stop` command. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,6 +37,23 @@ take_lock(struct hkd *hkd)
     }
     free(path);
     return 0;
+}
+
+/* After the drop: the engine writes the per-VM files and the VMAs' log folders. */
+static int
+check_access(struct hkd *hkd)
+{
+    const char *keys[] = {"path.run", "path.log"};
+    int rc = 0;
+
+    for (size_t i = 0; i < QVD_ARRAY_LEN(keys) && rc == 0; i++) {
+        char *dir = qvd_xasprintf("%s/vm", qvd_config_get(hkd->cfg, keys[i]));
+        if (access(dir, W_OK | X_OK) < 0)
+            rc = qvd_seterr("%s is not writable as hkd.user: %s (its parent folders must let"
+                            " hkd.user through)", dir, strerror(errno));
+        free(dir);
+    }
+    return rc;
 }
 
 static void
@@ -83,7 +102,7 @@ pick_hv(const char *name)
 int
 main(int argc, char **argv)
 {
-    struct hkd hkd_s = {.lock_fd = -1, .wake_fd = -1}, *hkd = &hkd_s;
+    struct hkd hkd_s = {.lock_fd = -1, .wake_fd = -1, .priv_fd = -1}, *hkd = &hkd_s;
     char chan[64];
     struct timeval tv;
 
@@ -105,17 +124,29 @@ main(int argc, char **argv)
     if (hkd_host_set_state(hkd, "starting") < 0)
         qvd_fatal("%s", qvd_strerror());
 
-    hkd->base = event_base_new();
-    if (hkd->base == NULL)
-        qvd_fatal("cannot create the event loop");
-    if (hkd_storage_init(hkd) < 0 || hkd_net_init(hkd) < 0 || hkd_fw_init(hkd) < 0 ||
+    if (hkd_priv_prepare(hkd) < 0 || hkd_storage_init(hkd) < 0 || hkd_net_init(hkd) < 0 || hkd_fw_init(hkd) < 0 ||
         hkd->hv->init(hkd) < 0) {
         log_err("start-up failed: %s", qvd_strerror());
         hkd_host_set_state(hkd, "stopped");
         return 1;
     }
+    /* the root parent keeps no database connection: the engine opens its own */
+    qvd_db_close(hkd->db);
+    hkd->db = NULL;
+    if (hkd_priv_fork(hkd) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    /* the engine, from here on */
+    if (qvd_daemon_drop(hkd->cfg, "hkd.user") < 0 || check_access(hkd) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    hkd->db = qvd_db_open(hkd->cfg);
+    if (hkd->db == NULL)
+        qvd_fatal("cannot open the database as hkd.user: %s", qvd_strerror());
+    hkd->base = event_base_new();
+    if (hkd->base == NULL)
+        qvd_fatal("cannot create the event loop");
+    hkd_priv_watch(hkd);
     hkd_host_clean_l7r_zombies(hkd);
-    if (hkd_vm_reap_zombies(hkd) < 0)
+    if (hkd_vm_adopt_or_reap(hkd) < 0)
         log_warn("zombie VMs left: %s (retried later)", qvd_strerror());
 
     snprintf(chan, sizeof(chan), QVD_CHAN_VM_CMD, (long long)hkd->host_id);
@@ -147,11 +178,11 @@ main(int argc, char **argv)
 
     event_base_dispatch(hkd->base);
 
-    hkd_fw_fini(hkd); /* every VM is stopped: nothing left to filter */
     hkd_host_set_state(hkd, "stopped");
     qvd_db_exec(hkd->db, "UPDATE host_runtimes SET pid = NULL WHERE host_id = ?", "i",
                 hkd->host_id);
     log_info("stopped");
+    event_free(hkd->priv_ev);
     event_base_free(hkd->base);
     qvd_db_close(hkd->db);
     qvd_config_free(hkd->cfg);

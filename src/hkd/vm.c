@@ -2,7 +2,8 @@
  * datagram or the poll timer makes us look); each VM then moves through
  *   starting (fs -> setup -> waiting for the VMA) -> running -> stopping -> stopped
  * and any failure ends in a cleanup that leaves it stopped, or zombie (retried) when even
- * the cleanup fails. Zombies of a previous run are reaped at start-up. */
+ * the cleanup fails. At start-up the VMs a previous run of the HKD left are adopted when
+ * they are healthy (a restart of the HKD must not end desktops) and reaped otherwise. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@ static const char *const step_names[] = {
     [VM_STARTING_FS] = "starting/fs",       [VM_STARTING_SETUP] = "starting/setup",
     [VM_STARTING_VMA] = "starting/vma",     [VM_RUNNING] = "running",
     [VM_STOPPING_POWEROFF] = "stopping",    [VM_STOPPING_CLEANUP] = "stopping/cleanup",
-    [VM_ZOMBIE] = "zombie",
+    [VM_ZOMBIE] = "zombie",                 [VM_ADOPTING] = "adopting",
 };
 
 struct hkd_vm *
@@ -114,26 +115,34 @@ vm_free(struct hkd_vm *vm)
         hkd_vm_poll_commands(hkd); /* a start slot is free */
 }
 
-/* Loads what the VM needs from the database: its row, user, OSF and the DI its tag names. */
+/* Loads what the VM needs from the database: its row, user, OSF and the DI its tag names
+ * (running: the DI it runs, vm_runtimes.current_di_id). */
 static int
-load_row(struct hkd_vm *vm)
+load_row(struct hkd_vm *vm, bool running)
 {
+#define ROW_COLUMNS                                                                          \
+    "SELECT v.name, u.login, v.user_id, v.osf_id, v.ip, v.mac, o.memory, o.use_overlay,"     \
+    " o.user_storage_size, d.id, d.path, v.di_tag"                                           \
+    " FROM vms v JOIN users u ON u.id = v.user_id JOIN osfs o ON o.id = v.osf_id"
+    /* a start takes the DI its tag names now; an adopted VM runs the one it was started
+     * with, whatever the tag says since */
     struct qvd_stmt *st = qvd_db_query(
         vm->hkd->db,
-        "SELECT v.name, u.login, v.user_id, v.osf_id, v.ip, v.mac, o.memory, o.use_overlay,"
-        " o.user_storage_size, d.id, d.path, v.di_tag"
-        " FROM vms v JOIN users u ON u.id = v.user_id JOIN osfs o ON o.id = v.osf_id"
-        " LEFT JOIN di_tags t ON t.osf_id = v.osf_id AND t.tag = v.di_tag"
-        " LEFT JOIN dis d ON d.id = t.di_id AND d.blocked = 0"
-        " WHERE v.id = ?",
+        running ? ROW_COLUMNS " JOIN vm_runtimes r ON r.vm_id = v.id"
+                              " LEFT JOIN dis d ON d.id = r.current_di_id WHERE v.id = ?"
+                : ROW_COLUMNS " LEFT JOIN di_tags t ON t.osf_id = v.osf_id AND t.tag = v.di_tag"
+                              " LEFT JOIN dis d ON d.id = t.di_id AND d.blocked = 0 WHERE v.id = ?",
         "i", vm->id);
+#undef ROW_COLUMNS
     int rc;
 
     if (st == NULL)
         return -1;
     rc = qvd_db_step(st);
     if (rc == 1 && qvd_db_is_null(st, 9)) {
-        rc = qvd_seterr("no unblocked DI of its OSF carries the tag '%s'", qvd_db_text(st, 11));
+        rc = running ? qvd_seterr("the DI it runs is not in the database any more")
+                     : qvd_seterr("no unblocked DI of its OSF carries the tag '%s'",
+                                  qvd_db_text(st, 11));
     } else if (rc == 1) {
         snprintf(vm->name, sizeof(vm->name), "%s", qvd_db_text(st, 0));
         snprintf(vm->login, sizeof(vm->login), "%s", qvd_db_text(st, 1));
@@ -182,23 +191,11 @@ cleanup_node(struct hkd *hkd, int64_t vm_id)
 {
     int rc = 0;
 
-    if (hkd->hv->cleanup(hkd, vm_id) < 0) {
+    /* the parent removes the per-VM files too: they belong to the VM's root by then */
+    if (hkd_priv_cleanup(hkd, vm_id) < 0) {
         log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
         rc = -1;
     }
-    if (hkd_fw_vm_del(hkd, vm_id) < 0) {
-        log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
-        rc = -1;
-    }
-    if (hkd_net_cleanup(hkd, vm_id) < 0) {
-        log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
-        rc = -1;
-    }
-    if (hkd_storage_cleanup(hkd, vm_id) < 0) {
-        log_warn("VM %lld: %s", (long long)vm_id, qvd_strerror());
-        rc = -1;
-    }
-    hkd_vma_remove_files(hkd, vm_id);
     return rc;
 }
 
@@ -220,20 +217,20 @@ static void
 on_unpacked(evutil_socket_t fd, short what, void *arg)
 {
     struct hkd_vm *vm = arg;
-    int status = 0;
 
-    while (waitpid(vm->unpack_pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    /* the child is the parent's: it waits for it and moves the unpacked tree */
     event_free(vm->unpack_ev);
     vm->unpack_ev = NULL;
     close(vm->unpack_fd);
     vm->unpack_fd = -1;
-    if (hkd_storage_unpacked(vm->hkd, vm, WIFEXITED(status) && WEXITSTATUS(status) == 0) < 0) {
+    if (hkd_priv_unpacked(vm) < 0) {
         vm_fail(vm, "preparing the image");
         return;
     }
     vm_advance(vm);
 }
+
+static void adopted(struct hkd_vm *vm, bool alive);
 
 static void
 on_ping(struct hkd_vm *vm, bool alive)
@@ -252,7 +249,7 @@ on_ping(struct hkd_vm *vm, bool alive)
             qvd_db_exec(hkd->db,
                         "UPDATE vm_runtimes SET vm_state = 'running', vm_state_ts = ?,"
                         " vma_ok_ts = ?, vm_pid = ? WHERE vm_id = ?",
-                        "iiii", qvd_now(), qvd_now(), (int64_t)hkd->hv->init_pid(hkd, vm->id),
+                        "iiii", qvd_now(), qvd_now(), (int64_t)hkd_priv_init_pid(hkd, vm->id),
                         vm->id);
             qvd_db_exec(hkd->db, "UPDATE vm_counters SET run_ok = run_ok + 1 WHERE vm_id = ?",
                         "i", vm->id);
@@ -263,6 +260,10 @@ on_ping(struct hkd_vm *vm, bool alive)
             return;
         }
         vm_later(vm, 10); /* the VMA is usually up within tens of milliseconds */
+        return;
+    }
+    if (vm->step == VM_ADOPTING) {
+        adopted(vm, alive);
         return;
     }
     if (vm->step != VM_RUNNING)
@@ -285,13 +286,13 @@ start_setup(struct hkd_vm *vm)
 {
     struct hkd *hkd = vm->hkd;
 
-    if (!hkd->hv->simulated && hkd_storage_mount(hkd, vm) < 0) {
+    if (!hkd->hv->simulated && hkd_priv_mount(vm) < 0) {
         vm_fail(vm, "mounting the root file system");
         return;
     }
     set_step(vm, VM_STARTING_SETUP);
     if ((!hkd->hv->simulated && hkd_vma_write_files(hkd, vm) < 0) ||
-        hkd->hv->start(hkd, vm) < 0) {
+        hkd_priv_start(vm) < 0) {
         vm_fail(vm, "starting the container");
         return;
     }
@@ -314,7 +315,7 @@ vm_advance(struct hkd_vm *vm)
             vm_cleanup(vm);
             return;
         }
-        rc = hkd->hv->simulated ? 1 : hkd_storage_base(hkd, vm);
+        rc = hkd->hv->simulated ? 1 : hkd_priv_base(vm);
         if (rc < 0) {
             vm_fail(vm, "preparing the image");
         } else if (rc == 1) {
@@ -328,13 +329,14 @@ vm_advance(struct hkd_vm *vm)
         }
         return;
     case VM_STARTING_SETUP:
+    case VM_ADOPTING: /* its ping is out */
         return;
     case VM_STARTING_VMA:
         if (vm->stop_requested) {
             hkd_vm_stop(vm);
             return;
         }
-        if (!hkd->hv->is_running(hkd, vm->id)) {
+        if (!hkd_priv_is_running(hkd, vm->id)) {
             qvd_seterr("the container exited while booting (see %s/qvd-%lld.log)", hkd->lxcpath,
                        (long long)vm->id);
             vm_fail(vm, "booting");
@@ -354,7 +356,7 @@ vm_advance(struct hkd_vm *vm)
             hkd_vma_ping(vm, on_ping);
         return;
     case VM_RUNNING:
-        if (!hkd->hv->is_running(hkd, vm->id)) {
+        if (!hkd_priv_is_running(hkd, vm->id)) {
             log_warn("VM %lld: the container exited", (long long)vm->id);
             vm_cleanup(vm);
             return;
@@ -365,11 +367,11 @@ vm_advance(struct hkd_vm *vm)
             hkd_vma_ping(vm, on_ping);
         return;
     case VM_STOPPING_POWEROFF:
-        if (!hkd->hv->is_running(hkd, vm->id)) {
+        if (!hkd_priv_is_running(hkd, vm->id)) {
             vm_cleanup(vm);
         } else if (qvd_mono_ms() > vm->step_deadline_ms) {
             log_warn("VM %lld did not power off in time: killing it", (long long)vm->id);
-            hkd->hv->kill(hkd, vm->id);
+            hkd_priv_kill(hkd, vm->id);
             vm_cleanup(vm);
         } else {
             vm_later(vm, 50);
@@ -386,8 +388,8 @@ static void
 vm_fail(struct hkd_vm *vm, const char *what)
 {
     log_err("VM %lld: %s failed: %s", (long long)vm->id, what, qvd_strerror());
-    if (vm->hkd->hv->is_running(vm->hkd, vm->id))
-        vm->hkd->hv->kill(vm->hkd, vm->id);
+    if (hkd_priv_is_running(vm->hkd, vm->id))
+        hkd_priv_kill(vm->hkd, vm->id);
     vm_cleanup(vm);
 }
 
@@ -427,6 +429,7 @@ hkd_vm_stop(struct hkd_vm *vm)
     switch (vm->step) {
     case VM_STARTING_FS:
     case VM_STARTING_SETUP:
+    case VM_ADOPTING:
         vm->stop_requested = true;
         return;
     case VM_STARTING_VMA:
@@ -436,7 +439,7 @@ hkd_vm_stop(struct hkd_vm *vm)
         if (!hkd->hv->simulated)
             hkd_vma_poweroff(vm);
         else
-            hkd->hv->kill(hkd, vm->id);
+            hkd_priv_kill(hkd, vm->id);
         vm->step_deadline_ms =
             qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vm.stop.timeout", 15);
         vm_later(vm, 20);
@@ -473,7 +476,7 @@ take_start(struct hkd *hkd, int64_t id)
 
     vm->started_ms = qvd_mono_ms();
     set_step(vm, VM_STARTING_FS);
-    if (load_row(vm) < 0 || save_runtime(vm) < 0) {
+    if (load_row(vm, false) < 0 || save_runtime(vm) < 0) {
         vm_fail(vm, "loading the VM");
         return;
     }
@@ -560,36 +563,142 @@ hkd_vm_poll_commands(struct hkd *hkd)
     free(ids);
 }
 
-int
-hkd_vm_reap_zombies(struct hkd *hkd)
+/* The second half of an adoption: the VMA answered with the stored secret (the VM runs on
+ * as if this run had started it), or it did not (the VM is reaped). */
+static void
+adopted(struct hkd_vm *vm, bool alive)
 {
-    int64_t *ids = NULL, *strays = NULL;
+    struct hkd *hkd = vm->hkd;
+
+    if (!alive) {
+        qvd_seterr("its VMA does not answer with the VM's secret");
+        vm_fail(vm, "adopting it");
+        return;
+    }
+    set_step(vm, VM_RUNNING);
+    qvd_db_exec(hkd->db, "UPDATE vm_runtimes SET vma_ok_ts = ? WHERE vm_id = ?", "ii",
+                qvd_now(), vm->id);
+    log_info("VM %lld (%s of %s) adopted: it kept running while the HKD restarted",
+             (long long)vm->id, vm->name, vm->login);
+    if (vm->stop_requested) {
+        hkd_vm_stop(vm);
+        return;
+    }
+    vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
+}
+
+/* What vm_runtimes says about a VM a previous run left active. */
+struct left_vm {
+    int64_t id, pid;
+    bool running;      /* vm_state is running (not starting, stopping or zombie) */
+    char secret[65];   /* vma_secret, "" if none */
+    char address[16];  /* vm_address */
+};
+
+static int
+collect_left(struct hkd *hkd, struct left_vm **out, size_t *n)
+{
+    struct qvd_stmt *st = qvd_db_query(hkd->db,
+                                       "SELECT vm_id, vm_state, vma_secret, vm_address, vm_pid"
+                                       " FROM vm_runtimes WHERE host_id = ?"
+                                       " AND vm_state != 'stopped' ORDER BY vm_id",
+                                       "i", hkd->host_id);
+    size_t cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (st == NULL)
+        return -1;
+    while ((rc = qvd_db_step(st)) == 1) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = qvd_xrealloc(*out, cap * sizeof(**out));
+        }
+        struct left_vm *l = &(*out)[(*n)++];
+        const char *secret = qvd_db_text(st, 2), *addr = qvd_db_text(st, 3);
+        l->id = qvd_db_int(st, 0);
+        l->running = strcmp(qvd_db_text(st, 1), "running") == 0;
+        snprintf(l->secret, sizeof(l->secret), "%s", secret ? secret : "");
+        snprintf(l->address, sizeof(l->address), "%s", addr ? addr : "");
+        l->pid = qvd_db_is_null(st, 4) ? -1 : qvd_db_int(st, 4);
+    }
+    qvd_db_done(st);
+    return rc;
+}
+
+/* Whether a VM a previous run left is worth asking: its row says it runs here with a
+ * secret and an address, and its container runs with the init process the row names (a
+ * different one is not the VM that row describes). */
+static bool
+looks_alive(struct hkd *hkd, const struct left_vm *l)
+{
+    if (!l->running || strlen(l->secret) != 64 || l->address[0] == '\0' || hkd->hv->simulated)
+        return false;
+    return hkd_priv_is_running(hkd, l->id) && hkd_priv_init_pid(hkd, l->id) == l->pid;
+}
+
+/* Rebuilds the in-memory VM of a row, as a start of this run would have built it, and
+ * pings its VMA; adopted() decides. */
+static void
+adopt(struct hkd *hkd, const struct left_vm *l)
+{
+    struct hkd_vm *vm = vm_new(hkd, l->id);
+
+    vm->started_ms = qvd_mono_ms();
+    if (load_row(vm, true) < 0) {
+        vm_fail(vm, "adopting it");
+        return;
+    }
+    /* what the running VM got at its start, not what its row says now */
+    snprintf(vm->ip, sizeof(vm->ip), "%s", l->address);
+    snprintf(vm->secret, sizeof(vm->secret), "%s", l->secret);
+    hkd_priv_rootfs(hkd, vm->id, vm->rootfs, sizeof(vm->rootfs));
+    set_step(vm, VM_ADOPTING);
+    log_info("VM %lld was left running by a previous run: asking its VMA", (long long)vm->id);
+    hkd_vma_ping(vm, on_ping);
+}
+
+static int
+reap(struct hkd *hkd, int64_t id)
+{
+    struct hkd_vm *vm;
+
+    log_info("VM %lld was left active by a previous run and is not healthy: reaping it",
+             (long long)id);
+    if (cleanup_node(hkd, id) == 0 && clear_row(hkd, id) == 0)
+        return 0;
+    vm = vm_new(hkd, id);
+    vm->step = VM_ZOMBIE;
+    save_state(vm, "zombie");
+    vm_later(vm, 10000);
+    return -1;
+}
+
+int
+hkd_vm_adopt_or_reap(struct hkd *hkd)
+{
+    struct left_vm *left = NULL;
+    int64_t *strays = NULL;
     size_t n = 0, ns = 0;
     int rc = 0;
 
-    if (collect_ids(qvd_db_query(hkd->db,
-                                 "SELECT vm_id FROM vm_runtimes WHERE host_id = ?"
-                                 " AND vm_state != 'stopped'",
-                                 "i", hkd->host_id),
-                    &ids, &n) < 0)
+    if (collect_left(hkd, &left, &n) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        log_info("VM %lld was left %s by a previous run: reaping it", (long long)ids[i],
-                 "active");
-        if (cleanup_node(hkd, ids[i]) == 0 && clear_row(hkd, ids[i]) == 0)
-            continue;
-        struct hkd_vm *vm = vm_new(hkd, ids[i]);
-        vm->step = VM_ZOMBIE;
-        save_state(vm, "zombie");
-        vm_later(vm, 10000);
-        rc = -1;
+        if (looks_alive(hkd, &left[i]))
+            adopt(hkd, &left[i]);
+        else if (reap(hkd, left[i].id) < 0)
+            rc = -1;
     }
     /* containers without a row (crash between start and saving the row) */
-    if (hkd->hv->list != NULL && hkd->hv->list(hkd, &strays, &ns) == 0)
+    if (hkd->hv->list != NULL && hkd_priv_list(hkd, &strays, &ns) == 0)
         for (size_t i = 0; i < ns; i++)
             if (hkd_vm_find(hkd, strays[i]) == NULL && cleanup_node(hkd, strays[i]) < 0)
                 rc = -1;
     free(strays);
-    free(ids);
+    for (size_t i = 0; i < n; i++)
+        qvd_wipe(left[i].secret, sizeof(left[i].secret));
+    free(left);
     return rc;
 }

@@ -53,12 +53,7 @@ hkd_vma_write_files(struct hkd *hkd, struct hkd_vm *vm)
     if (qvd_write_file(conf, b.data, b.len, 0600) < 0 ||
         qvd_write_file(secret, vm->secret, strlen(vm->secret), 0600) < 0)
         goto out;
-    /* read by root inside the VM, that is by the VM's mapped root; the folders above stay
-     * root's own (0700 for dir, only traversable) so no other VM and no local user reads them */
-    if (!hkd->hv->simulated &&
-        (hkd_userns_chown(hkd, vm->id, etc, 0) < 0 || hkd_userns_chown(hkd, vm->id, conf, 0) < 0 ||
-         hkd_userns_chown(hkd, vm->id, secret, 0) < 0 || hkd_userns_chown(hkd, vm->id, log, 0) < 0))
-        goto out;
+
     rc = 0;
 out:
     qvd_buf_free(&b);
@@ -67,6 +62,25 @@ out:
     free(log);
     free(conf);
     free(secret);
+    return rc;
+}
+
+int
+hkd_vma_give_files(struct hkd *hkd, int64_t vm_id)
+{
+    char *dir = hkd_vma_dir(hkd, vm_id), *log = hkd_vma_log_dir(hkd, vm_id);
+    char *paths[] = {qvd_xasprintf("%s/etc", dir), qvd_xasprintf("%s/etc/vma.conf", dir),
+                     qvd_xasprintf("%s/etc/vma.secret", dir), log};
+    int rc = 0;
+
+    /* read (and the log written) by root inside the VM: the VM's mapped root; the folders
+     * above are only passed through, so no other VM and no local user reads them */
+    for (size_t i = 0; i < QVD_ARRAY_LEN(paths); i++) {
+        if (rc == 0)
+            rc = hkd_userns_chown(hkd, vm_id, paths[i], 0);
+        free(paths[i]);
+    }
+    free(dir);
     return rc;
 }
 

@@ -54,6 +54,7 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"internal.vm.port.vma", "3030", "VMA port inside VMs"},
     {"internal.nxagent.display", "100", "nxagent display (port 4000 + display on the VM's loopback)"},
 
+    {"hkd.user", "qvd", "user the HKD's engine runs as (its root parent keeps only containers, mounts and network devices; group: its primary group, shared with l7r.user's for a SQLite file); the default falls back to nobody when there is no user qvd; empty: no drop"},
     {"hkd.ticker.delay", "2", "seconds between heartbeats"},
     {"hkd.ticker.timeout", "30", "seconds without a heartbeat before the HKD fences itself"},
     {"hkd.vm_command.poll", "5", "seconds between polls for VM commands (wake-ups come sooner)"},
