@@ -88,13 +88,13 @@ fill(struct hkd_priv_msg *m, uint32_t type, const struct hkd_vm *vm, bool all)
     if (type == HKD_PRIV_START || type == HKD_PRIV_MOUNT) {
         m->di_id = vm->di_id;
         m->flags = vm->use_overlay ? HKD_PRIV_F_OVERLAY : 0;
+        m->user_storage_mb = vm->user_storage_mb;
+        snprintf(m->login, sizeof(m->login), "%s", vm->login);
     }
     if (!all)
         return;
     m->memory_mb = vm->memory_mb;
-    m->user_storage_mb = vm->user_storage_mb;
     snprintf(m->name, sizeof(m->name), "%s", vm->name);
-    snprintf(m->login, sizeof(m->login), "%s", vm->login);
     snprintf(m->ip, sizeof(m->ip), "%s", vm->ip);
     snprintf(m->mac, sizeof(m->mac), "%s", vm->mac);
 }

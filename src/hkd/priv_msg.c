@@ -26,7 +26,8 @@ static const struct {
     [HKD_PRIV_CLEANUP] = {"cleanup", U_VM},
     [HKD_PRIV_BASE] = {"base", U_VM | U_PATH},
     [HKD_PRIV_UNPACKED] = {"unpacked", U_VM | U_PATH},
-    [HKD_PRIV_MOUNT] = {"mount", U_VM | U_DI | U_PATH | U_FLAGS},
+    /* the root file system and the home under it (per user: its login names it) */
+    [HKD_PRIV_MOUNT] = {"mount", U_VM | U_DI | U_STORAGE | U_LOGIN | U_PATH | U_FLAGS},
     [HKD_PRIV_LIST] = {"list", U_OFFSET},
 };
 

@@ -69,19 +69,27 @@ main(int argc, char **argv)
     m.type = HKD_PRIV_MOUNT;
     m.vm_id = 1;
     m.di_id = 1;
+    strcpy(m.login, "alice");
     strcpy(m.di_path, "1-test-di.tar");
+    /* each malformation, and the reason the parent must give: refused for anything else
+     * would mean the check under test was never reached */
+    const char *why = NULL;
     if (strcmp(argv[3], "long") == 0)
-        len = sizeof(buf);
+        len = sizeof(buf), why = "bytes (a request is";
     else if (strcmp(argv[3], "short") == 0)
-        len = sizeof(m) - 1;
+        len = sizeof(m) - 1, why = "bytes (a request is";
     else if (strcmp(argv[3], "type") == 0)
-        m.type = 99;
+        m.type = 99, why = "unknown request type 99";
     else if (strcmp(argv[3], "unterminated") == 0)
-        memset(m.di_path, 'a', sizeof(m.di_path));
+        memset(m.di_path, 'a', sizeof(m.di_path)), why = "di_path is not NUL-terminated";
     else if (strcmp(argv[3], "path") == 0)
-        strcpy(m.di_path, "../../../etc");
+        strcpy(m.di_path, "../../../etc"), why = "di_path has a '..' part";
     else if (strcmp(argv[3], "absolute") == 0)
-        strcpy(m.di_path, "/etc");
+        strcpy(m.di_path, "/etc"), why = "di_path is absolute";
+    if (why == NULL) {
+        fprintf(stderr, "priv-inject: unknown KIND %s\n", argv[3]);
+        return 2;
+    }
     memcpy(buf, &m, sizeof(m));
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (send(fd, buf, len, 0) != (ssize_t)len || recv(fd, &r, sizeof(r), 0) != sizeof(r)) {
@@ -90,5 +98,5 @@ main(int argc, char **argv)
     }
     r.err[sizeof(r.err) - 1] = '\0';
     printf("rc=%d %s\n", (int)r.rc, r.err);
-    return r.rc == -1 && strstr(r.err, "refused") != NULL ? 0 : 1;
+    return r.rc == -1 && strstr(r.err, "refused") != NULL && strstr(r.err, why) != NULL ? 0 : 1;
 }

@@ -65,6 +65,8 @@ well_formed_requests_pass(void **state)
     }
     id_msg(HKD_PRIV_MOUNT, 1);
     m.di_id = 1;
+    m.user_storage_mb = 100;
+    strcpy(m.login, "ana");
     strcpy(m.di_path, "sub/dir/1-x.tar.gz");
     assert_int_equal(hkd_priv_msg_check(&m, sizeof(m)), 0);
     id_msg(HKD_PRIV_LIST, 0);
