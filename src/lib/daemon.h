@@ -11,7 +11,8 @@ struct qvd_config;
 struct qvd_config *qvd_daemon_start(const char *prog, int argc, char **argv);
 
 /* Becomes the user named by config key `user_key` (its primary group), after making the
- * SQLite database (file, WAL files, folder) and ${path.run}/wake usable by that group. An
+ * SQLite database (file, WAL files, folder) and ${path.run}/wake usable by that group and
+ * by no other: the daemons that drop (qvd-l7r, qvd-api) must share one primary group. An
  * empty user keeps the current one (with a warning). 0, or -1 with qvd_strerror(). */
 int qvd_daemon_drop(struct qvd_config *cfg, const char *user_key);
 
