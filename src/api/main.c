@@ -127,7 +127,7 @@ open_unix(struct api *a)
     dir = qvd_xstrdup(path);
     if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
         *slash = '\0';
-        qvd_mkdir_p(dir, 0755);
+        qvd_daemon_mkdir(dir);
     }
     free(dir);
     strcpy(sun.sun_path, path);

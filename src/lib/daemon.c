@@ -63,6 +63,33 @@ qvd_daemon_start(const char *prog, int argc, char **argv)
     return cfg;
 }
 
+int
+qvd_daemon_mkdir(const char *dir)
+{
+    char *p = qvd_xstrdup(dir);
+    int rc = 0;
+
+    /* each missing component, from the top: mkdir under the umask, then widen it (it
+     * holds nothing yet) */
+    for (char *s = p + 1;; s++) {
+        bool last = *s == '\0';
+        if (!last && *s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) == 0)
+            rc = chmod(p, 0755);
+        else if (errno != EEXIST)
+            rc = -1;
+        if (rc < 0 || last)
+            break;
+        *s = '/';
+    }
+    if (rc < 0)
+        qvd_seterr("cannot create directory %s: %s", p, strerror(errno));
+    free(p);
+    return rc;
+}
+
 /* The name of group `gid`, for messages (a static buffer). */
 static const char *
 group_name(gid_t gid)

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "db.h"
 #include "err.h"
 #include "util.h"
@@ -69,10 +70,14 @@ private_files(const char *path)
 
     for (size_t i = 0; i < QVD_ARRAY_LEN(sfx) && rc == 0; i++) {
         char *p = qvd_xasprintf("%s%s", path, sfx[i]);
-        if (stat(p, &sb) == 0 && (sb.st_mode & S_IRWXO))
+        if (stat(p, &sb) < 0) {
+            if (errno != ENOENT)
+                rc = qvd_seterr("cannot open database %s: %s", p, strerror(errno));
+        } else if (sb.st_mode & S_IRWXO) {
             rc = qvd_seterr("database file %s is open to other users (mode %04o): chmod 600 %s "
                             "(660 if its group is the one of qvd-l7r and qvd-api)",
                             p, (unsigned)(sb.st_mode & 07777), p);
+        }
         free(p);
     }
     if (rc < 0)
@@ -102,7 +107,7 @@ sq_open(struct qvd_db *db, struct qvd_config *cfg)
     dir = qvd_xstrdup(path);
     if (strrchr(dir, '/') != NULL && strrchr(dir, '/') != dir) {
         *strrchr(dir, '/') = '\0';
-        qvd_mkdir_p(dir, 0755);
+        qvd_daemon_mkdir(dir);
     }
     free(dir);
     if (private_files(path) < 0) {
@@ -254,7 +259,7 @@ qvd_db_wake_dir(const char *dir)
 
     if (slash != NULL && slash != parent) {
         *slash = '\0';
-        rc = qvd_mkdir_p(parent, 0755);
+        rc = qvd_daemon_mkdir(parent);
     }
     free(parent);
     if (rc == 0 && mkdir(dir, 0770) < 0 && errno != EEXIST)
