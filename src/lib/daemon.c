@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "db.h"
 #include "daemon.h"
+#include "db.h"
 #include "err.h"
 #include "log.h"
 #include "util.h"
