@@ -71,10 +71,11 @@ deny(scmp_filter_ctx ctx, uint32_t action, const int *calls, size_t n)
     return 0;
 }
 
-/* clone: namespace flags never; without CLONE_THREAD (a process) only with `flags`'
- * QVD_SANDBOX_EXEC. clone3 hides its flags in memory: ENOSYS sends glibc back to clone. */
+/* The rules on arguments. clone: namespace flags never; without CLONE_THREAD (a process)
+ * only with `flags`' QVD_SANDBOX_EXEC. clone3 hides its flags in memory: ENOSYS sends glibc
+ * back to clone. ioctl: no typing into a terminal. */
 static int
-deny_clone(scmp_filter_ctx ctx, unsigned flags)
+deny_by_args(scmp_filter_ctx ctx, unsigned flags)
 {
     int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 
@@ -84,7 +85,7 @@ deny_clone(scmp_filter_ctx ctx, unsigned flags)
     if (rc == 0 && !(flags & QVD_SANDBOX_EXEC))
         rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone), 1,
                               SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
-    /* typing into the controlling terminal of whoever started the daemon */
+    /* TIOCSTI: into the controlling terminal of whoever started the daemon */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(ioctl), 1,
                               SCMP_A1(SCMP_CMP_EQ, TIOCSTI));
@@ -116,7 +117,7 @@ qvd_sandbox_apply(unsigned flags)
         deny(ctx, SCMP_ACT_ERRNO(EPERM), eperm_calls, QVD_ARRAY_LEN(eperm_calls)) < 0 ||
         (!(flags & QVD_SANDBOX_EXEC) &&
          deny(ctx, SCMP_ACT_KILL_PROCESS, exec_calls, QVD_ARRAY_LEN(exec_calls)) < 0) ||
-        deny_clone(ctx, flags) < 0)
+        deny_by_args(ctx, flags) < 0)
         goto out;
     if ((e = seccomp_load(ctx)) < 0) {
         qvd_seterr("seccomp: cannot load the filter: %s", strerror(-e));
