@@ -142,3 +142,12 @@ chmod 666 "$DB-wal"
 refused "the L7R refuses a WAL others can write, naming it" "$L7R" "$DB-wal"
 chmod 660 "$DB-wal"
 t_check "the running daemons still answer" up
+
+# --- a daemon of the group plants a link where root will change modes ---
+# (the wake-up folder is the group's: a compromised L7R could; the next start, as root, must
+# not give the group a root file through it)
+echo secret >"$T_DIR/victim" && chmod 600 "$T_DIR/victim"
+as daemon ln -s "$T_DIR/victim" "$RUN/wake/qvd_cmd_planted"
+t_in_node timeout 5 "$L7R" -c "$T_DIR/node2.conf" >"$T_DIR/l7r2.log" 2>&1
+t_check "a link planted in the wake-up folder is not followed by the next start" \
+  [ "$(stat -c '%a %G' "$T_DIR/victim")" = "600 root" ]
