@@ -5,7 +5,8 @@
 # database and its WAL files, the TLS key, the VM's secret, the administrator's session
 # tokens, and to send wake-ups or requests on the run sockets: all refused, while `daemon`
 # can. A key or a database file that others can open stops the daemons at start-up, with
-# the file and the chmod to run. (File modes: SQLite only.)
+# the file and the chmod to run; a link that a daemon of the group plants is not followed.
+# (File modes: SQLite only.)
 . "$(dirname "$0")/../lib.sh"
 t_init
 
