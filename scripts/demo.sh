@@ -64,12 +64,17 @@ if [ ! -f "$D/certs/l7r-key.pem" ]; then
   mkdir -p "$D/certs"
   san="DNS:localhost,DNS:$(hostname),IP:127.0.0.1"
   for ip in $(hostname -I 2>/dev/null); do [[ $ip == *.* ]] && san="$san,IP:$ip"; done
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+  # the key is 0600 from its first byte (the daemons refuse one that others can read)
+  (umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
     -subj "/CN=$(hostname)" -addext "subjectAltName=$san" \
-    -keyout "$D/certs/l7r-key.pem" -out "$D/certs/l7r-cert.pem" 2>/dev/null
-  chmod 600 "$D/certs/l7r-key.pem"
+    -keyout "$D/certs/l7r-key.pem" -out "$D/certs/l7r-cert.pem" 2>/dev/null)
+  chmod 644 "$D/certs/l7r-cert.pem"
 fi
+# the folder is open (nobody, the daemons' user, crosses it); its secrets close themselves:
+# the database is created 0600 and shared with nobody's group only (docs/security.md)
 chmod 755 "$D"
+# a database of an older demo may be open to others: the daemons would refuse it
+for f in "$D"/qvd.db "$D"/qvd.db-wal "$D"/qvd.db-shm; do [ -e "$f" ] && chmod o-rwx "$f"; done
 
 stop_demo
 # qvd-hkd's engine runs as its own user (hkd.user), in the L7R's group (the SQLite file)

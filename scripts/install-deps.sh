@@ -6,7 +6,7 @@ PKGS=(
   # build
   build-essential meson ninja-build pkg-config
   libssl-dev libevent-dev libjansson-dev libsqlite3-dev libargon2-dev
-  libhttp-parser-dev lxc-dev libcmocka-dev libpq-dev libnftables-dev
+  libhttp-parser-dev lxc-dev libcmocka-dev libpq-dev libnftables-dev libseccomp-dev
   # node run time
   lxc iproute2 nftables debootstrap tar xz-utils zstd sqlite3 postgresql
   # NX and the desktop (node-side test DI, client side)

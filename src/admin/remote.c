@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -307,6 +308,10 @@ admin_remote_main(int argc, char **argv, int *rc)
     free(dir);
     if (!remote)
         goto out;
+    /* what it writes (session tokens) is the caller's alone. Local mode keeps the caller's
+     * umask: it makes the node's storage folders, which the containers' mapped users must
+     * cross; its secret, the database, is created 0600 by db_sqlite.c. */
+    umask(077);
     if (remote_opts_load(&o, files, env) < 0) {
         *rc = admin_refusedf("%s", qvd_strerror());
         goto out;

@@ -1,5 +1,5 @@
 /* main.c: qvd-api start-up (configuration, TLS and Unix listeners, database, privilege
- * drop, worker threads, live feed), signals and shutdown. */
+ * drop, worker threads, live feed, seccomp filter), signals and shutdown. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -22,6 +22,7 @@
 #include "db.h"
 #include "err.h"
 #include "log.h"
+#include "sandbox.h"
 #include "throttle.h"
 #include "tls.h"
 
@@ -126,7 +127,7 @@ open_unix(struct api *a)
     dir = qvd_xstrdup(path);
     if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
         *slash = '\0';
-        qvd_mkdir_p(dir, 0755);
+        qvd_daemon_mkdir(dir);
     }
     free(dir);
     strcpy(sun.sun_path, path);
@@ -155,6 +156,7 @@ main(int argc, char **argv)
     long threads;
 
     signal(SIGPIPE, SIG_IGN);
+    umask(077); /* what it makes is its own unless it says otherwise (docs/security.md) */
     a.cfg = qvd_daemon_start("qvd-api", argc, argv);
     /* expand every value now: the workers then only read the configuration */
     qvd_config_foreach(a.cfg, noop, NULL);
@@ -190,6 +192,9 @@ main(int argc, char **argv)
     if (api_pool_start(&a, (int)threads) < 0)
         qvd_fatal("%s", qvd_strerror());
     api_feed_start(&a);
+    /* last: sockets, key, database and threads are all there; DI imports run cp(1) */
+    if (qvd_config_bool(a.cfg, "api.seccomp", true) && qvd_sandbox_apply(QVD_SANDBOX_EXEC) < 0)
+        qvd_fatal("%s (api.seccomp = 0 runs without the filter)", qvd_strerror());
     a.sig_term = evsignal_new(a.base, SIGTERM, on_signal, &a);
     a.sig_int = evsignal_new(a.base, SIGINT, on_signal, &a);
     event_add(a.sig_term, NULL);

@@ -1,5 +1,5 @@
 /* main.c: qvd-l7r start-up (configuration, listening sockets, TLS key, database access for
- * the unprivileged user, privilege drop), the host row, wake-ups, signals and shutdown. */
+ * the unprivileged user, privilege drop, seccomp filter), the host row, wake-ups, signals and shutdown. */
 #include <errno.h>
 #include <grp.h>
 #include <netdb.h>
@@ -20,6 +20,7 @@
 #include "db.h"
 #include "err.h"
 #include "l7r.h"
+#include "sandbox.h"
 #include "throttle.h"
 #include "log.h"
 #include "tls.h"
@@ -296,6 +297,7 @@ main(int argc, char **argv)
     const char *name;
     struct timeval tv;
 
+    umask(077); /* what it makes is its own unless it says otherwise (docs/security.md) */
     l->cfg = qvd_daemon_start("qvd-l7r", argc, argv);
     TAILQ_INIT(&l->conns);
     l->pid = getpid();
@@ -344,6 +346,9 @@ main(int argc, char **argv)
         workers = sysconf(_SC_NPROCESSORS_ONLN);
     if (l7r_auth_pool_start(l, (int)workers) < 0)
         log_warn("%s: passwords are checked on the event loop", qvd_strerror());
+    /* last: sockets, key, database and threads are all there */
+    if (qvd_config_bool(l->cfg, "l7r.seccomp", true) && qvd_sandbox_apply(0) < 0)
+        qvd_fatal("%s (l7r.seccomp = 0 runs without the filter)", qvd_strerror());
     if (l->host_id < 0)
         log_warn("node '%s' is not registered yet (is qvd-hkd running?): answering 503",
                  l->nodename);

@@ -10,8 +10,15 @@ struct qvd_config;
  * usage (2), -h (0) or an unreadable configuration (1). Never returns NULL. */
 struct qvd_config *qvd_daemon_start(const char *prog, int argc, char **argv);
 
+/* Makes folder `dir` (and its parents) 0755 whatever the umask (qvd-l7r and qvd-api run
+ * under 077): a folder the other daemons and the containers' mapped users cross, such as
+ * path.run or the database's. Existing folders are left as they are. 0, or -1 with
+ * qvd_strerror(). */
+int qvd_daemon_mkdir(const char *dir);
+
 /* Becomes the user named by config key `user_key` (its primary group), after making the
- * SQLite database (file, WAL files, folder) and ${path.run}/wake usable by that group. An
+ * SQLite database (file, WAL files, folder) and ${path.run}/wake usable by that group and
+ * by no other: the daemons that drop (qvd-l7r, qvd-api) must share one primary group. An
  * empty user keeps the current one (with a warning). 0, or -1 with qvd_strerror(). */
 int qvd_daemon_drop(struct qvd_config *cfg, const char *user_key);
 

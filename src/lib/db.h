@@ -103,6 +103,9 @@ enum qvd_db_errkind qvd_db_errkind(struct qvd_db *db);
 int qvd_db_notify(struct qvd_db *db, const char *channel);
 int qvd_db_listen(struct qvd_db *db, const char *channel);
 void qvd_db_drain(struct qvd_db *db, int fd);
+/* SQLite's wake-up folder ${path.run}/wake: made (0770; its parents 0755) if missing, so
+ * that other users never reach the sockets in it. 0, or -1 with qvd_strerror(). */
+int qvd_db_wake_dir(const char *dir);
 
 /* Channel names shared by writers and daemons. */
 #define QVD_CHAN_VM_CMD "qvd_cmd_for_vm_on_host%lld"

@@ -1,5 +1,7 @@
 /* db_sqlite.c: the embedded SQLite back-end (one node, zero set-up). Wake-ups between the
- * processes of that node are datagrams on Unix sockets under ${path.run}/wake/. */
+ * processes of that node are datagrams on Unix sockets under ${path.run}/wake/. The
+ * database holds password hashes and every VM's secret: its files are never open to other
+ * users (see docs/security.md). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "db.h"
 #include "err.h"
 #include "util.h"
@@ -55,6 +58,38 @@ sq_exec_script(struct qvd_db *db, const char *sql)
     return 0;
 }
 
+/* The database file and its WAL files: refused when other users may open them, created
+ * 0600 from the first byte (SQLite gives its WAL files the database file's mode and owner;
+ * qvd_daemon_drop then opens them to the daemons' group). */
+static int
+private_files(const char *path)
+{
+    const char *sfx[] = {"", "-wal", "-shm"};
+    struct stat sb;
+    int fd, rc = 0;
+
+    for (size_t i = 0; i < QVD_ARRAY_LEN(sfx) && rc == 0; i++) {
+        char *p = qvd_xasprintf("%s%s", path, sfx[i]);
+        if (stat(p, &sb) < 0) {
+            if (errno != ENOENT)
+                rc = qvd_seterr("cannot open database %s: %s", p, strerror(errno));
+        } else if (sb.st_mode & S_IRWXO) {
+            rc = qvd_seterr("database file %s is open to other users (mode %04o): chmod 600 %s "
+                            "(660 if its group is the one of qvd-l7r and qvd-api)",
+                            p, (unsigned)(sb.st_mode & 07777), p);
+        }
+        free(p);
+    }
+    if (rc < 0)
+        return -1;
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd); /* an empty file is a new SQLite database */
+    else if (errno != EEXIST)
+        return qvd_seterr("cannot create database %s: %s", path, strerror(errno));
+    return 0;
+}
+
 static int
 sq_open(struct qvd_db *db, struct qvd_config *cfg)
 {
@@ -72,9 +107,13 @@ sq_open(struct qvd_db *db, struct qvd_config *cfg)
     dir = qvd_xstrdup(path);
     if (strrchr(dir, '/') != NULL && strrchr(dir, '/') != dir) {
         *strrchr(dir, '/') = '\0';
-        qvd_mkdir_p(dir, 0755);
+        qvd_daemon_mkdir(dir);
     }
     free(dir);
+    if (private_files(path) < 0) {
+        free(im);
+        return -1;
+    }
     rc = sqlite3_open_v2(path, &im->conn,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -212,6 +251,22 @@ wake_addr(struct qvd_db *db, const char *channel, struct sockaddr_un *sa)
     return 0;
 }
 
+int
+qvd_db_wake_dir(const char *dir)
+{
+    char *parent = qvd_xstrdup(dir), *slash = strrchr(parent, '/');
+    int rc = 0;
+
+    if (slash != NULL && slash != parent) {
+        *slash = '\0';
+        rc = qvd_daemon_mkdir(parent);
+    }
+    free(parent);
+    if (rc == 0 && mkdir(dir, 0770) < 0 && errno != EEXIST)
+        rc = qvd_seterr("cannot create directory %s: %s", dir, strerror(errno));
+    return rc;
+}
+
 static int
 sq_notify(struct qvd_db *db, const char *channel)
 {
@@ -238,7 +293,7 @@ sq_listen(struct qvd_db *db, const char *channel)
 
     if ((size_t)IMPL(db)->nwake == QVD_ARRAY_LEN(IMPL(db)->wake_fd))
         return qvd_seterr("too many wake-up channels on one connection");
-    if (wake_addr(db, channel, &sa) < 0 || qvd_mkdir_p(IMPL(db)->wake_dir, 0755) < 0)
+    if (wake_addr(db, channel, &sa) < 0 || qvd_db_wake_dir(IMPL(db)->wake_dir) < 0)
         return -1;
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
@@ -248,7 +303,12 @@ sq_listen(struct qvd_db *db, const char *channel)
         close(fd);
         return qvd_seterr("cannot bind wake-up socket %s: %s", sa.sun_path, strerror(errno));
     }
-    chmod(sa.sun_path, 0622);
+    /* the folder keeps other users out: this widens the umask's mode to the daemons' group
+     * (the folder's, set-group-ID), which the other daemons use to wake this one */
+    if (chmod(sa.sun_path, 0660) < 0) {
+        close(fd);
+        return qvd_seterr("cannot chmod wake-up socket %s: %s", sa.sun_path, strerror(errno));
+    }
     IMPL(db)->wake_fd[IMPL(db)->nwake++] = fd;
     return fd;
 }

@@ -49,8 +49,8 @@ qvd_tls_server_ctx(struct qvd_config *cfg, const char *prog)
         return NULL;
     }
     if (sb.st_mode & 0007) {
-        qvd_seterr("private key %s is accessible by others (mode %04o): chmod o-rwx it", key,
-                   (unsigned)(sb.st_mode & 07777));
+        qvd_seterr("private key %s is accessible by others (mode %04o): chmod 600 %s", key,
+                   (unsigned)(sb.st_mode & 07777), key);
         return NULL;
     }
     ctx = SSL_CTX_new(TLS_server_method());

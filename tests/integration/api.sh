@@ -38,6 +38,9 @@ t_ok "bootstrap a superadministrator with local mode (qvd-admin admin add)"
 API_PID=$!
 t_cleanup_add "kill $API_PID"
 t_wait 10 test -S "$T_DIR/run/api.sock" || { t_fail "qvd-api starts"; cat "$T_DIR/api.log"; exit 1; }
+# (the socket is there before the filter: wait for it)
+t_check "qvd-api runs under its seccomp filter, without new privileges" \
+  t_wait 5 grep -Pzq 'NoNewPrivs:\t1\nSeccomp:\t2\n' "/proc/$API_PID/status"
 
 # call METHOD PATH [JSON] [TOKEN]: over the Unix socket; body in $B, status in $S
 TOKEN=

@@ -84,6 +84,8 @@ t_node_spawn L7R_PID "$L7R" -c "$conf" >>"$T_DIR/l7r.log" 2>&1
 up() { [ "$(code "$(lc $URL/qvd/ping)")" = 200 ]; }
 t_wait 10 up || { t_fail "the L7R starts"; cat "$T_DIR/l7r.log"; exit 1; }
 t_check "the L7R runs as nobody after start-up" [ "$(ps -o user= -p "$L7R_PID")" = nobody ]
+t_check "the L7R runs under its seccomp filter, without new privileges" \
+  grep -Pzq 'NoNewPrivs:\t1\nSeccomp:\t2\n' "/proc/$L7R_PID/status"
 if [ -n "${T_PG_DB:-}" ]; then
   t_skip "the HKD's wake-up socket is still writable for it" "PostgreSQL: wake-ups are LISTEN/NOTIFY"
 else
