@@ -47,8 +47,9 @@ qvd_model_login_reserved(struct qvd_config *cfg, const char *login)
     for (size_t i = 0; i < QVD_ARRAY_LEN(reserved) && rc == 0; i++)
         if (matches(reserved[i], name, strlen(reserved[i])))
             rc = qvd_model_fail(QVD_MODEL_INVALID,
-                                "login '%s' names a system account of the desktops (%s): a"
-                                " desktop session would run as it; choose another login",
+                                "login '%s' names a system account of the desktops' system"
+                                " (matches '%s'): its session would run as that account;"
+                                " choose another login",
                                 name, reserved[i]);
     /* the option's list: names separated by commas, spaces around them ignored */
     for (const char *p = extra ? extra : ""; *p && rc == 0;) {

@@ -257,9 +257,9 @@ renaming_to_a_system_account_is_refused(void **state)
 
     assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "root", "d", NULL, -1), -1);
     assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
-    assert_string_equal(qvd_strerror(), "login 'root' names a system account of the desktops"
-                                        " (root): a desktop session would run as it; choose"
-                                        " another login");
+    assert_string_equal(qvd_strerror(), "login 'root' names a system account of the desktops'"
+                                        " system (matches 'root'): its session would run as"
+                                        " that account; choose another login");
     assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "SYS", NULL, NULL, -1), -1);
     assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "systemd-timesync", NULL, NULL,
                                         -1),
