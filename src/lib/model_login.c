@@ -12,6 +12,7 @@
 
 /* Debian's base-passwd users and groups, the accounts of common Debian packages, and the
  * groups that grant power (sudo, adm, wheel...); a trailing '*' matches a prefix. */
+/* clang-format off */
 static const char *const reserved[] = {
     "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
     "proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "nogroup", "nfsnobody",
@@ -26,6 +27,7 @@ static const char *const reserved[] = {
     "nslcd", "ftp", "bind", "named", "unbound", "dhcpcd", "nm-openvpn", "fwupd-refresh",
     "syslog", "libvirt", "libvirt-qemu", "qemu", "docker", "lxd", "xrdp", "x2go", "clamav",
 };
+/* clang-format on */
 
 /* name matches pattern (case-insensitively; "x*" matches every name starting with x) */
 static bool

@@ -106,28 +106,29 @@ free_id(const unsigned char *a, const unsigned char *b, long from, long min, lon
  * else the first free one) and its group (asked for, an existing group of its name inside
  * the range, else a new one with the uid as gid when that is free). */
 static int
-plan_new(const char *name, const char *uid, const char *gid, const char *qvd_id, long min,
-         long max, struct vma_account *a)
+plan_new(const char *name, const char *uid, const char *gid, const char *qvd_id, long min, long max,
+         struct vma_account *a)
 {
     unsigned char *users = taken_ids(false, min, max), *groups = taken_ids(true, min, max);
     struct group *gr = getgrnam(name);
+    long own_gid = gr != NULL ? (long)gr->gr_gid : -1; /* a group of the user's name */
     long v;
-    int rc = 0;
+    int rc = -1;
 
-    if (gr != NULL && !in_range((long)gr->gr_gid, min, max)) {
-        rc = qvd_seterr("user name '%s' is a system group of this VM's image (gid %ld, outside"
-                        " %ld..%ld): give the user another login",
-                        name, (long)gr->gr_gid, min, max);
+    if (own_gid >= 0 && !in_range(own_gid, min, max)) {
+        qvd_seterr("user name '%s' is a system group of this VM's image (gid %ld, outside"
+                   " %ld..%ld): give the user another login",
+                   name, own_gid, min, max);
         goto out;
     }
     if (uid != NULL) {
         if (id_param("uid", uid, min, max, &v) < 0)
-            goto fail;
+            goto out;
         struct passwd *other = getpwuid((uid_t)v);
         if (other != NULL) {
-            rc = qvd_seterr("uid %ld belongs to '%.32s' in this VM's image: give '%s' another"
-                            " uid, or none",
-                            v, other->pw_name, name);
+            qvd_seterr("uid %ld belongs to '%.32s' in this VM's image: give '%s' another"
+                       " uid, or none",
+                       v, other->pw_name, name);
             goto out;
         }
         a->uid = (uid_t)v;
@@ -137,41 +138,39 @@ plan_new(const char *name, const char *uid, const char *gid, const char *qvd_id,
             from = min + v % (max - min + 1); /* the same uid in every VM of the user */
         if ((v = free_id(users, groups, from, min, max)) < 0 &&
             (v = free_id(users, NULL, from, min, max)) < 0) {
-            rc = qvd_seterr("no free uid left in %ld..%ld (vma.user.uid.min/max): widen the"
-                            " range",
-                            min, max);
+            qvd_seterr("no free uid left in %ld..%ld (vma.user.uid.min/max): widen the"
+                       " range",
+                       min, max);
             goto out;
         }
         a->uid = (uid_t)v;
     }
     if (gid != NULL) {
         if (id_param("gid", gid, min, max, &v) < 0)
-            goto fail;
-        if (gr != NULL && (long)gr->gr_gid != v) {
-            rc = qvd_seterr("group %s exists in this VM's image with gid %ld, not %ld: give"
-                            " the same gid, or none",
-                            name, (long)gr->gr_gid, v);
+            goto out;
+        if (own_gid >= 0 && own_gid != v) {
+            qvd_seterr("group %s exists in this VM's image with gid %ld, not %ld: give the"
+                       " same gid, or none",
+                       name, own_gid, v);
             goto out;
         }
         a->gid = (gid_t)v;
         a->new_group = getgrgid(a->gid) == NULL;
-    } else if (gr != NULL) {
-        a->gid = gr->gr_gid;
+    } else if (own_gid >= 0) {
+        a->gid = (gid_t)own_gid;
     } else {
         v = is_taken(groups, (long)a->uid, min) ? free_id(groups, NULL, (long)a->uid, min, max)
-                                                 : (long)a->uid;
+                                                : (long)a->uid;
         if (v < 0) {
-            rc = qvd_seterr("no free gid left in %ld..%ld (vma.user.uid.min/max): widen the"
-                            " range",
-                            min, max);
+            qvd_seterr("no free gid left in %ld..%ld (vma.user.uid.min/max): widen the"
+                       " range",
+                       min, max);
             goto out;
         }
         a->gid = (gid_t)v;
         a->new_group = true;
     }
-    goto out;
-fail:
-    rc = -1;
+    rc = 0;
 out:
     free(users);
     free(groups);
