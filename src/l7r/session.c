@@ -128,6 +128,10 @@ l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t vm_i
             add_param(s, m->params[i].key, m->params[i].value);
     random_key(s->slave_key, 64);
     add_param(s, "qvd.vm.user.name", c->user.login);
+    /* the VMA derives the session user's uid from it: the same uid in every VM of the user */
+    char uid_seed[24];
+    snprintf(uid_seed, sizeof(uid_seed), "%lld", (long long)c->user.id);
+    add_param(s, "qvd.vm.user.id", uid_seed);
     add_param(s, "qvd.slave.key", s->slave_key);
     l7r_counter(s->l, "nx_attempts");
     s->stage = ST_TAKEOVER;

@@ -75,6 +75,8 @@ int qvd_model_tenant_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id,
 int qvd_model_tenant_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
 
 /* ---- users ---- */
+/* A login (new or renamed) is refused (INVALID) when it names a system account: root,
+ * daemon, www-data, systemd-*, ... or one of model.user.login.reserved, in any case. */
 int qvd_model_user_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
                        const char *login, const char *password, const char *description,
                        int64_t *id);

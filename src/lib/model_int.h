@@ -19,6 +19,10 @@ int qvd_model_begin(struct qvd_db *db);
 int qvd_model_end(struct qvd_db *db, int rc);
 /* Checks a display name / login: 1..max bytes, printable, no leading/trailing space. */
 int qvd_model_check_name(const char *what, const char *s, size_t max);
+/* 0, or -1 with INVALID when a login (its part before any '@') names a system account:
+ * the built-in Debian names or model.user.login.reserved, matched case-insensitively. */
+struct qvd_config;
+int qvd_model_login_reserved(struct qvd_config *cfg, const char *login);
 /* 1 if the query gives a row, 0 if not, -1 on error (database failure recorded). */
 int qvd_model_exists(struct qvd_db *db, const char *sql, int64_t id);
 /* 0 if `table` has a row with this id, else -1 with NOT_FOUND "<what> <id> does not exist"

@@ -24,9 +24,9 @@ login_norm(struct qvd_config *cfg, const char *login)
 }
 
 static int
-login_check(const char *login)
+login_check(struct qvd_config *cfg, const char *login)
 {
-    if (qvd_model_check_name("login", login, 64) < 0)
+    if (qvd_model_check_name("login", login, 64) < 0 || qvd_model_login_reserved(cfg, login) < 0)
         return -1;
     if (strchr(login, '@') != NULL || strchr(login, ' ') != NULL || strchr(login, ':') != NULL)
         return qvd_model_fail(QVD_MODEL_INVALID,
@@ -83,7 +83,7 @@ qvd_model_user_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
     int64_t v;
     int rc;
 
-    if (login_check(login) < 0)
+    if (login_check(cfg, login) < 0)
         return -1;
     if (tenant_id == QVD_TENANT_COMMON || tenant_id == QVD_TENANT_SUPER)
         return qvd_model_fail(QVD_MODEL_INVALID, "tenant %lld holds no users: choose another",
@@ -125,7 +125,7 @@ qvd_model_user_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const 
     int64_t tenant_id = 0;
     int rc;
 
-    if (login != NULL && login_check(login) < 0)
+    if (login != NULL && login_check(cfg, login) < 0)
         return -1;
     if (language != NULL && strcmp(language, "es") != 0 && strcmp(language, "en") != 0 &&
         strcmp(language, "auto") != 0 && strcmp(language, "default") != 0)

@@ -122,6 +122,10 @@ child_become_user(const char *display)
     sigprocmask(SIG_SETMASK, &none, NULL);
     setsid();
     close_range(3, ~0U, 0);
+    if (s.user.uid == 0 || s.user.gid == 0) { /* account.c refuses these; never as root */
+        fprintf(stderr, "qvd-vma: refusing to run the session as root\n");
+        _exit(126);
+    }
     if (setgid(s.user.gid) < 0 || initgroups(s.user.name, s.user.gid) < 0 ||
         setuid(s.user.uid) < 0) {
         fprintf(stderr, "qvd-vma: cannot become %s: %s\n", s.user.name, strerror(errno));
@@ -348,12 +352,17 @@ session_start(const struct qvd_http_param *params, size_t n)
         return qvd_seterr("session is %s, retry later", state_names[s.state]);
     }
     const char *name = param(params, n, "qvd.vm.user.name");
+    struct vma_account acct;
     if (!name)
         name = qvd_config_get(vma.cfg, "vma.user.default.name");
+    /* refused before any state change, hook or useradd: nothing started, nothing created */
+    if (account_plan(name ? name : "", param(params, n, "qvd.vm.user.uid"),
+                     param(params, n, "qvd.vm.user.gid"), param(params, n, "qvd.vm.user.id"),
+                     &acct) < 0)
+        return -1;
     set_state(VMA_PROVISIONING);
     vma_user_free(&s.user);
-    if (provision_user(name, param(params, n, "qvd.vm.user.uid"),
-                       param(params, n, "qvd.vm.user.gid"), &s.user) < 0 ||
+    if (provision_user(&acct, &s.user) < 0 ||
         hooks_run(qvd_config_get(vma.cfg, "vma.hooks.dir"), params, n) < 0 ||
         write_options(params, n) < 0 || spawn_agent() < 0) {
         set_state(VMA_STOPPED);

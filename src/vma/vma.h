@@ -45,14 +45,33 @@ bool session_running(void);
 /* Called for every reaped child. */
 void session_child_exited(pid_t pid, int status);
 
+/* account.c: the account a session runs as, decided before anything is created. */
+struct vma_account {
+    char name[33];
+    uid_t uid;
+    gid_t gid;
+    bool exists;    /* the image has the user already */
+    bool new_group; /* no group has gid yet: one named after the user is made */
+};
+/* Refuses (-1, with the reason) root, invalid names, names of users or groups of the image
+ * outside vma.user.uid.min..max and uid/gid parameters outside it; otherwise fills *a: the
+ * existing user, or the ids of a new one (uid asked for, else derived from the QVD user id
+ * qvd_id, else the first free one; gid likewise). uid, gid, qvd_id may be NULL. Creates
+ * nothing. */
+int account_plan(const char *name, const char *uid, const char *gid, const char *qvd_id,
+                 struct vma_account *a);
+/* 0 when uid and gid are inside the range; checked again on the user as created. */
+int account_check(uid_t uid, gid_t gid);
+
 /* provision.c: the session user. */
 struct vma_user {
     char *name, *home, *shell;
     uid_t uid;
     gid_t gid;
 };
-/* Creates the user if missing (useradd), gives it its home; uid/gid may be NULL. */
-int provision_user(const char *name, const char *uid, const char *gid, struct vma_user *u);
+/* Creates the user of a plan if missing (groupadd, useradd), gives it its home, and checks
+ * that what the image now holds is still inside the range. */
+int provision_user(const struct vma_account *a, struct vma_user *u);
 void vma_user_free(struct vma_user *u);
 
 /* hooks.c: runs argv (absolute path) and waits; returns the exit status or -1. */

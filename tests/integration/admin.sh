@@ -116,6 +116,16 @@ refused "duplicate tenant" 1 qa tenant add --name acme
 refused "duplicate user" 1 qa user add --login bob@acme --password x
 refused "duplicate user, case folded" 1 qa user add --login BOB@acme --password x
 refused "user in unknown tenant" 1 qa user add --login x@nowhere --password x
+# logins that name system accounts: a desktop session would run as that account
+sysacct() { grep -q "names a system account of the desktops.*choose another login" "$T_DIR/err"; }
+refused "user add --login root" 1 qa user add --login root --tenant acme --password x
+t_check "... saying it names a system account" sysacct
+refused "user add --login root@acme" 1 qa user add --login root@acme --password x
+t_check "... saying it names a system account" sysacct
+refused "user add --login Daemon@acme (any case)" 1 qa user add --login Daemon@acme --password x
+refused "user add --login systemd-network@acme" 1 qa user add --login systemd-network@acme --password x
+refused "user set --login root (rename)" 1 qa user set --id 1 --login root
+t_check "... saying it names a system account" sysacct
 refused "duplicate osf" 1 qa osf add --name desktop --tenant acme
 refused "duplicate vm name" 1 qa vm add --name desk1 --user bob@acme --osf desktop
 refused "vm with other tenant's osf" 1 qa vm add --name x --user bob@acme --osf-id 3

@@ -113,6 +113,16 @@ call POST /api/v1/users "{\"name\":\"bob\",\"password\":\"pw\",\"tenant_id\":$TA
 expect "create user bob in acme" 201; UA=$(j "d['id']")
 call POST /api/v1/users "{\"name\":\"eve\",\"password\":\"pw\",\"tenant_id\":$TB}"
 expect "create user eve in globex" 201; UB=$(j "d['id']")
+# logins naming system accounts: a desktop session would run as that account
+sysacct() { [[ "$(j "d['error']['message']")" == *"names a system account"*"choose another login" ]]; }
+unchanged "a user named root is refused (400)" POST /api/v1/users "{\"name\":\"root\",\"password\":\"pw\",\"tenant_id\":$TA}" 400 invalid
+t_check "... with a JSON error saying it names a system account" sysacct
+unchanged "a user named ROOT is refused too" POST /api/v1/users "{\"name\":\"ROOT\",\"password\":\"pw\",\"tenant_id\":$TA}" 400 invalid
+unchanged "a user named www-data is refused" POST /api/v1/users "{\"name\":\"www-data\",\"password\":\"pw\",\"tenant_id\":$TA}" 400 invalid
+unchanged "a user named root@acme is refused" POST /api/v1/users "{\"name\":\"root@acme\",\"password\":\"pw\",\"tenant_id\":$TA}" 400 invalid
+t_check "... saying it names a system account" sysacct
+unchanged "renaming bob to systemd-network is refused" PATCH /api/v1/users/$UA '{"name":"systemd-network"}' 400 invalid
+t_check "... saying it names a system account" sysacct
 call POST /api/v1/osfs "{\"name\":\"desk\",\"tenant_id\":$TA,\"memory\":512}"
 expect "create OSF in acme" 201; OA=$(j "d['id']")
 call POST /api/v1/osfs "{\"name\":\"desk\",\"tenant_id\":$TB}"

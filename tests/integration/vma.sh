@@ -90,6 +90,31 @@ out=$(call 'x_start?qvd.client.geometry=800x600%3Brm%20-rf')
 t_check "x_start with a bad parameter value fails" bash -c "[[ '$out' == '\"\",'* ]]"
 t_check "... and starts nothing" state_is stopped
 
+# --- system accounts: refused before anything is created (this machine's /etc, seen through
+# the namespace's overlay, stands for the image's; desktop users get 10000..59999) ---
+in_pid() { nsenter -t "$NSPID" -m -p -- "$@"; }
+refused() { # refused QUERY WORDS: x_start answers an error with WORDS and the session stays stopped
+  local out; out=$(call "x_start?$1")
+  [[ "$out" == '"",'*"$2"* ]] && state_is stopped || { t_diag "x_start?$1: $out"; return 1; }
+}
+t_check "x_start as root is refused, saying why" refused 'qvd.vm.user.name=root' 'never runs as root'
+t_check "x_start as daemon (an image user below the range) is refused" \
+  refused 'qvd.vm.user.name=daemon' 'is a system account of this'
+t_check "x_start as nobody (an image user above the range) is refused" \
+  refused 'qvd.vm.user.name=nobody' 'is a system account of this'
+t_check "x_start as ROOT (not a valid user name) is refused" refused 'qvd.vm.user.name=ROOT' 'not a valid'
+if getent group audio >/dev/null && ! getent passwd audio >/dev/null; then
+  t_check "x_start as audio (a system group of the image) is refused" \
+    refused 'qvd.vm.user.name=audio' 'system group'
+fi
+t_check "x_start asking uid 0 is refused" refused 'qvd.vm.user.name=eve&qvd.vm.user.uid=0' "outside the desktop users' range"
+t_check "x_start asking uid 999 is refused" refused 'qvd.vm.user.name=eve&qvd.vm.user.uid=999' "outside the desktop users' range"
+t_check "x_start asking uid 65534 is refused" refused 'qvd.vm.user.name=eve&qvd.vm.user.uid=65534' "outside the desktop users' range"
+t_check "x_start asking gid 0 is refused" refused 'qvd.vm.user.name=eve&qvd.vm.user.gid=0' "outside the desktop users' range"
+t_check "... and nothing was created or run: no user, no group, no home, no hook, no nxagent" \
+  eval '! in_pid grep -q "^eve:" /etc/passwd /etc/group && [ ! -e "$T_DIR/home/eve" ] &&
+        [ ! -e "$T_DIR/hook.out" ] && ! in_pid pgrep -x nxagent >/dev/null'
+
 out=$(call 'x_start?qvd.vm.user.name=qvdtest&qvd.client.geometry=800x600&qvd.client.link=lan&qvd.client.keyboard=pc105/us&qvd.client.os=linux&qvd.custom.flag=42')
 t_check "x_start is accepted" [ "$out" = $'"ok"\r' ]
 t_check "x_start reaches listening" t_wait 30 state_is listening
@@ -98,6 +123,11 @@ t_check "the user was provisioned in the namespace only" \
 t_check "the home belongs to the user" \
   bash -c "[ \"\$(stat -c %U '$T_DIR/home/qvdtest' 2>/dev/null)\" != root ] && [ -d '$T_DIR/home/qvdtest' ]"
 t_check "the connect hook got the qvd.* parameters" grep -q 'qvd.custom.flag 42' "$T_DIR/hook.out"
+ids=$(in_pid getent passwd qvdtest | cut -d: -f3,4)
+t_check "the user got a uid and gid of the desktop range ($ids)" \
+  eval '[ "${ids%%:*}" -ge 10000 ] && [ "${ids%%:*}" -le 59999 ] && [ "${ids##*:}" -ge 10000 ] && [ "${ids##*:}" -le 59999 ]'
+auid=$(in_pid ps -o uid= -C nxagent | tr -d ' ' | sort -u)
+t_check "nxagent runs as that uid ($auid)" [ "$auid" = "${ids%%:*}" ]
 listen=$(in_ns ss -ltnH "sport = :$((4000 + DISP))" | awk '{print $4}')
 t_diag "nxagent listens on: $listen"
 t_check "nxagent listens for the proxy on 127.0.0.1 only" [ "$listen" = "127.0.0.1:$((4000 + DISP))" ]
@@ -172,6 +202,14 @@ t_check "x_stop is accepted" [ "$(call x_stop)" = $'"ok"\r' ]
 t_check "x_stop reaches stopped" t_wait 30 state_is stopped
 t_check "the X session is gone" \
   bash -c "! nsenter -t $NSPID -p -m -- kill -0 $spid 2>/dev/null"
+
+# The uid of a new user follows the QVD user id the L7R passes (the same in every VM).
+out=$(call 'x_start?qvd.vm.user.name=qvdtwo&qvd.vm.user.id=42')
+t_check "a user with QVD id 42 gets uid and gid 10042" \
+  eval '[ "$out" = $'"'"'"ok"\r'"'"' ] && [ "$(in_pid getent passwd qvdtwo | cut -d: -f3,4)" = 10042:10042 ]'
+t_check "its session starts as uid 10042" t_wait 30 eval '[ "$(in_pid ps -o uid= -C nxagent | tr -d " " | sort -u)" = 10042 ]'
+call x_stop >/dev/null
+t_wait 30 state_is stopped
 
 t_check "poweroff is answered" [ "$(call poweroff)" = $'"ok"\r' ]
 t_check "poweroff ends PID 1 and the namespace" t_wait 15 bash -c "! kill -0 $UPID 2>/dev/null"

@@ -207,6 +207,93 @@ duplicate_user_is_a_conflict(void **state)
     assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
 }
 
+static int64_t
+users_count(struct fixture *f)
+{
+    int64_t n = -1;
+    qvd_db_get_int(f->db, &n, "SELECT count(*) FROM users", NULL);
+    return n;
+}
+
+/* A desktop session runs as the user its login names: a login that names a system account
+ * (root, daemon, systemd-*...) is refused in any case, with the reason, and nothing is
+ * written; names that merely start like one are fine. */
+static void
+system_account_logins_are_refused(void **state)
+{
+    static const char *const bad[] = {"root",     "daemon", "ROOT",  "Root",        "bin",
+                                      "www-data", "nobody", "_apt",  "systemd-network",
+                                      "SYSTEMD-Resolve",    "sudo",  "Debian-exim", "sshd",
+                                      "root@acme"};
+    struct fixture *f = *state;
+    int64_t id;
+
+    for (int pass = 0; pass < 2; pass++) {
+        /* the rule holds whether logins compare case-sensitively or not */
+        qvd_config_set(f->cfg, "model.user.login.case-sensitive", pass ? "1" : "0");
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            id = -7;
+            assert_int_equal(qvd_model_user_add(f->db, f->cfg, f->tenant, bad[i], "x", NULL, &id),
+                             -1);
+            assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+            assert_non_null(strstr(qvd_strerror(), "names a system account"));
+            assert_non_null(strstr(qvd_strerror(), "choose another login"));
+            assert_int_equal(id, -7);
+            assert_int_equal(users_count(f), 1);
+        }
+    }
+    qvd_config_set(f->cfg, "model.user.login.case-sensitive", "0");
+    assert_int_equal(qvd_model_user_add(f->db, f->cfg, f->tenant, "Alice", "x", NULL, &id), 0);
+    assert_int_equal(qvd_model_user_add(f->db, f->cfg, f->tenant, "rooty", "x", NULL, &id), 0);
+    assert_int_equal(qvd_model_user_add(f->db, f->cfg, f->tenant, "binder", "x", NULL, &id), 0);
+    assert_int_equal(users_count(f), 4);
+}
+
+static void
+renaming_to_a_system_account_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    int64_t id;
+
+    assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "root", "d", NULL, -1), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+    assert_string_equal(qvd_strerror(), "login 'root' names a system account of the desktops'"
+                                        " system (matches 'root'): its session would run as"
+                                        " that account; choose another login");
+    assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "SYS", NULL, NULL, -1), -1);
+    assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "systemd-timesync", NULL, NULL,
+                                        -1),
+                     -1);
+    /* nothing written, the description of the refused change included */
+    assert_int_equal(qvd_model_user_find(f->db, f->cfg, "bob@acme", NULL, &id), 0);
+    assert_int_equal(id, f->user);
+    assert_int_equal(qvd_db_get_int(f->db, &id, "SELECT count(*) FROM users WHERE description = 'd'",
+                                    NULL),
+                     1);
+    assert_int_equal(id, 0);
+    assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "robert", NULL, NULL, -1), 0);
+    assert_int_equal(qvd_model_user_find(f->db, f->cfg, "robert@acme", NULL, &id), 0);
+}
+
+/* model.user.login.reserved adds names (and name* prefixes) to the built-in ones */
+static void
+reserved_logins_option_adds_names(void **state)
+{
+    struct fixture *f = *state;
+    int64_t id;
+
+    qvd_config_set(f->cfg, "model.user.login.reserved", " guest , kiosk*,");
+    assert_int_equal(qvd_model_user_add(f->db, f->cfg, f->tenant, "GUEST", "x", NULL, &id), -1);
+    assert_string_equal(qvd_strerror(),
+                        "login 'GUEST' is reserved (model.user.login.reserved): choose another"
+                        " login");
+    assert_int_equal(qvd_model_user_add(f->db, f->cfg, f->tenant, "kiosk12", "x", NULL, &id), -1);
+    assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "guest", NULL, NULL, -1), -1);
+    assert_int_equal(users_count(f), 1);
+    assert_int_equal(qvd_model_user_add(f->db, f->cfg, f->tenant, "guests", "x", NULL, &id), 0);
+    assert_int_equal(qvd_model_user_add(f->db, f->cfg, f->tenant, "kios", "x", NULL, &id), 0);
+}
+
 /* OSFs and administrators: a name is taken once per tenant, and a rename onto a taken
  * name is refused the same way, naming the one that has it */
 static void
@@ -567,6 +654,9 @@ main(void)
         cmocka_unit_test(lb_score_prefers_free_and_empty_hosts),
         T(password_hash_and_verify),
         T(duplicate_user_is_a_conflict),
+        T(system_account_logins_are_refused),
+        T(renaming_to_a_system_account_is_refused),
+        T(reserved_logins_option_adds_names),
         T(duplicate_names_are_conflicts),
         T(vm_of_other_tenant_osf_is_refused),
         T(vm_addresses_are_highest_free_and_run_out),
