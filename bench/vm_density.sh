@@ -40,6 +40,7 @@ for ((i = 1; i <= COUNT; i++)); do admin vm add --name "desk$i" --user bench --o
 mapfile -t IDS < <(sql "SELECT id FROM vms ORDER BY id")
 b_start_hkd || exit 1
 b_sq_open
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # vma_get ID PATH: body and HTTP status of a VMA call, from the node, as the L7R makes it
 declare -A VM_IP VM_SECRET
@@ -186,7 +187,7 @@ med() { tr ' ' '\n' <<<"$1" | grep . | b_stats | awk '{ print $2 " / " $3 }'; }
 echo
 echo "VM density: $ran of $COUNT VMs idle with their desktops ($WHAT)"
 echo "($(nproc) cores, $(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo) GiB," \
-  "$(date +%F); load average at the end $LOAD; OSF memory 512 MB; one VM after the other," \
+  "$(date +%F); load average at the start $LOAD0 and at the end $LOAD; niceness $(nice); OSF memory 512 MB; one VM after the other," \
   "median / max ms: vm start -> running ${T_RUN:+$(med "$T_RUN")} (the first unpacks the DI)," \
   "x_start -> listening $(med "$T_LISTEN"), nxproxy started -> connected $(med "$T_CONN")," \
   "dropped -> suspended $(med "$T_SUSP"); $listening listening, $connected connected, $suspended" \

@@ -13,6 +13,7 @@ N=${1:-${BENCH_VM_START_N:-10}}
 b_init
 [ -n "${BENCH_KEEP:-}" ] && echo "# scratch folder: $T_DIR" >&2
 b_test_di || { echo "cannot build the test DI" >&2; exit 1; }
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # one node, one VM; every VM runs N starts after a warm-up start that unpacks the DI
 declare -A TOTAL ADMINMS HKDMS STOPMS POLLRES
@@ -47,7 +48,7 @@ run_starts() { # run_starts KIND
 stats() {
   sort -n | awk '{ v[NR] = $1 } END {
     if (NR == 0) { print "- - - -"; exit }
-    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    m = NR % 2 ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) * 5 + 0.5) / 10
     p = int(NR * 0.9); if (p < NR * 0.9) p++
     printf "%g %g %g %g\n", v[1], m, v[p], v[NR] }'
 }
@@ -101,7 +102,8 @@ run_starts nothing || exit 1
 b_stop_hkd
 
 echo
-echo "VM start, test DI already unpacked, N=$N per hypervisor ($(nproc) cores, $(date +%F))"
+echo "VM start, test DI already unpacked, N=$N per hypervisor ($(nproc) cores, $(date +%F)," \
+  "load average at the start $LOAD0 and at the end $(cut -d' ' -f1-3 /proc/loadavg), niceness $(nice))"
 printf "$FMT" "figure (ms)" min median p90 max
 printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" ---------- ---------- ---------- ----------
 row "lxc: end to end, qvd-admin vm start -> vm_state running" "${TOTAL[lxc]}"
