@@ -224,3 +224,5 @@ awk -F'\t' '
 echo "(total run time so far: $((($(b_now) - T_START) / 1000000)) s; stopping the VMs...)"
 [ -n "${BENCH_HOLD:-}" ] && sleep "$BENCH_HOLD"
 b_stop_hkd
+# a figure over VMs that did not all reach their idle desktop is not the figure asked for
+((suspended == COUNT)) || { echo "only $suspended of $COUNT VMs reached an idle desktop (see the lines starting with # above)." >&2; exit 1; }
