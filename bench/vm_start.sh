@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # bench/vm_start.sh: how long a VM takes to start once its DI is unpacked on the node, from
 # `qvd-admin vm start` (which sets vm_cmd and sends the wake-up) to vm_state = running,
-# polled every ~1 ms. The HKD's own figure ("VM N running (started in X ms)") and the time
+# polled every ~1 ms: min, median, p90 and max over N starts. The HKD's own figure ("VM N running (started in X ms)") and the time
 # between the steps of its debug log are shown too; then the same with hypervisor `nothing`,
 # the floor of the control plane (database, wake-up, state machine).
 #   bash bench/vm_start.sh [N]      (N starts, default 10; as root; build first)
 # Set BENCH_KEEP=1 to keep the scratch folder (logs) and print its name.
 . "$(dirname "$0")/lib.sh"
 N=${1:-${BENCH_VM_START_N:-10}}
+[[ $N =~ ^[1-9][0-9]*$ ]] || { echo "N must be a number of starts (1 or more), not '$N'." >&2; exit 2; }
 [ -n "${BENCH_KEEP:-}" ] && export QVD_KEEP_TEST_DIR=1
 b_init
 [ -n "${BENCH_KEEP:-}" ] && echo "# scratch folder: $T_DIR" >&2
 b_test_di || { echo "cannot build the test DI" >&2; exit 1; }
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # one node, one VM; every VM runs N starts after a warm-up start that unpacks the DI
 declare -A TOTAL ADMINMS HKDMS STOPMS POLLRES
@@ -42,9 +44,23 @@ run_starts() { # run_starts KIND
   POLLRES[$kind]=$(awk -v s=$span -v p=$polls 'BEGIN { printf "%.1f", p ? s / p / 1000 : 0 }')
 }
 
-# step_times: the median time between consecutive events of the measured starts, from
+# stats: min median p90 max of the numbers on stdin (one a line; p90 by nearest rank)
+stats() {
+  sort -n | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "- - - -"; exit }
+    m = NR % 2 ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) * 5 + 0.5) / 10
+    p = int(NR * 0.9); if (p < NR * 0.9) p++
+    printf "%g %g %g %g\n", v[1], m, v[p], v[NR] }'
+}
+FMT='| %-58s | %8s | %8s | %8s | %8s |\n'
+row() { # row LABEL NUMBERS
+  # shellcheck disable=SC2046  # the four figures
+  printf "$FMT" "$1" $(tr ' ' '\n' <<<"$2" | grep . | stats)
+}
+
+# step_times: the times between consecutive events of the measured starts, from
 # `qvd-admin vm start` (a "=== start USEC" line that we add to the log) through the HKD's
-# log lines of VM 1 to running, as "label<TAB>ms" lines. Log times are UTC wall clock.
+# log lines of VM 1 to running, as "label<TAB>ms ms..." lines. Log times are UTC wall clock.
 step_times() {
   awk '
     function ms(ts,   t) { split(substr(ts, 12, 12), t, ":"); return (t[1] * 3600 + t[2] * 60 + t[3]) * 1000 }
@@ -58,9 +74,7 @@ step_times() {
       d[key] = d[key] " " (ms($1) - prev); prev = ms($1)
       if (msg ~ /running. logged/) on = 0
     }
-    END { for (k in d) print k "\t" d[k] }' "$HKD_LOG" | sort | while IFS=$'\t' read -r k v; do
-      printf '%s\t%s\n' "${k#* }" "$(tr ' ' '\n' <<<"$v" | grep . | b_stats | awk '{print $1 "\t" $2 "\t" $3}')"
-    done
+    END { for (k in d) print k "\t" d[k] }' "$HKD_LOG" | sort | cut -d' ' -f2-
 }
 
 # --- lxc ---
@@ -87,24 +101,19 @@ b_sq_use
 run_starts nothing || exit 1
 b_stop_hkd
 
-row() { # row LABEL NUMBERS...
-  local s
-  s=$(tr ' ' '\n' <<<"$2" | grep . | b_stats)
-  printf '| %-58s | %8s | %8s | %8s |\n' "$1" $s
-}
 echo
-echo "VM start, test DI already unpacked, N=$N per hypervisor ($(nproc) cores, $(date +%F))"
-printf '| %-58s | %8s | %8s | %8s |\n' "figure (ms)" min median max
-printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" ---------- ---------- ----------
-row "lxc: qvd-admin vm start -> vm_state running" "${TOTAL[lxc]}"
+echo "VM start, test DI already unpacked, N=$N per hypervisor ($(nproc) cores, $(date +%F)," \
+  "load average at the start $LOAD0 and at the end $(cut -d' ' -f1-3 /proc/loadavg), niceness $(nice))"
+printf "$FMT" "figure (ms)" min median p90 max
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" ---------- ---------- ---------- ----------
+row "lxc: end to end, qvd-admin vm start -> vm_state running" "${TOTAL[lxc]}"
 row "lxc: HKD log \"started in X ms\"" "${HKDMS[lxc]}"
 row "lxc: qvd-admin vm start itself (sets vm_cmd + wake-up)" "${ADMINMS[lxc]}"
-while IFS=$'\t' read -r label a b c; do
-  [ -n "$label" ] || continue
-  printf '| %-58s | %8s | %8s | %8s |\n' "  lxc step: ${label:0:47}" "$a" "$b" "$c"
+while IFS=$'\t' read -r label v; do
+  [ -n "$label" ] && row "  lxc step: ${label:0:47}" "$v"
 done <<<"$LXC_STEPS"
 row "lxc: running -> stopped (qvd-admin vm stop)" "${STOPMS[lxc]}"
-row "nothing: qvd-admin vm start -> vm_state running" "${TOTAL[nothing]}"
+row "nothing: end to end, qvd-admin vm start -> running" "${TOTAL[nothing]}"
 row "nothing: HKD log \"started in X ms\"" "${HKDMS[nothing]}"
 row "nothing: qvd-admin vm start itself" "${ADMINMS[nothing]}"
 row "nothing: running -> stopped" "${STOPMS[nothing]}"
