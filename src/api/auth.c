@@ -112,8 +112,10 @@ api_login(struct api_ctx *x)
     tenant = api_str(x, "tenant");
     snprintf(x->object_name, sizeof(x->object_name), "%s%s%s", login, tenant ? "@" : "",
              tenant ? tenant : "");
-    snprintf(ipkey, sizeof(ipkey), "ip:%s", x->req->peer);
-    snprintf(loginkey, sizeof(loginkey), "admin:%s", x->object_name);
+    qvd_throttle_ip_key(x->req->peer, x->api->throttle_v6_prefix, ipkey, sizeof(ipkey));
+    /* one counter per administrator however the name and tenant are spelled */
+    memcpy(loginkey, "admin:", 6);
+    qvd_model_admin_key(login, tenant, loginkey + 6, sizeof(loginkey) - 6);
     if ((wait = qvd_throttle_blocked(x->api->throttle, ipkey, now)) > 0 ||
         (wait = qvd_throttle_blocked(x->api->throttle, loginkey, now)) > 0)
         return api_error(x, 429, "throttled", "too many failed logins: try again in %ld s", wait);

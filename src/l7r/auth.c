@@ -11,6 +11,7 @@
 #include "err.h"
 #include "http.h"
 #include "l7r.h"
+#include "password.h"
 #include "throttle.h"
 #include "log.h"
 #include "util.h"
@@ -64,6 +65,21 @@ l7r_sha256(const void *data, size_t len, unsigned char md[32])
     EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
 }
 
+/* The throttle key of a login: one per user however it is spelled ("demo", "DEMO",
+ * "demo@default"), else an attacker would get a fresh count of guesses with each spelling. */
+static void
+login_key(struct l7r *l, const char *login, char *key, size_t len)
+{
+    snprintf(key, len, "login:");
+    if (l->auth->login_key != NULL) {
+        l->auth->login_key(l, login, key + 6, len - 6);
+        return;
+    }
+    snprintf(key + 6, len - 6, "%s", login);
+    for (char *p = key; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+}
+
 /* Tries the credentials (after the throttle check): 1, 0 or -1 as the back-end says, or
  * L7R_AUTH_PENDING with *job filled for the worker threads (password then belongs to it). */
 static int
@@ -76,7 +92,7 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
     char *plain = l7r_b64_decode(cred, &len), *colon;
     int rc = 0;
 
-    snprintf(ipkey, 80, "ip:%s", c->h.peer);
+    qvd_throttle_ip_key(c->h.peer, l->throttle_v6_prefix, ipkey, 80);
     *wait = qvd_throttle_blocked(l->throttle, ipkey, now);
     if (plain == NULL || strlen(plain) != len)
         goto out; /* not base64, or an embedded NUL */
@@ -85,9 +101,7 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
         if (colon == NULL)
             goto out;
         *colon = '\0';
-        snprintf(loginkey, 160, "login:%s", plain);
-        for (char *p = loginkey; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
+        login_key(l, plain, loginkey, 160);
         long w = qvd_throttle_blocked(l->throttle, loginkey, now);
         if (w > *wait)
             *wait = w;
@@ -98,11 +112,20 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
             char *hash = NULL;
             struct l7r_user u = {0};
             rc = l->auth->basic_hash(l, plain, &u, &hash);
-            if (rc == 1) {
+            if (rc >= 0) {
                 struct l7r_auth_job *j = qvd_xcalloc(1, sizeof(*j));
-                j->hash = hash;
                 j->password = qvd_xstrdup(colon + 1);
-                j->user = u;
+                if (rc == 1) {
+                    j->hash = hash;
+                    j->user = u;
+                } else {
+                    /* unknown or blocked: refused, but only after as long as a wrong
+                     * password takes, so that the answer time does not tell who exists */
+                    const char *dummy = qvd_password_dummy(l->cfg);
+                    j->hash = qvd_xstrdup(dummy ? dummy : "");
+                    j->refuse = true;
+                    snprintf(j->user.login, sizeof(j->user.login), "%s", plain);
+                }
                 *job = j;
                 rc = L7R_AUTH_PENDING;
                 goto out;
