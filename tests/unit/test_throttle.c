@@ -1,5 +1,6 @@
 /* test_throttle.c: the failed-login table: locks, expiry, floods of keys that must not
- * unlock anybody, a table full of locks, and the keys of IPv4 and IPv6 addresses. */
+ * unlock anybody, a table full of locks; the keys of IPv4 and IPv6 addresses, and of
+ * logins (one per user or administrator however it is spelled). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "config.h"
+#include "model.h"
 #include "throttle.h"
 
 #define T0 1000000
@@ -187,6 +190,62 @@ rotating_through_a_64_hits_one_lock(void **state)
     qvd_throttle_free(t);
 }
 
+static struct qvd_config *
+config(const char *text)
+{
+    struct qvd_config *cfg = qvd_config_new();
+
+    assert_int_equal(qvd_config_load_string(cfg, text, "test"), 0);
+    return cfg;
+}
+
+static void
+every_spelling_of_a_user_has_one_key(void **state)
+{
+    static const char *const spellings[] = {"demo", "DEMO", "Demo", "demo@default",
+                                            "DEMO@default", "dEmO@default"};
+    struct qvd_config *cfg = config("");
+    char k[160];
+
+    for (size_t i = 0; i < sizeof(spellings) / sizeof(*spellings); i++) {
+        qvd_model_user_key(cfg, spellings[i], k, sizeof(k));
+        assert_string_equal(k, "demo@default");
+    }
+    /* the tenant is matched as spelled, and the last '@' names it */
+    qvd_model_user_key(cfg, "demo@Default", k, sizeof(k));
+    assert_string_equal(k, "demo@Default");
+    qvd_model_user_key(cfg, "De@mo@acme", k, sizeof(k));
+    assert_string_equal(k, "de@mo@acme");
+    qvd_config_free(cfg);
+}
+
+static void
+user_keys_follow_the_default_tenant_and_case_sensitivity(void **state)
+{
+    struct qvd_config *cfg = config("l7r.auth.plugin.default.tenant = acme\n"
+                                    "model.user.login.case-sensitive = 1\n");
+    char k[160];
+
+    qvd_model_user_key(cfg, "Demo", k, sizeof(k));
+    assert_string_equal(k, "Demo@acme");
+    qvd_model_user_key(cfg, "Demo@acme", k, sizeof(k));
+    assert_string_equal(k, "Demo@acme");
+    qvd_config_free(cfg);
+}
+
+static void
+every_spelling_of_an_administrator_has_one_key(void **state)
+{
+    char a[160], b[160], c[160];
+
+    qvd_model_admin_key("ann@acme", NULL, a, sizeof(a));
+    qvd_model_admin_key("ann@acme", "", b, sizeof(b));
+    qvd_model_admin_key("ann", "acme", c, sizeof(c));
+    assert_string_equal(a, "ann@acme");
+    assert_string_equal(b, "ann@acme");
+    assert_string_equal(c, "ann@acme");
+}
+
 int
 main(void)
 {
@@ -200,6 +259,9 @@ main(void)
         cmocka_unit_test(ipv4_addresses_are_keys_of_their_own),
         cmocka_unit_test(ipv6_addresses_share_the_key_of_their_prefix),
         cmocka_unit_test(rotating_through_a_64_hits_one_lock),
+        cmocka_unit_test(every_spelling_of_a_user_has_one_key),
+        cmocka_unit_test(user_keys_follow_the_default_tenant_and_case_sensitivity),
+        cmocka_unit_test(every_spelling_of_an_administrator_has_one_key),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
