@@ -81,7 +81,9 @@ login_key(struct l7r *l, const char *login, char *key, size_t len)
 }
 
 /* Tries the credentials (after the throttle check): 1, 0 or -1 as the back-end says, or
- * L7R_AUTH_PENDING with *job filled for the worker threads (password then belongs to it). */
+ * L7R_AUTH_PENDING with *job filled for the worker threads (password then belongs to it).
+ * Unless *wait is set (throttled), the attempt counts as a failure of ipkey and loginkey
+ * from now on, until conclude gives it back (see qvd_throttle_begin). */
 static int
 check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, char *loginkey,
       long *wait, struct l7r_auth_job **job)
@@ -89,24 +91,20 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
     struct l7r *l = c->l7r;
     int64_t now = qvd_now();
     size_t len = 0;
-    char *plain = l7r_b64_decode(cred, &len), *colon;
+    char *plain = l7r_b64_decode(cred, &len), *colon = NULL;
+    bool decoded = plain != NULL && strlen(plain) == len; /* base64, and no embedded NUL */
+    bool basic = strcasecmp(scheme, "Basic") == 0;
     int rc = 0;
 
     qvd_throttle_ip_key(c->h.peer, l->throttle_v6_prefix, ipkey, 80);
-    *wait = qvd_throttle_blocked(l->throttle, ipkey, now);
-    if (plain == NULL || strlen(plain) != len)
-        goto out; /* not base64, or an embedded NUL */
-    if (strcasecmp(scheme, "Basic") == 0) {
-        colon = strchr(plain, ':');
-        if (colon == NULL)
-            goto out;
+    if (decoded && basic && (colon = strchr(plain, ':')) != NULL) {
         *colon = '\0';
         login_key(l, plain, loginkey, 160);
-        long w = qvd_throttle_blocked(l->throttle, loginkey, now);
-        if (w > *wait)
-            *wait = w;
-        if (*wait > 0)
-            goto out;
+    }
+    *wait = qvd_throttle_begin(l->throttle, (const char *const[]){ipkey, loginkey}, 2, now);
+    if (*wait > 0 || !decoded || (basic && colon == NULL))
+        goto out;
+    if (basic) {
         l7r_counter(l, "auth_attempts");
         if (l->auth_pool != NULL && l->auth->basic_hash != NULL) {
             char *hash = NULL;
@@ -136,8 +134,6 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
         if (rc != 1)
             log_info("%s: login '%s' refused", c->h.peer, plain);
     } else {
-        if (*wait > 0)
-            goto out;
         l7r_counter(l, "auth_attempts");
         rc = l->auth->authenticate_bearer(l, plain, &c->user);
         if (rc != 1)
@@ -156,16 +152,14 @@ static int
 conclude(struct l7r_conn *c, int rc, const char *ipkey, const char *loginkey,
          const unsigned char md[32])
 {
+    if (rc != 0) /* right, or not known to be wrong: the attempt is no failure */
+        qvd_throttle_ok(c->l7r->throttle, (const char *const[]){ipkey, loginkey}, 2, qvd_now());
     if (rc < 0) {
         log_err("%s: authentication failed: %s", c->h.peer, qvd_strerror());
         l7r_conn_error(c, 500, NULL, "Internal error while authenticating");
         return 0;
     }
     if (rc == 0) {
-        int64_t now = qvd_now();
-        qvd_throttle_fail(c->l7r->throttle, ipkey, now);
-        if (loginkey[0])
-            qvd_throttle_fail(c->l7r->throttle, loginkey, now);
         l7r_conn_error(c, 401, unauthorized, "Login failed");
         return 0;
     }

@@ -6,7 +6,12 @@
  * either: an entry that holds an active lock is never reused. When the table is full, the
  * entry without an active lock whose window started first makes room; when every entry
  * holds an active lock, see table_full below. Locked, so that worker threads may share
- * one table. */
+ * one table.
+ *
+ * A login being checked counts as a failure from the moment it is let through
+ * (qvd_throttle_begin) until it turns out right (qvd_throttle_ok): counted only once its
+ * result came back, a thousand guesses sent at once would all pass the check before the
+ * first failure was counted. */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -108,19 +113,50 @@ find(struct qvd_throttle *t, const char *key, int64_t now, bool create, int64_t 
     return victim;
 }
 
+/* The wait of a key (lock held). */
+static long
+wait_of(struct qvd_throttle *t, const char *key, int64_t now)
+{
+    int64_t first_free;
+    struct throttle_entry *e = find(t, key, now, false, &first_free);
+
+    if (e != NULL && e->failures >= t->max_failures)
+        return (long)(e->start + t->window - now);
+    if (e == NULL && now < t->full_until)
+        return (long)(t->full_until - now);
+    return 0;
+}
+
+/* Counts a failure of key (lock held): 0, or -1 when it found no slot. */
+static int
+count(struct qvd_throttle *t, const char *key, int64_t now)
+{
+    int64_t first_free;
+    struct throttle_entry *e = find(t, key, now, true, &first_free);
+
+    if (e != NULL) {
+        e->failures++;
+        return 0;
+    }
+    /* table_full: every slot holds an active lock. Unlocking one to make room would hand
+     * an attacker who can fill the table a way to clear any lock; not recording the
+     * failure would let him guess without limit on every key not yet in the table. So the
+     * failure closes the door instead: until the first lock ends (and frees a slot), every
+     * key without a slot is answered as throttled. Keys that were never in the table wait
+     * a little too: the attacker needs a lock in every slot, thousands of them, to get
+     * there. */
+    if (first_free > t->full_until)
+        t->full_until = first_free;
+    return -1;
+}
+
 long
 qvd_throttle_blocked(struct qvd_throttle *t, const char *key, int64_t now)
 {
-    struct throttle_entry *e;
-    int64_t first_free;
-    long wait = 0;
+    long wait;
 
     pthread_mutex_lock(&t->lock);
-    e = find(t, key, now, false, &first_free);
-    if (e != NULL && e->failures >= t->max_failures)
-        wait = (long)(e->start + t->window - now);
-    else if (e == NULL && now < t->full_until)
-        wait = (long)(t->full_until - now);
+    wait = wait_of(t, key, now);
     pthread_mutex_unlock(&t->lock);
     return wait;
 }
@@ -128,22 +164,40 @@ qvd_throttle_blocked(struct qvd_throttle *t, const char *key, int64_t now)
 void
 qvd_throttle_fail(struct qvd_throttle *t, const char *key, int64_t now)
 {
+    pthread_mutex_lock(&t->lock);
+    count(t, key, now);
+    pthread_mutex_unlock(&t->lock);
+}
+
+long
+qvd_throttle_begin(struct qvd_throttle *t, const char *const *keys, size_t n, int64_t now)
+{
+    long wait = 0, w;
+
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < n; i++)
+        if (keys[i] != NULL && keys[i][0] && (w = wait_of(t, keys[i], now)) > wait)
+            wait = w;
+    for (size_t i = 0; wait == 0 && i < n; i++)
+        if (keys[i] != NULL && keys[i][0] && count(t, keys[i], now) < 0)
+            wait = (long)(t->full_until - now);
+    pthread_mutex_unlock(&t->lock);
+    return wait;
+}
+
+void
+qvd_throttle_ok(struct qvd_throttle *t, const char *const *keys, size_t n, int64_t now)
+{
     struct throttle_entry *e;
     int64_t first_free;
 
     pthread_mutex_lock(&t->lock);
-    e = find(t, key, now, true, &first_free);
-    if (e != NULL) {
-        e->failures++;
-    } else if (first_free > t->full_until) {
-        /* table_full: every slot holds an active lock. Unlocking one to make room would
-         * hand an attacker who can fill the table a way to clear any lock; not recording
-         * the failure would let him guess without limit on every key not yet in the
-         * table. So the failure closes the door instead: until the first lock ends (and
-         * frees a slot), every key without a slot is answered as throttled. Keys that
-         * were never in the table wait a little too: the attacker needs a lock in every
-         * slot, thousands of them, to get there. */
-        t->full_until = first_free;
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i] == NULL || !keys[i][0])
+            continue;
+        e = find(t, keys[i], now, false, &first_free);
+        if (e != NULL && e->failures > 0)
+            e->failures--;
     }
     pthread_mutex_unlock(&t->lock);
 }

@@ -18,6 +18,12 @@ void qvd_throttle_free(struct qvd_throttle *t);
 long qvd_throttle_blocked(struct qvd_throttle *t, const char *key, int64_t now);
 /* Counts one failure of the key. Never evicts a key that holds an active lock. */
 void qvd_throttle_fail(struct qvd_throttle *t, const char *key, int64_t now);
+/* Before the credentials of a login are checked, with its n keys (an address, a login;
+ * NULL or "" ones skipped): 0 when none must wait, and then one failure is counted for
+ * each at once, so that attempts in flight count; else the longest wait, nothing counted.
+ * A login that succeeds gives its failure back with qvd_throttle_ok (same keys). */
+long qvd_throttle_begin(struct qvd_throttle *t, const char *const *keys, size_t n, int64_t now);
+void qvd_throttle_ok(struct qvd_throttle *t, const char *const *keys, size_t n, int64_t now);
 
 /* The key of a client address into out: "ip:A.B.C.D" for IPv4 (also IPv4-mapped IPv6),
  * "ip:NET/PREFIX" for IPv6 (the address with every bit past v6_prefix cleared, the zone

@@ -3,7 +3,8 @@
 # loopback inside a test node's network namespace (qvd-hkd with the `nothing` hypervisor
 # registers the node), a real database. Every spelling of one login shares its counter; a
 # flood of one-shot failures from thousands of addresses does not clear a real lock; IPv6
-# clients are throttled per /64, so one host cannot rotate through its addresses.
+# clients are throttled per /64, so one host cannot rotate through its addresses; guesses
+# sent at once count before their checks end.
 . "$(dirname "$0")/../lib.sh"
 t_init
 
@@ -49,6 +50,11 @@ admin user add --login victim --password right >/dev/null
 admin user add --login carol --password pw3 >/dev/null
 admin user add --login dave --password pw4 >/dev/null
 admin user add --login erin --password pw5 >/dev/null
+# frank's hash is a slow one (~0.1-0.3 s to check): the window in which guesses sent at once
+# would all be let through before the first one's check ends
+sed 's/^password.argon2.t_cost = .*/password.argon2.t_cost = 4/; s/^password.argon2.m_cost = .*/password.argon2.m_cost = 65536/' \
+  "$conf" >"$T_DIR/slow.conf"
+"$ADMIN" -c "$T_DIR/slow.conf" user add --login frank --password pw6 >/dev/null
 t_node_spawn HKD_PID "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1
 host_up() { [ "$(t_sql "SELECT state FROM host_runtimes")" = running ]; }
 t_wait 10 host_up ||
@@ -116,6 +122,16 @@ t_check "every one of the $FLOOD flood logins was checked and refused (401)" [ "
 t_check "after the flood, victim's right password still gets 429" [ "$(st 127.0.4.10 victim:right)" = 429 ]
 t_check "after the flood, demo is still locked too" [ "$(st 127.0.4.11 demo:right)" = 429 ]
 t_check "after the flood, an honest user from a new address logs in" [ "$(st 127.0.4.12 dave:pw4)" = 200 ]
+
+# --- guesses sent at once: each counts from when it is let through, not when its check ends ---
+args=()
+for i in $(seq 30); do args+=(-o /dev/null "$URL/qvd/list_of_vm"); done
+out=$(t_in_node curl -sgk -m 30 -Z --parallel-max 30 --parallel-immediate --interface 127.0.5.1 \
+  -u frank:wrong -w '%{http_code}\n' "${args[@]}" 2>/dev/null)
+n401=$(grep -c '^401$' <<<"$out") n429=$(grep -c '^429$' <<<"$out")
+t_diag "30 guesses at once: $n401 checked (401), $n429 throttled (429)"
+t_check "of 30 guesses sent at once, 5 are checked and 25 throttled" [ "$n401/$n429" = 5/25 ]
+t_check "then the right password gets 429" [ "$(st 127.0.5.2 frank:pw6)" = 429 ]
 
 # --- IPv6: the /64 of the client is the key ---
 kill "$L7R_PID"; wait "$L7R_PID" 2>/dev/null

@@ -133,6 +133,55 @@ a_table_full_of_locks_throttles_newcomers_and_unlocks_nobody(void **state)
     qvd_throttle_free(t);
 }
 
+/* A thousand guesses sent at once: each counts from when it is let through, so only the
+ * first five are checked, however slow the checks. One that succeeds is given back. */
+static void
+attempts_in_flight_count_as_failures_until_they_succeed(void **state)
+{
+    struct qvd_throttle *t = qvd_throttle_new(5, 60, 0);
+    const char *const keys[] = {"ip:127.0.0.1", "login:demo@default"};
+    int let_through = 0;
+
+    for (int i = 0; i < 1000; i++)
+        if (qvd_throttle_begin(t, keys, 2, T0) == 0)
+            let_through++;
+    assert_int_equal(let_through, 5);
+    qvd_throttle_ok(t, keys, 2, T0 + 1); /* one of them was right */
+    assert_int_equal(qvd_throttle_begin(t, keys, 2, T0 + 1), 0);
+    assert_int_equal(qvd_throttle_begin(t, keys, 2, T0 + 1), 59);
+    qvd_throttle_free(t);
+}
+
+static void
+a_refused_attempt_counts_against_no_key(void **state)
+{
+    struct qvd_throttle *t = qvd_throttle_new(5, 60, 0);
+    const char *const keys[] = {"ip:127.0.0.1", "login:demo@default", NULL, ""};
+
+    fail_n(t, "ip:127.0.0.1", 5, T0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(qvd_throttle_begin(t, keys, 4, T0), 60);
+    fail_n(t, "login:demo@default", 4, T0);
+    assert_int_equal(qvd_throttle_blocked(t, "login:demo@default", T0), 0);
+    qvd_throttle_free(t);
+}
+
+static void
+an_attempt_that_finds_no_slot_is_refused(void **state)
+{
+    struct qvd_throttle *t = qvd_throttle_new(5, 60, 4);
+    const char *const keys[] = {"ip:127.0.0.9", "login:x@default"};
+    char key[32];
+
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof(key), "locked%d", i);
+        fail_n(t, key, 5, T0);
+    }
+    assert_int_equal(qvd_throttle_begin(t, keys, 2, T0 + 30), 30);
+    assert_int_equal(qvd_throttle_blocked(t, "locked3", T0 + 30), 30);
+    qvd_throttle_free(t);
+}
+
 static void
 ipv4_addresses_are_keys_of_their_own(void **state)
 {
@@ -256,6 +305,9 @@ main(void)
         cmocka_unit_test(a_flood_of_10000_keys_never_evicts_an_active_lock),
         cmocka_unit_test(a_flood_evicts_the_oldest_unlocked_entries_first),
         cmocka_unit_test(a_table_full_of_locks_throttles_newcomers_and_unlocks_nobody),
+        cmocka_unit_test(attempts_in_flight_count_as_failures_until_they_succeed),
+        cmocka_unit_test(a_refused_attempt_counts_against_no_key),
+        cmocka_unit_test(an_attempt_that_finds_no_slot_is_refused),
         cmocka_unit_test(ipv4_addresses_are_keys_of_their_own),
         cmocka_unit_test(ipv6_addresses_share_the_key_of_their_prefix),
         cmocka_unit_test(rotating_through_a_64_hits_one_lock),
