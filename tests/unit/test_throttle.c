@@ -152,6 +152,20 @@ attempts_in_flight_count_as_failures_until_they_succeed(void **state)
     qvd_throttle_free(t);
 }
 
+/* A right login leaves nothing behind: the next failures start a window of their own. */
+static void
+a_success_alone_leaves_no_entry(void **state)
+{
+    struct qvd_throttle *t = qvd_throttle_new(5, 60, 0);
+    const char *const keys[] = {"ip:127.0.0.1", "login:demo@default"};
+
+    assert_int_equal(qvd_throttle_begin(t, keys, 2, T0), 0);
+    qvd_throttle_ok(t, keys, 2, T0);
+    fail_n(t, "login:demo@default", 5, T0 + 50);
+    assert_int_equal(qvd_throttle_blocked(t, "login:demo@default", T0 + 50), 60);
+    qvd_throttle_free(t);
+}
+
 static void
 a_refused_attempt_counts_against_no_key(void **state)
 {
@@ -306,6 +320,7 @@ main(void)
         cmocka_unit_test(a_flood_evicts_the_oldest_unlocked_entries_first),
         cmocka_unit_test(a_table_full_of_locks_throttles_newcomers_and_unlocks_nobody),
         cmocka_unit_test(attempts_in_flight_count_as_failures_until_they_succeed),
+        cmocka_unit_test(a_success_alone_leaves_no_entry),
         cmocka_unit_test(a_refused_attempt_counts_against_no_key),
         cmocka_unit_test(an_attempt_that_finds_no_slot_is_refused),
         cmocka_unit_test(ipv4_addresses_are_keys_of_their_own),
