@@ -20,7 +20,8 @@ long qvd_throttle_blocked(struct qvd_throttle *t, const char *key, int64_t now);
 void qvd_throttle_fail(struct qvd_throttle *t, const char *key, int64_t now);
 /* Before the credentials of a login are checked, with its n keys (an address, a login;
  * NULL or "" ones skipped): 0 when none must wait, and then one failure is counted for
- * each at once, so that attempts in flight count; else the longest wait, nothing counted.
+ * each at once, so that attempts in flight count; else the longest wait, nothing counted
+ * (or, when a key finds no slot in a table full of locks, the wait until one frees).
  * A login that succeeds gives its failure back with qvd_throttle_ok (same keys). */
 long qvd_throttle_begin(struct qvd_throttle *t, const char *const *keys, size_t n, int64_t now);
 void qvd_throttle_ok(struct qvd_throttle *t, const char *const *keys, size_t n, int64_t now);
