@@ -40,7 +40,7 @@ URL=https://127.0.0.1:$PORT
 api_up() { [ "$(t_in_node curl -sgk -m 2 -o /dev/null -w '%{http_code}' "$URL/api/v1/login")" != 000 ]; }
 start_api() {
   t_node_spawn API_PID "$API" -c "$conf" >>"$T_DIR/api.log" 2>&1
-  t_wait 10 api_up
+  t_wait 30 api_up
 }
 # st FROM JSON: the status of a login from the source address FROM
 st() {

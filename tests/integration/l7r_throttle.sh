@@ -57,14 +57,14 @@ sed 's/^password.argon2.t_cost = .*/password.argon2.t_cost = 4/; s/^password.arg
 "$ADMIN" -c "$T_DIR/slow.conf" user add --login frank --password pw6 >/dev/null
 t_node_spawn HKD_PID "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1
 host_up() { [ "$(t_sql "SELECT state FROM host_runtimes")" = running ]; }
-t_wait 10 host_up ||
+t_wait 30 host_up ||
   { t_fail "the HKD starts"; cat "$T_DIR/hkd.log"; exit 1; }
 
 # start_l7r: starts the L7R and waits until it answers on $URL
 l7r_up() { [ "$(t_in_node curl -sgk -m 2 -o /dev/null -w '%{http_code}' "$URL/qvd/ping")" = 200 ]; }
 start_l7r() {
   t_node_spawn L7R_PID "$L7R" -c "$conf" >>"$T_DIR/l7r.log" 2>&1
-  t_wait 10 l7r_up
+  t_wait 30 l7r_up
 }
 # st FROM USER:PASSWORD: the status of list_of_vm from the source address FROM
 URL=https://127.0.0.1:$PORT
