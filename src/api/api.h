@@ -48,6 +48,7 @@ struct api {
     struct qvd_workq *pool;
     struct api_feed *feed;
     struct qvd_throttle *throttle;
+    int throttle_v6_prefix; /* IPv6 clients are throttled per network of this length */
     long t_request, t_idle, max_conns;
     bool stopping;
 };

@@ -99,6 +99,7 @@ api_login(struct api_ctx *x)
     static const struct api_member m[] = {
         {"login", API_STR, true}, {"password", API_STR, true}, {"tenant", API_STR, false}, {0}};
     char token[44], ipkey[80], loginkey[200], cookie[160];
+    const char *const keys[] = {ipkey, loginkey};
     const char *login, *tenant;
     int64_t now = time(NULL);
     long wait;
@@ -112,22 +113,24 @@ api_login(struct api_ctx *x)
     tenant = api_str(x, "tenant");
     snprintf(x->object_name, sizeof(x->object_name), "%s%s%s", login, tenant ? "@" : "",
              tenant ? tenant : "");
-    snprintf(ipkey, sizeof(ipkey), "ip:%s", x->req->peer);
-    snprintf(loginkey, sizeof(loginkey), "admin:%s", x->object_name);
-    if ((wait = qvd_throttle_blocked(x->api->throttle, ipkey, now)) > 0 ||
-        (wait = qvd_throttle_blocked(x->api->throttle, loginkey, now)) > 0)
+    qvd_throttle_ip_key(x->req->peer, x->api->throttle_v6_prefix, ipkey, sizeof(ipkey));
+    /* one counter per administrator however the name and tenant are spelled */
+    memcpy(loginkey, "admin:", 6);
+    qvd_model_admin_key(login, tenant, loginkey + 6, sizeof(loginkey) - 6);
+    /* counted as a failure from now on (also while other threads check more guesses),
+     * given back if it succeeds */
+    if ((wait = qvd_throttle_begin(x->api->throttle, keys, 2, now)) > 0)
         return api_error(x, 429, "throttled", "too many failed logins: try again in %ld s", wait);
     rc = qvd_model_admin_login(x->db, x->api->cfg, login, tenant, api_str(x, "password"),
                                x->req->peer, token, &x->who);
+    if (rc != 0)
+        qvd_throttle_ok(x->api->throttle, keys, 2, time(NULL));
     if (rc < 0)
         return api_model_error(x);
-    if (rc == 0) {
-        qvd_throttle_fail(x->api->throttle, ipkey, now);
-        qvd_throttle_fail(x->api->throttle, loginkey, now);
+    if (rc == 0)
         return api_error(x, 401, "wrong_credentials",
                          "wrong administrator, tenant or password (or the administrator or its"
                          " tenant is blocked)");
-    }
     x->object_id = x->who.admin_id;
     if (load_rights(x) < 0)
         return -1;

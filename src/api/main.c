@@ -22,6 +22,7 @@
 #include "db.h"
 #include "err.h"
 #include "log.h"
+#include "password.h"
 #include "sandbox.h"
 #include "throttle.h"
 #include "tls.h"
@@ -165,7 +166,13 @@ main(int argc, char **argv)
     a.t_idle = qvd_config_int(a.cfg, "api.timeout.idle", 60);
     a.max_conns = qvd_config_int(a.cfg, "api.max_connections", 1000);
     a.throttle = qvd_throttle_new(qvd_config_int(a.cfg, "api.auth.throttle.failures", 5),
-                                  qvd_config_int(a.cfg, "api.auth.throttle.window", 60));
+                                  qvd_config_int(a.cfg, "api.auth.throttle.window", 60), 0);
+    a.throttle_v6_prefix = (int)qvd_config_int(a.cfg, "api.auth.throttle.ipv6.prefix", 64);
+    if (a.throttle_v6_prefix < 1 || a.throttle_v6_prefix > 128)
+        qvd_fatal("api.auth.throttle.ipv6.prefix must be a prefix length from 1 to 128");
+    /* made now, not on the first unknown login, which would then take twice as long */
+    if (qvd_password_dummy(a.cfg) == NULL)
+        qvd_fatal("%s", qvd_strerror());
     a.base = event_base_new();
     if (a.base == NULL)
         qvd_fatal("cannot create the event loop");

@@ -11,6 +11,7 @@
 #include "err.h"
 #include "http.h"
 #include "l7r.h"
+#include "password.h"
 #include "throttle.h"
 #include "log.h"
 #include "util.h"
@@ -64,8 +65,25 @@ l7r_sha256(const void *data, size_t len, unsigned char md[32])
     EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
 }
 
+/* The throttle key of a login: one per user however it is spelled ("demo", "DEMO",
+ * "demo@default"), else an attacker would get a fresh count of guesses with each spelling. */
+static void
+login_key(struct l7r *l, const char *login, char *key, size_t len)
+{
+    snprintf(key, len, "login:");
+    if (l->auth->login_key != NULL) {
+        l->auth->login_key(l, login, key + 6, len - 6);
+        return;
+    }
+    snprintf(key + 6, len - 6, "%s", login);
+    for (char *p = key; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+}
+
 /* Tries the credentials (after the throttle check): 1, 0 or -1 as the back-end says, or
- * L7R_AUTH_PENDING with *job filled for the worker threads (password then belongs to it). */
+ * L7R_AUTH_PENDING with *job filled for the worker threads (password then belongs to it).
+ * Unless *wait is set (throttled), the attempt counts as a failure of ipkey and loginkey
+ * from now on, until conclude gives it back (see qvd_throttle_begin). */
 static int
 check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, char *loginkey,
       long *wait, struct l7r_auth_job **job)
@@ -73,36 +91,39 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
     struct l7r *l = c->l7r;
     int64_t now = qvd_now();
     size_t len = 0;
-    char *plain = l7r_b64_decode(cred, &len), *colon;
+    char *plain = l7r_b64_decode(cred, &len), *colon = NULL;
+    bool decoded = plain != NULL && strlen(plain) == len; /* base64, and no embedded NUL */
+    bool basic = strcasecmp(scheme, "Basic") == 0;
     int rc = 0;
 
-    snprintf(ipkey, 80, "ip:%s", c->h.peer);
-    *wait = qvd_throttle_blocked(l->throttle, ipkey, now);
-    if (plain == NULL || strlen(plain) != len)
-        goto out; /* not base64, or an embedded NUL */
-    if (strcasecmp(scheme, "Basic") == 0) {
-        colon = strchr(plain, ':');
-        if (colon == NULL)
-            goto out;
+    qvd_throttle_ip_key(c->h.peer, l->throttle_v6_prefix, ipkey, 80);
+    if (decoded && basic && (colon = strchr(plain, ':')) != NULL) {
         *colon = '\0';
-        snprintf(loginkey, 160, "login:%s", plain);
-        for (char *p = loginkey; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        long w = qvd_throttle_blocked(l->throttle, loginkey, now);
-        if (w > *wait)
-            *wait = w;
-        if (*wait > 0)
-            goto out;
+        login_key(l, plain, loginkey, 160);
+    }
+    *wait = qvd_throttle_begin(l->throttle, (const char *const[]){ipkey, loginkey}, 2, now);
+    if (*wait > 0 || !decoded || (basic && colon == NULL))
+        goto out;
+    if (basic) {
         l7r_counter(l, "auth_attempts");
         if (l->auth_pool != NULL && l->auth->basic_hash != NULL) {
             char *hash = NULL;
             struct l7r_user u = {0};
             rc = l->auth->basic_hash(l, plain, &u, &hash);
-            if (rc == 1) {
+            if (rc >= 0) {
                 struct l7r_auth_job *j = qvd_xcalloc(1, sizeof(*j));
-                j->hash = hash;
                 j->password = qvd_xstrdup(colon + 1);
-                j->user = u;
+                if (rc == 1) {
+                    j->hash = hash;
+                    j->user = u;
+                } else {
+                    /* unknown or blocked: refused, but only after as long as a wrong
+                     * password takes, so that the answer time does not tell who exists */
+                    const char *dummy = qvd_password_dummy(l->cfg);
+                    j->hash = qvd_xstrdup(dummy ? dummy : "");
+                    j->refuse = true;
+                    snprintf(j->user.login, sizeof(j->user.login), "%s", plain);
+                }
                 *job = j;
                 rc = L7R_AUTH_PENDING;
                 goto out;
@@ -113,8 +134,6 @@ check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, cha
         if (rc != 1)
             log_info("%s: login '%s' refused", c->h.peer, plain);
     } else {
-        if (*wait > 0)
-            goto out;
         l7r_counter(l, "auth_attempts");
         rc = l->auth->authenticate_bearer(l, plain, &c->user);
         if (rc != 1)
@@ -133,16 +152,14 @@ static int
 conclude(struct l7r_conn *c, int rc, const char *ipkey, const char *loginkey,
          const unsigned char md[32])
 {
+    if (rc != 0) /* right, or not known to be wrong: the attempt is no failure */
+        qvd_throttle_ok(c->l7r->throttle, (const char *const[]){ipkey, loginkey}, 2, qvd_now());
     if (rc < 0) {
         log_err("%s: authentication failed: %s", c->h.peer, qvd_strerror());
         l7r_conn_error(c, 500, NULL, "Internal error while authenticating");
         return 0;
     }
     if (rc == 0) {
-        int64_t now = qvd_now();
-        qvd_throttle_fail(c->l7r->throttle, ipkey, now);
-        if (loginkey[0])
-            qvd_throttle_fail(c->l7r->throttle, loginkey, now);
         l7r_conn_error(c, 401, unauthorized, "Login failed");
         return 0;
     }

@@ -12,6 +12,7 @@
 #include "l7r.h"
 #include "log.h"
 #include "model.h"
+#include "password.h"
 #include "util.h"
 
 #define TOKEN_LIFETIME (24 * 3600)
@@ -58,6 +59,8 @@ default_basic(struct l7r *l, const char *login, const char *password, struct l7r
     int64_t id;
     int rc = find_login(l, login, u, &id);
 
+    if (rc == 0)
+        qvd_password_refuse(l->cfg, password); /* as long as a wrong password */
     if (rc != 1)
         return rc;
     /* argon2id, ~20 ms of CPU: only when no worker threads run (see basic_hash) */
@@ -82,6 +85,12 @@ default_basic_hash(struct l7r *l, const char *login, struct l7r_user *u, char **
         *hash = qvd_xstrdup(qvd_db_text(st, 0) ? qvd_db_text(st, 0) : "");
     qvd_db_done(st);
     return rc;
+}
+
+static void
+default_login_key(struct l7r *l, const char *login, char *key, size_t len)
+{
+    qvd_model_user_key(l->cfg, login, key, len);
 }
 
 static void
@@ -157,4 +166,5 @@ const struct l7r_auth_ops l7r_auth_default = {
     .authenticate_basic = default_basic,
     .basic_hash = default_basic_hash,
     .authenticate_bearer = default_bearer,
+    .login_key = default_login_key,
 };

@@ -29,6 +29,8 @@ run(void *job, void *ctx)
     struct l7r_auth_job *j = job;
 
     j->result = qvd_password_verify(j->hash, j->password);
+    if (j->refuse && j->result == 1)
+        j->result = 0;
     if (j->result < 0)
         snprintf(j->error, sizeof(j->error), "%s", qvd_strerror());
 }

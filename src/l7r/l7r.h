@@ -50,6 +50,11 @@ struct l7r_auth_ops {
      * hash (the caller frees it), so that the slow check runs on a worker thread. */
     int (*basic_hash)(struct l7r *l, const char *login, struct l7r_user *u, char **hash);
     int (*authenticate_bearer)(struct l7r *l, const char *token, struct l7r_user *u);
+    /* Optional: into key, the one spelling of the user that `login` names (every spelling
+     * the back-end would accept for one user gives the same key; an unknown login gets one
+     * too), so that failed logins of one user count together however it is spelled.
+     * Without it, the login lowercased. */
+    void (*login_key)(struct l7r *l, const char *login, char *key, size_t len);
 };
 
 /* A password check handed to the worker threads (auth_worker.c). */
@@ -57,6 +62,7 @@ struct l7r_auth_job {
     struct l7r_conn *conn; /* NULL once the connection has ended */
     char *hash, *password;
     int result; /* qvd_password_verify's: 1, 0 or -1 (error) */
+    bool refuse; /* the login may not log in: hash is the dummy, the check only takes time */
     char error[256];
     char ipkey[80], loginkey[160];
     unsigned char md[32]; /* of the Authorization value */
@@ -83,6 +89,7 @@ struct l7r {
     size_t nconns;
     uint64_t next_conn_id;
     struct qvd_throttle *throttle;
+    int throttle_v6_prefix; /* IPv6 clients are throttled per network of this length */
     const struct l7r_auth_ops *auth;
     struct qvd_workq *auth_pool; /* NULL: passwords are checked on the loop */
     /* timeouts in seconds, from the configuration */

@@ -20,6 +20,7 @@
 #include "db.h"
 #include "err.h"
 #include "l7r.h"
+#include "password.h"
 #include "sandbox.h"
 #include "throttle.h"
 #include "log.h"
@@ -311,7 +312,13 @@ main(int argc, char **argv)
         snprintf(l->nodename, sizeof(l->nodename), "%s", name);
     }
     l->throttle = qvd_throttle_new(qvd_config_int(l->cfg, "l7r.auth.throttle.failures", 5),
-                                   qvd_config_int(l->cfg, "l7r.auth.throttle.window", 60));
+                                   qvd_config_int(l->cfg, "l7r.auth.throttle.window", 60), 0);
+    l->throttle_v6_prefix = (int)qvd_config_int(l->cfg, "l7r.auth.throttle.ipv6.prefix", 64);
+    if (l->throttle_v6_prefix < 1 || l->throttle_v6_prefix > 128)
+        qvd_fatal("l7r.auth.throttle.ipv6.prefix must be a prefix length from 1 to 128");
+    /* made now, not on the first unknown login, which would then take twice as long */
+    if (qvd_password_dummy(l->cfg) == NULL)
+        qvd_fatal("%s", qvd_strerror());
 
     /* privileged part: sockets, key, file access */
     l->base = event_base_new();

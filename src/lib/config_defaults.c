@@ -113,6 +113,7 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"l7r.vm_start.poll", "500", "ms between looks at a VM that connect_to_vm waits for (the HKD's wake-ups come sooner)"},
     {"l7r.auth.throttle.failures", "5", "failed logins of one login or client address before it must wait"},
     {"l7r.auth.throttle.window", "60", "seconds over which failed logins count, and the wait"},
+    {"l7r.auth.throttle.ipv6.prefix", "64", "IPv6 clients are throttled per network of this prefix length (1-128), as one host usually holds a whole /64"},
     {"l7r.auth.plugin.default.tenant", "default", "tenant of logins without @tenant"},
     {"l7r.auth.threads", "0", "threads that check passwords (argon2id) off the event loop; 0: one per CPU"},
     {"l7r.loadbalancer.plugin.default.weight.ram", "1", "placement weight of a host's free RAM"},
@@ -135,6 +136,7 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"api.events.interval", "250", "ms between looks for changes to stream to /api/v1/events"},
     {"api.auth.throttle.failures", "5", "failed admin logins of one name or address before it must wait"},
     {"api.auth.throttle.window", "60", "seconds over which failed admin logins count, and the wait"},
+    {"api.auth.throttle.ipv6.prefix", "64", "IPv6 clients of qvd-api are throttled per network of this prefix length (1-128)"},
 
     {"client.host.name", "", "qvd-client: the L7R to connect to (--host, QVDHOST)"},
     {"client.host.port", "8443", "qvd-client: the L7R's TLS port (--port, QVDPORT)"},

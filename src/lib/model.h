@@ -39,6 +39,10 @@ int qvd_model_tenant_find(struct qvd_db *db, const char *name, int64_t *id);
  * l7r.auth.plugin.default.tenant) does. Logins compare as model.user.login.case-sensitive. */
 int qvd_model_user_find(struct qvd_db *db, struct qvd_config *cfg, const char *login,
                         const char *tenant, int64_t *id);
+/* The one spelling of the user that `login` names, for every spelling alike ("DEMO",
+ * "demo@default" -> "demo@default"): the login folded as qvd_model_user_find compares it,
+ * "@", the tenant it names. Needs no database: an unknown user has a key too. */
+void qvd_model_user_key(struct qvd_config *cfg, const char *login, char *out, size_t len);
 /* An OSF by name: in `tenant_id` first, then in the common tenant. */
 int qvd_model_osf_find(struct qvd_db *db, int64_t tenant_id, const char *name, int64_t *id);
 int qvd_model_host_find(struct qvd_db *db, const char *name, int64_t *id);
@@ -207,6 +211,9 @@ int qvd_model_admin_passwd(struct qvd_db *db, struct qvd_config *cfg, int64_t id
 int qvd_model_admin_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
 /* "name@tenant", or name and tenant apart (tenant "*" for superadministrators). */
 int qvd_model_admin_find(struct qvd_db *db, const char *login, const char *tenant, int64_t *id);
+/* The one spelling of the administrator that login and tenant name, as qvd_model_admin_find
+ * reads them ("ann@acme" alone or "ann" with tenant "acme" -> "ann@acme"). No database. */
+void qvd_model_admin_key(const char *login, const char *tenant, char *out, size_t len);
 int qvd_model_admin_assign(struct qvd_db *db, struct qvd_config *cfg, int64_t admin_id,
                            int64_t role_id, bool assign);
 int qvd_model_role_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,

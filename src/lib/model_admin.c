@@ -143,13 +143,12 @@ qvd_model_admin_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
     return qvd_model_end(db, rc);
 }
 
-int
-qvd_model_admin_find(struct qvd_db *db, const char *login, const char *tenant, int64_t *id)
+/* The name and the tenant that login and tenant give: "name@tenant" (the last '@') with no
+ * tenant apart (NULL or ""), else login in tenant; *tenant_out may be NULL or "". */
+static int
+admin_split(const char *login, const char *tenant, char name[128], const char **tenant_out)
 {
     const char *at = login ? strrchr(login, '@') : NULL;
-    char name[128];
-    int64_t tenant_id;
-    int rc;
 
     if (login == NULL || *login == '\0')
         return qvd_model_fail(QVD_MODEL_INVALID, "the administrator's name is missing");
@@ -158,10 +157,23 @@ qvd_model_admin_find(struct qvd_db *db, const char *login, const char *tenant, i
             return qvd_model_fail(QVD_MODEL_INVALID,
                                   "give the tenant either as %s or apart, not both", login);
         tenant = at + 1;
-        snprintf(name, sizeof(name), "%.*s", (int)(at - login), login);
+        snprintf(name, 128, "%.*s", (int)(at - login), login);
     } else {
-        snprintf(name, sizeof(name), "%s", login);
+        snprintf(name, 128, "%s", login);
     }
+    *tenant_out = tenant;
+    return 0;
+}
+
+int
+qvd_model_admin_find(struct qvd_db *db, const char *login, const char *tenant, int64_t *id)
+{
+    char name[128];
+    int64_t tenant_id;
+    int rc;
+
+    if (admin_split(login, tenant, name, &tenant) < 0)
+        return -1;
     if (tenant == NULL || *tenant == '\0')
         return qvd_model_fail(QVD_MODEL_INVALID,
                               "say which tenant administrator '%s' belongs to ('*' for"
@@ -177,6 +189,17 @@ qvd_model_admin_find(struct qvd_db *db, const char *login, const char *tenant, i
         return qvd_model_fail(QVD_MODEL_NOT_FOUND,
                               "administrator '%s' does not exist in tenant '%s'", name, tenant);
     return 0;
+}
+
+void
+qvd_model_admin_key(const char *login, const char *tenant, char *out, size_t len)
+{
+    char name[128];
+
+    if (admin_split(login, tenant, name, &tenant) < 0)
+        snprintf(out, len, "%s@%s", login ? login : "", tenant ? tenant : "");
+    else
+        snprintf(out, len, "%s@%s", name, tenant ? tenant : "");
 }
 
 /* ---- roles ---- */
@@ -500,11 +523,15 @@ qvd_model_admin_login(struct qvd_db *db, struct qvd_config *cfg, const char *log
     int64_t id, now = time(NULL);
     int rc, blocked = 1;
 
-    if (password == NULL || qvd_model_admin_find(db, login, tenant, &id) < 0)
-        return qvd_model_errkind() == QVD_MODEL_NOT_FOUND ||
-                       qvd_model_errkind() == QVD_MODEL_INVALID
-                   ? 0
-                   : -1;
+    if (password == NULL)
+        return 0;
+    if (qvd_model_admin_find(db, login, tenant, &id) < 0) {
+        if (qvd_model_errkind() != QVD_MODEL_NOT_FOUND && qvd_model_errkind() != QVD_MODEL_INVALID)
+            return -1;
+        /* as long as a wrong password: the answer time must not tell who exists */
+        qvd_password_refuse(cfg, password);
+        return 0;
+    }
     st = qvd_db_query(db,
                       "SELECT a.password, a.blocked + t.blocked, a.name, a.tenant_id, t.name"
                       " FROM administrators a JOIN tenants t ON t.id = a.tenant_id WHERE a.id = ?",
@@ -521,8 +548,10 @@ qvd_model_admin_login(struct qvd_db *db, struct qvd_config *cfg, const char *log
     qvd_db_done(st);
     if (rc < 0)
         return qvd_model_dbfail(db);
-    if (rc == 0)
+    if (rc == 0) {
+        qvd_password_refuse(cfg, password);
         return 0;
+    }
     rc = qvd_password_verify(hash, password);
     free(hash);
     if (rc < 0)

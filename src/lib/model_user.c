@@ -1,5 +1,6 @@
 /* model_user.c: users (login unique per tenant, argon2id passwords) and OSFs. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,14 +36,13 @@ login_check(struct qvd_config *cfg, const char *login)
     return 0;
 }
 
-int
-qvd_model_user_find(struct qvd_db *db, struct qvd_config *cfg, const char *login,
-                    const char *tenant, int64_t *id)
+/* The login and the tenant that a spelling names: "login@tenant" (the last '@'), or login in
+ * `tenant`, or else in l7r.auth.plugin.default.tenant. *name is malloc'd. */
+static int
+login_split(struct qvd_config *cfg, const char *login, const char *tenant, char **name,
+            const char **tenant_out)
 {
     const char *at = login ? strrchr(login, '@') : NULL;
-    char *name = NULL, *norm = NULL;
-    int64_t tenant_id;
-    int rc;
 
     if (login == NULL || *login == '\0')
         return qvd_model_fail(QVD_MODEL_INVALID, "login is missing");
@@ -51,13 +51,27 @@ qvd_model_user_find(struct qvd_db *db, struct qvd_config *cfg, const char *login
             return qvd_model_fail(QVD_MODEL_INVALID,
                                   "give the tenant either as %s or as --tenant, not both", login);
         tenant = at + 1;
-        name = qvd_xstrndup(login, (size_t)(at - login));
+        *name = qvd_xstrndup(login, (size_t)(at - login));
     } else {
-        name = qvd_xstrdup(login);
+        *name = qvd_xstrdup(login);
         if (tenant == NULL)
             tenant = qvd_config_get(cfg, "l7r.auth.plugin.default.tenant");
     }
-    rc = qvd_model_tenant_find(db, tenant ? tenant : "default", &tenant_id);
+    *tenant_out = tenant ? tenant : "default";
+    return 0;
+}
+
+int
+qvd_model_user_find(struct qvd_db *db, struct qvd_config *cfg, const char *login,
+                    const char *tenant, int64_t *id)
+{
+    char *name = NULL, *norm = NULL;
+    int64_t tenant_id;
+    int rc;
+
+    if (login_split(cfg, login, tenant, &name, &tenant) < 0)
+        return -1;
+    rc = qvd_model_tenant_find(db, tenant, &tenant_id);
     if (rc == 0) {
         norm = login_norm(cfg, name);
         rc = qvd_db_get_int(db, id, "SELECT id FROM users WHERE tenant_id = ? AND login = ?",
@@ -73,6 +87,22 @@ qvd_model_user_find(struct qvd_db *db, struct qvd_config *cfg, const char *login
     free(name);
     free(norm);
     return rc;
+}
+
+void
+qvd_model_user_key(struct qvd_config *cfg, const char *login, char *out, size_t len)
+{
+    const char *tenant;
+    char *name = NULL, *norm;
+
+    if (login_split(cfg, login, NULL, &name, &tenant) < 0) {
+        snprintf(out, len, "%s", login ? login : "");
+        return;
+    }
+    norm = login_norm(cfg, name);
+    snprintf(out, len, "%s@%s", norm, tenant);
+    free(name);
+    free(norm);
 }
 
 int

@@ -1,6 +1,8 @@
 /* password.c: argon2id password hashes through libargon2 (the reference implementation). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -67,4 +69,40 @@ qvd_password_verify(const char *encoded, const char *password)
     if (rc == ARGON2_MEMORY_ALLOCATION_ERROR)
         return qvd_seterr("argon2id: %s", argon2_error_message(rc));
     return 0;
+}
+
+const char *
+qvd_password_dummy(struct qvd_config *cfg)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static char *dummy;
+    uint8_t r[16];
+    char pw[33];
+    const char *out;
+
+    pthread_mutex_lock(&lock);
+    if (dummy == NULL) {
+        /* a password nobody knows, so that the hash can never say yes */
+        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+            qvd_seterr("getrandom: %s", strerror(errno));
+        } else {
+            for (size_t i = 0; i < sizeof(r); i++)
+                snprintf(pw + 2 * i, 3, "%02x", r[i]);
+            qvd_password_hash(cfg, pw, &dummy);
+            qvd_wipe(pw, sizeof(pw));
+        }
+        qvd_wipe(r, sizeof(r));
+    }
+    out = dummy;
+    pthread_mutex_unlock(&lock);
+    return out;
+}
+
+void
+qvd_password_refuse(struct qvd_config *cfg, const char *password)
+{
+    const char *dummy = qvd_password_dummy(cfg);
+
+    if (dummy != NULL && password != NULL)
+        qvd_password_verify(dummy, password);
 }

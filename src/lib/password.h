@@ -13,4 +13,12 @@ int qvd_password_hash(struct qvd_config *cfg, const char *password, char **out);
  * an argon2id string), -1 on an internal error. Takes the same time for any mismatch. */
 int qvd_password_verify(const char *encoded, const char *password);
 
+/* A hash of a random password (never known) made once with the configured costs, for refusals
+ * to take as long as a wrong password: an unknown or blocked login then tells nothing by its
+ * answer time. NULL (qvd_strerror() set) if it cannot be made. Thread-safe. */
+const char *qvd_password_dummy(struct qvd_config *cfg);
+/* Spends the time of a password check (against the dummy) and refuses: for every login
+ * refused before its password is checked. */
+void qvd_password_refuse(struct qvd_config *cfg, const char *password);
+
 #endif
