@@ -178,6 +178,7 @@ int hkd_priv_cleanup(struct hkd *hkd, int64_t vm_id);
 int hkd_priv_base(struct hkd_vm *vm); /* hkd_storage_base; the unpack child's pidfd too */
 int hkd_priv_unpacked(struct hkd_vm *vm);
 int hkd_priv_mount(struct hkd_vm *vm);
+int hkd_priv_fw_add(struct hkd_vm *vm); /* an adopted VM's firewall entries */
 int hkd_priv_list(struct hkd *hkd, int64_t **ids, size_t *n);
 /* Exits the engine when the parent goes (EOF on the channel). */
 void hkd_priv_watch(struct hkd *hkd);

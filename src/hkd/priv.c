@@ -145,6 +145,8 @@ serve(struct hkd *hkd, const struct hkd_priv_msg *m, struct hkd_priv_res *r, int
         return finish_unpack(hkd, &vm);
     case HKD_PRIV_MOUNT:
         return hkd_storage_mount(hkd, &vm);
+    case HKD_PRIV_FW_ADD:
+        return hkd_fw_vm_add(hkd, &vm);
     case HKD_PRIV_LIST:
         if (hkd->hv->list != NULL && hkd->hv->list(hkd, &ids, &n) < 0)
             return -1;

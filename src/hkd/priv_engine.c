@@ -100,6 +100,19 @@ fill(struct hkd_priv_msg *m, uint32_t type, const struct hkd_vm *vm, bool all)
 }
 
 int
+hkd_priv_fw_add(struct hkd_vm *vm)
+{
+    struct hkd_priv_msg m;
+    struct hkd_priv_res r;
+
+    fill(&m, HKD_PRIV_FW_ADD, vm, false);
+    memset(m.di_path, 0, sizeof(m.di_path)); /* only the VM, its address and MAC */
+    snprintf(m.ip, sizeof(m.ip), "%s", vm->ip);
+    snprintf(m.mac, sizeof(m.mac), "%s", vm->mac);
+    return call(vm->hkd, &m, &r, NULL);
+}
+
+int
 hkd_priv_start(struct hkd_vm *vm)
 {
     struct hkd_priv_msg m;

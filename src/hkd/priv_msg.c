@@ -29,6 +29,7 @@ static const struct {
     /* the root file system and the home under it (per user: its login names it) */
     [HKD_PRIV_MOUNT] = {"mount", U_VM | U_DI | U_STORAGE | U_LOGIN | U_PATH | U_FLAGS},
     [HKD_PRIV_LIST] = {"list", U_OFFSET},
+    [HKD_PRIV_FW_ADD] = {"fw_add", U_VM | U_IP | U_MAC},
 };
 
 const char *

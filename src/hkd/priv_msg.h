@@ -26,6 +26,7 @@ enum hkd_priv_type {
     HKD_PRIV_UNPACKED,  /* hkd_storage_unpacked once that child has exited */
     HKD_PRIV_MOUNT,     /* hkd_storage_mount */
     HKD_PRIV_LIST,      /* hv->list from index `offset`: ids, value = how many in all */
+    HKD_PRIV_FW_ADD,    /* hkd_fw_vm_add: an adopted VM's entries (the tables were rebuilt) */
     HKD_PRIV_TYPE_END,
 };
 

@@ -655,6 +655,12 @@ adopt(struct hkd *hkd, const struct left_vm *l)
     snprintf(vm->secret, sizeof(vm->secret), "%s", l->secret);
     hkd_priv_rootfs(hkd, vm->id, vm->rootfs, sizeof(vm->rootfs));
     set_step(vm, VM_ADOPTING);
+    /* the firewall was rebuilt at start-up without it: until its entries are back, its
+     * port is dropped, the VMA's answers too */
+    if (hkd_priv_fw_add(vm) < 0) {
+        vm_fail(vm, "adopting it");
+        return;
+    }
     log_info("VM %lld was left running by a previous run: asking its VMA", (long long)vm->id);
     hkd_vma_ping(vm, on_ping);
 }

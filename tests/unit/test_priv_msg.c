@@ -72,6 +72,16 @@ well_formed_requests_pass(void **state)
     id_msg(HKD_PRIV_LIST, 0);
     m.offset = 64;
     assert_int_equal(hkd_priv_msg_check(&m, sizeof(m)), 0);
+    id_msg(HKD_PRIV_FW_ADD, 7);
+    strcpy(m.ip, "10.0.0.7");
+    strcpy(m.mac, "54:52:00:00:00:07");
+    assert_int_equal(hkd_priv_msg_check(&m, sizeof(m)), 0);
+    /* an adopted VM's entries need its address and MAC, and nothing else */
+    m.mac[0] = '\0';
+    refused("mac");
+    strcpy(m.mac, "54:52:00:00:00:07");
+    strcpy(m.di_path, "1-x.tar");
+    refused("di_path is set but not used");
 }
 
 static void
