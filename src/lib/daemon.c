@@ -130,9 +130,13 @@ share_path(const char *path, mode_t type, gid_t gid, mode_t add, mode_t del)
     if (type == S_IFDIR && (sb.st_mode & S_IWOTH))
         goto out;
     if (sb.st_gid != 0 && sb.st_gid != gid) {
-        rc = qvd_seterr("%s belongs to group %s, not to %s: give l7r.user and api.user one "
-                        "primary group (or chgrp %s %s)", path, group_name(sb.st_gid),
-                        group_name(gid), group_name(gid), path);
+        /* group_name's answer lives until its next call: one copy per name */
+        char have[64], want[64];
+        snprintf(have, sizeof(have), "%s", group_name(sb.st_gid));
+        snprintf(want, sizeof(want), "%s", group_name(gid));
+        rc = qvd_seterr("%s belongs to group %s, not to %s: give hkd.user, l7r.user and "
+                        "api.user one primary group (or chgrp %s %s)", path, have, want, want,
+                        path);
         goto out;
     }
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);

@@ -37,6 +37,8 @@ path.storage.root = $T_DIR/storage
 path.vma.binary = $VMA
 vma.x_session = /usr/local/bin/qvd-test-session
 hkd.vm_command.poll = 1
+# the daemons that drop root share one primary group (the database is theirs)
+hkd.user = daemon
 l7r.address = 127.0.0.1
 l7r.port = $PORT
 l7r.user = daemon
