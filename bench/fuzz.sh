@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/fuzz.sh: runs every libFuzzer target (tests/fuzz) for RUNS executions from its seed
 # corpus and prints one table: target, executions, seconds, executions per second and the
-# crashes found (0 expected; each one is kept as a reproducer and named below the table).
+# crashes found (0 expected: a crash, a leak or one input that takes over 10 s; each is kept
+# as a reproducer and named below the table).
 # Builds the fuzz build as tests/run.sh does (clang, ASan + UBSan, -Dfuzz=true) or reuses it.
 #   bash bench/fuzz.sh [RUNS]   (default 1000000 per target; BENCH_FUZZ_TARGETS="rpc http"
 #                                picks targets; QVD_SAN_BUILD names the build folder)
@@ -19,6 +20,7 @@ ninja -C "$SAN_BUILD" >/dev/null || { echo "the fuzz build failed: ninja -C $SAN
 
 work=$(mktemp -d /tmp/qvd-bench-fuzz.XXXXXX)
 trap '[ -n "${BENCH_KEEP:-}" ] && echo "# kept $work" >&2 || rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 rc=0 found=()
 printf '%-12s %12s %9s %9s %8s\n' target executions seconds exec/s crashes
@@ -30,7 +32,7 @@ for f in "$SAN_BUILD"/tests/fuzz/fuzz-*; do
   mkdir -p "$corpus" "$art"
   cp "$top/tests/fuzz/corpus/$n"/* "$corpus"/ 2>/dev/null
   t0=${EPOCHREALTIME/./}
-  nice "$f" -runs="$RUNS" -seed=1 -print_final_stats=1 -artifact_prefix="$art" "$corpus" \
+  nice "$f" -runs="$RUNS" -seed=1 -print_final_stats=1 -timeout=10 -artifact_prefix="$art" "$corpus" \
     >"$work/$n.log" 2>&1
   t1=${EPOCHREALTIME/./}
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$n.log" | tail -1)
