@@ -19,6 +19,31 @@ api_reply(struct api_ctx *x, int status, json_t *body)
     return 0;
 }
 
+/* Makes s valid UTF-8 in place: each byte that does not begin a whole, shortest-form
+ * sequence of a code point becomes '?'. A message may hold raw bytes (a path) or end in a
+ * sequence cut by the size of x->error, and the JSON answer cannot carry either (json_pack
+ * would fail and the error would go out without its body). */
+static void
+utf8_clean(char *s)
+{
+    static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+    unsigned char *p = (unsigned char *)s;
+
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : *p >= 0xc0 && *p < 0xe0 ? 2 : *p >= 0xe0 && *p < 0xf0 ? 3
+                 : *p >= 0xf0 && *p < 0xf8 ? 4 : 0;
+        unsigned cp = n == 1 ? *p : n ? *p & (0x7f >> n) : 0;
+        size_t i = 1;
+        for (; i < n && (p[i] & 0xc0) == 0x80; i++)
+            cp = cp << 6 | (p[i] & 0x3f);
+        if (n == 0 || i < n || cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000)) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 int
 api_error(struct api_ctx *x, int status, const char *code, const char *fmt, ...)
 {
@@ -27,6 +52,7 @@ api_error(struct api_ctx *x, int status, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(x->error, sizeof(x->error), fmt, ap);
     va_end(ap);
+    utf8_clean(x->error);
     api_reply(x, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", x->error));
     return -1;
 }

@@ -185,7 +185,8 @@ hkd_storage_base(struct hkd *hkd, struct hkd_vm *vm)
     if (pid == 0) {
         char buf;
         close(fds[1]);
-        (void)read(fds[0], &buf, 1); /* wait until the parent knows our pid */
+        while (read(fds[0], &buf, 1) < 0 && errno == EINTR)
+            ; /* wait until the parent knows our pid: EOF when it closes its end */
         char *t = qvd_xasprintf("%s/.tmp.%d", path(hkd, "path.storage.basefs"), (int)getpid());
         if (mkdir(t, 0755) < 0)
             _exit(1);

@@ -133,7 +133,9 @@ userns_fd(uint32_t base, uint32_t size)
         c = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
         if (write(ready[1], &c, 1) != 1)
             _exit(1);
-        (void)read(go[0], &c, 1); /* until the node has opened the namespace */
+        /* until the node has opened the namespace (EOF when it closes its end) */
+        while (read(go[0], &c, 1) < 0 && errno == EINTR)
+            ;
         _exit(0);
     }
     close(ready[1]);

@@ -243,8 +243,7 @@ api_connect_to_vm(struct l7r_conn *c, const struct qvd_http_msg *m)
     }
     for (size_t i = 0; i < m->nparams; i++) {
         const char *k = m->params[i].key;
-        if (strcmp(k, "id") != 0 && strncmp(k, "qvd.client.", 11) != 0 &&
-            strncmp(k, "custom.", 7) != 0) {
+        if (!l7r_connect_param_allowed(k)) {
             l7r_conn_error(c, 403, NULL, "Invalid parameters: %.64s", k);
             return;
         }

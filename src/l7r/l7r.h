@@ -163,6 +163,13 @@ void l7r_sha256(const void *data, size_t len, unsigned char md[32]);
 /* A new multi-use token of the user valid for 24 h: *b64 = base64(token) for the client. */
 int l7r_token_create(struct l7r *l, int64_t user_id, char **b64);
 
+/* params.c: connect_to_vm's parameters. May a client give `key`? */
+bool l7r_connect_param_allowed(const char *key);
+/* The x_start parameters of a connect_to_vm request m: its own but the id, then the user's
+ * login and id and the slave key; a new key, value, ..., NULL list of *n strings. */
+char **l7r_x_start_params(const struct qvd_http_msg *m, const char *login, int64_t user_id,
+                          const char *slave_key, size_t *n);
+
 /* session.c: connect_to_vm */
 void l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t vm_id);
 void l7r_session_free(struct l7r_session *s);

@@ -104,15 +104,6 @@ random_key(char *out, size_t n)
     out[n] = '\0';
 }
 
-static void
-add_param(struct l7r_session *s, const char *k, const char *v)
-{
-    s->params = qvd_xrealloc(s->params, (s->nparams + 3) * sizeof(*s->params));
-    s->params[s->nparams++] = qvd_xstrdup(k);
-    s->params[s->nparams++] = qvd_xstrdup(v);
-    s->params[s->nparams] = NULL;
-}
-
 void
 l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t vm_id)
 {
@@ -123,16 +114,8 @@ l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t vm_i
     s->vm_id = vm_id;
     s->timer = evtimer_new(s->l->base, on_timer, s);
     c->sess = s;
-    for (size_t i = 0; i < m->nparams; i++)
-        if (strcmp(m->params[i].key, "id") != 0)
-            add_param(s, m->params[i].key, m->params[i].value);
     random_key(s->slave_key, 64);
-    add_param(s, "qvd.vm.user.name", c->user.login);
-    /* the VMA derives the session user's uid from it: the same uid in every VM of the user */
-    char uid_seed[24];
-    snprintf(uid_seed, sizeof(uid_seed), "%lld", (long long)c->user.id);
-    add_param(s, "qvd.vm.user.id", uid_seed);
-    add_param(s, "qvd.slave.key", s->slave_key);
+    s->params = l7r_x_start_params(m, c->user.login, c->user.id, s->slave_key, &s->nparams);
     l7r_counter(s->l, "nx_attempts");
     s->stage = ST_TAKEOVER;
     s->deadline_ms = qvd_mono_ms() + s->l->t_takeover * 1000;

@@ -11,6 +11,10 @@
 
 #define QVD_CONFIG_MAX_FILE (1024 * 1024)
 #define QVD_CONFIG_MAX_DEPTH 16
+/* What one value may expand to: without these, a few lines of ${a}${a}... references
+ * nested QVD_CONFIG_MAX_DEPTH deep ask for 8^16 copies and stall whoever reads the key. */
+#define QVD_CONFIG_MAX_REFS 1024
+#define QVD_CONFIG_MAX_VALUE (64 * 1024)
 
 struct entry {
     char *key;
@@ -235,8 +239,10 @@ qvd_config_load_file(struct qvd_config *cfg, const char *path, bool must_exist)
     return rc;
 }
 
+/* Appends raw with its references expanded: 0, -1 (message set), or -2 when the value
+ * goes past QVD_CONFIG_MAX_REFS references (counted in *refs) or QVD_CONFIG_MAX_VALUE. */
 static int
-expand(struct qvd_config *cfg, const char *raw, struct qvd_buf *out, int depth)
+expand(struct qvd_config *cfg, const char *raw, struct qvd_buf *out, int depth, size_t *refs)
 {
     if (depth > QVD_CONFIG_MAX_DEPTH)
         return qvd_seterr("configuration references nest too deeply (a loop?)");
@@ -245,17 +251,21 @@ expand(struct qvd_config *cfg, const char *raw, struct qvd_buf *out, int depth)
             const char *end = strchr(p + 2, '}');
             if (end == NULL)
                 return qvd_seterr("unterminated ${ in configuration value '%s'", raw);
+            if (++*refs > QVD_CONFIG_MAX_REFS)
+                return -2;
             char *name = qvd_xstrndup(p + 2, (size_t)(end - p - 2));
             struct entry *e = find(cfg, name);
-            int rc = e ? expand(cfg, e->raw, out, depth + 1)
+            int rc = e ? expand(cfg, e->raw, out, depth + 1, refs)
                        : qvd_seterr("configuration references unknown key '%s'", name);
             free(name);
             if (rc < 0)
-                return -1;
+                return rc;
             p = end + 1;
         } else {
             qvd_buf_addc(out, *p++);
         }
+        if (out->len > QVD_CONFIG_MAX_VALUE)
+            return -2;
     }
     return 0;
 }
@@ -265,6 +275,8 @@ qvd_config_get(struct qvd_config *cfg, const char *key)
 {
     struct entry *e = find(cfg, key);
     struct qvd_buf out = QVD_BUF_INIT;
+    size_t refs = 0;
+    int rc;
 
     if (e == NULL) {
         qvd_seterr("unknown configuration key '%s'", key);
@@ -272,7 +284,11 @@ qvd_config_get(struct qvd_config *cfg, const char *key)
     }
     if (e->expanded != NULL)
         return e->expanded;
-    if (expand(cfg, e->raw, &out, 0) < 0) {
+    if ((rc = expand(cfg, e->raw, &out, 0, &refs)) < 0) {
+        if (rc == -2)
+            qvd_seterr("configuration key '%s' expands to more than %d references or %d bytes: "
+                       "give it fewer ${...} references",
+                       key, QVD_CONFIG_MAX_REFS, QVD_CONFIG_MAX_VALUE);
         qvd_buf_free(&out);
         return NULL;
     }

@@ -1,5 +1,7 @@
-/* fuzz_http.c: libFuzzer target for the HTTP parser: the first byte picks request or
- * response; the rest is fed in chunks whose sizes come from the input too. */
+/* fuzz_http.c: libFuzzer target for the HTTP parser: the first byte picks request (what
+ * hconn reads for qvd-l7r and qvd-api, pipelined) or response, and the body limit (the
+ * default, or qvd-admin's raised one); the rest is fed in chunks whose sizes come from the
+ * input too. Every header and parameter of each message is walked. */
 #include <stdint.h>
 #include <string.h>
 
@@ -16,6 +18,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2)
         return 0;
     p = qvd_http_parser_new(data[0] & 1 ? QVD_HTTP_RESPONSE : QVD_HTTP_REQUEST);
+    if (data[0] & 2)
+        qvd_http_parser_set_max_body(p, 32 * 1024 * 1024);
     while (off < size) {
         size_t chunk = 1 + (data[off] % 64), used = 0;
         if (chunk > size - off)
@@ -27,6 +31,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const struct qvd_http_msg *m = qvd_http_parser_msg(p);
             (void)qvd_http_msg_header(m, "Upgrade");
             (void)qvd_http_msg_param(m, "id");
+            for (size_t i = 0; i < m->nheaders; i++)
+                if (m->headers[i].name == NULL || m->headers[i].value == NULL)
+                    __builtin_trap();
+            for (size_t i = 0; i < m->nparams; i++)
+                if (m->params[i].key == NULL || m->params[i].value == NULL)
+                    __builtin_trap();
+            if (r == QVD_HTTP_COMPLETE && !(data[0] & 1) && (m->path == NULL || m->method == NULL))
+                __builtin_trap();
         }
         off += used ? used : chunk;
         if (used == 0 && r != QVD_HTTP_NEED_MORE)

@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "err.h"
+#include "util.h"
 
 static struct qvd_config *
 load(const char *text)
@@ -95,6 +97,26 @@ unknown_reference_and_loops_give_null(void **state)
     qvd_config_free(cfg);
 }
 
+/* Sixteen levels of eight references each would expand to 8^16 copies: refused at once
+ * (found by tests/fuzz/fuzz_config.c, which stalled on such values). */
+static void
+exploding_references_are_refused(void **state)
+{
+    struct qvd_buf text = QVD_BUF_INIT;
+
+    for (int i = 0; i < 16; i++)
+        qvd_buf_printf(&text, "l%d=${l%d}${l%d}${l%d}${l%d}${l%d}${l%d}${l%d}${l%d}\n", i, i + 1,
+                       i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1);
+    qvd_buf_adds(&text, "l16=x\nempty=${e}${e}${e}${e}\ne=\n");
+    struct qvd_config *cfg = load(text.data);
+    assert_null(qvd_config_get(cfg, "l0"));
+    assert_non_null(strstr(qvd_strerror(), "l0"));
+    assert_int_equal(strlen(qvd_config_get(cfg, "l14")), 64); /* a few levels still expand */
+    assert_string_equal(qvd_config_get(cfg, "empty"), "");
+    qvd_buf_free(&text);
+    qvd_config_free(cfg);
+}
+
 static void
 defaults_are_present_and_overridable(void **state)
 {
@@ -164,6 +186,7 @@ main(void)
         cmocka_unit_test(escapes_are_decoded),
         cmocka_unit_test(references_expand),
         cmocka_unit_test(unknown_reference_and_loops_give_null),
+        cmocka_unit_test(exploding_references_are_refused),
         cmocka_unit_test(defaults_are_present_and_overridable),
         cmocka_unit_test(bool_and_int_helpers),
         cmocka_unit_test(malformed_line_changes_nothing),

@@ -1,0 +1,44 @@
+/* params.c: the parameters of connect_to_vm: which ones a client may give, and the x_start
+ * parameters the L7R makes of them for the VMA (kept apart so that tests/fuzz can drive
+ * them without an L7R). */
+#include <stdio.h>
+#include <string.h>
+
+#include "http.h"
+#include "l7r.h"
+#include "util.h"
+
+bool
+l7r_connect_param_allowed(const char *key)
+{
+    /* as QVD's L7R: the VM, the client's own settings and custom ones; anything else (the
+     * parameters the L7R adds itself, qvd.vm.user.name above all) is refused */
+    return strcmp(key, "id") == 0 || strncmp(key, "qvd.client.", 11) == 0 ||
+           strncmp(key, "custom.", 7) == 0;
+}
+
+char **
+l7r_x_start_params(const struct qvd_http_msg *m, const char *login, int64_t user_id,
+                   const char *slave_key, size_t *n)
+{
+    char **p = qvd_xcalloc(2 * m->nparams + 7, sizeof(*p));
+    char id[24];
+    size_t k = 0;
+
+    for (size_t i = 0; i < m->nparams; i++) {
+        if (strcmp(m->params[i].key, "id") == 0)
+            continue;
+        p[k++] = qvd_xstrdup(m->params[i].key);
+        p[k++] = qvd_xstrdup(m->params[i].value);
+    }
+    p[k++] = qvd_xstrdup("qvd.vm.user.name");
+    p[k++] = qvd_xstrdup(login);
+    /* the VMA derives the session user's uid from it: the same uid in every VM of the user */
+    snprintf(id, sizeof(id), "%lld", (long long)user_id);
+    p[k++] = qvd_xstrdup("qvd.vm.user.id");
+    p[k++] = qvd_xstrdup(id);
+    p[k++] = qvd_xstrdup("qvd.slave.key");
+    p[k++] = qvd_xstrdup(slave_key);
+    *n = k;
+    return p;
+}
