@@ -46,6 +46,9 @@ vma_get() { # vma_get VM PATH [AUTH]: HTTP status and body of a VMA call, from t
 }
 in_vm() { local id=$1; shift; t_in_node lxc-attach -P "$T_DIR/run/lxc" -n "qvd-$id" -- "$@"; }
 containers() { t_in_node lxc-ls -P "$T_DIR/run/lxc" 2>/dev/null; }
-rootfs_mounts() { t_in_node grep -c " $T_DIR/storage/" /proc/self/mounts; }
+# the VMs' root file systems mounted on the node; storage_mounts: anything mounted in its
+# storage (homes under the root file systems, lower layers of a start that died half-way)
+rootfs_mounts() { t_in_node awk -v r="$T_DIR/storage/rootfs/" 'index($2, r) == 1 && $2 ~ /\/[0-9]+-fs$/' /proc/self/mounts | wc -l; }
+storage_mounts() { t_in_node grep -c " $T_DIR/storage/" /proc/self/mounts; }
 veths() { t_in_node ip -o link show 2>/dev/null | grep -c ' qvd[0-9]'; }
-node_clean() { [ -z "$(containers)" ] && [ "$(rootfs_mounts)" = 0 ] && [ "$(veths)" = 0 ]; }
+node_clean() { [ -z "$(containers)" ] && [ "$(storage_mounts)" = 0 ] && [ "$(veths)" = 0 ]; }

@@ -9,54 +9,15 @@
 . "$(dirname "$0")/../lib.sh"
 t_init
 
-ADMIN=$QVD_BUILD/src/admin/qvd-admin
-HKD=$QVD_BUILD/src/hkd/qvd-hkd
-VMA=$QVD_BUILD/src/vma/qvd-vma
+. "$QVD_TOP/tests/lxc_node.sh"
 TUNNEL=$QVD_BUILD/tests/helpers/vma-tunnel
-DI=$QVD_BUILD/test-di.tar
-conf=$T_DIR/node.conf
 COLOUR=2e8b57
 
-t_test_di "$VMA" || { t_fail "build the test DI"; exit 1; }
 # the engine's own user (hkd.user's default), in the L7R's group as docs/hkd.md says
 id qvd >/dev/null 2>&1 || useradd --system -g nogroup -M -d /nonexistent -s /usr/sbin/nologin qvd
-
-t_node_ns lxc || { t_fail "create the test node's namespaces"; exit 1; }
-t_db_init || { t_fail "create the test database"; exit 1; }
-cat >"$conf" <<CONF
-nodename = lxc1
-$T_DB_CONF
-path.run = $T_DIR/run
-path.log = $T_DIR/log
-path.storage.root = $T_DIR/storage
-path.vma.binary = $VMA
-vma.x_session = /usr/local/bin/qvd-test-session
-hkd.vm_command.poll = 1
-hkd.vma.ping.interval = 1
-hkd.vma.failed.max_count = 3
-hkd.vm.stop.timeout = 5
-log.level = debug
-CONF
-admin() { "$ADMIN" -c "$conf" "$@"; }
-sql() { t_sql "$1"; }
-HKD_PID= XVFB_PID= TUN_PID= NXP_PID=
-start_hkd() { t_node_spawn HKD_PID "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1; }
-t_cleanup_add 'kill $HKD_PID $XVFB_PID $TUN_PID $NXP_PID; sleep 0.5'
-# whatever the test leaves is removed by a last run of the reaper: stop every VM first
-t_cleanup_add 'for c in $(t_in_node lxc-ls -P $T_DIR/run/lxc 2>/dev/null); do t_in_node lxc-stop -k -P $T_DIR/run/lxc -n $c; done'
-is_host() { [ "$(sql "SELECT state FROM host_runtimes")" = "$1" ]; }
-vm_state() { sql "SELECT vm_state FROM vm_runtimes WHERE vm_id = $1"; }
-is_vm() { [ "$(vm_state "$1")" = "$2" ]; }
-secret() { sql "SELECT vma_secret FROM vm_runtimes WHERE vm_id = $1"; }
-vm_ip() { sql "SELECT ip FROM vms WHERE id = $1"; }
-vma_get() { # vma_get VM PATH [AUTH]: HTTP status and body of a VMA call, from the node
-  t_in_node curl -s -m 5 -w ' %{http_code}' ${3:+-H "Authorization: Bearer $3"} "http://$(vm_ip "$1"):3030/vma/$2"
-}
-in_vm() { local id=$1; shift; t_in_node lxc-attach -P "$T_DIR/run/lxc" -n "qvd-$id" -- "$@"; }
-containers() { t_in_node lxc-ls -P "$T_DIR/run/lxc" 2>/dev/null; }
-rootfs_mounts() { t_in_node grep -c " $T_DIR/storage/rootfs/" /proc/self/mounts; }
-veths() { t_in_node ip -o link show 2>/dev/null | grep -c ' qvd[0-9]'; }
-node_clean() { [ -z "$(containers)" ] && [ "$(rootfs_mounts)" = 0 ] && [ "$(veths)" = 0 ]; }
+lxc_node_init lxc1 || { t_fail "set up the test node"; exit 1; }
+XVFB_PID= TUN_PID= NXP_PID=
+t_cleanup_add 'kill $XVFB_PID $TUN_PID $NXP_PID'
 
 admin user add --login alice --password pw >/dev/null
 admin osf add --name desk --memory 300 --user-storage-size 100 >/dev/null
