@@ -160,15 +160,22 @@ t_check "a stopped VM's chain and map entry are removed" \
   eval '! t_in_node nft list chain bridge qvd vm-qvd2 >/dev/null 2>&1 &&
         ! grep -q qvd2 <<<"$(ports_map)"'
 
-# --- restart: rebuilt from scratch ---
+# --- restart: rebuilt from scratch, the adopted VM's entries put back ---
+R1=$(ruleset)
 kill -9 "$HKD_PID"; wait "$HKD_PID" 2>/dev/null
 t_check "after kill -9 of the HKD its tables are still there (VM 1 stays filtered)" \
   eval 'grep -q qvd1 <<<"$(ports_map)"'
+# the engine follows its parent out; only then is the node's lock free
+t_wait 10 eval '! pgrep -f "qvd-hkd -c $conf" >/dev/null'
 start_hkd
 t_wait 10 is_host running
+t_check "the restarted HKD adopts VM 1" t_wait 30 grep -q "VM 1 (.*) adopted" "$T_DIR/hkd.log"
+t_check "and rebuilds the same ruleset: VM 1's entries back, no duplicate rule, no stale VM entry" \
+  [ "$(ruleset)" = "$R1" ]
+t_check "the adopted VM is still reached through the firewall" vma_ping 1
+admin vm stop --id 1 >/dev/null
 t_wait 30 is_vm 1 stopped
-t_check "the restarted HKD rebuilds the same ruleset: no duplicate rule, no stale VM entry" \
-  [ "$(ruleset)" = "$R0" ]
+t_check "with no VM left the ruleset is the fresh one" [ "$(ruleset)" = "$R0" ]
 
 # --- fails closed: a VM whose entries cannot be added does not run ---
 t_in_node nft delete table bridge qvd
