@@ -11,8 +11,9 @@
 
 #define QVD_CONFIG_MAX_FILE (1024 * 1024)
 #define QVD_CONFIG_MAX_DEPTH 16
-/* What one value may expand to: without these, a few lines of ${a}${a}... references
- * nested QVD_CONFIG_MAX_DEPTH deep ask for 8^16 copies and stall whoever reads the key. */
+/* What one value may hold and expand to: without a bound, a few lines of ${a}${a}...
+ * references nested QVD_CONFIG_MAX_DEPTH deep ask for 8^16 copies and stall whoever reads
+ * the key. */
 #define QVD_CONFIG_MAX_REFS 1024
 #define QVD_CONFIG_MAX_VALUE (64 * 1024)
 
@@ -45,6 +46,17 @@ clear_cache(struct qvd_config *cfg)
     }
 }
 
+/* Adds a key known to be new (the caller checked, or copies keys that are unique). */
+static void
+append(struct qvd_config *cfg, const char *key, const char *value)
+{
+    if (cfg->n == cfg->cap) {
+        cfg->cap = cfg->cap ? cfg->cap * 2 : 256;
+        cfg->v = qvd_xrealloc(cfg->v, cfg->cap * sizeof(*cfg->v));
+    }
+    cfg->v[cfg->n++] = (struct entry){qvd_xstrdup(key), qvd_xstrdup(value), NULL};
+}
+
 static void
 put(struct qvd_config *cfg, const char *key, const char *value)
 {
@@ -56,11 +68,7 @@ put(struct qvd_config *cfg, const char *key, const char *value)
         e->raw = qvd_xstrdup(value);
         return;
     }
-    if (cfg->n == cfg->cap) {
-        cfg->cap = cfg->cap ? cfg->cap * 2 : 128;
-        cfg->v = qvd_xrealloc(cfg->v, cfg->cap * sizeof(*cfg->v));
-    }
-    cfg->v[cfg->n++] = (struct entry){qvd_xstrdup(key), qvd_xstrdup(value), NULL};
+    append(cfg, key, value);
 }
 
 struct qvd_config *
@@ -68,8 +76,9 @@ qvd_config_new(void)
 {
     struct qvd_config *cfg = qvd_xcalloc(1, sizeof(*cfg));
 
+    /* the table names each option once (test_config checks it) */
     for (const struct qvd_config_default *d = qvd_config_defaults; d->key != NULL; d++)
-        put(cfg, d->key, d->value);
+        append(cfg, d->key, d->value);
     return cfg;
 }
 
@@ -79,7 +88,7 @@ qvd_config_dup(const struct qvd_config *cfg)
     struct qvd_config *c = qvd_xcalloc(1, sizeof(*c));
 
     for (size_t i = 0; i < cfg->n; i++)
-        put(c, cfg->v[i].key, cfg->v[i].raw);
+        append(c, cfg->v[i].key, cfg->v[i].raw);
     return c;
 }
 
@@ -239,27 +248,31 @@ qvd_config_load_file(struct qvd_config *cfg, const char *path, bool must_exist)
     return rc;
 }
 
-/* Appends raw with its references expanded: 0, -1 (message set), or -2 when the value
- * goes past QVD_CONFIG_MAX_REFS references (counted in *refs) or QVD_CONFIG_MAX_VALUE. */
+static int expanded(struct qvd_config *cfg, struct entry *e, int depth, const char **out);
+
+/* Appends raw with its references expanded: 0, -1 (message set), or -2 when the value has
+ * more than QVD_CONFIG_MAX_REFS references or grows past QVD_CONFIG_MAX_VALUE. A referenced
+ * key is expanded once and cached, so the work stays linear in what is written out. */
 static int
-expand(struct qvd_config *cfg, const char *raw, struct qvd_buf *out, int depth, size_t *refs)
+expand(struct qvd_config *cfg, const char *raw, struct qvd_buf *out, int depth)
 {
-    if (depth > QVD_CONFIG_MAX_DEPTH)
-        return qvd_seterr("configuration references nest too deeply (a loop?)");
+    size_t refs = 0;
+
     for (const char *p = raw; *p;) {
         if (p[0] == '$' && p[1] == '{') {
-            const char *end = strchr(p + 2, '}');
+            const char *end = strchr(p + 2, '}'), *v = NULL;
             if (end == NULL)
                 return qvd_seterr("unterminated ${ in configuration value '%s'", raw);
-            if (++*refs > QVD_CONFIG_MAX_REFS)
+            if (++refs > QVD_CONFIG_MAX_REFS)
                 return -2;
             char *name = qvd_xstrndup(p + 2, (size_t)(end - p - 2));
             struct entry *e = find(cfg, name);
-            int rc = e ? expand(cfg, e->raw, out, depth + 1, refs)
+            int rc = e ? expanded(cfg, e, depth + 1, &v)
                        : qvd_seterr("configuration references unknown key '%s'", name);
             free(name);
             if (rc < 0)
                 return rc;
+            qvd_buf_adds(out, v);
             p = end + 1;
         } else {
             qvd_buf_addc(out, *p++);
@@ -270,30 +283,43 @@ expand(struct qvd_config *cfg, const char *raw, struct qvd_buf *out, int depth, 
     return 0;
 }
 
+/* e's value with its references expanded, from the cache or made now (depth: how deep in
+ * references we are; a loop ends there). 0 with *out, or expand()'s -1/-2. */
+static int
+expanded(struct qvd_config *cfg, struct entry *e, int depth, const char **out)
+{
+    struct qvd_buf b = QVD_BUF_INIT;
+    int rc;
+
+    if (e->expanded == NULL) {
+        if (depth > QVD_CONFIG_MAX_DEPTH)
+            return qvd_seterr("configuration references nest too deeply (a loop?)");
+        if ((rc = expand(cfg, e->raw, &b, depth)) < 0) {
+            qvd_buf_free(&b);
+            return rc;
+        }
+        e->expanded = qvd_buf_steal(&b);
+    }
+    *out = e->expanded;
+    return 0;
+}
+
 const char *
 qvd_config_get(struct qvd_config *cfg, const char *key)
 {
     struct entry *e = find(cfg, key);
-    struct qvd_buf out = QVD_BUF_INIT;
-    size_t refs = 0;
+    const char *v = NULL;
     int rc;
 
     if (e == NULL) {
         qvd_seterr("unknown configuration key '%s'", key);
         return NULL;
     }
-    if (e->expanded != NULL)
-        return e->expanded;
-    if ((rc = expand(cfg, e->raw, &out, 0, &refs)) < 0) {
-        if (rc == -2)
-            qvd_seterr("configuration key '%s' expands to more than %d references or %d bytes: "
-                       "give it fewer ${...} references",
-                       key, QVD_CONFIG_MAX_REFS, QVD_CONFIG_MAX_VALUE);
-        qvd_buf_free(&out);
-        return NULL;
-    }
-    e->expanded = qvd_buf_steal(&out);
-    return e->expanded;
+    if ((rc = expanded(cfg, e, 0, &v)) == -2)
+        qvd_seterr("configuration key '%s' expands to more than %d references or %d bytes: "
+                   "give it fewer ${...} references",
+                   key, QVD_CONFIG_MAX_REFS, QVD_CONFIG_MAX_VALUE);
+    return rc < 0 ? NULL : v;
 }
 
 long
@@ -328,7 +354,8 @@ qvd_config_foreach(struct qvd_config *cfg,
                    void (*fn)(const char *key, const char *value, void *arg), void *arg)
 {
     for (size_t i = 0; i < cfg->n; i++) {
-        const char *v = qvd_config_get(cfg, cfg->v[i].key);
+        const char *v = NULL;
+        expanded(cfg, &cfg->v[i], 0, &v);
         fn(cfg->v[i].key, v ? v : cfg->v[i].raw, arg);
     }
 }

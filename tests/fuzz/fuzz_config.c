@@ -18,7 +18,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct qvd_config *cfg = qvd_config_new();
+    /* the defaults once; each input gets a copy, as a daemon's config starts from them */
+    static struct qvd_config *defaults;
+    if (defaults == NULL)
+        defaults = qvd_config_new();
+    struct qvd_config *cfg = qvd_config_dup(defaults);
     char *text = malloc(size + 1);
 
     memcpy(text, data, size);

@@ -118,6 +118,16 @@ exploding_references_are_refused(void **state)
 }
 
 static void
+every_default_is_named_once(void **state)
+{
+    /* qvd_config_new adds them without looking for an earlier copy */
+    for (const struct qvd_config_default *a = qvd_config_defaults; a->key != NULL; a++)
+        for (const struct qvd_config_default *b = a + 1; b->key != NULL; b++)
+            if (strcmp(a->key, b->key) == 0)
+                fail_msg("option %s is in the defaults table twice", a->key);
+}
+
+static void
 defaults_are_present_and_overridable(void **state)
 {
     struct qvd_config *cfg = qvd_config_new();
@@ -187,6 +197,7 @@ main(void)
         cmocka_unit_test(references_expand),
         cmocka_unit_test(unknown_reference_and_loops_give_null),
         cmocka_unit_test(exploding_references_are_refused),
+        cmocka_unit_test(every_default_is_named_once),
         cmocka_unit_test(defaults_are_present_and_overridable),
         cmocka_unit_test(bool_and_int_helpers),
         cmocka_unit_test(malformed_line_changes_nothing),
