@@ -264,12 +264,30 @@ write_options(const struct qvd_http_param *params, size_t n)
     return rc;
 }
 
+/* What a previous X server of our display left when it was killed: its lock file and
+ * socket. nxagent removes a stale lock only when it may, and in the sticky /tmp a lock of
+ * another user is not its to remove: the next session, as another user, would abort with
+ * "Could not create server lock file". Only one nxagent runs per VM, and none runs now. */
+static void
+clear_display_leftovers(void)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/tmp/.X%d-lock", vma.display);
+    if (unlink(path) == 0)
+        log_debug("removed the stale %s", path);
+    snprintf(path, sizeof(path), "/tmp/.X11-unix/X%d", vma.display);
+    if (unlink(path) == 0)
+        log_debug("removed the stale %s", path);
+}
+
 static int
 spawn_agent(void)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
         return qvd_seterr("pipe: %s", strerror(errno));
+    clear_display_leftovers();
     char *dispopt = qvd_xasprintf("nx/nx,options=%s:%d", s.opts_path, vma.display);
     char *dispname = qvd_xasprintf(":%d", vma.display);
     const char *bin = qvd_config_get(vma.cfg, "vma.nxagent");
