@@ -88,10 +88,10 @@ deny_by_args(scmp_filter_ctx ctx, unsigned flags)
     /* TIOCSTI: into the controlling terminal of whoever started the daemon */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(ioctl), 1,
-                              SCMP_A1(SCMP_CMP_EQ, TIOCSTI));
+                              SCMP_A1(SCMP_CMP_EQ, TIOCSTI, 0));
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(ioctl), 1,
-                              SCMP_A1(SCMP_CMP_EQ, TIOCLINUX));
+                              SCMP_A1(SCMP_CMP_EQ, TIOCLINUX, 0));
     return rc < 0 ? qvd_seterr("seccomp: cannot add the clone and ioctl rules: %s",
                                strerror(-rc))
                   : 0;
