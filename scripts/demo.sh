@@ -84,8 +84,12 @@ if ! id qvd >/dev/null 2>&1; then
 fi
 say "starting qvd-hkd"
 "$B/src/hkd/qvd-hkd" -c "$D/node.conf" 2>>"$D/hkd.log" & echo $! >"$D/hkd.pid"
+# read-only, and only once the HKD made the file: a sqlite3 that came first would create it
+# with the shell's umask (0644), which every daemon then refuses
 for _ in $(seq 50); do
-  [ "$(sqlite3 "$D/qvd.db" "SELECT state FROM host_runtimes" 2>/dev/null)" = running ] && break; sleep 0.2
+  [ -s "$D/qvd.db" ] &&
+    [ "$(sqlite3 -readonly "$D/qvd.db" "SELECT state FROM host_runtimes" 2>/dev/null)" = running ] && break
+  sleep 0.2
 done
 
 if ! $ADMIN user list --login demo 2>/dev/null | grep -qw demo; then
