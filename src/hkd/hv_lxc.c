@@ -160,7 +160,8 @@ set_cgroup(struct lxc_container *c, const char *v2, const char *v1, const char *
 {
     char key[96];
 
-    snprintf(key, sizeof(key), "lxc.cgroup%s.%s", cgroup_v2_only ? "2" : "", cgroup_v2_only ? v2 : v1);
+    snprintf(key, sizeof(key), "lxc.cgroup%s.%s", cgroup_v2_only ? "2" : "",
+             cgroup_v2_only ? v2 : v1);
     return set_item(c, key, value);
 }
 
@@ -185,7 +186,8 @@ set_sandbox(struct hkd *hkd, struct lxc_container *c, const struct hkd_vm *vm)
     if (set_item(c, "lxc.idmap", buf) < 0 ||
         set_item(c, "lxc.cap.keep", caps != NULL && *caps ? caps : default_caps) < 0 ||
         set_item(c, "lxc.seccomp.profile", hkd->seccomp_path) < 0 ||
-        set_item(c, "lxc.no_new_privs", qvd_config_bool(hkd->cfg, "vm.lxc.no_new_privs", true) ? "1" : "0") < 0)
+        set_item(c, "lxc.no_new_privs",
+                 qvd_config_bool(hkd->cfg, "vm.lxc.no_new_privs", true) ? "1" : "0") < 0)
         return -1;
     if (set_cgroup(c, "devices.deny", "devices.deny", "a") < 0)
         return -1;
@@ -242,8 +244,7 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
         set_item(c, "lxc.net.0.ipv4.gateway", hkd_net_gateway(hkd)) < 0)
         goto out;
     /* the node's VMA, its configuration and secret (read-only), its log folder */
-    snprintf(buf, sizeof(buf), "%s %s none bind,ro,create=file 0 0",
-             hkd->vma_copy, VMA_IN_VM_REL);
+    snprintf(buf, sizeof(buf), "%s %s none bind,ro,create=file 0 0", hkd->vma_copy, VMA_IN_VM_REL);
     if (set_item(c, "lxc.mount.entry", buf) < 0)
         goto out;
     snprintf(buf, sizeof(buf), "%s/etc etc/qvd none bind,ro,create=dir 0 0", vmadir);

@@ -50,7 +50,8 @@ check_access(struct hkd *hkd)
         char *dir = qvd_xasprintf("%s/vm", qvd_config_get(hkd->cfg, keys[i]));
         if (access(dir, W_OK | X_OK) < 0)
             rc = qvd_seterr("%s is not writable as hkd.user: %s (its parent folders must let"
-                            " hkd.user through)", dir, strerror(errno));
+                            " hkd.user through)",
+                            dir, strerror(errno));
         free(dir);
     }
     return rc;
@@ -124,8 +125,8 @@ main(int argc, char **argv)
     if (hkd_host_set_state(hkd, "starting") < 0)
         qvd_fatal("%s", qvd_strerror());
 
-    if (hkd_priv_prepare(hkd) < 0 || hkd_storage_init(hkd) < 0 || hkd_net_init(hkd) < 0 || hkd_fw_init(hkd) < 0 ||
-        hkd->hv->init(hkd) < 0) {
+    if (hkd_priv_prepare(hkd) < 0 || hkd_storage_init(hkd) < 0 || hkd_net_init(hkd) < 0 ||
+        hkd_fw_init(hkd) < 0 || hkd->hv->init(hkd) < 0) {
         log_err("start-up failed: %s", qvd_strerror());
         hkd_host_set_state(hkd, "stopped");
         return 1;

@@ -29,7 +29,8 @@ hkd_userns_range(struct hkd *hkd, int64_t vm_id, uint32_t *base, uint32_t *size)
     /* 65536 ids hold nobody (65534) and everything a Debian desktop creates */
     if (b < 65536 || s < 65536 || s > (1L << 24))
         return qvd_seterr("vm.lxc.idmap.base must be at least 65536 and vm.lxc.idmap.size "
-                          "between 65536 and 16777216 (got %ld and %ld)", b, s);
+                          "between 65536 and 16777216 (got %ld and %ld)",
+                          b, s);
     if (vm_id < 0)
         return qvd_seterr("VM id %lld has no uid range", (long long)vm_id);
     first = (unsigned long long)b + (unsigned long long)vm_id * (unsigned long long)s;
@@ -52,8 +53,7 @@ hkd_userns_chown(struct hkd *hkd, int64_t vm_id, const char *path, uint32_t insi
     if (hkd_userns_range(hkd, vm_id, &base, &size) < 0)
         return -1;
     if (lchown(path, base + inside_id, base + inside_id) < 0)
-        return qvd_seterr("cannot give %s to VM %lld: %s", path, (long long)vm_id,
-                          strerror(errno));
+        return qvd_seterr("cannot give %s to VM %lld: %s", path, (long long)vm_id, strerror(errno));
     return 0;
 }
 
@@ -76,15 +76,17 @@ hkd_userns_reachable(const char *path, bool need_read)
 
     /* every folder above (and the file itself, for a program) must let "others" through:
      * a VM's root is, on the node, nobody in particular */
-    for (char *s = p + strlen(p); rc == 0; ) {
+    for (char *s = p + strlen(p); rc == 0;) {
         if (stat(p, &st) < 0)
             rc = qvd_seterr("%s: %s", p, strerror(errno));
         else if (S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH))
             rc = qvd_seterr("VMs run as unprivileged host ids and cannot pass through %s: "
-                            "chmod o+x %s", p, p);
-        else if (!S_ISDIR(st.st_mode) && need_read && (st.st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))
-            rc = qvd_seterr("VMs run as unprivileged host ids and cannot run %s: chmod o+rx %s",
+                            "chmod o+x %s",
                             p, p);
+        else if (!S_ISDIR(st.st_mode) && need_read &&
+                 (st.st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))
+            rc = qvd_seterr("VMs run as unprivileged host ids and cannot run %s: chmod o+rx %s", p,
+                            p);
         while (s > p && *s != '/')
             s--;
         if (s == p)
@@ -186,7 +188,8 @@ hkd_userns_mount(struct hkd *hkd, int64_t vm_id, const char *src, const char *ds
     }
     if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
         qvd_seterr("cannot map the owners of %s into VM %lld (does its file system support "
-                   "idmapped mounts?): %s", src, (long long)vm_id, strerror(errno));
+                   "idmapped mounts?): %s",
+                   src, (long long)vm_id, strerror(errno));
         goto out;
     }
     if (move_mount(tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
