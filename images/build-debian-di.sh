@@ -3,14 +3,18 @@
 # debootstrap, from the Debian mirror this machine's apt already uses.
 #
 # Usage: images/build-debian-di.sh [--suite SUITE] [--packages "PKG..."] [--mirror URL]
-#                                  [--check-elf FILE]... OUT
+#                                  [--nxagent-debs DIR] [--check-elf FILE]... OUT
 #   OUT ending in .tar, .tar.gz/.tgz, .tar.xz or .tar.zst (written atomically).
-#   --suite      Debian suite (default bookworm)
-#   --packages   replaces DEBIAN_DI_PACKAGES (the VMA libraries are always added)
-#   --mirror     use this mirror instead of the one found in the apt sources
-#   --check-elf  also check that FILE (e.g. build/src/vma/qvd-vma) finds its libraries
+#   --suite         Debian suite (default bookworm)
+#   --packages      replaces DEBIAN_DI_PACKAGES (the VMA libraries are always added)
+#   --mirror        use this mirror instead of the one found in the apt sources
+#   --nxagent-debs  install nxagent and its nx-libs from the .deb files in DIR instead of
+#                   images/build-nxagent.sh's build ("stock": Debian's nxagent)
+#   --check-elf     also check that FILE (e.g. build/src/vma/qvd-vma) finds its libraries
 # The X session: vma.x_session=/etc/X11/Xsession (the default) or
 # /usr/local/bin/qvd-desktop-session; both start IceWM with a background and an xterm.
+# When images/nx-libs/patches has patches, QVD's nxagent packages (images/build-nxagent.sh,
+# built once and cached) are installed over Debian's.
 #
 # Sourcing this file defines its functions without building anything (the tests use
 # apt_source_entries and debian_mirror that way).
@@ -27,91 +31,11 @@ VMA_LIB_PACKAGES="libc6 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
 # back-ends pulled in by IceWM's sound daemon).
 # shellcheck disable=SC2034  # read by di_check_elves in di-common.sh
 DI_ELF_CHECK_SKIP="usr/lib/*/tc/* usr/lib/*/ao/plugins-*/*"
-# The apt configuration the mirror is read from (overridable for tests).
-APT_SOURCES_LIST=${APT_SOURCES_LIST:-/etc/apt/sources.list}
-APT_SOURCES_DIR=${APT_SOURCES_DIR:-/etc/apt/sources.list.d}
 # The desktop's background colour.
 DESKTOP_COLOUR="#3a6ea5"
 
 DI_PROG=build-debian-di
 . "$(dirname "${BASH_SOURCE[0]}")/di-common.sh"
-
-# apt_source_files: the apt source files of this machine, in the order apt reads them.
-apt_source_files() {
-  [ -f "$APT_SOURCES_LIST" ] && echo "$APT_SOURCES_LIST"
-  local f
-  for f in "$APT_SOURCES_DIR"/*.list "$APT_SOURCES_DIR"/*.sources; do
-    [ -f "$f" ] && echo "$f"
-  done
-  return 0
-}
-
-# apt_source_entries FILE...: one line "TYPE URI SUITE [COMPONENT...]" per source and
-# suite, from one-line files (*.list: "deb [opts] URI SUITE COMP...") and deb822 files
-# (*.sources: Types/URIs/Suites/Components paragraphs; "Enabled: no" ones skipped).
-# Comments, options and blank lines are dropped.
-apt_source_entries() {
-  [ $# -gt 0 ] || return 0
-  awk '
-    function flush(   nt, nu, ns, i, j, k, t, u, s) {
-      if (have && tolower(f["enabled"]) !~ /^[ \t]*no[ \t]*$/) {
-        nt = split(f["types"], t); nu = split(f["uris"], u); ns = split(f["suites"], s)
-        for (i = 1; i <= nt; i++) for (j = 1; j <= nu; j++) for (k = 1; k <= ns; k++)
-          print t[i], u[j], s[k], f["components"]
-      }
-      for (i in f) delete f[i]
-      have = 0; key = ""
-    }
-    FNR == 1 { flush(); d822 = (FILENAME ~ /\.sources$/) }
-    d822 {
-      if ($0 ~ /^[ \t]*#/) next
-      line = $0
-      if (line ~ /^[ \t]*$/) { flush(); next }
-      if (line ~ /^[ \t]/) { if (key != "") f[key] = f[key] " " line; next }
-      c = index(line, ":"); if (c == 0) next
-      key = tolower(substr(line, 1, c - 1)); f[key] = substr(line, c + 1); have = 1
-      next
-    }
-    {
-      line = $0; sub(/#.*/, "", line)
-      o = index(line, "[")
-      if (o) { c = index(line, "]"); if (c > o) line = substr(line, 1, o - 1) " " substr(line, c + 1) }
-      n = split(line, w); if (n < 3) next
-      comps = ""; for (i = 4; i <= n; i++) comps = comps " " w[i]
-      print w[1], w[2], w[3] comps
-    }
-    END { flush() }
-  ' "$@"
-}
-
-# debian_mirror SUITE [FILE...]: the URI of the first "deb" source carrying SUITE's main
-# component, read from FILE... (default: this machine's apt sources). Failing an exact
-# suite, a source of one of SUITE's non-security companions (SUITE-updates, ...) is
-# taken. Only http, https, ftp and file URIs (what debootstrap can fetch). Prints nothing
-# and fails if there is none.
-debian_mirror() {
-  local suite=$1; shift
-  local -a files=("$@")
-  [ $# -gt 0 ] || mapfile -t files < <(apt_source_files)
-  [ ${#files[@]} -gt 0 ] || return 1
-  local uri
-  uri=$(apt_source_entries "${files[@]}" | awk -v s="$suite" '
-    $1 != "deb" || $2 !~ /^(https?|ftp|file):/ || (" " $0 " ") !~ / main / { next }
-    $3 == s { print $2; found = 1; exit }
-    !alt && index($3, s "-") == 1 && $3 !~ /-security$/ && $2 !~ /security/ { alt = $2 }
-    END { if (!found && alt != "") print alt }')
-  [ -n "$uri" ] || return 1
-  echo "${uri%/}"
-}
-
-# has_source SUITE URI [FILE...]: true if the apt sources list URI for SUITE.
-has_source() {
-  local suite=$1 uri=$2; shift 2
-  local -a files=("$@")
-  [ $# -gt 0 ] || mapfile -t files < <(apt_source_files)
-  apt_source_entries "${files[@]}" |
-    awk -v s="$suite" -v u="$uri" '$1 == "deb" && $3 == s { x = $2; sub(/\/$/, "", x); if (x == u) f = 1 } END { exit !f }'
-}
 
 # write_apt_sources ROOT SUITE MIRROR SECURITY: the image's own apt sources (the same
 # mirrors as the build), so that `apt-get update` works inside a VM of this DI.
@@ -168,6 +92,21 @@ strip_image() {
   chroot "$root" dpkg-query -W >"$root/etc/qvd-di-packages"
 }
 
+# install_nxagent_debs ROOT DIR: installs the .deb files of DIR in ROOT with apt (they
+# replace Debian's nxagent and nx-libs: their versions are higher).
+install_nxagent_debs() {
+  local root=$1 dir=$2 f
+  local -a debs=()
+  mkdir -p "$root/tmp/qvd-nxagent"
+  for f in "$dir"/*.deb; do
+    cp "$f" "$root/tmp/qvd-nxagent/"
+    debs+=("/tmp/qvd-nxagent/$(basename "$f")")
+  done
+  chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get -q -y \
+    --no-install-recommends install "${debs[@]}" || return 1
+  rm -rf "$root/tmp/qvd-nxagent"
+}
+
 # Where the build happens; removed on exit once nothing is mounted in it.
 WORK=""
 cleanup() {
@@ -183,12 +122,13 @@ cleanup() {
 main() {
   set -euo pipefail
   local out="" suite=bookworm pkgs=$DEBIAN_DI_PACKAGES mirror="" security="" check=()
-  local t0 root arch include=""
+  local t0 root arch include="" nx_choice="" nxdebs=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --suite) [ $# -ge 2 ] || usage; suite=$2; shift ;;
       --packages) [ $# -ge 2 ] || usage; pkgs=$2; shift ;;
       --mirror) [ $# -ge 2 ] || usage; mirror=${2%/}; shift ;;
+      --nxagent-debs) [ $# -ge 2 ] || usage; nx_choice=$2; shift ;;
       --check-elf) [ $# -ge 2 ] || usage; check+=("$(realpath "$2")"); shift ;;
       -h | --help) usage 0 ;;
       -*) di_log "unknown option $1"; usage ;;
@@ -206,6 +146,16 @@ main() {
   fi
   security=$(debian_mirror "$suite-security") || security=""
   arch=$(dpkg --print-architecture)
+  case "$nx_choice" in
+    stock) ;;
+    "") nxdebs=$(bash "$(dirname "${BASH_SOURCE[0]}")/build-nxagent.sh") ||
+          di_die "cannot build QVD's nxagent (images/build-nxagent.sh)" ;;
+    *) compgen -G "$nx_choice/*.deb" >/dev/null || di_die "no .deb file in $nx_choice"
+       nxdebs=$(realpath "$nx_choice") ;;
+  esac
+  # Those packages are built on (and for) this machine's suite.
+  [ -z "$nxdebs" ] || [ "$suite" = "$(. /etc/os-release && echo "$VERSION_CODENAME")" ] ||
+    di_die "QVD's nxagent is built for this machine's suite, not $suite: add --nxagent-debs stock"
   [[ $mirror == https:* || $security == https:* ]] && include=--include=ca-certificates
   mkdir -p "$(dirname "$out")"
   out=$(realpath -m "$out")
@@ -242,7 +192,8 @@ EOF
       chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get -q -y \
         --no-install-recommends install $pkgs $VMA_LIB_PACKAGES &&
       chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get -q -y \
-        --no-install-recommends dist-upgrade; } >"$WORK/apt.log" 2>&1; then
+        --no-install-recommends dist-upgrade &&
+      { [ -z "$nxdebs" ] || install_nxagent_debs "$root" "$nxdebs"; }; } >"$WORK/apt.log" 2>&1; then
     tail -n 20 "$WORK/apt.log" >&2
     di_die "apt-get in the image failed"
   fi
@@ -258,7 +209,7 @@ EOF
     "$(wc -l <"$root/etc/qvd-di-packages")" "$(($(date +%s) - t0))"
 }
 
-usage() { sed -n '4,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '4,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 # Build only when run, not when sourced ("return" works only in a sourced file).
 if ! (return 0 2>/dev/null); then

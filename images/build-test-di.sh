@@ -2,17 +2,22 @@
 # images/build-test-di.sh: builds the small test DI from Debian packages already installed
 # on this node, in seconds and without the network (for the integration tests).
 #
-# Usage: images/build-test-di.sh [--dir] [--packages "PKG..."] [--check-elf FILE]... OUT
+# Usage: images/build-test-di.sh [--dir] [--packages "PKG..."] [--nxagent-debs DIR]
+#                                [--check-elf FILE]... OUT
 #   OUT ending in .tar, .tar.gz/.tgz, .tar.xz or .tar.zst: a tarball in basic layout;
 #   any other OUT, or --dir: a directory. OUT is replaced atomically.
-#   --packages   replaces TEST_DI_PACKAGES (the VMA libraries are always added)
-#   --check-elf  also checks that FILE (e.g. build/src/vma/qvd-vma) finds every shared
-#                library it needs inside the image
+#   --packages      replaces TEST_DI_PACKAGES (the VMA libraries are always added)
+#   --nxagent-debs  take nxagent and its nx-libs from the .deb files in DIR instead of
+#                   images/build-nxagent.sh's build ("stock": Debian's installed nxagent)
+#   --check-elf     also checks that FILE (e.g. build/src/vma/qvd-vma) finds every shared
+#                   library it needs inside the image
 #
 # The image holds the files of TEST_DI_PACKAGES + VMA_LIB_PACKAGES and of every installed
 # package they depend on (Depends and Pre-Depends, recursively), without documentation,
 # manuals or translations, plus minimal /etc files and the test session
-# /usr/local/bin/qvd-test-session (vma.x_session for the tests).
+# /usr/local/bin/qvd-test-session (vma.x_session for the tests). When
+# images/nx-libs/patches has patches, QVD's nxagent packages (images/build-nxagent.sh,
+# built once and cached) replace the installed nxagent and the nx-libs it uses.
 set -euo pipefail
 
 # What the container needs: nxagent and the X tools of the session, useradd/groupadd for
@@ -39,7 +44,7 @@ TEST_SESSION_COLOUR="#2e8b57"
 DI_PROG=build-test-di
 . "$(dirname "${BASH_SOURCE[0]}")/di-common.sh"
 
-usage() { sed -n '4,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '4,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 # pkg_closure PKG...: prints the given packages and, recursively, every installed package
 # they depend on (Depends, Pre-Depends). Of alternatives ("a | b") the first installed one
@@ -116,6 +121,45 @@ pkg_files() {
     [[ $path != */* && -L /$path ]] && continue
     [[ -e /$path || -L /$path ]] && printf '%s\0' "$path"
   done
+}
+
+# replaced_by_debs DIR PKG...: of the installed packages PKG..., those that the .deb files
+# in DIR replace: a .deb's own name or a name in its Replaces field (libxcomp3t64
+# replaces libxcomp3).
+replaced_by_debs() {
+  local dir=$1 f names="" p; shift
+  for f in "$dir"/*.deb; do
+    names+=" $(dpkg-deb -f "$f" Package) $(dpkg-deb -f "$f" Replaces | sed 's/([^)]*)//g; s/[,|]/ /g')"
+  done
+  for p in "$@"; do
+    [[ " $names " == *" $p "* ]] && echo "$p"
+  done
+  return 0
+}
+
+# unpack_debs DIR ROOT: the files of the .deb files in DIR, without EXCLUDE_PATHS, into
+# ROOT (as dpkg would install them, but no maintainer script runs: none of nx-libs' does
+# more than ldconfig, which the build runs at the end).
+unpack_debs() {
+  local dir=$1 root=$2 f x
+  local -a excl=()
+  for x in $EXCLUDE_PATHS; do excl+=("--exclude=./$x"); done
+  for f in "$dir"/*.deb; do
+    dpkg-deb --fsys-tarfile "$f" |
+      tar -C "$root" --keep-directory-symlink --numeric-owner "${excl[@]}" -xpf - || return 1
+  done
+}
+
+# nxagent_debs CHOICE: the folder of nxagent .deb files to use: CHOICE itself, nothing for
+# "stock", or (CHOICE empty) images/build-nxagent.sh's build, nothing if it has no patches.
+nxagent_debs() {
+  case "$1" in
+    stock) return 0 ;;
+    "") bash "$(dirname "${BASH_SOURCE[0]}")/build-nxagent.sh" ;;
+    *)
+      compgen -G "$1/*.deb" >/dev/null || { di_log "error: no .deb file in $1"; return 1; }
+      realpath "$1" ;;
+  esac
 }
 
 # copy_alternatives ROOT: recreates the update-alternatives links (/usr/bin/awk,
@@ -247,11 +291,12 @@ make_dirs() {
 }
 
 main() {
-  local out="" as_dir="" pkgs=$TEST_DI_PACKAGES t0 root d t check=()
+  local out="" as_dir="" pkgs=$TEST_DI_PACKAGES t0 root d t check=() nx_choice="" nxdebs
   while [ $# -gt 0 ]; do
     case "$1" in
       --dir) as_dir=1 ;;
       --packages) [ $# -ge 2 ] || usage; pkgs=$2; shift ;;
+      --nxagent-debs) [ $# -ge 2 ] || usage; nx_choice=$2; shift ;;
       --check-elf) [ $# -ge 2 ] || usage; check+=("$(realpath "$2")"); shift ;;
       -h | --help) usage 0 ;;
       -*) di_log "unknown option $1"; usage ;;
@@ -261,6 +306,7 @@ main() {
   done
   [ -n "$out" ] || usage
   [ "$(id -u)" = 0 ] || di_die "run as root (files keep their owners; chroot checks)"
+  nxdebs=$(nxagent_debs "$nx_choice") || di_die "no nxagent packages (images/build-nxagent.sh failed?)"
   di_tar_compress_flag "$out" >/dev/null || as_dir=1
   mkdir -p "$(dirname "$out")"
   out=$(realpath -m "$out")
@@ -280,13 +326,21 @@ main() {
     fi
   done
 
-  local closure
+  local closure copied replaced=""
   # shellcheck disable=SC2086
   closure=$(pkg_closure $pkgs $VMA_LIB_PACKAGES) || exit 1
   # shellcheck disable=SC2086
-  pkg_files $closure >"$WORK/files"
+  [ -n "$nxdebs" ] && replaced=$(replaced_by_debs "$nxdebs" $closure)
+  copied=$closure
+  [ -n "$replaced" ] && copied=$(echo "$closure" | grep -vxF -f <(echo "$replaced"))
+  # shellcheck disable=SC2086
+  pkg_files $copied >"$WORK/files"
   tar -C / --no-recursion --null -T "$WORK/files" -cf - |
     tar -C "$root" --keep-directory-symlink --numeric-owner -xpf -
+  if [ -n "$nxdebs" ]; then
+    unpack_debs "$nxdebs" "$root" || di_die "cannot unpack the nxagent packages of $nxdebs"
+    di_log "nxagent from $nxdebs (replacing $(echo $replaced))"
+  fi
   mkdir -p "$root/etc/alternatives"
   copy_alternatives "$root"
   copy_font_indexes "$root"
@@ -295,8 +349,14 @@ main() {
   write_session "$root"
   rm -f "$root/etc/X11/Xresources/x11-common"
   chroot "$root" /sbin/ldconfig
-  # shellcheck disable=SC2086
-  echo $closure | tr ' ' '\n' | LC_ALL=C sort >"$root/etc/qvd-di-packages"
+  # "name<TAB>version" lines, as dpkg-query -W prints them
+  {
+    # shellcheck disable=SC2086
+    dpkg-query -W -f='${Package}\t${Version}\n' $copied
+    if [ -n "$nxdebs" ]; then
+      for d in "$nxdebs"/*.deb; do dpkg-deb --show --showformat='${Package}\t${Version}\n' "$d"; done
+    fi
+  } | LC_ALL=C sort >"$root/etc/qvd-di-packages"
   di_validate "$root" "${check[@]}" || exit 1
 
   if [ -n "$as_dir" ]; then

@@ -1,6 +1,6 @@
 # images/di-common.sh: helpers shared by the DI build scripts (sourced, not run).
 # Output naming, atomic publication of a tarball or a directory, and the /etc files that
-# every QVD DI carries.
+# every QVD DI carries; how the Debian mirror is read from this machine's apt sources.
 
 di_log() { printf '%s: %s\n' "${DI_PROG:-di}" "$*" >&2; }
 di_die() { di_log "error: $*"; exit 1; }
@@ -111,3 +111,86 @@ di_validate() {
 
 # di_human_size FILE|DIR: its size on disk, human readable.
 di_human_size() { du -sh --apparent-size "$1" 2>/dev/null | cut -f1; }
+
+# --- the Debian mirror, from this machine's apt sources ---------------------------------
+
+# The apt configuration the mirror is read from (overridable for tests).
+APT_SOURCES_LIST=${APT_SOURCES_LIST:-/etc/apt/sources.list}
+APT_SOURCES_DIR=${APT_SOURCES_DIR:-/etc/apt/sources.list.d}
+
+# apt_source_files: the apt source files of this machine, in the order apt reads them.
+apt_source_files() {
+  [ -f "$APT_SOURCES_LIST" ] && echo "$APT_SOURCES_LIST"
+  local f
+  for f in "$APT_SOURCES_DIR"/*.list "$APT_SOURCES_DIR"/*.sources; do
+    [ -f "$f" ] && echo "$f"
+  done
+  return 0
+}
+
+# apt_source_entries FILE...: one line "TYPE URI SUITE [COMPONENT...]" per source and
+# suite, from one-line files (*.list: "deb [opts] URI SUITE COMP...") and deb822 files
+# (*.sources: Types/URIs/Suites/Components paragraphs; "Enabled: no" ones skipped).
+# Comments, options and blank lines are dropped.
+apt_source_entries() {
+  [ $# -gt 0 ] || return 0
+  awk '
+    function flush(   nt, nu, ns, i, j, k, t, u, s) {
+      if (have && tolower(f["enabled"]) !~ /^[ \t]*no[ \t]*$/) {
+        nt = split(f["types"], t); nu = split(f["uris"], u); ns = split(f["suites"], s)
+        for (i = 1; i <= nt; i++) for (j = 1; j <= nu; j++) for (k = 1; k <= ns; k++)
+          print t[i], u[j], s[k], f["components"]
+      }
+      for (i in f) delete f[i]
+      have = 0; key = ""
+    }
+    FNR == 1 { flush(); d822 = (FILENAME ~ /\.sources$/) }
+    d822 {
+      if ($0 ~ /^[ \t]*#/) next
+      line = $0
+      if (line ~ /^[ \t]*$/) { flush(); next }
+      if (line ~ /^[ \t]/) { if (key != "") f[key] = f[key] " " line; next }
+      c = index(line, ":"); if (c == 0) next
+      key = tolower(substr(line, 1, c - 1)); f[key] = substr(line, c + 1); have = 1
+      next
+    }
+    {
+      line = $0; sub(/#.*/, "", line)
+      o = index(line, "[")
+      if (o) { c = index(line, "]"); if (c > o) line = substr(line, 1, o - 1) " " substr(line, c + 1) }
+      n = split(line, w); if (n < 3) next
+      comps = ""; for (i = 4; i <= n; i++) comps = comps " " w[i]
+      print w[1], w[2], w[3] comps
+    }
+    END { flush() }
+  ' "$@"
+}
+
+# debian_mirror SUITE [FILE...]: the URI of the first "deb" source carrying SUITE's main
+# component, read from FILE... (default: this machine's apt sources). Failing an exact
+# suite, a source of one of SUITE's non-security companions (SUITE-updates, ...) is
+# taken. Only http, https, ftp and file URIs (what debootstrap can fetch). Prints nothing
+# and fails if there is none.
+debian_mirror() {
+  local suite=$1; shift
+  local -a files=("$@")
+  [ $# -gt 0 ] || mapfile -t files < <(apt_source_files)
+  [ ${#files[@]} -gt 0 ] || return 1
+  local uri
+  uri=$(apt_source_entries "${files[@]}" | awk -v s="$suite" '
+    $1 != "deb" || $2 !~ /^(https?|ftp|file):/ || (" " $0 " ") !~ / main / { next }
+    $3 == s { print $2; found = 1; exit }
+    !alt && index($3, s "-") == 1 && $3 !~ /-security$/ && $2 !~ /security/ { alt = $2 }
+    END { if (!found && alt != "") print alt }')
+  [ -n "$uri" ] || return 1
+  echo "${uri%/}"
+}
+
+# has_source SUITE URI [FILE...]: true if the apt sources list URI for SUITE.
+has_source() {
+  local suite=$1 uri=$2; shift 2
+  local -a files=("$@")
+  [ $# -gt 0 ] || mapfile -t files < <(apt_source_files)
+  apt_source_entries "${files[@]}" |
+    awk -v s="$suite" -v u="$uri" '$1 == "deb" && $3 == s { x = $2; sub(/\/$/, "", x); if (x == u) f = 1 } END { exit !f }'
+}

@@ -18,6 +18,18 @@ PKGS=(
   # benchmarks: a one-pixel X probe compiled at run time, an HTTP load generator
   libx11-dev wrk
 )
+# QVD's nxagent (images/build-nxagent.sh), built only when there are nx-libs patches:
+# dpkg-dev and the Build-Depends of Debian's nx-libs source package.
+series=$(dirname "$0")/../images/nx-libs/patches/series
+if [ -f "$series" ] && grep -qvE '^[[:space:]]*(#|$)' "$series"; then
+  PKGS+=(
+    dpkg-dev debhelper autoconf automake expat libjpeg-dev libpixman-1-dev libpng-dev
+    libtirpc-dev libtool libxcomposite-dev libxdamage-dev libxdmcp-dev libxext-dev
+    libxfixes-dev libxfont-dev libxkbfile-dev libxinerama-dev libxml2-dev libxpm-dev
+    libxrandr-dev libxrender-dev libxtst-dev pkgconf x11-xkb-utils x11proto-core-dev
+    xutils-dev zlib1g-dev
+  )
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

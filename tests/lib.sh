@@ -67,13 +67,14 @@ t_node_spawn() {
   nsenter --mount="$T_NS_MNT" --net="/run/netns/$T_NS_NET" "$@" &
   printf -v "$__var" '%s' "$!"
 }
-# t_test_di VMA: the small test DI at $QVD_BUILD/test-di.tar, rebuilt when its recipe changed,
-# checked to hold every library the VMA binary VMA needs. Returns non-zero (with the build
-# log on stderr) when it cannot be built.
+# t_test_di VMA: the small test DI at $QVD_BUILD/test-di.tar, rebuilt when its recipe changed
+# (any file under images/ newer than it: the scripts, the nx-libs patches), checked to hold
+# every library the VMA binary VMA needs. With nx-libs patches, the first build also builds
+# QVD's nxagent (images/build-nxagent.sh, cached; tests/run.sh does that before the tests).
+# Returns non-zero (with the build log on stderr) when it cannot be built.
 t_test_di() {
   local di=$QVD_BUILD/test-di.tar
-  if [ ! -f "$di" ] || [ "$QVD_TOP/images/build-test-di.sh" -nt "$di" ] ||
-     [ "$QVD_TOP/images/di-common.sh" -nt "$di" ]; then
+  if [ ! -f "$di" ] || [ -n "$(find "$QVD_TOP/images" -newer "$di" -print -quit)" ]; then
     bash "$QVD_TOP/images/build-test-di.sh" --check-elf "$1" "$di" >"$T_DIR/di-build.log" 2>&1 ||
       { cat "$T_DIR/di-build.log" >&2; return 1; }
   fi

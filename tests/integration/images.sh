@@ -17,6 +17,14 @@ no_leftovers() { [ -z "$(find "$1" -maxdepth 1 -name '.*' ! -name . -print -quit
 # in_root CMD...: runs CMD inside the unpacked image.
 in_root() { chroot "$ROOT" "$@" >/dev/null 2>&1; }
 
+# QVD's nxagent first (images/build-nxagent.sh; cached, and tests/run.sh has built it
+# already): its first build takes many minutes, which the DI build timing must not count.
+t_check "images/build-nxagent.sh builds or finds QVD's nxagent" \
+  bash -c "bash '$IMAGES/build-nxagent.sh' >'$T_DIR/nxagent-dir' 2>'$T_DIR/nxagent-build.log'"
+NXDEBS=$(cat "$T_DIR/nxagent-dir")
+[ -n "$NXDEBS" ] || NXDEBS="none (no patches: the stock nxagent)"
+t_diag "QVD's nxagent packages: $NXDEBS"
+
 # --- the test DI, as a tarball ---------------------------------------------------------
 start=$(date +%s.%N)
 if bash "$IMAGES/build-test-di.sh" "$OUT" >"$T_DIR/build1.log" 2>&1; then
@@ -37,6 +45,27 @@ mkdir -p "$ROOT"
 tar -C "$ROOT" --numeric-owner -xf "$OUT"
 t_check "useradd --help runs inside the unpacked DI" in_root /usr/sbin/useradd --help
 t_check "nxagent -version runs inside the unpacked DI" in_root /usr/bin/nxagent -version
+
+# The DI's nxagent is QVD's build with exactly the patches of the series (nxagent says
+# so in -version and in its start-up log), or Debian's when the series is empty.
+SERIES=$IMAGES/nx-libs/patches/series
+want=$(grep -vE '^[[:space:]]*(#|$)' "$SERIES" 2>/dev/null | sed 's/\.patch$//' | paste -sd' ')
+# qvd_line ROOT: the "QVD patches:" line of ROOT's nxagent -version, without the prefix.
+qvd_line() { chroot "$1" /usr/bin/nxagent -version 2>&1 | sed -n 's/^QVD patches: //p'; }
+if [ -n "$want" ]; then
+  t_check "the DI's nxagent -version names the series' patches ($want)" \
+    test "$(qvd_line "$ROOT")" = "$want"
+  t_check "the DI lists QVD's nxagent packages (+qvd. versions), not Debian's" \
+    bash -c "grep -qP '^nxagent\t.*\+qvd\.' '$ROOT/etc/qvd-di-packages' &&
+      grep -qP '^libnx-x11-6t64\t.*\+qvd\.' '$ROOT/etc/qvd-di-packages' &&
+      ! grep -qP '^(libnx-x11-6|libxcomp3)\t' '$ROOT/etc/qvd-di-packages'"
+  t_check "the DI's nxagent links QVD's libNX_X11 and libXcomp (one copy of each)" \
+    bash -c "test \$(ls '$ROOT'/usr/lib/*-linux-gnu/libNX_X11.so.6.* | wc -l) = 1 &&
+      chroot '$ROOT' /usr/bin/ldd /usr/bin/nxagent | grep -q 'libXcomp.so.3 => /usr/lib' &&
+      ! chroot '$ROOT' /usr/bin/ldd /usr/bin/nxagent | grep -q 'not found'"
+else
+  t_check "no patches: the DI's nxagent is Debian's (no QVD line)" test -z "$(qvd_line "$ROOT")"
+fi
 t_check "xsetroot and xkbcomp are in the DI" \
   test -x "$ROOT/usr/bin/xsetroot" -a -x "$ROOT/usr/bin/xkbcomp"
 t_check "the VMA can provision a user in the DI (groupadd, useradd -m)" \
@@ -89,6 +118,18 @@ if command -v Xvfb >/dev/null && command -v xwd >/dev/null && command -v convert
   t_check "qvd-test-session leaves its marker in the user's home" \
     bash -c "ls '$ROOT'/home/qvd/.qvd-session-* >/dev/null 2>&1"
   kill -- "-$sess" 2>/dev/null
+  # nxagent's start-up log (what the VMA records) names the patches too: the DI's nxagent
+  # run as a plain nested X server on that Xvfb.
+  if [ -n "$want" ]; then
+    for nd in $(seq 150 170); do [ -e "$ROOT/tmp/.X$nd-lock" ] || break; done
+    setsid chroot "$ROOT" env DISPLAY="127.0.0.1:$disp" /usr/bin/nxagent -ac -nolisten tcp \
+      -name images-test ":$nd" >"$T_DIR/nxagent.log" 2>&1 &
+    agent=$!
+    t_cleanup_add "kill -- -$agent"
+    t_check "nxagent's start-up log says 'QVD patches: $want'" \
+      t_wait 20 grep -qxF "QVD patches: $want" "$T_DIR/nxagent.log"
+    kill -- "-$agent" 2>/dev/null
+  fi
 else
   t_skip "qvd-test-session run in the DI turns the screen #2e8b57" "no Xvfb/xwd/convert"
 fi
@@ -184,3 +225,35 @@ t_check "explicit files override the machine's sources" \
   test "$(mirror_of bookworm "$F/sources.list.d/two.sources" "$F/sources.list")" = http://one.example.org/debian
 t_check "this machine's own apt sources give a mirror for bookworm" \
   bash -c '. "$0" && debian_mirror bookworm | grep -qE "^(https?|ftp|file):"' "$DEB"
+
+# --- images/build-nxagent.sh: the series and the cache key (nothing is built here) -------
+NXB=$IMAGES/build-nxagent.sh
+P=$T_DIR/patches
+mkdir -p "$P"
+# nxb DIR ARGS...: build-nxagent.sh with its patches taken from DIR.
+nxb() { local d=$1; shift; PATCH_DIR=$d bash "$NXB" "$@"; }
+t_check "build-nxagent.sh passes bash -n" bash -n "$NXB"
+t_check "sourcing build-nxagent.sh builds nothing and prints nothing" \
+  test -z "$(bash -c '. "$0"' "$NXB" 2>&1)"
+t_check "no series: nothing is built, nothing printed, success" \
+  bash -c "out=\$(PATCH_DIR='$P' bash '$NXB' --cache '$T_DIR/nocache' 2>&1) && test -z \"\$out\" &&
+    test ! -e '$T_DIR/nocache'"
+printf '# comments and blank lines only\n\n' >"$P/series"
+t_check "an empty series: nothing is built" \
+  bash -c "test -z \"\$(PATCH_DIR='$P' bash '$NXB' --cache '$T_DIR/nocache')\""
+printf 'Description: a test patch\n--- a/x\n+++ b/x\n' >"$P/0001-a.patch"
+t_check "a *.patch file missing from the series is refused" \
+  bash -c "! PATCH_DIR='$P' bash '$NXB' --key 2>'$T_DIR/nxb1.log' && grep -q 'not listed' '$T_DIR/nxb1.log'"
+printf '0001-a.patch\n0002-missing.patch\n' >"$P/series"
+t_check "a series entry without its file is refused" \
+  bash -c "! PATCH_DIR='$P' bash '$NXB' --key 2>'$T_DIR/nxb2.log' && grep -q 'missing' '$T_DIR/nxb2.log'"
+printf '0001-a.patch\n' >"$P/series"
+k1=$(nxb "$P" --key)
+t_check "the cache key is stable" test "$(nxb "$P" --key)" = "$k1"
+t_check "a debug build has a key of its own" test "$(nxb "$P" --key --debug)" != "$k1"
+echo '+changed' >>"$P/0001-a.patch"
+k2=$(nxb "$P" --key)
+t_check "changing a patch changes the key (the DIs get a new build)" \
+  bash -c "test -n '$k1' && test -n '$k2' && test '$k1' != '$k2'"
+t_check "the repository's series matches its folder" \
+  bash -c "bash '$NXB' --key >/dev/null"
