@@ -186,7 +186,12 @@ agent_line(const char *line)
         {"Session: Session terminated at", VMA_STOPPING},
         {"Session: Session aborted at", VMA_STOPPING},
     };
-    log_debug("nxagent: %s", line);
+    /* which nxagent runs (QVD's build names its patches, images/build-nxagent.sh) is worth
+     * a line in every log; the rest of nxagent's chatter only when debugging */
+    if (strncmp(line, "NXAGENT - Version", 17) == 0 || strncmp(line, "QVD patches:", 12) == 0)
+        log_info("nxagent: %s", line);
+    else
+        log_debug("nxagent: %s", line);
     if (strncmp(line, "Session: Resuming session at", 28) == 0)
         s.resume_pending = false;
     for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++) {

@@ -115,6 +115,14 @@ t_check "the L7R started the stopped VM and the client showed its progress" \
   eval 'is_vm 1 running && grep -qi "virtual machine\|starting\|assign" "$T_DIR/c1.log"'
 t_check "the user slot is connected through this L7R" slot_connected 1
 t_check "the L7R runs unprivileged" [ "$(ps -o user= -p "$L7R_PID")" = nobody ]
+# The VM's nxagent is QVD's build when images/nx-libs/patches has patches: it names them
+# at start-up and the VMA logs that line (at info level).
+want=$(grep -vE '^[[:space:]]*(#|$)' "$QVD_TOP/images/nx-libs/patches/series" 2>/dev/null |
+  sed 's/\.patch$//' | paste -sd' ')
+if [ -n "$want" ]; then
+  t_check "the VMA logs which nxagent runs ('QVD patches: $want')" \
+    t_in_node grep -qF "nxagent: QVD patches: $want" "$T_DIR/log/vm/1/vma.log"
+fi
 
 # --- bad requests while the session relays: answered or dropped, the session unharmed ---
 raw() { t_tls_raw $PORT "$@"; }
