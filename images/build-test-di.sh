@@ -7,8 +7,9 @@
 #   OUT ending in .tar, .tar.gz/.tgz, .tar.xz or .tar.zst: a tarball in basic layout;
 #   any other OUT, or --dir: a directory. OUT is replaced atomically.
 #   --packages      replaces TEST_DI_PACKAGES (the VMA libraries are always added)
-#   --nxagent-debs  take nxagent and its nx-libs from the .deb files in DIR instead of
-#                   images/build-nxagent.sh's build ("stock": Debian's installed nxagent)
+#   --nxagent-debs  take nxagent and its nx-libs from the .deb files in DIR (those that
+#                   replace a package of the image) instead of images/build-nxagent.sh's
+#                   build ("stock": Debian's installed nxagent)
 #   --check-elf     also checks that FILE (e.g. build/src/vma/qvd-vma) finds every shared
 #                   library it needs inside the image
 #
@@ -44,7 +45,7 @@ TEST_SESSION_COLOUR="#2e8b57"
 DI_PROG=build-test-di
 . "$(dirname "${BASH_SOURCE[0]}")/di-common.sh"
 
-usage() { sed -n '4,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '4,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 # pkg_closure PKG...: prints the given packages and, recursively, every installed package
 # they depend on (Depends, Pre-Depends). Of alternatives ("a | b") the first installed one
@@ -123,28 +124,32 @@ pkg_files() {
   done
 }
 
-# replaced_by_debs DIR PKG...: of the installed packages PKG..., those that the .deb files
-# in DIR replace: a .deb's own name or a name in its Replaces field (libxcomp3t64
-# replaces libxcomp3).
-replaced_by_debs() {
-  local dir=$1 f names="" p; shift
+# debs_for_image DIR PKG...: the .deb files of DIR that replace one of the installed
+# packages PKG... (a package of the same name, or one named without a version in the
+# .deb's Replaces: libxcomp3t64 replaces libxcomp3; nxdialog's "nxagent (<< ...)" does
+# not count), one line "FILE PKG..." each, PKG... being what that file replaces. The other
+# .deb files of DIR (nxproxy, -dev packages) are left out.
+debs_for_image() {
+  local dir=$1 f p hit; shift
+  local -A inst=()
+  for p in "$@"; do inst[$p]=1; done
   for f in "$dir"/*.deb; do
-    names+=" $(dpkg-deb -f "$f" Package) $(dpkg-deb -f "$f" Replaces | sed 's/([^)]*)//g; s/[,|]/ /g')"
+    hit=""
+    for p in $(dpkg-deb -f "$f" Package) $(dpkg-deb -f "$f" Replaces | tr ',' '\n' | grep -v '[(|]'); do
+      [ -n "${inst[$p]:-}" ] && hit+=" $p"
+    done
+    [ -z "$hit" ] || echo "$f$hit"
   done
-  for p in "$@"; do
-    [[ " $names " == *" $p "* ]] && echo "$p"
-  done
-  return 0
 }
 
-# unpack_debs DIR ROOT: the files of the .deb files in DIR, without EXCLUDE_PATHS, into
-# ROOT (as dpkg would install them, but no maintainer script runs: none of nx-libs' does
-# more than ldconfig, which the build runs at the end).
+# unpack_debs ROOT FILE...: the files of the .deb FILEs, without EXCLUDE_PATHS, into ROOT
+# (as dpkg would install them, but no maintainer script runs: nx-libs' only run ldconfig,
+# which the build runs at the end).
 unpack_debs() {
-  local dir=$1 root=$2 f x
+  local root=$1 f x; shift
   local -a excl=()
   for x in $EXCLUDE_PATHS; do excl+=("--exclude=./$x"); done
-  for f in "$dir"/*.deb; do
+  for f in "$@"; do
     dpkg-deb --fsys-tarfile "$f" |
       tar -C "$root" --keep-directory-symlink --numeric-owner "${excl[@]}" -xpf - || return 1
   done
@@ -326,11 +331,17 @@ main() {
     fi
   done
 
-  local closure copied replaced=""
+  local closure copied replaced="" sel=""
+  local -a debs=()
   # shellcheck disable=SC2086
   closure=$(pkg_closure $pkgs $VMA_LIB_PACKAGES) || exit 1
-  # shellcheck disable=SC2086
-  [ -n "$nxdebs" ] && replaced=$(replaced_by_debs "$nxdebs" $closure)
+  if [ -n "$nxdebs" ]; then
+    # shellcheck disable=SC2086
+    sel=$(debs_for_image "$nxdebs" $closure)
+    [ -n "$sel" ] || di_die "no .deb file in $nxdebs replaces a package of the image"
+    mapfile -t debs < <(cut -d' ' -f1 <<<"$sel")
+    replaced=$(cut -d' ' -f2- <<<"$sel" | tr ' ' '\n' | LC_ALL=C sort -u)
+  fi
   copied=$closure
   [ -n "$replaced" ] && copied=$(echo "$closure" | grep -vxF -f <(echo "$replaced"))
   # shellcheck disable=SC2086
@@ -338,7 +349,7 @@ main() {
   tar -C / --no-recursion --null -T "$WORK/files" -cf - |
     tar -C "$root" --keep-directory-symlink --numeric-owner -xpf -
   if [ -n "$nxdebs" ]; then
-    unpack_debs "$nxdebs" "$root" || di_die "cannot unpack the nxagent packages of $nxdebs"
+    unpack_debs "$root" "${debs[@]}" || di_die "cannot unpack the nxagent packages of $nxdebs"
     di_log "nxagent from $nxdebs (replacing $(echo $replaced))"
   fi
   mkdir -p "$root/etc/alternatives"
@@ -354,7 +365,7 @@ main() {
     # shellcheck disable=SC2086
     dpkg-query -W -f='${Package}\t${Version}\n' $copied
     if [ -n "$nxdebs" ]; then
-      for d in "$nxdebs"/*.deb; do dpkg-deb --show --showformat='${Package}\t${Version}\n' "$d"; done
+      for d in "${debs[@]}"; do dpkg-deb --show --showformat='${Package}\t${Version}\n' "$d"; done
     fi
   } | LC_ALL=C sort >"$root/etc/qvd-di-packages"
   di_validate "$root" "${check[@]}" || exit 1
