@@ -2,7 +2,7 @@
 # images/build-nxagent.sh: QVD's nxagent: Debian's nx-libs source package with the patches
 # of images/nx-libs/patches (in the order of its series file), built into Debian binary
 # packages whose version ends in +qvd.<key>. Built once per key (a hash of the source
-# version, the patches and this recipe) and kept in a cache.
+# version, the patches and RECIPE_REVISION) and kept in a cache.
 #
 # Usage: images/build-nxagent.sh [--debug] [--cache DIR] [--key]
 #   Prints the folder holding the .deb files a DI installs (nxagent and the nx-libs
@@ -26,7 +26,8 @@ NXLIBS_VERSION=2:3.5.99.27-3
 NXLIBS_SUITES="forky sid"
 # The binary packages a DI takes from the build (the rest stays in the cache's other/).
 NXAGENT_DI_PACKAGES="nxagent libnx-x11-6t64 libxcomp3t64 libxcompshad3t64 nx-x11-common"
-# Bumped when the way of building changes in a way the hash of this file would not show.
+# Part of the cache key: bump it when a change here changes the packages built (the
+# source, the build options, what add_patches writes), so that DIs get a new build.
 RECIPE_REVISION=1
 
 DI_PROG=build-nxagent
@@ -54,13 +55,13 @@ patch_series() {
   return $rc
 }
 
-# build_key DEBUG PATCH...: the cache key: sha256 of the source version, this script, the
-# series and the patches' contents, and the kind of build.
+# build_key DEBUG PATCH...: the cache key: sha256 of the source version, the recipe's
+# revision, the series and the patches' contents, and the kind of build. (Not of this
+# file: a comment edited here must not cost a rebuild; bump RECIPE_REVISION instead.)
 build_key() {
   local debug=$1 p; shift
   {
     echo "nx-libs $NXLIBS_VERSION recipe $RECIPE_REVISION debug=$debug"
-    sha256sum <"${BASH_SOURCE[0]}"
     for p in "$@"; do echo "$p"; sha256sum <"$PATCH_DIR/$p"; done
   } | sha256sum | cut -c1-16
 }
@@ -190,9 +191,10 @@ main() {
   add_patches "$tree" "${key%-debug}" "${patches[@]}"
   di_log "building (${#patches[@]} patches, key $key; about 15 minutes on 2 cores)..."
   if ! build_debs "$tree" "$debug" "$work/build.log"; then
-    grep -E -B2 -A12 "(does not apply|FAILED|Hunk #[0-9]+ FAILED|Unmet build dependencies)" \
-      "$work/build.log" >&2 || tail -n 30 "$work/build.log" >&2
-    di_die "the nx-libs build failed (log above)"
+    grep -E -B2 -A12 "(does not apply|FAILED|Unmet build dependencies)" "$work/build.log" >&2 ||
+      tail -n 30 "$work/build.log" >&2
+    cp "$work/build.log" "$cache/failed-build.log"
+    di_die "the nx-libs build failed (above; whole log: $cache/failed-build.log)"
   fi
   publish_debs "$work" "$out" || exit 1
   cp "$work/build.log" "$out/other/build.log"
