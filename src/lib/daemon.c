@@ -22,12 +22,14 @@
 #include "util.h"
 
 static void
-usage(const char *prog)
+usage(FILE *f, const char *prog)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: %s [-c node.conf] [-d]\n"
-            "  -c FILE  configuration file (default $QVD_CONFIG or /etc/qvd/node.conf)\n"
-            "  -d       debug logging\n",
+            "  -c, --config FILE  configuration file (default $QVD_CONFIG or /etc/qvd/node.conf)\n"
+            "  -d, --debug        debug logging\n"
+            "  -h, --help         this help\n"
+            "      --version      the version\n",
             prog);
 }
 
@@ -39,15 +41,23 @@ qvd_daemon_start(const char *prog, int argc, char **argv)
     bool debug = false;
     int opt;
 
-    while ((opt = getopt(argc, argv, "c:dh")) != -1) {
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    while ((opt = getopt_long(argc, argv, "c:dh", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': cfgfile = optarg; break;
         case 'd': debug = true; break;
-        default: usage(prog); exit(opt == 'h' ? 0 : 2);
+        case 'h': usage(stdout, prog); exit(0);
+        case 'V': printf("%s %s\n", prog, QVD_VERSION); exit(0);
+        default: usage(stderr, prog); exit(2);
         }
     }
     if (optind < argc) {
-        usage(prog);
+        fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog, argv[optind]);
+        usage(stderr, prog);
         exit(2);
     }
     if (cfgfile == NULL && getenv("QVD_CONFIG") == NULL)
