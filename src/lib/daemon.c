@@ -42,17 +42,29 @@ qvd_daemon_start(const char *prog, int argc, char **argv)
     int opt;
 
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"debug", no_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"config", required_argument, NULL, 'c'},
+        {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     while ((opt = getopt_long(argc, argv, "c:dh", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': cfgfile = optarg; break;
-        case 'd': debug = true; break;
-        case 'h': usage(stdout, prog); exit(0);
-        case 'V': printf("%s %s\n", prog, QVD_VERSION); exit(0);
-        default: usage(stderr, prog); exit(2);
+        case 'c':
+            cfgfile = optarg;
+            break;
+        case 'd':
+            debug = true;
+            break;
+        case 'h':
+            usage(stdout, prog);
+            exit(0);
+        case 'V':
+            printf("%s %s\n", prog, QVD_VERSION);
+            exit(0);
+        default:
+            usage(stderr, prog);
+            exit(2);
         }
     }
     if (optind < argc) {
@@ -67,7 +79,8 @@ qvd_daemon_start(const char *prog, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, qvd_strerror());
         exit(1);
     }
-    qvd_log_init(prog, debug ? QVD_LOG_DEBUG : qvd_log_level_parse(qvd_config_get(cfg, "log.level")),
+    qvd_log_init(prog,
+                 debug ? QVD_LOG_DEBUG : qvd_log_level_parse(qvd_config_get(cfg, "log.level")),
                  qvd_config_get(cfg, "log.filename"));
     signal(SIGPIPE, SIG_IGN);
     return cfg;
@@ -134,7 +147,9 @@ share_path(const char *path, mode_t type, gid_t gid, mode_t add, mode_t del)
     }
     if ((sb.st_mode & S_IFMT) != type) {
         rc = qvd_seterr("%s is not a %s: remove it", path,
-                        type == S_IFDIR ? "folder" : type == S_IFSOCK ? "socket" : "file");
+                        type == S_IFDIR    ? "folder"
+                        : type == S_IFSOCK ? "socket"
+                                           : "file");
         goto out;
     }
     if (type == S_IFDIR && (sb.st_mode & S_IWOTH))
@@ -145,8 +160,8 @@ share_path(const char *path, mode_t type, gid_t gid, mode_t add, mode_t del)
         snprintf(have, sizeof(have), "%s", group_name(sb.st_gid));
         snprintf(want, sizeof(want), "%s", group_name(gid));
         rc = qvd_seterr("%s belongs to group %s, not to %s: give hkd.user, l7r.user and "
-                        "api.user one primary group (or chgrp %s %s)", path, have, want, want,
-                        path);
+                        "api.user one primary group (or chgrp %s %s)",
+                        path, have, want, want, path);
         goto out;
     }
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -220,8 +235,7 @@ qvd_daemon_drop(struct qvd_config *cfg, const char *user_key)
     struct passwd *pw;
 
     if (name == NULL || *name == '\0') {
-        log_warn("%s is empty: running as uid %u (not recommended)", user_key,
-                 (unsigned)getuid());
+        log_warn("%s is empty: running as uid %u (not recommended)", user_key, (unsigned)getuid());
         return 0;
     }
     pw = getpwnam(name);
@@ -236,7 +250,6 @@ qvd_daemon_drop(struct qvd_config *cfg, const char *user_key)
     if (setuid(0) == 0 || getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
         getegid() != pw->pw_gid)
         return qvd_seterr("privileges could not be dropped to %s", name);
-    log_info("running as %s (uid %u, gid %u)", name, (unsigned)pw->pw_uid,
-             (unsigned)pw->pw_gid);
+    log_info("running as %s (uid %u, gid %u)", name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
     return 0;
 }
