@@ -336,7 +336,6 @@ int
 client_proxy_relay(const struct client_opts *o, struct client_proxy *px, struct client_tls *t,
                    const struct qvd_buf *leftover)
 {
-    int code = CLIENT_EXIT_OK;
     /* the bytes the server sent right behind its 101 belong to nxproxy */
     size_t off = 0;
     while (off < leftover->len) {
@@ -348,10 +347,7 @@ client_proxy_relay(const struct client_opts *o, struct client_proxy *px, struct 
         off += (size_t)n;
     }
     fprintf(stderr, "qvd-client: Connected to virtual machine %ld.\n", o->vm_id);
-    if (relay(t, px->nx) < 0)
-        code = client_fail(CLIENT_EXIT_UNREACHABLE, "The connection to %s:%d was lost: %s.",
-                           o->host, o->port, qvd_strerror());
-    return code;
+    return relay(t, px->nx);
 }
 
 /* Ends nxproxy: its socket is closed, and it gets a grace period to exit by itself. */
