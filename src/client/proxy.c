@@ -143,6 +143,9 @@ spawn_nxproxy(const struct client_opts *o, const char *prog, int display)
         signal(SIGPIPE, SIG_DFL);
         if (home != NULL)
             setenv("HOME", home, 1);
+        /* when its link breaks nxproxy runs $NX_CLIENT (else nxdialog, nxclient) to show a
+         * dialog, which would speak after our own sentence of why the session ended */
+        setenv("NX_CLIENT", "/bin/true", 0);
         execv(prog, argv);
         _exit(127);
     }

@@ -202,21 +202,24 @@ ask_end(struct conn *c, const struct client_opts *o, const char *auth, const cha
 }
 
 /* The session's stream ended: asks the L7R why (a new connection, the same credentials)
- * for a while, then says it in one sentence. Exit status. */
+ * for a while; the one sentence that says it goes to out (empty: nothing to say). Exit
+ * status. */
 static int
-explain_end(const struct client_opts *o, const char *auth, const char *id, const char *broke)
+explain_end(const struct client_opts *o, const char *auth, const char *id, const char *broke,
+            char *out, size_t outlen)
 {
     struct conn c = {NULL, true};
     int64_t deadline = qvd_mono_ms() + END_WAIT_MS, unreachable_by = qvd_mono_ms() + 2000;
-    char *reason = NULL, *message = NULL, sentence[512], why[300] = "";
+    char *reason = NULL, *message = NULL, why[300] = "";
     int code;
 
+    out[0] = '\0';
     if (id == NULL) {
         /* an L7R that does not tell (QVD's) */
         if (broke == NULL)
             return CLIENT_EXIT_OK;
-        return client_fail(CLIENT_EXIT_LINK_LOST, "The connection to %s:%d was lost: %s.",
-                           o->host, o->port, broke);
+        snprintf(out, outlen, "The connection to %s:%d was lost: %s.", o->host, o->port, broke);
+        return CLIENT_EXIT_LINK_LOST;
     }
     for (;;) {
         if (ask_end(&c, o, auth, id, &reason, &message) == 0) {
@@ -238,12 +241,11 @@ explain_end(const struct client_opts *o, const char *auth, const char *id, const
         size_t n = strlen(why);
         while (n > 0 && why[n - 1] == '.')
             why[--n] = '\0';
-        code = client_fail(CLIENT_EXIT_END_UNKNOWN, "The session ended and the server could not "
-                           "be asked why (%s).", why);
+        snprintf(out, outlen, "The session ended and the server could not be asked why (%s).",
+                 why);
+        code = CLIENT_EXIT_END_UNKNOWN;
     } else {
-        code = client_end_sentence(reason, message, sentence, sizeof(sentence));
-        if (sentence[0])
-            client_fail(code, "%s", sentence);
+        code = client_end_sentence(reason, message, out, outlen);
     }
     free(reason);
     free(message);
@@ -299,9 +301,15 @@ client_run(struct client_opts *o)
             snprintf(broke, sizeof(broke), "%s", qvd_strerror());
         client_tls_close(c.tls);
         c.tls = NULL;
-        /* the user's own interruption needs no explaining */
-        code = client_interrupted ? CLIENT_EXIT_OK
-                                  : explain_end(o, auth, end_id, rc < 0 ? broke : NULL);
+        /* the user's own interruption needs no explaining; the sentence comes last, after
+         * whatever nxproxy says while it ends */
+        char sentence[512] = "";
+        if (!client_interrupted)
+            code = explain_end(o, auth, end_id, rc < 0 ? broke : NULL, sentence,
+                               sizeof(sentence));
+        client_proxy_stop(&px);
+        if (sentence[0])
+            client_fail(code, "%s", sentence);
     }
     free(end_id);
 out:
