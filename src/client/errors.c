@@ -91,9 +91,14 @@ client_status_sentence(int status, const char *body, const char *retry_after, ch
         if (contains_ci(body, "maintenance") || contains_ci(body, "offline") ||
             contains_ci(body, "blocked"))
             snprintf(out, outlen, "The virtual machine is offline for maintenance.");
-        else if (contains_ci(body, "refused the session"))
+        else if (contains_ci(body, "refused the session")) {
+            /* what follows "refused the session: " is the VMA's reason */
+            const char *why = strcasestr(body, "refused the session");
+            why += strcspn(why, ":");
+            server_line(*why ? why + 1 : why, line, sizeof(line));
             snprintf(out, outlen, "The virtual machine refused the session; waiting will not "
                                   "help (%s).", line);
+        }
         else if (contains_ci(body, "invalid param"))
             snprintf(out, outlen, "The server refused the connection parameters (%s).", line);
         else

@@ -137,8 +137,7 @@ x_end_done(enum qvd_rpc_status st, json_t *result, const char *error, void *arg)
 static void
 ask_vma(struct l7r_ending *e)
 {
-    struct qvd_rpc_target t = {e->i.vma_host, e->i.vma_port, e->i.secret,
-                               (int)e->l->t_vma * 1000};
+    struct qvd_rpc_target t = {e->i.vma_host, e->i.vma_port, e->i.secret, (int)e->l->t_vma * 1000};
 
     e->call = qvd_rpc_call_async(e->l->base, &t, e->i.agent >= 0 ? "x_end" : "x_state", NULL,
                                  x_end_done, e);

@@ -44,8 +44,10 @@ qvd_model_session_begin(struct qvd_db *db, const char *id, int64_t user_id, int6
     int64_t now = qvd_now();
 
     if (qvd_db_exec(db, "DELETE FROM session_ends WHERE started_ts < ?", "i", now - KEEP_S) < 0 ||
-        qvd_db_exec(db, "INSERT INTO session_ends (id, user_id, vm_id, started_ts)"
-                        " VALUES (?, ?, ?, ?)", "siii", id, user_id, vm_id, now) < 0)
+        qvd_db_exec(db,
+                    "INSERT INTO session_ends (id, user_id, vm_id, started_ts)"
+                    " VALUES (?, ?, ?, ?)",
+                    "siii", id, user_id, vm_id, now) < 0)
         return qvd_model_dbfail(db);
     return 0;
 }
@@ -57,23 +59,24 @@ qvd_model_session_end(struct qvd_db *db, const char *id, const char *reason, con
 
     if (qvd_model_end_reason_text(reason) == NULL)
         return qvd_model_fail(QVD_MODEL_INVALID, "unknown session ending '%s'", reason);
-    n = qvd_db_exec(db, "UPDATE session_ends SET reason = ?, detail = ?, ended_ts = ?"
-                        " WHERE id = ? AND reason IS NULL", "ssis", reason,
-                    detail ? detail : "", qvd_now(), id);
+    n = qvd_db_exec(db,
+                    "UPDATE session_ends SET reason = ?, detail = ?, ended_ts = ?"
+                    " WHERE id = ? AND reason IS NULL",
+                    "ssis", reason, detail ? detail : "", qvd_now(), id);
     return n < 0 ? qvd_model_dbfail(db) : 0;
 }
 
 int
-qvd_model_vm_sessions_end(struct qvd_db *db, int64_t vm_id, const char *reason,
-                          const char *detail)
+qvd_model_vm_sessions_end(struct qvd_db *db, int64_t vm_id, const char *reason, const char *detail)
 {
     int64_t n;
 
     if (qvd_model_end_reason_text(reason) == NULL)
         return qvd_model_fail(QVD_MODEL_INVALID, "unknown session ending '%s'", reason);
-    n = qvd_db_exec(db, "UPDATE session_ends SET reason = ?, detail = ?, ended_ts = ?"
-                        " WHERE vm_id = ? AND reason IS NULL", "ssii", reason,
-                    detail ? detail : "", qvd_now(), vm_id);
+    n = qvd_db_exec(db,
+                    "UPDATE session_ends SET reason = ?, detail = ?, ended_ts = ?"
+                    " WHERE vm_id = ? AND reason IS NULL",
+                    "ssii", reason, detail ? detail : "", qvd_now(), vm_id);
     return n < 0 ? qvd_model_dbfail(db) : (int)n;
 }
 
@@ -81,8 +84,10 @@ int
 qvd_model_session_end_get(struct qvd_db *db, const char *id, int64_t user_id, char *reason,
                           size_t rlen, char *detail, size_t dlen)
 {
-    struct qvd_stmt *st = qvd_db_query(db, "SELECT reason, detail FROM session_ends"
-                                           " WHERE id = ? AND user_id = ?", "si", id, user_id);
+    struct qvd_stmt *st = qvd_db_query(db,
+                                       "SELECT reason, detail FROM session_ends"
+                                       " WHERE id = ? AND user_id = ?",
+                                       "si", id, user_id);
     int rc;
 
     if (st == NULL)
@@ -100,11 +105,11 @@ int
 qvd_model_vm_end_cause(struct qvd_db *db, struct qvd_config *cfg, int64_t vm_id, char *reason,
                        size_t len)
 {
-    struct qvd_stmt *st = qvd_db_query(
-        db,
-        "SELECT r.vm_state, r.vm_cmd, r.host_id, h.state, h.ok_ts FROM vm_runtimes r"
-        " LEFT JOIN host_runtimes h ON h.host_id = r.host_id WHERE r.vm_id = ?",
-        "i", vm_id);
+    struct qvd_stmt *st =
+        qvd_db_query(db,
+                     "SELECT r.vm_state, r.vm_cmd, r.host_id, h.state, h.ok_ts FROM vm_runtimes r"
+                     " LEFT JOIN host_runtimes h ON h.host_id = r.host_id WHERE r.vm_id = ?",
+                     "i", vm_id);
     int64_t ticker = qvd_config_int(cfg, "hkd.ticker.timeout", 30);
     int rc;
 
@@ -137,8 +142,10 @@ qvd_model_vm_end_cause(struct qvd_db *db, struct qvd_config *cfg, int64_t vm_id,
 int
 qvd_model_session_abort_by(struct qvd_db *db, int64_t vm_id, char *by, size_t len)
 {
-    struct qvd_stmt *st = qvd_db_query(db, "SELECT user_cmd, user_cmd_by FROM vm_runtimes"
-                                           " WHERE vm_id = ?", "i", vm_id);
+    struct qvd_stmt *st = qvd_db_query(db,
+                                       "SELECT user_cmd, user_cmd_by FROM vm_runtimes"
+                                       " WHERE vm_id = ?",
+                                       "i", vm_id);
     int rc;
 
     by[0] = '\0';

@@ -12,11 +12,11 @@
 #include "vma.h"
 
 static struct {
-    unsigned agent;      /* number of the nxagent running now, or of the last one (1, 2...) */
-    bool running;        /* that nxagent runs */
-    bool had_client;     /* it had a client once: it held a session the user can come back to */
-    char stop_by[16];    /* who asked it to end: "x_stop", "logout", "timeout", or "" */
-    bool replaced_lost;  /* it started because the previous session was lost; no client yet */
+    unsigned agent;     /* number of the nxagent running now, or of the last one (1, 2...) */
+    bool running;       /* that nxagent runs */
+    bool had_client;    /* it had a client once: it held a session the user can come back to */
+    char stop_by[16];   /* who asked it to end: "x_stop", "logout", "timeout", or "" */
+    bool replaced_lost; /* it started because the previous session was lost; no client yet */
     /* the last nxagent that ended */
     unsigned last_agent; /* 0: none ended yet */
     char how[16];        /* "stopped", "logout", "exited", "signal", "killed" */
@@ -63,7 +63,8 @@ ending_agent_exited(int status, const char *during)
     e.last_agent = e.agent;
     e.code = WIFSIGNALED(status) ? WTERMSIG(status) : WIFEXITED(status) ? WEXITSTATUS(status) : 0;
     if (asked)
-        snprintf(e.how, sizeof(e.how), "%s", strcmp(e.stop_by, "logout") == 0 ? "logout" : "stopped");
+        snprintf(e.how, sizeof(e.how), "%s",
+                 strcmp(e.stop_by, "logout") == 0 ? "logout" : "stopped");
     else if (strcmp(e.stop_by, "timeout") == 0 && !crash)
         snprintf(e.how, sizeof(e.how), "killed");
     else if (WIFSIGNALED(status))

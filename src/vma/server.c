@@ -148,7 +148,7 @@ m_x_start(struct conn *c, const struct qvd_http_msg *m)
 
     if (rc == VMA_REFUSED) {
         char *e = qvd_xasprintf("refused: %s", qvd_strerror());
-        log_warn("x_start from %s: %s", c->peer, e);
+        log_warn("x_start: %s (from %s; refused for good)", qvd_strerror(), c->peer);
         answer_rpc(c, NULL, e);
         free(e);
         return;
