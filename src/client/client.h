@@ -124,6 +124,8 @@ enum client_fp_match { CLIENT_FP_UNKNOWN, CLIENT_FP_MATCH, CLIENT_FP_CHANGED };
 struct client_tls *client_tls_connect(const struct client_opts *o, int *exit_code);
 void client_tls_close(struct client_tls *t);
 int client_tls_fd(const struct client_tls *t);
+/* The SHA-256 fingerprint (lowercase hex) of the certificate the connection accepted. */
+const char *client_tls_fingerprint(const struct client_tls *t);
 /* Writes all of data before the deadline (monotonic ms). 0 or -1 + qvd_strerror(). */
 int client_tls_write(struct client_tls *t, const void *data, size_t len, int64_t deadline);
 /* Reads some bytes before the deadline. >0 bytes, 0 on close, -1 + qvd_strerror(). */

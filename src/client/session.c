@@ -299,13 +299,22 @@ client_run(struct client_opts *o)
         char broke[256] = "";
         if (rc < 0)
             snprintf(broke, sizeof(broke), "%s", qvd_strerror());
+        /* the question goes to the server the session came from, without asking the user
+         * about its certificate a second time: exactly that certificate */
+        struct client_opts again = *o;
+        char fp[65] = "";
+        if (client_tls_fingerprint(c.tls) != NULL) {
+            snprintf(fp, sizeof(fp), "%s", client_tls_fingerprint(c.tls));
+            again.fingerprint = fp;
+            again.accept_cert = CLIENT_ACCEPT_ONCE;
+        }
         client_tls_close(c.tls);
         c.tls = NULL;
         /* the user's own interruption needs no explaining; the sentence comes last, after
          * whatever nxproxy says while it ends */
         char sentence[512] = "";
         if (!client_interrupted)
-            code = explain_end(o, auth, end_id, rc < 0 ? broke : NULL, sentence,
+            code = explain_end(&again, auth, end_id, rc < 0 ? broke : NULL, sentence,
                                sizeof(sentence));
         client_proxy_stop(&px);
         if (sentence[0])
