@@ -128,6 +128,18 @@ ended
 t_check "the VM dies: 'stopped unexpectedly', exit 17" said 17 "virtual machine stopped unexpectedly"
 t_wait 60 is_vm 1 stopped
 
+# --- the VM's node is lost: its HKD gone (no heartbeat for longer than hkd.ticker.timeout,
+# aged in the database rather than waited for), then its VM ---
+up || t_fail "the desktop shows"
+kill -9 "$HKD_PID"; wait "$HKD_PID" 2>/dev/null
+sql "UPDATE host_runtimes SET ok_ts = ok_ts - 3600"
+kill -9 "$(vm_pid 1)"
+ended
+t_check "the VM's node is lost: 'The server running your virtual machine was lost', exit 18" \
+  said 18 "server running your virtual machine was lost"
+start_hkd; t_wait 10 is_host running || t_fail "the HKD starts again"
+t_wait 60 is_vm 1 stopped
+
 # --- the L7R cannot be asked ---
 up || t_fail "the desktop shows"
 kill -9 "$L7R_PID"; wait "$L7R_PID" 2>/dev/null
