@@ -111,6 +111,11 @@ x_end_done(enum qvd_rpc_status st, json_t *result, const char *error, void *arg)
         record(e, e->i.client_eof ? "client_closed" : "connection_lost", NULL);
         return;
     }
+    if (st == QVD_RPC_ERROR) {
+        /* the VMA lives but cannot say: nothing more to learn from it */
+        record(e, e->i.client_eof ? "client_closed" : "connection_lost", error);
+        return;
+    }
     if (st != QVD_RPC_OK) {
         /* the VMA is gone while the database still says running: the VM died and its node
          * has not noticed yet (a stop would say stopping first) */

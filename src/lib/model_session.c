@@ -13,6 +13,7 @@
 #include "util.h"
 
 #define KEEP_S (2 * 86400) /* rows older than this are of no use to a client any more */
+#define DETAIL_MAX 200     /* the column's limit: a longer detail is cut, never refused */
 
 static const struct {
     const char *reason, *text;
@@ -55,28 +56,32 @@ qvd_model_session_begin(struct qvd_db *db, const char *id, int64_t user_id, int6
 int
 qvd_model_session_end(struct qvd_db *db, const char *id, const char *reason, const char *detail)
 {
+    char short_detail[DETAIL_MAX + 1];
     int64_t n;
 
+    snprintf(short_detail, sizeof(short_detail), "%s", detail ? detail : "");
     if (qvd_model_end_reason_text(reason) == NULL)
         return qvd_model_fail(QVD_MODEL_INVALID, "unknown session ending '%s'", reason);
     n = qvd_db_exec(db,
                     "UPDATE session_ends SET reason = ?, detail = ?, ended_ts = ?"
                     " WHERE id = ? AND reason IS NULL",
-                    "ssis", reason, detail ? detail : "", qvd_now(), id);
+                    "ssis", reason, short_detail, qvd_now(), id);
     return n < 0 ? qvd_model_dbfail(db) : 0;
 }
 
 int
 qvd_model_vm_sessions_end(struct qvd_db *db, int64_t vm_id, const char *reason, const char *detail)
 {
+    char short_detail[DETAIL_MAX + 1];
     int64_t n;
 
+    snprintf(short_detail, sizeof(short_detail), "%s", detail ? detail : "");
     if (qvd_model_end_reason_text(reason) == NULL)
         return qvd_model_fail(QVD_MODEL_INVALID, "unknown session ending '%s'", reason);
     n = qvd_db_exec(db,
                     "UPDATE session_ends SET reason = ?, detail = ?, ended_ts = ?"
                     " WHERE vm_id = ? AND reason IS NULL",
-                    "ssii", reason, detail ? detail : "", qvd_now(), vm_id);
+                    "ssii", reason, short_detail, qvd_now(), vm_id);
     return n < 0 ? qvd_model_dbfail(db) : (int)n;
 }
 
