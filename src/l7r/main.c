@@ -138,22 +138,26 @@ on_grace_end(evutil_socket_t fd, short what, void *arg)
 
 /* The first SIGTERM/SIGINT ends every session, recording that the server shuts down, and
  * keeps answering /qvd/session_end (only) for l7r.shutdown.grace seconds, so that the
- * clients just cut off can learn why; a second signal, or the grace's end, exits. */
+ * clients just cut off can learn why; a second signal, the grace's end, or no relayed
+ * session to explain, exits. */
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct l7r *l = arg;
     struct l7r_conn *c;
     struct timeval tv = {l->t_grace, 0};
+    size_t relayed = 0;
 
-    if (l->stopping || l->t_grace <= 0) {
+    TAILQ_FOREACH(c, &l->conns, entry)
+        relayed += c->relay != NULL;
+    if (l->stopping || l->t_grace <= 0 || relayed == 0) {
         log_info("signal %d: stopping now", (int)sig);
         l->stopping = true;
         event_base_loopbreak(l->base);
         return;
     }
-    log_info("signal %d: closing %zu connections, stopping in %ld s", (int)sig, l->nconns,
-             l->t_grace);
+    log_info("signal %d: closing %zu connections (%zu sessions), stopping in %ld s", (int)sig,
+             l->nconns, relayed, l->t_grace);
     l->stopping = true;
     TAILQ_FOREACH(c, &l->conns, entry)
         l7r_session_set_end(c, "server_shutdown");
