@@ -189,7 +189,7 @@ main() {
     { cat "$work/unpack.log" >&2; di_die "cannot unpack the source package"; }
   tree=$work/src
   add_patches "$tree" "${key%-debug}" "${patches[@]}"
-  di_log "building (${#patches[@]} patches, key $key; about 15 minutes on 2 cores)..."
+  di_log "building (${#patches[@]} patches, key $key; a serial build: 20 to 30 minutes)..."
   if ! build_debs "$tree" "$debug" "$work/build.log"; then
     grep -E -B2 -A12 "(does not apply|FAILED|Unmet build dependencies)" "$work/build.log" >&2 ||
       tail -n 30 "$work/build.log" >&2
