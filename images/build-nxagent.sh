@@ -8,7 +8,8 @@
 #   Prints the folder holding the .deb files a DI installs (nxagent and the nx-libs
 #   libraries it needs), or nothing when the series is empty: the DIs then keep Debian's
 #   own nxagent and nothing is built.
-#   --debug   built without optimisation (-O0) and not stripped, for gdb; cached apart
+#   --debug   built without optimisation (-O0) and not stripped, for gdb; cached apart,
+#             with its source tree (the folder's src/, gdb's `directory`)
 #   --cache   where builds are kept (default $QVD_NXAGENT_CACHE, else /var/cache/qvd/nxagent)
 #   --key     prints the cache key of the build and stops
 #
@@ -198,6 +199,8 @@ main() {
   fi
   publish_debs "$work" "$out" || exit 1
   cp "$work/build.log" "$out/other/build.log"
+  # gdb's source folder for a debug build (its debug info names paths relative to it)
+  [ "$debug" = 1 ] && mv "$tree" "$out/src"
   printf 'nx-libs %s+qvd.%s built in %d s\n' "$NXLIBS_VERSION" "${key%-debug}" \
     "$(($(date +%s) - t0))" >"$out/.done"
   di_log "$(cat "$out/.done")"
