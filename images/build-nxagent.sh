@@ -31,6 +31,7 @@ NXAGENT_DI_PACKAGES="nxagent libnx-x11-6t64 libxcomp3t64 libxcompshad3t64 nx-x11
 # source, the build options, what add_patches writes), so that DIs get a new build.
 RECIPE_REVISION=1
 
+# shellcheck disable=SC2034  # read by di_log in di-common.sh
 DI_PROG=build-nxagent
 . "$(dirname "${BASH_SOURCE[0]}")/di-common.sh"
 PATCH_DIR=${PATCH_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/nx-libs/patches}
@@ -83,13 +84,13 @@ fetch_source() {
     -o "Dir::State::Lists=$st/lists" -o "Dir::Cache=$st/cache" -o Dir::State::Status=/dev/null
     -o APT::Sandbox::User=root -q)
   di_log "nx-libs $NXLIBS_VERSION from $mirror ($NXLIBS_SUITES)"
-  apt-get "${opts[@]}" update >"$dir/apt.log" 2>&1 &&
-    (cd "$dir" && apt-get "${opts[@]}" source --download-only "nx-libs=$NXLIBS_VERSION") \
-      >>"$dir/apt.log" 2>&1 || {
+  if ! { apt-get "${opts[@]}" update >"$dir/apt.log" 2>&1 &&
+      (cd "$dir" && apt-get "${opts[@]}" source --download-only "nx-libs=$NXLIBS_VERSION") \
+        >>"$dir/apt.log" 2>&1; }; then
     tail -n 5 "$dir/apt.log" >&2
     di_log "error: cannot download nx-libs $NXLIBS_VERSION (gone from $NXLIBS_SUITES? then move NXLIBS_VERSION on and rebase the patches)"
     return 1
-  }
+  fi
 }
 
 # add_patches TREE KEY PATCH...: our patches go into the package as quilt patches after
@@ -125,10 +126,10 @@ add_patches() {
 # build_debs TREE DEBUG LOG: dpkg-buildpackage of the binary packages (no clean: the tree
 # is fresh; no tests, no documentation).
 build_debs() {
-  local tree=$1 debug=$2 log=$3 opts="nocheck nodoc"
-  [ "$debug" = 1 ] && opts+=" noopt nostrip"
+  local tree=$1 debug=$2 log=$3 flags="nocheck nodoc"
+  [ "$debug" = 1 ] && flags+=" noopt nostrip"
   (cd "$tree" && dpkg-source --before-build . && dpkg-checkbuilddeps &&
-    DEB_BUILD_OPTIONS=$opts dpkg-buildpackage -us -uc -b -nc) >"$log" 2>&1
+    DEB_BUILD_OPTIONS=$flags dpkg-buildpackage -us -uc -b -nc) >"$log" 2>&1
 }
 
 # publish_debs WORK OUT: moves the built packages into OUT (the DI ones at its top, the
