@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -27,15 +28,21 @@ static struct {
     struct event *resume; /* re-sends the resume signal until nxagent acts on it */
     int resume_tries;
     bool resume_pending;
+    /* from the x_start that resumes a suspended session until nxagent says the session is
+     * back (resumed) or suspended again: nxagent dying in between loses the user's session */
+    bool resuming;
+    const char *stop_why; /* why the VMA itself stopped nxagent, NULL if it did not */
+    struct vma_end last_end;
     struct vma_user user;
     char *opts_path;
 } s;
 
 static const char *const state_names[] = {
-    [VMA_STOPPED] = "stopped",       [VMA_STARTING] = "starting",
+    [VMA_STOPPED] = "stopped",           [VMA_STARTING] = "starting",
     [VMA_PROVISIONING] = "provisioning", [VMA_LISTENING] = "listening",
-    [VMA_CONNECTING] = "connecting", [VMA_CONNECTED] = "connected",   [VMA_SUSPENDING] = "suspending",
-    [VMA_SUSPENDED] = "suspended",   [VMA_STOPPING] = "stopping",
+    [VMA_CONNECTING] = "connecting",     [VMA_CONNECTED] = "connected",
+    [VMA_SUSPENDING] = "suspending",     [VMA_SUSPENDED] = "suspended",
+    [VMA_STOPPING] = "stopping",
 };
 
 enum vma_state
@@ -54,6 +61,8 @@ static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     log_warn("nxagent stuck in state %s: killing it", state_names[s.state]);
+    if (!s.stop_why)
+        s.stop_why = "killed_stuck";
     if (s.agent > 0)
         kill(s.agent, SIGKILL);
     if (s.xsession > 0)
@@ -101,9 +110,9 @@ set_state(enum vma_state st)
     log_info("session state %s -> %s", state_names[s.state], state_names[st]);
     s.state = st;
     const char *key = st == VMA_STARTING || st == VMA_CONNECTING ? "vma.timeout.listening"
-                      : st == VMA_SUSPENDING ? "vma.timeout.suspending"
-                      : st == VMA_STOPPING   ? "vma.timeout.stopping"
-                                             : NULL;
+                      : st == VMA_SUSPENDING                     ? "vma.timeout.suspending"
+                      : st == VMA_STOPPING                       ? "vma.timeout.stopping"
+                                                                 : NULL;
     if (!s.timer)
         s.timer = evtimer_new(vma.base, timer_cb, NULL);
     evtimer_del(s.timer);
@@ -189,6 +198,9 @@ agent_line(const char *line)
     log_debug("nxagent: %s", line);
     if (strncmp(line, "Session: Resuming session at", 28) == 0)
         s.resume_pending = false;
+    if (strncmp(line, "Session: Session resumed at", 27) == 0 ||
+        strncmp(line, "Session: Session suspended at", 29) == 0)
+        s.resuming = false; /* back, or suspended again: either way still there */
     for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++) {
         if (strncmp(line, map[i].text, strlen(map[i].text)) != 0)
             continue;
@@ -362,6 +374,7 @@ session_start(const struct qvd_http_param *params, size_t n)
         if (write_options(params, n) < 0)
             return -1;
         set_state(VMA_STARTING);
+        s.resuming = true;
         resume_agent(); /* nxagent resumes: Resuming, then Waiting for connection */
         return 0;
     case VMA_STOPPED:
@@ -387,6 +400,8 @@ session_start(const struct qvd_http_param *params, size_t n)
         return -1;
     }
     s.xsession = 0;
+    s.resuming = false;
+    s.stop_why = NULL;
     set_state(VMA_STARTING);
     return 0;
 }
@@ -410,6 +425,8 @@ session_stop(void)
         set_state(VMA_STOPPED);
         return 0;
     }
+    if (!s.stop_why)
+        s.stop_why = "stopped";
     if (s.agent > 0)
         kill(s.agent, SIGTERM);
     if (s.xsession > 0)
@@ -424,11 +441,49 @@ session_running(void)
     return s.agent > 0 || s.xsession > 0;
 }
 
+const struct vma_end *
+session_last_end(void)
+{
+    return s.last_end.reason ? &s.last_end : NULL;
+}
+
+/* Why nxagent (pid, wait status) ended, kept for x_last_end. A death during a resume is
+ * "lost_on_resume" whatever killed it: the user comes back to a fresh session, and must be
+ * told so rather than find their windows gone. */
+static void
+record_end(pid_t pid, int status)
+{
+    struct vma_end *e = &s.last_end;
+
+    e->pid = pid;
+    e->time = time(NULL);
+    e->state = state_names[s.state];
+    e->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    e->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    if (s.resuming)
+        e->reason = "lost_on_resume";
+    else if (s.stop_why)
+        e->reason = s.stop_why;
+    else if (s.xsession < 0)
+        e->reason = "ended"; /* the X session ended first: the user logged out */
+    else if (e->signal)
+        e->reason = "crashed";
+    else
+        e->reason = "exited";
+    if (s.resuming)
+        log_warn("session lost on resume: nxagent (pid %d) died (%s %d) in state %s", (int)pid,
+                 e->signal ? "signal" : "exit status", e->signal ? e->signal : e->exit_code,
+                 e->state);
+    s.resuming = false;
+    s.stop_why = NULL;
+}
+
 void
 session_child_exited(pid_t pid, int status)
 {
     if (pid == s.agent) {
         log_info("nxagent (pid %d) exited with status %d", (int)pid, status);
+        record_end(pid, status);
         s.agent = 0;
         if (s.xsession > 0)
             kill(-s.xsession, SIGTERM);

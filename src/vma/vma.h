@@ -13,9 +13,15 @@ struct event_base;
 struct bufferevent;
 
 enum vma_state {
-    VMA_STOPPED, VMA_STARTING, VMA_PROVISIONING, VMA_LISTENING,
+    VMA_STOPPED,
+    VMA_STARTING,
+    VMA_PROVISIONING,
+    VMA_LISTENING,
     VMA_CONNECTING, /* a proxy connected to nxagent: NX handshake and display set-up */
-    VMA_CONNECTED, VMA_SUSPENDING, VMA_SUSPENDED, VMA_STOPPING,
+    VMA_CONNECTED,
+    VMA_SUSPENDING,
+    VMA_SUSPENDED,
+    VMA_STOPPING,
 };
 
 struct vma {
@@ -44,6 +50,21 @@ int session_stop(void);
 bool session_running(void);
 /* Called for every reaped child. */
 void session_child_exited(pid_t pid, int status);
+/* How the last nxagent of this VMA ended (x_last_end). reason: "lost_on_resume" (it died
+ * between an x_start that resumed a suspended session and that session being back or
+ * suspended again: the user's windows are gone), "crashed" (killed by a signal the VMA did
+ * not send), "exited" (ended by itself), "ended" (after the X session ended), "stopped"
+ * (x_stop or the VMA's shutdown), "killed_stuck" (a state timeout). */
+struct vma_end {
+    const char *reason; /* NULL: no nxagent has ended yet */
+    const char *state;  /* the session state it ended in */
+    pid_t pid;
+    int exit_code; /* -1 when killed by a signal */
+    int signal;    /* 0 when it exited */
+    time_t time;
+};
+/* NULL until an nxagent has ended. */
+const struct vma_end *session_last_end(void);
 
 /* account.c: the account a session runs as, decided before anything is created. */
 struct vma_account {
