@@ -28,14 +28,21 @@ static struct {
     struct event *resume; /* re-sends the resume signal until nxagent acts on it */
     int resume_tries;
     bool resume_pending;
-    /* from the x_start that resumes a suspended session until nxagent says the session is
-     * back (resumed) or suspended again: nxagent dying in between loses the user's session */
+    /* from the x_start that resumes a suspended session until nxagent suspends it again:
+     * nxagent dying before it said "Session resumed", or within RESUME_SETTLE_S of it (a
+     * reconnection that went on over a broken link), lost the user's session on resume */
     bool resuming;
+    bool resume_aborted;  /* a stuck resume was made to fail once already */
+    time_t resumed_at;    /* when nxagent said "Session resumed" (0: not yet) */
     const char *stop_why; /* why the VMA itself stopped nxagent, NULL if it did not */
     struct vma_end last_end;
     struct vma_user user;
     char *opts_path;
 } s;
+
+/* seconds after "Session resumed" during which nxagent's death still counts as a loss on
+ * resume: its reconnection goes on when the link breaks in the middle of it */
+#define RESUME_SETTLE_S 10
 
 static const char *const state_names[] = {
     [VMA_STOPPED] = "stopped",           [VMA_STARTING] = "starting",
@@ -57,11 +64,45 @@ session_state_name(enum vma_state st)
     return state_names[st];
 }
 
+static void set_state(enum vma_state st);
+static void arm_timer(void);
+
+/* A resume that does not complete in time must not cost the user's session: killing
+ * nxagent, as for a stuck start, would lose every window. A client stuck in the NX
+ * handshake or the reconnection is cut off instead: nxagent fails this reconnection and
+ * suspends again, and the next x_start resumes it. nxagent that never took the resume
+ * signal is still suspended. Only a second expiry in the same resume kills it. (Listening
+ * has no timeout of ours: nxagent gives up waiting for a proxy by itself, after 60 s, and
+ * suspends.) */
+static bool
+abort_resume(void)
+{
+    if (!s.resuming || s.resume_aborted || s.agent <= 0 ||
+        (s.state != VMA_STARTING && s.state != VMA_CONNECTING))
+        return false;
+    s.resume_aborted = true;
+    if (s.state == VMA_STARTING && s.resume_pending) {
+        log_warn("nxagent did not take the resume signal: the session stays suspended");
+        s.resume_pending = false;
+        s.resuming = false;
+        set_state(VMA_SUSPENDED);
+        return true;
+    }
+    if (relay_drop_all() == 0)
+        return false;
+    log_warn("nxagent did not resume in time (state %s): client cut off, nxagent suspends again",
+             state_names[s.state]);
+    arm_timer(); /* the same timeout again for nxagent to suspend */
+    return true;
+}
+
 static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
+    if (abort_resume())
+        return;
     log_warn("nxagent stuck in state %s: killing it", state_names[s.state]);
-    if (!s.stop_why)
+    if (!s.stop_why && !s.resuming) /* killed in a resume: still a loss on resume */
         s.stop_why = "killed_stuck";
     if (s.agent > 0)
         kill(s.agent, SIGKILL);
@@ -101,14 +142,11 @@ resume_agent(void)
     evtimer_add(s.resume, &tv);
 }
 
-/* Enters a state and arms the timeout that state has (if any). */
+/* Arms the timeout of the current state (if it has one). */
 static void
-set_state(enum vma_state st)
+arm_timer(void)
 {
-    if (st == s.state)
-        return;
-    log_info("session state %s -> %s", state_names[s.state], state_names[st]);
-    s.state = st;
+    enum vma_state st = s.state;
     const char *key = st == VMA_STARTING || st == VMA_CONNECTING ? "vma.timeout.listening"
                       : st == VMA_SUSPENDING                     ? "vma.timeout.suspending"
                       : st == VMA_STOPPING                       ? "vma.timeout.stopping"
@@ -120,6 +158,17 @@ set_state(enum vma_state st)
         struct timeval tv = {qvd_config_int(vma.cfg, key, 20), 0};
         evtimer_add(s.timer, &tv);
     }
+}
+
+/* Enters a state and arms the timeout that state has (if any). */
+static void
+set_state(enum vma_state st)
+{
+    if (st == s.state)
+        return;
+    log_info("session state %s -> %s", state_names[s.state], state_names[st]);
+    s.state = st;
+    arm_timer();
 }
 
 /* In a forked child: becomes the user in its home with a clean environment. */
@@ -198,9 +247,10 @@ agent_line(const char *line)
     log_debug("nxagent: %s", line);
     if (strncmp(line, "Session: Resuming session at", 28) == 0)
         s.resume_pending = false;
-    if (strncmp(line, "Session: Session resumed at", 27) == 0 ||
-        strncmp(line, "Session: Session suspended at", 29) == 0)
-        s.resuming = false; /* back, or suspended again: either way still there */
+    if (strncmp(line, "Session: Session resumed at", 27) == 0 && s.resuming)
+        s.resumed_at = time(NULL);
+    if (strncmp(line, "Session: Session suspended at", 29) == 0)
+        s.resuming = false; /* suspended again: still there */
     for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++) {
         if (strncmp(line, map[i].text, strlen(map[i].text)) != 0)
             continue;
@@ -375,6 +425,8 @@ session_start(const struct qvd_http_param *params, size_t n)
             return -1;
         set_state(VMA_STARTING);
         s.resuming = true;
+        s.resume_aborted = false;
+        s.resumed_at = 0;
         resume_agent(); /* nxagent resumes: Resuming, then Waiting for connection */
         return 0;
     case VMA_STOPPED:
@@ -460,7 +512,10 @@ record_end(pid_t pid, int status)
     e->state = state_names[s.state];
     e->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     e->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    if (s.resuming)
+    /* the VMA's own stop (x_stop, shutdown) is said as such, even in the middle of a resume */
+    bool lost =
+        s.resuming && !s.stop_why && (!s.resumed_at || e->time - s.resumed_at <= RESUME_SETTLE_S);
+    if (lost)
         e->reason = "lost_on_resume";
     else if (s.stop_why)
         e->reason = s.stop_why;
@@ -470,7 +525,7 @@ record_end(pid_t pid, int status)
         e->reason = "crashed";
     else
         e->reason = "exited";
-    if (s.resuming)
+    if (lost)
         log_warn("session lost on resume: nxagent (pid %d) died (%s %d) in state %s", (int)pid,
                  e->signal ? "signal" : "exit status", e->signal ? e->signal : e->exit_code,
                  e->state);

@@ -14,7 +14,9 @@
 t_init
 . "$QVD_TOP/tests/session_node.sh"
 CYCLES=${RESUME_CYCLES:-15}
-session_node_init resume || { t_fail "the test node starts"; exit 1; }
+# a resume left half-way must not cost the session either (below): the VMA's timeout for
+# nxagent's NX handshake and reconnection is shortened to see it expire
+session_node_init resume "vma.timeout.listening = 15" || { t_fail "the test node starts"; exit 1; }
 xvfb XVFB_PID DISP || { t_fail "Xvfb starts"; exit 1; }
 C=
 t_cleanup_add 'kill $C; sleep 0.3'
@@ -81,6 +83,21 @@ t_diag "resumes that kept their session: $KEPT of $CYCLES ($CUT clients cut off 
 t_check "$CYCLES disconnect/reconnect cycles, each with a client cut off mid-resume: every one resumed the same session" \
   [ "$KEPT" = "$CYCLES" ]
 t_check "x_last_end: no nxagent has ended (null)" eval '[ "$(last_end)" = "null 200" ]'
+
+# --- a resume nobody completes: a client that reaches nxagent but never speaks NX ---
+disconnect
+HOLD=
+t_cleanup_add 'kill $HOLD'
+t_node_spawn HOLD "$QVD_BUILD/tests/helpers/l7r-connect" --l7r 127.0.0.1:$PORT --user alice \
+  --password pw --vm 1 --listen $((4600 + RANDOM % 300)) 2>"$T_DIR/hold.log"
+t_check "a client stuck in the NX handshake: nxagent is resuming (connecting)" t_wait 30 is_x connecting
+t_check "past vma.timeout.listening the VMA cuts it off: nxagent suspends again, not killed" \
+  eval 't_wait 90 is_x suspended && same_session'
+t_check "and the VMA's log says so" grep -q "nxagent did not resume in time" "$T_DIR/log/vm/1/vma.log"
+kill "$HOLD"; t_wait 20 slot_free 1
+connect
+t_check "the next client resumes that session, its windows where they were" \
+  eval 'desktop_shown 60 && windows_shown && same_session'
 
 # --- a session lost on resume is never hidden: the VMA says so ---
 disconnect
