@@ -23,13 +23,12 @@ struct conn {
     struct bufferevent *bev;
     struct qvd_http_parser *parser;
     char peer[64];
-    bool closing;              /* close once the output is flushed */
-    bool poweroff;             /* shut the VM down once the answer is out */
+    bool closing;       /* close once the output is flushed */
+    bool poweroff;      /* shut the VM down once the answer is out */
     struct bufferevent *agent; /* x_connect: connection to nxagent being made */
 };
 
-static void
-conn_free(struct conn *c)
+static void conn_free(struct conn *c)
 {
     if (c->bev)
         bufferevent_free(c->bev);
@@ -84,20 +83,6 @@ m_x_state(struct conn *c, const struct qvd_http_msg *m)
     json_decref(r);
 }
 
-/* How the last nxagent ended (see struct vma_end), or null: what an L7R asks when a
- * session it relayed ends, or when a resume found the session stopped, to say why. */
-static void
-m_x_last_end(struct conn *c, const struct qvd_http_msg *m)
-{
-    const struct vma_end *e = session_last_end();
-    json_t *r = e ? json_pack("{s:s, s:s, s:i, s:i, s:i, s:I}", "reason", e->reason, "state",
-                              e->state, "pid", (int)e->pid, "exit_code", e->exit_code, "signal",
-                              e->signal, "time", (json_int_t)e->time)
-                  : json_null();
-    answer_rpc(c, r, NULL);
-    json_decref(r);
-}
-
 static void
 answer_rc(struct conn *c, int rc)
 {
@@ -110,23 +95,77 @@ answer_rc(struct conn *c, int rc)
     json_decref(r);
 }
 
+/* One number of 1 to 5 digits at *p, not 0; moves p past it. */
+static bool
+take_number(const char **p)
+{
+    size_t n = strspn(*p, "0123456789");
+    bool ok = n >= 1 && n <= 5 && strtoul(*p, NULL, 10) > 0;
+
+    *p += n;
+    return ok;
+}
+
+/* nxagent's geometry: WxH, optionally +X+Y (X and Y may be 0); empty leaves its default. */
+static bool
+valid_geometry(const char *g)
+{
+    size_t n;
+
+    if (*g == '\0')
+        return true;
+    if (!take_number(&g) || *g++ != 'x' || !take_number(&g))
+        return false;
+    for (int i = 0; i < 2 && *g == '+'; i++) {
+        n = strspn(++g, "0123456789");
+        if (n < 1 || n > 5)
+            return false;
+        g += n;
+    }
+    return *g == '\0';
+}
+
+/* A parameter that no retry can make right: 0, or -1 with the reason. */
+static int
+check_params(const struct qvd_http_msg *m)
+{
+    for (size_t i = 0; i < m->nparams; i++) {
+        const char *k = m->params[i].key, *v = m->params[i].value;
+        if (!valid_chars(k, ".-", false) || !valid_chars(v, "/-+.:", true))
+            return qvd_seterr("invalid value for parameter %.64s", k);
+        if (strcmp(k, "qvd.client.geometry") == 0 && !valid_geometry(v))
+            return qvd_seterr("invalid value for parameter qvd.client.geometry (WxH expected)");
+    }
+    return 0;
+}
+
+/* Errors that waiting cannot mend start with "refused: ": the L7R answers its client at
+ * once instead of retrying (QVD's L7R simply retries them all). */
 static void
 m_x_start(struct conn *c, const struct qvd_http_msg *m)
 {
-    for (size_t i = 0; i < m->nparams; i++) {
-        if (!valid_chars(m->params[i].key, ".-", false) ||
-            !valid_chars(m->params[i].value, "/-+.:", true)) {
-            char *e = qvd_xasprintf("invalid value for parameter %.64s", m->params[i].key);
-            log_warn("x_start from %s: %s", c->peer, e);
-            answer_rpc(c, NULL, e);
-            free(e);
-            return;
-        }
+    int rc = check_params(m) < 0 ? VMA_REFUSED : session_start(m->params, m->nparams);
+
+    if (rc == VMA_REFUSED) {
+        char *e = qvd_xasprintf("refused: %s", qvd_strerror());
+        log_warn("x_start: %s (from %s; refused for good)", qvd_strerror(), c->peer);
+        answer_rpc(c, NULL, e);
+        free(e);
+        return;
     }
-    int rc = session_start(m->params, m->nparams);
     if (rc < 0)
         log_warn("x_start: %s", qvd_strerror());
     answer_rc(c, rc);
+}
+
+static void
+m_x_end(struct conn *c, const struct qvd_http_msg *m)
+{
+    json_t *r = ending_json();
+
+    json_object_set_new(r, "state", json_string(session_state_name(session_state())));
+    answer_rpc(c, r, NULL);
+    json_decref(r);
 }
 
 static void
@@ -154,9 +193,9 @@ static const struct method {
     const char *name;
     void (*fn)(struct conn *, const struct qvd_http_msg *);
 } methods[] = {
-    {"ping", m_ping},           {"x_state", m_x_state}, {"x_start", m_x_start},
-    {"x_suspend", m_x_suspend}, {"x_stop", m_x_stop},   {"x_last_end", m_x_last_end},
-    {"poweroff", m_poweroff},
+    {"ping", m_ping},       {"x_state", m_x_state}, {"x_start", m_x_start},
+    {"x_suspend", m_x_suspend}, {"x_stop", m_x_stop}, {"poweroff", m_poweroff},
+    {"x_end", m_x_end},
 };
 
 static bool
@@ -177,10 +216,10 @@ agent_event(struct bufferevent *bev, short what, void *arg)
     struct conn *c = arg;
     if (what & BEV_EVENT_CONNECTED) {
         log_info("x_connect from %s: relaying to nxagent", c->peer);
-        qvd_http_evbuffer_response(
-            bufferevent_get_output(c->bev), 101,
-            (const char *const[]){"Connection", "Upgrade", "Upgrade", "QVD/1.0", NULL}, NULL, NULL,
-            0);
+        qvd_http_evbuffer_response(bufferevent_get_output(c->bev), 101,
+                                   (const char *const[]){"Connection", "Upgrade", "Upgrade",
+                                                         "QVD/1.0", NULL},
+                                   NULL, NULL, 0);
         /* the relay owns both sockets now; bytes after the request head go to nxagent */
         bufferevent_set_timeouts(c->bev, NULL, NULL);
         relay_start(c->bev, c->agent);
@@ -210,8 +249,7 @@ x_connect(struct conn *c, const struct qvd_http_msg *m)
         c->closing = true;
         return;
     }
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons(4000 + vma.display),
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(4000 + vma.display),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     c->agent = bufferevent_socket_new(vma.base, -1, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(c->agent, NULL, NULL, agent_event, c);
@@ -240,8 +278,7 @@ handle(struct conn *c, const struct qvd_http_msg *m)
         if (strcmp(name, "x_connect") == 0) {
             if (!m->upgrade || !qvd_http_msg_header(m, "Upgrade") ||
                 strcasecmp(qvd_http_msg_header(m, "Upgrade"), "QVD/1.0") != 0) {
-                answer(c, 400, "text/plain",
-                       "x_connect needs Connection: Upgrade, Upgrade: QVD/1.0\n");
+                answer(c, 400, "text/plain", "x_connect needs Connection: Upgrade, Upgrade: QVD/1.0\n");
                 c->closing = true;
                 return true;
             }
@@ -310,7 +347,8 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+          void *arg)
 {
     struct conn *c = qvd_xcalloc(1, sizeof(*c));
     c->bev = bufferevent_socket_new(vma.base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -339,10 +377,10 @@ server_start(void)
     snprintf(spec, sizeof(spec), strchr(addr, ':') ? "[%s]:%ld" : "%s:%ld", addr, port);
     if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) < 0)
         return qvd_seterr("bad listen address %s", spec);
-    struct evconnlistener *l =
-        evconnlistener_new_bind(vma.base, on_accept, NULL,
-                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-                                64, (struct sockaddr *)&ss, sslen);
+    struct evconnlistener *l = evconnlistener_new_bind(
+        vma.base, on_accept, NULL,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 64,
+        (struct sockaddr *)&ss, sslen);
     if (!l)
         return qvd_seterr("cannot listen on %s: %s", spec, strerror(errno));
     log_info("listening on %s", spec);

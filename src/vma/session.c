@@ -28,20 +28,16 @@ static struct {
     struct event *resume; /* re-sends the resume signal until nxagent acts on it */
     int resume_tries;
     bool resume_pending;
-    /* from the x_start that resumes a suspended session until nxagent suspends it again:
-     * nxagent dying before it said "Session resumed", or within RESUME_SETTLE_S of it (a
-     * reconnection that went on over a broken link), lost the user's session on resume */
+    /* from the resume signal until the session is suspended again, or RESUME_SETTLE_S after
+     * nxagent said "Session resumed": its reconnection goes on when the link breaks in the
+     * middle of it, and a death that soon is still a loss on resume */
     bool resuming;
-    bool resume_aborted;  /* a stuck resume was made to fail once already */
-    time_t resumed_at;    /* when nxagent said "Session resumed" (0: not yet) */
-    const char *stop_why; /* why the VMA itself stopped nxagent, NULL if it did not */
-    struct vma_end last_end;
+    time_t resumed_at;   /* when nxagent said "Session resumed" (0: not yet) */
+    bool resume_aborted; /* a stuck resume was made to fail once already */
     struct vma_user user;
     char *opts_path;
 } s;
 
-/* seconds after "Session resumed" during which nxagent's death still counts as a loss on
- * resume: its reconnection goes on when the link breaks in the middle of it */
 #define RESUME_SETTLE_S 10
 
 static const char *const state_names[] = {
@@ -102,8 +98,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
     if (abort_resume())
         return;
     log_warn("nxagent stuck in state %s: killing it", state_names[s.state]);
-    if (!s.stop_why && !s.resuming) /* killed in a resume: still a loss on resume */
-        s.stop_why = "killed_stuck";
+    ending_stop_requested("timeout");
     if (s.agent > 0)
         kill(s.agent, SIGKILL);
     if (s.xsession > 0)
@@ -137,6 +132,9 @@ resume_agent(void)
     if (!s.resume)
         s.resume = evtimer_new(vma.base, resume_cb, NULL);
     s.resume_pending = true;
+    s.resuming = true;
+    s.resumed_at = 0;
+    s.resume_aborted = false;
     s.resume_tries = 0;
     kill(s.agent, SIGHUP);
     evtimer_add(s.resume, &tv);
@@ -247,10 +245,6 @@ agent_line(const char *line)
     log_debug("nxagent: %s", line);
     if (strncmp(line, "Session: Resuming session at", 28) == 0)
         s.resume_pending = false;
-    if (strncmp(line, "Session: Session resumed at", 27) == 0 && s.resuming)
-        s.resumed_at = time(NULL);
-    if (strncmp(line, "Session: Session suspended at", 29) == 0)
-        s.resuming = false; /* suspended again: still there */
     for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++) {
         if (strncmp(line, map[i].text, strlen(map[i].text)) != 0)
             continue;
@@ -258,6 +252,12 @@ agent_line(const char *line)
         if (s.state == VMA_STOPPING && map[i].state != VMA_STOPPING)
             return;
         set_state(map[i].state);
+        if (map[i].state == VMA_CONNECTED && s.resuming)
+            s.resumed_at = time(NULL);
+        if (map[i].state == VMA_SUSPENDED)
+            s.resuming = false;
+        if (map[i].state == VMA_CONNECTED)
+            ending_agent_connected();
         /* nxagent takes X clients once the first proxy connection is up */
         if (map[i].state == VMA_CONNECTED && s.xsession == 0)
             start_xsession();
@@ -381,6 +381,8 @@ spawn_agent(void)
         return qvd_seterr("fork: %s", strerror(errno));
     }
     s.agent = pid;
+    s.resuming = false;
+    ending_agent_started();
     s.log = bufferevent_socket_new(vma.base, fds[0], BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(s.log, log_read, NULL, log_event, NULL);
     bufferevent_enable(s.log, EV_READ);
@@ -424,9 +426,6 @@ session_start(const struct qvd_http_param *params, size_t n)
         if (write_options(params, n) < 0)
             return -1;
         set_state(VMA_STARTING);
-        s.resuming = true;
-        s.resume_aborted = false;
-        s.resumed_at = 0;
         resume_agent(); /* nxagent resumes: Resuming, then Waiting for connection */
         return 0;
     case VMA_STOPPED:
@@ -442,7 +441,7 @@ session_start(const struct qvd_http_param *params, size_t n)
     if (account_plan(name ? name : "", param(params, n, "qvd.vm.user.uid"),
                      param(params, n, "qvd.vm.user.gid"), param(params, n, "qvd.vm.user.id"),
                      &acct) < 0)
-        return -1;
+        return VMA_REFUSED; /* the same account is refused on every try */
     set_state(VMA_PROVISIONING);
     vma_user_free(&s.user);
     if (provision_user(&acct, &s.user) < 0 ||
@@ -452,8 +451,6 @@ session_start(const struct qvd_http_param *params, size_t n)
         return -1;
     }
     s.xsession = 0;
-    s.resuming = false;
-    s.stop_why = NULL;
     set_state(VMA_STARTING);
     return 0;
 }
@@ -477,8 +474,7 @@ session_stop(void)
         set_state(VMA_STOPPED);
         return 0;
     }
-    if (!s.stop_why)
-        s.stop_why = "stopped";
+    ending_stop_requested("x_stop");
     if (s.agent > 0)
         kill(s.agent, SIGTERM);
     if (s.xsession > 0)
@@ -493,59 +489,23 @@ session_running(void)
     return s.agent > 0 || s.xsession > 0;
 }
 
-const struct vma_end *
-session_last_end(void)
-{
-    return s.last_end.reason ? &s.last_end : NULL;
-}
-
-/* Why nxagent (pid, wait status) ended, kept for x_last_end. A death during a resume is
- * "lost_on_resume" whatever killed it: the user comes back to a fresh session, and must be
- * told so rather than find their windows gone. */
-static void
-record_end(pid_t pid, int status)
-{
-    struct vma_end *e = &s.last_end;
-
-    e->pid = pid;
-    e->time = time(NULL);
-    e->state = state_names[s.state];
-    e->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    e->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    /* the VMA's own stop (x_stop, shutdown) is said as such, even in the middle of a resume */
-    bool lost =
-        s.resuming && !s.stop_why && (!s.resumed_at || e->time - s.resumed_at <= RESUME_SETTLE_S);
-    if (lost)
-        e->reason = "lost_on_resume";
-    else if (s.stop_why)
-        e->reason = s.stop_why;
-    else if (s.xsession < 0)
-        e->reason = "ended"; /* the X session ended first: the user logged out */
-    else if (e->signal)
-        e->reason = "crashed";
-    else
-        e->reason = "exited";
-    if (lost)
-        log_warn("session lost on resume: nxagent (pid %d) died (%s %d) in state %s", (int)pid,
-                 e->signal ? "signal" : "exit status", e->signal ? e->signal : e->exit_code,
-                 e->state);
-    s.resuming = false;
-    s.stop_why = NULL;
-}
-
 void
 session_child_exited(pid_t pid, int status)
 {
     if (pid == s.agent) {
         log_info("nxagent (pid %d) exited with status %d", (int)pid, status);
-        record_end(pid, status);
+        bool resuming =
+            s.resuming && (!s.resumed_at || time(NULL) - s.resumed_at <= RESUME_SETTLE_S);
+        ending_agent_exited(status, resuming ? "resuming" : state_names[s.state]);
         s.agent = 0;
+        s.resuming = false;
         if (s.xsession > 0)
             kill(-s.xsession, SIGTERM);
     } else if (pid == s.xsession) {
         log_info("X session (pid %d) ended with status %d", (int)pid, status);
         s.xsession = -1; /* ended: not started again for this nxagent */
         if (s.agent > 0) {
+            ending_stop_requested("logout");
             kill(s.agent, SIGTERM);
             set_state(VMA_STOPPING);
         }

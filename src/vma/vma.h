@@ -9,19 +9,15 @@
 #include "config.h"
 #include "http.h"
 
+#include <jansson.h>
+
 struct event_base;
 struct bufferevent;
 
 enum vma_state {
-    VMA_STOPPED,
-    VMA_STARTING,
-    VMA_PROVISIONING,
-    VMA_LISTENING,
+    VMA_STOPPED, VMA_STARTING, VMA_PROVISIONING, VMA_LISTENING,
     VMA_CONNECTING, /* a proxy connected to nxagent: NX handshake and display set-up */
-    VMA_CONNECTED,
-    VMA_SUSPENDING,
-    VMA_SUSPENDED,
-    VMA_STOPPING,
+    VMA_CONNECTED, VMA_SUSPENDING, VMA_SUSPENDED, VMA_STOPPING,
 };
 
 struct vma {
@@ -42,7 +38,11 @@ int server_start(void);
 /* session.c: the nxagent + X session state machine. */
 enum vma_state session_state(void);
 const char *session_state_name(enum vma_state st);
-/* x_start: params are validated already. 0 when accepted (poll x_state for listening). */
+/* x_start's answer when waiting cannot help (an account that is refused, a bad value): the
+ * L7R answers the client at once instead of retrying. */
+#define VMA_REFUSED (-2)
+/* x_start: params are validated already. 0 when accepted (poll x_state for listening), -1
+ * (busy or failed: retry later) or VMA_REFUSED, with the reason in qvd_strerror(). */
 int session_start(const struct qvd_http_param *params, size_t n);
 int session_suspend(void);
 int session_stop(void);
@@ -50,21 +50,16 @@ int session_stop(void);
 bool session_running(void);
 /* Called for every reaped child. */
 void session_child_exited(pid_t pid, int status);
-/* How the last nxagent of this VMA ended (x_last_end). reason: "lost_on_resume" (it died
- * between an x_start that resumed a suspended session and that session being back or
- * suspended again: the user's windows are gone), "crashed" (killed by a signal the VMA did
- * not send), "exited" (ended by itself), "ended" (after the X session ended), "stopped"
- * (x_stop or the VMA's shutdown), "killed_stuck" (a state timeout). */
-struct vma_end {
-    const char *reason; /* NULL: no nxagent has ended yet */
-    const char *state;  /* the session state it ended in */
-    pid_t pid;
-    int exit_code; /* -1 when killed by a signal */
-    int signal;    /* 0 when it exited */
-    time_t time;
-};
-/* NULL until an nxagent has ended. */
-const struct vma_end *session_last_end(void);
+
+/* ending.c: how the last nxagent ended (SimpleRPC x_end, docs/vma.md). session.c reports
+ * each nxagent's start, first client, the stop it was asked for (by "x_stop", "poweroff",
+ * "logout" when the X session ended, "timeout" when it was stuck) and its exit. */
+void ending_agent_started(void);
+void ending_agent_connected(void);
+void ending_stop_requested(const char *by);
+void ending_agent_exited(int status, const char *during);
+/* {"agent":N,"running":b,"replaced_lost":b[,"last":{"agent","how","code","during","lost"}]} */
+json_t *ending_json(void);
 
 /* account.c: the account a session runs as, decided before anything is created. */
 struct vma_account {
