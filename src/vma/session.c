@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -27,16 +28,24 @@ static struct {
     struct event *resume; /* re-sends the resume signal until nxagent acts on it */
     int resume_tries;
     bool resume_pending;
-    bool resuming; /* from the resume signal until the session is connected or suspended */
+    /* from the resume signal until the session is suspended again, or RESUME_SETTLE_S after
+     * nxagent said "Session resumed": its reconnection goes on when the link breaks in the
+     * middle of it, and a death that soon is still a loss on resume */
+    bool resuming;
+    time_t resumed_at;   /* when nxagent said "Session resumed" (0: not yet) */
+    bool resume_aborted; /* a stuck resume was made to fail once already */
     struct vma_user user;
     char *opts_path;
 } s;
 
+#define RESUME_SETTLE_S 10
+
 static const char *const state_names[] = {
-    [VMA_STOPPED] = "stopped",       [VMA_STARTING] = "starting",
+    [VMA_STOPPED] = "stopped",           [VMA_STARTING] = "starting",
     [VMA_PROVISIONING] = "provisioning", [VMA_LISTENING] = "listening",
-    [VMA_CONNECTING] = "connecting", [VMA_CONNECTED] = "connected",   [VMA_SUSPENDING] = "suspending",
-    [VMA_SUSPENDED] = "suspended",   [VMA_STOPPING] = "stopping",
+    [VMA_CONNECTING] = "connecting",     [VMA_CONNECTED] = "connected",
+    [VMA_SUSPENDING] = "suspending",     [VMA_SUSPENDED] = "suspended",
+    [VMA_STOPPING] = "stopping",
 };
 
 enum vma_state
@@ -51,9 +60,43 @@ session_state_name(enum vma_state st)
     return state_names[st];
 }
 
+static void set_state(enum vma_state st);
+static void arm_timer(void);
+
+/* A resume that does not complete in time must not cost the user's session: killing
+ * nxagent, as for a stuck start, would lose every window. A client stuck in the NX
+ * handshake or the reconnection is cut off instead: nxagent fails this reconnection and
+ * suspends again, and the next x_start resumes it. nxagent that never took the resume
+ * signal is still suspended. Only a second expiry in the same resume kills it. (Listening
+ * has no timeout of ours: nxagent gives up waiting for a proxy by itself, after 60 s, and
+ * suspends.) */
+static bool
+abort_resume(void)
+{
+    if (!s.resuming || s.resume_aborted || s.agent <= 0 ||
+        (s.state != VMA_STARTING && s.state != VMA_CONNECTING))
+        return false;
+    s.resume_aborted = true;
+    if (s.state == VMA_STARTING && s.resume_pending) {
+        log_warn("nxagent did not take the resume signal: the session stays suspended");
+        s.resume_pending = false;
+        s.resuming = false;
+        set_state(VMA_SUSPENDED);
+        return true;
+    }
+    if (relay_drop_all() == 0)
+        return false;
+    log_warn("nxagent did not resume in time (state %s): client cut off, nxagent suspends again",
+             state_names[s.state]);
+    arm_timer(); /* the same timeout again for nxagent to suspend */
+    return true;
+}
+
 static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
+    if (abort_resume())
+        return;
     log_warn("nxagent stuck in state %s: killing it", state_names[s.state]);
     ending_stop_requested("timeout");
     if (s.agent > 0)
@@ -90,9 +133,29 @@ resume_agent(void)
         s.resume = evtimer_new(vma.base, resume_cb, NULL);
     s.resume_pending = true;
     s.resuming = true;
+    s.resumed_at = 0;
+    s.resume_aborted = false;
     s.resume_tries = 0;
     kill(s.agent, SIGHUP);
     evtimer_add(s.resume, &tv);
+}
+
+/* Arms the timeout of the current state (if it has one). */
+static void
+arm_timer(void)
+{
+    enum vma_state st = s.state;
+    const char *key = st == VMA_STARTING || st == VMA_CONNECTING ? "vma.timeout.listening"
+                      : st == VMA_SUSPENDING                     ? "vma.timeout.suspending"
+                      : st == VMA_STOPPING                       ? "vma.timeout.stopping"
+                                                                 : NULL;
+    if (!s.timer)
+        s.timer = evtimer_new(vma.base, timer_cb, NULL);
+    evtimer_del(s.timer);
+    if (key) {
+        struct timeval tv = {qvd_config_int(vma.cfg, key, 20), 0};
+        evtimer_add(s.timer, &tv);
+    }
 }
 
 /* Enters a state and arms the timeout that state has (if any). */
@@ -103,17 +166,7 @@ set_state(enum vma_state st)
         return;
     log_info("session state %s -> %s", state_names[s.state], state_names[st]);
     s.state = st;
-    const char *key = st == VMA_STARTING || st == VMA_CONNECTING ? "vma.timeout.listening"
-                      : st == VMA_SUSPENDING ? "vma.timeout.suspending"
-                      : st == VMA_STOPPING   ? "vma.timeout.stopping"
-                                             : NULL;
-    if (!s.timer)
-        s.timer = evtimer_new(vma.base, timer_cb, NULL);
-    evtimer_del(s.timer);
-    if (key) {
-        struct timeval tv = {qvd_config_int(vma.cfg, key, 20), 0};
-        evtimer_add(s.timer, &tv);
-    }
+    arm_timer();
 }
 
 /* In a forked child: becomes the user in its home with a clean environment. */
@@ -204,7 +257,9 @@ agent_line(const char *line)
         if (s.state == VMA_STOPPING && map[i].state != VMA_STOPPING)
             return;
         set_state(map[i].state);
-        if (map[i].state == VMA_CONNECTED || map[i].state == VMA_SUSPENDED)
+        if (map[i].state == VMA_CONNECTED && s.resuming)
+            s.resumed_at = time(NULL);
+        if (map[i].state == VMA_SUSPENDED)
             s.resuming = false;
         if (map[i].state == VMA_CONNECTED)
             ending_agent_connected();
@@ -444,7 +499,9 @@ session_child_exited(pid_t pid, int status)
 {
     if (pid == s.agent) {
         log_info("nxagent (pid %d) exited with status %d", (int)pid, status);
-        ending_agent_exited(status, s.resuming ? "resuming" : state_names[s.state]);
+        bool resuming =
+            s.resuming && (!s.resumed_at || time(NULL) - s.resumed_at <= RESUME_SETTLE_S);
+        ending_agent_exited(status, resuming ? "resuming" : state_names[s.state]);
         s.agent = 0;
         s.resuming = false;
         if (s.xsession > 0)

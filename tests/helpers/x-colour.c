@@ -1,5 +1,6 @@
-/* x-colour.c: waits until the centre of the window named NAME on $DISPLAY has the colour
- * RRGGBB (exit 0), or the time runs out (exit 1, the last colour seen on stderr). With -e it
+/* x-colour.c: waits until the centre of the window named NAME on $DISPLAY (or the point
+ * X,Y of it with -p X,Y, from its top-left corner) has the colour RRGGBB (exit 0), or the
+ * time runs out (exit 1, the last colour seen on stderr). With -e it
  * prints, on success, the wall-clock time it saw the colour (epoch microseconds) and the
  * number of polls (bench/session.sh times the first frame with it); -i sets the poll
  * interval in milliseconds (100).
@@ -59,24 +60,30 @@ find_named(Display *d, Window w, const char *name)
     return found;
 }
 
-/* The colour at the centre of w as 0xRRGGBB, read from the root window (what is on the
- * screen); -1 if w is not viewable. */
+/* The colour at px,py of w (its centre when px < 0) as 0xRRGGBB, read from the root window
+ * (what is on the screen); -1 if w is not viewable or the point is outside it. */
 static long
-centre_colour(Display *d, Window w)
+point_colour(Display *d, Window w, int px, int py)
 {
     XWindowAttributes a;
     if (!XGetWindowAttributes(d, w, &a) || a.map_state != IsViewable)
         return -1;
+    if (px < 0) {
+        px = a.width / 2;
+        py = a.height / 2;
+    }
+    if (px >= a.width || py >= a.height)
+        return -1;
     Window root = DefaultRootWindow(d), child;
     int x, y;
-    if (!XTranslateCoordinates(d, w, root, a.width / 2, a.height / 2, &x, &y, &child))
+    if (!XTranslateCoordinates(d, w, root, px, py, &x, &y, &child))
         return -1;
     XImage *img = XGetImage(d, root, x, y, 1, 1, AllPlanes, ZPixmap);
     if (img == NULL)
         return -1;
-    unsigned long px = XGetPixel(img, 0, 0);
+    unsigned long pixel = XGetPixel(img, 0, 0);
     XDestroyImage(img);
-    XColor c = {.pixel = px};
+    XColor c = {.pixel = pixel};
     XQueryColor(d, DefaultColormap(d, DefaultScreen(d)), &c);
     return (long)(((c.red >> 8) << 16) | ((c.green >> 8) << 8) | (c.blue >> 8));
 }
@@ -88,11 +95,14 @@ main(int argc, char **argv)
     double timeout = 30;
     long interval_ms = 100, polls = 0;
     bool epoch = false;
-    int opt;
-    while ((opt = getopt(argc, argv, "n:t:i:e")) != -1) {
+    int opt, px = -1, py = -1;
+    while ((opt = getopt(argc, argv, "n:t:i:ep:")) != -1) {
         if (opt == 'n')
             name = optarg;
-        else if (opt == 't')
+        else if (opt == 'p') {
+            if (sscanf(optarg, "%d,%d", &px, &py) != 2 || px < 0 || py < 0)
+                goto usage;
+        } else if (opt == 't')
             timeout = atof(optarg);
         else if (opt == 'i')
             interval_ms = atol(optarg);
@@ -119,7 +129,7 @@ main(int argc, char **argv)
         polls++;
         Window w = find_named(d, DefaultRootWindow(d), name);
         if (w != None) {
-            seen = centre_colour(d, w);
+            seen = point_colour(d, w, px, py);
             if (seen == want) {
                 if (epoch) {
                     struct timeval tv;
@@ -137,10 +147,11 @@ main(int argc, char **argv)
     if (seen < 0)
         fprintf(stderr, "x-colour: no viewable window named '%s'\n", name);
     else
-        fprintf(stderr, "x-colour: the centre of '%s' is #%06lx, not #%06lx\n", name, seen, want);
+        fprintf(stderr, "x-colour: the %s of '%s' is #%06lx, not #%06lx\n",
+                px < 0 ? "centre" : "point", name, seen, want);
     XCloseDisplay(d);
     return 1;
 usage:
-    fprintf(stderr, "usage: x-colour [-n WINDOW-NAME] [-t SECONDS] [-i MS] [-e] RRGGBB\n");
+    fprintf(stderr, "usage: x-colour [-n WINDOW-NAME] [-p X,Y] [-t SECONDS] [-i MS] [-e] RRGGBB\n");
     return 2;
 }
