@@ -5,88 +5,17 @@
 # sentences, and that killing the client, the L7R or the VM frees the user slot.
 . "$(dirname "$0")/../lib.sh"
 t_init
-
+. "$QVD_TOP/tests/session_node.sh"
+session_node_init sess1 "l7r.timeout.request = 3" || { t_fail "the test node starts"; exit 1; }
 B=$QVD_BUILD
-ADMIN=$B/src/admin/qvd-admin HKD=$B/src/hkd/qvd-hkd L7R=$B/src/l7r/qvd-l7r
-CLIENT=$B/src/client/qvd-client VMA=$B/src/vma/qvd-vma XCOLOUR=$B/tests/helpers/x-colour
-DI=$B/test-di.tar conf=$T_DIR/node.conf
-COLOUR=2e8b57 PORT=8443
-for p in "$ADMIN" "$HKD" "$L7R" "$CLIENT" "$XCOLOUR"; do [ -x "$p" ] || { t_fail "$p is built"; exit 1; }; done
-t_test_di "$VMA" || { t_fail "build the test DI"; exit 1; }
-t_node_ns sess || { t_fail "create the test node's namespaces"; exit 1; }
-chmod 755 "$T_DIR"
-mkdir -p "$T_DIR/certs" "$T_DIR/home"
-t_self_cert "$T_DIR/certs" localhost DNS:localhost,IP:127.0.0.1
-t_db_init || { t_fail "create the test database"; exit 1; }
-cat >"$conf" <<CONF
-nodename = sess1
-$T_DB_CONF
-path.run = $T_DIR/run
-path.log = $T_DIR/log
-path.storage.root = $T_DIR/storage
-path.vma.binary = $VMA
-path.l7r.ssl.cert = $T_DIR/certs/cert.pem
-path.l7r.ssl.key = $T_DIR/certs/key.pem
-l7r.address = 127.0.0.1
-l7r.port = $PORT
-l7r.user = nobody
-vma.x_session = /usr/local/bin/qvd-test-session
-hkd.vm_command.poll = 1
-hkd.vma.ping.interval = 1
-hkd.vm.stop.timeout = 5
-l7r.timeout.request = 3
-log.level = debug
-CONF
-admin() { "$ADMIN" -c "$conf" "$@"; }
-sql() { t_sql "$1"; }
-HKD_PID= L7R_PID= XVFB_PID= XVFB2_PID= C1= C2=
-t_cleanup_add 'kill $C1 $C2 $L7R_PID $HKD_PID $XVFB_PID $XVFB2_PID; sleep 0.5'
-t_cleanup_add 'for c in $(t_in_node lxc-ls -P $T_DIR/run/lxc 2>/dev/null); do t_in_node lxc-stop -k -P $T_DIR/run/lxc -n $c; done'
-start_hkd() { t_node_spawn HKD_PID "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1; }
-start_l7r() { t_node_spawn L7R_PID "$L7R" -c "$conf" >>"$T_DIR/l7r.log" 2>&1; }
-is_host() { [ "$(sql "SELECT state FROM host_runtimes")" = "$1" ]; }
-vm_state() { sql "SELECT vm_state FROM vm_runtimes WHERE vm_id = $1"; }
-is_vm() { [ "$(vm_state "$1")" = "$2" ]; }
-slot() { sql "SELECT user_state || ':' || COALESCE(CAST(l7r_pid AS TEXT), '-') FROM vm_runtimes WHERE vm_id = $1"; }
-slot_free() { [ "$(slot "$1")" = "disconnected:-" ]; }
-slot_connected() { [ "$(slot "$1")" = "connected:$L7R_PID" ]; }
-l7r_up() { t_in_node bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null; }
-alive() { kill -0 "$1" 2>/dev/null; }
-dead() { ! kill -0 "$1" 2>/dev/null; }
-in_vm() { local id=$1; shift; t_in_node lxc-attach -P "$T_DIR/run/lxc" -n "qvd-$id" -- "$@"; }
-# client VAR [options]: starts qvd-client as alice in the node (its own HOME), PID in VAR;
-# it shows the desktop on $DISP
-client() {
-  local __v=$1; shift
-  QVDPASSWORD=${PW:-pw} HOME=$T_DIR/home DISPLAY=$DISP t_node_spawn "$__v" "$CLIENT" \
-    --host 127.0.0.1 --port $PORT --user alice --accept-cert once --link lan "$@"
-}
-# client_run [options]: runs qvd-client to completion, prints its stderr, returns its status
-client_run() {
-  QVDPASSWORD=${PW:-pw} HOME=$T_DIR/home t_in_node "$CLIENT" --host 127.0.0.1 --port $PORT \
-    --user "${LOGIN:-alice}" --accept-cert once "$@" 2>&1 >/dev/null
-}
-# the centre of nxagent's window (named QVD) on the Xvfb screen has the session's colour;
-# polled over one X connection (see tests/helpers/x-colour.c: a new X client per poll would
-# break the session's own connection to the X server)
-desktop_shown() { DISPLAY=$DISP t_in_node "$XCOLOUR" -t "${1:-60}" "$COLOUR"; }
-
-admin user add --login alice --password pw >/dev/null
+C1= C2=
+t_cleanup_add 'kill $C1 $C2; sleep 0.5'
 admin user add --login bob --password pw2 >/dev/null
-admin osf add --name desk --memory 300 >/dev/null
-admin di add --osf desk --path "$DI" >/dev/null
-admin vm add --name desk1 --user alice --osf desk >/dev/null   # VM 1
 admin vm add --name bobs --user bob --osf desk >/dev/null      # VM 2
 admin vm add --name spare --user alice --osf desk >/dev/null   # VM 3
-start_hkd; t_wait 10 is_host running || { t_fail "the HKD starts"; cat "$T_DIR/hkd.log"; exit 1; }
-start_l7r; t_wait 10 l7r_up || { t_fail "the L7R starts"; cat "$T_DIR/l7r.log"; exit 1; }
 # Two screens, as on two machines of the user (a takeover comes from another machine).
-# The X servers live in the node too: X's abstract sockets belong to a network namespace.
-# -ac: the clients run as root with no Xauthority of their own.
-DISP1=:$((120 + RANDOM % 40)); DISP2=:$((170 + RANDOM % 40)); DISP=$DISP1
-t_node_spawn XVFB_PID Xvfb $DISP1 -screen 0 1024x768x24 -nolisten tcp -ac >"$T_DIR/xvfb.log" 2>&1
-t_node_spawn XVFB2_PID Xvfb $DISP2 -screen 0 1024x768x24 -nolisten tcp -ac >"$T_DIR/xvfb2.log" 2>&1
-sleep 0.5
+xvfb XVFB_PID DISP1 && xvfb XVFB2_PID DISP2 || { t_fail "Xvfb starts"; exit 1; }
+DISP=$DISP1
 
 # --- errors become one sentence and a non-zero exit ---
 out=$(PW=wrong client_run --vm-id 1); rc=$?
@@ -131,11 +60,10 @@ t_check "while relaying: the L7R still answers ping" \
   eval 't_in_node curl -sk -m 5 https://127.0.0.1:$PORT/qvd/ping | grep -q "I am alive"'
 # the session still carries the desktop both ways: a new colour set in the VM reaches the
 # client's screen, and back
-in_vm_x() { in_vm 1 runuser -u alice -- env DISPLAY=:100 "$@"; }
-in_vm_x xsetroot -solid '#8b0000'
+in_vm_x 1 xsetroot -solid '#8b0000'
 t_check "while relaying: the session still shows what the VM draws" \
   eval 'DISPLAY=$DISP t_in_node "$XCOLOUR" -t 20 8b0000'
-in_vm_x xsetroot -solid "#$COLOUR"
+in_vm_x 1 xsetroot -solid "#$COLOUR"
 t_check "the slot is still held" slot_connected 1
 t_check "the slow client is dropped by the L7R's request timeout (3 s)" t_wait 15 dead "$SLOW"
 SESSION_PID=$(in_vm 1 pgrep -u alice -f qvd-test-session | head -1)
