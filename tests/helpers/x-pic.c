@@ -2,8 +2,10 @@
  *
  *   x-pic snap [-n NAME] OUT.ppm   writes what the screen of $DISPLAY shows of the window
  *                                  named NAME (the root window without -n) as a PPM
- *   x-pic diff A.ppm B.ppm         compares two snaps: prints "differ N of M px (P %) in
- *                                  WxH+X+Y", exit 0 when equal, 1 when not, 2 on error
+ *   x-pic diff [-t TOL] A B        compares two snaps: prints "differ N of M px (P %) in
+ *                                  WxH+X+Y", exit 0 when equal, 1 when not, 2 on error;
+ *                                  with -t, pixels whose channels differ by at most TOL
+ *                                  count as equal (what lossy image encoding changes)
  *   x-pic scene                    an X client of $DISPLAY driven by lines on stdin:
  *     win NAME X Y W H KIND [bs]   a top-level window; KIND is solid:RRGGBB (drawn by the
  *                                  server from the background), photo (a pattern put with
@@ -11,9 +13,11 @@
  *                                  viewers do) or text (lines drawn on each Expose);
  *                                  bs asks for backing store (WhenMapped)
  *     raise NAME | lower NAME      restacks one of its windows, or any top-level window
- *     move NAME X Y                of $DISPLAY whose WM_NAME is NAME (an xterm's title)
+ *     move NAME X Y                of $DISPLAY whose WM_NAME or WM_CLASS instance is NAME
  *     unmap NAME | map NAME
  *     sync                         prints "ok" once the X server has done all before
+ *     wait NAME                    prints "ok" once a window named NAME exists (60 s at
+ *                                  most; "missing" then)
  *   It keeps answering Expose events until stdin ends.
  *
  * snap reads the window's pixels from the root window (what the screen shows), over one
@@ -41,16 +45,25 @@ ignore_errors(Display *d, XErrorEvent *e)
     return 0; /* a window that vanishes between two calls is not fatal */
 }
 
+/* Depth-first search for a window whose WM_NAME or WM_CLASS instance is name (an xterm's
+ * shell may retitle it; its -name stays). */
 static Window
 find_named(Display *d, Window w, const char *name)
 {
     char *wm = NULL;
+    XClassHint ch = {0};
+    bool match = false;
     if (XFetchName(d, w, &wm) && wm != NULL) {
-        bool match = strcmp(wm, name) == 0;
+        match = strcmp(wm, name) == 0;
         XFree(wm);
-        if (match)
-            return w;
     }
+    if (!match && XGetClassHint(d, w, &ch)) {
+        match = ch.res_name && strcmp(ch.res_name, name) == 0;
+        XFree(ch.res_name);
+        XFree(ch.res_class);
+    }
+    if (match)
+        return w;
     Window root, parent, *kids = NULL;
     unsigned n = 0;
     if (!XQueryTree(d, w, &root, &parent, &kids, &n))
@@ -77,6 +90,49 @@ channel(unsigned long px, unsigned long mask)
     return (unsigned)(((px >> shift) & mask) * 255 / mask);
 }
 
+/* Writes img (w x h) to out as a PPM. */
+static int
+write_ppm(XImage *img, int w, int h, const char *out)
+{
+    FILE *f = fopen(out, "wb");
+    if (f == NULL) {
+        fprintf(stderr, "x-pic: %s: %s\n", out, strerror(errno));
+        return 2;
+    }
+    fprintf(f, "P6\n%d %d\n255\n", w, h);
+    for (int j = 0; j < h; j++)
+        for (int i = 0; i < w; i++) {
+            unsigned long px = XGetPixel(img, i, j);
+            fputc((int)channel(px, img->red_mask), f);
+            fputc((int)channel(px, img->green_mask), f);
+            fputc((int)channel(px, img->blue_mask), f);
+        }
+    return fclose(f) == 0 ? 0 : 2;
+}
+
+/* Writes the contents of the drawable id (a pixmap of another client, say) to out. */
+static int
+snap_id(const char *id, const char *out)
+{
+    Display *d = XOpenDisplay(NULL);
+    if (d == NULL)
+        return 2;
+    XSetErrorHandler(ignore_errors);
+    Window root;
+    int x, y;
+    unsigned w, h, bw, depth;
+    Drawable dr = (Drawable)strtoul(id, NULL, 0);
+    if (!XGetGeometry(d, dr, &root, &x, &y, &w, &h, &bw, &depth))
+        return 2;
+    XImage *img = XGetImage(d, dr, 0, 0, w, h, AllPlanes, ZPixmap);
+    if (img == NULL)
+        return 2;
+    int rc = write_ppm(img, (int)w, (int)h, out);
+    XDestroyImage(img);
+    XCloseDisplay(d);
+    return rc;
+}
+
 static int
 snap(const char *name, const char *out)
 {
@@ -94,8 +150,8 @@ snap(const char *name, const char *out)
         fprintf(stderr, "x-pic: no viewable window named '%s'\n", name ? name : "root");
         return 2;
     }
-    XImage *img = XGetImage(d, root, x, y, (unsigned)a.width, (unsigned)a.height, AllPlanes,
-                            ZPixmap);
+    XImage *img =
+        XGetImage(d, root, x, y, (unsigned)a.width, (unsigned)a.height, AllPlanes, ZPixmap);
     if (img == NULL) {
         fprintf(stderr, "x-pic: cannot read the window's pixels\n");
         return 2;
@@ -145,8 +201,18 @@ ppm_read(const char *path, struct ppm *p)
     return rc;
 }
 
+/* Whether two RGB pixels differ by more than tol in a channel. */
+static bool
+px_differ(const unsigned char *a, const unsigned char *b, int tol)
+{
+    for (int c = 0; c < 3; c++)
+        if (abs((int)a[c] - (int)b[c]) > tol)
+            return true;
+    return false;
+}
+
 static int
-diff(const char *pa, const char *pb)
+diff(const char *pa, const char *pb, int tol)
 {
     struct ppm a = {0}, b = {0};
     if (ppm_read(pa, &a) < 0 || ppm_read(pb, &b) < 0)
@@ -160,7 +226,7 @@ diff(const char *pa, const char *pb)
     for (int j = 0; j < a.h; j++)
         for (int i = 0; i < a.w; i++) {
             size_t o = ((size_t)j * (size_t)a.w + (size_t)i) * 3;
-            if (memcmp(a.px + o, b.px + o, 3) == 0)
+            if (!px_differ(a.px + o, b.px + o, tol))
                 continue;
             n++;
             x1 = i < x1 ? i : x1, x2 = i > x2 ? i : x2;
@@ -190,13 +256,15 @@ struct win {
 static struct win wins[MAX_WINS];
 static int nwins;
 
-/* A pattern with many colours, as a photo has: gradients crossed with stripes. */
+/* A pattern with many colours, as a photo has: smooth gradients, kept away from black and
+ * white, so that lossy encoding changes each pixel only a little and a window left on
+ * the screen in its place (black, white, solid) differs by much more. */
 static XImage *
 photo_image(Display *d, int w, int h)
 {
     int scr = DefaultScreen(d);
-    XImage *img = XCreateImage(d, DefaultVisual(d, scr), (unsigned)DefaultDepth(d, scr), ZPixmap,
-                               0, NULL, (unsigned)w, (unsigned)h, 32, 0);
+    XImage *img = XCreateImage(d, DefaultVisual(d, scr), (unsigned)DefaultDepth(d, scr), ZPixmap, 0,
+                               NULL, (unsigned)w, (unsigned)h, 32, 0);
     if (img == NULL)
         return NULL;
     img->data = malloc((size_t)img->bytes_per_line * (size_t)h);
@@ -204,8 +272,8 @@ photo_image(Display *d, int w, int h)
         return NULL;
     for (int j = 0; j < h; j++)
         for (int i = 0; i < w; i++) {
-            unsigned r = (unsigned)(i * 255 / w), g = (unsigned)(j * 255 / h);
-            unsigned b = (unsigned)(((i / 8 + j / 8) % 2) ? 200 : 60);
+            unsigned r = 60 + (unsigned)(i * 140 / w), g = 60 + (unsigned)(j * 140 / h);
+            unsigned b = 200 - (unsigned)((i + j) * 140 / (w + h));
             XPutPixel(img, i, j, (r << 16) | (g << 8) | b);
         }
     return img;
@@ -241,8 +309,8 @@ scene_win(Display *d, const char *name, int x, int y, int w, int h, const char *
     struct win *v = &wins[nwins];
     int scr = DefaultScreen(d);
     XSetWindowAttributes at = {.event_mask = ExposureMask,
-                               .backing_store = bs && strcmp(bs, "bs") == 0 ? WhenMapped
-                                                                          : NotUseful};
+                               .backing_store =
+                                   bs && strcmp(bs, "bs") == 0 ? WhenMapped : NotUseful};
     unsigned long mask = CWEventMask | CWBackingStore;
     if (strncmp(kind, "solid:", 6) == 0) {
         at.background_pixel = strtoul(kind + 6, NULL, 16);
@@ -291,6 +359,13 @@ scene_line(Display *d, char *line)
     }
     if (sscanf(line, "%15s %63s", cmd, name) != 2)
         return -1;
+    if (strcmp(cmd, "wait") == 0) { /* another client's window: up to 60 s */
+        for (int i = 0; i < 600 && find_named(d, DefaultRootWindow(d), name) == None; i++)
+            usleep(100000);
+        printf("%s\n", find_named(d, DefaultRootWindow(d), name) != None ? "ok" : "missing");
+        fflush(stdout);
+        return 0;
+    }
     struct win *v = win_by_name(name);
     Window t = v ? v->w : find_named(d, DefaultRootWindow(d), name);
     if (t == None)
@@ -339,7 +414,8 @@ scene(void)
     size_t len = 0;
     for (;;) {
         scene_events(d);
-        struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = ConnectionNumber(d), .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = 0, .events = POLLIN},
+                              {.fd = ConnectionNumber(d), .events = POLLIN}};
         if (poll(p, 2, -1) < 0 && errno != EINTR)
             return 2;
         if (p[1].revents & (POLLHUP | POLLERR))
@@ -372,13 +448,17 @@ main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "snap") == 0) {
         if (argc == 5 && strcmp(argv[2], "-n") == 0)
             return snap(argv[3], argv[4]);
+        if (argc == 5 && strcmp(argv[2], "-i") == 0)
+            return snap_id(argv[3], argv[4]);
         if (argc == 3)
             return snap(NULL, argv[2]);
     } else if (argc == 4 && strcmp(argv[1], "diff") == 0) {
-        return diff(argv[2], argv[3]);
+        return diff(argv[2], argv[3], 0);
+    } else if (argc == 6 && strcmp(argv[1], "diff") == 0 && strcmp(argv[2], "-t") == 0) {
+        return diff(argv[4], argv[5], atoi(argv[3]));
     } else if (argc == 2 && strcmp(argv[1], "scene") == 0) {
         return scene();
     }
-    fprintf(stderr, "usage: x-pic snap [-n NAME] OUT.ppm | diff A.ppm B.ppm | scene\n");
+    fprintf(stderr, "usage: x-pic snap [-n NAME] OUT.ppm | diff [-t TOL] A.ppm B.ppm | scene\n");
     return 2;
 }
