@@ -254,13 +254,14 @@ write_options(const struct qvd_http_param *params, size_t n)
                                                            : "linux";
     /* loopback=1: nxagent listens for the proxy on 127.0.0.1 only; the VMA's upgrade
      * endpoint is the one way in.
-     * backingstore=0: with nxagent's backing store (on by default), a window that asked for
-     * it and was covered is repainted from a copy nxagent keeps on the client's X server,
-     * and its X client is never asked to redraw. That copy is not reliable (nx-libs
-     * 3.5.99.26: the remote copy of an xterm-covered window came out black), so the
-     * client's screen kept the covering window's pixels for good while nxagent's own
-     * framebuffer was right. Without it, every exposed area is redrawn by its client. */
-    qvd_buf_printf(&b, ",client=%s,backingstore=0,loopback=1:%d\n", os, vma.display);
+     * backingstore=0 (vma.nxagent.backingstore): with nxagent's backing store, on by
+     * default, a window that asked for it and was covered is repainted from a copy nxagent
+     * keeps on the client's X server, and its X client is never asked to redraw. That copy
+     * is not reliable (nx-libs 3.5.99.26: the copy of a window under an xterm came out
+     * black), so the client's screen kept the covering window's pixels for good while
+     * nxagent's own framebuffer was right. Without it, the client redraws what is exposed. */
+    qvd_buf_printf(&b, ",client=%s,backingstore=%d,loopback=1:%d\n", os,
+                   qvd_config_int(vma.cfg, "vma.nxagent.backingstore", 0) ? 1 : 0, vma.display);
     const char *dir = qvd_config_get(vma.cfg, "vma.run.path");
     free(s.opts_path);
     s.opts_path = qvd_xasprintf("%s/nxagent-%d.options", dir, vma.display);
