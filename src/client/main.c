@@ -31,13 +31,14 @@ usage(FILE *f)
           "  --fingerprint HEX   use the certificate with this SHA-256 fingerprint\n"
           "  --config FILE       extra configuration file (over ~/.qvd/client.conf)\n"
           "  -v, --verbose       tell more\n"
-          "  -h, --help          this help\n",
+          "  -h, --help          this help\n"
+          "      --version       the version\n",
           f);
 }
 
 enum { OPT_HOST = 256, OPT_PORT, OPT_USER, OPT_PWFILE, OPT_TOKEN, OPT_RAWTOKEN, OPT_LIST, OPT_JSON,
        OPT_VM, OPT_RESTART, OPT_LINK, OPT_GEOM, OPT_FULL, OPT_KBD, OPT_ACCEPT, OPT_FP,
-       OPT_CONFIG };
+       OPT_CONFIG, OPT_VERSION };
 
 static const struct option long_opts[] = {
     {"host", required_argument, NULL, OPT_HOST},
@@ -60,6 +61,7 @@ static const struct option long_opts[] = {
     {"config", required_argument, NULL, OPT_CONFIG},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -127,6 +129,7 @@ main(int argc, char **argv)
         case OPT_CONFIG: config_file = optarg; break;
         case 'v': o.verbose++; break;
         case 'h': usage(stdout); return CLIENT_EXIT_OK;
+        case OPT_VERSION: printf("qvd-client %s\n", QVD_VERSION); return CLIENT_EXIT_OK;
         default: usage(stderr); return CLIENT_EXIT_USAGE;
         }
         if (key != NULL) {

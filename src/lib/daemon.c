@@ -22,12 +22,14 @@
 #include "util.h"
 
 static void
-usage(const char *prog)
+usage(FILE *f, const char *prog)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: %s [-c node.conf] [-d]\n"
-            "  -c FILE  configuration file (default $QVD_CONFIG or /etc/qvd/node.conf)\n"
-            "  -d       debug logging\n",
+            "  -c, --config FILE  configuration file (default $QVD_CONFIG or /etc/qvd/node.conf)\n"
+            "  -d, --debug        debug logging\n"
+            "  -h, --help         this help\n"
+            "      --version      the version\n",
             prog);
 }
 
@@ -39,15 +41,35 @@ qvd_daemon_start(const char *prog, int argc, char **argv)
     bool debug = false;
     int opt;
 
-    while ((opt = getopt(argc, argv, "c:dh")) != -1) {
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    while ((opt = getopt_long(argc, argv, "c:dh", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': cfgfile = optarg; break;
-        case 'd': debug = true; break;
-        default: usage(prog); exit(opt == 'h' ? 0 : 2);
+        case 'c':
+            cfgfile = optarg;
+            break;
+        case 'd':
+            debug = true;
+            break;
+        case 'h':
+            usage(stdout, prog);
+            exit(0);
+        case 'V':
+            printf("%s %s\n", prog, QVD_VERSION);
+            exit(0);
+        default:
+            usage(stderr, prog);
+            exit(2);
         }
     }
     if (optind < argc) {
-        usage(prog);
+        fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog, argv[optind]);
+        usage(stderr, prog);
         exit(2);
     }
     if (cfgfile == NULL && getenv("QVD_CONFIG") == NULL)
@@ -57,7 +79,8 @@ qvd_daemon_start(const char *prog, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, qvd_strerror());
         exit(1);
     }
-    qvd_log_init(prog, debug ? QVD_LOG_DEBUG : qvd_log_level_parse(qvd_config_get(cfg, "log.level")),
+    qvd_log_init(prog,
+                 debug ? QVD_LOG_DEBUG : qvd_log_level_parse(qvd_config_get(cfg, "log.level")),
                  qvd_config_get(cfg, "log.filename"));
     signal(SIGPIPE, SIG_IGN);
     return cfg;
@@ -124,7 +147,9 @@ share_path(const char *path, mode_t type, gid_t gid, mode_t add, mode_t del)
     }
     if ((sb.st_mode & S_IFMT) != type) {
         rc = qvd_seterr("%s is not a %s: remove it", path,
-                        type == S_IFDIR ? "folder" : type == S_IFSOCK ? "socket" : "file");
+                        type == S_IFDIR    ? "folder"
+                        : type == S_IFSOCK ? "socket"
+                                           : "file");
         goto out;
     }
     if (type == S_IFDIR && (sb.st_mode & S_IWOTH))
@@ -135,8 +160,8 @@ share_path(const char *path, mode_t type, gid_t gid, mode_t add, mode_t del)
         snprintf(have, sizeof(have), "%s", group_name(sb.st_gid));
         snprintf(want, sizeof(want), "%s", group_name(gid));
         rc = qvd_seterr("%s belongs to group %s, not to %s: give hkd.user, l7r.user and "
-                        "api.user one primary group (or chgrp %s %s)", path, have, want, want,
-                        path);
+                        "api.user one primary group (or chgrp %s %s)",
+                        path, have, want, want, path);
         goto out;
     }
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -210,8 +235,7 @@ qvd_daemon_drop(struct qvd_config *cfg, const char *user_key)
     struct passwd *pw;
 
     if (name == NULL || *name == '\0') {
-        log_warn("%s is empty: running as uid %u (not recommended)", user_key,
-                 (unsigned)getuid());
+        log_warn("%s is empty: running as uid %u (not recommended)", user_key, (unsigned)getuid());
         return 0;
     }
     pw = getpwnam(name);
@@ -226,7 +250,6 @@ qvd_daemon_drop(struct qvd_config *cfg, const char *user_key)
     if (setuid(0) == 0 || getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
         getegid() != pw->pw_gid)
         return qvd_seterr("privileges could not be dropped to %s", name);
-    log_info("running as %s (uid %u, gid %u)", name, (unsigned)pw->pw_uid,
-             (unsigned)pw->pw_gid);
+    log_info("running as %s (uid %u, gid %u)", name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
     return 0;
 }

@@ -122,13 +122,15 @@ load_secret(void)
     return 0;
 }
 
-static void
-usage(void)
+static _Noreturn void
+usage(FILE *f, int status)
 {
-    fprintf(stderr, "usage: qvd-vma [-c config] [--init]\n"
-                    "  -c, --config FILE  configuration (default /etc/qvd/vma.conf)\n"
-                    "      --init         run as the container's PID 1\n");
-    exit(2);
+    fprintf(f, "usage: qvd-vma [-c config] [--init]\n"
+               "  -c, --config FILE  configuration (default /etc/qvd/vma.conf)\n"
+               "      --init         run as the container's PID 1\n"
+               "  -h, --help         this help\n"
+               "      --version      the version\n");
+    exit(status);
 }
 
 int
@@ -138,6 +140,7 @@ main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"init", no_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
@@ -146,7 +149,9 @@ main(int argc, char **argv)
         switch (ch) {
         case 'c': config = optarg; break;
         case 'i': vma.init_mode = true; break;
-        default: usage();
+        case 'h': usage(stdout, 0);
+        case 'V': printf("qvd-vma %s\n", QVD_VERSION); exit(0);
+        default: usage(stderr, 2);
         }
     }
     qvd_log_init("qvd-vma", QVD_LOG_INFO, NULL);
