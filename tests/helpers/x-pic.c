@@ -2,6 +2,8 @@
  *
  *   x-pic snap [-n NAME] OUT.ppm   writes what the screen of $DISPLAY shows of the window
  *                                  named NAME (the root window without -n) as a PPM
+ *   x-pic snap -i ID OUT.ppm       writes the contents of the drawable ID (a pixmap of
+ *                                  another client: nxagent's on the client's X server)
  *   x-pic diff [-t TOL] A B        compares two snaps: prints "differ N of M px (P %) in
  *                                  WxH+X+Y", exit 0 when equal, 1 when not, 2 on error;
  *                                  with -t, pixels whose channels differ by at most TOL
@@ -156,22 +158,10 @@ snap(const char *name, const char *out)
         fprintf(stderr, "x-pic: cannot read the window's pixels\n");
         return 2;
     }
-    FILE *f = fopen(out, "wb");
-    if (f == NULL) {
-        fprintf(stderr, "x-pic: %s: %s\n", out, strerror(errno));
-        return 2;
-    }
-    fprintf(f, "P6\n%d %d\n255\n", a.width, a.height);
-    for (int j = 0; j < a.height; j++)
-        for (int i = 0; i < a.width; i++) {
-            unsigned long px = XGetPixel(img, i, j);
-            fputc((int)channel(px, img->red_mask), f);
-            fputc((int)channel(px, img->green_mask), f);
-            fputc((int)channel(px, img->blue_mask), f);
-        }
+    int rc = write_ppm(img, a.width, a.height, out);
     XDestroyImage(img);
     XCloseDisplay(d);
-    return fclose(f) == 0 ? 0 : 2;
+    return rc;
 }
 
 struct ppm {
