@@ -83,7 +83,6 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"vma.x_session", "/etc/X11/Xsession", "the X session the VMA starts as the user"},
     {"vma.nxagent", "/usr/bin/nxagent", "nxagent binary inside the VM"},
     {"vma.nxagent.extra_args", "", "extra nxagent arguments"},
-    {"vma.nxagent.backingstore", "0", "0: nxagent keeps no backing store and X clients redraw what a window uncovers (nx-libs' remote copies of covered windows came back wrong: the client's screen stayed stale); 1: nxagent's own default"},
     {"vma.hooks.dir", "/etc/qvd/hooks", "folder of connect hooks run before the X session"},
     {"vma.timeout.listening", "30", "seconds nxagent may take to listen"},
     {"vma.timeout.suspending", "20", "seconds nxagent may take to suspend"},

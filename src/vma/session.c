@@ -32,11 +32,10 @@ static struct {
 } s;
 
 static const char *const state_names[] = {
-    [VMA_STOPPED] = "stopped",           [VMA_STARTING] = "starting",
+    [VMA_STOPPED] = "stopped",       [VMA_STARTING] = "starting",
     [VMA_PROVISIONING] = "provisioning", [VMA_LISTENING] = "listening",
-    [VMA_CONNECTING] = "connecting",     [VMA_CONNECTED] = "connected",
-    [VMA_SUSPENDING] = "suspending",     [VMA_SUSPENDED] = "suspended",
-    [VMA_STOPPING] = "stopping",
+    [VMA_CONNECTING] = "connecting", [VMA_CONNECTED] = "connected",   [VMA_SUSPENDING] = "suspending",
+    [VMA_SUSPENDED] = "suspended",   [VMA_STOPPING] = "stopping",
 };
 
 enum vma_state
@@ -102,9 +101,9 @@ set_state(enum vma_state st)
     log_info("session state %s -> %s", state_names[s.state], state_names[st]);
     s.state = st;
     const char *key = st == VMA_STARTING || st == VMA_CONNECTING ? "vma.timeout.listening"
-                      : st == VMA_SUSPENDING                     ? "vma.timeout.suspending"
-                      : st == VMA_STOPPING                       ? "vma.timeout.stopping"
-                                                                 : NULL;
+                      : st == VMA_SUSPENDING ? "vma.timeout.suspending"
+                      : st == VMA_STOPPING   ? "vma.timeout.stopping"
+                                             : NULL;
     if (!s.timer)
         s.timer = evtimer_new(vma.base, timer_cb, NULL);
     evtimer_del(s.timer);
@@ -253,15 +252,8 @@ write_options(const struct qvd_http_param *params, size_t n)
                  : strcmp(params[j].value, "windows") == 0 ? "windows"
                                                            : "linux";
     /* loopback=1: nxagent listens for the proxy on 127.0.0.1 only; the VMA's upgrade
-     * endpoint is the one way in.
-     * backingstore=0 (vma.nxagent.backingstore): with nxagent's backing store, on by
-     * default, a window that asked for it and was covered is repainted from a copy nxagent
-     * keeps on the client's X server, and its X client is never asked to redraw. That copy
-     * is not reliable (nx-libs 3.5.99.26: the copy of a window under an xterm came out
-     * black), so the client's screen kept the covering window's pixels for good while
-     * nxagent's own framebuffer was right. Without it, the client redraws what is exposed. */
-    qvd_buf_printf(&b, ",client=%s,backingstore=%d,loopback=1:%d\n", os,
-                   qvd_config_int(vma.cfg, "vma.nxagent.backingstore", 0) ? 1 : 0, vma.display);
+     * endpoint is the one way in. */
+    qvd_buf_printf(&b, ",client=%s,loopback=1:%d\n", os, vma.display);
     const char *dir = qvd_config_get(vma.cfg, "vma.run.path");
     free(s.opts_path);
     s.opts_path = qvd_xasprintf("%s/nxagent-%d.options", dir, vma.display);

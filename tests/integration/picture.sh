@@ -8,10 +8,9 @@
 # a photo-like image, compared with a tolerance for the lossy encoding of images.
 # Each comparison waits (20 s at most) for the screens to agree: the check is that they do,
 # not how fast (bench/picture.sh measures that).
-# Two causes are covered: nxagent's own backing store (the VMA turns it off:
-# vma.nxagent.backingstore) and a window's backing store attribute passed on to the client's
-# X server (nxagent patch 0201, images/nx-libs/patches): with Debian's stock nxagent the
-# overlapping solid windows with backing store fail.
+# The cause, a window's backing store attribute passed on to the client's X server by
+# nxagent, is fixed in nxagent (patch 0201, images/nx-libs/patches): with Debian's stock
+# nxagent the layouts with backing store fail.
 . "$(dirname "$0")/../lib.sh"
 t_init
 . "$(dirname "$0")/../session_node.sh"
