@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/picture.sh: whether the client's screen is right after windows are restacked, and
-# what that costs on the wire, with nxagent's backing store on (nx-libs' default: the
-# "before" of issue 11 item 2) and off (vma.nxagent.backingstore = 0, the VMA's default).
+# what that costs on the wire: Debian's nxagent (the DI's; the "before" of issue 11 item 2),
+# optionally another nxagent build (BENCH_PICTURE_NXAGENT: one with our patch 0201 while
+# the DI has none), each with nxagent's backing store on (its default) or off.
 # The whole path: qvd-client -> qvd-l7r (TLS) -> VMA in an LXC VM of the test DI -> nxagent,
 # the client's nxproxy drawing on an Xvfb screen (tests/session_node.sh).
 #  1. stale share: in the VM an xterm is raised over an image viewer's window (backing
@@ -44,14 +45,14 @@ xvfb XVFB_PID DISP 1280x1024 || exit 1
 C1= SCENE=
 t_cleanup_add 'kill $C1 $SCENE'
 
-# setup NXAGENT:VALUE: the node's VMs start with vma.nxagent.backingstore = VALUE and, for
-# NXAGENT "local", the nxagent of BENCH_PICTURE_NXAGENT (copied into each VM before its
-# session starts; "di": the DI's own). The HKD writes each VM's vma.conf at its start from
-# its own config: it is restarted on the new one.
+# setup NXAGENT:VALUE: the node's VMs start nxagent with -backingstore VALUE
+# (vma.nxagent.extra_args) and, for NXAGENT "local", the nxagent of BENCH_PICTURE_NXAGENT
+# (copied into each VM before its session starts; "di": the DI's own). The HKD writes each
+# VM's vma.conf at its start from its own config: it is restarted on the new one.
 setup() {
   NXAGENT=${1%%:*}
-  sed -i '/^vma.nxagent.backingstore/d; /^vma.nxagent =/d' "$conf"
-  echo "vma.nxagent.backingstore = ${1##*:}" >>"$conf"
+  sed -i '/^vma.nxagent.extra_args/d; /^vma.nxagent =/d' "$conf"
+  echo "vma.nxagent.extra_args = -backingstore ${1##*:}" >>"$conf"
   [ "$NXAGENT" = local ] && echo "vma.nxagent = /tmp/nxlocal/nxwrap" >>"$conf"
   kill "$HKD_PID"; wait "$HKD_PID" 2>/dev/null
   start_hkd; t_wait 10 is_host running || { echo "the HKD did not restart" >&2; exit 1; }
@@ -61,7 +62,7 @@ setup() {
 local_nxagent() {
   local f
   in_vm 1 mkdir -p /tmp/nxlocal/lib
-  for f in nxagent lib/*; do
+  for f in nxagent $(cd "$BENCH_PICTURE_NXAGENT" && echo lib/*); do
     in_vm 1 sh -c "cat >/tmp/nxlocal/$f && chmod 755 /tmp/nxlocal/$f" <"$BENCH_PICTURE_NXAGENT/$f"
   done
   printf '#!/bin/sh\nLD_LIBRARY_PATH=/tmp/nxlocal/lib exec /tmp/nxlocal/nxagent "$@"\n' |
