@@ -6,7 +6,7 @@
 # BENCH_FUZZ_RUNS (1000000), BENCH_KEEP=1.
 cd "$(dirname "$0")/.." || exit 1
 rc=0
-for b in vm_start vm_density session l7r_conns login_timing fuzz; do
+for b in vm_start vm_density session refusal l7r_conns login_timing fuzz; do
   echo "### bench/$b.sh"
   bash "bench/$b.sh" || { echo "### bench/$b.sh failed" >&2; rc=1; }
   echo

@@ -28,6 +28,16 @@ enum client_exit {
     CLIENT_EXIT_PROTOCOL = 11,  /* malformed or unexpected answer */
     CLIENT_EXIT_CHOOSE = 12,    /* several VMs and no --vm-id */
     CLIENT_EXIT_INTERRUPTED = 13, /* SIGINT/SIGTERM before the session started */
+    /* the session ended, for the reason the L7R gives (GET /qvd/session_end) */
+    CLIENT_EXIT_VM_STOPPED = 14,   /* an administrator stopped the VM */
+    CLIENT_EXIT_TAKEN_OVER = 15,   /* another client took the session over */
+    CLIENT_EXIT_DISCONNECTED = 16, /* an administrator disconnected the session */
+    CLIENT_EXIT_VM_CRASHED = 17,   /* the VM stopped unexpectedly */
+    CLIENT_EXIT_NODE_LOST = 18,    /* the server that ran the VM was lost */
+    CLIENT_EXIT_SHUTDOWN = 19,     /* the L7R is shutting down */
+    CLIENT_EXIT_SESSION_LOST = 20, /* the desktop session crashed (nxagent died) */
+    CLIENT_EXIT_LINK_LOST = 21,    /* the stream was cut; the session is kept */
+    CLIENT_EXIT_END_UNKNOWN = 22,  /* the server could not be asked, or did not know */
 };
 
 enum client_accept { CLIENT_ACCEPT_ASK, CLIENT_ACCEPT_ONCE, CLIENT_ACCEPT_ALWAYS };
@@ -59,6 +69,12 @@ int client_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2,
  * The sentence is written to out (always NUL-terminated). */
 int client_status_sentence(int status, const char *body, const char *retry_after,
                            char *out, size_t outlen);
+/* The sentence and exit status for a session ending: `reason` as the L7R's session_end
+ * gives it (NULL: unknown), `message` its text for a reason this client does not know.
+ * client_closed and logout are endings the user chose: status 0. */
+int client_end_sentence(const char *reason, const char *message, char *out, size_t outlen);
+/* While set, client_fail keeps its sentence in qvd_strerror() instead of printing it. */
+extern bool client_fail_quiet;
 
 /* ---- conf.c ---- */
 /* A command-line or environment value destined for a config key. */
@@ -108,6 +124,8 @@ enum client_fp_match { CLIENT_FP_UNKNOWN, CLIENT_FP_MATCH, CLIENT_FP_CHANGED };
 struct client_tls *client_tls_connect(const struct client_opts *o, int *exit_code);
 void client_tls_close(struct client_tls *t);
 int client_tls_fd(const struct client_tls *t);
+/* The SHA-256 fingerprint (lowercase hex) of the certificate the connection accepted. */
+const char *client_tls_fingerprint(const struct client_tls *t);
 /* Writes all of data before the deadline (monotonic ms). 0 or -1 + qvd_strerror(). */
 int client_tls_write(struct client_tls *t, const void *data, size_t len, int64_t deadline);
 /* Reads some bytes before the deadline. >0 bytes, 0 on close, -1 + qvd_strerror(). */
@@ -184,6 +202,7 @@ struct client_proxy {
     int nx; /* its connection to our local port */
 };
 int client_proxy_start(const struct client_opts *o, struct client_proxy *px);
+/* 0 when a side closed (or a signal came), -1 with the reason when the stream broke. */
 int client_proxy_relay(const struct client_opts *o, struct client_proxy *px, struct client_tls *t,
                        const struct qvd_buf *leftover);
 void client_proxy_stop(struct client_proxy *px);

@@ -7,13 +7,24 @@
 
 #include "client.h"
 
+#include "err.h"
+
 volatile sig_atomic_t client_interrupted;
+bool client_fail_quiet;
 
 int
 client_fail(int code, const char *fmt, ...)
 {
     va_list ap;
 
+    if (client_fail_quiet) {
+        char msg[512];
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        qvd_seterr("%s", msg);
+        return code;
+    }
     fputs("qvd-client: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -80,6 +91,14 @@ client_status_sentence(int status, const char *body, const char *retry_after, ch
         if (contains_ci(body, "maintenance") || contains_ci(body, "offline") ||
             contains_ci(body, "blocked"))
             snprintf(out, outlen, "The virtual machine is offline for maintenance.");
+        else if (contains_ci(body, "refused the session")) {
+            /* what follows "refused the session: " is the VMA's reason */
+            const char *why = strcasestr(body, "refused the session");
+            why += strcspn(why, ":");
+            server_line(*why ? why + 1 : why, line, sizeof(line));
+            snprintf(out, outlen, "The virtual machine refused the session; waiting will not "
+                                  "help (%s).", line);
+        }
         else if (contains_ci(body, "invalid param"))
             snprintf(out, outlen, "The server refused the connection parameters (%s).", line);
         else
@@ -116,4 +135,50 @@ client_status_sentence(int status, const char *body, const char *retry_after, ch
                  line[0] ? ": " : "", line);
         return CLIENT_EXIT_PROTOCOL;
     }
+}
+
+static const struct {
+    const char *reason;
+    int code;
+    const char *sentence;
+} endings[] = {
+    {"client_closed", CLIENT_EXIT_OK, NULL},
+    {"logout", CLIENT_EXIT_OK, "The session ended: you logged out."},
+    {"admin_stop", CLIENT_EXIT_VM_STOPPED,
+     "An administrator stopped your virtual machine: connect again to start it."},
+    {"takeover", CLIENT_EXIT_TAKEN_OVER,
+     "Your session was taken over by another client (you connected from somewhere else)."},
+    {"admin_disconnect", CLIENT_EXIT_DISCONNECTED,
+     "An administrator disconnected your session: connect again to resume it."},
+    {"vm_crashed", CLIENT_EXIT_VM_CRASHED,
+     "Your virtual machine stopped unexpectedly: connect again to start it."},
+    {"node_lost", CLIENT_EXIT_NODE_LOST,
+     "The server running your virtual machine was lost: connect again to start it elsewhere."},
+    {"server_shutdown", CLIENT_EXIT_SHUTDOWN,
+     "The server is shutting down: connect again in a moment."},
+    {"session_crashed", CLIENT_EXIT_SESSION_LOST,
+     "Your desktop session crashed and is lost: connect again to start a new one."},
+    {"connection_lost", CLIENT_EXIT_LINK_LOST,
+     "The connection to your virtual machine was lost; your session is kept: connect again "
+     "to resume it."},
+};
+
+int
+client_end_sentence(const char *reason, const char *message, char *out, size_t outlen)
+{
+    char line[256];
+
+    out[0] = '\0';
+    for (size_t i = 0; reason && i < sizeof(endings) / sizeof(endings[0]); i++)
+        if (strcmp(reason, endings[i].reason) == 0) {
+            if (endings[i].sentence)
+                snprintf(out, outlen, "%s", endings[i].sentence);
+            return endings[i].code;
+        }
+    server_line(message, line, sizeof(line));
+    if (line[0])
+        snprintf(out, outlen, "The session ended: %s.", line);
+    else
+        snprintf(out, outlen, "The session ended and the server did not say why.");
+    return CLIENT_EXIT_END_UNKNOWN;
 }

@@ -143,6 +143,9 @@ spawn_nxproxy(const struct client_opts *o, const char *prog, int display)
         signal(SIGPIPE, SIG_DFL);
         if (home != NULL)
             setenv("HOME", home, 1);
+        /* when its link breaks nxproxy runs $NX_CLIENT (else nxdialog, nxclient) to show a
+         * dialog, which would speak after our own sentence of why the session ended */
+        setenv("NX_CLIENT", "/bin/true", 0);
         execv(prog, argv);
         _exit(127);
     }
@@ -336,7 +339,6 @@ int
 client_proxy_relay(const struct client_opts *o, struct client_proxy *px, struct client_tls *t,
                    const struct qvd_buf *leftover)
 {
-    int code = CLIENT_EXIT_OK;
     /* the bytes the server sent right behind its 101 belong to nxproxy */
     size_t off = 0;
     while (off < leftover->len) {
@@ -348,10 +350,7 @@ client_proxy_relay(const struct client_opts *o, struct client_proxy *px, struct 
         off += (size_t)n;
     }
     fprintf(stderr, "qvd-client: Connected to virtual machine %ld.\n", o->vm_id);
-    if (relay(t, px->nx) < 0)
-        code = client_fail(CLIENT_EXIT_UNREACHABLE, "The connection to %s:%d was lost: %s.",
-                           o->host, o->port, qvd_strerror());
-    return code;
+    return relay(t, px->nx);
 }
 
 /* Ends nxproxy: its socket is closed, and it gets a grace period to exit by itself. */

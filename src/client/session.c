@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "err.h"
@@ -13,6 +14,9 @@
 #include "log.h"
 
 #define SLAVE_KEY_MAX 128
+#define END_ID_MAX 64
+#define END_WAIT_MS 10000 /* the L7R may take a few seconds to learn why (a VMA to ask) */
+#define END_POLL_MS 300
 
 /* One TLS connection to the L7R and what its last answer said about reuse. */
 struct conn {
@@ -152,6 +156,102 @@ save_slave_key(const struct client_opts *o, const char *key)
     free(path);
 }
 
+/* A token of 16..64 letters and digits (the L7R's X-QVD-Session-Id), else NULL. */
+static const char *
+valid_id(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+
+    if (n < 16 || n > END_ID_MAX)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]))
+            return NULL;
+    return id;
+}
+
+/* One look at the ending: 1 with *reason (NULL: not known yet) and *message set (new
+ * strings), or 0 with the reason it could not be asked in qvd_strerror(). */
+static int
+ask_end(struct conn *c, const struct client_opts *o, const char *auth, const char *id,
+        char **reason, char **message)
+{
+    struct qvd_http_parser *p = NULL;
+    struct qvd_buf rest = QVD_BUF_INIT;
+    char *target = qvd_xasprintf("/qvd/session_end?id=%s", id);
+    int code;
+
+    client_fail_quiet = true;
+    code = request(c, o, auth, target, false, 200, &p, &rest);
+    client_fail_quiet = false;
+    free(target);
+    qvd_buf_free(&rest);
+    if (code != 0)
+        return 0;
+    const struct qvd_http_msg *m = qvd_http_parser_msg(p);
+    json_t *j = json_loadb(m->body.data ? m->body.data : "", m->body.len, 0, NULL);
+    json_t *r = json_object_get(j, "reason"), *t = json_object_get(j, "message");
+    int rc = json_is_object(j) ? 1 : 0;
+    if (rc == 0)
+        qvd_seterr("the server sent a malformed answer");
+    *reason = json_is_string(r) ? qvd_xstrdup(json_string_value(r)) : NULL;
+    *message = json_is_string(t) ? qvd_xstrdup(json_string_value(t)) : NULL;
+    json_decref(j);
+    qvd_http_parser_free(p);
+    return rc;
+}
+
+/* The session's stream ended: asks the L7R why (a new connection, the same credentials)
+ * for a while; the one sentence that says it goes to out (empty: nothing to say). Exit
+ * status. */
+static int
+explain_end(const struct client_opts *o, const char *auth, const char *id, const char *broke,
+            char *out, size_t outlen)
+{
+    struct conn c = {NULL, true};
+    int64_t deadline = qvd_mono_ms() + END_WAIT_MS, unreachable_by = qvd_mono_ms() + 2000;
+    char *reason = NULL, *message = NULL, why[300] = "";
+    int code;
+
+    out[0] = '\0';
+    if (id == NULL) {
+        /* an L7R that does not tell (QVD's) */
+        if (broke == NULL)
+            return CLIENT_EXIT_OK;
+        snprintf(out, outlen, "The connection to %s:%d was lost: %s.", o->host, o->port, broke);
+        return CLIENT_EXIT_LINK_LOST;
+    }
+    for (;;) {
+        if (ask_end(&c, o, auth, id, &reason, &message) == 0) {
+            snprintf(why, sizeof(why), "%s", qvd_strerror());
+            c.reusable = false;
+            if (qvd_mono_ms() >= unreachable_by)
+                break;
+        } else if (reason != NULL || qvd_mono_ms() >= deadline) {
+            break;
+        }
+        if (qvd_mono_ms() >= deadline || client_interrupted)
+            break;
+        free(message);
+        message = NULL;
+        usleep(END_POLL_MS * 1000);
+    }
+    client_tls_close(c.tls);
+    if (reason == NULL && message == NULL && why[0]) {
+        size_t n = strlen(why);
+        while (n > 0 && why[n - 1] == '.')
+            why[--n] = '\0';
+        snprintf(out, outlen, "The session ended and the server could not be asked why (%s).",
+                 why);
+        code = CLIENT_EXIT_END_UNKNOWN;
+    } else {
+        code = client_end_sentence(reason, message, out, outlen);
+    }
+    free(reason);
+    free(message);
+    return code;
+}
+
 int
 client_run(struct client_opts *o)
 {
@@ -183,12 +283,44 @@ client_run(struct client_opts *o)
     free(target);
     if (code != 0)
         goto out;
-    save_slave_key(o, qvd_http_msg_header(qvd_http_parser_msg(p), "X-QVD-Slave-Key"));
-    qvd_wipe(auth, strlen(auth));
+    const struct qvd_http_msg *m = qvd_http_parser_msg(p);
+    save_slave_key(o, qvd_http_msg_header(m, "X-QVD-Slave-Key"));
+    char *end_id = valid_id(qvd_http_msg_header(m, "X-QVD-Session-Id"))
+                       ? qvd_xstrdup(qvd_http_msg_header(m, "X-QVD-Session-Id"))
+                       : NULL;
+    const char *notice = qvd_http_msg_header(m, "X-QVD-Session-Notice");
+    if (notice != NULL && strcmp(notice, "session_lost") == 0)
+        fprintf(stderr, "qvd-client: Your previous session was lost (it crashed or was "
+                        "stopped); this is a new session.\n");
     log_info("connected to virtual machine %ld; starting nxproxy", o->vm_id);
     code = client_proxy_start(o, &px);
-    if (code == 0)
-        code = client_proxy_relay(o, &px, c.tls, &rest);
+    if (code == 0) {
+        int rc = client_proxy_relay(o, &px, c.tls, &rest);
+        char broke[256] = "";
+        if (rc < 0)
+            snprintf(broke, sizeof(broke), "%s", qvd_strerror());
+        /* the question goes to the server the session came from, without asking the user
+         * about its certificate a second time: exactly that certificate */
+        struct client_opts again = *o;
+        char fp[65] = "";
+        if (client_tls_fingerprint(c.tls) != NULL) {
+            snprintf(fp, sizeof(fp), "%s", client_tls_fingerprint(c.tls));
+            again.fingerprint = fp;
+            again.accept_cert = CLIENT_ACCEPT_ONCE;
+        }
+        client_tls_close(c.tls);
+        c.tls = NULL;
+        /* the user's own interruption needs no explaining; the sentence comes last, after
+         * whatever nxproxy says while it ends */
+        char sentence[512] = "";
+        if (!client_interrupted)
+            code = explain_end(&again, auth, end_id, rc < 0 ? broke : NULL, sentence,
+                               sizeof(sentence));
+        client_proxy_stop(&px);
+        if (sentence[0])
+            client_fail(code, "%s", sentence);
+    }
+    free(end_id);
 out:
     client_proxy_stop(&px);
     qvd_wipe(auth, strlen(auth));

@@ -28,7 +28,28 @@ struct client_tls {
     int fd;
     SSL_CTX *ctx;
     SSL *ssl;
+    char fp[65]; /* SHA-256 of the server's certificate, lowercase hex */
 };
+
+/* Keeps the fingerprint of the certificate this connection accepted. */
+static void
+keep_fingerprint(struct client_tls *t)
+{
+    X509 *cert = SSL_get1_peer_certificate(t->ssl);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    if (cert != NULL && X509_digest(cert, EVP_sha256(), md, &n) == 1 && n == 32)
+        for (unsigned i = 0; i < n; i++)
+            snprintf(t->fp + 2 * i, 3, "%02x", md[i]);
+    X509_free(cert);
+}
+
+const char *
+client_tls_fingerprint(const struct client_tls *t)
+{
+    return t->fp[0] ? t->fp : NULL;
+}
 
 /* ---- TCP and TLS ---- */
 
@@ -229,6 +250,7 @@ client_tls_connect(const struct client_opts *o, int *exit_code)
     }
     log_debug("TLS to %s:%d: %s %s", o->host, o->port, SSL_get_version(t->ssl),
               SSL_get_cipher_name(t->ssl));
+    keep_fingerprint(t);
     return t;
 ssl_fail: {
     char why[256];

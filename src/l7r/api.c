@@ -19,7 +19,8 @@
 
 struct endpoint {
     const char *path;
-    bool auth; /* authentication and a running host needed first */
+    bool auth;     /* authentication and a running host needed first */
+    bool stopping; /* still answered while the L7R stops (and on a host that is not running) */
     void (*fn)(struct l7r_conn *c, const struct qvd_http_msg *m);
 };
 
@@ -263,8 +264,43 @@ api_connect_to_vm(struct l7r_conn *c, const struct qvd_http_msg *m)
     l7r_session_start(c, m, id);
 }
 
+/* /qvd/session_end?id=<X-QVD-Session-Id>: why the user's relayed session ended, for the
+ * session's own user only: {"id","reason","message","detail"}, reason null while unknown. */
+static void
+api_session_end(struct l7r_conn *c, const struct qvd_http_msg *m)
+{
+    const char *id = qvd_http_msg_param(m, "id");
+    char reason[32], detail[201];
+    size_t n = id ? strlen(id) : 0;
+    int rc;
+
+    if (n < 16 || n > 64 || strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                       "0123456789") != n) {
+        l7r_conn_error(c, 422, NULL, "parameter id is missing or invalid");
+        return;
+    }
+    rc = qvd_model_session_end_get(c->l7r->db, id, c->user.id, reason, sizeof(reason), detail,
+                                   sizeof(detail));
+    if (rc < 0) {
+        log_err("session_end: %s", qvd_strerror());
+        l7r_conn_error(c, 500, NULL, "Internal error while looking up the session");
+        return;
+    }
+    if (rc == 0) {
+        l7r_conn_error(c, 404, NULL, "No such session of yours");
+        return;
+    }
+    json_t *o = json_pack("{s:s}", "id", id);
+    const char *text = qvd_model_end_reason_text(reason);
+    json_object_set_new(o, "reason", text ? json_string(reason) : json_null());
+    json_object_set_new(o, "message", text ? json_string(text) : json_null());
+    json_object_set_new(o, "detail", json_string(detail));
+    reply_json(c, o);
+}
+
 static const struct endpoint endpoints[] = {
     {.path = "/qvd/ping", .auth = false, .fn = api_ping},
+    {.path = "/qvd/session_end", .auth = true, .stopping = true, .fn = api_session_end},
     {.path = "/qvd/list_of_vm", .auth = true, .fn = api_list_of_vm},
     {.path = "/qvd/list_of_applications", .auth = true, .fn = api_list_of_applications},
     {.path = "/qvd/authenticate_user", .auth = true, .fn = api_authenticate_user},
@@ -286,7 +322,11 @@ endpoint_of(const struct qvd_http_msg *m)
 static void
 run(struct l7r_conn *c, const struct qvd_http_msg *m, const struct endpoint *e)
 {
-    if (e->auth && l7r_host_check(c->l7r) < 0) {
+    if (c->l7r->stopping && !e->stopping) {
+        l7r_conn_error(c, 503, NULL, "Server is shutting down");
+        return;
+    }
+    if (e->auth && !e->stopping && l7r_host_check(c->l7r) < 0) {
         l7r_conn_error(c, 503, NULL, "%s", qvd_strerror());
         return;
     }
@@ -300,6 +340,10 @@ l7r_api_dispatch(struct l7r_conn *c, const struct qvd_http_msg *m)
 
     if (e == NULL || strcmp(m->method, "GET") != 0) {
         l7r_conn_error(c, 404, NULL, "Not found: %s %.100s", m->method, m->path);
+        return;
+    }
+    if (c->l7r->stopping && !e->stopping) {
+        l7r_conn_error(c, 503, NULL, "Server is shutting down");
         return;
     }
     if (e->auth && l7r_auth_request(c, m) != 1)

@@ -93,8 +93,8 @@ l7r_conn_accept(struct l7r *l, int fd, const struct sockaddr *sa, int salen)
     char host[64] = "?";
     struct l7r_conn *c;
 
-    if (l->stopping || (long)l->nconns >= l->max_conns) {
-        log_warn("refusing a connection: %s", l->stopping ? "stopping" : "too many connections");
+    if ((long)l->nconns >= l->max_conns) {
+        log_warn("refusing a connection: too many connections");
         evutil_closesocket(fd);
         return;
     }

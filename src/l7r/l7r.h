@@ -25,6 +25,7 @@ struct l7r;
 struct l7r_conn;
 struct l7r_session;
 struct l7r_relay;
+struct l7r_ending;
 struct qvd_throttle;
 struct qvd_workq;
 
@@ -80,12 +81,14 @@ struct l7r {
     size_t nlisteners;
     struct event *accept_pause; /* accepting paused while out of descriptors */
     struct event *sig_term, *sig_int, *poll_ev, *wake_ev;
+    struct event *grace_ev; /* stopping: session endings are still answered until it fires */
     int wake_fd;
     int64_t host_id; /* -1 until the HKD has registered this node */
     char nodename[256];
     pid_t pid;
     bool stopping;
     TAILQ_HEAD(, l7r_conn) conns;
+    TAILQ_HEAD(, l7r_ending) endings; /* relays ended, their cause still being learnt */
     size_t nconns;
     uint64_t next_conn_id;
     struct qvd_throttle *throttle;
@@ -94,7 +97,7 @@ struct l7r {
     struct qvd_workq *auth_pool; /* NULL: passwords are checked on the loop */
     /* timeouts in seconds, from the configuration */
     long t_request, t_idle, t_vm_start, t_vm_stop, t_takeover, t_x_start, t_vma;
-    long x_start_retries, max_conns;
+    long x_start_retries, max_conns, t_grace;
     long vm_start_poll_ms; /* looks at a VM being started; the HKD's wake-ups come sooner */
 };
 
@@ -179,6 +182,26 @@ void l7r_session_wake(struct l7r *l);
 void l7r_session_check_aborts(struct l7r *l);
 /* The connection holding the slot of vm_id in this process, or NULL. */
 struct l7r_conn *l7r_session_holder(struct l7r *l, int64_t vm_id);
+/* Why the relayed session of c is about to end (a reason code of qvd_model_end_reason_text),
+ * when this process knows it; the first reason given stays. */
+void l7r_session_set_end(struct l7r_conn *c, const char *reason);
+/* The client closed its side of the relay first. */
+void l7r_session_client_eof(struct l7r_conn *c);
+
+/* ending.c: why a relay ended, learnt after it did (docs/l7r.md "Session endings"). */
+struct l7r_ending_info {
+    char id[33];
+    int64_t vm_id;
+    char *vma_host, *secret; /* taken over by the resolver */
+    int vma_port;
+    long agent;     /* the VMA's number of the nxagent relayed to (-1 unknown) */
+    bool client_eof; /* the client closed first */
+};
+/* Records why the relay of session info->id ended: from the database (a stop, a VM or
+ * node gone), else by asking the VMA how its nxagent ended (x_end), else from who closed. */
+void l7r_ending_resolve(struct l7r *l, struct l7r_ending_info *info);
+/* Abandons the resolutions in progress (shutdown). */
+void l7r_ending_free_all(struct l7r *l);
 
 /* relay.c */
 /* Relays between the client connection and the VMA stream (owned from now on). */

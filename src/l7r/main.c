@@ -74,7 +74,7 @@ l7r_slot_release(struct l7r *l, int64_t vm_id)
 {
     if (qvd_db_exec(l->db,
                     "UPDATE vm_runtimes SET user_state = 'disconnected', user_cmd = NULL,"
-                    " l7r_host_id = NULL, l7r_pid = NULL, user_state_ts = ?"
+                    " user_cmd_by = NULL, l7r_host_id = NULL, l7r_pid = NULL, user_state_ts = ?"
                     " WHERE vm_id = ? AND l7r_host_id = ? AND l7r_pid = ?",
                     "iiii", qvd_now(), vm_id, l->host_id, (int64_t)l->pid) < 0)
         log_err("VM %lld: cannot release the user slot: %s", (long long)vm_id, qvd_strerror());
@@ -131,16 +131,39 @@ on_poll(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+on_grace_end(evutil_socket_t fd, short what, void *arg)
+{
+    event_base_loopbreak(((struct l7r *)arg)->base);
+}
+
+/* The first SIGTERM/SIGINT ends every session, recording that the server shuts down, and
+ * keeps answering /qvd/session_end (only) for l7r.shutdown.grace seconds, so that the
+ * clients just cut off can learn why; a second signal, the grace's end, or no relayed
+ * session to explain, exits. */
+static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct l7r *l = arg;
+    struct l7r_conn *c;
+    struct timeval tv = {l->t_grace, 0};
+    size_t relayed = 0;
 
-    log_info("signal %d: closing %zu connections and stopping", (int)sig, l->nconns);
+    TAILQ_FOREACH(c, &l->conns, entry)
+        relayed += c->relay != NULL;
+    if (l->stopping || l->t_grace <= 0 || relayed == 0) {
+        log_info("signal %d: stopping now", (int)sig);
+        l->stopping = true;
+        event_base_loopbreak(l->base);
+        return;
+    }
+    log_info("signal %d: closing %zu connections (%zu sessions), stopping in %ld s", (int)sig,
+             l->nconns, relayed, l->t_grace);
     l->stopping = true;
-    for (size_t i = 0; i < l->nlisteners; i++)
-        evconnlistener_disable(l->listeners[i]);
+    TAILQ_FOREACH(c, &l->conns, entry)
+        l7r_session_set_end(c, "server_shutdown");
     l7r_conn_close_all(l);
-    event_base_loopbreak(l->base);
+    l->grace_ev = evtimer_new(l->base, on_grace_end, l);
+    evtimer_add(l->grace_ev, &tv);
 }
 
 static void
@@ -289,6 +312,7 @@ load_timeouts(struct l7r *l)
     l->t_vma = qvd_config_int(l->cfg, "l7r.timeout.vma", 4);
     l->x_start_retries = qvd_config_int(l->cfg, "l7r.retry.x_start", 20);
     l->max_conns = qvd_config_int(l->cfg, "l7r.max_connections", 10000);
+    l->t_grace = qvd_config_int(l->cfg, "l7r.shutdown.grace", 5);
 }
 
 int
@@ -301,6 +325,7 @@ main(int argc, char **argv)
     umask(077); /* what it makes is its own unless it says otherwise (docs/security.md) */
     l->cfg = qvd_daemon_start("qvd-l7r", argc, argv);
     TAILQ_INIT(&l->conns);
+    TAILQ_INIT(&l->endings);
     l->pid = getpid();
     l->auth = &l7r_auth_default;
     load_timeouts(l);
@@ -377,7 +402,10 @@ main(int argc, char **argv)
     for (size_t i = 0; i < l->nlisteners; i++)
         evconnlistener_free(l->listeners[i]);
     l7r_conn_close_all(l);
+    l7r_ending_free_all(l);
     l7r_auth_pool_stop(l);
+    if (l->grace_ev)
+        event_free(l->grace_ev);
     if (l->wake_ev)
         event_free(l->wake_ev);
     /* wake_fd belongs to the database connection, closed with it */

@@ -105,6 +105,7 @@ client_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     r->client_eof = true;
+    l7r_session_client_eof(c);
     log_debug("connection %llu: client closed its side", (unsigned long long)c->h.id);
     bufferevent_disable(bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(r->vma)) == 0)

@@ -29,7 +29,7 @@
 #define X_STATE_FIRST_MS 20
 #define SHORT_SESSION_S 120
 
-enum stage { ST_TAKEOVER, ST_START, ST_X_START, ST_X_STATE, ST_UPGRADE, ST_RELAY };
+enum stage { ST_TAKEOVER, ST_START, ST_X_START, ST_X_STATE, ST_X_END, ST_UPGRADE, ST_RELAY };
 
 struct l7r_session {
     struct l7r_conn *conn;
@@ -47,6 +47,11 @@ struct l7r_session {
     char *vma_host, *secret;
     int vma_port;
     char slave_key[65];
+    char end_id[33];      /* X-QVD-Session-Id, once its session_ends row exists */
+    char end_reason[32];  /* why it ends, when this process knows */
+    long agent;           /* the VMA's nxagent number (x_end), -1 unknown */
+    bool lost_notice;     /* the VMA started a new session in place of a lost one */
+    bool client_eof;
     char **params; /* key, value, ..., NULL for x_start */
     size_t nparams;
 };
@@ -113,6 +118,7 @@ l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t vm_i
     s->l = c->l7r;
     s->vm_id = vm_id;
     s->timer = evtimer_new(s->l->base, on_timer, s);
+    s->agent = -1;
     c->sess = s;
     random_key(s->slave_key, 64);
     s->params = l7r_x_start_params(m, c->user.login, c->user.id, s->slave_key, &s->nparams);
@@ -148,7 +154,8 @@ try_take(struct l7r_session *s)
             return -1;
         n = qvd_db_exec(l->db,
                         "UPDATE vm_runtimes SET user_state = 'connecting', l7r_host_id = ?,"
-                        " l7r_pid = ?, user_cmd = NULL, user_state_ts = ?, real_user_id = ?"
+                        " l7r_pid = ?, user_cmd = NULL, user_cmd_by = NULL, user_state_ts = ?,"
+                        " real_user_id = ?"
                         " WHERE vm_id = ? AND user_state = 'disconnected'",
                         "iiiii", l->host_id, (int64_t)l->pid, qvd_now(), s->conn->user.id,
                         s->vm_id);
@@ -174,13 +181,15 @@ try_take(struct l7r_session *s)
             qvd_db_rollback(l->db);
             if (old != NULL) {
                 log_info("session of VM %lld taken over", (long long)s->vm_id);
+                l7r_session_set_end(old, "takeover");
                 l7r_conn_close(old, "session taken over");
             } else {
                 l7r_slot_release(l, s->vm_id);
             }
             continue;
         }
-        if (qvd_db_exec(l->db, "UPDATE vm_runtimes SET user_cmd = 'abort' WHERE vm_id = ?"
+        if (qvd_db_exec(l->db, "UPDATE vm_runtimes SET user_cmd = 'abort',"
+                               " user_cmd_by = 'takeover' WHERE vm_id = ?"
                                " AND user_state IN ('connecting', 'connected')",
                         "i", s->vm_id) < 0)
             goto fail;
@@ -332,6 +341,13 @@ x_start_done(enum qvd_rpc_status st, json_t *result, const char *error, void *ar
         return;
     }
     log_info("VM %lld: x_start try %ld: %s", (long long)s->vm_id, s->tries, error);
+    if (error != NULL && strncmp(error, "refused: ", 9) == 0) {
+        /* the VMA says no retry can help (docs/vma.md) */
+        char msg[300];
+        snprintf(msg, sizeof(msg), "The virtual machine refused the session: %.200s", error + 9);
+        fail(s, 403, msg);
+        return;
+    }
     if (s->tries >= s->l->x_start_retries) {
         char msg[300];
         snprintf(msg, sizeof(msg), "The requested virtual machine is not available: %.200s,"
@@ -352,7 +368,7 @@ x_state_done(enum qvd_rpc_status st, json_t *result, const char *error, void *ar
 
     s->call = NULL;
     if (strcmp(state, "listening") == 0) {
-        s->stage = ST_UPGRADE;
+        s->stage = ST_X_END;
         step(s);
         return;
     }
@@ -375,6 +391,57 @@ x_state_done(enum qvd_rpc_status st, json_t *result, const char *error, void *ar
     /* a resumed session listens within milliseconds, a new one within about 0.1 s: poll
      * often at first */
     after(s, ++s->polls < 10 ? X_STATE_FIRST_MS : X_STATE_POLL_MS);
+}
+
+/* Which nxagent the client is about to meet, and whether it replaced a lost session. A VMA
+ * without x_end (QVD's) only leaves both unknown. */
+static void
+x_end_done(enum qvd_rpc_status st, json_t *result, const char *error, void *arg)
+{
+    struct l7r_session *s = arg;
+    json_t *agent = json_object_get(result, "agent");
+
+    s->call = NULL;
+    if (st == QVD_RPC_OK && json_is_integer(agent) && json_integer_value(agent) >= 0)
+        s->agent = (long)json_integer_value(agent);
+    if (st == QVD_RPC_OK && json_is_true(json_object_get(result, "replaced_lost"))) {
+        s->lost_notice = true;
+        log_warn("VM %lld: the user's previous session was lost; a new one starts",
+                 (long long)s->vm_id);
+        s->last_state[0] = '\0'; /* told even right after another message */
+        tell(s, "Your previous session was lost; a new session was started");
+    }
+    s->stage = ST_UPGRADE;
+    step(s);
+}
+
+/* The session_ends row and the 101 head: X-QVD-Session-Id names the row the client may ask
+ * about when the stream ends (QVD's clients ignore the extra headers). */
+static void
+send_101(struct l7r_session *s)
+{
+    struct l7r_conn *c = s->conn;
+    const char *hdrs[12] = {"Connection", "Upgrade", "Upgrade", "QVD/1.0", "X-QVD-Slave-Key",
+                            s->slave_key};
+    size_t n = 6;
+    char id[33];
+
+    random_key(id, 32);
+    if (qvd_model_session_begin(s->l->db, id, c->user.id, s->vm_id) < 0) {
+        log_warn("VM %lld: its ending will not be recorded: %s", (long long)s->vm_id,
+                 qvd_strerror());
+    } else {
+        memcpy(s->end_id, id, sizeof(s->end_id));
+        hdrs[n++] = "X-QVD-Session-Id";
+        hdrs[n++] = s->end_id;
+    }
+    if (s->lost_notice) {
+        hdrs[n++] = "X-QVD-Session-Notice";
+        hdrs[n++] = "session_lost";
+    }
+    hdrs[n] = NULL;
+    /* the head alone: the relay sends the VM's bytes only once it has left */
+    qvd_http_evbuffer_response(bufferevent_get_output(c->h.bev), 101, hdrs, NULL, NULL, 0);
 }
 
 static void
@@ -410,12 +477,7 @@ upgrade_done(int rc, struct bufferevent *vma, const char *error, void *arg)
     s->connected_ts = qvd_now();
     log_info("VM %lld: user '%s' connected from %s", (long long)s->vm_id, c->user.login,
              c->h.peer);
-    /* the head alone: the relay sends the VM's bytes only once it has left */
-    qvd_http_evbuffer_response(bufferevent_get_output(c->h.bev), 101,
-                               (const char *const[]){"Connection", "Upgrade", "Upgrade",
-                                                     "QVD/1.0", "X-QVD-Slave-Key", s->slave_key,
-                                                     NULL},
-                               NULL, NULL, 0);
+    send_101(s);
     l7r_relay_start(c, vma);
 }
 
@@ -445,6 +507,12 @@ step(struct l7r_session *s)
         if (s->call == NULL)
             x_state_done(QVD_RPC_FAIL, NULL, qvd_strerror(), s);
         break;
+    case ST_X_END:
+        t = target(s);
+        s->call = qvd_rpc_call_async(s->l->base, &t, "x_end", NULL, x_end_done, s);
+        if (s->call == NULL)
+            x_end_done(QVD_RPC_FAIL, NULL, qvd_strerror(), s);
+        break;
     case ST_UPGRADE:
         t = target(s);
         t.timeout_ms = (int)s->l->t_x_start * 1000;
@@ -459,11 +527,48 @@ step(struct l7r_session *s)
 }
 
 void
+l7r_session_set_end(struct l7r_conn *c, const char *reason)
+{
+    if (c->sess && c->sess->end_reason[0] == '\0')
+        snprintf(c->sess->end_reason, sizeof(c->sess->end_reason), "%s", reason);
+}
+
+void
+l7r_session_client_eof(struct l7r_conn *c)
+{
+    if (c->sess)
+        c->sess->client_eof = true;
+}
+
+/* The relay ended: the reason is recorded now when known, else learnt (ending.c). */
+static void
+record_end(struct l7r_session *s)
+{
+    struct l7r_ending_info info = {.vm_id = s->vm_id, .vma_port = s->vma_port,
+                                   .agent = s->agent, .client_eof = s->client_eof};
+
+    if (s->end_reason[0] != '\0') {
+        log_info("VM %lld: session %s ended: %s", (long long)s->vm_id, s->end_id, s->end_reason);
+        if (qvd_model_session_end(s->l->db, s->end_id, s->end_reason, NULL) < 0)
+            log_err("VM %lld: cannot record the session's end: %s", (long long)s->vm_id,
+                    qvd_strerror());
+        return;
+    }
+    memcpy(info.id, s->end_id, sizeof(info.id));
+    info.vma_host = s->vma_host;
+    info.secret = s->secret;
+    s->vma_host = s->secret = NULL;
+    l7r_ending_resolve(s->l, &info);
+}
+
+void
 l7r_session_free(struct l7r_session *s)
 {
     if (s->call)
         qvd_rpc_call_cancel(s->call);
     event_free(s->timer);
+    if (s->stage == ST_RELAY && s->end_id[0] != '\0')
+        record_end(s);
     if (s->slot) {
         l7r_slot_release(s->l, s->vm_id);
         if (s->connected_ts) {
@@ -519,8 +624,13 @@ l7r_session_check_aborts(struct l7r *l)
     qvd_db_done(st);
     for (size_t i = 0; i < n; i++) {
         struct l7r_conn *c = l7r_session_holder(l, ids[i]);
-        log_info("VM %lld: session aborted (user_cmd=abort or the VM stopped)",
-                 (long long)ids[i]);
+        char by[16];
+        int rc = qvd_model_session_abort_by(l->db, ids[i], by, sizeof(by));
+        log_info("VM %lld: session aborted (%s)", (long long)ids[i],
+                 rc == 1 ? by : "the VM stopped");
+        /* a VM that stopped is explained by the database when the relay has ended */
+        if (c && rc == 1)
+            l7r_session_set_end(c, strcmp(by, "takeover") == 0 ? "takeover" : "admin_disconnect");
         if (c)
             l7r_conn_close(c, "session aborted");
         else

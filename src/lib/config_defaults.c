@@ -109,6 +109,7 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"l7r.timeout.x_start", "20", "seconds for the VM's session (nxagent) to listen"},
     {"l7r.timeout.vma", "4", "seconds one call to a VMA may take"},
     {"l7r.retry.x_start", "80", "x_start attempts (0.25 s apart) while the VMA is busy"},
+    {"l7r.shutdown.grace", "5", "seconds a stopping L7R still tells the clients it cut off why their sessions ended (/qvd/session_end); 0: none"},
     {"l7r.user_cmd.poll", "2", "seconds between polls for aborted sessions (wake-ups come sooner)"},
     {"l7r.vm_start.poll", "500", "ms between looks at a VM that connect_to_vm waits for (the HKD's wake-ups come sooner)"},
     {"l7r.auth.throttle.failures", "5", "failed logins of one login or client address before it must wait"},

@@ -199,6 +199,16 @@ static const struct migration migrations[] = {
      "CREATE INDEX users_login ON users(login);\n"
      "CREATE INDEX audit_log_time ON audit_log(time);\n"
      "CREATE INDEX audit_log_object ON audit_log(object, object_id);\n"},
+    /* why a user's session ended, readable by any L7R of the cluster (docs/l7r.md); who
+     * asked for user_cmd 'abort': 'takeover' or 'admin' (NULL: QVD's tools, an admin) */
+    {4, "session endings",
+     "ALTER TABLE vm_runtimes ADD COLUMN user_cmd_by TEXT"
+     " CHECK (user_cmd_by IN ('takeover','admin'));\n"
+     "CREATE TABLE session_ends (id TEXT PRIMARY KEY CHECK (length(id) BETWEEN 16 AND 64),"
+     " user_id INTEGER NOT NULL, vm_id INTEGER NOT NULL, started_ts INTEGER NOT NULL,"
+     " ended_ts INTEGER, reason TEXT CHECK (length(reason) <= 32),"
+     " detail TEXT NOT NULL DEFAULT '' CHECK (length(detail) <= 200));\n"
+     "CREATE INDEX session_ends_started ON session_ends(started_ts);\n"},
 };
 
 int

@@ -163,7 +163,8 @@ int qvd_model_vm_start(struct qvd_db *db, struct qvd_config *cfg, int64_t id, in
  * that no HKD has taken yet is cancelled instead. Refused for a stopped VM. */
 int qvd_model_vm_stop(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
 int qvd_model_vm_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool blocked);
-/* Asks the L7R holding the VM's user session to end it; refused when no user is connected. */
+/* Asks the L7R holding the VM's user session to end it (user_cmd 'abort' by 'admin');
+ * refused when no user is connected. */
 int qvd_model_vm_disconnect(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
 /* Wakes the L7R of node `host`. It listens on one channel: for user commands, and for
  * changes of the VMs whose sessions it holds. */
@@ -171,6 +172,34 @@ void qvd_model_l7r_wake(struct qvd_db *db, int64_t host);
 /* Wakes the L7R that holds the VM's user slot, if any, after a change of the VM's state:
  * a session waiting for the VM to start goes on at once. Best effort: the L7R also polls. */
 void qvd_model_vm_wake_l7r(struct qvd_db *db, int64_t id);
+
+/* ---- session endings (model_session.c, docs/l7r.md) ---- */
+/* The sentence for a reason code (admin_stop, admin_disconnect, takeover, vm_crashed,
+ * node_lost, server_shutdown, session_crashed, connection_lost, client_closed, logout), or
+ * NULL for a code that is none of them. */
+const char *qvd_model_end_reason_text(const char *reason);
+/* A relayed session `id` of the user on the VM begins (rows older than two days go). */
+int qvd_model_session_begin(struct qvd_db *db, const char *id, int64_t user_id, int64_t vm_id);
+/* Records why session `id` ended, unless a reason is there already: the first who knows
+ * wins (the node that saw the VM go, before the L7R that only saw its stream end). */
+int qvd_model_session_end(struct qvd_db *db, const char *id, const char *reason,
+                          const char *detail);
+/* The same for every session of VM vm_id that has no reason yet; returns how many, or -1. */
+int qvd_model_vm_sessions_end(struct qvd_db *db, int64_t vm_id, const char *reason,
+                              const char *detail);
+/* The ending of session `id` if it is a session of user_id: 1 (reason "" while unknown),
+ * 0 no such session of this user, -1 error. */
+int qvd_model_session_end_get(struct qvd_db *db, const char *id, int64_t user_id, char *reason,
+                              size_t rlen, char *detail, size_t dlen);
+/* What the database tells of a VM whose session stream just ended: 1 with *reason
+ * admin_stop (stop command or stopping), vm_crashed (not running without a stop) or
+ * node_lost (its node's heartbeat is older than hkd.ticker.timeout, or it is not running);
+ * 0 when the VM runs as far as the database knows; -1 error. */
+int qvd_model_vm_end_cause(struct qvd_db *db, struct qvd_config *cfg, int64_t vm_id,
+                           char *reason, size_t len);
+/* Who asked the VM's session to end (user_cmd 'abort'): 1 with *by "takeover" or "admin"
+ * (an abort without a name: QVD's tools, an administrator); 0 none asked; -1 error. */
+int qvd_model_session_abort_by(struct qvd_db *db, int64_t vm_id, char *by, size_t len);
 
 /* ---- hosts ---- */
 int qvd_model_host_add(struct qvd_db *db, struct qvd_config *cfg, const char *name,

@@ -482,8 +482,8 @@ qvd_model_vm_disconnect(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
         else if (f == 0)
             rc = qvd_model_fail(QVD_MODEL_CONFLICT, "no user is connected to VM %lld",
                                 (long long)id);
-        else if (qvd_db_exec(db, "UPDATE vm_runtimes SET user_cmd = 'abort' WHERE vm_id = ?", "i",
-                             id) < 0)
+        else if (qvd_db_exec(db, "UPDATE vm_runtimes SET user_cmd = 'abort',"
+                                 " user_cmd_by = 'admin' WHERE vm_id = ?", "i", id) < 0)
             rc = qvd_model_dbfail(db);
     }
     rc = qvd_model_end(db, rc);

@@ -82,6 +82,7 @@ vma_shutdown(void)
     log_info("shutting down");
     shutdown_phase = 1;
     phase_start = qvd_mono_ms();
+    ending_stop_requested("poweroff");
     session_stop();
     shutdown_timer = event_new(vma.base, -1, EV_PERSIST, shutdown_step, NULL);
     struct timeval tv = {0, 100000};

@@ -95,23 +95,77 @@ answer_rc(struct conn *c, int rc)
     json_decref(r);
 }
 
+/* One number of 1 to 5 digits at *p, not 0; moves p past it. */
+static bool
+take_number(const char **p)
+{
+    size_t n = strspn(*p, "0123456789");
+    bool ok = n >= 1 && n <= 5 && strtoul(*p, NULL, 10) > 0;
+
+    *p += n;
+    return ok;
+}
+
+/* nxagent's geometry: WxH, optionally +X+Y (X and Y may be 0); empty leaves its default. */
+static bool
+valid_geometry(const char *g)
+{
+    size_t n;
+
+    if (*g == '\0')
+        return true;
+    if (!take_number(&g) || *g++ != 'x' || !take_number(&g))
+        return false;
+    for (int i = 0; i < 2 && *g == '+'; i++) {
+        n = strspn(++g, "0123456789");
+        if (n < 1 || n > 5)
+            return false;
+        g += n;
+    }
+    return *g == '\0';
+}
+
+/* A parameter that no retry can make right: 0, or -1 with the reason. */
+static int
+check_params(const struct qvd_http_msg *m)
+{
+    for (size_t i = 0; i < m->nparams; i++) {
+        const char *k = m->params[i].key, *v = m->params[i].value;
+        if (!valid_chars(k, ".-", false) || !valid_chars(v, "/-+.:", true))
+            return qvd_seterr("invalid value for parameter %.64s", k);
+        if (strcmp(k, "qvd.client.geometry") == 0 && !valid_geometry(v))
+            return qvd_seterr("invalid value for parameter qvd.client.geometry (WxH expected)");
+    }
+    return 0;
+}
+
+/* Errors that waiting cannot mend start with "refused: ": the L7R answers its client at
+ * once instead of retrying (QVD's L7R simply retries them all). */
 static void
 m_x_start(struct conn *c, const struct qvd_http_msg *m)
 {
-    for (size_t i = 0; i < m->nparams; i++) {
-        if (!valid_chars(m->params[i].key, ".-", false) ||
-            !valid_chars(m->params[i].value, "/-+.:", true)) {
-            char *e = qvd_xasprintf("invalid value for parameter %.64s", m->params[i].key);
-            log_warn("x_start from %s: %s", c->peer, e);
-            answer_rpc(c, NULL, e);
-            free(e);
-            return;
-        }
+    int rc = check_params(m) < 0 ? VMA_REFUSED : session_start(m->params, m->nparams);
+
+    if (rc == VMA_REFUSED) {
+        char *e = qvd_xasprintf("refused: %s", qvd_strerror());
+        log_warn("x_start: %s (from %s; refused for good)", qvd_strerror(), c->peer);
+        answer_rpc(c, NULL, e);
+        free(e);
+        return;
     }
-    int rc = session_start(m->params, m->nparams);
     if (rc < 0)
         log_warn("x_start: %s", qvd_strerror());
     answer_rc(c, rc);
+}
+
+static void
+m_x_end(struct conn *c, const struct qvd_http_msg *m)
+{
+    json_t *r = ending_json();
+
+    json_object_set_new(r, "state", json_string(session_state_name(session_state())));
+    answer_rpc(c, r, NULL);
+    json_decref(r);
 }
 
 static void
@@ -141,6 +195,7 @@ static const struct method {
 } methods[] = {
     {"ping", m_ping},       {"x_state", m_x_state}, {"x_start", m_x_start},
     {"x_suspend", m_x_suspend}, {"x_stop", m_x_stop}, {"poweroff", m_poweroff},
+    {"x_end", m_x_end},
 };
 
 static bool

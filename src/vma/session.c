@@ -27,6 +27,7 @@ static struct {
     struct event *resume; /* re-sends the resume signal until nxagent acts on it */
     int resume_tries;
     bool resume_pending;
+    bool resuming; /* from the resume signal until the session is connected or suspended */
     struct vma_user user;
     char *opts_path;
 } s;
@@ -54,6 +55,7 @@ static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     log_warn("nxagent stuck in state %s: killing it", state_names[s.state]);
+    ending_stop_requested("timeout");
     if (s.agent > 0)
         kill(s.agent, SIGKILL);
     if (s.xsession > 0)
@@ -87,6 +89,7 @@ resume_agent(void)
     if (!s.resume)
         s.resume = evtimer_new(vma.base, resume_cb, NULL);
     s.resume_pending = true;
+    s.resuming = true;
     s.resume_tries = 0;
     kill(s.agent, SIGHUP);
     evtimer_add(s.resume, &tv);
@@ -196,6 +199,10 @@ agent_line(const char *line)
         if (s.state == VMA_STOPPING && map[i].state != VMA_STOPPING)
             return;
         set_state(map[i].state);
+        if (map[i].state == VMA_CONNECTED || map[i].state == VMA_SUSPENDED)
+            s.resuming = false;
+        if (map[i].state == VMA_CONNECTED)
+            ending_agent_connected();
         /* nxagent takes X clients once the first proxy connection is up */
         if (map[i].state == VMA_CONNECTED && s.xsession == 0)
             start_xsession();
@@ -319,6 +326,8 @@ spawn_agent(void)
         return qvd_seterr("fork: %s", strerror(errno));
     }
     s.agent = pid;
+    s.resuming = false;
+    ending_agent_started();
     s.log = bufferevent_socket_new(vma.base, fds[0], BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(s.log, log_read, NULL, log_event, NULL);
     bufferevent_enable(s.log, EV_READ);
@@ -377,7 +386,7 @@ session_start(const struct qvd_http_param *params, size_t n)
     if (account_plan(name ? name : "", param(params, n, "qvd.vm.user.uid"),
                      param(params, n, "qvd.vm.user.gid"), param(params, n, "qvd.vm.user.id"),
                      &acct) < 0)
-        return -1;
+        return VMA_REFUSED; /* the same account is refused on every try */
     set_state(VMA_PROVISIONING);
     vma_user_free(&s.user);
     if (provision_user(&acct, &s.user) < 0 ||
@@ -410,6 +419,7 @@ session_stop(void)
         set_state(VMA_STOPPED);
         return 0;
     }
+    ending_stop_requested("x_stop");
     if (s.agent > 0)
         kill(s.agent, SIGTERM);
     if (s.xsession > 0)
@@ -429,13 +439,16 @@ session_child_exited(pid_t pid, int status)
 {
     if (pid == s.agent) {
         log_info("nxagent (pid %d) exited with status %d", (int)pid, status);
+        ending_agent_exited(status, s.resuming ? "resuming" : state_names[s.state]);
         s.agent = 0;
+        s.resuming = false;
         if (s.xsession > 0)
             kill(-s.xsession, SIGTERM);
     } else if (pid == s.xsession) {
         log_info("X session (pid %d) ended with status %d", (int)pid, status);
         s.xsession = -1; /* ended: not started again for this nxagent */
         if (s.agent > 0) {
+            ending_stop_requested("logout");
             kill(s.agent, SIGTERM);
             set_state(VMA_STOPPING);
         }

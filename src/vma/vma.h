@@ -9,6 +9,8 @@
 #include "config.h"
 #include "http.h"
 
+#include <jansson.h>
+
 struct event_base;
 struct bufferevent;
 
@@ -36,7 +38,11 @@ int server_start(void);
 /* session.c: the nxagent + X session state machine. */
 enum vma_state session_state(void);
 const char *session_state_name(enum vma_state st);
-/* x_start: params are validated already. 0 when accepted (poll x_state for listening). */
+/* x_start's answer when waiting cannot help (an account that is refused, a bad value): the
+ * L7R answers the client at once instead of retrying. */
+#define VMA_REFUSED (-2)
+/* x_start: params are validated already. 0 when accepted (poll x_state for listening), -1
+ * (busy or failed: retry later) or VMA_REFUSED, with the reason in qvd_strerror(). */
 int session_start(const struct qvd_http_param *params, size_t n);
 int session_suspend(void);
 int session_stop(void);
@@ -44,6 +50,16 @@ int session_stop(void);
 bool session_running(void);
 /* Called for every reaped child. */
 void session_child_exited(pid_t pid, int status);
+
+/* ending.c: how the last nxagent ended (SimpleRPC x_end, docs/vma.md). session.c reports
+ * each nxagent's start, first client, the stop it was asked for (by "x_stop", "poweroff",
+ * "logout" when the X session ended, "timeout" when it was stuck) and its exit. */
+void ending_agent_started(void);
+void ending_agent_connected(void);
+void ending_stop_requested(const char *by);
+void ending_agent_exited(int status, const char *during);
+/* {"agent":N,"running":b,"replaced_lost":b[,"last":{"agent","how","code","during","lost"}]} */
+json_t *ending_json(void);
 
 /* account.c: the account a session runs as, decided before anything is created. */
 struct vma_account {

@@ -186,6 +186,29 @@ status_codes_become_sentences(void **state)
     assert_null(strchr(s, '\x1b')); /* server text cannot drive the terminal */
 }
 
+static void
+final_refusals_and_endings_become_sentences(void **state)
+{
+    char s[512];
+    assert_int_equal(sentence(403, "The virtual machine refused the session: invalid value for "
+                                   "parameter qvd.client.geometry (WxH expected)\r\n", NULL, s),
+                     CLIENT_EXIT_FORBIDDEN);
+    assert_string_equal(s, "The virtual machine refused the session; waiting will not help "
+                           "(invalid value for parameter qvd.client.geometry (WxH expected)).");
+    assert_int_equal(client_end_sentence("takeover", NULL, s, sizeof(s)), CLIENT_EXIT_TAKEN_OVER);
+    assert_int_equal(client_end_sentence("admin_stop", NULL, s, sizeof(s)), CLIENT_EXIT_VM_STOPPED);
+    assert_string_equal(s, "An administrator stopped your virtual machine: connect again to start it.");
+    assert_int_equal(client_end_sentence("client_closed", NULL, s, sizeof(s)), CLIENT_EXIT_OK);
+    assert_string_equal(s, "");
+    assert_int_equal(client_end_sentence("logout", NULL, s, sizeof(s)), CLIENT_EXIT_OK);
+    /* a reason of a newer server: its own sentence, made safe */
+    assert_int_equal(client_end_sentence("moon_fell", "The moon fell\x1b[2J", s, sizeof(s)),
+                     CLIENT_EXIT_END_UNKNOWN);
+    assert_null(strchr(s, '\x1b'));
+    assert_int_equal(client_end_sentence(NULL, NULL, s, sizeof(s)), CLIENT_EXIT_END_UNKNOWN);
+    assert_string_equal(s, "The session ended and the server did not say why.");
+}
+
 #define FP_A "cb22b4fca352bf89c0de2443fd8ee19f70bbeecf18f45ddd193f7b5225e9d7b8"
 #define FP_B "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
@@ -427,6 +450,7 @@ main(void)
         cmocka_unit_test(validation_sentences_name_the_option),
         cmocka_unit_test(bad_values_in_config_are_refused),
         cmocka_unit_test(status_codes_become_sentences),
+        cmocka_unit_test(final_refusals_and_endings_become_sentences),
         cmocka_unit_test_setup_teardown(fingerprint_file_store_lookup_and_modes, setup_dir,
                                         teardown_dir),
         cmocka_unit_test(fingerprints_normalize_and_print),

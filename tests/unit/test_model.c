@@ -641,6 +641,46 @@ hosts_need_ipv4_and_unique_names(void **state)
     assert_int_equal(qvd_model_host_add(f->db, f->cfg, "n2", "10.0.0.1", NULL, &h), -1);
 }
 
+static void
+session_endings_first_reason_wins_and_only_its_user_reads_it(void **state)
+{
+    struct fixture *f = *state;
+    const char *id = "AAAAbbbbCCCCdddd0123456789abcdef", *other = "ZZZZbbbbCCCCdddd0123456789abcdef";
+    char reason[32], detail[201];
+
+    assert_int_equal(qvd_model_session_begin(f->db, id, f->user, 7), 0);
+    assert_int_equal(qvd_model_session_begin(f->db, other, f->user, 8), 0);
+    assert_int_equal(qvd_model_session_end_get(f->db, id, f->user, reason, sizeof(reason), detail,
+                                               sizeof(detail)),
+                     1);
+    assert_string_equal(reason, ""); /* not known yet */
+    /* the node that saw the VM go records first; the L7R's later guess does not replace it */
+    assert_int_equal(qvd_model_vm_sessions_end(f->db, 7, "node_lost", "heartbeat"), 1);
+    assert_int_equal(qvd_model_session_end(f->db, id, "connection_lost", NULL), 0);
+    assert_int_equal(qvd_model_session_end_get(f->db, id, f->user, reason, sizeof(reason), detail,
+                                               sizeof(detail)),
+                     1);
+    assert_string_equal(reason, "node_lost");
+    assert_string_equal(detail, "heartbeat");
+    /* another user learns nothing, not even that the session exists */
+    assert_int_equal(qvd_model_session_end_get(f->db, id, f->user + 1000, reason, sizeof(reason),
+                                               detail, sizeof(detail)),
+                     0);
+    /* only known reasons, and a detail too long is cut, not refused */
+    assert_int_equal(qvd_model_session_end(f->db, other, "moon_fell", NULL), -1);
+    char longd[400];
+    memset(longd, 'x', sizeof(longd) - 1);
+    longd[sizeof(longd) - 1] = '\0';
+    assert_int_equal(qvd_model_session_end(f->db, other, "takeover", longd), 0);
+    assert_int_equal(qvd_model_session_end_get(f->db, other, f->user, reason, sizeof(reason),
+                                               detail, sizeof(detail)),
+                     1);
+    assert_string_equal(reason, "takeover");
+    assert_int_equal(strlen(detail), 200);
+    assert_non_null(qvd_model_end_reason_text("server_shutdown"));
+    assert_null(qvd_model_end_reason_text("moon_fell"));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -672,6 +712,7 @@ main(void)
         T(vm_start_assigns_a_host_and_stop_cancels),
         T(vm_start_refuses_blocked_vm_blocked_di_and_blocked_host),
         T(hosts_need_ipv4_and_unique_names),
+        T(session_endings_first_reason_wins_and_only_its_user_reads_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
