@@ -122,7 +122,8 @@ client_check_keyboard(const char *k)
         keyboard_part_ok(slash + 1, strlen(slash + 1), "_-"))
         return 0;
     return qvd_seterr("The keyboard \"%s\" is not valid: give MODEL/LAYOUT, like pc105/es "
-                      "(--keyboard or client.keyboard).", k ? k : "");
+                      "(--keyboard or client.keyboard).",
+                      k ? k : "");
 }
 
 static int

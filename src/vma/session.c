@@ -260,10 +260,11 @@ agent_options(struct qvd_buf *b, const struct qvd_http_param *params, size_t n)
     qvd_buf_adds(b, "nx/nx");
     if (kbd)
         qvd_buf_printf(b, ",keyboard=%s", kbd);
-    qvd_buf_printf(b, ",client=%s", !os                           ? "linux"
-                                    : strcmp(os, "darwin") == 0  ? "macosx"
-                                    : strcmp(os, "windows") == 0 ? "windows"
-                                                                 : "linux");
+    qvd_buf_printf(b, ",client=%s",
+                   !os                          ? "linux"
+                   : strcmp(os, "darwin") == 0  ? "macosx"
+                   : strcmp(os, "windows") == 0 ? "windows"
+                                                : "linux");
     if (link)
         qvd_buf_printf(b, ",link=%s", link);
     if (geom)

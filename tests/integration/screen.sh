@@ -29,13 +29,16 @@ win_geom() {
     /Absolute upper-left Y/ {y=$NF} /Width:/ {w=$NF} /Height:/ {h=$NF}
     END {if (w) printf "%sx%s+%s+%s\n", w, h, x, y}'
 }
-win_is() { local g; g=$(win_geom "$1"); [ "${g%%+*}" = "$2" ] && [[ -z "${3:-}" || "$g" = "$2$3" ]] ||
-  { t_diag "the session window on $1 is ${g:-missing}, not $2${3:-}"; return 1; }; }
+win_is() { local g; g=$(win_geom "$1"); [ "${g%%+*}" = "$2" ] && [[ -z "${3:-}" || "$g" = "$2$3" ]]; }
 # vm_screen_is VM WxH: the session's X screen in the VM has that size
 vm_screen() { in_vm_x "$1" xdpyinfo 2>/dev/null | awk '/dimensions:/ {print $2; exit}'; }
-vm_screen_is() { local s; s=$(vm_screen "$1"); [ "$s" = "$2" ] ||
-  { t_diag "the session's screen in VM $1 is ${s:-unknown}, not $2"; return 1; }; }
-size_is() { t_wait 20 win_is "$1" "$2" "${3:-}" && t_wait 20 vm_screen_is 1 "$2"; }
+vm_screen_is() { [ "$(vm_screen "$1")" = "$2" ]; }
+# size_is DISPLAY WxH [+X+Y]: the window on DISPLAY and the screen of VM ${VM:-1}, waited for
+size_is() {
+  t_wait 20 win_is "$1" "$2" "${3:-}" && t_wait 20 vm_screen_is "${VM:-1}" "$2" && return 0
+  t_diag "asked $2${3:-}: the window on $1 is $(win_geom "$1"), the session's screen $(vm_screen "${VM:-1}")"
+  return 1
+}
 # connect DISPLAY OPTIONS...: a client on DISPLAY for VM 1 (the previous one ended first),
 # until the desktop shows
 connect() {
@@ -104,5 +107,5 @@ t_check "still the same session after all these resumes" same_session
 kill "$C1"; t_wait 10 dead "$C1"; C1=
 DISP=$SMALL client C1 --vm-id 2 --fullscreen 2>>"$T_DIR/client.log"
 t_check "a new session asking fullscreen shows on the small screen" eval 'DISP=$SMALL desktop_shown 120'
-t_check "it fills the screen: 1024x768" eval 't_wait 20 win_is "$SMALL" 1024x768 +0+0 && t_wait 20 vm_screen_is 2 1024x768'
+t_check "it fills the screen: 1024x768" eval 'VM=2 size_is "$SMALL" 1024x768 +0+0'
 exit 0
