@@ -24,10 +24,13 @@ on() { local d=$1; shift; DISPLAY=$d t_in_node "$@"; }
 # win_is DISPLAY WxH [+X+Y]: the session window (named QVD) on DISPLAY has that size (and
 # position). Asked only once the desktop shows (a new X client while nxproxy sets up its
 # display would break it, see tests/helpers/x-colour.c).
-win_geom() {
-  on "$1" xwininfo -name QVD 2>/dev/null | awk '/Absolute upper-left X/ {x=$NF}
-    /Absolute upper-left Y/ {y=$NF} /Width:/ {w=$NF} /Height:/ {h=$NF}
-    END {if (w) printf "%sx%s+%s+%s\n", w, h, x, y}'
+win_geom() { # the biggest window named QVD (nxagent's icon window has the name too): WxH+X+Y
+  on "$1" xwininfo -root -tree 2>/dev/null | awk '/"QVD"/ {
+      for (i = 1; i < NF; i++) if ($i ~ /^[0-9]+x[0-9]+[+-]/) {
+        split($i, wh, /[x+-]/); a = wh[1] * wh[2]
+        if (a > best) { best = a; g = wh[1] "x" wh[2] $(i + 1) }
+      } }
+    END {if (g) print g}'
 }
 win_is() { local g; g=$(win_geom "$1"); [ "${g%%+*}" = "$2" ] && [[ -z "${3:-}" || "$g" = "$2$3" ]]; }
 # vm_screen_is VM WxH: the session's X screen in the VM has that size
