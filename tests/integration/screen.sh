@@ -111,4 +111,19 @@ kill "$C1"; t_wait 10 dead "$C1"; C1=
 DISP=$SMALL client C1 --vm-id 2 --fullscreen 2>>"$T_DIR/client.log"
 t_check "a new session asking fullscreen shows on the small screen" eval 'DISP=$SMALL desktop_shown 120'
 t_check "it fills the screen: 1024x768" eval 'VM=2 size_is "$SMALL" 1024x768 +0+0'
+
+# --- a desktop with a window manager (icewm): the window manager places the window, the
+# size is still the one asked for ---
+if command -v icewm >/dev/null; then
+  xvfb XC_PID DESK 1280x1024 || t_fail "a third Xvfb starts"
+  HOME=$T_DIR/home DISPLAY=$DESK t_node_spawn WM_PID icewm >>"$T_DIR/icewm.log" 2>&1
+  t_cleanup_add 'kill $WM_PID'
+  wm_up() { on "$DESK" xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q 'window id'; }
+  t_check "icewm runs on a third screen" t_wait 30 wm_up
+  t_check "the first session resumes there asking 1024x700" connect "$DESK" --geometry 1024x700
+  t_check "its window and screen are 1024x700" size_is "$DESK" 1024x700
+  t_check "still the same session" same_session
+else
+  t_skip "a desktop with a window manager" "icewm is not installed"
+fi
 exit 0
