@@ -99,7 +99,7 @@ for q in qvd.client.geometry=100000x768 qvd.client.geometry=10x10 qvd.client.geo
   t_check "x_start with $q is refused, naming the parameter" \
     eval '[[ "$out" == \"\",*"invalid value"*"${q%%=*}"* ]] && state_is stopped' || t_diag "$out"
 done
-t_check "each refusal is logged" eval '[ "$(grep -c "x_start from .* refused: invalid" "$T_DIR/vma.log")" -ge 13 ]'
+t_check "each refusal is logged" eval '[ "$(grep -c "x_start: invalid.*refused for good" "$T_DIR/vma.log")" -ge 13 ]'
 
 # --- system accounts: refused before anything is created (this machine's /etc, seen through
 # the namespace's overlay, stands for the image's; desktop users get 10000..59999) ---
