@@ -12,6 +12,8 @@ PKGS=(
   # NX and the desktop (node-side test DI, client side)
   nxagent nxproxy xvfb x11-apps x11-utils x11-xkb-utils x11-xserver-utils xkb-data icewm xterm
   xfonts-base imagemagick
+  # keys and clipboard of a session (tests/integration/screen.sh; xclip also in the test DI)
+  xdotool xclip
   # integration tests (python3-yaml: tests/integration/openapi.sh); clang for the sanitizer
   # build and the libFuzzer targets
   busybox-static procps psmisc curl socat python3-yaml clang libclang-rt-14-dev

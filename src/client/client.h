@@ -61,6 +61,11 @@ struct client_opts {
     int connect_timeout_s, idle_timeout_s, wait_timeout_s, nxproxy_timeout_s;
 };
 
+/* ---- keyboard.c ---- */
+/* MODEL/LAYOUT of the keyboard of $DISPLAY's X server (its _XKB_RULES_NAMES), else of
+ * setxkbmap -query, else of the locale's country, else pc105/us. Never NULL. */
+char *client_keyboard_detect(void);
+
 /* ---- errors.c ---- */
 /* Prints "qvd-client: <sentence>" on stderr and returns `code` (for `return client_fail(...)`). */
 int client_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

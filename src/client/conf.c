@@ -63,7 +63,8 @@ client_check_port(const char *s, int *port)
     return 0;
 }
 
-/* Parses up to 5 digits at *s, advancing it; -1 if none or out of 1..max. */
+/* Parses up to 5 digits at *s, advancing it; -1 if none or out of 64..max (the VMA's
+ * limits). */
 static long
 small_number(const char **s, long max)
 {
@@ -74,7 +75,7 @@ small_number(const char **s, long max)
         (*s)++;
         n++;
     }
-    return n == 0 || n > 5 || v < 1 || v > max ? -1 : v;
+    return n == 0 || n > 5 || v < 64 || v > max ? -1 : v;
 }
 
 int
@@ -84,8 +85,9 @@ client_check_geometry(const char *g)
     if (g != NULL && small_number(&s, 16384) > 0 && *s++ == 'x' && small_number(&s, 16384) > 0 &&
         *s == '\0')
         return 0;
-    return qvd_seterr("The geometry \"%s\" is not valid: give WIDTHxHEIGHT in pixels, like "
-                      "1024x768 (--geometry or client.geometry).", g ? g : "");
+    return qvd_seterr("The geometry \"%s\" is not valid: give WIDTHxHEIGHT in pixels, each "
+                      "from 64 to 16384, like 1024x768 (--geometry or client.geometry).",
+                      g ? g : "");
 }
 
 static const char *const links[] = {"modem", "isdn", "adsl", "wan", "lan", "local"};
@@ -115,11 +117,13 @@ int
 client_check_keyboard(const char *k)
 {
     const char *slash = k ? strchr(k, '/') : NULL;
+    /* what the VMA takes: XKB model and layout names, no variant or second layout */
     if (slash != NULL && strlen(k) <= 64 && keyboard_part_ok(k, (size_t)(slash - k), "_-.") &&
-        keyboard_part_ok(slash + 1, strlen(slash + 1), "_-.+(),"))
+        keyboard_part_ok(slash + 1, strlen(slash + 1), "_-"))
         return 0;
-    return qvd_seterr("The keyboard \"%s\" is not valid: give MODEL/LAYOUT, like pc105/us "
-                      "(--keyboard or client.keyboard).", k ? k : "");
+    return qvd_seterr("The keyboard \"%s\" is not valid: give MODEL/LAYOUT, like pc105/es "
+                      "(--keyboard or client.keyboard).",
+                      k ? k : "");
 }
 
 static int
@@ -175,11 +179,11 @@ client_conf_apply(struct qvd_config *cfg, struct client_opts *o)
     const char *geom = qvd_config_get(cfg, "client.geometry");
     const char *kbd = qvd_config_get(cfg, "client.keyboard");
     if (client_check_link(link) < 0 || client_check_geometry(geom) < 0 ||
-        client_check_keyboard(kbd) < 0)
+        (kbd != NULL && *kbd && client_check_keyboard(kbd) < 0))
         return -1;
     o->link = qvd_xstrdup(link);
     o->geometry = qvd_xstrdup(geom);
-    o->keyboard = qvd_xstrdup(kbd);
+    o->keyboard = dup_or_null(kbd); /* none: client_keyboard_detect() */
     const char *fs = qvd_config_get(cfg, "client.fullscreen");
     bool f1 = qvd_config_bool(cfg, "client.fullscreen", true);
     bool f2 = qvd_config_bool(cfg, "client.fullscreen", false);

@@ -26,7 +26,8 @@ usage(FILE *f)
           "  --link L            modem, isdn, adsl, wan, lan or local (client.link)\n"
           "  --geometry WxH      session size (client.geometry)\n"
           "  --fullscreen        full screen session (client.fullscreen)\n"
-          "  --keyboard M/L      keyboard model/layout, default pc105/us (client.keyboard)\n"
+          "  --keyboard M/L      keyboard model/layout, like pc105/es; default: this X server's\n"
+          "                      (client.keyboard)\n"
           "  --accept-cert once|always   use a certificate that is not trusted\n"
           "  --fingerprint HEX   use the certificate with this SHA-256 fingerprint\n"
           "  --config FILE       extra configuration file (over ~/.qvd/client.conf)\n"
@@ -159,6 +160,8 @@ main(int argc, char **argv)
         client_fail(CLIENT_EXIT_USAGE, "%s", qvd_strerror());
         goto out;
     }
+    if (o.keyboard == NULL) /* none configured: the user's own, as the session will show */
+        o.keyboard = client_keyboard_detect();
     if (vm_id != NULL && (qvd_parse_long(vm_id, &o.vm_id) < 0 || o.vm_id < 1)) {
         client_fail(CLIENT_EXIT_USAGE, "The virtual machine id \"%s\" is not valid: give a "
                     "positive number (--vm-id).", vm_id);

@@ -145,7 +145,7 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"client.link", "adsl", "qvd-client: NX link type: modem, isdn, adsl, wan, lan or local"},
     {"client.geometry", "1024x768", "qvd-client: session size WIDTHxHEIGHT"},
     {"client.fullscreen", "0", "qvd-client: 1 starts the session full screen"},
-    {"client.keyboard", "pc105/us", "qvd-client: keyboard MODEL/LAYOUT sent to the session"},
+    {"client.keyboard", "", "qvd-client: keyboard MODEL/LAYOUT sent to the session; empty: the one of the client's X server"},
     {"client.nxproxy.command", "nxproxy", "qvd-client: the nxproxy program"},
     {"client.nxproxy.extra_args", "", "qvd-client: extra nxproxy arguments (blank separated)"},
     {"client.timeout.connect", "15", "qvd-client: seconds for the TCP connection and TLS handshake"},

@@ -54,19 +54,6 @@ answer_rpc(struct conn *c, json_t *result, const char *err)
     qvd_buf_free(&b);
 }
 
-/* ^[\w/\-+.:]*$ for values, as QVD's check, plus '.' and ':'. Keys: [\w.\-]+. */
-static bool
-valid_chars(const char *s, const char *extra, bool empty_ok)
-{
-    if (!*s)
-        return empty_ok;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || strchr(extra, *s)))
-            return false;
-    return true;
-}
-
 static void
 m_ping(struct conn *c, const struct qvd_http_msg *m)
 {
@@ -95,56 +82,14 @@ answer_rc(struct conn *c, int rc)
     json_decref(r);
 }
 
-/* One number of 1 to 5 digits at *p, not 0; moves p past it. */
-static bool
-take_number(const char **p)
-{
-    size_t n = strspn(*p, "0123456789");
-    bool ok = n >= 1 && n <= 5 && strtoul(*p, NULL, 10) > 0;
-
-    *p += n;
-    return ok;
-}
-
-/* nxagent's geometry: WxH, optionally +X+Y (X and Y may be 0); empty leaves its default. */
-static bool
-valid_geometry(const char *g)
-{
-    size_t n;
-
-    if (*g == '\0')
-        return true;
-    if (!take_number(&g) || *g++ != 'x' || !take_number(&g))
-        return false;
-    for (int i = 0; i < 2 && *g == '+'; i++) {
-        n = strspn(++g, "0123456789");
-        if (n < 1 || n > 5)
-            return false;
-        g += n;
-    }
-    return *g == '\0';
-}
-
-/* A parameter that no retry can make right: 0, or -1 with the reason. */
-static int
-check_params(const struct qvd_http_msg *m)
-{
-    for (size_t i = 0; i < m->nparams; i++) {
-        const char *k = m->params[i].key, *v = m->params[i].value;
-        if (!valid_chars(k, ".-", false) || !valid_chars(v, "/-+.:", true))
-            return qvd_seterr("invalid value for parameter %.64s", k);
-        if (strcmp(k, "qvd.client.geometry") == 0 && !valid_geometry(v))
-            return qvd_seterr("invalid value for parameter qvd.client.geometry (WxH expected)");
-    }
-    return 0;
-}
-
 /* Errors that waiting cannot mend start with "refused: ": the L7R answers its client at
- * once instead of retrying (QVD's L7R simply retries them all). */
+ * once instead of retrying (QVD's L7R simply retries them all). An invalid parameter
+ * (params.c) is one of them, in any state. */
 static void
 m_x_start(struct conn *c, const struct qvd_http_msg *m)
 {
-    int rc = check_params(m) < 0 ? VMA_REFUSED : session_start(m->params, m->nparams);
+    int rc = vma_check_params(m->params, m->nparams) < 0 ? VMA_REFUSED
+                                                         : session_start(m->params, m->nparams);
 
     if (rc == VMA_REFUSED) {
         char *e = qvd_xasprintf("refused: %s", qvd_strerror());

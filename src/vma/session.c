@@ -293,34 +293,52 @@ log_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+static const char *
+param(const struct qvd_http_param *params, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(params[i].key, key) == 0)
+            return *params[i].value ? params[i].value : NULL;
+    return NULL;
+}
+
+/* nxagent's option string, read from the options file at the first start and again at each
+ * resume, in QVD's order (keyboard, client, link, geometry, fullscreen). The values were
+ * checked by vma_check_params. fullscreen is always given: a resume may change the mode.
+ * resize=1: a resume takes the new client's size (nxagent keeps the old one otherwise).
+ * clipboard=both: copy and paste both ways. loopback=1: nxagent listens for the proxy on
+ * 127.0.0.1 only; the VMA's upgrade endpoint is the one way in. */
+static void
+agent_options(struct qvd_buf *b, const struct qvd_http_param *params, size_t n)
+{
+    const char *kbd = param(params, n, "qvd.client.keyboard");
+    const char *os = param(params, n, "qvd.client.os");
+    const char *link = param(params, n, "qvd.client.link");
+    const char *geom = param(params, n, "qvd.client.geometry");
+    const char *full = param(params, n, "qvd.client.fullscreen");
+
+    qvd_buf_adds(b, "nx/nx");
+    if (kbd)
+        qvd_buf_printf(b, ",keyboard=%s", kbd);
+    qvd_buf_printf(b, ",client=%s",
+                   !os                          ? "linux"
+                   : strcmp(os, "darwin") == 0  ? "macosx"
+                   : strcmp(os, "windows") == 0 ? "windows"
+                                                : "linux");
+    if (link)
+        qvd_buf_printf(b, ",link=%s", link);
+    if (geom)
+        qvd_buf_printf(b, ",geometry=%s", geom);
+    qvd_buf_printf(b, ",fullscreen=%s", full && strcmp(full, "1") == 0 ? "1" : "0");
+    qvd_buf_printf(b, ",resize=1,clipboard=both,loopback=1:%d\n", vma.display);
+}
+
 static int
 write_options(const struct qvd_http_param *params, size_t n)
 {
-    static const struct {
-        const char *param, *opt;
-    } map[] = {
-        {"qvd.client.link", "link"},
-        {"qvd.client.geometry", "geometry"},
-        {"qvd.client.fullscreen", "fullscreen"},
-        {"qvd.client.keyboard", "keyboard"},
-    };
     struct qvd_buf b = QVD_BUF_INIT;
-    qvd_buf_adds(&b, "nx/nx");
-    for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++)
-        for (size_t j = 0; j < n; j++)
-            if (strcmp(params[j].key, map[i].param) == 0 && *params[j].value) {
-                qvd_buf_printf(&b, ",%s=%s", map[i].opt, params[j].value);
-                break;
-            }
-    const char *os = "linux";
-    for (size_t j = 0; j < n; j++)
-        if (strcmp(params[j].key, "qvd.client.os") == 0)
-            os = strcmp(params[j].value, "darwin") == 0    ? "macosx"
-                 : strcmp(params[j].value, "windows") == 0 ? "windows"
-                                                           : "linux";
-    /* loopback=1: nxagent listens for the proxy on 127.0.0.1 only; the VMA's upgrade
-     * endpoint is the one way in. */
-    qvd_buf_printf(&b, ",client=%s,loopback=1:%d\n", os, vma.display);
+    agent_options(&b, params, n);
+    log_debug("nxagent options: %.*s", (int)b.len - 1, b.data);
     const char *dir = qvd_config_get(vma.cfg, "vma.run.path");
     free(s.opts_path);
     s.opts_path = qvd_xasprintf("%s/nxagent-%d.options", dir, vma.display);
@@ -393,15 +411,6 @@ spawn_agent(void)
     bufferevent_enable(s.log, EV_READ);
     log_info("nxagent started as %s on display :%d (pid %d)", s.user.name, vma.display, (int)pid);
     return 0;
-}
-
-static const char *
-param(const struct qvd_http_param *params, size_t n, const char *key)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(params[i].key, key) == 0)
-            return *params[i].value ? params[i].value : NULL;
-    return NULL;
 }
 
 int

@@ -35,6 +35,11 @@ void vma_shutdown(void);
 /* server.c: listens on vma.address:internal.vm.port.vma. */
 int server_start(void);
 
+/* params.c: 0 when every x_start parameter is well formed (names and characters; the
+ * geometry, fullscreen, keyboard, link and OS values in particular), else -1 with the
+ * reason: a request that no retry can mend. */
+int vma_check_params(const struct qvd_http_param *params, size_t n);
+
 /* session.c: the nxagent + X session state machine. */
 enum vma_state session_state(void);
 const char *session_state_name(enum vma_state st);

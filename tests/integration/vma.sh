@@ -89,6 +89,17 @@ t_check "x_state starts as stopped" state_is stopped
 out=$(call 'x_start?qvd.client.geometry=800x600%3Brm%20-rf')
 t_check "x_start with a bad parameter value fails" bash -c "[[ '$out' == '\"\",'* ]]"
 t_check "... and starts nothing" state_is stopped
+# Every value the client controls is checked, and a bad one refused at once (no retry can
+# mend it), before anything starts.
+for q in qvd.client.geometry=100000x768 qvd.client.geometry=10x10 qvd.client.geometry=800x600%2B0%2B0 \
+  qvd.client.geometry=800 qvd.client.geometry=-800x600 qvd.client.fullscreen=2 qvd.client.fullscreen=yes \
+  qvd.client.keyboard=pc105 qvd.client.keyboard=/us qvd.client.keyboard=pc105/us%2Bes \
+  qvd.client.keyboard=pc105/us%2Cshadow%3D1 qvd.client.link=fast qvd.client.os=linux%2Bx; do
+  out=$(call "x_start?qvd.vm.user.name=qvdtest&$q")
+  t_check "x_start with $q is refused, naming the parameter" \
+    eval '[[ "$out" == \"\",*"invalid value"*"${q%%=*}"* ]] && state_is stopped' || t_diag "$out"
+done
+t_check "each refusal is logged" eval '[ "$(grep -c "x_start: invalid.*refused for good" "$T_DIR/vma.log")" -ge 13 ]'
 
 # --- system accounts: refused before anything is created (this machine's /etc, seen through
 # the namespace's overlay, stands for the image's; desktop users get 10000..59999) ---
@@ -117,6 +128,9 @@ t_check "... and nothing was created or run: no user, no group, no home, no hook
 
 out=$(call 'x_start?qvd.vm.user.name=qvdtest&qvd.client.geometry=800x600&qvd.client.link=lan&qvd.client.keyboard=pc105/us&qvd.client.os=linux&qvd.custom.flag=42')
 t_check "x_start is accepted" [ "$out" = $'"ok"\r' ]
+t_check "nxagent's options: the client's keyboard, link and size, fullscreen, resize, clipboard" \
+  grep -qx "nx/nx,keyboard=pc105/us,client=linux,link=lan,geometry=800x600,fullscreen=0,resize=1,clipboard=both,loopback=1:$DISP" \
+  "$T_DIR/run/nxagent-$DISP.options"
 t_check "x_start reaches listening" t_wait 30 state_is listening
 t_check "the user was provisioned in the namespace only" \
   bash -c "nsenter -t $NSPID -m -- grep -q '^qvdtest:' /etc/passwd && ! grep -q '^qvdtest:' /etc/passwd"
@@ -167,6 +181,9 @@ t_check "reconnecting: state connected again" t_wait 30 state_is connected
 t_check "the same X session process is still alive" \
   bash -c "[ \"\$(cat '$T_DIR/home/qvdtest/session.pid')\" = '$spid' ] && nsenter -t $NSPID -p -m -- kill -0 $spid"
 t_check "the screen shows the session again" colour_is 2e8b57
+out=$(call 'x_start?qvd.vm.user.name=qvdtest&qvd.client.geometry=99999x1')
+t_check "a bad geometry while connected is refused at once and leaves the session alone" \
+  eval '[[ "$out" == *"invalid value"*geometry* ]] && state_is connected'
 
 out=$(call x_start)
 t_check "x_start while connected fails with 'retry'" bash -c "[[ '$out' == *retry* ]]"

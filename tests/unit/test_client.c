@@ -120,14 +120,21 @@ validation_sentences_name_the_option(void **state)
     assert_int_equal(client_check_geometry("0x768"), -1);
     assert_int_equal(client_check_geometry("99999x1"), -1);
     assert_string_equal(qvd_strerror(), "The geometry \"99999x1\" is not valid: give WIDTHxHEIGHT "
-                                        "in pixels, like 1024x768 (--geometry or client.geometry).");
+                                        "in pixels, each from 64 to 16384, like 1024x768 "
+                                        "(--geometry or client.geometry).");
+    assert_int_equal(client_check_geometry("63x768"), -1);
+    assert_int_equal(client_check_geometry("64x64"), 0);
+    assert_int_equal(client_check_geometry("16384x16385"), -1);
     for (const char *const *l = (const char *const[]){"modem", "isdn", "adsl", "wan", "lan",
                                                       "local", NULL}; *l; l++)
         assert_int_equal(client_check_link(*l), 0);
     assert_int_equal(client_check_link("fast"), -1);
     assert_non_null(strstr(qvd_strerror(), "modem, isdn, adsl, wan, lan or local"));
     assert_int_equal(client_check_keyboard("pc105/us"), 0);
-    assert_int_equal(client_check_keyboard("pc105/us(intl)"), 0);
+    assert_int_equal(client_check_keyboard("pc105/latam"), 0);
+    /* what the VMA refuses: a variant, a second layout (',' separates nxagent's options) */
+    assert_int_equal(client_check_keyboard("pc105/us(intl)"), -1);
+    assert_int_equal(client_check_keyboard("pc105/us,es"), -1);
     assert_int_equal(client_check_keyboard("us"), -1);
     assert_int_equal(client_check_keyboard("pc105/us&x=1"), -1);
 }
