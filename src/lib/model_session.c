@@ -53,8 +53,11 @@ qvd_model_session_begin(struct qvd_db *db, const char *id, int64_t user_id, int6
     return 0;
 }
 
-int
-qvd_model_session_end(struct qvd_db *db, const char *id, const char *reason, const char *detail)
+/* Records REASON on the sessions not ended yet: the one of id ID, or else every one of
+ * VM_ID. The number of sessions it ended, or -1. */
+static int64_t
+end_sessions(struct qvd_db *db, const char *id, int64_t vm_id, const char *reason,
+             const char *detail)
 {
     char short_detail[DETAIL_MAX + 1];
     int64_t n;
@@ -62,27 +65,30 @@ qvd_model_session_end(struct qvd_db *db, const char *id, const char *reason, con
     snprintf(short_detail, sizeof(short_detail), "%s", detail ? detail : "");
     if (qvd_model_end_reason_text(reason) == NULL)
         return qvd_model_fail(QVD_MODEL_INVALID, "unknown session ending '%s'", reason);
-    n = qvd_db_exec(db,
-                    "UPDATE session_ends SET reason = ?, detail = ?, ended_ts = ?"
-                    " WHERE id = ? AND reason IS NULL",
-                    "ssis", reason, short_detail, qvd_now(), id);
-    return n < 0 ? qvd_model_dbfail(db) : 0;
+    if (id)
+        n = qvd_db_exec(db,
+                        "UPDATE session_ends SET reason = ?, detail = ?, ended_ts = ?"
+                        " WHERE id = ? AND reason IS NULL",
+                        "ssis", reason, short_detail, qvd_now(), id);
+    else
+        n = qvd_db_exec(db,
+                        "UPDATE session_ends SET reason = ?, detail = ?, ended_ts = ?"
+                        " WHERE vm_id = ? AND reason IS NULL",
+                        "ssii", reason, short_detail, qvd_now(), vm_id);
+    return n < 0 ? qvd_model_dbfail(db) : n;
+}
+
+int
+qvd_model_session_end(struct qvd_db *db, const char *id, const char *reason, const char *detail)
+{
+    return end_sessions(db, id, 0, reason, detail) < 0 ? -1 : 0;
 }
 
 int
 qvd_model_vm_sessions_end(struct qvd_db *db, int64_t vm_id, const char *reason, const char *detail)
 {
-    char short_detail[DETAIL_MAX + 1];
-    int64_t n;
-
-    snprintf(short_detail, sizeof(short_detail), "%s", detail ? detail : "");
-    if (qvd_model_end_reason_text(reason) == NULL)
-        return qvd_model_fail(QVD_MODEL_INVALID, "unknown session ending '%s'", reason);
-    n = qvd_db_exec(db,
-                    "UPDATE session_ends SET reason = ?, detail = ?, ended_ts = ?"
-                    " WHERE vm_id = ? AND reason IS NULL",
-                    "ssii", reason, short_detail, qvd_now(), vm_id);
-    return n < 0 ? qvd_model_dbfail(db) : (int)n;
+    int64_t n = end_sessions(db, NULL, vm_id, reason, detail);
+    return n < 0 ? -1 : (int)n;
 }
 
 int
