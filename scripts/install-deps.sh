@@ -16,7 +16,7 @@ PKGS=(
   xdotool xclip
   # integration tests (python3-yaml: tests/integration/openapi.sh); clang for the sanitizer
   # build and the libFuzzer targets
-  busybox-static procps psmisc curl socat python3-yaml clang libclang-rt-14-dev
+  busybox-static procps psmisc curl socat python3-yaml clang libclang-rt-14-dev clang-format
   # benchmarks: a one-pixel X probe compiled at run time, an HTTP load generator
   libx11-dev wrk
 )

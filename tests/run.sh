@@ -56,6 +56,15 @@ account() {
   printf '%-40s %d passed, %d failed, %d skipped\n' "$name" "$p" "$f" "$s"
 }
 
+# The layout of every C file is the one .clang-format describes (make format applies it).
+if [[ -z "$pattern" || format/clang-format == *$pattern* ]]; then
+  out=$log_dir/clang-format.log
+  { git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror >"$out" 2>&1 &&
+      echo "ok 1 - every C file is clang-formatted"; } >>"$out" ||
+    echo "not ok 1 - files differ from .clang-format (make format fixes them)" >>"$out"
+  account format/clang-format "$out" 0
+fi
+
 for t in "$QVD_BUILD"/tests/unit/test-*; do
   [ -f "$t" ] && [ -x "$t" ] || continue
   name=unit/$(basename "$t")

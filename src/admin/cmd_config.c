@@ -141,38 +141,71 @@ db_version(struct admin_ctx *ctx)
     return ADMIN_OK;
 }
 
-#define TENANT_OPT (const struct admin_opt[]){{"tenant", true, false}, {0}}
+#define TENANT_OPT                                                                                 \
+    (const struct admin_opt[])                                                                     \
+    {                                                                                              \
+        {"tenant", true, false},                                                                   \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 const struct admin_cmd cmd_config_list = {
-    .object = "config", .verb = "list", .usage = "[--tenant NAME]",
+    .object = "config",
+    .verb = "list",
+    .usage = "[--tenant NAME]",
     .help = "the configs table rows (all tenants without --tenant; '-' is global)",
-    .opts = TENANT_OPT, .exec = config_list,
+    .opts = TENANT_OPT,
+    .exec = config_list,
 };
 const struct admin_cmd cmd_config_get = {
-    .object = "config", .verb = "get", .usage = "KEY [--tenant NAME]",
+    .object = "config",
+    .verb = "get",
+    .usage = "KEY [--tenant NAME]",
     .help = "the effective value (default < file < global row < tenant row)",
-    .opts = TENANT_OPT, .npos = 1, .exec = config_get,
+    .opts = TENANT_OPT,
+    .npos = 1,
+    .exec = config_get,
 };
 const struct admin_cmd cmd_config_set = {
-    .object = "config", .verb = "set", .usage = "KEY VALUE [--tenant NAME]",
+    .object = "config",
+    .verb = "set",
+    .usage = "KEY VALUE [--tenant NAME]",
     .help = "global without --tenant; the key must be one of qvd-admin config defaults",
-    .opts = TENANT_OPT, .npos = 2, .exec = config_set,
+    .opts = TENANT_OPT,
+    .npos = 2,
+    .exec = config_set,
 };
 const struct admin_cmd cmd_config_del = {
-    .object = "config", .verb = "del", .usage = "KEY [--tenant NAME]",
-    .opts = TENANT_OPT, .npos = 1, .exec = config_del,
+    .object = "config",
+    .verb = "del",
+    .usage = "KEY [--tenant NAME]",
+    .opts = TENANT_OPT,
+    .npos = 1,
+    .exec = config_del,
 };
 const struct admin_cmd cmd_config_defaults = {
-    .object = "config", .verb = "defaults", .usage = "[--markdown]",
+    .object = "config",
+    .verb = "defaults",
+    .usage = "[--markdown]",
     .help = "the built-in options with their defaults and meaning",
     .opts = (const struct admin_opt[]){{"markdown", false, false}, {0}},
-    .no_db = true, .exec = config_defaults,
+    .no_db = true,
+    .exec = config_defaults,
 };
 const struct admin_cmd cmd_db_init = {
-    .object = "db", .verb = "init", .usage = "", .help = "creates or migrates the schema",
-    .opts = (const struct admin_opt[]){{0}}, .exec = db_init,
+    .object = "db",
+    .verb = "init",
+    .usage = "",
+    .help = "creates or migrates the schema",
+    .opts = (const struct admin_opt[]){{0}},
+    .exec = db_init,
 };
 const struct admin_cmd cmd_db_version = {
-    .object = "db", .verb = "version", .usage = "", .help = "the schema version",
-    .opts = (const struct admin_opt[]){{0}}, .exec = db_version,
+    .object = "db",
+    .verb = "version",
+    .usage = "",
+    .help = "the schema version",
+    .opts = (const struct admin_opt[]){{0}},
+    .exec = db_version,
 };

@@ -94,8 +94,22 @@ di_del(struct admin_ctx *ctx)
     return ADMIN_OK;
 }
 
-#define ID_OPT (const struct admin_opt[]){{"id", true, true}, {0}}
-#define TAG_OPTS (const struct admin_opt[]){{"id", true, true}, {"tag", true, true}, {0}}
+#define ID_OPT                                                                                     \
+    (const struct admin_opt[])                                                                     \
+    {                                                                                              \
+        {"id", true, true},                                                                        \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+#define TAG_OPTS                                                                                   \
+    (const struct admin_opt[])                                                                     \
+    {                                                                                              \
+        {"id", true, true}, {"tag", true, true},                                                   \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 const struct admin_cmd cmd_di_list = {
     .object = "di",
@@ -129,10 +143,9 @@ const struct admin_cmd cmd_di_set = {
     .object = "di",
     .verb = "set",
     .usage = "--id N [--description TEXT] [--blocked 0|1]",
-    .opts = (const struct admin_opt[]){{"id", true, true},
-                                       {"description", true, false},
-                                       {"blocked", true, false},
-                                       {0}},
+    .opts =
+        (const struct admin_opt[]){
+            {"id", true, true}, {"description", true, false}, {"blocked", true, false}, {0}},
     .exec = di_set,
 };
 const struct admin_cmd cmd_di_tag = {

@@ -88,18 +88,20 @@ osf_del(struct admin_ctx *ctx)
     return ADMIN_OK;
 }
 
-#define OSF_FIELD_OPTS                                                                         \
-    {"description", true, false}, {"memory", true, false}, {"use-overlay", true, false},       \
-        {"user-storage-size", true, false}, {"is-application", true, false}
+#define OSF_FIELD_OPTS                                                                             \
+    {"description", true, false}, {"memory", true, false}, {"use-overlay", true, false},           \
+        {"user-storage-size", true, false},                                                        \
+    {                                                                                              \
+        "is-application", true, false                                                              \
+    }
 
 const struct admin_cmd cmd_osf_list = {
     .object = "osf",
     .verb = "list",
     .usage = "[--id N] [--name NAME] [--tenant NAME]",
-    .opts = (const struct admin_opt[]){{"id", true, false},
-                                       {"name", true, false},
-                                       {"tenant", true, false},
-                                       {0}},
+    .opts =
+        (const struct admin_opt[]){
+            {"id", true, false}, {"name", true, false}, {"tenant", true, false}, {0}},
     .exec = osf_list,
 };
 const struct admin_cmd cmd_osf_add = {
@@ -108,8 +110,9 @@ const struct admin_cmd cmd_osf_add = {
     .usage = "--name NAME [--tenant NAME|-] [--memory MIB] [--use-overlay 0|1]"
              " [--user-storage-size MIB] [--is-application 0|1] [--description TEXT]",
     .help = "an OSF of the common tenant '-' can be used by the VMs of every tenant",
-    .opts = (const struct admin_opt[]){{"name", true, true}, {"tenant", true, false},
-                                       OSF_FIELD_OPTS, {0}},
+    .opts =
+        (const struct admin_opt[]){
+            {"name", true, true}, {"tenant", true, false}, OSF_FIELD_OPTS, {0}},
     .exec = osf_add,
 };
 const struct admin_cmd cmd_osf_set = {
@@ -117,8 +120,8 @@ const struct admin_cmd cmd_osf_set = {
     .verb = "set",
     .usage = "--id N [--name NEW] [--memory MIB] [--use-overlay 0|1] [--user-storage-size MIB]"
              " [--is-application 0|1] [--description TEXT]",
-    .opts = (const struct admin_opt[]){{"id", true, true}, {"name", true, false}, OSF_FIELD_OPTS,
-                                       {0}},
+    .opts =
+        (const struct admin_opt[]){{"id", true, true}, {"name", true, false}, OSF_FIELD_OPTS, {0}},
     .exec = osf_set,
 };
 const struct admin_cmd cmd_osf_del = {
@@ -126,9 +129,8 @@ const struct admin_cmd cmd_osf_del = {
     .verb = "del",
     .usage = "--id N | --name NAME [--tenant NAME]",
     .help = "refused while VMs use the OSF or it has DIs",
-    .opts = (const struct admin_opt[]){{"id", true, false},
-                                       {"name", true, false},
-                                       {"tenant", true, false},
-                                       {0}},
+    .opts =
+        (const struct admin_opt[]){
+            {"id", true, false}, {"name", true, false}, {"tenant", true, false}, {0}},
     .exec = osf_del,
 };

@@ -34,17 +34,22 @@ prop_change(struct admin_ctx *ctx)
 }
 
 const struct admin_cmd cmd_prop_list = {
-    .verb = "proplist", .usage = "[--id N]",
-    .opts = (const struct admin_opt[]){{"id", true, false}, {0}}, .exec = prop_list,
+    .verb = "proplist",
+    .usage = "[--id N]",
+    .opts = (const struct admin_opt[]){{"id", true, false}, {0}},
+    .exec = prop_list,
 };
 const struct admin_cmd cmd_prop_set = {
-    .verb = "propset", .usage = "--id N --key KEY --value VALUE",
-    .opts = (const struct admin_opt[]){{"id", true, true}, {"key", true, true},
-                                       {"value", true, false}, {0}},
+    .verb = "propset",
+    .usage = "--id N --key KEY --value VALUE",
+    .opts =
+        (const struct admin_opt[]){
+            {"id", true, true}, {"key", true, true}, {"value", true, false}, {0}},
     .exec = prop_change,
 };
 const struct admin_cmd cmd_prop_del = {
-    .verb = "propdel", .usage = "--id N --key KEY",
+    .verb = "propdel",
+    .usage = "--id N --key KEY",
     .opts = (const struct admin_opt[]){{"id", true, true}, {"key", true, true}, {0}},
     .exec = prop_change,
 };

@@ -65,8 +65,7 @@ user_set(struct admin_ctx *ctx)
     if (bad || admin_need_id(ctx, &id) != ADMIN_OK)
         return ADMIN_USAGE;
     if (qvd_model_user_set(ctx->db, ctx->cfg, id, admin_opt(ctx, "login"),
-                           admin_opt(ctx, "description"), admin_opt(ctx, "language"),
-                           blocked) < 0)
+                           admin_opt(ctx, "description"), admin_opt(ctx, "language"), blocked) < 0)
         return admin_refused();
     return ADMIN_OK;
 }
@@ -116,7 +115,11 @@ user_del(struct admin_ctx *ctx)
     return ADMIN_OK;
 }
 
-#define USER_REF_OPTS {"id", true, false}, {"login", true, false}, {"tenant", true, false}
+#define USER_REF_OPTS                                                                              \
+    {"id", true, false}, {"login", true, false},                                                   \
+    {                                                                                              \
+        "tenant", true, false                                                                      \
+    }
 
 const struct admin_cmd cmd_user_list = {
     .object = "user",
@@ -156,10 +159,9 @@ const struct admin_cmd cmd_user_passwd = {
     .object = "user",
     .verb = "passwd",
     .usage = "--id N | --login LOGIN[@TENANT] [--password PW | --password-stdin]",
-    .opts = (const struct admin_opt[]){USER_REF_OPTS,
-                                       {"password", true, false},
-                                       {"password-stdin", false, false},
-                                       {0}},
+    .opts =
+        (const struct admin_opt[]){
+            USER_REF_OPTS, {"password", true, false}, {"password-stdin", false, false}, {0}},
     .exec = user_passwd,
 };
 const struct admin_cmd cmd_user_block = {

@@ -85,17 +85,28 @@ vm_verb(struct admin_ctx *ctx)
     return ADMIN_OK;
 }
 
-#define ID_OPT (const struct admin_opt[]){{"id", true, true}, {0}}
+#define ID_OPT                                                                                     \
+    (const struct admin_opt[])                                                                     \
+    {                                                                                              \
+        {"id", true, true},                                                                        \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 const struct admin_cmd cmd_vm_list = {
     .object = "vm",
     .verb = "list",
     .usage = "[--id N] [--name NAME] [--tenant NAME] [--user LOGIN[@TENANT] | --user-id N]"
              " [--osf NAME | --osf-id N]",
-    .opts = (const struct admin_opt[]){{"id", true, false},      {"name", true, false},
-                                       {"tenant", true, false},  {"user", true, false},
-                                       {"user-id", true, false}, {"osf", true, false},
-                                       {"osf-id", true, false},  {0}},
+    .opts = (const struct admin_opt[]){{"id", true, false},
+                                       {"name", true, false},
+                                       {"tenant", true, false},
+                                       {"user", true, false},
+                                       {"user-id", true, false},
+                                       {"osf", true, false},
+                                       {"osf-id", true, false},
+                                       {0}},
     .exec = vm_list,
 };
 const struct admin_cmd cmd_vm_add = {
@@ -104,10 +115,14 @@ const struct admin_cmd cmd_vm_add = {
     .usage = "--name NAME --user LOGIN[@TENANT] [--tenant NAME] | --user-id N,"
              " --osf NAME | --osf-id N [--di-tag TAG] [--description TEXT]",
     .help = "the OSF must be in the user's tenant or the common one; IP/MAC are allocated",
-    .opts = (const struct admin_opt[]){{"name", true, true},        {"user", true, false},
-                                       {"user-id", true, false},    {"tenant", true, false},
-                                       {"osf", true, false},        {"osf-id", true, false},
-                                       {"di-tag", true, false},     {"description", true, false},
+    .opts = (const struct admin_opt[]){{"name", true, true},
+                                       {"user", true, false},
+                                       {"user-id", true, false},
+                                       {"tenant", true, false},
+                                       {"osf", true, false},
+                                       {"osf-id", true, false},
+                                       {"di-tag", true, false},
+                                       {"description", true, false},
                                        {0}},
     .exec = vm_add,
 };
@@ -123,8 +138,12 @@ const struct admin_cmd cmd_vm_set = {
     .exec = vm_set,
 };
 const struct admin_cmd cmd_vm_del = {
-    .object = "vm", .verb = "del", .usage = "--id N", .help = "only a stopped VM",
-    .opts = ID_OPT, .exec = vm_verb,
+    .object = "vm",
+    .verb = "del",
+    .usage = "--id N",
+    .help = "only a stopped VM",
+    .opts = ID_OPT,
+    .exec = vm_verb,
 };
 const struct admin_cmd cmd_vm_start = {
     .object = "vm",
@@ -135,11 +154,23 @@ const struct admin_cmd cmd_vm_start = {
     .exec = vm_verb,
 };
 const struct admin_cmd cmd_vm_stop = {
-    .object = "vm", .verb = "stop", .usage = "--id N", .opts = ID_OPT, .exec = vm_verb,
+    .object = "vm",
+    .verb = "stop",
+    .usage = "--id N",
+    .opts = ID_OPT,
+    .exec = vm_verb,
 };
 const struct admin_cmd cmd_vm_block = {
-    .object = "vm", .verb = "block", .usage = "--id N", .opts = ID_OPT, .exec = vm_verb,
+    .object = "vm",
+    .verb = "block",
+    .usage = "--id N",
+    .opts = ID_OPT,
+    .exec = vm_verb,
 };
 const struct admin_cmd cmd_vm_unblock = {
-    .object = "vm", .verb = "unblock", .usage = "--id N", .opts = ID_OPT, .exec = vm_verb,
+    .object = "vm",
+    .verb = "unblock",
+    .usage = "--id N",
+    .opts = ID_OPT,
+    .exec = vm_verb,
 };

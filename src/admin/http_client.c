@@ -40,8 +40,6 @@ struct admin_http {
     bool reused; /* the connection already carried a request */
 };
 
-
-
 /* Finishes a non-blocking connect() before the deadline. */
 static int
 connect_wait(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)

@@ -54,14 +54,15 @@ usage_object(FILE *f, const char *object)
 static void
 usage_main(FILE *f)
 {
-    fprintf(f, "usage: qvd-admin [-c CONFIG] [--json | --csv] OBJECT VERB [--option value ...]\n"
-               "objects: tenant user osf di vm host config admin role db (qvd-admin OBJECT --help)\n"
-               "  -c CONFIG  node configuration (default: $QVD_CONFIG, else /etc/qvd/node.conf)\n"
-               "  --json     print listings as a JSON array\n"
-               "  --csv      print listings as CSV (RFC 4180, a header line first)\n"
-               "Users are named LOGIN@TENANT or --tenant NAME; the common tenant is '-'.\n"
-               "Exit status: 0 done, 1 refused (database unchanged), 2 usage error.\n"
-               "Remote mode, through qvd-api: qvd-admin --url URL --help (docs/admin.md).\n");
+    fprintf(f,
+            "usage: qvd-admin [-c CONFIG] [--json | --csv] OBJECT VERB [--option value ...]\n"
+            "objects: tenant user osf di vm host config admin role db (qvd-admin OBJECT --help)\n"
+            "  -c CONFIG  node configuration (default: $QVD_CONFIG, else /etc/qvd/node.conf)\n"
+            "  --json     print listings as a JSON array\n"
+            "  --csv      print listings as CSV (RFC 4180, a header line first)\n"
+            "Users are named LOGIN@TENANT or --tenant NAME; the common tenant is '-'.\n"
+            "Exit status: 0 done, 1 refused (database unchanged), 2 usage error.\n"
+            "Remote mode, through qvd-api: qvd-admin --url URL --help (docs/admin.md).\n");
 }
 
 static const struct admin_cmd *
@@ -101,7 +102,8 @@ parse_opts(struct admin_ctx *ctx, const struct admin_cmd *c, int argc, char **ar
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (ctx->npos == ADMIN_MAX_POS || ctx->npos == c->npos)
                 return admin_usage("unexpected argument '%s' for '%s %s' (see qvd-admin %s"
-                                   " --help)", a, ctx->object, c->verb, ctx->object);
+                                   " --help)",
+                                   a, ctx->object, c->verb, ctx->object);
             ctx->pos[ctx->npos++] = a;
             continue;
         }
@@ -132,8 +134,8 @@ parse_opts(struct admin_ctx *ctx, const struct admin_cmd *c, int argc, char **ar
     }
     for (const struct admin_opt *o = c->opts; o && o->name; o++)
         if (o->required && admin_opt(ctx, o->name) == NULL)
-            return admin_usage("'%s %s' needs --%s (see qvd-admin %s --help)", ctx->object,
-                               c->verb, o->name, ctx->object);
+            return admin_usage("'%s %s' needs --%s (see qvd-admin %s --help)", ctx->object, c->verb,
+                               o->name, ctx->object);
     if (ctx->npos < c->npos)
         return admin_usage("'%s %s' needs %d argument%s: %s", ctx->object, c->verb, c->npos,
                            c->npos > 1 ? "s" : "", c->usage);
@@ -172,7 +174,8 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "--login") == 0 || strcmp(argv[i], "--tenant") == 0 ||
                    strcmp(argv[i], "--insecure") == 0 || strcmp(argv[i], "--ca") == 0) {
             return admin_usage("%s is for remote mode: give --url URL (or QVD_API_URL, qa.url)"
-                               " and no -c", argv[i]);
+                               " and no -c",
+                               argv[i]);
         } else {
             return admin_usage("unknown option %s (see qvd-admin --help)", argv[i]);
         }
@@ -183,8 +186,9 @@ main(int argc, char **argv)
     }
     ctx.object = argv[i++];
     if (!known_object(ctx.object))
-        return admin_usage("unknown object '%s' (objects: tenant user osf di vm host config admin role db)",
-                           ctx.object);
+        return admin_usage(
+            "unknown object '%s' (objects: tenant user osf di vm host config admin role db)",
+            ctx.object);
     if (i == argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
         usage_object(i == argc ? stderr : stdout, ctx.object);
         return i == argc ? ADMIN_USAGE : ADMIN_OK;

@@ -122,10 +122,21 @@ admin_done(struct admin_ctx *ctx, const char *what, int64_t id)
 static bool
 int_column(const char *name)
 {
-    static const char *const ints[] = {"id",     "blocked",      "memory",  "use_overlay",
-                                       "user_storage_size", "is_application", "dis", "vms",
-                                       "frontend", "backend",   "ok_ts",   "usable_ram",
-                                       "usable_cpu", "object_id", NULL};
+    static const char *const ints[] = {"id",
+                                       "blocked",
+                                       "memory",
+                                       "use_overlay",
+                                       "user_storage_size",
+                                       "is_application",
+                                       "dis",
+                                       "vms",
+                                       "frontend",
+                                       "backend",
+                                       "ok_ts",
+                                       "usable_ram",
+                                       "usable_cpu",
+                                       "object_id",
+                                       NULL};
     size_t len = strlen(name);
 
     if (len > 3 && strcmp(name + len - 3, "_id") == 0)
@@ -265,8 +276,7 @@ admin_user(struct admin_ctx *ctx, const char *id_opt, const char *login_opt, int
     if (r == 1)
         return ADMIN_OK;
     if (login == NULL)
-        return admin_usage("'%s %s' needs --%s or --%s", ctx->object, ctx->verb, id_opt,
-                           login_opt);
+        return admin_usage("'%s %s' needs --%s or --%s", ctx->object, ctx->verb, id_opt, login_opt);
     if (qvd_model_user_find(ctx->db, ctx->cfg, login, admin_opt(ctx, "tenant"), id) < 0)
         return admin_refused();
     return ADMIN_OK;

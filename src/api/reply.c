@@ -30,8 +30,11 @@ utf8_clean(char *s)
     unsigned char *p = (unsigned char *)s;
 
     while (*p) {
-        size_t n = *p < 0x80 ? 1 : *p >= 0xc0 && *p < 0xe0 ? 2 : *p >= 0xe0 && *p < 0xf0 ? 3
-                 : *p >= 0xf0 && *p < 0xf8 ? 4 : 0;
+        size_t n = *p < 0x80                 ? 1
+                   : *p >= 0xc0 && *p < 0xe0 ? 2
+                   : *p >= 0xe0 && *p < 0xf0 ? 3
+                   : *p >= 0xf0 && *p < 0xf8 ? 4
+                                             : 0;
         unsigned cp = n == 1 ? *p : n ? *p & (0x7f >> n) : 0;
         size_t i = 1;
         for (; i < n && (p[i] & 0xc0) == 0x80; i++)

@@ -28,13 +28,15 @@ client_fp_normalize(const char *in, char out[65])
             continue;
         if (!isxdigit((unsigned char)*s) || n == 64)
             return qvd_seterr("The fingerprint \"%.100s\" is not valid: give the 64 hex digits "
-                              "of the SHA-256 fingerprint (colons allowed).", in);
+                              "of the SHA-256 fingerprint (colons allowed).",
+                              in);
         out[n++] = (char)tolower((unsigned char)*s);
     }
     out[n] = '\0';
     if (n != 64)
         return qvd_seterr("The fingerprint \"%.100s\" is not valid: give the 64 hex digits of "
-                          "the SHA-256 fingerprint (colons allowed).", in ? in : "");
+                          "the SHA-256 fingerprint (colons allowed).",
+                          in ? in : "");
     return 0;
 }
 
@@ -158,8 +160,10 @@ client_cert_accept(const struct client_opts *o, X509 *cert, long vres, int *exit
 
     bool exact = o->fingerprint != NULL && strcmp(o->fingerprint, fp) == 0;
     if (o->fingerprint != NULL && !exact) {
-        client_fail(CLIENT_EXIT_CERT, "The certificate of %s does not have the fingerprint given "
-                    "with --fingerprint: its SHA-256 fingerprint is %s.", hostport, pretty);
+        client_fail(CLIENT_EXIT_CERT,
+                    "The certificate of %s does not have the fingerprint given "
+                    "with --fingerprint: its SHA-256 fingerprint is %s.",
+                    hostport, pretty);
         goto out;
     }
     enum client_fp_match m = client_fp_lookup(file, hostport, fp, stored);
@@ -170,7 +174,8 @@ client_cert_accept(const struct client_opts *o, X509 *cert, long vres, int *exit
     }
     if (m == CLIENT_FP_CHANGED && !exact) {
         client_fp_pretty(stored, stored_pretty, sizeof(stored_pretty));
-        client_fail(CLIENT_EXIT_CERT, "WARNING: the certificate of %s changed (accepted "
+        client_fail(CLIENT_EXIT_CERT,
+                    "WARNING: the certificate of %s changed (accepted "
                     "SHA-256 fingerprint %s, now %s): someone may be impersonating the server; "
                     "if the change is expected, remove the line of %s from %s.",
                     hostport, stored_pretty, pretty, hostport, file);
@@ -186,7 +191,8 @@ client_cert_accept(const struct client_opts *o, X509 *cert, long vres, int *exit
     else if (client_tty_available())
         choice = ask_accept(hostport, reason, pretty);
     else {
-        client_fail(CLIENT_EXIT_CERT, "The certificate of %s is not trusted (%s) and there is no "
+        client_fail(CLIENT_EXIT_CERT,
+                    "The certificate of %s is not trusted (%s) and there is no "
                     "terminal to ask: its SHA-256 fingerprint is %s; if that is the server's, "
                     "run again with --accept-cert once, --accept-cert always or --fingerprint %s.",
                     hostport, reason, pretty, fp);
@@ -201,8 +207,8 @@ client_cert_accept(const struct client_opts *o, X509 *cert, long vres, int *exit
             client_fail(CLIENT_EXIT_CERT, "%s", qvd_strerror());
             goto out;
         }
-        fprintf(stderr, "qvd-client: Accepted the certificate of %s for good (in %s).\n",
-                hostport, file);
+        fprintf(stderr, "qvd-client: Accepted the certificate of %s for good (in %s).\n", hostport,
+                file);
     } else {
         log_info("accepted the certificate of %s for this connection only", hostport);
     }
@@ -212,4 +218,3 @@ out:
     free(file);
     return rc;
 }
-

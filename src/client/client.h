@@ -15,18 +15,18 @@
 /* Exit statuses: one per kind of failure, documented in docs/client.md. */
 enum client_exit {
     CLIENT_EXIT_OK = 0,
-    CLIENT_EXIT_USAGE = 1,      /* bad option, config value or missing input */
-    CLIENT_EXIT_UNREACHABLE = 2, /* DNS, connection refused, timeout, connection lost */
-    CLIENT_EXIT_CERT = 3,       /* certificate not accepted (or changed) */
-    CLIENT_EXIT_LOGIN = 4,      /* 401 */
-    CLIENT_EXIT_THROTTLED = 5,  /* 429 */
-    CLIENT_EXIT_NO_VM = 6,      /* 404, or no VM to connect to */
-    CLIENT_EXIT_FORBIDDEN = 7,  /* 403: maintenance or not allowed */
-    CLIENT_EXIT_BUSY = 8,       /* 503, 408 */
-    CLIENT_EXIT_OLD_CLIENT = 9, /* 426 */
-    CLIENT_EXIT_NXPROXY = 10,   /* nxproxy missing or failed to connect */
-    CLIENT_EXIT_PROTOCOL = 11,  /* malformed or unexpected answer */
-    CLIENT_EXIT_CHOOSE = 12,    /* several VMs and no --vm-id */
+    CLIENT_EXIT_USAGE = 1,        /* bad option, config value or missing input */
+    CLIENT_EXIT_UNREACHABLE = 2,  /* DNS, connection refused, timeout, connection lost */
+    CLIENT_EXIT_CERT = 3,         /* certificate not accepted (or changed) */
+    CLIENT_EXIT_LOGIN = 4,        /* 401 */
+    CLIENT_EXIT_THROTTLED = 5,    /* 429 */
+    CLIENT_EXIT_NO_VM = 6,        /* 404, or no VM to connect to */
+    CLIENT_EXIT_FORBIDDEN = 7,    /* 403: maintenance or not allowed */
+    CLIENT_EXIT_BUSY = 8,         /* 503, 408 */
+    CLIENT_EXIT_OLD_CLIENT = 9,   /* 426 */
+    CLIENT_EXIT_NXPROXY = 10,     /* nxproxy missing or failed to connect */
+    CLIENT_EXIT_PROTOCOL = 11,    /* malformed or unexpected answer */
+    CLIENT_EXIT_CHOOSE = 12,      /* several VMs and no --vm-id */
     CLIENT_EXIT_INTERRUPTED = 13, /* SIGINT/SIGTERM before the session started */
     /* the session ended, for the reason the L7R gives (GET /qvd/session_end) */
     CLIENT_EXIT_VM_STOPPED = 14,   /* an administrator stopped the VM */
@@ -72,8 +72,8 @@ int client_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2,
 /* The sentence and exit status for a final HTTP answer that is not a success. `body` is
  * the server's text (may be NULL), `retry_after` its Retry-After header (may be NULL).
  * The sentence is written to out (always NUL-terminated). */
-int client_status_sentence(int status, const char *body, const char *retry_after,
-                           char *out, size_t outlen);
+int client_status_sentence(int status, const char *body, const char *retry_after, char *out,
+                           size_t outlen);
 /* The sentence and exit status for a session ending: `reason` as the L7R's session_end
  * gives it (NULL: unknown), `message` its text for a reason this client does not know.
  * client_closed and logout are endings the user chose: status 0. */

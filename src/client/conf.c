@@ -58,7 +58,8 @@ client_check_port(const char *s, int *port)
     long v;
     if (s == NULL || qvd_parse_long(s, &v) < 0 || v < 1 || v > 65535)
         return qvd_seterr("The port \"%s\" is not valid: give a number from 1 to 65535 "
-                          "(--port, QVDPORT or client.host.port).", s ? s : "");
+                          "(--port, QVDPORT or client.host.port).",
+                          s ? s : "");
     *port = (int)v;
     return 0;
 }
@@ -99,7 +100,8 @@ client_check_link(const char *l)
         if (strcmp(l, links[i]) == 0)
             return 0;
     return qvd_seterr("The link \"%s\" is not valid: use modem, isdn, adsl, wan, lan or local "
-                      "(--link or client.link).", l ? l : "");
+                      "(--link or client.link).",
+                      l ? l : "");
 }
 
 static bool
@@ -137,7 +139,8 @@ check_host(const char *h)
         ok = isalnum((unsigned char)h[i]) || strchr("-._:[]", h[i]) != NULL;
     if (!ok)
         return qvd_seterr("The host name \"%.80s\" is not valid (--host, QVDHOST or "
-                          "client.host.name).", h);
+                          "client.host.name).",
+                          h);
     return 0;
 }
 

@@ -96,10 +96,11 @@ client_status_sentence(int status, const char *body, const char *retry_after, ch
             const char *why = strcasestr(body, "refused the session");
             why += strcspn(why, ":");
             server_line(*why ? why + 1 : why, line, sizeof(line));
-            snprintf(out, outlen, "The virtual machine refused the session; waiting will not "
-                                  "help (%s).", line);
-        }
-        else if (contains_ci(body, "invalid param"))
+            snprintf(out, outlen,
+                     "The virtual machine refused the session; waiting will not "
+                     "help (%s).",
+                     line);
+        } else if (contains_ci(body, "invalid param"))
             snprintf(out, outlen, "The server refused the connection parameters (%s).", line);
         else
             snprintf(out, outlen, "You are not allowed to use this virtual machine.");

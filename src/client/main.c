@@ -37,9 +37,26 @@ usage(FILE *f)
           f);
 }
 
-enum { OPT_HOST = 256, OPT_PORT, OPT_USER, OPT_PWFILE, OPT_TOKEN, OPT_RAWTOKEN, OPT_LIST, OPT_JSON,
-       OPT_VM, OPT_RESTART, OPT_LINK, OPT_GEOM, OPT_FULL, OPT_KBD, OPT_ACCEPT, OPT_FP,
-       OPT_CONFIG, OPT_VERSION };
+enum {
+    OPT_HOST = 256,
+    OPT_PORT,
+    OPT_USER,
+    OPT_PWFILE,
+    OPT_TOKEN,
+    OPT_RAWTOKEN,
+    OPT_LIST,
+    OPT_JSON,
+    OPT_VM,
+    OPT_RESTART,
+    OPT_LINK,
+    OPT_GEOM,
+    OPT_FULL,
+    OPT_KBD,
+    OPT_ACCEPT,
+    OPT_FP,
+    OPT_CONFIG,
+    OPT_VERSION
+};
 
 static const struct option long_opts[] = {
     {"host", required_argument, NULL, OPT_HOST},
@@ -91,7 +108,7 @@ get_password(struct client_opts *o, const char *file)
     free(prompt);
     if (rc < 0)
         return client_fail(CLIENT_EXIT_USAGE, "No password: use --password-file F, set "
-                           "QVDPASSWORD, or run on a terminal to be asked.");
+                                              "QVDPASSWORD, or run on a terminal to be asked.");
     o->password = qvd_xstrdup(buf);
     qvd_wipe(buf, sizeof(buf));
     return 0;
@@ -111,27 +128,70 @@ main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
         const char *key = NULL;
         switch (c) {
-        case OPT_HOST: key = "client.host.name"; break;
-        case OPT_PORT: key = "client.host.port"; break;
-        case OPT_USER: key = "client.user.name"; break;
-        case OPT_LINK: key = "client.link"; break;
-        case OPT_GEOM: key = "client.geometry"; break;
-        case OPT_KBD: key = "client.keyboard"; break;
-        case OPT_FULL: set[nset].key = "client.fullscreen"; set[nset++].value = "1"; break;
-        case OPT_PWFILE: pwfile = optarg; break;
-        case OPT_TOKEN: token = optarg; break;
-        case OPT_RAWTOKEN: raw_token = optarg; break;
-        case OPT_LIST: o.list_vms = true; break;
-        case OPT_JSON: o.json = true; break;
-        case OPT_VM: vm_id = optarg; break;
-        case OPT_RESTART: o.restart = true; break;
-        case OPT_ACCEPT: accept = optarg; break;
-        case OPT_FP: fp = optarg; break;
-        case OPT_CONFIG: config_file = optarg; break;
-        case 'v': o.verbose++; break;
-        case 'h': usage(stdout); return CLIENT_EXIT_OK;
-        case OPT_VERSION: printf("qvd-client %s\n", QVD_VERSION); return CLIENT_EXIT_OK;
-        default: usage(stderr); return CLIENT_EXIT_USAGE;
+        case OPT_HOST:
+            key = "client.host.name";
+            break;
+        case OPT_PORT:
+            key = "client.host.port";
+            break;
+        case OPT_USER:
+            key = "client.user.name";
+            break;
+        case OPT_LINK:
+            key = "client.link";
+            break;
+        case OPT_GEOM:
+            key = "client.geometry";
+            break;
+        case OPT_KBD:
+            key = "client.keyboard";
+            break;
+        case OPT_FULL:
+            set[nset].key = "client.fullscreen";
+            set[nset++].value = "1";
+            break;
+        case OPT_PWFILE:
+            pwfile = optarg;
+            break;
+        case OPT_TOKEN:
+            token = optarg;
+            break;
+        case OPT_RAWTOKEN:
+            raw_token = optarg;
+            break;
+        case OPT_LIST:
+            o.list_vms = true;
+            break;
+        case OPT_JSON:
+            o.json = true;
+            break;
+        case OPT_VM:
+            vm_id = optarg;
+            break;
+        case OPT_RESTART:
+            o.restart = true;
+            break;
+        case OPT_ACCEPT:
+            accept = optarg;
+            break;
+        case OPT_FP:
+            fp = optarg;
+            break;
+        case OPT_CONFIG:
+            config_file = optarg;
+            break;
+        case 'v':
+            o.verbose++;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLIENT_EXIT_OK;
+        case OPT_VERSION:
+            printf("qvd-client %s\n", QVD_VERSION);
+            return CLIENT_EXIT_OK;
+        default:
+            usage(stderr);
+            return CLIENT_EXIT_USAGE;
         }
         if (key != NULL) {
             set[nset].key = key;
@@ -141,8 +201,10 @@ main(int argc, char **argv)
             return client_fail(CLIENT_EXIT_USAGE, "Too many options.");
     }
     if (optind < argc)
-        return client_fail(CLIENT_EXIT_USAGE, "Unexpected argument \"%s\": see qvd-client "
-                           "--help.", argv[optind]);
+        return client_fail(CLIENT_EXIT_USAGE,
+                           "Unexpected argument \"%s\": see qvd-client "
+                           "--help.",
+                           argv[optind]);
     qvd_log_init("qvd-client", o.verbose ? QVD_LOG_DEBUG : QVD_LOG_WARN, NULL);
     client_signals_init();
 
@@ -163,8 +225,10 @@ main(int argc, char **argv)
     if (o.keyboard == NULL) /* none configured: the user's own, as the session will show */
         o.keyboard = client_keyboard_detect();
     if (vm_id != NULL && (qvd_parse_long(vm_id, &o.vm_id) < 0 || o.vm_id < 1)) {
-        client_fail(CLIENT_EXIT_USAGE, "The virtual machine id \"%s\" is not valid: give a "
-                    "positive number (--vm-id).", vm_id);
+        client_fail(CLIENT_EXIT_USAGE,
+                    "The virtual machine id \"%s\" is not valid: give a "
+                    "positive number (--vm-id).",
+                    vm_id);
         goto out;
     }
     if (accept == NULL)
@@ -193,7 +257,7 @@ main(int argc, char **argv)
         o.token = client_base64(raw_token, strlen(raw_token));
     else if (o.user == NULL) {
         client_fail(CLIENT_EXIT_USAGE, "No user given: use --user LOGIN, QVDLOGIN or "
-                    "client.user.name (or --token).");
+                                       "client.user.name (or --token).");
         goto out;
     } else if (get_password(&o, pwfile) != 0) {
         goto out;

@@ -40,8 +40,8 @@ client_parse_vm_list(const char *body, size_t len, struct client_vm **vms, size_
         v[i].name = qvd_xstrdup(json_is_string(name) ? json_string_value(name) : "");
         v[i].state = qvd_xstrdup(json_is_string(state) ? json_string_value(state) : "unknown");
         /* QVD sends an integer; accept a JSON boolean too */
-        v[i].blocked = json_is_true(blocked) ||
-                       (json_is_integer(blocked) && json_integer_value(blocked) != 0);
+        v[i].blocked =
+            json_is_true(blocked) || (json_is_integer(blocked) && json_integer_value(blocked) != 0);
     }
     json_decref(arr);
     *vms = v;
@@ -65,12 +65,18 @@ client_connect_target(const struct client_opts *o, long vm_id)
     char id[32];
     snprintf(id, sizeof(id), "%ld", vm_id);
     const char *params[] = {
-        "id", id,
-        "qvd.client.os", "linux",
-        "qvd.client.geometry", o->geometry,
-        "qvd.client.link", o->link,
-        "qvd.client.keyboard", o->keyboard,
-        "qvd.client.fullscreen", o->fullscreen ? "1" : "0",
+        "id",
+        id,
+        "qvd.client.os",
+        "linux",
+        "qvd.client.geometry",
+        o->geometry,
+        "qvd.client.link",
+        o->link,
+        "qvd.client.keyboard",
+        o->keyboard,
+        "qvd.client.fullscreen",
+        o->fullscreen ? "1" : "0",
         NULL,
     };
     struct qvd_buf b = QVD_BUF_INIT;
@@ -95,11 +101,16 @@ client_exchange(const struct client_io *io, const struct client_opts *o, const c
     char hostport[300];
     snprintf(hostport, sizeof(hostport), "%s:%d", o->host, o->port);
     const char *headers[] = {
-        "Host", hostport,
-        "Authorization", auth,
-        "User-Agent", USER_AGENT,
-        upgrade ? "Connection" : "Accept", upgrade ? "Upgrade" : "application/json",
-        upgrade ? "Upgrade" : NULL, "QVD/1.0",
+        "Host",
+        hostport,
+        "Authorization",
+        auth,
+        "User-Agent",
+        USER_AGENT,
+        upgrade ? "Connection" : "Accept",
+        upgrade ? "Upgrade" : "application/json",
+        upgrade ? "Upgrade" : NULL,
+        "QVD/1.0",
         NULL,
     };
     struct qvd_buf req = QVD_BUF_INIT;

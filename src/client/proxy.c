@@ -65,7 +65,8 @@ listen_nx_port(int *port)
     unsigned start = (unsigned)getpid() ^ (unsigned)qvd_mono_ms();
     for (unsigned i = 0; i < 999; i++) {
         int p = NX_PORT_BASE + 1 + (int)((start + i) % 999);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p),
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)p),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 1) == 0) {
             *port = p;
@@ -297,7 +298,7 @@ client_proxy_start(const struct client_opts *o, struct client_proxy *px)
     px->nx = -1;
     if (prog == NULL)
         return client_fail(CLIENT_EXIT_NXPROXY, "nxproxy is not installed: apt-get install "
-                           "nxproxy.");
+                                                "nxproxy.");
     int port = 0, code = CLIENT_EXIT_OK, status = -1;
     int lfd = listen_nx_port(&port);
     if (lfd < 0) {
@@ -317,7 +318,7 @@ client_proxy_start(const struct client_opts *o, struct client_proxy *px)
             code = CLIENT_EXIT_OK;
         else if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 127)
             code = client_fail(CLIENT_EXIT_NXPROXY, "nxproxy is not installed: apt-get install "
-                               "nxproxy.");
+                                                    "nxproxy.");
         else
             code = client_fail(CLIENT_EXIT_NXPROXY, "nxproxy did not start the session (%s).",
                                qvd_strerror());

@@ -59,8 +59,10 @@ request(struct conn *c, const struct client_opts *o, const char *auth, const cha
         else if (client_interrupted)
             code = client_fail(CLIENT_EXIT_INTERRUPTED, "Interrupted.");
         else
-            code = client_fail(CLIENT_EXIT_UNREACHABLE, "Lost the connection to %s:%d while "
-                               "waiting for the server: %s.", o->host, o->port, qvd_strerror());
+            code = client_fail(CLIENT_EXIT_UNREACHABLE,
+                               "Lost the connection to %s:%d while "
+                               "waiting for the server: %s.",
+                               o->host, o->port, qvd_strerror());
         qvd_http_parser_free(p);
         return code;
     }
@@ -87,8 +89,8 @@ print_vms(const struct client_vm *v, size_t n, bool json)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:b}", "id", (json_int_t)v[i].id,
-                                                 "name", v[i].name, "state", v[i].state,
-                                                 "blocked", v[i].blocked));
+                                                 "name", v[i].name, "state", v[i].state, "blocked",
+                                                 v[i].blocked));
         json_dumpf(arr, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
         json_decref(arr);
@@ -131,8 +133,10 @@ list_and_choose(struct conn *c, struct client_opts *o, const char *auth)
         log_info("connecting to the only virtual machine: %ld", o->vm_id);
     } else {
         print_vms(vms, n, false);
-        code = client_fail(CLIENT_EXIT_CHOOSE, "You have %zu virtual machines: choose one with "
-                           "--vm-id ID (listed above).", n);
+        code = client_fail(CLIENT_EXIT_CHOOSE,
+                           "You have %zu virtual machines: choose one with "
+                           "--vm-id ID (listed above).",
+                           n);
     }
     client_free_vm_list(vms, n);
     return code;
@@ -241,8 +245,7 @@ explain_end(const struct client_opts *o, const char *auth, const char *id, const
         size_t n = strlen(why);
         while (n > 0 && why[n - 1] == '.')
             why[--n] = '\0';
-        snprintf(out, outlen, "The session ended and the server could not be asked why (%s).",
-                 why);
+        snprintf(out, outlen, "The session ended and the server could not be asked why (%s).", why);
         code = CLIENT_EXIT_END_UNKNOWN;
     } else {
         code = client_end_sentence(reason, message, out, outlen);

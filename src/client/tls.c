@@ -77,8 +77,8 @@ tcp_connect(const char *host, int port, int64_t deadline)
 {
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(host, portstr, &hints, &ai);
     if (rc != 0)
@@ -252,7 +252,7 @@ client_tls_connect(const struct client_opts *o, int *exit_code)
               SSL_get_cipher_name(t->ssl));
     keep_fingerprint(t);
     return t;
-ssl_fail: {
+ssl_fail : {
     char why[256];
     *exit_code = client_fail(CLIENT_EXIT_UNREACHABLE, "Cannot set up TLS: %s.",
                              qvd_tls_reason(why, sizeof(why)));

@@ -15,14 +15,14 @@ struct hkd_vm;
 
 /* VM life cycle, as written to vm_runtimes.vm_state (sub-steps are only in memory). */
 enum vm_step {
-    VM_STARTING_FS,      /* preparing the root file system (may unpack the DI) */
-    VM_STARTING_SETUP,   /* config, network, container start */
-    VM_STARTING_VMA,     /* container up, waiting for the VMA to answer */
-    VM_RUNNING,          /* VMA answering; pinged periodically */
-    VM_STOPPING_POWEROFF,/* asked the VMA to power off, waiting for the container to end */
-    VM_STOPPING_CLEANUP, /* container gone or killed: undo network, mounts, files */
-    VM_ZOMBIE,           /* cleanup failed: retried periodically */
-    VM_ADOPTING,         /* left running by a previous run of the HKD: its VMA is asked */
+    VM_STARTING_FS,       /* preparing the root file system (may unpack the DI) */
+    VM_STARTING_SETUP,    /* config, network, container start */
+    VM_STARTING_VMA,      /* container up, waiting for the VMA to answer */
+    VM_RUNNING,           /* VMA answering; pinged periodically */
+    VM_STOPPING_POWEROFF, /* asked the VMA to power off, waiting for the container to end */
+    VM_STOPPING_CLEANUP,  /* container gone or killed: undo network, mounts, files */
+    VM_ZOMBIE,            /* cleanup failed: retried periodically */
+    VM_ADOPTING,          /* left running by a previous run of the HKD: its VMA is asked */
 };
 
 /* Everything known about one VM while this node handles it. */
@@ -32,20 +32,20 @@ struct hkd_vm {
     char login[80];
     int64_t user_id, osf_id, di_id;
     char ip[16], mac[18];
-    char di_path[4096];       /* relative to path.storage.images */
+    char di_path[4096]; /* relative to path.storage.images */
     int memory_mb;
     bool use_overlay;
     int64_t user_storage_mb;
-    char secret[65];          /* per start, hex; wiped when the VM stops */
-    char rootfs[4096];        /* mount point of the VM's root file system */
+    char secret[65];   /* per start, hex; wiped when the VM stops */
+    char rootfs[4096]; /* mount point of the VM's root file system */
     enum vm_step step;
     bool stop_requested;      /* stop arrived while starting */
     int64_t step_deadline_ms; /* monotonic deadline of the current step */
     int ping_failures;
     bool ping_in_flight;
-    int64_t started_ms;       /* when the start command was taken */
-    pid_t unpack_pid;         /* DI unpack child, or 0 */
-    int unpack_fd;            /* pidfd of that child */
+    int64_t started_ms; /* when the start command was taken */
+    pid_t unpack_pid;   /* DI unpack child, or 0 */
+    int unpack_fd;      /* pidfd of that child */
     struct event *unpack_ev;
     struct event *timer;
     struct hkd *hkd;
@@ -82,7 +82,7 @@ struct hkd {
     char vma_copy[4200];     /* the copy of path.vma.binary that VMs run */
     int lock_fd;
     int wake_fd;
-    int priv_fd;              /* engine: the channel to the root parent (priv.c) */
+    int priv_fd; /* engine: the channel to the root parent (priv.c) */
     struct event *priv_ev;
     struct event *wake_ev, *poll_ev, *tick_ev, *sig_term, *sig_int, *sig_chld;
     int64_t last_tick_ok_ms;
@@ -147,8 +147,7 @@ bool hkd_userns_owns(struct hkd *hkd, int64_t vm_id, const char *path);
 int hkd_userns_reachable(const char *path, bool need_read);
 /* Mounts src on dst with its owners shifted into the VM's range (0 on disk is the VM's
  * root): how VMs share one read-only image without a copy or a chown per VM. */
-int hkd_userns_mount(struct hkd *hkd, int64_t vm_id, const char *src, const char *dst,
-                     bool rdonly);
+int hkd_userns_mount(struct hkd *hkd, int64_t vm_id, const char *src, const char *dst, bool rdonly);
 
 /* firewall.c: the nftables firewall of the VM network (see the file's header). Each returns
  * 0/-1 with qvd_seterr(); with a simulated hypervisor they do nothing. hkd_fw_init rebuilds

@@ -121,7 +121,8 @@ hkd_host_tick(struct hkd *hkd)
         hkd->last_tick_ok_ms = now_ms;
     } else if (!hkd->stopping) {
         log_warn("heartbeat failed: %s", n < 0 ? qvd_strerror() : "host marked lost");
-        if (now_ms - hkd->last_tick_ok_ms > 1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout", 30)) {
+        if (now_ms - hkd->last_tick_ok_ms >
+            1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout", 30)) {
             /* another node may already be restarting our VMs: fence ourselves */
             log_err("no heartbeat for too long: stopping every VM of this node");
             hkd->stopping = true;
@@ -129,8 +130,8 @@ hkd_host_tick(struct hkd *hkd)
             return;
         }
     }
-    st = qvd_db_query(hkd->db, "SELECT cmd FROM host_runtimes WHERE host_id = ?", "i",
-                      hkd->host_id);
+    st =
+        qvd_db_query(hkd->db, "SELECT cmd FROM host_runtimes WHERE host_id = ?", "i", hkd->host_id);
     if (st != NULL && qvd_db_step(st) == 1 && qvd_db_text(st, 0) != NULL &&
         strcmp(qvd_db_text(st, 0), "stop") == 0 && !hkd->stopping) {
         log_info("host command 'stop' received");

@@ -33,45 +33,44 @@ static const char default_caps[] = "chown dac_override fowner fsetid kill setgid
  * would: new user namespaces (root of a fresh one may mount tmpfs, proc...), mounts, keys,
  * bpf, perf, userfaultfd, kexec, handles, modules. clone3 hides its flags in memory, so it
  * answers ENOSYS and libc falls back to clone, whose flags are checked. */
-static const char seccomp_policy[] =
-    "2\n"
-    "denylist\n"
-    "reject_force_umount\n"
-    "[all]\n"
-    "kexec_load errno 1\n"
-    "kexec_file_load errno 1\n"
-    "open_by_handle_at errno 1\n"
-    "name_to_handle_at errno 1\n"
-    "init_module errno 1\n"
-    "finit_module errno 1\n"
-    "delete_module errno 1\n"
-    "keyctl errno 38\n"
-    "add_key errno 38\n"
-    "request_key errno 38\n"
-    "bpf errno 1\n"
-    "perf_event_open errno 1\n"
-    "userfaultfd errno 1\n"
-    "mount errno 1\n"
-    "umount2 errno 1\n"
-    "pivot_root errno 1\n"
-    "fsopen errno 1\n"
-    "fsmount errno 1\n"
-    "fspick errno 1\n"
-    "open_tree errno 1\n"
-    "move_mount errno 1\n"
-    "mount_setattr errno 1\n"
-    "swapon errno 1\n"
-    "swapoff errno 1\n"
-    "reboot errno 1\n"
-    "setns errno 1\n"
-    "clone3 errno 38\n"
-    "unshare errno 1 [0,268435456,SCMP_CMP_MASKED_EQ,268435456]\n"
-    "clone errno 1 [0,268435456,SCMP_CMP_MASKED_EQ,268435456]\n";
+static const char seccomp_policy[] = "2\n"
+                                     "denylist\n"
+                                     "reject_force_umount\n"
+                                     "[all]\n"
+                                     "kexec_load errno 1\n"
+                                     "kexec_file_load errno 1\n"
+                                     "open_by_handle_at errno 1\n"
+                                     "name_to_handle_at errno 1\n"
+                                     "init_module errno 1\n"
+                                     "finit_module errno 1\n"
+                                     "delete_module errno 1\n"
+                                     "keyctl errno 38\n"
+                                     "add_key errno 38\n"
+                                     "request_key errno 38\n"
+                                     "bpf errno 1\n"
+                                     "perf_event_open errno 1\n"
+                                     "userfaultfd errno 1\n"
+                                     "mount errno 1\n"
+                                     "umount2 errno 1\n"
+                                     "pivot_root errno 1\n"
+                                     "fsopen errno 1\n"
+                                     "fsmount errno 1\n"
+                                     "fspick errno 1\n"
+                                     "open_tree errno 1\n"
+                                     "move_mount errno 1\n"
+                                     "mount_setattr errno 1\n"
+                                     "swapon errno 1\n"
+                                     "swapoff errno 1\n"
+                                     "reboot errno 1\n"
+                                     "setns errno 1\n"
+                                     "clone3 errno 38\n"
+                                     "unshare errno 1 [0,268435456,SCMP_CMP_MASKED_EQ,268435456]\n"
+                                     "clone errno 1 [0,268435456,SCMP_CMP_MASKED_EQ,268435456]\n";
 
 /* The devices a desktop uses: null, zero, full, random, urandom, tty, ptmx, the pts and
  * fuse. Nothing else may be opened or created, whatever /dev holds. */
 static const char *const allowed_devices[] = {
-    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",   "c 1:8 rwm",    "c 1:9 rwm",
     "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:229 rwm",
 };
 
@@ -144,10 +143,10 @@ uts_name(const char *name, char *out, size_t len)
 
     for (size_t i = 0; name[i] && j + 1 < len && j < 63; i++) {
         char ch = name[i];
-        out[j++] = (char)((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                                  (ch >= '0' && ch <= '9')
-                              ? ch
-                              : '-');
+        out[j++] =
+            (char)((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+                       ? ch
+                       : '-');
     }
     out[j] = '\0';
     if (j == 0)
@@ -302,13 +301,13 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
     /* the VMs of different users share the bridge: an isolated port talks to the node only
      * (fails closed: a VM that cannot be isolated is not left running) */
     if (qvd_config_bool(hkd->cfg, "vm.network.isolated", true)) {
-        char *iso[] = {"ip", "link", "set", "dev", veth, "type", "bridge_slave",
-                       "isolated", "on", NULL};
+        char *iso[] = {"ip",   "link",         "set",      "dev", veth,
+                       "type", "bridge_slave", "isolated", "on",  NULL};
         if (hkd_run(iso) < 0) {
             char *why = qvd_xstrdup(qvd_strerror());
             c->stop(c);
-            qvd_seterr("cannot isolate the bridge port %s of VM %lld: %s", veth,
-                       (long long)vm->id, why);
+            qvd_seterr("cannot isolate the bridge port %s of VM %lld: %s", veth, (long long)vm->id,
+                       why);
             free(why);
             goto out;
         }
@@ -353,8 +352,8 @@ lxc_kill(struct hkd *hkd, int64_t vm_id)
         pid_t pid = c->init_pid(c);
         /* last resort: the init of the container takes its whole pid namespace with it */
         if (pid > 0 && kill(pid, SIGKILL) < 0)
-            rc = qvd_seterr("cannot kill container qvd-%lld: %s", (long long)vm_id,
-                            strerror(errno));
+            rc =
+                qvd_seterr("cannot kill container qvd-%lld: %s", (long long)vm_id, strerror(errno));
     }
     lxc_container_put(c);
     return rc;

@@ -208,8 +208,7 @@ parent_loop(struct hkd *hkd, int sock)
         if (hkd_priv_msg_check(&m, (size_t)n) < 0) {
             log_warn("refused a request of the engine: %s", qvd_strerror());
             r.rc = -1;
-            snprintf(r.err, sizeof(r.err), "refused by the privileged parent: %s",
-                     qvd_strerror());
+            snprintf(r.err, sizeof(r.err), "refused by the privileged parent: %s", qvd_strerror());
         } else {
             r.type = m.type;
             r.vm_id = m.vm_id;
@@ -256,8 +255,7 @@ hkd_priv_fork(struct hkd *hkd)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGHUP, SIG_IGN);
-    qvd_log_init("qvd-hkd[priv]", qvd_log_level_parse(qvd_config_get(hkd->cfg, "log.level")),
-                 NULL);
+    qvd_log_init("qvd-hkd[priv]", qvd_log_level_parse(qvd_config_get(hkd->cfg, "log.level")), NULL);
     log_info("privileged parent serving the engine (pid %d)", (int)pid);
     exit(parent_loop(hkd, sv[0]));
 }

@@ -19,7 +19,8 @@ static void
 parent_gone(const char *why)
 {
     qvd_fatal("the privileged parent is gone (%s): exiting; the VMs go on running and the"
-              " next qvd-hkd adopts them", why);
+              " next qvd-hkd adopts them",
+              why);
 }
 
 /* Sends `m` (its version and length filled in here) and waits for the answer; a passed
@@ -33,7 +34,9 @@ call(struct hkd *hkd, struct hkd_priv_msg *m, struct hkd_priv_res *r, int *fd)
         char buf[CMSG_SPACE(sizeof(int))];
     } ctl;
     struct iovec iov = {r, sizeof(*r)};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
                         .msg_controllen = sizeof(ctl.buf)};
     ssize_t n;
     int got = -1;

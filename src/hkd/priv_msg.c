@@ -9,8 +9,16 @@
 
 /* the fields a request type uses; the others must be zero */
 enum {
-    U_VM = 1 << 0, U_DI = 1 << 1, U_STORAGE = 1 << 2, U_MEMORY = 1 << 3, U_NAME = 1 << 4,
-    U_LOGIN = 1 << 5, U_IP = 1 << 6, U_MAC = 1 << 7, U_PATH = 1 << 8, U_FLAGS = 1 << 9,
+    U_VM = 1 << 0,
+    U_DI = 1 << 1,
+    U_STORAGE = 1 << 2,
+    U_MEMORY = 1 << 3,
+    U_NAME = 1 << 4,
+    U_LOGIN = 1 << 5,
+    U_IP = 1 << 6,
+    U_MAC = 1 << 7,
+    U_PATH = 1 << 8,
+    U_FLAGS = 1 << 9,
     U_OFFSET = 1 << 10,
 };
 

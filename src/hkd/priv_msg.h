@@ -16,39 +16,39 @@
 
 /* What the engine asks for; each names the existing function the parent calls. */
 enum hkd_priv_type {
-    HKD_PRIV_START = 1, /* hv->start: a VM's container (its fields, on the mounted root) */
-    HKD_PRIV_IS_RUNNING,/* hv->is_running: value 1/0 */
-    HKD_PRIV_INIT_PID,  /* hv->init_pid: value = pid or -1 */
-    HKD_PRIV_KILL,      /* hv->kill */
-    HKD_PRIV_CLEANUP,   /* hv->cleanup, hkd_net_cleanup, hkd_storage_cleanup, per-VM files */
-    HKD_PRIV_BASE,      /* hkd_storage_base: rc 1 ready, 0 unpacking (value = pid, the
-                         * child's pidfd passed along, or value -1: another VM unpacks) */
-    HKD_PRIV_UNPACKED,  /* hkd_storage_unpacked once that child has exited */
-    HKD_PRIV_MOUNT,     /* hkd_storage_mount */
-    HKD_PRIV_LIST,      /* hv->list from index `offset`: ids, value = how many in all */
-    HKD_PRIV_FW_ADD,    /* hkd_fw_vm_add: an adopted VM's entries (the tables were rebuilt) */
+    HKD_PRIV_START = 1,  /* hv->start: a VM's container (its fields, on the mounted root) */
+    HKD_PRIV_IS_RUNNING, /* hv->is_running: value 1/0 */
+    HKD_PRIV_INIT_PID,   /* hv->init_pid: value = pid or -1 */
+    HKD_PRIV_KILL,       /* hv->kill */
+    HKD_PRIV_CLEANUP,    /* hv->cleanup, hkd_net_cleanup, hkd_storage_cleanup, per-VM files */
+    HKD_PRIV_BASE,       /* hkd_storage_base: rc 1 ready, 0 unpacking (value = pid, the
+                          * child's pidfd passed along, or value -1: another VM unpacks) */
+    HKD_PRIV_UNPACKED,   /* hkd_storage_unpacked once that child has exited */
+    HKD_PRIV_MOUNT,      /* hkd_storage_mount */
+    HKD_PRIV_LIST,       /* hv->list from index `offset`: ids, value = how many in all */
+    HKD_PRIV_FW_ADD,     /* hkd_fw_vm_add: an adopted VM's entries (the tables were rebuilt) */
     HKD_PRIV_TYPE_END,
 };
 
 #define HKD_PRIV_F_OVERLAY 0x1u /* the OSF uses an overlay (else the image read-only) */
 
 struct hkd_priv_msg {
-    uint32_t version; /* HKD_PRIV_VERSION */
-    uint32_t type;    /* enum hkd_priv_type */
-    uint32_t len;     /* sizeof(struct hkd_priv_msg) */
-    uint32_t flags;   /* HKD_PRIV_F_* */
-    int64_t vm_id;    /* 1 .. HKD_PRIV_VM_ID_MAX (LIST: 0) */
-    int64_t di_id;    /* START, MOUNT: 1 .. */
+    uint32_t version;        /* HKD_PRIV_VERSION */
+    uint32_t type;           /* enum hkd_priv_type */
+    uint32_t len;            /* sizeof(struct hkd_priv_msg) */
+    uint32_t flags;          /* HKD_PRIV_F_* */
+    int64_t vm_id;           /* 1 .. HKD_PRIV_VM_ID_MAX (LIST: 0) */
+    int64_t di_id;           /* START, MOUNT: 1 .. */
     int64_t user_storage_mb; /* START: 0 .. HKD_PRIV_STORAGE_MAX */
-    int64_t offset;   /* LIST: 0 .. */
-    int32_t memory_mb;/* START: 1 .. HKD_PRIV_MEMORY_MAX */
-    uint32_t reserved;/* 0 */
-    char name[80];    /* START: the VM's name, printable */
-    char login[80];   /* START: its user's login, a single path component */
-    char ip[16];      /* START: dotted IPv4 */
-    char mac[18];     /* START: xx:xx:xx:xx:xx:xx */
-    char pad[6];      /* 0 */
-    char di_path[4096]; /* START, BASE, UNPACKED, MOUNT: relative to path.storage.images */
+    int64_t offset;          /* LIST: 0 .. */
+    int32_t memory_mb;       /* START: 1 .. HKD_PRIV_MEMORY_MAX */
+    uint32_t reserved;       /* 0 */
+    char name[80];           /* START: the VM's name, printable */
+    char login[80];          /* START: its user's login, a single path component */
+    char ip[16];             /* START: dotted IPv4 */
+    char mac[18];            /* START: xx:xx:xx:xx:xx:xx */
+    char pad[6];             /* 0 */
+    char di_path[4096];      /* START, BASE, UNPACKED, MOUNT: relative to path.storage.images */
 };
 
 struct hkd_priv_res {
@@ -58,7 +58,7 @@ struct hkd_priv_res {
     int64_t value;
     uint32_t n_ids, reserved;
     int64_t ids[HKD_PRIV_LIST_MAX];
-    char err[512];               /* the error when rc is -1 */
+    char err[512]; /* the error when rc is -1 */
 };
 
 /* Checks one request as received (`len` bytes at `buf`, unaligned allowed): version,

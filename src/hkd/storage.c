@@ -29,9 +29,8 @@ static const struct {
     const char *key;
     mode_t mode;
 } dirs[] = {
-    {"path.storage.images", 0700},    {"path.storage.basefs", 0700},
-    {"path.storage.overlayfs", 0700}, {"path.storage.rootfs", 0711},
-    {"path.storage.homefs", 0711},
+    {"path.storage.images", 0700}, {"path.storage.basefs", 0700}, {"path.storage.overlayfs", 0700},
+    {"path.storage.rootfs", 0711}, {"path.storage.homefs", 0711},
 };
 
 /* DIs being unpacked right now (one child per DI; other VMs wait for it). */
@@ -84,8 +83,8 @@ is_dir(const char *p)
 char *
 hkd_storage_basefs(struct hkd *hkd, const char *di_path)
 {
-    static const char *const exts[] = {".tar.gz", ".tar.xz", ".tar.zst", ".tar.bz2", ".tgz",
-                                       ".txz", ".tbz", ".tar"};
+    static const char *const exts[] = {".tar.gz", ".tar.xz", ".tar.zst", ".tar.bz2",
+                                       ".tgz",    ".txz",    ".tbz",     ".tar"};
     char *image = qvd_xasprintf("%s/%s", path(hkd, "path.storage.images"), di_path);
     char *name, *out;
 
@@ -261,8 +260,8 @@ hkd_storage_mount(struct hkd *hkd, struct hkd_vm *vm)
 {
     const char *ofs = path(hkd, "path.storage.overlayfs");
     char *base = hkd_storage_basefs(hkd, vm->di_path);
-    char *upper = qvd_xasprintf("%s/%lld-%lld-overlayfs", ofs, (long long)vm->di_id,
-                                (long long)vm->id);
+    char *upper =
+        qvd_xasprintf("%s/%lld-%lld-overlayfs", ofs, (long long)vm->di_id, (long long)vm->id);
     char *work = qvd_xasprintf("%s/%lld-overlayfs-work", ofs, (long long)vm->id);
     char *lower = lower_path(hkd, vm->id);
     char *opts = NULL;
@@ -294,8 +293,8 @@ hkd_storage_mount(struct hkd *hkd, struct hkd_vm *vm)
         goto out;
     opts = qvd_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
     if (mount("overlay", vm->rootfs, "overlay", 0, opts) < 0)
-        qvd_seterr("cannot mount the overlay of VM %lld on %s: %s", (long long)vm->id,
-                   vm->rootfs, strerror(errno));
+        qvd_seterr("cannot mount the overlay of VM %lld on %s: %s", (long long)vm->id, vm->rootfs,
+                   strerror(errno));
     else
         rc = 0;
     /* the overlay holds its own clone of the lower mount: ours can go at once */

@@ -24,10 +24,14 @@ static void vm_fail(struct hkd_vm *vm, const char *what);
 static void vm_cleanup(struct hkd_vm *vm);
 
 static const char *const step_names[] = {
-    [VM_STARTING_FS] = "starting/fs",       [VM_STARTING_SETUP] = "starting/setup",
-    [VM_STARTING_VMA] = "starting/vma",     [VM_RUNNING] = "running",
-    [VM_STOPPING_POWEROFF] = "stopping",    [VM_STOPPING_CLEANUP] = "stopping/cleanup",
-    [VM_ZOMBIE] = "zombie",                 [VM_ADOPTING] = "adopting",
+    [VM_STARTING_FS] = "starting/fs",
+    [VM_STARTING_SETUP] = "starting/setup",
+    [VM_STARTING_VMA] = "starting/vma",
+    [VM_RUNNING] = "running",
+    [VM_STOPPING_POWEROFF] = "stopping",
+    [VM_STOPPING_CLEANUP] = "stopping/cleanup",
+    [VM_ZOMBIE] = "zombie",
+    [VM_ADOPTING] = "adopting",
 };
 
 struct hkd_vm *
@@ -120,9 +124,9 @@ vm_free(struct hkd_vm *vm)
 static int
 load_row(struct hkd_vm *vm, bool running)
 {
-#define ROW_COLUMNS                                                                          \
-    "SELECT v.name, u.login, v.user_id, v.osf_id, v.ip, v.mac, o.memory, o.use_overlay,"     \
-    " o.user_storage_size, d.id, d.path, v.di_tag"                                           \
+#define ROW_COLUMNS                                                                                \
+    "SELECT v.name, u.login, v.user_id, v.osf_id, v.ip, v.mac, o.memory, o.use_overlay,"           \
+    " o.user_storage_size, d.id, d.path, v.di_tag"                                                 \
     " FROM vms v JOIN users u ON u.id = v.user_id JOIN osfs o ON o.id = v.osf_id"
     /* a start takes the DI its tag names now; an adopted VM runs the one it was started
      * with, whatever the tag says since */
@@ -174,7 +178,8 @@ save_runtime(struct hkd_vm *vm)
                     "UPDATE vm_runtimes SET vm_address = ?, vm_vma_port = ?, vm_x_port = ?,"
                     " current_osf_id = ?, current_di_id = ?, vma_secret = ?, vm_pid = NULL,"
                     " vma_ok_ts = NULL WHERE vm_id = ?",
-                    "siiiisi", vm->ip, (int64_t)qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030),
+                    "siiiisi", vm->ip,
+                    (int64_t)qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030),
                     (int64_t)(4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display", 100)),
                     vm->osf_id, vm->di_id, vm->secret, vm->id) < 0 ||
         qvd_db_exec(hkd->db,
@@ -251,8 +256,8 @@ on_ping(struct hkd_vm *vm, bool alive)
                         " vma_ok_ts = ?, vm_pid = ? WHERE vm_id = ?",
                         "iiii", qvd_now(), qvd_now(), (int64_t)hkd_priv_init_pid(hkd, vm->id),
                         vm->id);
-            qvd_db_exec(hkd->db, "UPDATE vm_counters SET run_ok = run_ok + 1 WHERE vm_id = ?",
-                        "i", vm->id);
+            qvd_db_exec(hkd->db, "UPDATE vm_counters SET run_ok = run_ok + 1 WHERE vm_id = ?", "i",
+                        vm->id);
             qvd_model_vm_wake_l7r(hkd->db, vm->id); /* a client may be waiting for it */
             log_info("VM %lld running (started in %lld ms)", (long long)vm->id, (long long)ms);
             vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
@@ -291,8 +296,7 @@ start_setup(struct hkd_vm *vm)
         return;
     }
     set_step(vm, VM_STARTING_SETUP);
-    if ((!hkd->hv->simulated && hkd_vma_write_files(hkd, vm) < 0) ||
-        hkd_priv_start(vm) < 0) {
+    if ((!hkd->hv->simulated && hkd_vma_write_files(hkd, vm) < 0) || hkd_priv_start(vm) < 0) {
         vm_fail(vm, "starting the container");
         return;
     }
@@ -541,8 +545,7 @@ hkd_vm_poll_commands(struct hkd *hkd)
         if (vm != NULL)
             hkd_vm_stop(vm);
         else
-            log_warn("stop command for VM %lld, which this node does not run",
-                     (long long)ids[i]);
+            log_warn("stop command for VM %lld, which this node does not run", (long long)ids[i]);
     }
     free(ids);
     if (hkd->stopping)
@@ -576,8 +579,8 @@ adopted(struct hkd_vm *vm, bool alive)
         return;
     }
     set_step(vm, VM_RUNNING);
-    qvd_db_exec(hkd->db, "UPDATE vm_runtimes SET vma_ok_ts = ? WHERE vm_id = ?", "ii",
-                qvd_now(), vm->id);
+    qvd_db_exec(hkd->db, "UPDATE vm_runtimes SET vma_ok_ts = ? WHERE vm_id = ?", "ii", qvd_now(),
+                vm->id);
     log_info("VM %lld (%s of %s) adopted: it kept running while the HKD restarted",
              (long long)vm->id, vm->name, vm->login);
     if (vm->stop_requested) {
@@ -590,9 +593,9 @@ adopted(struct hkd_vm *vm, bool alive)
 /* What vm_runtimes says about a VM a previous run left active. */
 struct left_vm {
     int64_t id, pid;
-    bool running;      /* vm_state is running (not starting, stopping or zombie) */
-    char secret[65];   /* vma_secret, "" if none */
-    char address[16];  /* vm_address */
+    bool running;     /* vm_state is running (not starting, stopping or zombie) */
+    char secret[65];  /* vma_secret, "" if none */
+    char address[16]; /* vm_address */
 };
 
 static int

@@ -27,8 +27,8 @@ struct endpoint {
 static void
 reply_json(struct l7r_conn *c, json_t *j)
 {
-    char *s = json_dumps(j, JSON_INDENT(3) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
-                                JSON_ENCODE_ANY);
+    char *s =
+        json_dumps(j, JSON_INDENT(3) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
     struct qvd_buf b = QVD_BUF_INIT;
 
     qvd_buf_adds(&b, s ? s : "null");
@@ -158,9 +158,8 @@ static void
 stop_poll(evutil_socket_t fd, short what, void *arg)
 {
     struct l7r_conn *c = arg;
-    struct qvd_stmt *st = qvd_db_query(c->l7r->db,
-                                       "SELECT vm_state, vm_cmd FROM vm_runtimes WHERE vm_id = ?",
-                                       "i", c->wait_vm);
+    struct qvd_stmt *st = qvd_db_query(
+        c->l7r->db, "SELECT vm_state, vm_cmd FROM vm_runtimes WHERE vm_id = ?", "i", c->wait_vm);
     bool stopped = false;
 
     if (st && qvd_db_step(st) == 1)
@@ -188,8 +187,10 @@ api_stop_vm(struct l7r_conn *c, const struct qvd_http_msg *m)
         return;
     if (qvd_model_vm_stop(c->l7r->db, c->l7r->cfg, id) < 0) {
         char state[32] = "?";
-        struct qvd_stmt *st = qvd_db_query(c->l7r->db, "SELECT vm_state, vm_cmd FROM vm_runtimes"
-                                                       " WHERE vm_id = ?", "i", id);
+        struct qvd_stmt *st = qvd_db_query(c->l7r->db,
+                                           "SELECT vm_state, vm_cmd FROM vm_runtimes"
+                                           " WHERE vm_id = ?",
+                                           "i", id);
         bool stopped = false;
         if (st && qvd_db_step(st) == 1) {
             snprintf(state, sizeof(state), "%s", qvd_db_text(st, 0));
@@ -200,8 +201,7 @@ api_stop_vm(struct l7r_conn *c, const struct qvd_http_msg *m)
             l7r_conn_reply(c, 200, NULL, "text/plain", "Machine stopped\r\n", 17);
         else
             l7r_conn_error(c, 503, NULL,
-                           "The requested virtual machine is in an unstoppable state (%s)",
-                           state);
+                           "The requested virtual machine is in an unstoppable state (%s)", state);
         return;
     }
     log_info("%s: user '%s' stops VM %lld", c->h.peer, c->user.login, (long long)id);
@@ -252,8 +252,8 @@ api_connect_to_vm(struct l7r_conn *c, const struct qvd_http_msg *m)
     id = owned_vm(c, m);
     if (id < 0)
         return;
-    if (qvd_db_get_int(c->l7r->db, &blocked, "SELECT blocked FROM vm_runtimes WHERE vm_id = ?",
-                       "i", id) < 0) {
+    if (qvd_db_get_int(c->l7r->db, &blocked, "SELECT blocked FROM vm_runtimes WHERE vm_id = ?", "i",
+                       id) < 0) {
         l7r_conn_error(c, 500, NULL, "Internal error while looking up the virtual machine");
         return;
     }
@@ -274,8 +274,9 @@ api_session_end(struct l7r_conn *c, const struct qvd_http_msg *m)
     size_t n = id ? strlen(id) : 0;
     int rc;
 
-    if (n < 16 || n > 64 || strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                       "0123456789") != n) {
+    if (n < 16 || n > 64 ||
+        strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789") != n) {
         l7r_conn_error(c, 422, NULL, "parameter id is missing or invalid");
         return;
     }

@@ -111,8 +111,10 @@ default_bearer(struct l7r *l, const char *token, struct l7r_user *u)
 
     l7r_sha256(token, strlen(token), md);
     hex(md, sizeof(md), key);
-    st = qvd_db_query(l->db, "SELECT user_id, expiration, multi_use FROM user_tokens"
-                             " WHERE token = ?", "s", key);
+    st = qvd_db_query(l->db,
+                      "SELECT user_id, expiration, multi_use FROM user_tokens"
+                      " WHERE token = ?",
+                      "s", key);
     if (st == NULL)
         return -1;
     rc = qvd_db_step(st);
@@ -152,8 +154,9 @@ l7r_token_create(struct l7r *l, int64_t user_id, char **b64)
     token[n] = '\0';
     l7r_sha256(token, n, md);
     hex(md, sizeof(md), key);
-    if (qvd_db_exec(l->db, "INSERT INTO user_tokens (token, user_id, vm_id, expiration, multi_use)"
-                           " VALUES (?, ?, NULL, ?, 1)",
+    if (qvd_db_exec(l->db,
+                    "INSERT INTO user_tokens (token, user_id, vm_id, expiration, multi_use)"
+                    " VALUES (?, ?, NULL, ?, 1)",
                     "sii", key, user_id, qvd_now() + TOKEN_LIFETIME) < 0)
         return -1;
     *b64 = l7r_b64_encode(token, n);

@@ -62,7 +62,7 @@ struct l7r_auth_ops {
 struct l7r_auth_job {
     struct l7r_conn *conn; /* NULL once the connection has ended */
     char *hash, *password;
-    int result; /* qvd_password_verify's: 1, 0 or -1 (error) */
+    int result;  /* qvd_password_verify's: 1, 0 or -1 (error) */
     bool refuse; /* the login may not log in: hash is the dummy, the check only takes time */
     char error[256];
     char ipkey[80], loginkey[160];
@@ -194,7 +194,7 @@ struct l7r_ending_info {
     int64_t vm_id;
     char *vma_host, *secret; /* taken over by the resolver */
     int vma_port;
-    long agent;     /* the VMA's number of the nxagent relayed to (-1 unknown) */
+    long agent;      /* the VMA's number of the nxagent relayed to (-1 unknown) */
     bool client_eof; /* the client closed first */
 };
 /* Records why the relay of session info->id ended: from the database (a stop, a VM or

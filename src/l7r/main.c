@@ -1,5 +1,6 @@
 /* main.c: qvd-l7r start-up (configuration, listening sockets, TLS key, database access for
- * the unprivileged user, privilege drop, seccomp filter), the host row, wake-ups, signals and shutdown. */
+ * the unprivileged user, privilege drop, seccomp filter), the host row, wake-ups, signals and
+ * shutdown. */
 #include <errno.h>
 #include <grp.h>
 #include <netdb.h>
@@ -149,7 +150,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     size_t relayed = 0;
 
     TAILQ_FOREACH(c, &l->conns, entry)
-        relayed += c->relay != NULL;
+    relayed += c->relay != NULL;
     if (l->stopping || l->t_grace <= 0 || relayed == 0) {
         log_info("signal %d: stopping now", (int)sig);
         l->stopping = true;
@@ -160,15 +161,14 @@ on_signal(evutil_socket_t sig, short what, void *arg)
              l->nconns, relayed, l->t_grace);
     l->stopping = true;
     TAILQ_FOREACH(c, &l->conns, entry)
-        l7r_session_set_end(c, "server_shutdown");
+    l7r_session_set_end(c, "server_shutdown");
     l7r_conn_close_all(l);
     l->grace_ev = evtimer_new(l->base, on_grace_end, l);
     evtimer_add(l->grace_ev, &tv);
 }
 
 static void
-on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen,
-          void *arg)
+on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     l7r_conn_accept(arg, fd, sa, salen);
 }
@@ -253,8 +253,7 @@ open_listeners(struct l7r *l)
         if (a->ai_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-            qvd_seterr("cannot listen on %s port %s: %s", addr ? addr : "*", port,
-                       strerror(errno));
+            qvd_seterr("cannot listen on %s port %s: %s", addr ? addr : "*", port, strerror(errno));
             close(fd);
             continue;
         }
@@ -277,15 +276,17 @@ check_access(struct l7r *l)
     int rc = 0;
 
     if (qvd_db_get_int(l->db, &n, "SELECT count(*) FROM hosts", NULL) < 0 ||
-        qvd_db_exec(l->db, "UPDATE host_counters SET http_requests = http_requests"
-                           " WHERE host_id = -1", NULL) < 0)
+        qvd_db_exec(l->db,
+                    "UPDATE host_counters SET http_requests = http_requests"
+                    " WHERE host_id = -1",
+                    NULL) < 0)
         return qvd_seterr("the database is not usable as l7r.user: %s", qvd_strerror());
     if (!l->db->ops->wake_files)
         return 0; /* LISTEN/NOTIFY: nothing on disk */
     p = qvd_xasprintf("%s/wake", run ? run : "/var/run/qvd");
     if (access(p, W_OK | X_OK) < 0)
-        rc = qvd_seterr("the wake-up folder %s is not writable as l7r.user: %s", p,
-                        strerror(errno));
+        rc =
+            qvd_seterr("the wake-up folder %s is not writable as l7r.user: %s", p, strerror(errno));
     free(p);
     if (rc == 0 && l->host_id >= 0) {
         p = qvd_xasprintf("%s/wake/" QVD_CHAN_VM_CMD, run ? run : "/var/run/qvd",

@@ -47,10 +47,10 @@ struct l7r_session {
     char *vma_host, *secret;
     int vma_port;
     char slave_key[65];
-    char end_id[33];      /* X-QVD-Session-Id, once its session_ends row exists */
-    char end_reason[32];  /* why it ends, when this process knows */
-    long agent;           /* the VMA's nxagent number (x_end), -1 unknown */
-    bool lost_notice;     /* the VMA started a new session in place of a lost one */
+    char end_id[33];     /* X-QVD-Session-Id, once its session_ends row exists */
+    char end_reason[32]; /* why it ends, when this process knows */
+    long agent;          /* the VMA's nxagent number (x_end), -1 unknown */
+    bool lost_notice;    /* the VMA started a new session in place of a lost one */
     bool client_eof;
     char **params; /* key, value, ..., NULL for x_start */
     size_t nparams;
@@ -87,8 +87,8 @@ tell(struct l7r_session *s, const char *info)
 static void
 fail(struct l7r_session *s, int status, const char *msg)
 {
-    log_warn("VM %lld: connection of '%s' failed: %s", (long long)s->vm_id,
-             s->conn->user.login, msg);
+    log_warn("VM %lld: connection of '%s' failed: %s", (long long)s->vm_id, s->conn->user.login,
+             msg);
     evtimer_del(s->timer);
     l7r_conn_error(s->conn, status, NULL, "%s", msg);
 }
@@ -134,8 +134,8 @@ l7r_session_holder(struct l7r *l, int64_t vm_id)
     struct l7r_conn *c;
 
     TAILQ_FOREACH(c, &l->conns, entry)
-        if (c->sess && c->sess->slot && c->sess->vm_id == vm_id)
-            return c;
+    if (c->sess && c->sess->slot && c->sess->vm_id == vm_id)
+        return c;
     return NULL;
 }
 
@@ -163,8 +163,10 @@ try_take(struct l7r_session *s)
             goto fail;
         if (n == 1)
             return qvd_db_commit(l->db) < 0 ? -1 : 1;
-        st = qvd_db_query(l->db, "SELECT user_state, l7r_host_id, l7r_pid FROM vm_runtimes"
-                                 " WHERE vm_id = ?", "i", s->vm_id);
+        st = qvd_db_query(l->db,
+                          "SELECT user_state, l7r_host_id, l7r_pid FROM vm_runtimes"
+                          " WHERE vm_id = ?",
+                          "i", s->vm_id);
         if (st == NULL || (rc = qvd_db_step(st)) < 0) {
             qvd_db_done(st);
             goto fail;
@@ -188,9 +190,10 @@ try_take(struct l7r_session *s)
             }
             continue;
         }
-        if (qvd_db_exec(l->db, "UPDATE vm_runtimes SET user_cmd = 'abort',"
-                               " user_cmd_by = 'takeover' WHERE vm_id = ?"
-                               " AND user_state IN ('connecting', 'connected')",
+        if (qvd_db_exec(l->db,
+                        "UPDATE vm_runtimes SET user_cmd = 'abort',"
+                        " user_cmd_by = 'takeover' WHERE vm_id = ?"
+                        " AND user_state IN ('connecting', 'connected')",
                         "i", s->vm_id) < 0)
             goto fail;
         if (qvd_db_commit(l->db) < 0)
@@ -219,8 +222,7 @@ step_takeover(struct l7r_session *s)
     }
     if (rc == 1) {
         s->slot = true;
-        log_info("Session acquired for VM %lld by '%s'", (long long)s->vm_id,
-                 s->conn->user.login);
+        log_info("Session acquired for VM %lld by '%s'", (long long)s->vm_id, s->conn->user.login);
         s->stage = ST_START;
         s->deadline_ms = qvd_mono_ms() + s->l->t_vm_start * 1000;
         step(s);
@@ -296,8 +298,10 @@ step_start(struct l7r_session *s)
         tell(s, "Assigning VM to host and starting it");
         if (qvd_model_vm_start(l->db, l->cfg, s->vm_id, NULL) < 0) {
             char msg[300];
-            snprintf(msg, sizeof(msg), "The requested virtual machine is not available: %s,"
-                                       " retry later", qvd_strerror());
+            snprintf(msg, sizeof(msg),
+                     "The requested virtual machine is not available: %s,"
+                     " retry later",
+                     qvd_strerror());
             fail(s, qvd_model_errkind() == QVD_MODEL_INTERNAL ? 500 : 503, msg);
             return;
         }
@@ -323,8 +327,7 @@ step_start(struct l7r_session *s)
 static struct qvd_rpc_target
 target(struct l7r_session *s)
 {
-    return (struct qvd_rpc_target){s->vma_host, s->vma_port, s->secret,
-                                   (int)s->l->t_vma * 1000};
+    return (struct qvd_rpc_target){s->vma_host, s->vma_port, s->secret, (int)s->l->t_vma * 1000};
 }
 
 static void
@@ -350,8 +353,10 @@ x_start_done(enum qvd_rpc_status st, json_t *result, const char *error, void *ar
     }
     if (s->tries >= s->l->x_start_retries) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "The requested virtual machine is not available: %.200s,"
-                                   " retry later", error);
+        snprintf(msg, sizeof(msg),
+                 "The requested virtual machine is not available: %.200s,"
+                 " retry later",
+                 error);
         fail(s, 503, msg);
         return;
     }
@@ -363,8 +368,8 @@ static void
 x_state_done(enum qvd_rpc_status st, json_t *result, const char *error, void *arg)
 {
     struct l7r_session *s = arg;
-    const char *state = st == QVD_RPC_OK && json_is_string(result) ? json_string_value(result)
-                                                                    : "unknown";
+    const char *state =
+        st == QVD_RPC_OK && json_is_string(result) ? json_string_value(result) : "unknown";
 
     s->call = NULL;
     if (strcmp(state, "listening") == 0) {
@@ -383,8 +388,7 @@ x_state_done(enum qvd_rpc_status st, json_t *result, const char *error, void *ar
     }
     if (qvd_mono_ms() >= s->deadline_ms) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "The session did not start in the virtual machine (%s)",
-                 state);
+        snprintf(msg, sizeof(msg), "The session did not start in the virtual machine (%s)", state);
         fail(s, 503, msg);
         return;
     }
@@ -421,8 +425,8 @@ static void
 send_101(struct l7r_session *s)
 {
     struct l7r_conn *c = s->conn;
-    const char *hdrs[12] = {"Connection", "Upgrade", "Upgrade", "QVD/1.0", "X-QVD-Slave-Key",
-                            s->slave_key};
+    const char *hdrs[12] = {"Connection", "Upgrade",         "Upgrade",
+                            "QVD/1.0",    "X-QVD-Slave-Key", s->slave_key};
     size_t n = 6;
     char id[33];
 
@@ -455,14 +459,17 @@ upgrade_done(int rc, struct bufferevent *vma, const char *error, void *arg)
     s->call = NULL;
     if (rc < 0) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "The requested virtual machine is not available: %.200s,"
-                                   " retry later", error);
+        snprintf(msg, sizeof(msg),
+                 "The requested virtual machine is not available: %.200s,"
+                 " retry later",
+                 error);
         fail(s, 503, msg);
         return;
     }
-    n = qvd_db_exec(l->db, "UPDATE vm_runtimes SET user_state = 'connected', user_state_ts = ?"
-                           " WHERE vm_id = ? AND l7r_host_id = ? AND l7r_pid = ?"
-                           " AND user_state = 'connecting' AND user_cmd IS NULL",
+    n = qvd_db_exec(l->db,
+                    "UPDATE vm_runtimes SET user_state = 'connected', user_state_ts = ?"
+                    " WHERE vm_id = ? AND l7r_host_id = ? AND l7r_pid = ?"
+                    " AND user_state = 'connecting' AND user_cmd IS NULL",
                     "iiii", qvd_now(), s->vm_id, l->host_id, (int64_t)l->pid);
     if (n != 1) {
         bufferevent_free(vma);
@@ -475,8 +482,7 @@ upgrade_done(int rc, struct bufferevent *vma, const char *error, void *arg)
     setsockopt(bufferevent_getfd(vma), IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
     s->stage = ST_RELAY;
     s->connected_ts = qvd_now();
-    log_info("VM %lld: user '%s' connected from %s", (long long)s->vm_id, c->user.login,
-             c->h.peer);
+    log_info("VM %lld: user '%s' connected from %s", (long long)s->vm_id, c->user.login, c->h.peer);
     send_101(s);
     l7r_relay_start(c, vma);
 }
@@ -496,8 +502,8 @@ step(struct l7r_session *s)
     case ST_X_START:
         s->tries++;
         t = target(s);
-        s->call = qvd_rpc_call_async(s->l->base, &t, "x_start",
-                                     (const char *const *)s->params, x_start_done, s);
+        s->call = qvd_rpc_call_async(s->l->base, &t, "x_start", (const char *const *)s->params,
+                                     x_start_done, s);
         if (s->call == NULL)
             x_start_done(QVD_RPC_FAIL, NULL, qvd_strerror(), s);
         break;
@@ -544,8 +550,8 @@ l7r_session_client_eof(struct l7r_conn *c)
 static void
 record_end(struct l7r_session *s)
 {
-    struct l7r_ending_info info = {.vm_id = s->vm_id, .vma_port = s->vma_port,
-                                   .agent = s->agent, .client_eof = s->client_eof};
+    struct l7r_ending_info info = {
+        .vm_id = s->vm_id, .vma_port = s->vma_port, .agent = s->agent, .client_eof = s->client_eof};
 
     if (s->end_reason[0] != '\0') {
         log_info("VM %lld: session %s ended: %s", (long long)s->vm_id, s->end_id, s->end_reason);
@@ -615,9 +621,10 @@ l7r_session_check_aborts(struct l7r *l)
         return;
     /* aborted by a takeover or an administrator, or the VM stopped under the session
      * (a container that vanishes may never close the VMA's TCP connection) */
-    st = qvd_db_query(l->db, "SELECT vm_id FROM vm_runtimes WHERE l7r_host_id = ?"
-                             " AND l7r_pid = ? AND (user_cmd = 'abort' OR"
-                             " (user_state = 'connected' AND vm_state <> 'running'))",
+    st = qvd_db_query(l->db,
+                      "SELECT vm_id FROM vm_runtimes WHERE l7r_host_id = ?"
+                      " AND l7r_pid = ? AND (user_cmd = 'abort' OR"
+                      " (user_state = 'connected' AND vm_state <> 'running'))",
                       "ii", l->host_id, (int64_t)l->pid);
     while (st && n < QVD_ARRAY_LEN(ids) && qvd_db_step(st) == 1)
         ids[n++] = qvd_db_int(st, 0);

@@ -130,10 +130,18 @@ unescape(struct qvd_buf *out, const char *s, size_t len)
         }
         c = s[++i];
         switch (c) {
-        case 't': qvd_buf_addc(out, '\t'); break;
-        case 'n': qvd_buf_addc(out, '\n'); break;
-        case 'r': qvd_buf_addc(out, '\r'); break;
-        case 'f': qvd_buf_addc(out, '\f'); break;
+        case 't':
+            qvd_buf_addc(out, '\t');
+            break;
+        case 'n':
+            qvd_buf_addc(out, '\n');
+            break;
+        case 'r':
+            qvd_buf_addc(out, '\r');
+            break;
+        case 'f':
+            qvd_buf_addc(out, '\f');
+            break;
         case 'u':
             if (i + 4 < len && isxdigit((unsigned char)s[i + 1])) {
                 char hex[5] = {s[i + 1], s[i + 2], s[i + 3], s[i + 4], 0};
@@ -144,15 +152,16 @@ unescape(struct qvd_buf *out, const char *s, size_t len)
                 qvd_buf_addc(out, 'u');
             }
             break;
-        default: qvd_buf_addc(out, c); break;
+        default:
+            qvd_buf_addc(out, c);
+            break;
         }
     }
 }
 
 /* Splits one logical line into key and value following java.util.Properties.load rules. */
 static int
-parse_line(struct qvd_config *staged, const char *line, size_t len, const char *origin,
-           int lineno)
+parse_line(struct qvd_config *staged, const char *line, size_t len, const char *origin, int lineno)
 {
     size_t i = 0, kstart, kend;
     struct qvd_buf key = QVD_BUF_INIT, value = QVD_BUF_INIT;

@@ -39,9 +39,8 @@ long qvd_config_int(struct qvd_config *cfg, const char *key, long dflt);
 bool qvd_config_bool(struct qvd_config *cfg, const char *key, bool dflt);
 
 /* Calls fn for every key in insertion order (defaults first) with its expanded value. */
-void qvd_config_foreach(struct qvd_config *cfg, void (*fn)(const char *key, const char *value,
-                                                          void *arg),
-                        void *arg);
+void qvd_config_foreach(struct qvd_config *cfg,
+                        void (*fn)(const char *key, const char *value, void *arg), void *arg);
 
 /* Loads the standard file for a program: $QVD_CONFIG if set, else /etc/qvd/<name>.
  * `override` (from -c/--config) wins over both. Returns NULL with qvd_strerror() set. */

@@ -5,7 +5,6 @@
 #include "db.h"
 #include "err.h"
 
-
 /* Applies the global rows (tenant -1) and then, if tenant_id >= 0, that tenant's rows. */
 int
 qvd_config_load_db(struct qvd_config *cfg, struct qvd_db *db, long long tenant_id)

@@ -39,7 +39,7 @@ fail(struct qvd_db *db, int code, const char *what)
 {
     int primary = code & 0xff;
 
-    db->errkind = primary == SQLITE_CONSTRAINT ? QVD_DB_CONSTRAINT
+    db->errkind = primary == SQLITE_CONSTRAINT                           ? QVD_DB_CONSTRAINT
                   : (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? QVD_DB_BUSY
                                                                          : QVD_DB_OTHER;
     return qvd_seterr("database: %s: %s", what, sqlite3_errmsg(IMPL(db)->conn));

@@ -16,8 +16,8 @@ struct qvd_http_parser {
     enum qvd_http_kind kind;
     struct qvd_http_msg msg;
     struct qvd_buf url, reason, field, value;
-    bool in_value;   /* the last header callback was a value */
-    bool done;       /* a message completed; the next feed starts another */
+    bool in_value; /* the last header callback was a value */
+    bool done;     /* a message completed; the next feed starts another */
     size_t head_bytes;
     size_t max_body; /* QVD_HTTP_MAX_BODY unless set */
     int err_status;  /* status for a callback-detected error */
@@ -183,11 +183,9 @@ parse_target(struct qvd_http_parser *p)
     struct http_parser_url u;
     http_parser_url_init(&u);
     const char *url = m->url;
-    if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 ||
-        !(u.field_set & (1 << UF_PATH)))
+    if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
         return cb_fail(p, 400, "bad request target");
-    m->path = qvd_http_urldecode(url + u.field_data[UF_PATH].off,
-                                 u.field_data[UF_PATH].len, false);
+    m->path = qvd_http_urldecode(url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len, false);
     if (!m->path)
         return cb_fail(p, 400, "bad escape in path");
     if (!(u.field_set & (1 << UF_QUERY)))
@@ -201,8 +199,8 @@ parse_target(struct qvd_http_parser *p)
             const char *eq = memchr(q, '=', (size_t)(pe - q));
             const char *ke = eq ? eq : pe;
             char *k = qvd_http_urldecode(q, (size_t)(ke - q), true);
-            char *v = eq ? qvd_http_urldecode(eq + 1, (size_t)(pe - eq - 1), true)
-                         : qvd_xstrdup("");
+            char *v =
+                eq ? qvd_http_urldecode(eq + 1, (size_t)(pe - eq - 1), true) : qvd_xstrdup("");
             if (!k || !v) {
                 free(k);
                 free(v);
@@ -405,15 +403,31 @@ qvd_http_reason(int status)
         int code;
         const char *text;
     } reasons[] = {
-        {100, "Continue"}, {101, "Switching Protocols"}, {102, "Processing"},
-        {200, "OK"}, {201, "Created"}, {204, "No Content"},
-        {301, "Moved Permanently"}, {302, "Found"}, {304, "Not Modified"},
-        {400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"},
-        {404, "Not Found"}, {405, "Method Not Allowed"}, {408, "Request Timeout"},
-        {409, "Conflict"}, {413, "Payload Too Large"}, {429, "Too Many Requests"},
-        {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
-        {501, "Not Implemented"}, {502, "Bad Gateway"}, {503, "Service Unavailable"},
-        {504, "Gateway Timeout"}, {505, "HTTP Version Not Supported"},
+        {100, "Continue"},
+        {101, "Switching Protocols"},
+        {102, "Processing"},
+        {200, "OK"},
+        {201, "Created"},
+        {204, "No Content"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {304, "Not Modified"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {413, "Payload Too Large"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
     };
     for (size_t i = 0; i < QVD_ARRAY_LEN(reasons); i++)
         if (reasons[i].code == status)

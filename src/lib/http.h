@@ -58,8 +58,8 @@ void qvd_http_parser_set_max_body(struct qvd_http_parser *p, size_t max);
 /* Feeds bytes. *consumed tells how many were used: after COMPLETE or INTERIM the rest
  * belongs to the next message (or, after an upgrade, to the upgraded stream). After
  * COMPLETE/INTERIM the next feed starts a new message (the previous one is discarded). */
-enum qvd_http_result qvd_http_parser_feed(struct qvd_http_parser *p, const char *data,
-                                          size_t len, size_t *consumed);
+enum qvd_http_result qvd_http_parser_feed(struct qvd_http_parser *p, const char *data, size_t len,
+                                          size_t *consumed);
 /* Tells a response parser that the peer closed: completes a body delimited by EOF. */
 enum qvd_http_result qvd_http_parser_eof(struct qvd_http_parser *p);
 /* The message being parsed or just completed. */

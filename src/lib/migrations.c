@@ -71,7 +71,8 @@ static const struct migration migrations[] = {
      " backend INTEGER NOT NULL DEFAULT 1 CHECK (backend IN (0,1)),"
      " description TEXT NOT NULL DEFAULT '');\n"
 
-     "CREATE TABLE host_runtimes (host_id INTEGER PRIMARY KEY REFERENCES hosts(id) ON DELETE CASCADE,"
+     "CREATE TABLE host_runtimes (host_id INTEGER PRIMARY KEY REFERENCES hosts(id) ON DELETE "
+     "CASCADE,"
      " pid INTEGER, ok_ts INTEGER, usable_ram INTEGER NOT NULL DEFAULT 0,"
      " usable_cpu INTEGER NOT NULL DEFAULT 0,"
      " state TEXT NOT NULL DEFAULT 'stopped'"
@@ -80,7 +81,8 @@ static const struct migration migrations[] = {
      " blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0,1)),"
      " cmd TEXT CHECK (cmd IN ('stop')));\n"
 
-     "CREATE TABLE host_counters (host_id INTEGER PRIMARY KEY REFERENCES hosts(id) ON DELETE CASCADE,"
+     "CREATE TABLE host_counters (host_id INTEGER PRIMARY KEY REFERENCES hosts(id) ON DELETE "
+     "CASCADE,"
      " http_requests INTEGER NOT NULL DEFAULT 0, auth_attempts INTEGER NOT NULL DEFAULT 0,"
      " auth_ok INTEGER NOT NULL DEFAULT 0, nx_attempts INTEGER NOT NULL DEFAULT 0,"
      " nx_ok INTEGER NOT NULL DEFAULT 0, short_sessions INTEGER NOT NULL DEFAULT 0);\n"
@@ -227,9 +229,8 @@ qvd_db_schema_version(struct qvd_db *db)
     if (db->ops->exec_script(db, "CREATE TABLE IF NOT EXISTS versions"
                                  " (component TEXT PRIMARY KEY, version TEXT NOT NULL)") < 0)
         return -1;
-    rc = qvd_db_get_int(db, &v,
-                        "SELECT CAST(version AS INTEGER) FROM versions WHERE component = 'schema'",
-                        NULL);
+    rc = qvd_db_get_int(
+        db, &v, "SELECT CAST(version AS INTEGER) FROM versions WHERE component = 'schema'", NULL);
     if (rc < 0)
         return -1;
     return rc == 0 ? 0 : (int)v;
@@ -284,8 +285,9 @@ qvd_db_migrate(struct qvd_db *db)
         free(sql);
         snprintf(ver, sizeof(ver), "%d", m->version);
         if (rc < 0 ||
-            qvd_db_exec(db, "INSERT INTO versions (component, version) VALUES ('schema', ?)"
-                            " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+            qvd_db_exec(db,
+                        "INSERT INTO versions (component, version) VALUES ('schema', ?)"
+                        " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
                         "s", ver) < 0) {
             qvd_seterr("migration %d (%s) failed: %s", m->version, m->what, qvd_strerror());
             goto fail;

@@ -44,9 +44,15 @@ int
 qvd_model_dbfail(struct qvd_db *db)
 {
     switch (qvd_db_errkind(db)) {
-    case QVD_DB_BUSY: last_kind = QVD_MODEL_BUSY; break;
-    case QVD_DB_CONSTRAINT: last_kind = QVD_MODEL_CONFLICT; break;
-    default: last_kind = QVD_MODEL_INTERNAL; break;
+    case QVD_DB_BUSY:
+        last_kind = QVD_MODEL_BUSY;
+        break;
+    case QVD_DB_CONSTRAINT:
+        last_kind = QVD_MODEL_CONFLICT;
+        break;
+    default:
+        last_kind = QVD_MODEL_INTERNAL;
+        break;
     }
     return -1;
 }
@@ -141,9 +147,8 @@ qvd_model_name_free(struct qvd_db *db, const char *table, const char *column, co
     if (rc < 0)
         return qvd_model_dbfail(db);
     if (rc == 1)
-        return qvd_model_fail(QVD_MODEL_CONFLICT,
-                              "%s '%s' already exists in tenant '%s' (id %lld)", what, name,
-                              qvd_model_tenant_name(db, tenant_id), (long long)other);
+        return qvd_model_fail(QVD_MODEL_CONFLICT, "%s '%s' already exists in tenant '%s' (id %lld)",
+                              what, name, qvd_model_tenant_name(db, tenant_id), (long long)other);
     return 0;
 }
 
@@ -273,8 +278,8 @@ qvd_model_tenant_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, cons
             rc = qvd_model_dbfail(db);
     }
     if (rc == 0 && description != NULL &&
-        qvd_db_exec(db, "UPDATE tenants SET description = ? WHERE id = ?", "si", description,
-                    id) < 0)
+        qvd_db_exec(db, "UPDATE tenants SET description = ? WHERE id = ?", "si", description, id) <
+            0)
         rc = qvd_model_dbfail(db);
     if (rc == 0 && blocked >= 0 &&
         qvd_db_exec(db, "UPDATE tenants SET blocked = ? WHERE id = ?", "ii",
@@ -292,14 +297,14 @@ qvd_model_tenant_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
     if (qvd_model_begin(db) < 0)
         return -1;
     rc = tenant_check_editable(db, id);
-    if (rc == 0 && (rc = qvd_model_count(db, &n, "SELECT count(*) FROM users WHERE tenant_id = ?",
-                                         id)) == 0 &&
+    if (rc == 0 &&
+        (rc = qvd_model_count(db, &n, "SELECT count(*) FROM users WHERE tenant_id = ?", id)) == 0 &&
         n > 0)
         rc = qvd_model_fail(QVD_MODEL_CONFLICT,
                             "tenant %lld has %lld users: delete them first (qvd-admin user del)",
                             (long long)id, (long long)n);
-    if (rc == 0 && (rc = qvd_model_count(db, &n, "SELECT count(*) FROM osfs WHERE tenant_id = ?",
-                                         id)) == 0 &&
+    if (rc == 0 &&
+        (rc = qvd_model_count(db, &n, "SELECT count(*) FROM osfs WHERE tenant_id = ?", id)) == 0 &&
         n > 0)
         rc = qvd_model_fail(QVD_MODEL_CONFLICT,
                             "tenant %lld has %lld OSFs: delete them first (qvd-admin osf del)",
@@ -326,8 +331,8 @@ config_key_check(const char *key)
 }
 
 int
-qvd_model_config_set(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
-                     const char *key, const char *value)
+qvd_model_config_set(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id, const char *key,
+                     const char *value)
 {
     int rc;
 
@@ -340,10 +345,10 @@ qvd_model_config_set(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_i
     if (qvd_model_begin(db) < 0)
         return -1;
     rc = qvd_model_need(db, "tenants", "tenant", tenant_id);
-    if (rc == 0 &&
-        qvd_db_exec(db, "INSERT INTO configs (tenant_id, key, value) VALUES (?, ?, ?)"
-                        " ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value",
-                    "iss", tenant_id, key, value) < 0)
+    if (rc == 0 && qvd_db_exec(db,
+                               "INSERT INTO configs (tenant_id, key, value) VALUES (?, ?, ?)"
+                               " ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value",
+                               "iss", tenant_id, key, value) < 0)
         rc = qvd_model_dbfail(db);
     if (qvd_model_end(db, rc) < 0)
         return -1;
@@ -352,8 +357,7 @@ qvd_model_config_set(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_i
 }
 
 int
-qvd_model_config_del(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
-                     const char *key)
+qvd_model_config_del(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id, const char *key)
 {
     int64_t n;
     int rc = 0;
@@ -378,12 +382,12 @@ qvd_model_config_del(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_i
 struct qvd_stmt *
 qvd_model_config_list(struct qvd_db *db, int64_t tenant_id, const char *key)
 {
-    struct qvd_stmt *st = qvd_db_query(
-        db,
-        "SELECT c.tenant_id, t.name AS tenant, c.key, c.value FROM configs c"
-        " JOIN tenants t ON t.id = c.tenant_id WHERE (? < -1 OR c.tenant_id = ?)"
-        " AND (? IS NULL OR c.key = ?) ORDER BY c.tenant_id, c.key",
-        "iiss", tenant_id, tenant_id, key, key);
+    struct qvd_stmt *st =
+        qvd_db_query(db,
+                     "SELECT c.tenant_id, t.name AS tenant, c.key, c.value FROM configs c"
+                     " JOIN tenants t ON t.id = c.tenant_id WHERE (? < -1 OR c.tenant_id = ?)"
+                     " AND (? IS NULL OR c.key = ?) ORDER BY c.tenant_id, c.key",
+                     "iiss", tenant_id, tenant_id, key, key);
     if (st == NULL)
         qvd_model_dbfail(db);
     return st;
@@ -394,8 +398,8 @@ qvd_model_config_list(struct qvd_db *db, int64_t tenant_id, const char *key)
 static const struct {
     const char *object, *table;
 } prop_objects[] = {
-    {"user", "users"}, {"vm", "vms"},   {"host", "hosts"},
-    {"osf", "osfs"},   {"di", "dis"},   {"tenant", "tenants"},
+    {"user", "users"}, {"vm", "vms"}, {"host", "hosts"},
+    {"osf", "osfs"},   {"di", "dis"}, {"tenant", "tenants"},
 };
 
 static int
@@ -413,13 +417,15 @@ prop_object_check(struct qvd_db *db, const char *object, int64_t id)
                                   (long long)id);
         return rc < 0 ? -1 : 0;
     }
-    return qvd_model_fail(QVD_MODEL_INVALID, "objects with properties are user, vm, host, osf,"
-                                             " di and tenant, not '%s'", object);
+    return qvd_model_fail(QVD_MODEL_INVALID,
+                          "objects with properties are user, vm, host, osf,"
+                          " di and tenant, not '%s'",
+                          object);
 }
 
 int
-qvd_model_prop_set(struct qvd_db *db, struct qvd_config *cfg, const char *object,
-                   int64_t object_id, const char *key, const char *value)
+qvd_model_prop_set(struct qvd_db *db, struct qvd_config *cfg, const char *object, int64_t object_id,
+                   const char *key, const char *value)
 {
     int rc;
 
@@ -431,16 +437,17 @@ qvd_model_prop_set(struct qvd_db *db, struct qvd_config *cfg, const char *object
         return -1;
     rc = prop_object_check(db, object, object_id);
     if (rc == 0 &&
-        qvd_db_exec(db, "INSERT INTO properties (object, object_id, key, value) VALUES (?,?,?,?)"
-                        " ON CONFLICT (object, object_id, key) DO UPDATE SET value = excluded.value",
+        qvd_db_exec(db,
+                    "INSERT INTO properties (object, object_id, key, value) VALUES (?,?,?,?)"
+                    " ON CONFLICT (object, object_id, key) DO UPDATE SET value = excluded.value",
                     "siss", object, object_id, key, value) < 0)
         rc = qvd_model_dbfail(db);
     return qvd_model_end(db, rc);
 }
 
 int
-qvd_model_prop_del(struct qvd_db *db, struct qvd_config *cfg, const char *object,
-                   int64_t object_id, const char *key)
+qvd_model_prop_del(struct qvd_db *db, struct qvd_config *cfg, const char *object, int64_t object_id,
+                   const char *key)
 {
     int64_t n;
     int rc;

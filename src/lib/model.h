@@ -58,7 +58,10 @@ struct qvd_model_filter {
     int64_t user_id;
     const char *name;
 };
-#define QVD_MODEL_FILTER_ANY {-1, -2, -1, -1, NULL}
+#define QVD_MODEL_FILTER_ANY                                                                       \
+    {                                                                                              \
+        -1, -2, -1, -1, NULL                                                                       \
+    }
 struct qvd_stmt *qvd_model_tenant_list(struct qvd_db *db, const struct qvd_model_filter *f);
 struct qvd_stmt *qvd_model_user_list(struct qvd_db *db, const struct qvd_model_filter *f);
 struct qvd_stmt *qvd_model_osf_list(struct qvd_db *db, const struct qvd_model_filter *f);
@@ -73,8 +76,8 @@ struct qvd_stmt *qvd_model_prop_list(struct qvd_db *db, const char *object, int6
 int qvd_model_tenant_add(struct qvd_db *db, struct qvd_config *cfg, const char *name,
                          const char *description, int64_t *id);
 /* NULL / -1 leave a field unchanged. */
-int qvd_model_tenant_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id,
-                         const char *name, const char *description, int blocked);
+int qvd_model_tenant_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const char *name,
+                         const char *description, int blocked);
 /* Refused while the tenant holds users or OSFs; its configs and properties go with it. */
 int qvd_model_tenant_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
 
@@ -102,7 +105,10 @@ struct qvd_model_osf {
     long user_storage_size; /* MiB, 0 = no persistent user storage */
     int is_application;     /* 0/1 */
 };
-#define QVD_MODEL_OSF_UNSET {NULL, NULL, -1, -1, -1, -1}
+#define QVD_MODEL_OSF_UNSET                                                                        \
+    {                                                                                              \
+        NULL, NULL, -1, -1, -1, -1                                                                 \
+    }
 int qvd_model_osf_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
                       const struct qvd_model_osf *o, int64_t *id);
 int qvd_model_osf_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id,
@@ -119,8 +125,8 @@ int qvd_model_osf_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
  * `version` NULL gives YYYY-MM-DD-NNN (UTC, first free NNN for the OSF that day). */
 int qvd_model_di_add(struct qvd_db *db, struct qvd_config *cfg, int64_t osf_id, const char *src,
                      const char *version, const char *description, int64_t *id);
-int qvd_model_di_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id,
-                     const char *description, int blocked);
+int qvd_model_di_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const char *description,
+                     int blocked);
 /* Tags a DI; the tag is moved from the DI of the same OSF that held it. Fixed tags never
  * move; tagging a DI with its own tag is a no-op. */
 int qvd_model_di_tag(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const char *tag);
@@ -195,8 +201,8 @@ int qvd_model_session_end_get(struct qvd_db *db, const char *id, int64_t user_id
  * admin_stop (stop command or stopping), vm_crashed (not running without a stop) or
  * node_lost (its node's heartbeat is older than hkd.ticker.timeout, or it is not running);
  * 0 when the VM runs as far as the database knows; -1 error. */
-int qvd_model_vm_end_cause(struct qvd_db *db, struct qvd_config *cfg, int64_t vm_id,
-                           char *reason, size_t len);
+int qvd_model_vm_end_cause(struct qvd_db *db, struct qvd_config *cfg, int64_t vm_id, char *reason,
+                           size_t len);
 /* Who asked the VM's session to end (user_cmd 'abort'): 1 with *by "takeover" or "admin"
  * (an abort without a name: QVD's tools, an administrator); 0 none asked; -1 error. */
 int qvd_model_session_abort_by(struct qvd_db *db, int64_t vm_id, char *by, size_t len);
@@ -270,8 +276,8 @@ struct qvd_model_admin_session {
  * terminated) and *s filled, 0 wrong credentials (unknown, blocked, blocked tenant or bad
  * password), -1 error. The session lasts api.session.timeout seconds after its last use. */
 int qvd_model_admin_login(struct qvd_db *db, struct qvd_config *cfg, const char *login,
-                          const char *tenant, const char *password, const char *ip,
-                          char token[44], struct qvd_model_admin_session *s);
+                          const char *tenant, const char *password, const char *ip, char token[44],
+                          struct qvd_model_admin_session *s);
 enum qvd_model_session_state {
     QVD_SESSION_ERROR = -1,
     QVD_SESSION_UNKNOWN = 0,
@@ -286,18 +292,18 @@ int qvd_model_admin_logout(struct qvd_db *db, const char *token);
 
 /* ---- audit log ---- */
 struct qvd_model_audit {
-    int64_t admin_id;    /* -1: none (a failed login) */
-    const char *admin;   /* name as given */
-    int64_t tenant_id;   /* -2: none */
+    int64_t admin_id;  /* -1: none (a failed login) */
+    const char *admin; /* name as given */
+    int64_t tenant_id; /* -2: none */
     const char *tenant;
-    const char *action;  /* "vm.start", "login", ... */
-    const char *object;  /* "vm" or NULL */
-    int64_t object_id;   /* -1: none */
+    const char *action; /* "vm.start", "login", ... */
+    const char *object; /* "vm" or NULL */
+    int64_t object_id;  /* -1: none */
     const char *object_name;
     const char *arguments; /* JSON text, secrets removed */
-    int status;          /* HTTP status of the answer */
+    int status;            /* HTTP status of the answer */
     const char *message;
-    const char *source;  /* "api", "cli", "local" */
+    const char *source; /* "api", "cli", "local" */
     const char *ip;
 };
 int qvd_model_audit(struct qvd_db *db, const struct qvd_model_audit *a);

@@ -60,8 +60,8 @@ qvd_model_admin_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id
     }
     rc = qvd_model_need(db, "tenants", "tenant", tenant_id);
     if (rc == 0) {
-        rc = qvd_model_name_free(db, "administrators", "name", "administrator", tenant_id, name,
-                                 -1);
+        rc =
+            qvd_model_name_free(db, "administrators", "name", "administrator", tenant_id, name, -1);
         if (rc == 0 &&
             qvd_db_get_int(db, &v,
                            "INSERT INTO administrators (tenant_id, name, password,"

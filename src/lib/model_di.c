@@ -18,8 +18,8 @@
 #include "model_int.h"
 #include "util.h"
 
-static const char *const di_suffixes[] = {".tar",     ".tar.gz", ".tgz", ".tar.xz",
-                                          ".txz",     ".tar.zst", ".tar.bz2"};
+static const char *const di_suffixes[] = {".tar", ".tar.gz",  ".tgz",    ".tar.xz",
+                                          ".txz", ".tar.zst", ".tar.bz2"};
 
 int
 qvd_model_di_by_tag(struct qvd_db *db, int64_t osf_id, const char *tag, int64_t *di_id)
@@ -62,16 +62,19 @@ qvd_model_di_next_version(struct qvd_db *db, int64_t osf_id, int64_t now, char o
             snprintf(out, 16, "%s-%03d", day, n);
             return 0;
         }
-    return qvd_model_fail(QVD_MODEL_CONFLICT, "OSF %lld already has 1000 DIs versioned %s-NNN:"
-                                              " give --version", (long long)osf_id, day);
+    return qvd_model_fail(QVD_MODEL_CONFLICT,
+                          "OSF %lld already has 1000 DIs versioned %s-NNN:"
+                          " give --version",
+                          (long long)osf_id, day);
 }
 
 /* Puts `tag` on DI `di_id`, taking it from the DI of the OSF that holds it. */
 static int
 tag_put(struct qvd_db *db, int64_t osf_id, int64_t di_id, const char *tag, bool fixed)
 {
-    struct qvd_stmt *st = qvd_db_query(db, "SELECT di_id, fixed FROM di_tags"
-                                           " WHERE osf_id = ? AND tag = ?",
+    struct qvd_stmt *st = qvd_db_query(db,
+                                       "SELECT di_id, fixed FROM di_tags"
+                                       " WHERE osf_id = ? AND tag = ?",
                                        "is", osf_id, tag);
     int64_t holder = -1, holder_fixed = 0;
     int rc;
@@ -123,8 +126,9 @@ static int
 tag_unused(struct qvd_db *db, int64_t osf_id, const char *tag, const char *why)
 {
     int64_t vm;
-    int rc = qvd_db_get_int(db, &vm, "SELECT id FROM vms WHERE osf_id = ? AND di_tag = ?"
-                                     " ORDER BY id LIMIT 1",
+    int rc = qvd_db_get_int(db, &vm,
+                            "SELECT id FROM vms WHERE osf_id = ? AND di_tag = ?"
+                            " ORDER BY id LIMIT 1",
                             "is", osf_id, tag);
     if (rc < 0)
         return qvd_model_dbfail(db);
@@ -245,8 +249,9 @@ di_create_row(struct qvd_db *db, int64_t osf_id, const char *base, const char *v
         (rc = qvd_model_di_next_version(db, osf_id, qvd_now(), auto_version)) == 0)
         version = auto_version;
     if (rc == 0) {
-        int f = qvd_db_get_int(db, &other, "SELECT di_id FROM di_tags WHERE osf_id = ? AND tag = ?"
-                                           " UNION SELECT id FROM dis WHERE osf_id = ? AND version = ?",
+        int f = qvd_db_get_int(db, &other,
+                               "SELECT di_id FROM di_tags WHERE osf_id = ? AND tag = ?"
+                               " UNION SELECT id FROM dis WHERE osf_id = ? AND version = ?",
                                "isis", osf_id, version, osf_id, version);
         if (f < 0)
             rc = qvd_model_dbfail(db);
@@ -257,17 +262,19 @@ di_create_row(struct qvd_db *db, int64_t osf_id, const char *base, const char *v
                                 (long long)other, (long long)osf_id, version);
     }
     if (rc == 0 &&
-        (qvd_db_exec(db, "INSERT INTO dis (osf_id, path, version, description, created_ts)"
-                         " VALUES (?, '', ?, ?, ?)",
+        (qvd_db_exec(db,
+                     "INSERT INTO dis (osf_id, path, version, description, created_ts)"
+                     " VALUES (?, '', ?, ?, ?)",
                      "issi", osf_id, version, description ? description : "", qvd_now()) < 0 ||
-         qvd_db_get_int(db, id, "SELECT id FROM dis WHERE osf_id = ? AND version = ?", "is",
-                        osf_id, version) != 1))
+         qvd_db_get_int(db, id, "SELECT id FROM dis WHERE osf_id = ? AND version = ?", "is", osf_id,
+                        version) != 1))
         rc = qvd_model_dbfail(db);
     if (rc == 0) {
         *path = qvd_xasprintf("%lld-%s", (long long)*id, base);
         if (qvd_db_exec(db, "UPDATE dis SET path = ? WHERE id = ?", "si", *path, *id) < 0 ||
-            qvd_db_exec(db, "INSERT INTO di_runtimes (di_id, state, state_ts)"
-                            " VALUES (?, 'uploading', ?)",
+            qvd_db_exec(db,
+                        "INSERT INTO di_runtimes (di_id, state, state_ts)"
+                        " VALUES (?, 'uploading', ?)",
                         "ii", *id, qvd_now()) < 0)
             rc = qvd_model_dbfail(db);
     }
@@ -301,8 +308,9 @@ di_publish(struct qvd_db *db, int64_t osf_id, int64_t id)
         int f = qvd_model_di_by_tag(db, osf_id, "default", &v);
         rc = f < 0 ? -1 : f == 0 ? tag_put(db, osf_id, id, "default", false) : 0;
     }
-    if (rc == 0 && qvd_db_exec(db, "UPDATE di_runtimes SET state = 'published', state_ts = ?"
-                                   " WHERE di_id = ?",
+    if (rc == 0 && qvd_db_exec(db,
+                               "UPDATE di_runtimes SET state = 'published', state_ts = ?"
+                               " WHERE di_id = ?",
                                "ii", qvd_now(), id) < 0)
         rc = qvd_model_dbfail(db);
     free(version);
@@ -321,10 +329,12 @@ qvd_model_di_add(struct qvd_db *db, struct qvd_config *cfg, int64_t osf_id, cons
 
     if (di_src_check(src, &is_dir) < 0)
         return -1;
-    if (version != NULL && (qvd_model_check_name("version", version, 64) < 0 ||
-                            !qvd_model_tag_valid(version)))
-        return qvd_model_fail(QVD_MODEL_INVALID, "version '%s' must be 1..64 characters without"
-                                                 " spaces", version);
+    if (version != NULL &&
+        (qvd_model_check_name("version", version, 64) < 0 || !qvd_model_tag_valid(version)))
+        return qvd_model_fail(QVD_MODEL_INVALID,
+                              "version '%s' must be 1..64 characters without"
+                              " spaces",
+                              version);
     if (images == NULL || *images == '\0')
         return qvd_model_fail(QVD_MODEL_INVALID, "path.storage.images is not set: %s",
                               qvd_strerror());
@@ -388,8 +398,10 @@ qvd_model_di_tag(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const ch
     int rc;
 
     if (!qvd_model_tag_valid(tag))
-        return qvd_model_fail(QVD_MODEL_INVALID, "tag '%s' must be 1..128 characters without"
-                                                 " spaces", tag ? tag : "");
+        return qvd_model_fail(QVD_MODEL_INVALID,
+                              "tag '%s' must be 1..128 characters without"
+                              " spaces",
+                              tag ? tag : "");
     if (qvd_model_begin(db) < 0)
         return -1;
     rc = di_osf(db, id, &osf_id);
@@ -415,21 +427,22 @@ qvd_model_di_untag(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const 
         if (f < 0)
             rc = qvd_model_dbfail(db);
         else if (f == 0)
-            rc = qvd_model_fail(QVD_MODEL_NOT_FOUND, "DI %lld has no tag '%s'", (long long)id,
-                                tag);
+            rc = qvd_model_fail(QVD_MODEL_NOT_FOUND, "DI %lld has no tag '%s'", (long long)id, tag);
         else if (fixed)
             rc = qvd_model_fail(QVD_MODEL_CONFLICT,
                                 "tag '%s' is the fixed version tag of DI %lld: it cannot be"
-                                " removed", tag, (long long)id);
+                                " removed",
+                                tag, (long long)id);
         else if (strcmp(tag, "head") == 0 || strcmp(tag, "default") == 0)
             rc = qvd_model_fail(QVD_MODEL_CONFLICT,
                                 "tag '%s' cannot be removed: move it by tagging another DI"
-                                " (qvd-admin di tag --id N --tag %s)", tag, tag);
+                                " (qvd-admin di tag --id N --tag %s)",
+                                tag, tag);
     }
     if (rc == 0)
         rc = tag_unused(db, osf_id, tag, "tag another DI with it first");
-    if (rc == 0 && qvd_db_exec(db, "DELETE FROM di_tags WHERE di_id = ? AND tag = ?", "is", id,
-                               tag) < 0)
+    if (rc == 0 &&
+        qvd_db_exec(db, "DELETE FROM di_tags WHERE di_id = ? AND tag = ?", "is", id, tag) < 0)
         rc = qvd_model_dbfail(db);
     return qvd_model_end(db, rc);
 }
@@ -442,8 +455,9 @@ di_del_tx(struct qvd_db *db, int64_t id, int64_t osf_id)
     struct qvd_stmt *st;
     int rc;
 
-    rc = qvd_db_get_int(db, &vm, "SELECT vm_id FROM vm_runtimes WHERE current_di_id = ?"
-                                 " AND vm_state <> 'stopped' ORDER BY vm_id LIMIT 1",
+    rc = qvd_db_get_int(db, &vm,
+                        "SELECT vm_id FROM vm_runtimes WHERE current_di_id = ?"
+                        " AND vm_state <> 'stopped' ORDER BY vm_id LIMIT 1",
                         "i", id);
     if (rc < 0)
         return qvd_model_dbfail(db);
@@ -452,9 +466,10 @@ di_del_tx(struct qvd_db *db, int64_t id, int64_t osf_id)
                               "DI %lld is used by running VM %lld: stop it first (qvd-admin vm"
                               " stop --id %lld)",
                               (long long)id, (long long)vm, (long long)vm);
-    rc = qvd_db_get_int(db, &heir, "SELECT d.id FROM dis d JOIN di_runtimes r ON r.di_id = d.id"
-                                   " WHERE d.osf_id = ? AND d.id <> ? AND r.state = 'published'"
-                                   " ORDER BY d.created_ts DESC, d.id DESC LIMIT 1",
+    rc = qvd_db_get_int(db, &heir,
+                        "SELECT d.id FROM dis d JOIN di_runtimes r ON r.di_id = d.id"
+                        " WHERE d.osf_id = ? AND d.id <> ? AND r.state = 'published'"
+                        " ORDER BY d.created_ts DESC, d.id DESC LIMIT 1",
                         "ii", osf_id, id);
     if (rc < 0)
         return qvd_model_dbfail(db);
@@ -489,8 +504,9 @@ di_del_tx(struct qvd_db *db, int64_t id, int64_t osf_id)
         return qvd_model_errkind() == QVD_MODEL_OK ? qvd_model_dbfail(db) : -1;
     if (qvd_db_exec(db, "UPDATE vm_runtimes SET current_di_id = NULL WHERE current_di_id = ?", "i",
                     id) < 0 ||
-        (heir >= 0 && qvd_db_exec(db, "UPDATE di_tags SET di_id = ? WHERE di_id = ?"
-                                      " AND tag IN ('head', 'default')",
+        (heir >= 0 && qvd_db_exec(db,
+                                  "UPDATE di_tags SET di_id = ? WHERE di_id = ?"
+                                  " AND tag IN ('head', 'default')",
                                   "ii", heir, id) < 0) ||
         qvd_db_exec(db, "DELETE FROM di_tags WHERE di_id = ?", "i", id) < 0 ||
         qvd_model_prop_clear(db, "di", id) < 0 ||
@@ -542,8 +558,9 @@ qvd_model_di_publish(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
     int64_t osf_id = -1;
     int rc;
 
-    st = qvd_db_query(db, "SELECT d.osf_id, coalesce(r.state, '') FROM dis d"
-                          " LEFT JOIN di_runtimes r ON r.di_id = d.id WHERE d.id = ?",
+    st = qvd_db_query(db,
+                      "SELECT d.osf_id, coalesce(r.state, '') FROM dis d"
+                      " LEFT JOIN di_runtimes r ON r.di_id = d.id WHERE d.id = ?",
                       "i", id);
     if (st == NULL)
         return qvd_model_dbfail(db);
@@ -560,8 +577,7 @@ qvd_model_di_publish(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
     if (strcmp(state, "published") == 0)
         return 0;
     if (strcmp(state, "ready") != 0)
-        return qvd_model_fail(QVD_MODEL_CONFLICT,
-                              "DI %lld is %s: only a ready DI can be published", (long long)id,
-                              state[0] ? state : "without state");
+        return qvd_model_fail(QVD_MODEL_CONFLICT, "DI %lld is %s: only a ready DI can be published",
+                              (long long)id, state[0] ? state : "without state");
     return di_publish(db, osf_id, id);
 }

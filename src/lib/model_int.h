@@ -35,8 +35,8 @@ int qvd_model_prop_clear(struct qvd_db *db, const char *object, int64_t object_i
 /* 0 if no row of `table` but `self` (-1: none) has `column` = name in the tenant, else -1
  * with a CONFLICT "<what> 'name' already exists in tenant 'T' (id N)". `table` and
  * `column` are the caller's constants, never input. */
-int qvd_model_name_free(struct qvd_db *db, const char *table, const char *column,
-                        const char *what, int64_t tenant_id, const char *name, int64_t self);
+int qvd_model_name_free(struct qvd_db *db, const char *table, const char *column, const char *what,
+                        int64_t tenant_id, const char *name, int64_t self);
 /* Tenant name for messages (static buffer per thread). */
 const char *qvd_model_tenant_name(struct qvd_db *db, int64_t id);
 

@@ -76,20 +76,19 @@ struct qvd_stmt *
 qvd_model_vm_list(struct qvd_db *db, const struct qvd_model_filter *f)
 {
     return checked(
-        db,
-        qvd_db_query(db,
-                     "SELECT v.id, v.name, u.login AS user, t.name AS tenant, o.name AS osf,"
-                     " v.di_tag, v.ip, v.mac, r.vm_state AS state, r.vm_cmd AS cmd,"
-                     " h.name AS host, r.blocked, r.user_state, v.description"
-                     " FROM vms v JOIN users u ON u.id = v.user_id"
-                     " JOIN tenants t ON t.id = u.tenant_id JOIN osfs o ON o.id = v.osf_id"
-                     " LEFT JOIN vm_runtimes r ON r.vm_id = v.id"
-                     " LEFT JOIN hosts h ON h.id = r.host_id"
-                     " WHERE (? < 0 OR v.id = ?) AND (? < -1 OR u.tenant_id = ?)"
-                     " AND (? < 0 OR v.osf_id = ?) AND (? < 0 OR v.user_id = ?)"
-                     " AND (? IS NULL OR v.name = ?) ORDER BY v.id",
-                     "iiiiiiiiss", f->id, f->id, f->tenant_id, f->tenant_id, f->osf_id, f->osf_id,
-                     f->user_id, f->user_id, f->name, f->name));
+        db, qvd_db_query(db,
+                         "SELECT v.id, v.name, u.login AS user, t.name AS tenant, o.name AS osf,"
+                         " v.di_tag, v.ip, v.mac, r.vm_state AS state, r.vm_cmd AS cmd,"
+                         " h.name AS host, r.blocked, r.user_state, v.description"
+                         " FROM vms v JOIN users u ON u.id = v.user_id"
+                         " JOIN tenants t ON t.id = u.tenant_id JOIN osfs o ON o.id = v.osf_id"
+                         " LEFT JOIN vm_runtimes r ON r.vm_id = v.id"
+                         " LEFT JOIN hosts h ON h.id = r.host_id"
+                         " WHERE (? < 0 OR v.id = ?) AND (? < -1 OR u.tenant_id = ?)"
+                         " AND (? < 0 OR v.osf_id = ?) AND (? < 0 OR v.user_id = ?)"
+                         " AND (? IS NULL OR v.name = ?) ORDER BY v.id",
+                         "iiiiiiiiss", f->id, f->id, f->tenant_id, f->tenant_id, f->osf_id,
+                         f->osf_id, f->user_id, f->user_id, f->name, f->name));
 }
 
 struct qvd_stmt *

@@ -32,12 +32,10 @@ qvd_model_net_parse(const char *ip_start, const char *netmask, struct qvd_model_
     uint32_t start, mask;
 
     if (qvd_model_ip_parse(ip_start, &start) < 0 || qvd_model_ip_parse(netmask, &mask) < 0)
-        return qvd_model_fail(QVD_MODEL_INVALID, "vm.network.ip.start/netmask: %s",
-                              qvd_strerror());
+        return qvd_model_fail(QVD_MODEL_INVALID, "vm.network.ip.start/netmask: %s", qvd_strerror());
     /* a netmask is ones then zeros: ~mask + 1 is a power of two */
     if (mask == 0 || ((~mask + 1) & ~mask) != 0)
-        return qvd_model_fail(QVD_MODEL_INVALID, "vm.network.netmask %s is not a netmask",
-                              netmask);
+        return qvd_model_fail(QVD_MODEL_INVALID, "vm.network.netmask %s is not a netmask", netmask);
     net->network = start & mask;
     net->broadcast = net->network | ~mask;
     net->first = start;
@@ -108,8 +106,7 @@ qvd_model_lb_score(int64_t usable_ram, int64_t usable_cpu, int64_t assigned_vms,
 {
     if (assigned_vms < 0)
         assigned_vms = 0;
-    return (w_ram * (double)usable_ram + w_cpu * (double)usable_cpu) /
-               (double)(assigned_vms + 1) +
+    return (w_ram * (double)usable_ram + w_cpu * (double)usable_cpu) / (double)(assigned_vms + 1) +
            w_random * rnd;
 }
 

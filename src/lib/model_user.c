@@ -74,8 +74,8 @@ qvd_model_user_find(struct qvd_db *db, struct qvd_config *cfg, const char *login
     rc = qvd_model_tenant_find(db, tenant, &tenant_id);
     if (rc == 0) {
         norm = login_norm(cfg, name);
-        rc = qvd_db_get_int(db, id, "SELECT id FROM users WHERE tenant_id = ? AND login = ?",
-                            "is", tenant_id, norm);
+        rc = qvd_db_get_int(db, id, "SELECT id FROM users WHERE tenant_id = ? AND login = ?", "is",
+                            tenant_id, norm);
         if (rc < 0)
             rc = qvd_model_dbfail(db);
         else if (rc == 0)
@@ -106,8 +106,8 @@ qvd_model_user_key(struct qvd_config *cfg, const char *login, char *out, size_t 
 }
 
 int
-qvd_model_user_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
-                   const char *login, const char *password, const char *description, int64_t *id)
+qvd_model_user_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id, const char *login,
+                   const char *password, const char *description, int64_t *id)
 {
     char *norm = NULL, *hash = NULL;
     int64_t v;
@@ -133,8 +133,9 @@ qvd_model_user_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
     if (rc == 0)
         rc = qvd_model_name_free(db, "users", "login", "user", tenant_id, norm, -1);
     if (rc == 0 &&
-        (qvd_db_exec(db, "INSERT INTO users (tenant_id, login, password, description, created_ts)"
-                         " VALUES (?, ?, ?, ?, ?)",
+        (qvd_db_exec(db,
+                     "INSERT INTO users (tenant_id, login, password, description, created_ts)"
+                     " VALUES (?, ?, ?, ?, ?)",
                      "isssi", tenant_id, norm, hash, description ? description : "",
                      qvd_now()) < 0 ||
          qvd_db_get_int(db, &v, "SELECT id FROM users WHERE tenant_id = ? AND login = ?", "is",
@@ -179,8 +180,8 @@ qvd_model_user_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const 
         qvd_db_exec(db, "UPDATE users SET language = ? WHERE id = ?", "si", language, id) < 0)
         rc = qvd_model_dbfail(db);
     if (rc == 0 && blocked >= 0 &&
-        qvd_db_exec(db, "UPDATE users SET blocked = ? WHERE id = ?", "ii",
-                    (int64_t)(blocked != 0), id) < 0)
+        qvd_db_exec(db, "UPDATE users SET blocked = ? WHERE id = ?", "ii", (int64_t)(blocked != 0),
+                    id) < 0)
         rc = qvd_model_dbfail(db);
     free(norm);
     return qvd_model_end(db, rc);
@@ -201,7 +202,8 @@ qvd_model_user_passwd(struct qvd_db *db, struct qvd_config *cfg, int64_t id, con
         return -1;
     }
     rc = qvd_model_need(db, "users", "user", id);
-    if (rc == 0 && qvd_db_exec(db, "UPDATE users SET password = ? WHERE id = ?", "si", hash, id) < 0)
+    if (rc == 0 &&
+        qvd_db_exec(db, "UPDATE users SET password = ? WHERE id = ?", "si", hash, id) < 0)
         rc = qvd_model_dbfail(db);
     free(hash);
     return qvd_model_end(db, rc);
@@ -210,8 +212,8 @@ qvd_model_user_passwd(struct qvd_db *db, struct qvd_config *cfg, int64_t id, con
 int
 qvd_model_user_check_password(struct qvd_db *db, int64_t id, const char *password)
 {
-    struct qvd_stmt *st = qvd_db_query(db, "SELECT password, blocked FROM users WHERE id = ?",
-                                       "i", id);
+    struct qvd_stmt *st =
+        qvd_db_query(db, "SELECT password, blocked FROM users WHERE id = ?", "i", id);
     int rc;
 
     if (st == NULL)
@@ -234,8 +236,8 @@ qvd_model_user_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
     if (qvd_model_begin(db) < 0)
         return -1;
     rc = qvd_model_need(db, "users", "user", id);
-    if (rc == 0 && (rc = qvd_model_count(db, &n, "SELECT count(*) FROM vms WHERE user_id = ?",
-                                         id)) == 0 &&
+    if (rc == 0 &&
+        (rc = qvd_model_count(db, &n, "SELECT count(*) FROM vms WHERE user_id = ?", id)) == 0 &&
         n > 0)
         rc = qvd_model_fail(QVD_MODEL_CONFLICT,
                             "user %lld owns %lld VMs: delete them first (qvd-admin vm del)",
@@ -254,10 +256,9 @@ osf_check(const struct qvd_model_osf *o, bool add)
     if ((add || o->name != NULL) && qvd_model_check_name("OSF name", o->name, 64) < 0)
         return -1;
     if (o->memory != -1 && (o->memory < 16 || o->memory > 1024 * 1024))
-        return qvd_model_fail(QVD_MODEL_INVALID, "memory %ld MiB is not in 16..1048576",
-                              o->memory);
-    if (o->user_storage_size != -1 && (o->user_storage_size < 0 ||
-                                       o->user_storage_size > 1024L * 1024 * 1024))
+        return qvd_model_fail(QVD_MODEL_INVALID, "memory %ld MiB is not in 16..1048576", o->memory);
+    if (o->user_storage_size != -1 &&
+        (o->user_storage_size < 0 || o->user_storage_size > 1024L * 1024 * 1024))
         return qvd_model_fail(QVD_MODEL_INVALID, "user storage size %ld MiB is out of range",
                               o->user_storage_size);
     if (o->use_overlay < -1 || o->use_overlay > 1 || o->is_application < -1 ||
@@ -295,9 +296,10 @@ qvd_model_osf_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
     if (rc == 0)
         rc = qvd_model_name_free(db, "osfs", "name", "OSF", tenant_id, o->name, -1);
     if (rc == 0 &&
-        (qvd_db_exec(db, "INSERT INTO osfs (tenant_id, name, memory, use_overlay,"
-                         " user_storage_size, is_application, description)"
-                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (qvd_db_exec(db,
+                     "INSERT INTO osfs (tenant_id, name, memory, use_overlay,"
+                     " user_storage_size, is_application, description)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                      "isiiiis", tenant_id, o->name, (int64_t)memory, (int64_t)overlay,
                      (int64_t)storage, (int64_t)app, o->description ? o->description : "") < 0 ||
          qvd_db_get_int(db, &v, "SELECT id FROM osfs WHERE tenant_id = ? AND name = ?", "is",
@@ -325,17 +327,18 @@ qvd_model_osf_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id,
          qvd_model_name_free(db, "osfs", "name", "OSF", tenant_id, o->name, id) < 0))
         rc = -1;
     if (rc == 0 &&
-        qvd_db_exec(db, "UPDATE osfs SET name = coalesce(?, name),"
-                        " description = coalesce(?, description),"
-                        " memory = CASE WHEN ? < 0 THEN memory ELSE ? END,"
-                        " use_overlay = CASE WHEN ? < 0 THEN use_overlay ELSE ? END,"
-                        " user_storage_size = CASE WHEN ? < 0 THEN user_storage_size ELSE ? END,"
-                        " is_application = CASE WHEN ? < 0 THEN is_application ELSE ? END"
-                        " WHERE id = ?",
-                    "ssiiiiiiiii", o->name, o->description, (int64_t)o->memory,
-                    (int64_t)o->memory, (int64_t)o->use_overlay, (int64_t)o->use_overlay,
-                    (int64_t)o->user_storage_size, (int64_t)o->user_storage_size,
-                    (int64_t)o->is_application, (int64_t)o->is_application, id) < 0)
+        qvd_db_exec(db,
+                    "UPDATE osfs SET name = coalesce(?, name),"
+                    " description = coalesce(?, description),"
+                    " memory = CASE WHEN ? < 0 THEN memory ELSE ? END,"
+                    " use_overlay = CASE WHEN ? < 0 THEN use_overlay ELSE ? END,"
+                    " user_storage_size = CASE WHEN ? < 0 THEN user_storage_size ELSE ? END,"
+                    " is_application = CASE WHEN ? < 0 THEN is_application ELSE ? END"
+                    " WHERE id = ?",
+                    "ssiiiiiiiii", o->name, o->description, (int64_t)o->memory, (int64_t)o->memory,
+                    (int64_t)o->use_overlay, (int64_t)o->use_overlay, (int64_t)o->user_storage_size,
+                    (int64_t)o->user_storage_size, (int64_t)o->is_application,
+                    (int64_t)o->is_application, id) < 0)
         rc = qvd_model_dbfail(db);
     return qvd_model_end(db, rc);
 }
@@ -349,14 +352,14 @@ qvd_model_osf_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
     if (qvd_model_begin(db) < 0)
         return -1;
     rc = qvd_model_need(db, "osfs", "OSF", id);
-    if (rc == 0 && (rc = qvd_model_count(db, &n, "SELECT count(*) FROM vms WHERE osf_id = ?",
-                                         id)) == 0 &&
+    if (rc == 0 &&
+        (rc = qvd_model_count(db, &n, "SELECT count(*) FROM vms WHERE osf_id = ?", id)) == 0 &&
         n > 0)
         rc = qvd_model_fail(QVD_MODEL_CONFLICT,
                             "OSF %lld is used by %lld VMs: delete them first (qvd-admin vm del)",
                             (long long)id, (long long)n);
-    if (rc == 0 && (rc = qvd_model_count(db, &n, "SELECT count(*) FROM dis WHERE osf_id = ?",
-                                         id)) == 0 &&
+    if (rc == 0 &&
+        (rc = qvd_model_count(db, &n, "SELECT count(*) FROM dis WHERE osf_id = ?", id)) == 0 &&
         n > 0)
         rc = qvd_model_fail(QVD_MODEL_CONFLICT,
                             "OSF %lld has %lld DIs: delete them first (qvd-admin di del)",

@@ -66,8 +66,9 @@ static int
 vm_name_free(struct qvd_db *db, int64_t user_id, const char *name, int64_t self)
 {
     int64_t other;
-    int rc = qvd_db_get_int(db, &other, "SELECT id FROM vms WHERE user_id = ? AND name = ?"
-                                        " AND id <> ?",
+    int rc = qvd_db_get_int(db, &other,
+                            "SELECT id FROM vms WHERE user_id = ? AND name = ?"
+                            " AND id <> ?",
                             "isi", user_id, name, self);
     if (rc < 0)
         return qvd_model_dbfail(db);
@@ -96,8 +97,8 @@ vm_tag_exists(struct qvd_db *db, int64_t osf_id, const char *tag)
 /* One attempt of vm_add inside a transaction; a constraint failure of the INSERT (another
  * creator took the address) is reported as QVD_MODEL_BUSY so that the caller retries. */
 static int
-vm_add_tx(struct qvd_db *db, struct qvd_config *cfg, const struct qvd_model_vm *v,
-          const char *tag, int64_t *id)
+vm_add_tx(struct qvd_db *db, struct qvd_config *cfg, const struct qvd_model_vm *v, const char *tag,
+          int64_t *id)
 {
     int64_t user_tenant = 0, osf_tenant;
     char ip[16], mac[18], user[80];
@@ -118,8 +119,7 @@ vm_add_tx(struct qvd_db *db, struct qvd_config *cfg, const struct qvd_model_vm *
     if (rc == 0)
         return qvd_model_fail(QVD_MODEL_NOT_FOUND, "user %lld does not exist",
                               (long long)v->user_id);
-    rc = qvd_db_get_int(db, &osf_tenant, "SELECT tenant_id FROM osfs WHERE id = ?", "i",
-                        v->osf_id);
+    rc = qvd_db_get_int(db, &osf_tenant, "SELECT tenant_id FROM osfs WHERE id = ?", "i", v->osf_id);
     if (rc < 0)
         return qvd_model_dbfail(db);
     if (rc == 0)
@@ -136,8 +136,9 @@ vm_add_tx(struct qvd_db *db, struct qvd_config *cfg, const struct qvd_model_vm *
     if (vm_name_free(db, v->user_id, v->name, -1) < 0 || vm_tag_exists(db, v->osf_id, tag) < 0 ||
         vm_pick_address(db, cfg, ip, mac) < 0)
         return -1;
-    if (qvd_db_exec(db, "INSERT INTO vms (name, user_id, osf_id, di_tag, ip, mac, description,"
-                        " created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    if (qvd_db_exec(db,
+                    "INSERT INTO vms (name, user_id, osf_id, di_tag, ip, mac, description,"
+                    " created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     "siissssi", v->name, v->user_id, v->osf_id, tag, ip, mac,
                     v->description ? v->description : "", qvd_now()) < 0) {
         qvd_model_dbfail(db);
@@ -146,8 +147,9 @@ vm_add_tx(struct qvd_db *db, struct qvd_config *cfg, const struct qvd_model_vm *
         return -1;
     }
     if (qvd_db_get_int(db, id, "SELECT id FROM vms WHERE ip = ?", "s", ip) != 1 ||
-        qvd_db_exec(db, "INSERT INTO vm_runtimes (vm_id, vm_state_ts, user_state_ts)"
-                        " VALUES (?, ?, ?)",
+        qvd_db_exec(db,
+                    "INSERT INTO vm_runtimes (vm_id, vm_state_ts, user_state_ts)"
+                    " VALUES (?, ?, ?)",
                     "iii", *id, qvd_now(), qvd_now()) < 0 ||
         qvd_db_exec(db, "INSERT INTO vm_counters (vm_id) VALUES (?)", "i", *id) < 0)
         return qvd_model_dbfail(db);
@@ -164,8 +166,10 @@ qvd_model_vm_add(struct qvd_db *db, struct qvd_config *cfg, const struct qvd_mod
     if (qvd_model_check_name("VM name", v->name, 64) < 0)
         return -1;
     if (!qvd_model_tag_valid(tag))
-        return qvd_model_fail(QVD_MODEL_INVALID, "tag '%s' must be 1..128 characters without"
-                                                 " spaces", tag);
+        return qvd_model_fail(QVD_MODEL_INVALID,
+                              "tag '%s' must be 1..128 characters without"
+                              " spaces",
+                              tag);
     for (int attempt = 1;; attempt++) {
         if (qvd_model_begin(db) < 0)
             return -1;
@@ -188,9 +192,10 @@ struct vm_row {
 static int
 vm_get(struct qvd_db *db, int64_t id, struct vm_row *r)
 {
-    struct qvd_stmt *st = qvd_db_query(db, "SELECT r.vm_state, r.vm_cmd, r.host_id, v.osf_id,"
-                                           " v.di_tag, r.blocked FROM vms v"
-                                           " JOIN vm_runtimes r ON r.vm_id = v.id WHERE v.id = ?",
+    struct qvd_stmt *st = qvd_db_query(db,
+                                       "SELECT r.vm_state, r.vm_cmd, r.host_id, v.osf_id,"
+                                       " v.di_tag, r.blocked FROM vms v"
+                                       " JOIN vm_runtimes r ON r.vm_id = v.id WHERE v.id = ?",
                                        "i", id);
     int rc;
 
@@ -225,8 +230,10 @@ qvd_model_vm_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const ch
     if (name != NULL && qvd_model_check_name("VM name", name, 64) < 0)
         return -1;
     if (di_tag != NULL && !qvd_model_tag_valid(di_tag))
-        return qvd_model_fail(QVD_MODEL_INVALID, "tag '%s' must be 1..128 characters without"
-                                                 " spaces", di_tag);
+        return qvd_model_fail(QVD_MODEL_INVALID,
+                              "tag '%s' must be 1..128 characters without"
+                              " spaces",
+                              di_tag);
     if (qvd_model_begin(db) < 0)
         return -1;
     rc = vm_get(db, id, &r);
@@ -236,9 +243,10 @@ qvd_model_vm_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const ch
         rc = -1;
     if (rc == 0 && di_tag != NULL && vm_tag_exists(db, r.osf_id, di_tag) < 0)
         rc = -1;
-    if (rc == 0 && qvd_db_exec(db, "UPDATE vms SET name = coalesce(?, name),"
-                                   " di_tag = coalesce(?, di_tag),"
-                                   " description = coalesce(?, description) WHERE id = ?",
+    if (rc == 0 && qvd_db_exec(db,
+                               "UPDATE vms SET name = coalesce(?, name),"
+                               " di_tag = coalesce(?, di_tag),"
+                               " description = coalesce(?, description) WHERE id = ?",
                                "sssi", name, di_tag, description, id) < 0)
         rc = qvd_model_dbfail(db);
     return qvd_model_end(db, rc);
@@ -254,10 +262,9 @@ qvd_model_vm_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
         return -1;
     rc = vm_get(db, id, &r);
     if (rc == 0 && (strcmp(r.state, "stopped") != 0 || r.cmd[0] != '\0'))
-        rc = qvd_model_fail(QVD_MODEL_CONFLICT,
-                            "VM %lld is %s%s%s: stop it first (qvd-admin vm stop --id %lld)",
-                            (long long)id, r.state, r.cmd[0] ? " with command " : "", r.cmd,
-                            (long long)id);
+        rc = qvd_model_fail(
+            QVD_MODEL_CONFLICT, "VM %lld is %s%s%s: stop it first (qvd-admin vm stop --id %lld)",
+            (long long)id, r.state, r.cmd[0] ? " with command " : "", r.cmd, (long long)id);
     if (rc == 0 && (qvd_model_prop_clear(db, "vm", id) < 0 ||
                     qvd_db_exec(db, "DELETE FROM user_tokens WHERE vm_id = ?", "i", id) < 0 ||
                     qvd_db_exec(db, "DELETE FROM vm_counters WHERE vm_id = ?", "i", id) < 0 ||
@@ -292,11 +299,12 @@ pick_host(struct qvd_db *db, struct qvd_config *cfg, int64_t *host_id)
     struct qvd_stmt *st;
     int rc;
 
-    st = qvd_db_query(db, "SELECT h.id, r.usable_ram, r.usable_cpu,"
-                          " (SELECT count(*) FROM vm_runtimes x WHERE x.host_id = h.id)"
-                          " FROM hosts h JOIN host_runtimes r ON r.host_id = h.id"
-                          " WHERE h.backend = 1 AND r.blocked = 0 AND r.state = 'running'"
-                          " AND r.ok_ts >= ? ORDER BY h.id",
+    st = qvd_db_query(db,
+                      "SELECT h.id, r.usable_ram, r.usable_cpu,"
+                      " (SELECT count(*) FROM vm_runtimes x WHERE x.host_id = h.id)"
+                      " FROM hosts h JOIN host_runtimes r ON r.host_id = h.id"
+                      " WHERE h.backend = 1 AND r.blocked = 0 AND r.state = 'running'"
+                      " AND r.ok_ts >= ? ORDER BY h.id",
                       "i", fresh);
     if (st == NULL)
         return qvd_model_dbfail(db);
@@ -305,8 +313,8 @@ pick_host(struct qvd_db *db, struct qvd_config *cfg, int64_t *host_id)
         uint32_t r = 0;
         double score;
         RAND_bytes((unsigned char *)&r, sizeof(r));
-        score = qvd_model_lb_score(qvd_db_int(st, 1), qvd_db_int(st, 2), qvd_db_int(st, 3),
-                                   w_ram, w_cpu, w_rnd, r / 4294967296.0);
+        score = qvd_model_lb_score(qvd_db_int(st, 1), qvd_db_int(st, 2), qvd_db_int(st, 3), w_ram,
+                                   w_cpu, w_rnd, r / 4294967296.0);
         if (score > best) {
             best = score;
             *host_id = qvd_db_int(st, 0);
@@ -334,17 +342,20 @@ vm_start_tx(struct qvd_db *db, struct qvd_config *cfg, int64_t id, int64_t *host
     if (r.blocked)
         return qvd_model_fail(QVD_MODEL_CONFLICT,
                               "VM %lld is blocked: unblock it first (qvd-admin vm unblock --id"
-                              " %lld)", (long long)id, (long long)id);
+                              " %lld)",
+                              (long long)id, (long long)id);
     if (strcmp(r.cmd, "start") == 0)
         return qvd_model_fail(QVD_MODEL_CONFLICT, "VM %lld is already being started",
                               (long long)id);
     if (strcmp(r.state, "stopped") != 0 || r.cmd[0] != '\0')
-        return qvd_model_fail(QVD_MODEL_CONFLICT, "VM %lld is %s%s%s: it can only be started"
-                                                  " when stopped", (long long)id, r.state,
-                              r.cmd[0] ? " with command " : "", r.cmd);
-    st = qvd_db_query(db, "SELECT d.id, d.blocked FROM di_tags g JOIN dis d ON d.id = g.di_id"
-                          " JOIN di_runtimes s ON s.di_id = d.id WHERE g.osf_id = ? AND g.tag = ?"
-                          " AND s.state = 'published'",
+        return qvd_model_fail(QVD_MODEL_CONFLICT,
+                              "VM %lld is %s%s%s: it can only be started"
+                              " when stopped",
+                              (long long)id, r.state, r.cmd[0] ? " with command " : "", r.cmd);
+    st = qvd_db_query(db,
+                      "SELECT d.id, d.blocked FROM di_tags g JOIN dis d ON d.id = g.di_id"
+                      " JOIN di_runtimes s ON s.di_id = d.id WHERE g.osf_id = ? AND g.tag = ?"
+                      " AND s.state = 'published'",
                       "is", r.osf_id, r.tag);
     if (st == NULL)
         return qvd_model_dbfail(db);
@@ -368,14 +379,14 @@ vm_start_tx(struct qvd_db *db, struct qvd_config *cfg, int64_t id, int64_t *host
                               (long long)di, r.tag, (long long)id, (long long)di);
     if (pick_host(db, cfg, host_id) < 0)
         return -1;
-    rc = (int)qvd_db_exec(db, "UPDATE vm_runtimes SET vm_cmd = 'start', host_id = ?"
-                              " WHERE vm_id = ? AND vm_state = 'stopped' AND vm_cmd IS NULL",
+    rc = (int)qvd_db_exec(db,
+                          "UPDATE vm_runtimes SET vm_cmd = 'start', host_id = ?"
+                          " WHERE vm_id = ? AND vm_state = 'stopped' AND vm_cmd IS NULL",
                           "ii", *host_id, id);
     if (rc < 0)
         return qvd_model_dbfail(db);
     if (rc != 1)
-        return qvd_model_fail(QVD_MODEL_CONFLICT, "VM %lld changed state meanwhile",
-                              (long long)id);
+        return qvd_model_fail(QVD_MODEL_CONFLICT, "VM %lld changed state meanwhile", (long long)id);
     return 0;
 }
 
@@ -418,8 +429,9 @@ qvd_model_vm_stop(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
         rc = 0; /* already asked: stopping twice is not an error */
     else if (strcmp(r.state, "stopped") == 0 && strcmp(r.cmd, "start") == 0) {
         /* no HKD took the start yet (it takes it in one UPDATE): cancel it */
-        if (qvd_db_exec(db, "UPDATE vm_runtimes SET vm_cmd = NULL WHERE vm_id = ?"
-                            " AND vm_cmd = 'start' AND vm_state = 'stopped'",
+        if (qvd_db_exec(db,
+                        "UPDATE vm_runtimes SET vm_cmd = NULL WHERE vm_id = ?"
+                        " AND vm_cmd = 'start' AND vm_state = 'stopped'",
                         "i", id) < 0)
             rc = qvd_model_dbfail(db);
     } else if ((strcmp(r.state, "starting") == 0 || strcmp(r.state, "running") == 0 ||
@@ -428,8 +440,10 @@ qvd_model_vm_stop(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
         if (qvd_db_exec(db, "UPDATE vm_runtimes SET vm_cmd = 'stop' WHERE vm_id = ?", "i", id) < 0)
             rc = qvd_model_dbfail(db);
     } else
-        rc = qvd_model_fail(QVD_MODEL_CONFLICT, "VM %lld is %s: only a starting or running VM"
-                                                " can be stopped", (long long)id, r.state);
+        rc = qvd_model_fail(QVD_MODEL_CONFLICT,
+                            "VM %lld is %s: only a starting or running VM"
+                            " can be stopped",
+                            (long long)id, r.state);
     if (qvd_model_end(db, rc) < 0)
         return -1;
     if (r.host_id >= 0)
@@ -482,8 +496,10 @@ qvd_model_vm_disconnect(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
         else if (f == 0)
             rc = qvd_model_fail(QVD_MODEL_CONFLICT, "no user is connected to VM %lld",
                                 (long long)id);
-        else if (qvd_db_exec(db, "UPDATE vm_runtimes SET user_cmd = 'abort',"
-                                 " user_cmd_by = 'admin' WHERE vm_id = ?", "i", id) < 0)
+        else if (qvd_db_exec(db,
+                             "UPDATE vm_runtimes SET user_cmd = 'abort',"
+                             " user_cmd_by = 'admin' WHERE vm_id = ?",
+                             "i", id) < 0)
             rc = qvd_model_dbfail(db);
     }
     rc = qvd_model_end(db, rc);
@@ -522,13 +538,13 @@ host_free(struct qvd_db *db, const char *name, const char *address, int64_t self
                                   (long long)other);
     }
     if (address != NULL) {
-        rc = qvd_db_get_int(db, &other, "SELECT id FROM hosts WHERE address = ? AND id <> ?",
-                            "si", address, self);
+        rc = qvd_db_get_int(db, &other, "SELECT id FROM hosts WHERE address = ? AND id <> ?", "si",
+                            address, self);
         if (rc < 0)
             return qvd_model_dbfail(db);
         if (rc == 1)
-            return qvd_model_fail(QVD_MODEL_CONFLICT, "address %s is already host %lld's",
-                                  address, (long long)other);
+            return qvd_model_fail(QVD_MODEL_CONFLICT, "address %s is already host %lld's", address,
+                                  (long long)other);
     }
     return 0;
 }
@@ -539,14 +555,16 @@ host_exists(struct qvd_db *db, int64_t id)
     int rc = qvd_model_exists(db, "SELECT 1 FROM hosts WHERE id = ?", id);
 
     if (rc == 0)
-        return qvd_model_fail(QVD_MODEL_NOT_FOUND, "host %lld does not exist (see qvd-admin host"
-                                                   " list)", (long long)id);
+        return qvd_model_fail(QVD_MODEL_NOT_FOUND,
+                              "host %lld does not exist (see qvd-admin host"
+                              " list)",
+                              (long long)id);
     return rc < 0 ? -1 : 0;
 }
 
 int
-qvd_model_host_add(struct qvd_db *db, struct qvd_config *cfg, const char *name,
-                   const char *address, const char *description, int64_t *id)
+qvd_model_host_add(struct qvd_db *db, struct qvd_config *cfg, const char *name, const char *address,
+                   const char *description, int64_t *id)
 {
     char canon[16];
     uint32_t a;
@@ -600,10 +618,11 @@ qvd_model_host_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const 
     if (rc == 0)
         rc = host_free(db, name, address, id);
     if (rc == 0 &&
-        qvd_db_exec(db, "UPDATE hosts SET name = coalesce(?, name), address = coalesce(?, address),"
-                        " description = coalesce(?, description),"
-                        " frontend = CASE WHEN ? < 0 THEN frontend ELSE ? END,"
-                        " backend = CASE WHEN ? < 0 THEN backend ELSE ? END WHERE id = ?",
+        qvd_db_exec(db,
+                    "UPDATE hosts SET name = coalesce(?, name), address = coalesce(?, address),"
+                    " description = coalesce(?, description),"
+                    " frontend = CASE WHEN ? < 0 THEN frontend ELSE ? END,"
+                    " backend = CASE WHEN ? < 0 THEN backend ELSE ? END WHERE id = ?",
                     "sssiiiii", name, address, description, (int64_t)frontend, (int64_t)frontend,
                     (int64_t)backend, (int64_t)backend, id) < 0)
         rc = qvd_model_dbfail(db);
@@ -634,8 +653,9 @@ qvd_model_host_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
         return -1;
     rc = host_exists(db, id);
     if (rc == 0) {
-        int f = qvd_db_get_int(db, &vm, "SELECT vm_id FROM vm_runtimes WHERE host_id = ?"
-                                        " OR l7r_host_id = ? ORDER BY vm_id LIMIT 1",
+        int f = qvd_db_get_int(db, &vm,
+                               "SELECT vm_id FROM vm_runtimes WHERE host_id = ?"
+                               " OR l7r_host_id = ? ORDER BY vm_id LIMIT 1",
                                "ii", id, id);
         if (f < 0)
             rc = qvd_model_dbfail(db);
@@ -646,14 +666,15 @@ qvd_model_host_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
                                 (long long)id, (long long)vm, (long long)vm);
     }
     if (rc == 0) {
-        rc = qvd_db_get_int(db, &vm, "SELECT 1 FROM host_runtimes WHERE host_id = ? AND state IN"
-                                     " ('starting','running','stopping') AND ok_ts >= ?",
+        rc = qvd_db_get_int(db, &vm,
+                            "SELECT 1 FROM host_runtimes WHERE host_id = ? AND state IN"
+                            " ('starting','running','stopping') AND ok_ts >= ?",
                             "ii", id, fresh);
         if (rc < 0)
             rc = qvd_model_dbfail(db);
         else if (rc == 1)
-            rc = qvd_model_fail(QVD_MODEL_CONFLICT,
-                                "host %lld runs qvd-hkd: stop it there first", (long long)id);
+            rc = qvd_model_fail(QVD_MODEL_CONFLICT, "host %lld runs qvd-hkd: stop it there first",
+                                (long long)id);
     }
     if (rc == 0 && (qvd_model_prop_clear(db, "host", id) < 0 ||
                     qvd_db_exec(db, "DELETE FROM host_counters WHERE host_id = ?", "i", id) < 0 ||

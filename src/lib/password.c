@@ -35,14 +35,14 @@ qvd_password_hash(struct qvd_config *cfg, const char *password, char **out)
         return qvd_seterr("password longer than %d bytes", MAX_PASSWORD);
     if (t < 1 || t > 100 || m < 8 || m > 4 * 1024 * 1024 || p < 1 || p > 64 || m < 8 * p)
         return qvd_seterr("bad password.argon2.* cost (t_cost %ld, m_cost %ld KiB, "
-                          "parallelism %ld)", t, m, p);
+                          "parallelism %ld)",
+                          t, m, p);
     if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
         return qvd_seterr("getrandom: %s", strerror(errno));
-    len = argon2_encodedlen((uint32_t)t, (uint32_t)m, (uint32_t)p, SALT_LEN, HASH_LEN,
-                            Argon2_id);
+    len = argon2_encodedlen((uint32_t)t, (uint32_t)m, (uint32_t)p, SALT_LEN, HASH_LEN, Argon2_id);
     enc = qvd_xcalloc(1, len);
-    rc = argon2id_hash_encoded((uint32_t)t, (uint32_t)m, (uint32_t)p, password,
-                               strlen(password), salt, SALT_LEN, HASH_LEN, enc, len);
+    rc = argon2id_hash_encoded((uint32_t)t, (uint32_t)m, (uint32_t)p, password, strlen(password),
+                               salt, SALT_LEN, HASH_LEN, enc, len);
     qvd_wipe(salt, sizeof(salt));
     if (rc != ARGON2_OK) {
         free(enc);
@@ -63,8 +63,8 @@ qvd_password_verify(const char *encoded, const char *password)
     rc = argon2id_verify(encoded, password, strlen(password));
     if (rc == ARGON2_OK)
         return 1;
-    if (rc == ARGON2_VERIFY_MISMATCH || rc == ARGON2_DECODING_FAIL ||
-        rc == ARGON2_SALT_TOO_SHORT || rc == ARGON2_PWD_TOO_SHORT)
+    if (rc == ARGON2_VERIFY_MISMATCH || rc == ARGON2_DECODING_FAIL || rc == ARGON2_SALT_TOO_SHORT ||
+        rc == ARGON2_PWD_TOO_SHORT)
         return 0;
     if (rc == ARGON2_MEMORY_ALLOCATION_ERROR)
         return qvd_seterr("argon2id: %s", argon2_error_message(rc));

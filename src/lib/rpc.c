@@ -153,9 +153,9 @@ upgrade_finish_msg(struct qvd_rpc_call *c)
 {
     const struct qvd_http_msg *m = qvd_http_parser_msg(c->parser);
     if (m->status != 101) {
-        char *msg = qvd_xasprintf("upgrade refused: HTTP %d %s: %.200s", m->status,
-                                  m->reason ? m->reason : "",
-                                  qvd_buf_str((struct qvd_buf *)&m->body));
+        char *msg =
+            qvd_xasprintf("upgrade refused: HTTP %d %s: %.200s", m->status,
+                          m->reason ? m->reason : "", qvd_buf_str((struct qvd_buf *)&m->body));
         call_done(c, QVD_RPC_FAIL, NULL, msg);
         free(msg);
         return;
@@ -239,8 +239,8 @@ resolve(const char *host, int port)
 {
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(host, portstr, &hints, &ai);
     if (rc != 0) {
@@ -318,9 +318,9 @@ upgrade_headers(const char **hdrs, size_t max, const char *proto, const char *co
 }
 
 struct qvd_rpc_call *
-qvd_rpc_upgrade_async(struct event_base *base, const struct qvd_rpc_target *t,
-                      const char *target, const char *proto, const char *const *headers,
-                      qvd_rpc_upgrade_cb cb, void *arg)
+qvd_rpc_upgrade_async(struct event_base *base, const struct qvd_rpc_target *t, const char *target,
+                      const char *proto, const char *const *headers, qvd_rpc_upgrade_cb cb,
+                      void *arg)
 {
     struct qvd_rpc_call *c = qvd_xcalloc(1, sizeof(*c));
     c->upgrade_cb = cb;
@@ -336,7 +336,6 @@ qvd_rpc_upgrade_async(struct event_base *base, const struct qvd_rpc_target *t,
 }
 
 /* ---- blocking ---- */
-
 
 static int
 connect_deadline(const char *host, int port, int64_t deadline)

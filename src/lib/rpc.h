@@ -11,9 +11,9 @@ struct event_base;
 struct bufferevent;
 
 enum qvd_rpc_status {
-    QVD_RPC_OK = 0,     /* the method succeeded: result set */
-    QVD_RPC_ERROR = 1,  /* the server answered with an error string */
-    QVD_RPC_FAIL = -1,  /* transport, timeout, HTTP status or malformed answer */
+    QVD_RPC_OK = 0,    /* the method succeeded: result set */
+    QVD_RPC_ERROR = 1, /* the server answered with an error string */
+    QVD_RPC_FAIL = -1, /* transport, timeout, HTTP status or malformed answer */
 };
 
 /* Where and how to call. `host` is a name or address; `secret` may be NULL (no header). */
@@ -33,8 +33,7 @@ void qvd_rpc_encode(struct qvd_buf *b, const json_t *result, const char *err);
 
 /* Called once per asynchronous call with the status, the result (borrowed, valid during
  * the callback, NULL unless OK) and an error text (NULL when OK). */
-typedef void (*qvd_rpc_cb)(enum qvd_rpc_status st, json_t *result, const char *error,
-                           void *arg);
+typedef void (*qvd_rpc_cb)(enum qvd_rpc_status st, json_t *result, const char *error, void *arg);
 struct qvd_rpc_call;
 /* Starts `method` with a NULL-terminated key, value, ... list of params (may be NULL).
  * Returns a handle (valid until the callback returns) or NULL with qvd_strerror() set (no
@@ -62,15 +61,14 @@ int qvd_rpc_upgrade(const struct qvd_rpc_target *t, const char *target, const ch
  * now owned by the callee (callbacks unset, reading and writing enabled), with any bytes
  * that followed the 101 head still in its input buffer. On failure (rc -1) bev is NULL and
  * `error` says why (the status and body of a refusal, or the transport error). */
-typedef void (*qvd_rpc_upgrade_cb)(int rc, struct bufferevent *bev, const char *error,
-                                   void *arg);
+typedef void (*qvd_rpc_upgrade_cb)(int rc, struct bufferevent *bev, const char *error, void *arg);
 /* Non-blocking form of qvd_rpc_upgrade on `base`, bounded by t->timeout_ms until the 101.
  * Returns a handle to cancel with qvd_rpc_call_cancel (valid until the callback returns),
  * or NULL with qvd_strerror() set (no callback then). Never calls back from inside. */
-struct qvd_rpc_call *qvd_rpc_upgrade_async(struct event_base *base,
-                                           const struct qvd_rpc_target *t, const char *target,
-                                           const char *proto, const char *const *headers,
-                                           qvd_rpc_upgrade_cb cb, void *arg);
+struct qvd_rpc_call *qvd_rpc_upgrade_async(struct event_base *base, const struct qvd_rpc_target *t,
+                                           const char *target, const char *proto,
+                                           const char *const *headers, qvd_rpc_upgrade_cb cb,
+                                           void *arg);
 
 /* Connects a TCP socket to host:port within timeout_ms (blocking mode on return). */
 int qvd_rpc_connect(const char *host, int port, int timeout_ms);

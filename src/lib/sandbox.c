@@ -16,35 +16,73 @@
 /* Nothing the daemons do calls these: a call is an intrusion, the process dies. */
 static const int kill_calls[] = {
     /* other processes' memory */
-    SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev),
-    SCMP_SYS(process_madvise), SCMP_SYS(pidfd_getfd), SCMP_SYS(kcmp),
+    SCMP_SYS(ptrace),
+    SCMP_SYS(process_vm_readv),
+    SCMP_SYS(process_vm_writev),
+    SCMP_SYS(process_madvise),
+    SCMP_SYS(pidfd_getfd),
+    SCMP_SYS(kcmp),
     /* mounts and namespaces */
-    SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root), SCMP_SYS(chroot),
-    SCMP_SYS(move_mount), SCMP_SYS(open_tree), SCMP_SYS(fsopen), SCMP_SYS(fsconfig),
-    SCMP_SYS(fsmount), SCMP_SYS(fspick), SCMP_SYS(mount_setattr), SCMP_SYS(setns),
+    SCMP_SYS(mount),
+    SCMP_SYS(umount2),
+    SCMP_SYS(pivot_root),
+    SCMP_SYS(chroot),
+    SCMP_SYS(move_mount),
+    SCMP_SYS(open_tree),
+    SCMP_SYS(fsopen),
+    SCMP_SYS(fsconfig),
+    SCMP_SYS(fsmount),
+    SCMP_SYS(fspick),
+    SCMP_SYS(mount_setattr),
+    SCMP_SYS(setns),
     SCMP_SYS(unshare),
     /* the kernel itself */
-    SCMP_SYS(kexec_load), SCMP_SYS(kexec_file_load), SCMP_SYS(init_module),
-    SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(bpf), SCMP_SYS(perf_event_open),
-    SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key), SCMP_SYS(userfaultfd),
-    SCMP_SYS(lookup_dcookie), SCMP_SYS(uselib), SCMP_SYS(syslog), SCMP_SYS(fanotify_init),
+    SCMP_SYS(kexec_load),
+    SCMP_SYS(kexec_file_load),
+    SCMP_SYS(init_module),
+    SCMP_SYS(finit_module),
+    SCMP_SYS(delete_module),
+    SCMP_SYS(bpf),
+    SCMP_SYS(perf_event_open),
+    SCMP_SYS(keyctl),
+    SCMP_SYS(add_key),
+    SCMP_SYS(request_key),
+    SCMP_SYS(userfaultfd),
+    SCMP_SYS(lookup_dcookie),
+    SCMP_SYS(uselib),
+    SCMP_SYS(syslog),
+    SCMP_SYS(fanotify_init),
     /* files by handle (escapes a chroot or a bind mount), device nodes */
-    SCMP_SYS(open_by_handle_at), SCMP_SYS(name_to_handle_at), SCMP_SYS(mknod),
+    SCMP_SYS(open_by_handle_at),
+    SCMP_SYS(name_to_handle_at),
+    SCMP_SYS(mknod),
     SCMP_SYS(mknodat),
     /* the machine */
-    SCMP_SYS(iopl), SCMP_SYS(ioperm), SCMP_SYS(modify_ldt), SCMP_SYS(swapon),
-    SCMP_SYS(swapoff), SCMP_SYS(reboot), SCMP_SYS(acct), SCMP_SYS(quotactl),
-    SCMP_SYS(quotactl_fd), SCMP_SYS(settimeofday), SCMP_SYS(clock_settime),
-    SCMP_SYS(clock_adjtime), SCMP_SYS(adjtimex), SCMP_SYS(sethostname),
-    SCMP_SYS(setdomainname), SCMP_SYS(vhangup),
+    SCMP_SYS(iopl),
+    SCMP_SYS(ioperm),
+    SCMP_SYS(modify_ldt),
+    SCMP_SYS(swapon),
+    SCMP_SYS(swapoff),
+    SCMP_SYS(reboot),
+    SCMP_SYS(acct),
+    SCMP_SYS(quotactl),
+    SCMP_SYS(quotactl_fd),
+    SCMP_SYS(settimeofday),
+    SCMP_SYS(clock_settime),
+    SCMP_SYS(clock_adjtime),
+    SCMP_SYS(adjtimex),
+    SCMP_SYS(sethostname),
+    SCMP_SYS(setdomainname),
+    SCMP_SYS(vhangup),
 };
 
 /* Probed by libraries, or harmless to refuse politely: EPERM. */
 static const int eperm_calls[] = {
-    SCMP_SYS(personality), SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter),
-    SCMP_SYS(io_uring_register), SCMP_SYS(setuid), SCMP_SYS(setgid), SCMP_SYS(setreuid),
-    SCMP_SYS(setregid), SCMP_SYS(setresuid), SCMP_SYS(setresgid), SCMP_SYS(setgroups),
-    SCMP_SYS(setfsuid), SCMP_SYS(setfsgid), SCMP_SYS(capset), SCMP_SYS(migrate_pages),
+    SCMP_SYS(personality),       SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter),
+    SCMP_SYS(io_uring_register), SCMP_SYS(setuid),         SCMP_SYS(setgid),
+    SCMP_SYS(setreuid),          SCMP_SYS(setregid),       SCMP_SYS(setresuid),
+    SCMP_SYS(setresgid),         SCMP_SYS(setgroups),      SCMP_SYS(setfsuid),
+    SCMP_SYS(setfsgid),          SCMP_SYS(capset),         SCMP_SYS(migrate_pages),
     SCMP_SYS(move_pages),
 };
 
@@ -52,8 +90,8 @@ static const int eperm_calls[] = {
 static const int exec_calls[] = {SCMP_SYS(execve), SCMP_SYS(execveat), SCMP_SYS(fork),
                                  SCMP_SYS(vfork)};
 
-static const unsigned long clone_ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,
-                                               CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+static const unsigned long clone_ns_flags[] = {CLONE_NEWNS,    CLONE_NEWUTS, CLONE_NEWIPC,
+                                               CLONE_NEWUSER,  CLONE_NEWPID, CLONE_NEWNET,
                                                CLONE_NEWCGROUP};
 
 static int
@@ -92,8 +130,7 @@ deny_by_args(scmp_filter_ctx ctx, unsigned flags)
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(ioctl), 1,
                               SCMP_A1(SCMP_CMP_EQ, TIOCLINUX, 0));
-    return rc < 0 ? qvd_seterr("seccomp: cannot add the clone and ioctl rules: %s",
-                               strerror(-rc))
+    return rc < 0 ? qvd_seterr("seccomp: cannot add the clone and ioctl rules: %s", strerror(-rc))
                   : 0;
 }
 

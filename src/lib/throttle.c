@@ -200,7 +200,7 @@ qvd_throttle_ok(struct qvd_throttle *t, const char *const *keys, size_t n, int64
             e->failures--;
         if (e != NULL && e->failures == 0)
             e->key[0] = '\0'; /* no failure left: the slot is free, and a window begins
-                                 * at the next failure, not at this success */
+                               * at the next failure, not at this success */
     }
     pthread_mutex_unlock(&t->lock);
 }

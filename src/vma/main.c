@@ -148,11 +148,19 @@ main(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'c': config = optarg; break;
-        case 'i': vma.init_mode = true; break;
-        case 'h': usage(stdout, 0);
-        case 'V': printf("qvd-vma %s\n", QVD_VERSION); exit(0);
-        default: usage(stderr, 2);
+        case 'c':
+            config = optarg;
+            break;
+        case 'i':
+            vma.init_mode = true;
+            break;
+        case 'h':
+            usage(stdout, 0);
+        case 'V':
+            printf("qvd-vma %s\n", QVD_VERSION);
+            exit(0);
+        default:
+            usage(stderr, 2);
         }
     }
     qvd_log_init("qvd-vma", QVD_LOG_INFO, NULL);

@@ -23,12 +23,13 @@ struct conn {
     struct bufferevent *bev;
     struct qvd_http_parser *parser;
     char peer[64];
-    bool closing;       /* close once the output is flushed */
-    bool poweroff;      /* shut the VM down once the answer is out */
+    bool closing;              /* close once the output is flushed */
+    bool poweroff;             /* shut the VM down once the answer is out */
     struct bufferevent *agent; /* x_connect: connection to nxagent being made */
 };
 
-static void conn_free(struct conn *c)
+static void
+conn_free(struct conn *c)
 {
     if (c->bev)
         bufferevent_free(c->bev);
@@ -138,8 +139,8 @@ static const struct method {
     const char *name;
     void (*fn)(struct conn *, const struct qvd_http_msg *);
 } methods[] = {
-    {"ping", m_ping},       {"x_state", m_x_state}, {"x_start", m_x_start},
-    {"x_suspend", m_x_suspend}, {"x_stop", m_x_stop}, {"poweroff", m_poweroff},
+    {"ping", m_ping},           {"x_state", m_x_state}, {"x_start", m_x_start},
+    {"x_suspend", m_x_suspend}, {"x_stop", m_x_stop},   {"poweroff", m_poweroff},
     {"x_end", m_x_end},
 };
 
@@ -161,10 +162,10 @@ agent_event(struct bufferevent *bev, short what, void *arg)
     struct conn *c = arg;
     if (what & BEV_EVENT_CONNECTED) {
         log_info("x_connect from %s: relaying to nxagent", c->peer);
-        qvd_http_evbuffer_response(bufferevent_get_output(c->bev), 101,
-                                   (const char *const[]){"Connection", "Upgrade", "Upgrade",
-                                                         "QVD/1.0", NULL},
-                                   NULL, NULL, 0);
+        qvd_http_evbuffer_response(
+            bufferevent_get_output(c->bev), 101,
+            (const char *const[]){"Connection", "Upgrade", "Upgrade", "QVD/1.0", NULL}, NULL, NULL,
+            0);
         /* the relay owns both sockets now; bytes after the request head go to nxagent */
         bufferevent_set_timeouts(c->bev, NULL, NULL);
         relay_start(c->bev, c->agent);
@@ -194,7 +195,8 @@ x_connect(struct conn *c, const struct qvd_http_msg *m)
         c->closing = true;
         return;
     }
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(4000 + vma.display),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(4000 + vma.display),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     c->agent = bufferevent_socket_new(vma.base, -1, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(c->agent, NULL, NULL, agent_event, c);
@@ -223,7 +225,8 @@ handle(struct conn *c, const struct qvd_http_msg *m)
         if (strcmp(name, "x_connect") == 0) {
             if (!m->upgrade || !qvd_http_msg_header(m, "Upgrade") ||
                 strcasecmp(qvd_http_msg_header(m, "Upgrade"), "QVD/1.0") != 0) {
-                answer(c, 400, "text/plain", "x_connect needs Connection: Upgrade, Upgrade: QVD/1.0\n");
+                answer(c, 400, "text/plain",
+                       "x_connect needs Connection: Upgrade, Upgrade: QVD/1.0\n");
                 c->closing = true;
                 return true;
             }
@@ -292,8 +295,7 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-          void *arg)
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     struct conn *c = qvd_xcalloc(1, sizeof(*c));
     c->bev = bufferevent_socket_new(vma.base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -322,10 +324,10 @@ server_start(void)
     snprintf(spec, sizeof(spec), strchr(addr, ':') ? "[%s]:%ld" : "%s:%ld", addr, port);
     if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) < 0)
         return qvd_seterr("bad listen address %s", spec);
-    struct evconnlistener *l = evconnlistener_new_bind(
-        vma.base, on_accept, NULL,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 64,
-        (struct sockaddr *)&ss, sslen);
+    struct evconnlistener *l =
+        evconnlistener_new_bind(vma.base, on_accept, NULL,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                64, (struct sockaddr *)&ss, sslen);
     if (!l)
         return qvd_seterr("cannot listen on %s: %s", spec, strerror(errno));
     log_info("listening on %s", spec);

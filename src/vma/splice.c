@@ -69,8 +69,8 @@ static int
 flush(struct direction *d)
 {
     while (d->queued > 0) {
-        ssize_t n = splice(d->pipe[0], NULL, d->to, NULL, d->queued,
-                           SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        ssize_t n =
+            splice(d->pipe[0], NULL, d->to, NULL, d->queued, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
         if (n > 0) {
             d->queued -= (size_t)n;
             continue;

@@ -15,9 +15,15 @@ struct event_base;
 struct bufferevent;
 
 enum vma_state {
-    VMA_STOPPED, VMA_STARTING, VMA_PROVISIONING, VMA_LISTENING,
+    VMA_STOPPED,
+    VMA_STARTING,
+    VMA_PROVISIONING,
+    VMA_LISTENING,
     VMA_CONNECTING, /* a proxy connected to nxagent: NX handshake and display set-up */
-    VMA_CONNECTED, VMA_SUSPENDING, VMA_SUSPENDED, VMA_STOPPING,
+    VMA_CONNECTED,
+    VMA_SUSPENDING,
+    VMA_SUSPENDED,
+    VMA_STOPPING,
 };
 
 struct vma {

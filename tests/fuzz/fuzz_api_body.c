@@ -12,12 +12,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Shaped like the handlers' lists: a create, an update (nothing required), an action. */
-static const struct api_member create[] = {
-    {"name", API_STR, true}, {"password", API_STR, true}, {"tenant_id", API_INT, false},
-    {"blocked", API_BOOL, false}, {0}};
-static const struct api_member update[] = {
-    {"name", API_STR, false}, {"osf_id", API_INT, false}, {"blocked", API_BOOL, false},
-    {"description", API_STR, false}, {0}};
+static const struct api_member create[] = {{"name", API_STR, true},
+                                           {"password", API_STR, true},
+                                           {"tenant_id", API_INT, false},
+                                           {"blocked", API_BOOL, false},
+                                           {0}};
+static const struct api_member update[] = {{"name", API_STR, false},
+                                           {"osf_id", API_INT, false},
+                                           {"blocked", API_BOOL, false},
+                                           {"description", API_STR, false},
+                                           {0}};
 static const struct api_member none[] = {{0}};
 static const struct api_member *const lists[] = {create, update, none};
 

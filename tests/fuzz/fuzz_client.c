@@ -88,8 +88,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *progress;
     char *shown = NULL;
     size_t shown_len = 0;
-    struct client_opts o = {.host = "l7r.example", .port = 8443, .idle_timeout_s = 60,
-                            .wait_timeout_s = 60};
+    struct client_opts o = {
+        .host = "l7r.example", .port = 8443, .idle_timeout_s = 60, .wait_timeout_s = 60};
     struct qvd_buf rest = QVD_BUF_INIT;
     struct qvd_http_parser *p;
 
@@ -102,8 +102,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.verbose = (data[0] & 0x40) != 0;
     p = qvd_http_parser_new(QVD_HTTP_RESPONSE);
     struct client_io io = {wire_write, wire_read, &w};
-    if (client_exchange(&io, &o, "Basic dTpw", upgrade ? "/qvd/connect_to_vm?id=1" : "/qvd/list_of_vm",
-                        upgrade, p, &rest, progress) == CLIENT_XCHG_OK) {
+    if (client_exchange(&io, &o, "Basic dTpw",
+                        upgrade ? "/qvd/connect_to_vm?id=1" : "/qvd/list_of_vm", upgrade, p, &rest,
+                        progress) == CLIENT_XCHG_OK) {
         const struct qvd_http_msg *m = qvd_http_parser_msg(p);
         if (m->status == 200 && !upgrade)
             check_list(m);

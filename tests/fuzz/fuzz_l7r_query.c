@@ -32,8 +32,7 @@ check_x_start(char **params, size_t n)
     enum qvd_http_result r = qvd_http_parser_feed(vma, req.data, req.len, &used);
     const struct qvd_http_msg *m = qvd_http_parser_msg(vma);
     if (req.len <= QVD_HTTP_MAX_HEAD) { /* longer ones the VMA refuses whole */
-        if (r != QVD_HTTP_COMPLETE || strcmp(m->path, "/vma/x_start") != 0 ||
-            m->nparams != n / 2)
+        if (r != QVD_HTTP_COMPLETE || strcmp(m->path, "/vma/x_start") != 0 || m->nparams != n / 2)
             __builtin_trap();
         for (size_t i = 0; i < m->nparams; i++)
             if (strcmp(m->params[i].key, params[2 * i]) != 0 ||

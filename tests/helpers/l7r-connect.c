@@ -51,20 +51,31 @@ int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"l7r", required_argument, NULL, 'l'},  {"user", required_argument, NULL, 'u'},
+        {"l7r", required_argument, NULL, 'l'},      {"user", required_argument, NULL, 'u'},
         {"password", required_argument, NULL, 'p'}, {"vm", required_argument, NULL, 'v'},
-        {"listen", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
+        {"listen", required_argument, NULL, 'L'},   {NULL, 0, NULL, 0},
     };
     const char *l7r = NULL, *user = NULL, *pass = NULL, *vm = NULL;
     int lport = 0, ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
-        case 'l': l7r = optarg; break;
-        case 'u': user = optarg; break;
-        case 'p': pass = optarg; break;
-        case 'v': vm = optarg; break;
-        case 'L': lport = atoi(optarg); break;
-        default: goto usage;
+        case 'l':
+            l7r = optarg;
+            break;
+        case 'u':
+            user = optarg;
+            break;
+        case 'p':
+            pass = optarg;
+            break;
+        case 'v':
+            vm = optarg;
+            break;
+        case 'L':
+            lport = atoi(optarg);
+            break;
+        default:
+            goto usage;
         }
     }
     if (!l7r || !user || !pass || !vm || lport <= 0 || !strrchr(l7r, ':'))
@@ -87,12 +98,13 @@ main(int argc, char **argv)
     char *cred = qvd_xasprintf("%s:%s", user, pass);
     unsigned char b64[512];
     EVP_EncodeBlock(b64, (unsigned char *)cred, (int)strlen(cred));
-    char *req = qvd_xasprintf("GET /qvd/connect_to_vm?id=%s&qvd.client.os=linux"
-                              "&qvd.client.geometry=800x600&qvd.client.link=lan"
-                              "&qvd.client.keyboard=pc105%%2Fen&qvd.client.fullscreen=0 HTTP/1.1\r\n"
-                              "Authorization: Basic %s\r\nConnection: Upgrade\r\n"
-                              "Upgrade: QVD/1.0\r\n\r\n",
-                              vm, b64);
+    char *req =
+        qvd_xasprintf("GET /qvd/connect_to_vm?id=%s&qvd.client.os=linux"
+                      "&qvd.client.geometry=800x600&qvd.client.link=lan"
+                      "&qvd.client.keyboard=pc105%%2Fen&qvd.client.fullscreen=0 HTTP/1.1\r\n"
+                      "Authorization: Basic %s\r\nConnection: Upgrade\r\n"
+                      "Upgrade: QVD/1.0\r\n\r\n",
+                      vm, b64);
     SSL_write(ssl, req, (int)strlen(req));
 
     struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_RESPONSE);

@@ -59,21 +59,23 @@ config_precedence_cli_env_user_system_default(void **state)
     char sys[128], user[128];
     snprintf(sys, sizeof(sys), "%s/system.conf", tmpdir);
     snprintf(user, sizeof(user), "%s/user.conf", tmpdir);
-    write_text(sys, "client.host.name = sys.example\nclient.link = modem\nclient.geometry = 640x480\n"
-                    "client.keyboard = pc104/de\n");
-    write_text(user, "client.host.name = user.example\nclient.link = wan\nclient.host.port = 9443\n");
+    write_text(sys,
+               "client.host.name = sys.example\nclient.link = modem\nclient.geometry = 640x480\n"
+               "client.keyboard = pc104/de\n");
+    write_text(user,
+               "client.host.name = user.example\nclient.link = wan\nclient.host.port = 9443\n");
     struct client_setting cli[] = {{"client.link", "lan"}};
     struct qvd_config *cfg = client_conf_load(sys, user, NULL, fake_env, cli, 1);
     assert_non_null(cfg);
     struct client_opts o = {0};
     assert_int_equal(client_conf_apply(cfg, &o), 0);
-    assert_string_equal(o.host, "env.example");   /* environment over both files */
+    assert_string_equal(o.host, "env.example"); /* environment over both files */
     assert_string_equal(o.user, "envuser");
-    assert_string_equal(o.link, "lan");           /* command line over everything */
-    assert_int_equal(o.port, 9443);               /* user file over the default */
-    assert_string_equal(o.geometry, "640x480");   /* system file over the default */
+    assert_string_equal(o.link, "lan");         /* command line over everything */
+    assert_int_equal(o.port, 9443);             /* user file over the default */
+    assert_string_equal(o.geometry, "640x480"); /* system file over the default */
     assert_string_equal(o.keyboard, "pc104/de");
-    assert_false(o.fullscreen);                   /* default */
+    assert_false(o.fullscreen); /* default */
     assert_string_equal(o.nxproxy_command, "nxproxy");
     assert_int_equal(o.wait_timeout_s, 300);
     client_opts_free(&o);
@@ -125,8 +127,9 @@ validation_sentences_name_the_option(void **state)
     assert_int_equal(client_check_geometry("63x768"), -1);
     assert_int_equal(client_check_geometry("64x64"), 0);
     assert_int_equal(client_check_geometry("16384x16385"), -1);
-    for (const char *const *l = (const char *const[]){"modem", "isdn", "adsl", "wan", "lan",
-                                                      "local", NULL}; *l; l++)
+    for (const char *const *l =
+             (const char *const[]){"modem", "isdn", "adsl", "wan", "lan", "local", NULL};
+         *l; l++)
         assert_int_equal(client_check_link(*l), 0);
     assert_int_equal(client_check_link("fast"), -1);
     assert_non_null(strstr(qvd_strerror(), "modem, isdn, adsl, wan, lan or local"));
@@ -169,11 +172,13 @@ status_codes_become_sentences(void **state)
     char s[512];
     assert_int_equal(sentence(401, "", NULL, s), CLIENT_EXIT_LOGIN);
     assert_string_equal(s, "Login failed: wrong user name or password.");
-    assert_int_equal(sentence(403, "The requested virtual machine is offline for maintenance",
-                              NULL, s), CLIENT_EXIT_FORBIDDEN);
+    assert_int_equal(
+        sentence(403, "The requested virtual machine is offline for maintenance", NULL, s),
+        CLIENT_EXIT_FORBIDDEN);
     assert_string_equal(s, "The virtual machine is offline for maintenance.");
-    assert_int_equal(sentence(403, "You are not allowed to access requested virtual machine",
-                              NULL, s), CLIENT_EXIT_FORBIDDEN);
+    assert_int_equal(
+        sentence(403, "You are not allowed to access requested virtual machine", NULL, s),
+        CLIENT_EXIT_FORBIDDEN);
     assert_string_equal(s, "You are not allowed to use this virtual machine.");
     assert_int_equal(sentence(404, "The requested virtual machine does not exist", NULL, s),
                      CLIENT_EXIT_NO_VM);
@@ -197,14 +202,17 @@ static void
 final_refusals_and_endings_become_sentences(void **state)
 {
     char s[512];
-    assert_int_equal(sentence(403, "The virtual machine refused the session: invalid value for "
-                                   "parameter qvd.client.geometry (WxH expected)\r\n", NULL, s),
+    assert_int_equal(sentence(403,
+                              "The virtual machine refused the session: invalid value for "
+                              "parameter qvd.client.geometry (WxH expected)\r\n",
+                              NULL, s),
                      CLIENT_EXIT_FORBIDDEN);
     assert_string_equal(s, "The virtual machine refused the session; waiting will not help "
                            "(invalid value for parameter qvd.client.geometry (WxH expected)).");
     assert_int_equal(client_end_sentence("takeover", NULL, s, sizeof(s)), CLIENT_EXIT_TAKEN_OVER);
     assert_int_equal(client_end_sentence("admin_stop", NULL, s, sizeof(s)), CLIENT_EXIT_VM_STOPPED);
-    assert_string_equal(s, "An administrator stopped your virtual machine: connect again to start it.");
+    assert_string_equal(
+        s, "An administrator stopped your virtual machine: connect again to start it.");
     assert_int_equal(client_end_sentence("client_closed", NULL, s, sizeof(s)), CLIENT_EXIT_OK);
     assert_string_equal(s, "");
     assert_int_equal(client_end_sentence("logout", NULL, s, sizeof(s)), CLIENT_EXIT_OK);
@@ -254,7 +262,9 @@ fingerprints_normalize_and_print(void **state)
 {
     char fp[65], pretty[100];
     assert_int_equal(client_fp_normalize("CB:22:B4:FC:A3:52:BF:89:C0:DE:24:43:FD:8E:E1:9F:70:BB:"
-                                         "EE:CF:18:F4:5D:DD:19:3F:7B:52:25:E9:D7:B8", fp), 0);
+                                         "EE:CF:18:F4:5D:DD:19:3F:7B:52:25:E9:D7:B8",
+                                         fp),
+                     0);
     assert_string_equal(fp, FP_A);
     assert_int_equal(client_fp_normalize("cb22", fp), -1);
     assert_int_equal(client_fp_normalize(FP_A "00", fp), -1);
@@ -321,8 +331,8 @@ vm_list_parses_qvd_json(void **state)
 static void
 connect_target_has_qvd_parameters(void **state)
 {
-    struct client_opts o = {.geometry = "800x600", .link = "lan", .keyboard = "pc105/us",
-                            .fullscreen = true};
+    struct client_opts o = {
+        .geometry = "800x600", .link = "lan", .keyboard = "pc105/us", .fullscreen = true};
     char *t = client_connect_target(&o, 12);
     assert_string_equal(t, "/qvd/connect_to_vm?id=12&qvd.client.os=linux&qvd.client.geometry="
                            "800x600&qvd.client.link=lan&qvd.client.keyboard=pc105%2Fus&"
@@ -363,14 +373,14 @@ run_exchange(const char *answer, size_t alen, bool upgrade, int idle_s, struct x
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     assert_int_equal(write(sv[1], answer, alen), (ssize_t)alen);
-    struct client_opts o = {.host = "l7r", .port = 8443, .idle_timeout_s = idle_s,
-                            .wait_timeout_s = 300};
+    struct client_opts o = {
+        .host = "l7r", .port = 8443, .idle_timeout_s = idle_s, .wait_timeout_s = 300};
     struct client_io io = {fd_write, fd_read, &sv[0]};
     struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_RESPONSE);
     FILE *prog = fmemopen(x->progress, sizeof(x->progress), "w");
     memset(&x->rest, 0, sizeof(x->rest));
-    x->rc = client_exchange(&io, &o, "Basic YWxpY2U6c2VjcmV0", "/qvd/connect_to_vm?id=1",
-                            upgrade, p, &x->rest, prog);
+    x->rc = client_exchange(&io, &o, "Basic YWxpY2U6c2VjcmV0", "/qvd/connect_to_vm?id=1", upgrade,
+                            p, &x->rest, prog);
     fclose(prog);
     x->status = x->rc == 0 ? qvd_http_parser_msg(p)->status : 0;
     ssize_t n = read(sv[1], x->request, sizeof(x->request) - 1);
@@ -452,8 +462,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(config_precedence_cli_env_user_system_default, setup_dir,
                                         teardown_dir),
-        cmocka_unit_test_setup_teardown(config_extra_file_over_user_file_and_must_exist,
-                                        setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(config_extra_file_over_user_file_and_must_exist, setup_dir,
+                                        teardown_dir),
         cmocka_unit_test(validation_sentences_name_the_option),
         cmocka_unit_test(bad_values_in_config_are_refused),
         cmocka_unit_test(status_codes_become_sentences),

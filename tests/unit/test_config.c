@@ -133,8 +133,7 @@ defaults_are_present_and_overridable(void **state)
     struct qvd_config *cfg = qvd_config_new();
 
     assert_string_equal(qvd_config_get(cfg, "l7r.port"), "8443");
-    assert_string_equal(qvd_config_get(cfg, "path.storage.images"),
-                        "/var/lib/qvd/storage/images");
+    assert_string_equal(qvd_config_get(cfg, "path.storage.images"), "/var/lib/qvd/storage/images");
     assert_int_equal(qvd_config_load_string(cfg, "path.storage.root=/t\n", "t"), 0);
     assert_string_equal(qvd_config_get(cfg, "path.storage.images"), "/t/images");
     qvd_config_free(cfg);

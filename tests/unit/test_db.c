@@ -94,11 +94,12 @@ constraint_violation_has_its_kind(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(qvd_db_exec(f->db, "INSERT INTO tenants (name) VALUES ('default')", NULL),
-                     -1);
+    assert_int_equal(qvd_db_exec(f->db, "INSERT INTO tenants (name) VALUES ('default')", NULL), -1);
     assert_int_equal(qvd_db_errkind(f->db), QVD_DB_CONSTRAINT);
-    assert_int_equal(qvd_db_exec(f->db, "INSERT INTO users (tenant_id, login, password)"
-                                        " VALUES (999, 'x', 'y')", NULL),
+    assert_int_equal(qvd_db_exec(f->db,
+                                 "INSERT INTO users (tenant_id, login, password)"
+                                 " VALUES (999, 'x', 'y')",
+                                 NULL),
                      -1);
     assert_int_equal(qvd_db_errkind(f->db), QVD_DB_CONSTRAINT);
     assert_int_equal(qvd_db_exec(f->db, "SELECT nonsense FROM nowhere", NULL), -1);
@@ -110,8 +111,10 @@ static void
 columns_are_known_before_the_first_step(void **state)
 {
     struct fixture *f = *state;
-    struct qvd_stmt *st = qvd_db_query(f->db, "SELECT id, name AS tenant FROM tenants"
-                                              " WHERE name = ? ORDER BY id", "s", "default");
+    struct qvd_stmt *st = qvd_db_query(f->db,
+                                       "SELECT id, name AS tenant FROM tenants"
+                                       " WHERE name = ? ORDER BY id",
+                                       "s", "default");
 
     assert_non_null(st);
     assert_int_equal(qvd_db_columns(st), 2);
@@ -176,8 +179,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(constraint_violation_has_its_kind, setup, teardown),
         cmocka_unit_test_setup_teardown(query_binds_text_int_and_null, setup, teardown),
-        cmocka_unit_test_setup_teardown(columns_are_known_before_the_first_step, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(columns_are_known_before_the_first_step, setup, teardown),
         cmocka_unit_test_setup_teardown(notify_wakes_the_listener, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

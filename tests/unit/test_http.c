@@ -77,8 +77,9 @@ static void
 upgrade_request_leaves_stream_bytes(void **state)
 {
     struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_REQUEST);
-    const char *req = "GET /vma/x_connect HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: QVD/1.0\r\n\r\n"
-                      "NXSTREAM";
+    const char *req =
+        "GET /vma/x_connect HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: QVD/1.0\r\n\r\n"
+        "NXSTREAM";
     size_t used;
     assert_int_equal(feed_all(p, req, &used), QVD_HTTP_COMPLETE);
     assert_true(qvd_http_parser_msg(p)->upgrade);
@@ -215,13 +216,13 @@ static void
 writers_and_urlencode(void **state)
 {
     struct qvd_buf b = QVD_BUF_INIT;
-    qvd_http_write_response(&b, 404, (const char *const[]){"X-A", "1", NULL}, "text/plain",
-                            "nope", 4);
+    qvd_http_write_response(&b, 404, (const char *const[]){"X-A", "1", NULL}, "text/plain", "nope",
+                            4);
     assert_string_equal(b.data, "HTTP/1.1 404 Not Found\r\nX-A: 1\r\nContent-Type: text/plain\r\n"
                                 "Content-Length: 4\r\n\r\nnope");
     qvd_buf_reset(&b);
-    qvd_http_write_response(&b, 101, (const char *const[]){"Upgrade", "QVD/1.0", NULL}, NULL,
-                            NULL, 0);
+    qvd_http_write_response(&b, 101, (const char *const[]){"Upgrade", "QVD/1.0", NULL}, NULL, NULL,
+                            0);
     assert_string_equal(b.data, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: QVD/1.0\r\n\r\n");
     qvd_buf_reset(&b);
     qvd_http_append_query(&b, (const char *const[]){"k", "a b&c=d/é", "x", "", NULL});
@@ -308,8 +309,10 @@ static void
 rpc_blocking_call_sends_secret_and_decodes(void **state)
 {
     struct canned c = {0};
-    pthread_t t = canned_start(&c, "HTTP/1.1 200 OK\r\nContent-Type: application/json-simplerpc\r\n"
-                                   "Content-Length: 6\r\n\r\n\"ok\"\r\n", 2);
+    pthread_t t = canned_start(&c,
+                               "HTTP/1.1 200 OK\r\nContent-Type: application/json-simplerpc\r\n"
+                               "Content-Length: 6\r\n\r\n\"ok\"\r\n",
+                               2);
     struct qvd_rpc_target tg = {"127.0.0.1", c.port, "s3cret", 2000};
     json_t *res = NULL;
     assert_int_equal(qvd_rpc_call(&tg, "ping", (const char *const[]){"k", "a b", NULL}, &res),
@@ -332,8 +335,10 @@ static void
 rpc_upgrade_returns_leftover(void **state)
 {
     struct canned c = {0};
-    pthread_t t = canned_start(&c, "HTTP/1.1 102 Processing\r\n\r\n"
-                                   "HTTP/1.1 101 Switching Protocols\r\n\r\nNXDATA", 1);
+    pthread_t t = canned_start(&c,
+                               "HTTP/1.1 102 Processing\r\n\r\n"
+                               "HTTP/1.1 101 Switching Protocols\r\n\r\nNXDATA",
+                               1);
     struct qvd_rpc_target tg = {"127.0.0.1", c.port, "s", 2000};
     int fd = -1;
     struct qvd_buf left = QVD_BUF_INIT;
@@ -360,8 +365,7 @@ async_cb(enum qvd_rpc_status st, json_t *result, const char *error, void *arg)
 {
     struct async_result *r = arg;
     r->st = st;
-    snprintf(r->text, sizeof(r->text), "%s",
-             st == QVD_RPC_OK ? json_string_value(result) : error);
+    snprintf(r->text, sizeof(r->text), "%s", st == QVD_RPC_OK ? json_string_value(result) : error);
     event_base_loopbreak(r->base);
 }
 
@@ -369,8 +373,10 @@ static void
 rpc_async_call_reports_result_and_error(void **state)
 {
     struct canned c = {0};
-    pthread_t t = canned_start(&c, "HTTP/1.1 200 OK\r\nContent-Length: 24\r\n\r\n"
-                                   "\"\",\"session busy, retry\"\r\n", 1);
+    pthread_t t = canned_start(&c,
+                               "HTTP/1.1 200 OK\r\nContent-Length: 24\r\n\r\n"
+                               "\"\",\"session busy, retry\"\r\n",
+                               1);
     struct async_result r = {.st = 99, .base = event_base_new()};
     struct qvd_rpc_target tg = {"127.0.0.1", c.port, "s", 2000};
     assert_non_null(qvd_rpc_call_async(r.base, &tg, "x_start", NULL, async_cb, &r));

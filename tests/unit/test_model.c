@@ -158,8 +158,8 @@ lb_score_prefers_free_and_empty_hosts(void **state)
     assert_true(qvd_model_lb_score(1000, 100, 1, 1, 1, 0, 0.5) == 550.0);
     assert_true(qvd_model_lb_score(1000, 100, 1, 1, 1, 2, 0.5) == 551.0);
     assert_true(qvd_model_lb_score(1000, 100, 0, 0, 1, 0, 0) == 100.0);
-    assert_true(qvd_model_lb_score(4000, 0, 3, 1, 1, 1, 0) > qvd_model_lb_score(2000, 0, 3, 1, 1,
-                                                                                  1, 0.99));
+    assert_true(qvd_model_lb_score(4000, 0, 3, 1, 1, 1, 0) >
+                qvd_model_lb_score(2000, 0, 3, 1, 1, 1, 0.99));
 }
 
 static void
@@ -221,9 +221,19 @@ users_count(struct fixture *f)
 static void
 system_account_logins_are_refused(void **state)
 {
-    static const char *const bad[] = {"root",     "daemon", "ROOT",  "Root",        "bin",
-                                      "www-data", "nobody", "_apt",  "systemd-network",
-                                      "SYSTEMD-Resolve",    "sudo",  "Debian-exim", "sshd",
+    static const char *const bad[] = {"root",
+                                      "daemon",
+                                      "ROOT",
+                                      "Root",
+                                      "bin",
+                                      "www-data",
+                                      "nobody",
+                                      "_apt",
+                                      "systemd-network",
+                                      "SYSTEMD-Resolve",
+                                      "sudo",
+                                      "Debian-exim",
+                                      "sshd",
                                       "root@acme"};
     struct fixture *f = *state;
     int64_t id;
@@ -261,15 +271,13 @@ renaming_to_a_system_account_is_refused(void **state)
                                         " system (matches 'root'): its session would run as"
                                         " that account; choose another login");
     assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "SYS", NULL, NULL, -1), -1);
-    assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "systemd-timesync", NULL, NULL,
-                                        -1),
+    assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "systemd-timesync", NULL, NULL, -1),
                      -1);
     /* nothing written, the description of the refused change included */
     assert_int_equal(qvd_model_user_find(f->db, f->cfg, "bob@acme", NULL, &id), 0);
     assert_int_equal(id, f->user);
-    assert_int_equal(qvd_db_get_int(f->db, &id, "SELECT count(*) FROM users WHERE description = 'd'",
-                                    NULL),
-                     1);
+    assert_int_equal(
+        qvd_db_get_int(f->db, &id, "SELECT count(*) FROM users WHERE description = 'd'", NULL), 1);
     assert_int_equal(id, 0);
     assert_int_equal(qvd_model_user_set(f->db, f->cfg, f->user, "robert", NULL, NULL, -1), 0);
     assert_int_equal(qvd_model_user_find(f->db, f->cfg, "robert@acme", NULL, &id), 0);
@@ -316,8 +324,7 @@ duplicate_names_are_conflicts(void **state)
     assert_int_equal(qvd_model_osf_set(f->db, f->cfg, osf2, &o), -1);
     assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
     assert_int_equal(qvd_model_admin_add(f->db, f->cfg, f->tenant, "ann", "pw", NULL, &adm), 0);
-    assert_int_equal(qvd_model_admin_add(f->db, f->cfg, f->tenant, "ann", "pw", NULL, &other),
-                     -1);
+    assert_int_equal(qvd_model_admin_add(f->db, f->cfg, f->tenant, "ann", "pw", NULL, &other), -1);
     assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
     snprintf(want, sizeof(want), "administrator 'ann' already exists in tenant 'acme' (id %lld)",
              (long long)adm);
@@ -526,8 +533,10 @@ di_deletion_refused_while_vms_need_it(void **state)
     assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
     /* a VM running it */
     d2 = add_di(f, f->osf, "v2");
-    qvd_db_exec(f->db, "UPDATE vm_runtimes SET vm_state = 'running', current_di_id = ?"
-                       " WHERE vm_id = ?", "ii", d1, vm);
+    qvd_db_exec(f->db,
+                "UPDATE vm_runtimes SET vm_state = 'running', current_di_id = ?"
+                " WHERE vm_id = ?",
+                "ii", d1, vm);
     assert_int_equal(qvd_model_di_del(f->db, f->cfg, d1), -1);
     assert_non_null(strstr(qvd_strerror(), "stop it first"));
     qvd_db_exec(f->db, "UPDATE vm_runtimes SET vm_state = 'stopped' WHERE vm_id = ?", "i", vm);
@@ -545,8 +554,8 @@ di_import_failure_leaves_nothing(void **state)
     struct fixture *f = *state;
     int64_t n = -1;
 
-    assert_int_equal(qvd_model_di_add(f->db, f->cfg, f->osf, "/nonexistent.tar", NULL, NULL,
-                                      NULL), -1);
+    assert_int_equal(qvd_model_di_add(f->db, f->cfg, f->osf, "/nonexistent.tar", NULL, NULL, NULL),
+                     -1);
     assert_int_equal(qvd_model_di_add(f->db, f->cfg, f->osf, "/etc/hostname", NULL, NULL, NULL),
                      -1);
     assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
@@ -567,8 +576,10 @@ add_running_host(struct fixture *f, const char *name, const char *addr)
 {
     int64_t h = -1;
     assert_int_equal(qvd_model_host_add(f->db, f->cfg, name, addr, NULL, &h), 0);
-    qvd_db_exec(f->db, "UPDATE host_runtimes SET state = 'running', ok_ts = ?, usable_ram = 1000"
-                       " WHERE host_id = ?", "ii", qvd_now(), h);
+    qvd_db_exec(f->db,
+                "UPDATE host_runtimes SET state = 'running', ok_ts = ?, usable_ram = 1000"
+                " WHERE host_id = ?",
+                "ii", qvd_now(), h);
     return h;
 }
 
@@ -586,13 +597,15 @@ vm_start_assigns_a_host_and_stop_cancels(void **state)
     host = add_running_host(f, "n1", "10.0.0.1");
     assert_int_equal(qvd_model_vm_start(f->db, f->cfg, vm, &got), 0);
     assert_int_equal(got, host);
-    assert_int_equal(qvd_db_get_int(f->db, &n, "SELECT count(*) FROM vm_runtimes WHERE"
-                                               " vm_cmd = 'start' AND host_id = ?", "i", host),
+    assert_int_equal(qvd_db_get_int(f->db, &n,
+                                    "SELECT count(*) FROM vm_runtimes WHERE"
+                                    " vm_cmd = 'start' AND host_id = ?",
+                                    "i", host),
                      1);
     assert_int_equal(n, 1);
     assert_int_equal(qvd_model_vm_start(f->db, f->cfg, vm, &got), -1); /* already pending */
     assert_int_equal(qvd_model_vm_del(f->db, f->cfg, vm), -1);
-    assert_int_equal(qvd_model_vm_stop(f->db, f->cfg, vm), 0); /* cancels the start */
+    assert_int_equal(qvd_model_vm_stop(f->db, f->cfg, vm), 0);  /* cancels the start */
     assert_int_equal(qvd_model_vm_stop(f->db, f->cfg, vm), -1); /* nothing to stop */
     /* running: stop sets the command; delete is refused */
     qvd_db_exec(f->db, "UPDATE vm_runtimes SET vm_state = 'running', host_id = ? WHERE vm_id = ?",
@@ -645,7 +658,8 @@ static void
 session_endings_first_reason_wins_and_only_its_user_reads_it(void **state)
 {
     struct fixture *f = *state;
-    const char *id = "AAAAbbbbCCCCdddd0123456789abcdef", *other = "ZZZZbbbbCCCCdddd0123456789abcdef";
+    const char *id = "AAAAbbbbCCCCdddd0123456789abcdef",
+               *other = "ZZZZbbbbCCCCdddd0123456789abcdef";
     char reason[32], detail[201];
 
     assert_int_equal(qvd_model_session_begin(f->db, id, f->user, 7), 0);

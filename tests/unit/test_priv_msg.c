@@ -160,8 +160,7 @@ strings_out_of_their_charset_are_refused(void **state)
 static void
 di_paths_leaving_the_images_folder_are_refused(void **state)
 {
-    const char *bad[] = {"../x.tar", "a/../../x.tar", "a/..", "..", "/etc/shadow",
-                         "/tmp/x.tar"};
+    const char *bad[] = {"../x.tar", "a/../../x.tar", "a/..", "..", "/etc/shadow", "/tmp/x.tar"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         start_msg();

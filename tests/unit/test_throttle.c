@@ -265,8 +265,8 @@ config(const char *text)
 static void
 every_spelling_of_a_user_has_one_key(void **state)
 {
-    static const char *const spellings[] = {"demo", "DEMO", "Demo", "demo@default",
-                                            "DEMO@default", "dEmO@default"};
+    static const char *const spellings[] = {"demo",         "DEMO",         "Demo",
+                                            "demo@default", "DEMO@default", "dEmO@default"};
     struct qvd_config *cfg = config("");
     char k[160];
 
