@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every program answers -h and --help on stdout with status 0, --version with its name and
 # the project's version, and an unknown option with its usage status (2; qvd-client: 1) and
-# a message on stderr.
+# a message on stderr; and every program has its man page.
 . "$(dirname "$0")/../lib.sh"
 t_init
 version=$(sed -n "s/^ *version : '\([^']*\)'.*/\1/p" "$QVD_TOP/meson.build" | head -1)
@@ -18,4 +18,22 @@ for p in hkd/qvd-hkd l7r/qvd-l7r api/qvd-api vma/qvd-vma client/qvd-client admin
   err=$("$bin" --no-such-option 2>&1 >/dev/null); rc=$?
   t_check "$name --no-such-option: status $want and a message" eval '[ $rc = $want ] && [ -n "$err" ]'
 done
+
+# the man pages: one per program and node.conf(5), installed by meson install, each read by
+# groff without a warning; node.conf(5) names every key of the defaults table
+dest=$T_DIR/install
+if meson install -C "$QVD_BUILD" --destdir "$dest" >"$T_DIR/install.log" 2>&1; then
+  for page in man8/qvd-hkd.8 man8/qvd-l7r.8 man8/qvd-api.8 man8/qvd-vma.8 man1/qvd-client.1 \
+    man1/qvd-admin.1 man5/node.conf.5; do
+    f=$(find "$dest" -path "*/man/$page" | head -1)
+    t_check "meson install puts the man page $page, which groff reads without a warning" \
+      eval '[ -n "$f" ] && [ -z "$(groff -man -ww -z "$f" 2>&1)" ]'
+  done
+  f=$(find "$dest" -path "*/man/man5/node.conf.5" | head -1)
+  missing=$("$QVD_BUILD/src/admin/qvd-admin" config defaults | cut -d' ' -f1 |
+    while read -r k; do grep -qxF ".B ${k//-/\\-}" "$f" || echo "$k"; done) # roff: - is \-
+  t_check "node.conf(5) describes every configuration key" eval '[ -n "$f" ] && [ -z "$missing" ]'
+else
+  t_fail "meson install works (see $T_DIR/install.log)"
+fi
 exit 0
