@@ -1,9 +1,12 @@
 /* main.c: qvd-admin: command-line administration with direct database access (local mode),
  * or through qvd-api when a URL is configured (remote mode, remote.c).
  * Grammar: qvd-admin [-c CONFIG] [--json] OBJECT VERB [--option value ...] [ARG ...] */
+#include <jansson.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin.h"
 #include "config.h"
@@ -11,8 +14,66 @@
 #include "err.h"
 #include "log.h"
 #include "model.h"
+#include "util.h"
 
 static const char *const prop_objects[] = {"tenant", "user", "osf", "di", "vm", "host", NULL};
+
+/* The verbs that change nothing: every other command is audited. */
+static bool
+verb_reads(const char *verb)
+{
+    static const char *const reads[] = {"list", "get", "proplist", "version", "defaults", NULL};
+
+    for (int i = 0; reads[i]; i++)
+        if (strcmp(reads[i], verb) == 0)
+            return true;
+    return false;
+}
+
+/* A change made in local mode goes to the audit log as qvd-api's do, with source "cli" and
+ * the system user who ran it (local mode needs root on the node: there is no
+ * administrator account to name). The options are the arguments, without passwords. */
+static void
+audit_cli(struct admin_ctx *ctx, int rc)
+{
+    const struct passwd *pw = getpwuid(getuid());
+    char uid[32];
+    json_t *args = json_object();
+    char *text;
+
+    snprintf(uid, sizeof(uid), "uid %u", (unsigned)getuid());
+    for (int i = 0; i < ctx->nopts; i++)
+        if (strstr(ctx->opt_name[i], "password") == NULL)
+            json_object_set_new(args, ctx->opt_name[i],
+                                ctx->opt_value[i] ? json_string(ctx->opt_value[i]) : json_true());
+    for (int i = 0; i < ctx->npos; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "arg%d", i + 1);
+        json_object_set_new(args, key, json_string(ctx->pos[i]));
+    }
+    text = json_dumps(args, JSON_COMPACT);
+    char *action = qvd_xasprintf("%s.%s", ctx->object, ctx->verb);
+    struct qvd_model_audit a = {
+        .admin_id = -1,
+        .admin = pw ? pw->pw_name : uid,
+        .tenant_id = -2,
+        .tenant = "",
+        .action = action,
+        .object = ctx->object,
+        .object_id = -1,
+        .object_name = "",
+        .arguments = text ? text : "{}",
+        .status = rc == ADMIN_OK ? 200 : 422,
+        .message = rc == ADMIN_OK ? "" : qvd_strerror(),
+        .source = "cli",
+        .ip = "",
+    };
+    if (qvd_model_audit(ctx->db, &a) < 0)
+        fprintf(stderr, "qvd-admin: warning: the audit log was not written: %s\n", qvd_strerror());
+    free(action);
+    free(text);
+    json_decref(args);
+}
 
 static bool
 has_props(const char *object)
@@ -224,6 +285,8 @@ main(int argc, char **argv)
         }
     }
     rc = c->exec(&ctx);
+    if (ctx.db != NULL && !verb_reads(ctx.verb))
+        audit_cli(&ctx, rc);
 out:
     qvd_db_close(ctx.db);
     qvd_config_free(ctx.cfg);
