@@ -26,6 +26,7 @@ struct entry {
 struct qvd_config {
     struct entry *v;
     size_t n, cap;
+    bool strict; /* a key outside qvd_config_defaults is an error (a program's own file) */
 };
 
 static struct entry *
@@ -159,9 +160,55 @@ unescape(struct qvd_buf *out, const char *s, size_t len)
     }
 }
 
+/* Edit distance between a and b (both short keys), for "did you mean". */
+static size_t
+distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[128];
+
+    if (lb >= QVD_ARRAY_LEN(row))
+        return (size_t)-1;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t sub = diag + (a[i - 1] != b[j - 1]);
+            size_t del = row[j] + 1, ins = row[j - 1] + 1;
+            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* 0 when KEY is one of the defaults table; else -1 with an error that names the nearest
+ * key when one is close (a typo). */
+static int
+check_known(const char *key, const char *origin, int lineno)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+
+    for (const struct qvd_config_default *d = qvd_config_defaults; d->key; d++) {
+        if (strcmp(d->key, key) == 0)
+            return 0;
+        size_t dist = distance(key, d->key);
+        if (dist < best_d)
+            best_d = dist, best = d->key;
+    }
+    if (best && best_d <= 1 + strlen(key) / 6)
+        return qvd_seterr("%s:%d: unknown key '%s': did you mean '%s'?", origin, lineno, key, best);
+    return qvd_seterr("%s:%d: unknown key '%s' (docs/config.md lists every key)", origin, lineno,
+                      key);
+}
+
 /* Splits one logical line into key and value following java.util.Properties.load rules. */
 static int
-parse_line(struct qvd_config *staged, const char *line, size_t len, const char *origin, int lineno)
+parse_line(struct qvd_config *staged, const char *line, size_t len, const char *origin, int lineno,
+           bool strict)
 {
     size_t i = 0, kstart, kend;
     struct qvd_buf key = QVD_BUF_INIT, value = QVD_BUF_INIT;
@@ -186,7 +233,9 @@ parse_line(struct qvd_config *staged, const char *line, size_t len, const char *
         i++;
     unescape(&key, line + kstart, kend - kstart);
     unescape(&value, line + i, len - i);
-    if (qvd_config_set(staged, qvd_buf_str(&key), qvd_buf_str(&value)) < 0)
+    if (strict && check_known(qvd_buf_str(&key), origin, lineno) < 0)
+        rc = -1;
+    else if (qvd_config_set(staged, qvd_buf_str(&key), qvd_buf_str(&value)) < 0)
         rc = qvd_seterr("%s:%d: %s", origin, lineno, qvd_strerror());
     qvd_buf_free(&key);
     qvd_buf_free(&value);
@@ -219,7 +268,8 @@ qvd_config_load_string(struct qvd_config *cfg, const char *text, const char *ori
             qvd_buf_add(&logical, p, len - 1);
         } else {
             qvd_buf_add(&logical, p, len);
-            if (parse_line(staged, qvd_buf_str(&logical), logical.len, origin, startline) < 0) {
+            if (parse_line(staged, qvd_buf_str(&logical), logical.len, origin, startline,
+                           cfg->strict) < 0) {
                 rc = -1;
                 break;
             }
@@ -232,7 +282,7 @@ qvd_config_load_string(struct qvd_config *cfg, const char *text, const char *ori
             p++;
     }
     if (rc == 0 && logical.len > 0)
-        rc = parse_line(staged, qvd_buf_str(&logical), logical.len, origin, startline);
+        rc = parse_line(staged, qvd_buf_str(&logical), logical.len, origin, startline, cfg->strict);
     if (rc == 0)
         for (size_t i = 0; i < staged->n; i++)
             put(cfg, staged->v[i].key, staged->v[i].raw);
@@ -378,6 +428,7 @@ qvd_config_load_program(const char *name, const char *override)
     int rc;
 
     snprintf(def, sizeof(def), "/etc/qvd/%s", name);
+    cfg->strict = true; /* a program's own file: a misspelt key is never silently ignored */
     if (override != NULL)
         rc = qvd_config_load_file(cfg, override, true);
     else if (env != NULL && *env)

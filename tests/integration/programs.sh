@@ -19,6 +19,24 @@ for p in hkd/qvd-hkd l7r/qvd-l7r api/qvd-api vma/qvd-vma client/qvd-client admin
   t_check "$name --no-such-option: status $want and a message" eval '[ $rc = $want ] && [ -n "$err" ]'
 done
 
+# a misspelt or unknown key in a program's own configuration file stops it at start-up,
+# naming the file and line (and the key meant, for a near miss); nothing is started
+printf 'log.level = info\nl7r.prot = 9\n' >"$T_DIR/typo.conf"
+printf '# a comment\nfrobnicate = 1\n' >"$T_DIR/unknown.conf"
+for p in hkd/qvd-hkd l7r/qvd-l7r api/qvd-api admin/qvd-admin; do
+  bin=$QVD_BUILD/src/$p name=${p#*/} args=()
+  [ "$name" = qvd-admin ] && args=(user list)
+  err=$("$bin" -c "$T_DIR/typo.conf" "${args[@]}" 2>&1 >/dev/null); rc=$?
+  t_check "$name refuses a misspelt key: file, line and 'did you mean'" \
+    eval '[ $rc -ne 0 ] && grep -qF "$T_DIR/typo.conf:2: unknown key '"'"'l7r.prot'"'"': did you mean '"'"'l7r.port'"'"'?" <<<"$err"'
+  err=$("$bin" -c "$T_DIR/unknown.conf" "${args[@]}" 2>&1 >/dev/null); rc=$?
+  t_check "$name refuses an unknown key, naming file and line" \
+    eval '[ $rc -ne 0 ] && grep -qF "$T_DIR/unknown.conf:2: unknown key '"'"'frobnicate'"'"'" <<<"$err"'
+done
+err=$("$QVD_BUILD/src/vma/qvd-vma" -c "$T_DIR/typo.conf" 2>&1 >/dev/null); rc=$?
+t_check "qvd-vma refuses a misspelt key in vma.conf" \
+  eval '[ $rc -ne 0 ] && grep -qF "typo.conf:2: unknown key" <<<"$err"'
+
 # the man pages: one per program and node.conf(5), installed by meson install, each read by
 # groff without a warning; node.conf(5) names every key of the defaults table
 dest=$T_DIR/install
