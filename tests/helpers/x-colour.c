@@ -117,13 +117,17 @@ main(int argc, char **argv)
     long want = strtol(argv[optind], &end, 16);
     if (*end != '\0' || strlen(argv[optind]) != 6)
         goto usage;
-    Display *d = XOpenDisplay(NULL);
+    /* an X server that is resetting (its last client just left) refuses a connection for
+     * a moment: the display is tried again until the deadline, as a user's session would be */
+    double deadline = now_s() + timeout;
+    Display *d;
+    while ((d = XOpenDisplay(NULL)) == NULL && now_s() < deadline)
+        usleep(100000);
     if (d == NULL) {
         fprintf(stderr, "x-colour: cannot open display %s\n", XDisplayName(NULL));
         return 2;
     }
     XSetErrorHandler(ignore_errors);
-    double deadline = now_s() + timeout;
     long seen = -1;
     for (;;) {
         polls++;
