@@ -186,15 +186,24 @@ distance(const char *a, const char *b)
 
 /* 0 when KEY is one of the defaults table; else -1 with an error that names the nearest
  * key when one is close (a typo). */
+bool
+qvd_config_is_known(const char *key)
+{
+    for (const struct qvd_config_default *d = qvd_config_defaults; d->key; d++)
+        if (strcmp(d->key, key) == 0)
+            return true;
+    return false;
+}
+
 static int
 check_known(const char *key, const char *origin, int lineno)
 {
     const char *best = NULL;
     size_t best_d = (size_t)-1;
 
+    if (qvd_config_is_known(key))
+        return 0;
     for (const struct qvd_config_default *d = qvd_config_defaults; d->key; d++) {
-        if (strcmp(d->key, key) == 0)
-            return 0;
         size_t dist = distance(key, d->key);
         if (dist < best_d)
             best_d = dist, best = d->key;

@@ -15,6 +15,8 @@ struct qvd_config_default {
     const char *help;
 };
 extern const struct qvd_config_default qvd_config_defaults[];
+/* KEY is one of qvd_config_defaults. */
+bool qvd_config_is_known(const char *key);
 
 /* A configuration holding the built-in defaults. Never NULL (aborts on OOM). */
 struct qvd_config *qvd_config_new(void);

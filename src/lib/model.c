@@ -323,9 +323,8 @@ config_key_check(const char *key)
 {
     if (key == NULL || *key == '\0')
         return qvd_model_fail(QVD_MODEL_INVALID, "configuration key is missing");
-    for (const struct qvd_config_default *d = qvd_config_defaults; d->key != NULL; d++)
-        if (strcmp(d->key, key) == 0)
-            return 0;
+    if (qvd_config_is_known(key))
+        return 0;
     return qvd_model_fail(QVD_MODEL_INVALID,
                           "unknown configuration key '%s' (see qvd-admin config defaults)", key);
 }
