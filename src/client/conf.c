@@ -186,14 +186,8 @@ client_conf_apply(struct qvd_config *cfg, struct client_opts *o)
         return -1;
     o->link = qvd_xstrdup(link);
     o->geometry = qvd_xstrdup(geom);
-    o->keyboard = dup_or_null(kbd); /* none: client_keyboard_detect() */
-    const char *fs = qvd_config_get(cfg, "client.fullscreen");
-    bool f1 = qvd_config_bool(cfg, "client.fullscreen", true);
-    bool f2 = qvd_config_bool(cfg, "client.fullscreen", false);
-    if (f1 != f2)
-        return qvd_seterr("The value \"%s\" of client.fullscreen is not valid: use 1 or 0.",
-                          fs ? fs : "");
-    o->fullscreen = f1;
+    o->keyboard = dup_or_null(kbd);                            /* none: client_keyboard_detect() */
+    o->fullscreen = qvd_config_bool(cfg, "client.fullscreen"); /* a bool: checked when set */
     const char *cmd = qvd_config_get(cfg, "client.nxproxy.command");
     if (cmd == NULL || *cmd == '\0')
         return qvd_seterr("client.nxproxy.command is empty: it names the nxproxy program.");

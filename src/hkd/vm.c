@@ -179,8 +179,8 @@ save_runtime(struct hkd_vm *vm)
                     " current_osf_id = ?, current_di_id = ?, vma_secret = ?, vm_pid = NULL,"
                     " vma_ok_ts = NULL WHERE vm_id = ?",
                     "siiiisi", vm->ip,
-                    (int64_t)qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030),
-                    (int64_t)(4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display", 100)),
+                    (int64_t)qvd_config_int(hkd->cfg, "internal.vm.port.vma"),
+                    (int64_t)(4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display")),
                     vm->osf_id, vm->di_id, vm->secret, vm->id) < 0 ||
         qvd_db_exec(hkd->db,
                     "INSERT INTO vm_counters (vm_id, run_attempts) VALUES (?, 1) ON CONFLICT"
@@ -260,7 +260,7 @@ on_ping(struct hkd_vm *vm, bool alive)
                         vm->id);
             qvd_model_vm_wake_l7r(hkd->db, vm->id); /* a client may be waiting for it */
             log_info("VM %lld running (started in %lld ms)", (long long)vm->id, (long long)ms);
-            vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
+            vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval"));
             hkd_vm_poll_commands(hkd);
             return;
         }
@@ -277,13 +277,13 @@ on_ping(struct hkd_vm *vm, bool alive)
         vm->ping_failures = 0;
         qvd_db_exec(hkd->db, "UPDATE vm_runtimes SET vma_ok_ts = ? WHERE vm_id = ?", "ii",
                     qvd_now(), vm->id);
-    } else if (++vm->ping_failures >= qvd_config_int(hkd->cfg, "hkd.vma.failed.max_count", 3)) {
+    } else if (++vm->ping_failures >= qvd_config_int(hkd->cfg, "hkd.vma.failed.max_count")) {
         log_warn("VM %lld: the VMA stopped answering (%d pings): stopping the VM",
                  (long long)vm->id, vm->ping_failures);
         hkd_vm_stop(vm);
         return;
     }
-    vm_later(vm, alive ? 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5) : 1000);
+    vm_later(vm, alive ? 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval") : 1000);
 }
 
 static void
@@ -302,7 +302,7 @@ start_setup(struct hkd_vm *vm)
     }
     set_step(vm, VM_STARTING_VMA);
     vm->step_deadline_ms =
-        qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vma.start.timeout", 60);
+        qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vma.start.timeout");
     vm_advance(vm);
 }
 
@@ -348,7 +348,7 @@ vm_advance(struct hkd_vm *vm)
         }
         if (qvd_mono_ms() > vm->step_deadline_ms) {
             qvd_seterr("its VMA did not answer within %ld s (hkd.vma.start.timeout)",
-                       qvd_config_int(hkd->cfg, "hkd.vma.start.timeout", 60));
+                       qvd_config_int(hkd->cfg, "hkd.vma.start.timeout"));
             vm_fail(vm, "booting");
             return;
         }
@@ -366,7 +366,7 @@ vm_advance(struct hkd_vm *vm)
             return;
         }
         if (hkd->hv->simulated)
-            vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
+            vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval"));
         else if (!vm->ping_in_flight)
             hkd_vma_ping(vm, on_ping);
         return;
@@ -445,7 +445,7 @@ hkd_vm_stop(struct hkd_vm *vm)
         else
             hkd_priv_kill(hkd, vm->id);
         vm->step_deadline_ms =
-            qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vm.stop.timeout", 15);
+            qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vm.stop.timeout");
         vm_later(vm, 20);
         return;
     case VM_ZOMBIE:
@@ -550,7 +550,7 @@ hkd_vm_poll_commands(struct hkd *hkd)
     free(ids);
     if (hkd->stopping)
         return;
-    slots = qvd_config_int(hkd->cfg, "hkd.max_heavy", 10) - count_heavy(hkd);
+    slots = qvd_config_int(hkd->cfg, "hkd.max_heavy") - count_heavy(hkd);
     if (slots <= 0)
         return;
     if (collect_ids(qvd_db_query(hkd->db,
@@ -587,7 +587,7 @@ adopted(struct hkd_vm *vm, bool alive)
         hkd_vm_stop(vm);
         return;
     }
-    vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
+    vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval"));
 }
 
 /* What vm_runtimes says about a VM a previous run left active. */

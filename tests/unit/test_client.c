@@ -146,12 +146,11 @@ static void
 bad_values_in_config_are_refused(void **state)
 {
     struct client_setting cli[] = {{"client.host.name", "h"}, {"client.fullscreen", "maybe"}};
+    /* a value of the wrong type is refused where it is set, naming the key */
     struct qvd_config *cfg = client_conf_load(NULL, NULL, NULL, NULL, cli, 2);
     struct client_opts o = {0};
-    assert_int_equal(client_conf_apply(cfg, &o), -1);
+    assert_null(cfg);
     assert_non_null(strstr(qvd_strerror(), "client.fullscreen"));
-    client_opts_free(&o);
-    qvd_config_free(cfg);
     cfg = client_conf_load(NULL, NULL, NULL, NULL, NULL, 0);
     assert_int_equal(client_conf_apply(cfg, &o), -1);
     assert_string_equal(qvd_strerror(), "No server given: use --host HOST, QVDHOST or "
