@@ -121,8 +121,7 @@ hkd_host_tick(struct hkd *hkd)
         hkd->last_tick_ok_ms = now_ms;
     } else if (!hkd->stopping) {
         log_warn("heartbeat failed: %s", n < 0 ? qvd_strerror() : "host marked lost");
-        if (now_ms - hkd->last_tick_ok_ms >
-            1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout")) {
+        if (now_ms - hkd->last_tick_ok_ms > 1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout")) {
             /* another node may already be restarting our VMs: fence ourselves */
             log_err("no heartbeat for too long: stopping every VM of this node");
             hkd->stopping = true;

@@ -178,8 +178,7 @@ save_runtime(struct hkd_vm *vm)
                     "UPDATE vm_runtimes SET vm_address = ?, vm_vma_port = ?, vm_x_port = ?,"
                     " current_osf_id = ?, current_di_id = ?, vma_secret = ?, vm_pid = NULL,"
                     " vma_ok_ts = NULL WHERE vm_id = ?",
-                    "siiiisi", vm->ip,
-                    (int64_t)qvd_config_int(hkd->cfg, "internal.vm.port.vma"),
+                    "siiiisi", vm->ip, (int64_t)qvd_config_int(hkd->cfg, "internal.vm.port.vma"),
                     (int64_t)(4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display")),
                     vm->osf_id, vm->di_id, vm->secret, vm->id) < 0 ||
         qvd_db_exec(hkd->db,
@@ -301,8 +300,7 @@ start_setup(struct hkd_vm *vm)
         return;
     }
     set_step(vm, VM_STARTING_VMA);
-    vm->step_deadline_ms =
-        qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vma.start.timeout");
+    vm->step_deadline_ms = qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vma.start.timeout");
     vm_advance(vm);
 }
 

@@ -70,8 +70,7 @@ call_vma(struct hkd_vm *vm, const char *method, int timeout_ms,
     c->vm = vm;
     c->done = done;
     c->conn = evhttp_connection_base_new(
-        hkd->base, NULL, vm->ip,
-        (unsigned short)qvd_config_int(hkd->cfg, "internal.vm.port.vma"));
+        hkd->base, NULL, vm->ip, (unsigned short)qvd_config_int(hkd->cfg, "internal.vm.port.vma"));
     if (c->conn == NULL) {
         free(c);
         if (done)
