@@ -248,6 +248,9 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"client.nxproxy.command", QVD_CONFIG_TEXT, "nxproxy", "qvd-client: the nxproxy program"},
     {"client.nxproxy.extra_args", QVD_CONFIG_TEXT, "",
      "qvd-client: extra nxproxy arguments (blank separated)"},
+    {"client.reconnect.tries", QVD_CONFIG_INT, "5",
+     "qvd-client: how many times a broken session (stream cut, node lost, L7R gone) is "
+     "reconnected before giving up; 0 never (--reconnect-tries)"},
     {"client.timeout.connect", QVD_CONFIG_INT, "15",
      "qvd-client: seconds for the TCP connection and TLS handshake"},
     {"client.timeout.idle", QVD_CONFIG_INT, "60",
