@@ -20,7 +20,7 @@
 #define END_WAIT_MS 10000 /* the L7R may take a few seconds to learn why (a VMA to ask) */
 #define END_POLL_MS 300
 #define BACKOFF_MAX_S 16     /* the wait before a reconnect try doubles up to this */
-#define RECONNECT_RESET_S 60 /* a reconnected session this old has its tries counted anew */
+#define RECONNECT_RESET_S 60 /* a reconnected session this old waits the shortest again */
 #define SENTENCE_MAX 512
 
 /* One TLS connection to the L7R and what its last answer said about reuse. */
@@ -407,7 +407,7 @@ one_session(struct conn *c, struct client_opts *o, const char *auth, int *code, 
             if (c->tls != NULL) /* the server answered, then failed: its sentence */
                 snprintf(c->last, sizeof(c->last), "%s", qvd_strerror());
             res = RUN_NO_SERVER;
-        } else if (c->try > 0) {
+        } else if (c->try > 0 && !client_interrupted) {
             client_fail(*code, "%s", qvd_strerror());
         }
         goto out;
@@ -513,10 +513,11 @@ reconnect(struct client_opts *o, const char *auth, size_t broke_at, char *key, c
         snprintf(key, 64, "%s", nkey);
         snprintf(c.last, sizeof(c.last), "the session broke (%s).", key);
         broke_at = c.first;
-        if (qvd_mono_ms() - start >= RECONNECT_RESET_S * 1000) {
-            try = 0;
+        /* a session that came back has its tries anew; the wait grows on while it keeps
+         * breaking soon after, so that a flapping server is not hammered */
+        try = 0;
+        if (qvd_mono_ms() - start >= RECONNECT_RESET_S * 1000)
             wait_s = 1;
-        }
     }
     if (sentence[0])
         client_fail(code, "%s", sentence);
