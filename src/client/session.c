@@ -68,7 +68,7 @@ progress(const struct conn *c, const struct client_opts *o, const struct addrinf
         return;
     describe(o, a, where, sizeof(where));
     if (c->try > 0)
-        fprintf(stderr, "qvd-client: Reconnecting to %s (try %d of %d): the last try failed: %s\n",
+        fprintf(stderr, "qvd-client: Reconnecting to %s (try %d of %d): the last one failed: %s\n",
                 where, c->try, c->tries, c->last);
     else
         fprintf(stderr, "qvd-client: Trying %s (server %zu of %zu): the last one failed: %s\n",

@@ -54,7 +54,7 @@ t_diag "$(grep -c Reconnecting "$LOG") reconnect line(s): $(grep Reconnecting "$
 
 # --- the L7R stopping (SIGTERM) is a broken session too: back when it is back ---
 kill_l7r TERM
-t_wait 60 logged "Reconnecting to .* the last try failed: the session broke (server_shutdown)" ||
+t_wait 60 logged "Reconnecting to .* the last one failed: the session broke (server_shutdown)" ||
   t_fail "a stopping L7R: the client reconnects"
 start_l7r; t_wait 10 l7r_up || t_fail "the L7R starts again"
 t_check "after the L7R stopped and started, the desktop shows again on the same nxagent" \
