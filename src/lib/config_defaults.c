@@ -233,9 +233,10 @@ const struct qvd_config_default qvd_config_defaults[] = {
      "IPv6 clients of qvd-api are throttled per network of this prefix length (1-128)"},
 
     {"client.host.name", QVD_CONFIG_TEXT, "",
-     "qvd-client: the L7R to connect to (--host, QVDHOST)"},
+     "qvd-client: the L7R to connect to, or several separated by commas, tried in turn "
+     "(--host, QVDHOST)"},
     {"client.host.port", QVD_CONFIG_INT, "8443",
-     "qvd-client: the L7R's TLS port (--port, QVDPORT)"},
+     "qvd-client: the L7Rs' TLS port where client.host.name gives none (--port, QVDPORT)"},
     {"client.user.name", QVD_CONFIG_TEXT, "",
      "qvd-client: login, user or user@tenant (--user, QVDLOGIN)"},
     {"client.link", QVD_CONFIG_TEXT, "adsl",
