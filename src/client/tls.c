@@ -201,6 +201,15 @@ client_tls_fd(const struct client_tls *t)
     return t->fd;
 }
 
+/* "Cannot reach HOST:PORT: why." with an IPv6 address in brackets, as the user writes it. */
+static void
+unreachable(const struct client_opts *o, int code)
+{
+    bool v6 = strchr(o->host, ':') != NULL;
+    client_fail(code, "Cannot reach %s%s%s:%d: %s.", v6 ? "[" : "", o->host, v6 ? "]" : "", o->port,
+                qvd_strerror());
+}
+
 struct client_tls *
 client_tls_connect(const struct client_opts *o, const struct sockaddr *sa, unsigned salen,
                    int *exit_code)
@@ -211,7 +220,7 @@ client_tls_connect(const struct client_opts *o, const struct sockaddr *sa, unsig
                        : tcp_connect(o->host, o->port, deadline);
     if (t->fd < 0) {
         *exit_code = client_interrupted ? CLIENT_EXIT_INTERRUPTED : CLIENT_EXIT_UNREACHABLE;
-        client_fail(*exit_code, "Cannot reach %s:%d: %s.", o->host, o->port, qvd_strerror());
+        unreachable(o, *exit_code);
         goto fail;
     }
     t->ctx = SSL_CTX_new(TLS_client_method());
@@ -239,7 +248,7 @@ client_tls_connect(const struct client_opts *o, const struct sockaddr *sa, unsig
     }
     if (handshake(t, deadline) < 0) {
         *exit_code = client_interrupted ? CLIENT_EXIT_INTERRUPTED : CLIENT_EXIT_UNREACHABLE;
-        client_fail(*exit_code, "Cannot reach %s:%d: %s.", o->host, o->port, qvd_strerror());
+        unreachable(o, *exit_code);
         goto fail;
     }
     long vres = SSL_get_verify_result(t->ssl);
