@@ -54,12 +54,15 @@ t_check "the progress line names the dead server and why, and the one tried next
 AGENT=$(agent_pid)
 
 # --- the L7R killed with -9 and started again: the client reconnects to the same session ---
+t0=$(date +%s%N)
 kill_l7r 9
 t_wait 30 logged "Reconnecting to 127.0.0.1:8443 (try 1 of 5)" ||
   t_fail "the client says it reconnects"
 start_l7r; t_wait 10 l7r_up || t_fail "the L7R starts again"
+t1=$(date +%s%N)
 t_check "the client reconnects by itself" t_wait 120 logged "qvd-client: Reconnected to 127.0.0.1:8443."
 t_check "and shows the desktop again" desktop_shown 90
+t_diag "L7R back $(( (t1 - t0) / 1000000 )) ms after its kill; the desktop shown again after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 t_check "the same client process, still running" running "$C1"
 t_check "the same nxagent: the session was resumed, not restarted" \
   eval '[ -n "$AGENT" ] && [ "$(agent_pid)" = "$AGENT" ]'
