@@ -20,7 +20,7 @@ stall_start() {
       -U "$QVD_TEST_PG_USER" -d "$T_PG_DB" >>"$T_DIR/stall.log" 2>&1 &
   else
     {
-      echo "BEGIN EXCLUSIVE; UPDATE host_counters SET http_requests = http_requests;"
+      echo ".timeout 20000"; echo "BEGIN EXCLUSIVE; UPDATE host_counters SET http_requests = http_requests;"
       read -r -t "$cap" _ <>"$fifo"
       touch "$T_DIR/stall.released"; echo "COMMIT;"
     } | sqlite3 "$T_DB" >>"$T_DIR/stall.log" 2>&1 &

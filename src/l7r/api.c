@@ -88,11 +88,11 @@ req_done(struct l7r_job *job)
     req_free(job);
 }
 
-/* Runs work (then `then`) on a worker for the request of c; the node is checked first
- * when the endpoint needs it running (c->host_check). */
-static void
-submit(struct l7r_conn *c, void (*work)(struct req *, struct qvd_db *),
-       void (*then)(struct l7r_conn *, struct req *), int64_t vm_id)
+/* A job for the request of c: work (then `then`) on a worker, after the node's check when
+ * the endpoint needs it running (c->host_check). Filled further, then given to req_submit. */
+static struct req *
+req_new(struct l7r_conn *c, void (*work)(struct req *, struct qvd_db *),
+        void (*then)(struct l7r_conn *, struct req *), int64_t vm_id)
 {
     struct req *r = qvd_xcalloc(1, sizeof(*r));
 
@@ -105,7 +105,20 @@ submit(struct l7r_conn *c, void (*work)(struct req *, struct qvd_db *),
     r->user_id = c->user.id;
     r->vm_id = vm_id;
     r->seen_host_id = -1;
+    return r;
+}
+
+static void
+req_submit(struct l7r_conn *c, struct req *r)
+{
     l7r_work(c->l7r, &r->j, c);
+}
+
+static void
+submit(struct l7r_conn *c, void (*work)(struct req *, struct qvd_db *),
+       void (*then)(struct l7r_conn *, struct req *), int64_t vm_id)
+{
+    req_submit(c, req_new(c, work, then, vm_id));
 }
 
 static void
@@ -455,9 +468,9 @@ api_session_end(struct l7r_conn *c, const struct qvd_http_msg *m)
         l7r_conn_error(c, 422, NULL, "parameter id is missing or invalid");
         return;
     }
-    submit(c, work_session_end, NULL, -1);
-    r = (struct req *)c->job;
+    r = req_new(c, work_session_end, NULL, -1);
     memcpy(r->sid, id, n + 1);
+    req_submit(c, r); /* the worker reads sid: written before */
 }
 
 static const struct endpoint endpoints[] = {

@@ -58,7 +58,7 @@ host_run(struct l7r_job *job, struct qvd_db *db)
         snprintf(h->msg, sizeof(h->msg), "%s", qvd_strerror());
 }
 
-static void on_poll(evutil_socket_t fd, short what, void *arg);
+static void registered(struct l7r *l);
 
 static void
 host_done(struct l7r_job *job)
@@ -70,8 +70,8 @@ host_done(struct l7r_job *job)
     l->host_job = false;
     host_seen(l, h->rc, h->host_id, h->msg);
     free(h);
-    if (first && !l->stopping)
-        on_poll(-1, 0, l); /* registered now: slots, wake-ups, aborts */
+    if (first)
+        registered(l); /* known now: slots, wake-ups, aborts */
 }
 
 void
@@ -126,17 +126,14 @@ on_wake(evutil_socket_t fd, short what, void *arg)
     l7r_session_wake(l);
 }
 
-/* Every few seconds: read the host row again (first: its id), listen on the user-command
+/* Once the node is known: free an earlier L7R's slots (once), listen on the user-command
  * channel, and look for aborted sessions (a lost wake-up only delays). */
 static void
-on_poll(evutil_socket_t fd, short what, void *arg)
+registered(struct l7r *l)
 {
-    struct l7r *l = arg;
     char chan[64];
 
-    if (fd >= 0 || l->host_id < 0)
-        l7r_host_refresh(l);
-    if (l->host_id < 0)
+    if (l->host_id < 0 || l->stopping)
         return; /* host_done comes back here once known */
     if (!l->stale_done) {
         l->stale_done = true;
@@ -154,6 +151,18 @@ on_poll(evutil_socket_t fd, short what, void *arg)
         }
     }
     l7r_session_check_aborts(l);
+}
+
+/* Every few seconds (l7r.user_cmd.poll): the node's row read again, then as above. */
+static void
+on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct l7r *l = arg;
+
+    if (l->stopping)
+        return; /* draining the jobs: nothing new */
+    l7r_host_refresh(l);
+    registered(l);
 }
 
 static void

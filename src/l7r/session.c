@@ -252,6 +252,8 @@ start_run(struct l7r_job *job, struct qvd_db *db)
     struct qvd_model_l7r_vm *vm = &sj->vm;
 
     sj->rc = qvd_model_l7r_vm(db, job->host_id, job->pid, sj->vm_id, vm);
+    if (sj->rc < 0)
+        snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
     if (sj->rc != 1 || !vm->mine || vm->ready || strcmp(vm->state, "stopped") != 0 || vm->cmd ||
         sj->start_requested)
         return;
@@ -286,7 +288,7 @@ started(struct l7r_session *s, struct step_job *sj)
 
     if (sj->rc != 1) {
         if (sj->rc < 0)
-            log_err("VM %lld: %s", (long long)s->vm_id, qvd_strerror());
+            log_err("VM %lld: %s", (long long)s->vm_id, sj->msg);
         fail(s, 404, "The requested virtual machine does not exist");
         return;
     }
