@@ -85,7 +85,7 @@ wait $LOGIN
 exec 7>&-
 
 row() { printf '%-46s %8s %8s %8s %8s\n' "$@"; }
-p99() { sort -n "$1" | awk '{v[NR] = $1} END { print v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1] }'; }
+p99() { sort -n "$1" | awk '{v[NR] = $1} END { i = int(NR * 0.99); if (i < 1) i = 1; print v[i] }'; }
 row "relay echo round trip (64 B), ms" min median max p99
 read -r a b c < <(b_stats <"$T_DIR/calm"); row "no stall ($N)" "$a" "$b" "$c" "$(p99 "$T_DIR/calm")"
 read -r a b c < <(b_stats <"$T_DIR/stalled"); row "database stalled ($N)" "$a" "$b" "$c" "$(p99 "$T_DIR/stalled")"
