@@ -46,4 +46,19 @@ t_check "after the stall, the waiting login succeeds with a token" \
 t_check "after the stall, the session still relays" paint 2e8b57
 t_check "and its slot is still connected" slot_connected 1
 t_check "a new login is answered" eval '[ "$(lc -u alice:pw $URL/qvd/list_of_vm | tail -1)" = 200 ]'
+
+# --- SIGTERM while the database stalls: the session is cut at once (its nxagent suspends:
+# asked of the VMA, which needs no database), and the L7R's last writes (the slot, why the
+# session ended) are done once the lock is let go, before it exits
+VIP=$(vm_ip 1) SEC=$(secret 1)
+suspended() { t_in_node curl -s -m 5 -H "Authorization: Bearer $SEC" "http://$VIP:3030/vma/x_state" | grep -q suspended; }
+stall_start 60 || { t_fail "the database lock is taken again"; exit 1; }
+kill -TERM "$L7R_PID"
+cut=no; t_wait 30 suspended && ! released && cut=yes
+t_check "SIGTERM during a stall cuts the session before the lock is let go" [ $cut = yes ]
+stall_end
+wait "$L7R_PID"; rc=$?; L7R_PID=
+t_check "the L7R then exits with status 0" [ $rc = 0 ]
+t_check "having recorded why the session ended (server_shutdown) and freed the slot" \
+  eval '[ "$(sql "SELECT reason FROM session_ends WHERE vm_id = 1 ORDER BY started_ts DESC LIMIT 1")" = server_shutdown ] && slot_free 1'
 exit 0
