@@ -30,6 +30,7 @@ struct qvd_throttle;
 struct qvd_workq;
 
 #define L7R_MAX_LISTENERS 8
+#define L7R_NCOUNTERS 6 /* the node's counters (work.c) */
 /* Stop reading a side of a session while this much waits unsent to the other. */
 #define L7R_RELAY_HIGH (256 * 1024)
 
@@ -103,6 +104,8 @@ struct l7r {
     /* this node's state as last read (l7r_host_refresh): /qvd/ping answers it */
     bool host_ok, host_job;
     char host_msg[256];
+    int64_t counts[L7R_NCOUNTERS]; /* counted, not yet written */
+    bool counter_job;              /* a write of counts runs */
     bool stale_done;               /* the slots of an earlier L7R were released */
     bool aborts_job, aborts_again; /* l7r_session_check_aborts running, asked again */
     /* timeouts in seconds, from the configuration */
@@ -138,7 +141,7 @@ int l7r_work_start(struct l7r *l, int nthreads);
  * order); c (or NULL) waits for it: a connection waits for one job at a time. */
 void l7r_work(struct l7r *l, struct l7r_job *j, struct l7r_conn *c);
 void l7r_work_ordered(struct l7r *l, struct l7r_job *j, struct l7r_conn *c);
-/* Counts on the node's counter (ordered queue; nobody waits). */
+/* Counts on the node's counter: written by one job at a time (ordered queue). */
 void l7r_counter(struct l7r *l, const char *column);
 /* Frees the user slot of vm_id if this process still holds it (ordered queue). */
 void l7r_slot_release(struct l7r *l, int64_t vm_id);

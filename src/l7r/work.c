@@ -8,6 +8,7 @@
  * A job knows its connection; when the connection ends first, conn_free sets it to NULL
  * and the job's done only cleans up (docs/l7r.md "Database workers"). */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -126,54 +127,101 @@ l7r_work_ordered(struct l7r *l, struct l7r_job *j, struct l7r_conn *c)
 
 /* ---- writes nobody waits for: counters and released slots ---- */
 
-struct write_job {
+/* The node's counters (host_counters): counted on the loop, written by one job at a time
+ * with what was counted since the last, so that a stalled database holds one job however
+ * many requests come meanwhile. */
+static const char *const counter_names[L7R_NCOUNTERS] = {
+    "http_requests", "auth_attempts", "auth_ok", "nx_attempts", "nx_ok", "short_sessions"};
+
+struct counter_job {
     struct l7r_job j;
-    const char *counter; /* a counter to count, or NULL: release the slot of vm_id */
-    int64_t vm_id;
+    int64_t n[L7R_NCOUNTERS];
 };
 
 static void
-write_run(struct l7r_job *job, struct qvd_db *db)
+counter_run(struct l7r_job *job, struct qvd_db *db)
 {
-    struct write_job *w = (struct write_job *)job;
+    struct counter_job *cj = (struct counter_job *)job;
 
-    if (w->counter != NULL) {
-        if (qvd_model_l7r_counter(db, job->host_id, w->counter) < 0)
-            log_warn("counter %s: %s", w->counter, qvd_strerror());
-    } else if (qvd_model_l7r_slot_release(db, job->host_id, job->pid, w->vm_id) < 0) {
-        log_err("VM %lld: cannot release the user slot: %s", (long long)w->vm_id, qvd_strerror());
-    }
+    for (size_t i = 0; i < L7R_NCOUNTERS; i++)
+        if (cj->n[i] > 0 && qvd_model_l7r_counter(db, job->host_id, counter_names[i], cj->n[i]) < 0)
+            log_warn("counter %s: %s", counter_names[i], qvd_strerror());
 }
 
+static void counters_flush(struct l7r *l);
+
 static void
-write_done(struct l7r_job *job)
+counter_done(struct l7r_job *job)
 {
+    struct l7r *l = job->l;
+
     free(job);
+    l->counter_job = false;
+    counters_flush(l);
 }
 
 static void
-write_submit(struct l7r *l, const char *counter, int64_t vm_id)
+counters_flush(struct l7r *l)
 {
-    struct write_job *w = qvd_xcalloc(1, sizeof(*w));
+    struct counter_job *cj;
+    bool any = false;
 
-    w->j.run = write_run;
-    w->j.done = write_done;
-    w->counter = counter;
-    w->vm_id = vm_id;
-    l7r_work_ordered(l, &w->j, NULL);
+    for (size_t i = 0; i < L7R_NCOUNTERS; i++)
+        any |= l->counts[i] > 0;
+    if (!any || l->counter_job || l->host_id < 0)
+        return;
+    cj = qvd_xcalloc(1, sizeof(*cj));
+    cj->j.run = counter_run;
+    cj->j.done = counter_done;
+    memcpy(cj->n, l->counts, sizeof(cj->n));
+    memset(l->counts, 0, sizeof(l->counts));
+    l->counter_job = true;
+    l7r_work_ordered(l, &cj->j, NULL);
 }
 
 void
 l7r_counter(struct l7r *l, const char *column)
 {
-    if (l->host_id >= 0)
-        write_submit(l, column, -1);
+    if (l->host_id < 0)
+        return;
+    for (size_t i = 0; i < L7R_NCOUNTERS; i++)
+        if (strcmp(column, counter_names[i]) == 0) {
+            l->counts[i]++;
+            counters_flush(l);
+            return;
+        }
+    log_warn("no counter %s", column);
+}
+
+struct release_job {
+    struct l7r_job j;
+    int64_t vm_id;
+};
+
+static void
+release_run(struct l7r_job *job, struct qvd_db *db)
+{
+    struct release_job *r = (struct release_job *)job;
+
+    if (qvd_model_l7r_slot_release(db, job->host_id, job->pid, r->vm_id) < 0)
+        log_err("VM %lld: cannot release the user slot: %s", (long long)r->vm_id, qvd_strerror());
+}
+
+static void
+release_done(struct l7r_job *job)
+{
+    free(job);
 }
 
 void
 l7r_slot_release(struct l7r *l, int64_t vm_id)
 {
-    write_submit(l, NULL, vm_id);
+    struct release_job *r = qvd_xcalloc(1, sizeof(*r));
+
+    r->j.run = release_run;
+    r->j.done = release_done;
+    r->vm_id = vm_id;
+    l7r_work_ordered(l, &r->j, NULL);
 }
 
 /* ---- shutdown ---- */

@@ -49,7 +49,7 @@ qvd_model_l7r_host(struct qvd_db *db, const char *nodename, int64_t *host_id)
 }
 
 int
-qvd_model_l7r_counter(struct qvd_db *db, int64_t host_id, const char *name)
+qvd_model_l7r_counter(struct qvd_db *db, int64_t host_id, const char *name, int64_t n)
 {
     static const char *const counters[] = {"http_requests", "auth_attempts", "auth_ok",
                                            "nx_attempts",   "nx_ok",         "short_sessions"};
@@ -59,9 +59,9 @@ qvd_model_l7r_counter(struct qvd_db *db, int64_t host_id, const char *name)
         if (strcmp(name, counters[i]) != 0)
             continue;
         /* the column is one of the names above, never the caller's string */
-        snprintf(sql, sizeof(sql), "UPDATE host_counters SET %s = %s + 1 WHERE host_id = ?",
+        snprintf(sql, sizeof(sql), "UPDATE host_counters SET %s = %s + ? WHERE host_id = ?",
                  counters[i], counters[i]);
-        return qvd_db_exec(db, sql, "i", host_id) < 0 ? qvd_model_dbfail(db) : 0;
+        return qvd_db_exec(db, sql, "ii", n, host_id) < 0 ? qvd_model_dbfail(db) : 0;
     }
     return qvd_model_fail(QVD_MODEL_INVALID, "no host counter '%s'", name);
 }

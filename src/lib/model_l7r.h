@@ -16,8 +16,8 @@ struct qvd_db;
  * *host_id is its id, or -1 when it has none. */
 int qvd_model_l7r_host(struct qvd_db *db, const char *nodename, int64_t *host_id);
 /* The node's counter `name` (http_requests, auth_attempts, auth_ok, nx_attempts, nx_ok,
- * short_sessions) goes up by one; another name is refused (INVALID). */
-int qvd_model_l7r_counter(struct qvd_db *db, int64_t host_id, const char *name);
+ * short_sessions) goes up by n; another name is refused (INVALID). */
+int qvd_model_l7r_counter(struct qvd_db *db, int64_t host_id, const char *name, int64_t n);
 /* 0 when this connection can read the hosts and write the counters (start-up check). */
 int qvd_model_l7r_check_access(struct qvd_db *db);
 /* Frees the slots of the node held by another L7R process (crashed): how many, or -1. */

@@ -715,13 +715,13 @@ l7r_host_state_and_counters(void **state)
     assert_int_equal(qvd_model_l7r_host(f->db, "n2", &id), -1);
     assert_int_equal(id, h2);
     assert_string_equal(qvd_strerror(), "Server is blocked");
-    assert_int_equal(qvd_model_l7r_counter(f->db, h1, "nx_ok"), 0);
-    assert_int_equal(qvd_model_l7r_counter(f->db, h1, "nx_ok"), 0);
+    assert_int_equal(qvd_model_l7r_counter(f->db, h1, "nx_ok", 1), 0);
+    assert_int_equal(qvd_model_l7r_counter(f->db, h1, "nx_ok", 2), 0);
     assert_int_equal(
         qvd_db_get_int(f->db, &n, "SELECT nx_ok FROM host_counters WHERE host_id = ?", "i", h1), 1);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
     /* a name that is no counter is refused, never put into the statement */
-    assert_int_equal(qvd_model_l7r_counter(f->db, h1, "nx_ok = 0, auth_ok"), -1);
+    assert_int_equal(qvd_model_l7r_counter(f->db, h1, "nx_ok = 0, auth_ok", 1), -1);
     assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
     assert_int_equal(qvd_model_l7r_check_access(f->db), 0);
 }
