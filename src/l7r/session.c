@@ -512,8 +512,12 @@ relay(struct l7r_session *s, struct step_job *sj)
 static void
 connected_done(struct l7r_job *job)
 {
-    if (job->conn != NULL) /* else the session freed its VMA stream */
-        relay(job->conn->sess, (struct step_job *)job);
+    struct step_job *sj = (struct step_job *)job;
+
+    if (job->conn != NULL)
+        relay(job->conn->sess, sj);
+    else if (sj->begun) /* the client left first; the session freed its VMA stream */
+        l7r_ending_record(job->l, sj->vm_id, sj->end_id, "client_closed");
     step_job_free(job);
 }
 
