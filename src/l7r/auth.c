@@ -1,5 +1,8 @@
 /* auth.c: authentication of a request (Basic or Bearer) through the configured back-end,
- * with failed-login throttling, counters and a per-connection cache. */
+ * with failed-login throttling, counters and a per-connection cache. The order of one
+ * login: on the loop, the header is parsed and the throttle asked; on a worker, the
+ * back-end checks the credentials (database and password hash); on the loop again, the
+ * throttle learns the outcome and the request goes on (or gets its 401). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +14,6 @@
 #include "err.h"
 #include "http.h"
 #include "l7r.h"
-#include "password.h"
 #include "throttle.h"
 #include "log.h"
 #include "util.h"
@@ -65,6 +67,18 @@ l7r_sha256(const void *data, size_t len, unsigned char md[32])
     EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
 }
 
+/* A credentials check on a worker. */
+struct auth_job {
+    struct l7r_job j;
+    bool basic;
+    char *login, *secret; /* the password, or the bearer token */
+    int result;           /* the back-end's 1, 0 or -1 */
+    char error[256];
+    char ipkey[80], loginkey[160];
+    unsigned char md[32]; /* of the Authorization value */
+    struct l7r_user user;
+};
+
 /* The throttle key of a login: one per user however it is spelled ("demo", "DEMO",
  * "demo@default"), else an attacker would get a fresh count of guesses with each spelling. */
 static void
@@ -72,7 +86,7 @@ login_key(struct l7r *l, const char *login, char *key, size_t len)
 {
     snprintf(key, len, "login:");
     if (l->auth->login_key != NULL) {
-        l->auth->login_key(l, login, key + 6, len - 6);
+        l->auth->login_key(l->cfg, login, key + 6, len - 6);
         return;
     }
     snprintf(key + 6, len - 6, "%s", login);
@@ -80,71 +94,30 @@ login_key(struct l7r *l, const char *login, char *key, size_t len)
         *p = (char)tolower((unsigned char)*p);
 }
 
-/* Tries the credentials (after the throttle check): 1, 0 or -1 as the back-end says, or
- * L7R_AUTH_PENDING with *job filled for the worker threads (password then belongs to it).
- * Unless *wait is set (throttled), the attempt counts as a failure of ipkey and loginkey
- * from now on, until conclude gives it back (see qvd_throttle_begin). */
-static int
-check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, char *loginkey,
-      long *wait, struct l7r_auth_job **job)
+static void
+auth_job_free(struct l7r_job *job)
 {
-    struct l7r *l = c->l7r;
-    int64_t now = qvd_now();
-    size_t len = 0;
-    char *plain = l7r_b64_decode(cred, &len), *colon = NULL;
-    bool decoded = plain != NULL && strlen(plain) == len; /* base64, and no embedded NUL */
-    bool basic = strcasecmp(scheme, "Basic") == 0;
-    int rc = 0;
+    struct auth_job *a = (struct auth_job *)job;
 
-    qvd_throttle_ip_key(c->h.peer, l->throttle_v6_prefix, ipkey, 80);
-    if (decoded && basic && (colon = strchr(plain, ':')) != NULL) {
-        *colon = '\0';
-        login_key(l, plain, loginkey, 160);
+    if (a->secret) {
+        qvd_wipe(a->secret, strlen(a->secret));
+        free(a->secret);
     }
-    *wait = qvd_throttle_begin(l->throttle, (const char *const[]){ipkey, loginkey}, 2, now);
-    if (*wait > 0 || !decoded || (basic && colon == NULL))
-        goto out;
-    if (basic) {
-        l7r_counter(l, "auth_attempts");
-        if (l->auth_pool != NULL && l->auth->basic_hash != NULL) {
-            char *hash = NULL;
-            struct l7r_user u = {0};
-            rc = l->auth->basic_hash(l, plain, &u, &hash);
-            if (rc >= 0) {
-                struct l7r_auth_job *j = qvd_xcalloc(1, sizeof(*j));
-                j->password = qvd_xstrdup(colon + 1);
-                if (rc == 1) {
-                    j->hash = hash;
-                    j->user = u;
-                } else {
-                    /* unknown or blocked: refused, but only after as long as a wrong
-                     * password takes, so that the answer time does not tell who exists */
-                    const char *dummy = qvd_password_dummy(l->cfg);
-                    j->hash = qvd_xstrdup(dummy ? dummy : "");
-                    j->refuse = true;
-                    snprintf(j->user.login, sizeof(j->user.login), "%s", plain);
-                }
-                *job = j;
-                rc = L7R_AUTH_PENDING;
-                goto out;
-            }
-        } else {
-            rc = l->auth->authenticate_basic(l, plain, colon + 1, &c->user);
-        }
-        if (rc != 1)
-            log_info("%s: login '%s' refused", c->h.peer, plain);
-    } else {
-        l7r_counter(l, "auth_attempts");
-        rc = l->auth->authenticate_bearer(l, plain, &c->user);
-        if (rc != 1)
-            log_info("%s: bearer token refused", c->h.peer);
-    }
-out:
-    if (plain) {
-        qvd_wipe(plain, len);
-        free(plain);
-    }
-    return rc;
+    free(a->login);
+    free(a);
+}
+
+static void
+auth_run(struct l7r_job *job, struct qvd_db *db)
+{
+    struct auth_job *a = (struct auth_job *)job;
+    const struct l7r_auth_ops *ops = job->l->auth;
+    struct qvd_config *cfg = job->l->cfg;
+
+    a->result = a->basic ? ops->authenticate_basic(db, cfg, a->login, a->secret, &a->user)
+                         : ops->authenticate_bearer(db, cfg, a->secret, &a->user);
+    if (a->result < 0)
+        snprintf(a->error, sizeof(a->error), "%s", qvd_strerror());
 }
 
 /* The answer to a check's result: 1 authenticated, else 0 with the error sent. */
@@ -171,13 +144,76 @@ conclude(struct l7r_conn *c, int rc, const char *ipkey, const char *loginkey,
     return 1;
 }
 
+/* Back on the loop. A connection gone meanwhile leaves its attempt counted as a failure,
+ * as an answer never read would be. */
+static void
+auth_done(struct l7r_job *job)
+{
+    struct auth_job *a = (struct auth_job *)job;
+    struct l7r_conn *c = job->conn;
+
+    if (c != NULL) {
+        if (a->result < 0)
+            qvd_seterr("%s", a->error);
+        if (a->result == 1)
+            c->user = a->user;
+        else if (a->result == 0 && a->basic)
+            log_info("%s: login '%s' refused", c->h.peer, a->login);
+        else if (a->result == 0)
+            log_info("%s: bearer token refused", c->h.peer);
+        if (conclude(c, a->result, a->ipkey, a->loginkey, a->md) == 1)
+            l7r_api_authed(c);
+    }
+    auth_job_free(job);
+}
+
+/* Starts the check of the credentials (after the throttle's): L7R_AUTH_PENDING with *job
+ * filled for a worker, or 0 (refused at once: not base64, no colon). Unless *wait is set
+ * (throttled), the attempt counts as a failure of ipkey and loginkey from now on, until
+ * conclude gives it back (see qvd_throttle_begin). */
+static int
+check(struct l7r_conn *c, const char *scheme, const char *cred, char *ipkey, char *loginkey,
+      long *wait, struct auth_job **job)
+{
+    struct l7r *l = c->l7r;
+    size_t len = 0;
+    char *plain = l7r_b64_decode(cred, &len), *colon = NULL;
+    bool decoded = plain != NULL && strlen(plain) == len; /* base64, and no embedded NUL */
+    bool basic = strcasecmp(scheme, "Basic") == 0;
+    int rc = 0;
+
+    qvd_throttle_ip_key(c->h.peer, l->throttle_v6_prefix, ipkey, 80);
+    if (decoded && basic && (colon = strchr(plain, ':')) != NULL) {
+        *colon = '\0';
+        login_key(l, plain, loginkey, 160);
+    }
+    *wait = qvd_throttle_begin(l->throttle, (const char *const[]){ipkey, loginkey}, 2, qvd_now());
+    if (*wait == 0 && decoded && (!basic || colon != NULL)) {
+        struct auth_job *a = qvd_xcalloc(1, sizeof(*a));
+        l7r_counter(l, "auth_attempts");
+        a->j.run = auth_run;
+        a->j.done = auth_done;
+        a->j.discard = auth_job_free;
+        a->basic = basic;
+        a->login = basic ? qvd_xstrdup(plain) : NULL;
+        a->secret = qvd_xstrdup(basic ? colon + 1 : plain);
+        *job = a;
+        rc = L7R_AUTH_PENDING;
+    }
+    if (plain) {
+        qvd_wipe(plain, len);
+        free(plain);
+    }
+    return rc;
+}
+
 int
 l7r_auth_request(struct l7r_conn *c, const struct qvd_http_msg *m)
 {
     const char *hdr = qvd_http_msg_header(m, "Authorization");
     char scheme[16] = "", ipkey[80] = "", loginkey[160] = "";
     unsigned char md[32];
-    struct l7r_auth_job *job = NULL;
+    struct auth_job *job = NULL;
     const char *cred;
     long wait = 0;
     size_t n;
@@ -211,28 +247,11 @@ l7r_auth_request(struct l7r_conn *c, const struct qvd_http_msg *m)
         return 0;
     }
     if (rc == L7R_AUTH_PENDING) {
-        job->conn = c;
         memcpy(job->ipkey, ipkey, sizeof(job->ipkey));
         memcpy(job->loginkey, loginkey, sizeof(job->loginkey));
         memcpy(job->md, md, sizeof(job->md));
-        c->auth_job = job;
-        l7r_auth_pool_submit(c->l7r, job);
+        l7r_work(c->l7r, &job->j, c);
         return L7R_AUTH_PENDING;
     }
     return conclude(c, rc, ipkey, loginkey, md);
-}
-
-void
-l7r_auth_finish(struct l7r_auth_job *j)
-{
-    struct l7r_conn *c = j->conn;
-
-    if (j->result < 0)
-        qvd_seterr("%s", j->error);
-    if (j->result == 1)
-        c->user = j->user;
-    else if (j->result == 0)
-        log_info("%s: login '%s' refused", c->h.peer, j->user.login);
-    if (conclude(c, j->result, j->ipkey, j->loginkey, j->md) == 1)
-        l7r_api_authed(c);
 }

@@ -25,8 +25,8 @@ conn_free(struct l7r_conn *c)
 
     TAILQ_REMOVE(&l->conns, c, entry);
     l->nconns--;
-    if (c->auth_job)
-        c->auth_job->conn = NULL; /* the worker's result is dropped when it comes back */
+    if (c->job)
+        c->job->conn = NULL; /* the job only cleans up when it comes back */
     if (c->sess)
         l7r_session_free(c->sess);
     c->sess = NULL;

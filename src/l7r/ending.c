@@ -1,7 +1,8 @@
 /* ending.c: why a relayed session ended when the relay only saw its stream close. In
  * order: the database (a stop command, a VM that is gone, its node lost), then the VMA's
  * account of its last nxagent (x_end: crashed, stopped, logged out), then who closed
- * first. The answer goes to session_ends, where the client reads it (api.c). */
+ * first. The answer goes to session_ends, where the client reads it (api.c). The database's
+ * part runs on the ordered queue (work.c), after the session's own writes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +27,26 @@ struct l7r_ending {
     struct qvd_rpc_call *call;
     struct event *timer;
     int tries;
+    struct end_job *job; /* a look at the database in progress */
+};
+
+/* Records an ending, or first asks the database why (ordered queue). */
+struct end_job {
+    struct l7r_job j;
+    struct l7r_ending *e; /* waiting for the answer; NULL if abandoned or none */
+    int64_t vm_id;
+    char id[33], reason[32], detail[200];
+    bool ask;     /* ask the database first; only record when it knows */
+    bool crashed; /* the VMA is gone: if the database does not know, vm_crashed */
+    int rc;       /* ask: qvd_model_vm_end_cause's */
 };
 
 static void
 ending_free(struct l7r_ending *e)
 {
     TAILQ_REMOVE(&e->l->endings, e, entry);
+    if (e->job)
+        e->job->e = NULL;
     if (e->call)
         qvd_rpc_call_cancel(e->call);
     if (e->timer)
@@ -44,37 +59,90 @@ ending_free(struct l7r_ending *e)
 }
 
 static void
-record(struct l7r_ending *e, const char *reason, const char *detail)
+end_run(struct l7r_job *job, struct qvd_db *db)
 {
-    log_info("VM %lld: session %s ended: %s%s%s", (long long)e->i.vm_id, e->i.id, reason,
-             detail ? ": " : "", detail ? detail : "");
-    if (qvd_model_session_end(e->l->db, e->i.id, reason, detail) < 0)
-        log_err("VM %lld: cannot record the session's end: %s", (long long)e->i.vm_id,
+    struct end_job *ej = (struct end_job *)job;
+
+    if (ej->ask) {
+        ej->rc = qvd_model_vm_end_cause(db, job->l->cfg, ej->vm_id, ej->reason, sizeof(ej->reason));
+        if (ej->rc != 1 && !ej->crashed)
+            return;
+        if (ej->rc != 1)
+            snprintf(ej->reason, sizeof(ej->reason), "vm_crashed");
+        else
+            ej->detail[0] = '\0';
+    }
+    log_info("VM %lld: session %s ended: %s%s%s", (long long)ej->vm_id, ej->id, ej->reason,
+             ej->detail[0] ? ": " : "", ej->detail);
+    if (qvd_model_session_end(db, ej->id, ej->reason, ej->detail[0] ? ej->detail : NULL) < 0)
+        log_err("VM %lld: cannot record the session's end: %s", (long long)ej->vm_id,
                 qvd_strerror());
-    ending_free(e);
-}
-
-/* 1 and recorded when the database knows why (the ending is freed), else 0. */
-static int
-from_database(struct l7r_ending *e)
-{
-    char reason[32];
-
-    if (qvd_model_vm_end_cause(e->l->db, e->l->cfg, e->i.vm_id, reason, sizeof(reason)) != 1)
-        return 0;
-    record(e, reason, NULL);
-    return 1;
+    ej->rc = 1;
 }
 
 static void ask_vma(struct l7r_ending *e);
 
 static void
+end_done(struct l7r_job *job)
+{
+    struct end_job *ej = (struct end_job *)job;
+    struct l7r_ending *e = ej->e;
+
+    if (e != NULL) {
+        e->job = NULL;
+        if (ej->rc == 1)
+            ending_free(e); /* recorded */
+        else
+            ask_vma(e);
+    }
+    free(ej);
+}
+
+static struct end_job *
+end_job_new(struct l7r *l, int64_t vm_id, const char *id, const char *reason, const char *detail)
+{
+    struct end_job *ej = qvd_xcalloc(1, sizeof(*ej));
+
+    ej->j.run = end_run;
+    ej->j.done = end_done;
+    ej->vm_id = vm_id;
+    snprintf(ej->id, sizeof(ej->id), "%s", id);
+    snprintf(ej->reason, sizeof(ej->reason), "%s", reason ? reason : "");
+    snprintf(ej->detail, sizeof(ej->detail), "%s", detail ? detail : "");
+    return ej;
+}
+
+void
+l7r_ending_record(struct l7r *l, int64_t vm_id, const char *id, const char *reason)
+{
+    l7r_work_ordered(l, &end_job_new(l, vm_id, id, reason, NULL)->j, NULL);
+}
+
+static void
+record(struct l7r_ending *e, const char *reason, const char *detail)
+{
+    l7r_work_ordered(e->l, &end_job_new(e->l, e->i.vm_id, e->i.id, reason, detail)->j, NULL);
+    ending_free(e);
+}
+
+/* Asks the database why; on the answer, recorded, or (crashed) recorded as vm_crashed with
+ * detail, or else the VMA is asked. */
+static void
+from_database(struct l7r_ending *e, bool crashed, const char *detail)
+{
+    struct end_job *ej = end_job_new(e->l, e->i.vm_id, e->i.id, NULL, detail);
+
+    ej->ask = true;
+    ej->crashed = crashed;
+    ej->e = e;
+    e->job = ej;
+    l7r_work_ordered(e->l, &ej->j, NULL);
+}
+
+static void
 on_retry(evutil_socket_t fd, short what, void *arg)
 {
-    struct l7r_ending *e = arg;
-
-    if (!from_database(e))
-        ask_vma(e);
+    from_database(arg, false, NULL);
 }
 
 /* What the VMA's last nxagent did, when it is the one this session was relayed to. */
@@ -119,8 +187,7 @@ x_end_done(enum qvd_rpc_status st, json_t *result, const char *error, void *arg)
     if (st != QVD_RPC_OK) {
         /* the VMA is gone while the database still says running: the VM died and its node
          * has not noticed yet (a stop would say stopping first) */
-        if (!from_database(e))
-            record(e, "vm_crashed", error);
+        from_database(e, true, error);
         return;
     }
     if (e->i.agent >= 0 && json_is_integer(last_agent) &&
@@ -142,6 +209,10 @@ x_end_done(enum qvd_rpc_status st, json_t *result, const char *error, void *arg)
 static void
 ask_vma(struct l7r_ending *e)
 {
+    if (e->i.vma_host == NULL) {
+        record(e, e->i.client_eof ? "client_closed" : "connection_lost", NULL);
+        return;
+    }
     struct qvd_rpc_target t = {e->i.vma_host, e->i.vma_port, e->i.secret, (int)e->l->t_vma * 1000};
 
     e->call = qvd_rpc_call_async(e->l->base, &t, e->i.agent >= 0 ? "x_end" : "x_state", NULL,
@@ -159,14 +230,8 @@ l7r_ending_resolve(struct l7r *l, struct l7r_ending_info *info)
     e->i = *info;
     info->vma_host = info->secret = NULL;
     TAILQ_INSERT_TAIL(&l->endings, e, entry);
-    if (from_database(e))
-        return;
-    if (e->i.vma_host == NULL) {
-        record(e, e->i.client_eof ? "client_closed" : "connection_lost", NULL);
-        return;
-    }
     e->timer = evtimer_new(l->base, on_retry, e);
-    ask_vma(e);
+    from_database(e, false, NULL); /* then the VMA (ask_vma) */
 }
 
 void

@@ -30,6 +30,7 @@ struct qvd_throttle;
 struct qvd_workq;
 
 #define L7R_MAX_LISTENERS 8
+#define L7R_NCOUNTERS 6 /* the node's counters (work.c) */
 /* Stop reading a side of a session while this much waits unsent to the other. */
 #define L7R_RELAY_HIGH (256 * 1024)
 
@@ -40,34 +41,36 @@ struct l7r_user {
     char login[128]; /* normalised login, without the tenant */
 };
 
-/* An authentication back-end. Each function returns 1 (authenticated, *u filled),
- * 0 (refused: bad credentials, unknown or blocked user or tenant) or -1 (internal error,
- * message in qvd_strerror()). Later plugins (ldap, pam, auto, totp) fill the same table. */
+/* An authentication back-end. Its checks run on the worker threads (work.c), with the
+ * worker's database connection: each returns 1 (authenticated, *u filled), 0 (refused: bad
+ * credentials, unknown or blocked user or tenant) or -1 (internal error, message in
+ * qvd_strerror()). Later plugins (ldap, pam, auto, totp) fill the same table. */
 struct l7r_auth_ops {
     const char *name;
-    int (*authenticate_basic)(struct l7r *l, const char *login, const char *password,
-                              struct l7r_user *u);
-    /* Optional: for a login that may log in, *u filled and *hash set to its stored password
-     * hash (the caller frees it), so that the slow check runs on a worker thread. */
-    int (*basic_hash)(struct l7r *l, const char *login, struct l7r_user *u, char **hash);
-    int (*authenticate_bearer)(struct l7r *l, const char *token, struct l7r_user *u);
-    /* Optional: into key, the one spelling of the user that `login` names (every spelling
-     * the back-end would accept for one user gives the same key; an unknown login gets one
-     * too), so that failed logins of one user count together however it is spelled.
-     * Without it, the login lowercased. */
-    void (*login_key)(struct l7r *l, const char *login, char *key, size_t len);
+    /* A refusal takes as long as a wrong password, so that the answer time does not tell
+     * who exists. */
+    int (*authenticate_basic)(struct qvd_db *db, struct qvd_config *cfg, const char *login,
+                              const char *password, struct l7r_user *u);
+    int (*authenticate_bearer)(struct qvd_db *db, struct qvd_config *cfg, const char *token,
+                               struct l7r_user *u);
+    /* Optional, on the loop (no database): into key, the one spelling of the user that
+     * `login` names (every spelling the back-end would accept for one user gives the same
+     * key; an unknown login gets one too), so that failed logins of one user count together
+     * however it is spelled. Without it, the login lowercased. */
+    void (*login_key)(struct qvd_config *cfg, const char *login, char *key, size_t len);
 };
 
-/* A password check handed to the worker threads (auth_worker.c). */
-struct l7r_auth_job {
-    struct l7r_conn *conn; /* NULL once the connection has ended */
-    char *hash, *password;
-    int result;  /* qvd_password_verify's: 1, 0 or -1 (error) */
-    bool refuse; /* the login may not log in: hash is the dummy, the check only takes time */
-    char error[256];
-    char ipkey[80], loginkey[160];
-    unsigned char md[32]; /* of the Authorization value */
-    struct l7r_user user;
+/* Database work handed to the worker threads (work.c). A job is the first member of a
+ * bigger structure of its own kind. */
+struct l7r_job {
+    void (*run)(struct l7r_job *j, struct qvd_db *db); /* on a worker */
+    /* On the loop, once run: conn is NULL when the connection ended meanwhile (then only
+     * clean up). Frees the job. */
+    void (*done)(struct l7r_job *j);
+    void (*discard)(struct l7r_job *j); /* at stop, never run or never done; NULL: free */
+    struct l7r *l;
+    struct l7r_conn *conn; /* the connection waiting for it, or NULL */
+    int64_t host_id, pid;  /* this L7R as the loop knew it at the submit */
 };
 extern const struct l7r_auth_ops l7r_auth_default;
 
@@ -94,7 +97,17 @@ struct l7r {
     struct qvd_throttle *throttle;
     int throttle_v6_prefix; /* IPv6 clients are throttled per network of this length */
     const struct l7r_auth_ops *auth;
-    struct qvd_workq *auth_pool; /* NULL: passwords are checked on the loop */
+    struct qvd_workq *pool;    /* database work and password checks, in parallel */
+    struct qvd_workq *ordered; /* writes whose order matters, one at a time */
+    size_t njobs;              /* submitted, not yet done */
+    bool draining;             /* stopped: the loop runs until the jobs are done */
+    /* this node's state as last read (l7r_host_refresh): /qvd/ping answers it */
+    bool host_ok, host_job;
+    char host_msg[256];
+    int64_t counts[L7R_NCOUNTERS]; /* counted, not yet written */
+    bool counter_job;              /* a write of counts runs */
+    bool stale_done;               /* the slots of an earlier L7R were released */
+    bool aborts_job, aborts_again; /* l7r_session_check_aborts running, asked again */
     /* timeouts in seconds, from the configuration */
     long t_request, t_idle, t_vm_start, t_vm_stop, t_takeover, t_x_start, t_vma;
     long x_start_retries, max_conns, t_grace;
@@ -109,20 +122,32 @@ struct l7r_conn {
     bool authed;
     unsigned char auth_hash[32]; /* SHA-256 of the Authorization value that authed */
     struct l7r_user user;
-    struct l7r_auth_job *auth_job; /* a password check in progress */
-    struct l7r_session *sess;      /* connect_to_vm */
-    struct l7r_relay *relay;       /* after the upgrade */
-    struct event *wait_ev;         /* stop_vm waiting for the VM to stop */
+    struct l7r_job *job;      /* database work in progress for it */
+    bool host_check;          /* its endpoint needs the node running */
+    struct l7r_session *sess; /* connect_to_vm */
+    struct l7r_relay *relay;  /* after the upgrade */
+    struct event *wait_ev;    /* stop_vm waiting for the VM to stop */
     int64_t wait_vm, wait_deadline_ms;
 };
 
 /* main.c */
-/* Looks up this node's hosts row and its runtime: 0 running and usable, else -1 with the
- * message for the 503 in qvd_strerror(). Sets l->host_id once found. */
-int l7r_host_check(struct l7r *l);
+/* Reads this node's hosts row again on a worker (one read at a time): l->host_id,
+ * host_ok and host_msg follow. */
+void l7r_host_refresh(struct l7r *l);
+
+/* work.c */
+int l7r_work_start(struct l7r *l, int nthreads);
+/* Runs j on a worker of the pool (in parallel), or of the ordered queue (in submission
+ * order); c (or NULL) waits for it: a connection waits for one job at a time. */
+void l7r_work(struct l7r *l, struct l7r_job *j, struct l7r_conn *c);
+void l7r_work_ordered(struct l7r *l, struct l7r_job *j, struct l7r_conn *c);
+/* Counts on the node's counter: written by one job at a time (ordered queue). */
 void l7r_counter(struct l7r *l, const char *column);
-/* Frees the user slot of vm_id if this process still holds it. */
+/* Frees the user slot of vm_id if this process still holds it (ordered queue). */
 void l7r_slot_release(struct l7r *l, int64_t vm_id);
+/* Runs the loop until every job is done, for up to secs seconds (shutdown). */
+void l7r_work_drain(struct l7r *l, long secs);
+void l7r_work_stop(struct l7r *l);
 
 /* conn.c */
 void l7r_conn_accept(struct l7r *l, int fd, const struct sockaddr *sa, int salen);
@@ -142,29 +167,23 @@ void l7r_conn_close_all(struct l7r *l);
 /* api.c */
 /* Handles one complete request head (state BUSY on entry). */
 void l7r_api_dispatch(struct l7r_conn *c, const struct qvd_http_msg *m);
-/* Goes on with the request once its password check (L7R_AUTH_PENDING) said yes. */
+/* Goes on with the request once its credentials check (L7R_AUTH_PENDING) said yes. */
 void l7r_api_authed(struct l7r_conn *c);
 
 /* auth.c */
 #define L7R_AUTH_PENDING 2
 /* Authenticates the request: 1 yes (c->user set), 0 answered already (401/429/500), or
- * L7R_AUTH_PENDING: a worker checks the password, then l7r_api_authed or an answer. */
+ * L7R_AUTH_PENDING: a worker checks the credentials, then l7r_api_authed or an answer. */
 int l7r_auth_request(struct l7r_conn *c, const struct qvd_http_msg *m);
-/* On the loop, for a finished job whose connection is still there. */
-void l7r_auth_finish(struct l7r_auth_job *j);
-
-/* auth_worker.c */
-int l7r_auth_pool_start(struct l7r *l, int nthreads);
-void l7r_auth_pool_submit(struct l7r *l, struct l7r_auth_job *j);
-void l7r_auth_pool_stop(struct l7r *l);
 /* Base64 (standard alphabet; missing padding tolerated): new NUL-terminated strings. */
 char *l7r_b64_decode(const char *in, size_t *outlen);
 char *l7r_b64_encode(const void *in, size_t len);
 void l7r_sha256(const void *data, size_t len, unsigned char md[32]);
 
 /* auth_default.c */
-/* A new multi-use token of the user valid for 24 h: *b64 = base64(token) for the client. */
-int l7r_token_create(struct l7r *l, int64_t user_id, char **b64);
+/* A new multi-use token of the user valid for 24 h (on a worker): *b64 = base64(token)
+ * for the client. */
+int l7r_token_create(struct qvd_db *db, int64_t user_id, char **b64);
 
 /* params.c: connect_to_vm's parameters. May a client give `key`? */
 bool l7r_connect_param_allowed(const char *key);
@@ -178,7 +197,8 @@ void l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t
 void l7r_session_free(struct l7r_session *s);
 /* Sessions waiting for their VM to start look at it again now (a wake-up came). */
 void l7r_session_wake(struct l7r *l);
-/* Closes the sessions of this process whose slot carries user_cmd='abort'. */
+/* Closes the sessions of this process whose slot carries user_cmd='abort' (read on the
+ * ordered queue; one look at a time, another asked meanwhile follows it). */
 void l7r_session_check_aborts(struct l7r *l);
 /* The connection holding the slot of vm_id in this process, or NULL. */
 struct l7r_conn *l7r_session_holder(struct l7r *l, int64_t vm_id);
@@ -200,6 +220,8 @@ struct l7r_ending_info {
 /* Records why the relay of session info->id ended: from the database (a stop, a VM or
  * node gone), else by asking the VMA how its nxagent ended (x_end), else from who closed. */
 void l7r_ending_resolve(struct l7r *l, struct l7r_ending_info *info);
+/* Records that session id of vm_id ended for reason (ordered queue). */
+void l7r_ending_record(struct l7r *l, int64_t vm_id, const char *id, const char *reason);
 /* Abandons the resolutions in progress (shutdown). */
 void l7r_ending_free_all(struct l7r *l);
 

@@ -1,6 +1,7 @@
 /* main.c: qvd-l7r start-up (configuration, listening sockets, TLS key, database access for
- * the unprivileged user, privilege drop, seccomp filter), the host row, wake-ups, signals and
- * shutdown. */
+ * the unprivileged user, privilege drop, worker threads, seccomp filter), the host row,
+ * wake-ups, signals and shutdown. Once the loop runs, its own database connection only
+ * listens for wake-ups: every query is a job for the workers (work.c). */
 #include <errno.h>
 #include <grp.h>
 #include <netdb.h>
@@ -25,73 +26,94 @@
 #include "sandbox.h"
 #include "throttle.h"
 #include "log.h"
+#include "model_l7r.h"
 #include "tls.h"
 #include "util.h"
 
-int
-l7r_host_check(struct l7r *l)
+/* What the node's row said: the host id, usable or why not. */
+static void
+host_seen(struct l7r *l, int rc, int64_t host_id, const char *msg)
 {
-    struct qvd_stmt *st = qvd_db_query(l->db,
-                                       "SELECT h.id, r.state, r.blocked FROM hosts h"
-                                       " LEFT JOIN host_runtimes r ON r.host_id = h.id"
-                                       " WHERE h.name = ?",
-                                       "s", l->nodename);
+    if (host_id >= 0)
+        l->host_id = host_id;
+    l->host_ok = rc == 0;
+    snprintf(l->host_msg, sizeof(l->host_msg), "%s", rc == 0 ? "" : msg);
+}
+
+struct host_job {
+    struct l7r_job j;
     int rc;
+    int64_t host_id;
+    bool stale_released;
+    char msg[256];
+};
 
-    if (st == NULL)
-        return qvd_seterr("Server database error");
-    rc = qvd_db_step(st);
-    if (rc != 1) {
-        qvd_db_done(st);
-        return qvd_seterr("Host is not registered in the database");
-    }
-    l->host_id = qvd_db_int(st, 0);
-    if (qvd_db_int(st, 2) != 0)
-        rc = qvd_seterr("Server is blocked");
-    else if (qvd_db_text(st, 1) == NULL || strcmp(qvd_db_text(st, 1), "running") != 0)
-        rc = qvd_seterr("Server is %s", qvd_db_text(st, 1) ? qvd_db_text(st, 1) : "stopped");
-    else
-        rc = 0;
-    qvd_db_done(st);
-    return rc;
+static void
+host_run(struct l7r_job *job, struct qvd_db *db)
+{
+    struct host_job *h = (struct host_job *)job;
+
+    h->rc = qvd_model_l7r_host(db, job->l->nodename, &h->host_id);
+    if (h->rc < 0)
+        snprintf(h->msg, sizeof(h->msg), "%s", qvd_strerror());
+}
+
+static void registered(struct l7r *l);
+
+static void
+host_done(struct l7r_job *job)
+{
+    struct host_job *h = (struct host_job *)job;
+    struct l7r *l = job->l;
+    bool first = l->host_id < 0 && h->host_id >= 0;
+
+    l->host_job = false;
+    host_seen(l, h->rc, h->host_id, h->msg);
+    free(h);
+    if (first)
+        registered(l); /* known now: slots, wake-ups, aborts */
 }
 
 void
-l7r_counter(struct l7r *l, const char *column)
+l7r_host_refresh(struct l7r *l)
 {
-    char sql[128];
+    struct host_job *h;
 
-    if (l->host_id < 0)
+    if (l->host_job || l->pool == NULL)
         return;
-    /* column names come from this program only */
-    snprintf(sql, sizeof(sql), "UPDATE host_counters SET %s = %s + 1 WHERE host_id = ?", column,
-             column);
-    if (qvd_db_exec(l->db, sql, "i", l->host_id) < 0)
-        log_warn("counter %s: %s", column, qvd_strerror());
-}
-
-void
-l7r_slot_release(struct l7r *l, int64_t vm_id)
-{
-    if (qvd_db_exec(l->db,
-                    "UPDATE vm_runtimes SET user_state = 'disconnected', user_cmd = NULL,"
-                    " user_cmd_by = NULL, l7r_host_id = NULL, l7r_pid = NULL, user_state_ts = ?"
-                    " WHERE vm_id = ? AND l7r_host_id = ? AND l7r_pid = ?",
-                    "iiii", qvd_now(), vm_id, l->host_id, (int64_t)l->pid) < 0)
-        log_err("VM %lld: cannot release the user slot: %s", (long long)vm_id, qvd_strerror());
+    h = qvd_xcalloc(1, sizeof(*h));
+    h->j.run = host_run;
+    h->j.done = host_done;
+    l->host_job = true;
+    l7r_work(l, &h->j, NULL);
 }
 
 /* Slots of this host held by an earlier L7R (crashed) cannot be anyone's now. */
 static void
-release_stale_slots(struct l7r *l)
+stale_run(struct l7r_job *job, struct qvd_db *db)
 {
-    int64_t n = qvd_db_exec(l->db,
-                            "UPDATE vm_runtimes SET user_state = 'disconnected', user_cmd = NULL,"
-                            " l7r_host_id = NULL, l7r_pid = NULL, user_state_ts = ?"
-                            " WHERE l7r_host_id = ? AND (l7r_pid IS NULL OR l7r_pid <> ?)",
-                            "iii", qvd_now(), l->host_id, (int64_t)l->pid);
+    int64_t n = qvd_model_l7r_release_stale(db, job->host_id, job->pid);
+
     if (n > 0)
         log_info("released %lld user slots left by a previous L7R", (long long)n);
+    else if (n < 0)
+        log_warn("releasing the slots of a previous L7R: %s", qvd_strerror());
+}
+
+static void
+stale_done(struct l7r_job *job)
+{
+    free(job);
+}
+
+static void
+release_stale_slots(struct l7r *l)
+{
+    struct l7r_job *j = qvd_xcalloc(1, sizeof(*j));
+
+    j->run = stale_run;
+    j->done = stale_done;
+    l7r_work_ordered(l, j, NULL);
 }
 
 static void
@@ -104,21 +126,21 @@ on_wake(evutil_socket_t fd, short what, void *arg)
     l7r_session_wake(l);
 }
 
-/* Every few seconds: find the host row (first time), listen on the user-command channel,
- * and look for aborted sessions (a lost wake-up only delays). */
+/* Once the node is known: free an earlier L7R's slots (once), listen on the user-command
+ * channel, and look for aborted sessions (a lost wake-up only delays). */
 static void
-on_poll(evutil_socket_t fd, short what, void *arg)
+registered(struct l7r *l)
 {
-    struct l7r *l = arg;
     char chan[64];
 
-    if (l->host_id < 0) {
-        l7r_host_check(l);
-        if (l->host_id < 0)
-            return;
+    if (l->host_id < 0 || l->stopping)
+        return; /* host_done comes back here once known */
+    if (!l->stale_done) {
+        l->stale_done = true;
         release_stale_slots(l);
     }
     if (l->wake_fd < 0) {
+        /* LISTEN on the loop's own connection: once, no table involved */
         snprintf(chan, sizeof(chan), QVD_CHAN_USER_CMD, (long long)l->host_id);
         l->wake_fd = qvd_db_listen(l->db, chan);
         if (l->wake_fd < 0) {
@@ -129,6 +151,18 @@ on_poll(evutil_socket_t fd, short what, void *arg)
         }
     }
     l7r_session_check_aborts(l);
+}
+
+/* Every few seconds (l7r.user_cmd.poll): the node's row read again, then as above. */
+static void
+on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct l7r *l = arg;
+
+    if (l->stopping)
+        return; /* draining the jobs: nothing new */
+    l7r_host_refresh(l);
+    registered(l);
 }
 
 static void
@@ -272,14 +306,9 @@ check_access(struct l7r *l)
 {
     const char *run = qvd_config_get(l->cfg, "path.run");
     char *p;
-    int64_t n;
     int rc = 0;
 
-    if (qvd_db_get_int(l->db, &n, "SELECT count(*) FROM hosts", NULL) < 0 ||
-        qvd_db_exec(l->db,
-                    "UPDATE host_counters SET http_requests = http_requests"
-                    " WHERE host_id = -1",
-                    NULL) < 0)
+    if (qvd_model_l7r_check_access(l->db) < 0)
         return qvd_seterr("the database is not usable as l7r.user: %s", qvd_strerror());
     if (!l->db->ops->wake_files)
         return 0; /* LISTEN/NOTIFY: nothing on disk */
@@ -370,15 +399,19 @@ main(int argc, char **argv)
     l->db = qvd_db_open(l->cfg);
     if (l->db == NULL)
         qvd_fatal("cannot open the database as l7r.user: %s", qvd_strerror());
-    l7r_host_check(l);
+    /* before the loop: the one wait on the database outside the workers */
+    int64_t host_id = -1;
+    int rc = qvd_model_l7r_host(l->db, l->nodename, &host_id);
+    host_seen(l, rc, host_id, qvd_strerror());
     if (check_access(l) < 0)
         qvd_fatal("%s", qvd_strerror());
-    /* after the drop: the threads run as l7r.user too */
+    /* after the drop: the threads run as l7r.user too, each with its own connection; they
+     * mostly wait on the database, so at least 4 */
     long workers = qvd_config_int(l->cfg, "l7r.auth.threads");
     if (workers <= 0)
-        workers = sysconf(_SC_NPROCESSORS_ONLN);
-    if (l7r_auth_pool_start(l, (int)workers) < 0)
-        log_warn("%s: passwords are checked on the event loop", qvd_strerror());
+        workers = sysconf(_SC_NPROCESSORS_ONLN) < 4 ? 4 : sysconf(_SC_NPROCESSORS_ONLN);
+    if (l7r_work_start(l, (int)workers) < 0)
+        qvd_fatal("%s", qvd_strerror());
     /* last: sockets, key, database and threads are all there */
     if (qvd_config_bool(l->cfg, "l7r.seccomp") && qvd_sandbox_apply(0) < 0)
         qvd_fatal("%s (l7r.seccomp = 0 runs without the filter)", qvd_strerror());
@@ -402,9 +435,13 @@ main(int argc, char **argv)
 
     for (size_t i = 0; i < l->nlisteners; i++)
         evconnlistener_free(l->listeners[i]);
+    l->stopping = true;
     l7r_conn_close_all(l);
     l7r_ending_free_all(l);
-    l7r_auth_pool_stop(l);
+    /* the slots' releases and the endings' records still queued: a stalled database gets
+     * the grace (at least 5 s), then the next L7R frees what is left (release_stale_slots) */
+    l7r_work_drain(l, l->t_grace > 5 ? l->t_grace : 5);
+    l7r_work_stop(l);
     if (l->grace_ev)
         event_free(l->grace_ev);
     if (l->wake_ev)

@@ -1,6 +1,8 @@
 /* session.c: connect_to_vm after the request checks: take the VM's user slot (takeover of
  * an older session), start the VM and wait for it, x_start and x_state on its VMA, the
- * authenticated upgrade to the VMA, then 101 and the relay. Every wait is a timer. */
+ * authenticated upgrade to the VMA, then 101 and the relay. Every wait is a timer, every
+ * database step a job on the ordered queue (work.c): the slot's writes keep their order,
+ * and a session whose client went away mid-step has its slot freed when the step is back. */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -13,12 +15,12 @@
 #include <event2/event.h>
 #include <openssl/rand.h>
 
-#include "db.h"
 #include "err.h"
 #include "http.h"
 #include "l7r.h"
 #include "log.h"
 #include "model.h"
+#include "model_l7r.h"
 #include "rpc.h"
 #include "util.h"
 
@@ -54,7 +56,53 @@ struct l7r_session {
     bool client_eof;
     char **params; /* key, value, ..., NULL for x_start */
     size_t nparams;
+    struct bufferevent *vma; /* upgraded, while its slot becomes 'connected' */
 };
+
+/* A database step of a session (ordered queue). */
+struct step_job {
+    struct l7r_job j;
+    int64_t vm_id, user_id;
+    bool start_requested;
+    char end_id[33];
+    int rc;
+    struct qvd_model_l7r_holder held; /* take */
+    struct qvd_model_l7r_vm vm;       /* start */
+    bool started, start_failed;       /* start: asked for a start; it failed */
+    enum qvd_model_errkind start_kind;
+    bool begun; /* connected: its session_ends row exists */
+    char msg[256];
+};
+
+static void
+step_job_free(struct l7r_job *job)
+{
+    struct step_job *sj = (struct step_job *)job;
+
+    free(sj->vm.vma_host);
+    if (sj->vm.vma_secret)
+        qvd_wipe(sj->vm.vma_secret, strlen(sj->vm.vma_secret));
+    free(sj->vm.vma_secret);
+    free(sj);
+}
+
+/* end_id: the session_ends row to make (connected_run), else NULL. */
+static void
+step_submit(struct l7r_session *s, void (*run)(struct l7r_job *, struct qvd_db *),
+            void (*done)(struct l7r_job *), const char *end_id)
+{
+    struct step_job *sj = qvd_xcalloc(1, sizeof(*sj));
+
+    if (end_id != NULL)
+        memcpy(sj->end_id, end_id, sizeof(sj->end_id));
+    sj->j.run = run;
+    sj->j.done = done;
+    sj->j.discard = step_job_free;
+    sj->vm_id = s->vm_id;
+    sj->user_id = s->conn->user.id;
+    sj->start_requested = s->start_requested;
+    l7r_work_ordered(s->l, &sj->j, s->conn);
+}
 
 static void step(struct l7r_session *s);
 
@@ -139,189 +187,163 @@ l7r_session_holder(struct l7r *l, int64_t vm_id)
     return NULL;
 }
 
-/* One attempt at the slot: 1 taken, 0 someone else holds it (asked to abort), -1 error. */
-static int
-try_take(struct l7r_session *s)
+static void
+take_run(struct l7r_job *job, struct qvd_db *db)
 {
-    struct l7r *l = s->l;
-    int64_t host = -1, pid = -1, n;
-    struct qvd_stmt *st;
-    char state[16] = "";
-    int rc;
+    struct step_job *sj = (struct step_job *)job;
 
-    for (int round = 0; round < 2; round++) {
-        if (qvd_db_begin(l->db) < 0)
-            return -1;
-        n = qvd_db_exec(l->db,
-                        "UPDATE vm_runtimes SET user_state = 'connecting', l7r_host_id = ?,"
-                        " l7r_pid = ?, user_cmd = NULL, user_cmd_by = NULL, user_state_ts = ?,"
-                        " real_user_id = ?"
-                        " WHERE vm_id = ? AND user_state = 'disconnected'",
-                        "iiiii", l->host_id, (int64_t)l->pid, qvd_now(), s->conn->user.id,
-                        s->vm_id);
-        if (n < 0)
-            goto fail;
-        if (n == 1)
-            return qvd_db_commit(l->db) < 0 ? -1 : 1;
-        st = qvd_db_query(l->db,
-                          "SELECT user_state, l7r_host_id, l7r_pid FROM vm_runtimes"
-                          " WHERE vm_id = ?",
-                          "i", s->vm_id);
-        if (st == NULL || (rc = qvd_db_step(st)) < 0) {
-            qvd_db_done(st);
-            goto fail;
-        }
-        if (rc == 1) {
-            snprintf(state, sizeof(state), "%s", qvd_db_text(st, 0));
-            host = qvd_db_is_null(st, 1) ? -1 : qvd_db_int(st, 1);
-            pid = qvd_db_is_null(st, 2) ? -1 : qvd_db_int(st, 2);
-        }
-        qvd_db_done(st);
-        if (host == l->host_id && pid == (int64_t)l->pid) {
-            /* held by this process: end that connection at once and take over */
-            struct l7r_conn *old = l7r_session_holder(l, s->vm_id);
-            qvd_db_rollback(l->db);
-            if (old != NULL) {
-                log_info("session of VM %lld taken over", (long long)s->vm_id);
-                l7r_session_set_end(old, "takeover");
-                l7r_conn_close(old, "session taken over");
-            } else {
-                l7r_slot_release(l, s->vm_id);
-            }
-            continue;
-        }
-        if (qvd_db_exec(l->db,
-                        "UPDATE vm_runtimes SET user_cmd = 'abort',"
-                        " user_cmd_by = 'takeover' WHERE vm_id = ?"
-                        " AND user_state IN ('connecting', 'connected')",
-                        "i", s->vm_id) < 0)
-            goto fail;
-        if (qvd_db_commit(l->db) < 0)
-            return -1;
-        if (host >= 0)
-            qvd_model_l7r_wake(l->db, host);
-        log_debug("VM %lld: slot %s by host %lld pid %lld: asked to abort", (long long)s->vm_id,
-                  state, (long long)host, (long long)pid);
-        return 0;
-    }
-    return 0;
-fail:
-    qvd_db_rollback(l->db);
-    return -1;
+    sj->rc = qvd_model_l7r_slot_take(db, job->host_id, job->pid, sj->vm_id, sj->user_id, &sj->held);
+    if (sj->rc < 0)
+        snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
 }
 
 static void
-step_takeover(struct l7r_session *s)
+take_done(struct l7r_job *job)
 {
-    int rc = try_take(s);
+    struct step_job *sj = (struct step_job *)job;
+    struct l7r *l = job->l;
+    struct l7r_session *s = job->conn ? job->conn->sess : NULL;
+    int rc = sj->rc;
 
-    if (rc < 0) {
-        log_err("VM %lld: takeover: %s", (long long)s->vm_id, qvd_strerror());
+    if (s == NULL) {
+        if (rc == 1) /* taken for a client that left meanwhile */
+            l7r_slot_release(l, sj->vm_id);
+    } else if (rc < 0) {
+        log_err("VM %lld: takeover: %s", (long long)s->vm_id, sj->msg);
         fail(s, 500, "Internal error while acquiring the virtual machine");
-        return;
-    }
-    if (rc == 1) {
+    } else if (rc == 1) {
         s->slot = true;
         log_info("Session acquired for VM %lld by '%s'", (long long)s->vm_id, s->conn->user.login);
         s->stage = ST_START;
         s->deadline_ms = qvd_mono_ms() + s->l->t_vm_start * 1000;
         step(s);
-        return;
+    } else if (rc == 2 && qvd_mono_ms() < s->deadline_ms) {
+        /* held by this process: end that connection at once (its slot is freed on the
+         * ordered queue, before the next attempt) and take over */
+        struct l7r_conn *old = l7r_session_holder(l, s->vm_id);
+        if (old != NULL) {
+            log_info("session of VM %lld taken over", (long long)s->vm_id);
+            l7r_session_set_end(old, "takeover");
+            l7r_conn_close(old, "session taken over");
+        } else {
+            l7r_slot_release(l, s->vm_id);
+        }
+        step(s);
+    } else {
+        log_debug("VM %lld: slot %s by host %lld pid %lld: asked to abort", (long long)s->vm_id,
+                  sj->held.state, (long long)sj->held.host_id, (long long)sj->held.pid);
+        if (!s->abort_told) {
+            s->abort_told = true;
+            tell(s, "Aborting contending session");
+        }
+        if (qvd_mono_ms() >= s->deadline_ms)
+            fail(s, 503, "Unable to acquire VM, close other clients");
+        else
+            after(s, TAKEOVER_POLL_MS);
     }
-    if (!s->abort_told) {
-        s->abort_told = true;
-        tell(s, "Aborting contending session");
-    }
-    if (qvd_mono_ms() >= s->deadline_ms) {
-        fail(s, 503, "Unable to acquire VM, close other clients");
-        return;
-    }
-    after(s, TAKEOVER_POLL_MS);
+    step_job_free(job);
 }
 
-/* Reads the VMA coordinates of a running VM. */
+/* The VM's runtime, and a start when it is stopped and none was asked for yet. */
 static void
-take_vma(struct l7r_session *s, struct qvd_stmt *st)
+start_run(struct l7r_job *job, struct qvd_db *db)
+{
+    struct step_job *sj = (struct step_job *)job;
+    struct qvd_model_l7r_vm *vm = &sj->vm;
+
+    sj->rc = qvd_model_l7r_vm(db, job->host_id, job->pid, sj->vm_id, vm);
+    if (sj->rc < 0)
+        snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
+    if (sj->rc != 1 || !vm->mine || vm->ready || strcmp(vm->state, "stopped") != 0 || vm->cmd ||
+        sj->start_requested)
+        return;
+    sj->started = true;
+    if (qvd_model_vm_start(db, job->l->cfg, sj->vm_id, NULL) < 0) {
+        sj->start_failed = true;
+        sj->start_kind = qvd_model_errkind();
+        snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
+    }
+}
+
+/* Takes the VMA coordinates of a running VM. */
+static void
+take_vma(struct l7r_session *s, struct qvd_model_l7r_vm *vm)
 {
     free(s->vma_host);
     if (s->secret)
         qvd_wipe(s->secret, strlen(s->secret));
     free(s->secret);
-    s->vma_host = qvd_xstrdup(qvd_db_text(st, 5));
-    s->vma_port = (int)qvd_db_int(st, 6);
-    s->secret = qvd_xstrdup(qvd_db_text(st, 7) ? qvd_db_text(st, 7) : "");
+    s->vma_host = vm->vma_host;
+    s->secret = vm->vma_secret;
+    s->vma_port = vm->vma_port;
+    vm->vma_host = vm->vma_secret = NULL;
 }
 
+/* What the VM's runtime says: go on, wait (a timer), or fail. */
 static void
-step_start(struct l7r_session *s)
+started(struct l7r_session *s, struct step_job *sj)
 {
-    struct l7r *l = s->l;
-    struct qvd_stmt *st = qvd_db_query(l->db,
-                                       "SELECT vm_state, vm_cmd, user_cmd, l7r_host_id, l7r_pid,"
-                                       " vm_address, vm_vma_port, vma_secret"
-                                       " FROM vm_runtimes WHERE vm_id = ?",
-                                       "i", s->vm_id);
-    char state[16], cmd[8];
-    bool mine, ready = false;
+    struct qvd_model_l7r_vm *vm = &sj->vm;
     char info[64];
 
-    if (st == NULL || qvd_db_step(st) != 1) {
-        qvd_db_done(st);
+    if (sj->rc != 1) {
+        if (sj->rc < 0)
+            log_err("VM %lld: %s", (long long)s->vm_id, sj->msg);
         fail(s, 404, "The requested virtual machine does not exist");
         return;
     }
-    snprintf(state, sizeof(state), "%s", qvd_db_text(st, 0));
-    snprintf(cmd, sizeof(cmd), "%s", qvd_db_text(st, 1) ? qvd_db_text(st, 1) : "");
-    mine = !qvd_db_is_null(st, 3) && qvd_db_int(st, 3) == l->host_id &&
-           qvd_db_int(st, 4) == (int64_t)l->pid && qvd_db_is_null(st, 2);
-    if (strcmp(state, "running") == 0 && qvd_db_text(st, 5) && !qvd_db_is_null(st, 6)) {
-        take_vma(s, st);
-        ready = true;
-    }
-    qvd_db_done(st);
-    if (!mine) {
+    if (!vm->mine) {
         l7r_conn_close(s->conn, "session aborted");
         return;
     }
-    if (ready) {
+    if (vm->ready) {
+        take_vma(s, vm);
         s->stage = ST_X_START;
         s->tries = 0;
         tell(s, "Starting session");
         step(s);
         return;
     }
-    if (strcmp(state, "stopped") == 0 && cmd[0] == '\0') {
-        if (s->start_requested) {
+    if (strcmp(vm->state, "stopped") == 0 && !vm->cmd) {
+        if (!sj->started) { /* asked before, and stopped again */
             fail(s, 503, "The requested virtual machine failed to start");
             return;
         }
         tell(s, "Assigning VM to host and starting it");
-        if (qvd_model_vm_start(l->db, l->cfg, s->vm_id, NULL) < 0) {
+        if (sj->start_failed) {
             char msg[300];
             snprintf(msg, sizeof(msg),
-                     "The requested virtual machine is not available: %s,"
+                     "The requested virtual machine is not available: %.200s,"
                      " retry later",
-                     qvd_strerror());
-            fail(s, qvd_model_errkind() == QVD_MODEL_INTERNAL ? 500 : 503, msg);
+                     sj->msg);
+            fail(s, sj->start_kind == QVD_MODEL_INTERNAL ? 500 : 503, msg);
             return;
         }
         log_info("VM %lld: started for '%s'", (long long)s->vm_id, s->conn->user.login);
         s->start_requested = true;
-    } else if (strcmp(state, "zombie") == 0) {
+    } else if (strcmp(vm->state, "zombie") == 0) {
         fail(s, 503, "The requested virtual machine is not available (zombie), retry later");
         return;
     } else {
-        snprintf(info, sizeof(info), "Virtual machine is %s", state);
+        snprintf(info, sizeof(info), "Virtual machine is %s", vm->state);
         tell(s, info);
     }
     if (qvd_mono_ms() >= s->deadline_ms) {
         char msg[128];
         snprintf(msg, sizeof(msg), "The requested virtual machine did not start within %ld s",
-                 l->t_vm_start);
+                 s->l->t_vm_start);
         fail(s, 504, msg);
         return;
     }
-    after(s, l->vm_start_poll_ms);
+    after(s, s->l->vm_start_poll_ms);
+}
+
+static void
+start_done(struct l7r_job *job)
+{
+    if (job->conn != NULL)
+        started(job->conn->sess, (struct step_job *)job);
+    step_job_free(job);
 }
 
 static struct qvd_rpc_target
@@ -419,8 +441,8 @@ x_end_done(enum qvd_rpc_status st, json_t *result, const char *error, void *arg)
     step(s);
 }
 
-/* The session_ends row and the 101 head: X-QVD-Session-Id names the row the client may ask
- * about when the stream ends (QVD's clients ignore the extra headers). */
+/* The 101 head: X-QVD-Session-Id names the session_ends row the client may ask about when
+ * the stream ends (QVD's clients ignore the extra headers). */
 static void
 send_101(struct l7r_session *s)
 {
@@ -428,14 +450,8 @@ send_101(struct l7r_session *s)
     const char *hdrs[12] = {"Connection", "Upgrade",         "Upgrade",
                             "QVD/1.0",    "X-QVD-Slave-Key", s->slave_key};
     size_t n = 6;
-    char id[33];
 
-    random_key(id, 32);
-    if (qvd_model_session_begin(s->l->db, id, c->user.id, s->vm_id) < 0) {
-        log_warn("VM %lld: its ending will not be recorded: %s", (long long)s->vm_id,
-                 qvd_strerror());
-    } else {
-        memcpy(s->end_id, id, sizeof(s->end_id));
+    if (s->end_id[0] != '\0') {
         hdrs[n++] = "X-QVD-Session-Id";
         hdrs[n++] = s->end_id;
     }
@@ -448,35 +464,41 @@ send_101(struct l7r_session *s)
     qvd_http_evbuffer_response(bufferevent_get_output(c->h.bev), 101, hdrs, NULL, NULL, 0);
 }
 
+/* The slot becomes 'connected' unless aborted meanwhile, and the session_ends row is made. */
 static void
-upgrade_done(int rc, struct bufferevent *vma, const char *error, void *arg)
+connected_run(struct l7r_job *job, struct qvd_db *db)
 {
-    struct l7r_session *s = arg;
-    struct l7r *l = s->l;
-    struct l7r_conn *c = s->conn;
-    int64_t n;
+    struct step_job *sj = (struct step_job *)job;
 
-    s->call = NULL;
-    if (rc < 0) {
-        char msg[300];
-        snprintf(msg, sizeof(msg),
-                 "The requested virtual machine is not available: %.200s,"
-                 " retry later",
-                 error);
-        fail(s, 503, msg);
+    sj->rc = qvd_model_l7r_slot_connected(db, job->host_id, job->pid, sj->vm_id);
+    if (sj->rc < 0) {
+        snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
         return;
     }
-    n = qvd_db_exec(l->db,
-                    "UPDATE vm_runtimes SET user_state = 'connected', user_state_ts = ?"
-                    " WHERE vm_id = ? AND l7r_host_id = ? AND l7r_pid = ?"
-                    " AND user_state = 'connecting' AND user_cmd IS NULL",
-                    "iiii", qvd_now(), s->vm_id, l->host_id, (int64_t)l->pid);
-    if (n != 1) {
+    if (sj->rc == 1) {
+        sj->begun = qvd_model_session_begin(db, sj->end_id, sj->user_id, sj->vm_id) == 0;
+        if (!sj->begun)
+            snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
+    }
+}
+
+static void
+relay(struct l7r_session *s, struct step_job *sj)
+{
+    struct l7r_conn *c = s->conn;
+    struct bufferevent *vma = s->vma;
+
+    s->vma = NULL;
+    if (sj->rc != 1) {
         bufferevent_free(vma);
-        l7r_conn_close(c, n < 0 ? "database error" : "session aborted");
+        l7r_conn_close(c, sj->rc < 0 ? "database error" : "session aborted");
         return;
     }
-    l7r_counter(l, "nx_ok");
+    if (sj->begun)
+        memcpy(s->end_id, sj->end_id, sizeof(s->end_id));
+    else
+        log_warn("VM %lld: its ending will not be recorded: %s", (long long)s->vm_id, sj->msg);
+    l7r_counter(s->l, "nx_ok");
     evutil_make_socket_nonblocking(bufferevent_getfd(vma));
     setsockopt(bufferevent_getfd(vma), SOL_SOCKET, SO_KEEPALIVE, &(int){1}, sizeof(int));
     setsockopt(bufferevent_getfd(vma), IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
@@ -488,16 +510,49 @@ upgrade_done(int rc, struct bufferevent *vma, const char *error, void *arg)
 }
 
 static void
+connected_done(struct l7r_job *job)
+{
+    struct step_job *sj = (struct step_job *)job;
+
+    if (job->conn != NULL)
+        relay(job->conn->sess, sj);
+    else if (sj->begun) /* the client left first; the session freed its VMA stream */
+        l7r_ending_record(job->l, sj->vm_id, sj->end_id, "client_closed");
+    step_job_free(job);
+}
+
+static void
+upgrade_done(int rc, struct bufferevent *vma, const char *error, void *arg)
+{
+    struct l7r_session *s = arg;
+    char id[33];
+
+    s->call = NULL;
+    if (rc < 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "The requested virtual machine is not available: %.200s,"
+                 " retry later",
+                 error);
+        fail(s, 503, msg);
+        return;
+    }
+    s->vma = vma;
+    random_key(id, 32);
+    step_submit(s, connected_run, connected_done, id);
+}
+
+static void
 step(struct l7r_session *s)
 {
     struct qvd_rpc_target t;
 
     switch (s->stage) {
     case ST_TAKEOVER:
-        step_takeover(s);
+        step_submit(s, take_run, take_done, NULL);
         break;
     case ST_START:
-        step_start(s);
+        step_submit(s, start_run, start_done, NULL);
         break;
     case ST_X_START:
         s->tries++;
@@ -554,10 +609,7 @@ record_end(struct l7r_session *s)
         .vm_id = s->vm_id, .vma_port = s->vma_port, .agent = s->agent, .client_eof = s->client_eof};
 
     if (s->end_reason[0] != '\0') {
-        log_info("VM %lld: session %s ended: %s", (long long)s->vm_id, s->end_id, s->end_reason);
-        if (qvd_model_session_end(s->l->db, s->end_id, s->end_reason, NULL) < 0)
-            log_err("VM %lld: cannot record the session's end: %s", (long long)s->vm_id,
-                    qvd_strerror());
+        l7r_ending_record(s->l, s->vm_id, s->end_id, s->end_reason);
         return;
     }
     memcpy(info.id, s->end_id, sizeof(info.id));
@@ -573,6 +625,8 @@ l7r_session_free(struct l7r_session *s)
     if (s->call)
         qvd_rpc_call_cancel(s->call);
     event_free(s->timer);
+    if (s->vma)
+        bufferevent_free(s->vma);
     if (s->stage == ST_RELAY && s->end_id[0] != '\0')
         record_end(s);
     if (s->slot) {
@@ -610,37 +664,81 @@ l7r_session_wake(struct l7r *l)
     }
 }
 
+/* The VMs whose slots this process must give up, and who asked. */
+struct aborts_job {
+    struct l7r_job j;
+    int n; /* -1: error */
+    int64_t ids[256];
+    int by_rc[256];
+    char by[256][16];
+};
+
+static void
+aborts_run(struct l7r_job *job, struct qvd_db *db)
+{
+    struct aborts_job *a = (struct aborts_job *)job;
+
+    a->n = qvd_model_l7r_aborted(db, job->host_id, job->pid, a->ids, QVD_ARRAY_LEN(a->ids));
+    if (a->n < 0)
+        log_warn("looking for aborted sessions: %s", qvd_strerror());
+    for (int i = 0; i < a->n; i++)
+        a->by_rc[i] = qvd_model_session_abort_by(db, a->ids[i], a->by[i], sizeof(a->by[i]));
+}
+
+/* A session of this process waits for its take of the slot of vm_id to come back. */
+static bool
+taking(struct l7r *l, int64_t vm_id)
+{
+    struct l7r_conn *c;
+
+    TAILQ_FOREACH(c, &l->conns, entry)
+    if (c->sess && c->sess->stage == ST_TAKEOVER && c->sess->vm_id == vm_id && c->job != NULL)
+        return true;
+    return false;
+}
+
+static void
+aborts_done(struct l7r_job *job)
+{
+    struct aborts_job *a = (struct aborts_job *)job;
+    struct l7r *l = job->l;
+
+    l->aborts_job = false;
+    for (int i = 0; i < a->n && !l->stopping; i++) {
+        struct l7r_conn *c = l7r_session_holder(l, a->ids[i]);
+        int rc = a->by_rc[i];
+        log_info("VM %lld: session aborted (%s)", (long long)a->ids[i],
+                 rc == 1 ? a->by[i] : "the VM stopped");
+        /* a VM that stopped is explained by the database when the relay has ended */
+        if (c && rc == 1)
+            l7r_session_set_end(c, strcmp(a->by[i], "takeover") == 0 ? "takeover"
+                                                                     : "admin_disconnect");
+        if (c)
+            l7r_conn_close(c, "session aborted");
+        else if (!taking(l, a->ids[i])) /* a take asked after the look clears it anyway */
+            l7r_slot_release(l, a->ids[i]);
+    }
+    free(a);
+    if (l->aborts_again && !l->stopping) {
+        l->aborts_again = false;
+        l7r_session_check_aborts(l);
+    }
+}
+
 void
 l7r_session_check_aborts(struct l7r *l)
 {
-    int64_t ids[256];
-    size_t n = 0;
-    struct qvd_stmt *st;
+    struct aborts_job *a;
 
-    if (l->host_id < 0)
+    if (l->host_id < 0 || l->stopping)
         return;
-    /* aborted by a takeover or an administrator, or the VM stopped under the session
-     * (a container that vanishes may never close the VMA's TCP connection) */
-    st = qvd_db_query(l->db,
-                      "SELECT vm_id FROM vm_runtimes WHERE l7r_host_id = ?"
-                      " AND l7r_pid = ? AND (user_cmd = 'abort' OR"
-                      " (user_state = 'connected' AND vm_state <> 'running'))",
-                      "ii", l->host_id, (int64_t)l->pid);
-    while (st && n < QVD_ARRAY_LEN(ids) && qvd_db_step(st) == 1)
-        ids[n++] = qvd_db_int(st, 0);
-    qvd_db_done(st);
-    for (size_t i = 0; i < n; i++) {
-        struct l7r_conn *c = l7r_session_holder(l, ids[i]);
-        char by[16];
-        int rc = qvd_model_session_abort_by(l->db, ids[i], by, sizeof(by));
-        log_info("VM %lld: session aborted (%s)", (long long)ids[i],
-                 rc == 1 ? by : "the VM stopped");
-        /* a VM that stopped is explained by the database when the relay has ended */
-        if (c && rc == 1)
-            l7r_session_set_end(c, strcmp(by, "takeover") == 0 ? "takeover" : "admin_disconnect");
-        if (c)
-            l7r_conn_close(c, "session aborted");
-        else
-            l7r_slot_release(l, ids[i]);
+    if (l->aborts_job) {
+        l->aborts_again = true;
+        return;
     }
+    a = qvd_xcalloc(1, sizeof(*a));
+    a->j.run = aborts_run;
+    a->j.done = aborts_done;
+    l->aborts_job = true;
+    l7r_work_ordered(l, &a->j, NULL);
 }

@@ -1,5 +1,6 @@
 /* test_model.c: the model's rules on a real database (SQLite, or PostgreSQL with QVD_TEST_PG_HOST):
- * addresses, DI versions and tags, tenancy, placement, VM commands, passwords. */
+ * addresses, DI versions and tags, tenancy, placement, VM commands, passwords, the L7R's
+ * user slots and tokens. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "err.h"
 #include "log.h"
 #include "model.h"
+#include "model_l7r.h"
 #include "password.h"
 #include "testdb.h"
 #include "util.h"
@@ -695,6 +697,130 @@ session_endings_first_reason_wins_and_only_its_user_reads_it(void **state)
     assert_null(qvd_model_end_reason_text("moon_fell"));
 }
 
+/* ---- the L7R's reads and writes (model_l7r.c) ---- */
+
+static void
+l7r_host_state_and_counters(void **state)
+{
+    struct fixture *f = *state;
+    int64_t h1 = add_running_host(f, "n1", "10.0.0.1"), h2 = add_running_host(f, "n2", "10.0.0.2");
+    int64_t id = 0, n = -1;
+
+    assert_int_equal(qvd_model_l7r_host(f->db, "n1", &id), 0);
+    assert_int_equal(id, h1);
+    assert_int_equal(qvd_model_l7r_host(f->db, "nowhere", &id), -1);
+    assert_int_equal(id, -1);
+    assert_string_equal(qvd_strerror(), "Host is not registered in the database");
+    qvd_db_exec(f->db, "UPDATE host_runtimes SET blocked = 1 WHERE host_id = ?", "i", h2);
+    assert_int_equal(qvd_model_l7r_host(f->db, "n2", &id), -1);
+    assert_int_equal(id, h2);
+    assert_string_equal(qvd_strerror(), "Server is blocked");
+    assert_int_equal(qvd_model_l7r_counter(f->db, h1, "nx_ok", 1), 0);
+    assert_int_equal(qvd_model_l7r_counter(f->db, h1, "nx_ok", 2), 0);
+    assert_int_equal(
+        qvd_db_get_int(f->db, &n, "SELECT nx_ok FROM host_counters WHERE host_id = ?", "i", h1), 1);
+    assert_int_equal(n, 3);
+    /* a name that is no counter is refused, never put into the statement */
+    assert_int_equal(qvd_model_l7r_counter(f->db, h1, "nx_ok = 0, auth_ok", 1), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+    assert_int_equal(qvd_model_l7r_check_access(f->db), 0);
+}
+
+static void
+l7r_slot_take_takeover_and_release(void **state)
+{
+    struct fixture *f = *state;
+    int64_t h1 = add_running_host(f, "n1", "10.0.0.1"), h2 = add_running_host(f, "n2", "10.0.0.2");
+    struct qvd_model_l7r_holder held;
+    struct qvd_model_l7r_vm vm;
+    int64_t v, ids[4], owner = 0;
+    bool blocked = true;
+    char by[16], st[16];
+
+    add_di(f, f->osf, NULL);
+    v = add_vm(f, "a", NULL);
+    assert_int_equal(qvd_model_l7r_vm_owner(f->db, v, &owner, &blocked), 1);
+    assert_int_equal(owner, f->user);
+    assert_false(blocked);
+    assert_int_equal(qvd_model_l7r_vm_owner(f->db, v + 100, &owner, &blocked), 0);
+    assert_int_equal(qvd_model_l7r_vm_stopped(f->db, v, st, sizeof(st)), 1);
+    /* L7R (h1, 100) takes the slot; a second take of its own says so */
+    assert_int_equal(qvd_model_l7r_slot_take(f->db, h1, 100, v, f->user, &held), 1);
+    assert_int_equal(qvd_model_l7r_slot_take(f->db, h1, 100, v, f->user, &held), 2);
+    assert_int_equal(qvd_model_l7r_vm(f->db, h1, 100, v, &vm), 1);
+    assert_true(vm.mine);
+    assert_false(vm.ready);
+    assert_string_equal(vm.state, "stopped");
+    /* another L7R asks it to abort: its slot cannot become connected, and it finds it */
+    assert_int_equal(qvd_model_l7r_slot_take(f->db, h2, 200, v, f->user, &held), 0);
+    assert_int_equal(held.host_id, h1);
+    assert_int_equal(held.pid, 100);
+    assert_string_equal(held.state, "connecting");
+    assert_int_equal(qvd_model_l7r_slot_connected(f->db, h1, 100, v), 0);
+    assert_int_equal(qvd_model_l7r_aborted(f->db, h1, 100, ids, 4), 1);
+    assert_int_equal(ids[0], v);
+    assert_int_equal(qvd_model_session_abort_by(f->db, v, by, sizeof(by)), 1);
+    assert_string_equal(by, "takeover");
+    assert_int_equal(qvd_model_l7r_vm(f->db, h1, 100, v, &vm), 1);
+    assert_false(vm.mine);
+    /* released by its holder, taken by the other, connected */
+    assert_int_equal(qvd_model_l7r_slot_release(f->db, h1, 100, v), 0);
+    assert_int_equal(qvd_model_l7r_slot_take(f->db, h2, 200, v, f->user, &held), 1);
+    assert_int_equal(qvd_model_l7r_slot_connected(f->db, h2, 200, v), 1);
+    /* connected to a VM that does not run: to give up; running: kept */
+    assert_int_equal(qvd_model_l7r_aborted(f->db, h2, 200, ids, 4), 1);
+    qvd_db_exec(f->db, "UPDATE vm_runtimes SET vm_state = 'running' WHERE vm_id = ?", "i", v);
+    assert_int_equal(qvd_model_l7r_aborted(f->db, h2, 200, ids, 4), 0);
+    /* a release by another process of the node leaves it; a later L7R frees it as stale */
+    assert_int_equal(qvd_model_l7r_slot_release(f->db, h2, 201, v), 0);
+    assert_int_equal(qvd_model_l7r_slot_take(f->db, h1, 100, v, f->user, &held), 0);
+    assert_int_equal(qvd_model_l7r_release_stale(f->db, h2, 200), 0);
+    assert_int_equal(qvd_model_l7r_release_stale(f->db, h2, 201), 1);
+    assert_int_equal(qvd_model_l7r_slot_take(f->db, h1, 100, v, f->user, &held), 1);
+}
+
+static void
+count(void *arg, const struct qvd_model_l7r_vm_row *r)
+{
+    ++*(int *)arg;
+}
+
+static void
+l7r_users_vms_and_tokens(void **state)
+{
+    struct fixture *f = *state;
+    struct qvd_model_l7r_user u = {0};
+    int64_t uid = 0;
+    char *hash = NULL;
+    int n = 0;
+
+    add_di(f, f->osf, NULL);
+    assert_true(add_vm(f, "a", NULL) > 0);
+    assert_int_equal(qvd_model_l7r_user(f->db, f->user, &u), 1);
+    assert_string_equal(u.login, "bob");
+    assert_int_equal(u.tenant_id, f->tenant);
+    assert_int_equal(qvd_model_l7r_user(f->db, f->user + 100, &u), 0);
+    assert_int_equal(qvd_model_l7r_user_hash(f->db, f->user, &hash), 1);
+    assert_int_equal(qvd_password_verify(hash, "secret"), 1);
+    free(hash);
+    qvd_db_exec(f->db, "UPDATE users SET blocked = 1 WHERE id = ?", "i", f->user);
+    assert_int_equal(qvd_model_l7r_user(f->db, f->user, &u), 0);
+    /* the user's desktops, not its applications */
+    assert_int_equal(qvd_model_l7r_user_vms(f->db, f->user, false, count, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(qvd_model_l7r_user_vms(f->db, f->user, true, count, &n), 0);
+    assert_int_equal(n, 0);
+    /* a token is good until it expires, then gone */
+    assert_int_equal(qvd_model_l7r_token_add(f->db, "k1", f->user, qvd_now() + 100), 0);
+    assert_int_equal(qvd_model_l7r_token_use(f->db, "k1", qvd_now(), &uid), 1);
+    assert_int_equal(uid, f->user);
+    assert_int_equal(qvd_model_l7r_token_use(f->db, "k1", qvd_now(), &uid), 1);
+    assert_int_equal(qvd_model_l7r_token_use(f->db, "k1", qvd_now() + 200, &uid), 0);
+    assert_int_equal(qvd_model_l7r_token_use(f->db, "k1", qvd_now(), &uid), 0);
+    assert_int_equal(qvd_model_l7r_token_use(f->db, "nope", qvd_now(), &uid), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -727,6 +853,9 @@ main(void)
         T(vm_start_refuses_blocked_vm_blocked_di_and_blocked_host),
         T(hosts_need_ipv4_and_unique_names),
         T(session_endings_first_reason_wins_and_only_its_user_reads_it),
+        T(l7r_host_state_and_counters),
+        T(l7r_slot_take_takeover_and_release),
+        T(l7r_users_vms_and_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
