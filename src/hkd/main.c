@@ -180,8 +180,6 @@ main(int argc, char **argv)
     event_base_dispatch(hkd->base);
 
     hkd_host_set_state(hkd, "stopped");
-    qvd_db_exec(hkd->db, "UPDATE host_runtimes SET pid = NULL WHERE host_id = ?", "i",
-                hkd->host_id);
     log_info("stopped");
     event_free(hkd->priv_ev);
     event_base_free(hkd->base);

@@ -12,11 +12,10 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "db.h"
 #include "err.h"
 #include "hkd.h"
 #include "log.h"
-#include "model.h"
+#include "model_hkd.h"
 #include "util.h"
 
 static void vm_advance(struct hkd_vm *vm);
@@ -67,13 +66,10 @@ set_step(struct hkd_vm *vm, enum vm_step step)
 static int
 save_state(struct hkd_vm *vm, const char *state)
 {
-    if (qvd_db_exec(vm->hkd->db,
-                    "UPDATE vm_runtimes SET vm_state = ?, vm_state_ts = ? WHERE vm_id = ?", "sii",
-                    state, qvd_now(), vm->id) < 0) {
+    if (qvd_model_hkd_vm_state(vm->hkd->db, vm->hkd->host_id, vm->id, state) < 0) {
         log_err("VM %lld: cannot save state %s: %s", (long long)vm->id, state, qvd_strerror());
         return -1;
     }
-    qvd_model_vm_wake_l7r(vm->hkd->db, vm->id);
     return 0;
 }
 
@@ -124,70 +120,41 @@ vm_free(struct hkd_vm *vm)
 static int
 load_row(struct hkd_vm *vm, bool running)
 {
-#define ROW_COLUMNS                                                                                \
-    "SELECT v.name, u.login, v.user_id, v.osf_id, v.ip, v.mac, o.memory, o.use_overlay,"           \
-    " o.user_storage_size, d.id, d.path, v.di_tag"                                                 \
-    " FROM vms v JOIN users u ON u.id = v.user_id JOIN osfs o ON o.id = v.osf_id"
-    /* a start takes the DI its tag names now; an adopted VM runs the one it was started
-     * with, whatever the tag says since */
-    struct qvd_stmt *st = qvd_db_query(
-        vm->hkd->db,
-        running ? ROW_COLUMNS " JOIN vm_runtimes r ON r.vm_id = v.id"
-                              " LEFT JOIN dis d ON d.id = r.current_di_id WHERE v.id = ?"
-                : ROW_COLUMNS " LEFT JOIN di_tags t ON t.osf_id = v.osf_id AND t.tag = v.di_tag"
-                              " LEFT JOIN dis d ON d.id = t.di_id AND d.blocked = 0 WHERE v.id = ?",
-        "i", vm->id);
-#undef ROW_COLUMNS
-    int rc;
+    struct qvd_model_hkd_vm r;
 
-    if (st == NULL)
+    if (qvd_model_hkd_vm_load(vm->hkd->db, vm->id, running, &r) < 0)
         return -1;
-    rc = qvd_db_step(st);
-    if (rc == 1 && qvd_db_is_null(st, 9)) {
-        rc = running ? qvd_seterr("the DI it runs is not in the database any more")
-                     : qvd_seterr("no unblocked DI of its OSF carries the tag '%s'",
-                                  qvd_db_text(st, 11));
-    } else if (rc == 1) {
-        snprintf(vm->name, sizeof(vm->name), "%s", qvd_db_text(st, 0));
-        snprintf(vm->login, sizeof(vm->login), "%s", qvd_db_text(st, 1));
-        vm->user_id = qvd_db_int(st, 2);
-        vm->osf_id = qvd_db_int(st, 3);
-        snprintf(vm->ip, sizeof(vm->ip), "%s", qvd_db_text(st, 4));
-        snprintf(vm->mac, sizeof(vm->mac), "%s", qvd_db_text(st, 5));
-        vm->memory_mb = (int)qvd_db_int(st, 6);
-        vm->use_overlay = qvd_db_int(st, 7) != 0;
-        vm->user_storage_mb = qvd_db_int(st, 8);
-        vm->di_id = qvd_db_int(st, 9);
-        snprintf(vm->di_path, sizeof(vm->di_path), "%s", qvd_db_text(st, 10));
-        rc = 0;
-    } else if (rc == 0) {
-        rc = qvd_seterr("the VM does not exist any more");
-    }
-    qvd_db_done(st);
-    return rc;
+    snprintf(vm->name, sizeof(vm->name), "%s", r.name);
+    snprintf(vm->login, sizeof(vm->login), "%s", r.login);
+    vm->user_id = r.user_id;
+    vm->osf_id = r.osf_id;
+    snprintf(vm->ip, sizeof(vm->ip), "%s", r.ip);
+    snprintf(vm->mac, sizeof(vm->mac), "%s", r.mac);
+    vm->memory_mb = r.memory_mb;
+    vm->use_overlay = r.use_overlay;
+    vm->user_storage_mb = r.user_storage_mb;
+    vm->di_id = r.di_id;
+    snprintf(vm->di_path, sizeof(vm->di_path), "%s", r.di_path);
+    return 0;
 }
 
 static int
 save_runtime(struct hkd_vm *vm)
 {
     struct hkd *hkd = vm->hkd;
+    struct qvd_model_hkd_run run;
 
     if (qvd_random_hex(vm->secret, 32) < 0)
         return -1;
-    if (qvd_db_exec(hkd->db,
-                    "UPDATE vm_runtimes SET vm_address = ?, vm_vma_port = ?, vm_x_port = ?,"
-                    " current_osf_id = ?, current_di_id = ?, vma_secret = ?, vm_pid = NULL,"
-                    " vma_ok_ts = NULL WHERE vm_id = ?",
-                    "siiiisi", vm->ip,
-                    (int64_t)qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030),
-                    (int64_t)(4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display", 100)),
-                    vm->osf_id, vm->di_id, vm->secret, vm->id) < 0 ||
-        qvd_db_exec(hkd->db,
-                    "INSERT INTO vm_counters (vm_id, run_attempts) VALUES (?, 1) ON CONFLICT"
-                    " (vm_id) DO UPDATE SET run_attempts = vm_counters.run_attempts + 1",
-                    "i", vm->id) < 0)
-        return -1;
-    return 0;
+    run = (struct qvd_model_hkd_run){
+        .address = vm->ip,
+        .secret = vm->secret,
+        .vma_port = qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030),
+        .x_port = 4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display", 100),
+        .osf_id = vm->osf_id,
+        .di_id = vm->di_id,
+    };
+    return qvd_model_hkd_vm_prepare(hkd->db, hkd->host_id, vm->id, &run);
 }
 
 /* Removes what a VM may have left on this node: container, network, mounts, files. */
@@ -207,15 +174,7 @@ cleanup_node(struct hkd *hkd, int64_t vm_id)
 static int
 clear_row(struct hkd *hkd, int64_t vm_id)
 {
-    return qvd_db_exec(hkd->db,
-                       "UPDATE vm_runtimes SET vm_state = 'stopped', vm_state_ts = ?,"
-                       " host_id = NULL, vm_address = NULL, vm_vma_port = NULL, vm_x_port = NULL,"
-                       " vm_pid = NULL, vm_cmd = NULL, current_di_id = NULL,"
-                       " current_osf_id = NULL, vma_secret = NULL, vma_ok_ts = NULL,"
-                       " vm_expiration_soft = NULL, vm_expiration_hard = NULL WHERE vm_id = ?",
-                       "ii", qvd_now(), vm_id) < 0
-               ? -1
-               : 0;
+    return qvd_model_hkd_vm_stopped(hkd->db, hkd->host_id, vm_id);
 }
 
 static void
@@ -251,14 +210,9 @@ on_ping(struct hkd_vm *vm, bool alive)
         if (alive) {
             int64_t ms = qvd_mono_ms() - vm->started_ms;
             set_step(vm, VM_RUNNING);
-            qvd_db_exec(hkd->db,
-                        "UPDATE vm_runtimes SET vm_state = 'running', vm_state_ts = ?,"
-                        " vma_ok_ts = ?, vm_pid = ? WHERE vm_id = ?",
-                        "iiii", qvd_now(), qvd_now(), (int64_t)hkd_priv_init_pid(hkd, vm->id),
-                        vm->id);
-            qvd_db_exec(hkd->db, "UPDATE vm_counters SET run_ok = run_ok + 1 WHERE vm_id = ?", "i",
-                        vm->id);
-            qvd_model_vm_wake_l7r(hkd->db, vm->id); /* a client may be waiting for it */
+            if (qvd_model_hkd_vm_running(hkd->db, hkd->host_id, vm->id,
+                                         (int64_t)hkd_priv_init_pid(hkd, vm->id)) < 0)
+                log_warn("VM %lld: %s", (long long)vm->id, qvd_strerror());
             log_info("VM %lld running (started in %lld ms)", (long long)vm->id, (long long)ms);
             vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
             hkd_vm_poll_commands(hkd);
@@ -275,8 +229,7 @@ on_ping(struct hkd_vm *vm, bool alive)
         return;
     if (alive) {
         vm->ping_failures = 0;
-        qvd_db_exec(hkd->db, "UPDATE vm_runtimes SET vma_ok_ts = ? WHERE vm_id = ?", "ii",
-                    qvd_now(), vm->id);
+        qvd_model_hkd_vm_alive(hkd->db, hkd->host_id, vm->id);
     } else if (++vm->ping_failures >= qvd_config_int(hkd->cfg, "hkd.vma.failed.max_count", 3)) {
         log_warn("VM %lld: the VMA stopped answering (%d pings): stopping the VM",
                  (long long)vm->id, vm->ping_failures);
@@ -494,27 +447,6 @@ take_start(struct hkd *hkd, int64_t id)
     vm_advance(vm);
 }
 
-static int
-collect_ids(struct qvd_stmt *st, int64_t **ids, size_t *n)
-{
-    size_t cap = 0;
-    int rc;
-
-    *ids = NULL;
-    *n = 0;
-    if (st == NULL)
-        return -1;
-    while ((rc = qvd_db_step(st)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *ids = qvd_xrealloc(*ids, cap * sizeof(**ids));
-        }
-        (*ids)[(*n)++] = qvd_db_int(st, 0);
-    }
-    qvd_db_done(st);
-    return rc;
-}
-
 /* VMs in a starting step: starts are throttled by hkd.max_heavy. */
 static long
 count_heavy(struct hkd *hkd)
@@ -534,11 +466,7 @@ hkd_vm_poll_commands(struct hkd *hkd)
     long slots;
 
     /* stop commands first: they free resources */
-    if (collect_ids(qvd_db_query(hkd->db,
-                                 "UPDATE vm_runtimes SET vm_cmd = NULL WHERE host_id = ?"
-                                 " AND vm_cmd = 'stop' RETURNING vm_id",
-                                 "i", hkd->host_id),
-                    &ids, &n) < 0)
+    if (qvd_model_hkd_take_stops(hkd->db, hkd->host_id, &ids, &n) < 0)
         log_err("cannot read stop commands: %s", qvd_strerror());
     for (size_t i = 0; i < n; i++) {
         struct hkd_vm *vm = hkd_vm_find(hkd, ids[i]);
@@ -553,13 +481,7 @@ hkd_vm_poll_commands(struct hkd *hkd)
     slots = qvd_config_int(hkd->cfg, "hkd.max_heavy", 10) - count_heavy(hkd);
     if (slots <= 0)
         return;
-    if (collect_ids(qvd_db_query(hkd->db,
-                                 "UPDATE vm_runtimes SET vm_cmd = NULL, vm_state = 'starting',"
-                                 " vm_state_ts = ? WHERE vm_id IN (SELECT vm_id FROM vm_runtimes"
-                                 " WHERE host_id = ? AND vm_cmd = 'start' AND vm_state = 'stopped'"
-                                 " AND blocked = 0 ORDER BY vm_state_ts LIMIT ?) RETURNING vm_id",
-                                 "iii", qvd_now(), hkd->host_id, (int64_t)slots),
-                    &ids, &n) < 0)
+    if (qvd_model_hkd_take_starts(hkd->db, hkd->host_id, slots, &ids, &n) < 0)
         log_err("cannot read start commands: %s", qvd_strerror());
     for (size_t i = 0; i < n; i++)
         take_start(hkd, ids[i]);
@@ -579,8 +501,7 @@ adopted(struct hkd_vm *vm, bool alive)
         return;
     }
     set_step(vm, VM_RUNNING);
-    qvd_db_exec(hkd->db, "UPDATE vm_runtimes SET vma_ok_ts = ? WHERE vm_id = ?", "ii", qvd_now(),
-                vm->id);
+    qvd_model_hkd_vm_alive(hkd->db, hkd->host_id, vm->id);
     log_info("VM %lld (%s of %s) adopted: it kept running while the HKD restarted",
              (long long)vm->id, vm->name, vm->login);
     if (vm->stop_requested) {
@@ -590,51 +511,11 @@ adopted(struct hkd_vm *vm, bool alive)
     vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
 }
 
-/* What vm_runtimes says about a VM a previous run left active. */
-struct left_vm {
-    int64_t id, pid;
-    bool running;     /* vm_state is running (not starting, stopping or zombie) */
-    char secret[65];  /* vma_secret, "" if none */
-    char address[16]; /* vm_address */
-};
-
-static int
-collect_left(struct hkd *hkd, struct left_vm **out, size_t *n)
-{
-    struct qvd_stmt *st = qvd_db_query(hkd->db,
-                                       "SELECT vm_id, vm_state, vma_secret, vm_address, vm_pid"
-                                       " FROM vm_runtimes WHERE host_id = ?"
-                                       " AND vm_state != 'stopped' ORDER BY vm_id",
-                                       "i", hkd->host_id);
-    size_t cap = 0;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    if (st == NULL)
-        return -1;
-    while ((rc = qvd_db_step(st)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = qvd_xrealloc(*out, cap * sizeof(**out));
-        }
-        struct left_vm *l = &(*out)[(*n)++];
-        const char *secret = qvd_db_text(st, 2), *addr = qvd_db_text(st, 3);
-        l->id = qvd_db_int(st, 0);
-        l->running = strcmp(qvd_db_text(st, 1), "running") == 0;
-        snprintf(l->secret, sizeof(l->secret), "%s", secret ? secret : "");
-        snprintf(l->address, sizeof(l->address), "%s", addr ? addr : "");
-        l->pid = qvd_db_is_null(st, 4) ? -1 : qvd_db_int(st, 4);
-    }
-    qvd_db_done(st);
-    return rc;
-}
-
 /* Whether a VM a previous run left is worth asking: its row says it runs here with a
  * secret and an address, and its container runs with the init process the row names (a
  * different one is not the VM that row describes). */
 static bool
-looks_alive(struct hkd *hkd, const struct left_vm *l)
+looks_alive(struct hkd *hkd, const struct qvd_model_hkd_left *l)
 {
     if (!l->running || strlen(l->secret) != 64 || l->address[0] == '\0' || hkd->hv->simulated)
         return false;
@@ -644,7 +525,7 @@ looks_alive(struct hkd *hkd, const struct left_vm *l)
 /* Rebuilds the in-memory VM of a row, as a start of this run would have built it, and
  * pings its VMA; adopted() decides. */
 static void
-adopt(struct hkd *hkd, const struct left_vm *l)
+adopt(struct hkd *hkd, const struct qvd_model_hkd_left *l)
 {
     struct hkd_vm *vm = vm_new(hkd, l->id);
 
@@ -687,12 +568,12 @@ reap(struct hkd *hkd, int64_t id)
 int
 hkd_vm_adopt_or_reap(struct hkd *hkd)
 {
-    struct left_vm *left = NULL;
+    struct qvd_model_hkd_left *left = NULL;
     int64_t *strays = NULL;
     size_t n = 0, ns = 0;
     int rc = 0;
 
-    if (collect_left(hkd, &left, &n) < 0)
+    if (qvd_model_hkd_vms_left(hkd->db, hkd->host_id, &left, &n) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (looks_alive(hkd, &left[i]))
