@@ -14,8 +14,6 @@
 #include "model_hkd.h"
 #include "util.h"
 
-static void release_dead_l7r_slots(struct hkd *hkd);
-
 /* Load-balancing data as QVD computes it: 0.8 x total bogomips, and MemTotal in MB. */
 static void
 usable_resources(int64_t *cpu, int64_t *ram)
@@ -73,37 +71,67 @@ hkd_host_set_state(struct hkd *hkd, const char *state)
     return 0;
 }
 
-void
-hkd_host_tick(struct hkd *hkd)
-{
-    int64_t now_ms = qvd_mono_ms();
-    int n = qvd_model_hkd_heartbeat(hkd->db, hkd->host_id, (int64_t)getpid());
-
-    if (n == 1) {
-        hkd->last_tick_ok_ms = now_ms;
-    } else if (!hkd->stopping) {
-        log_warn("heartbeat failed: %s", n < 0 ? qvd_strerror() : "host marked lost");
-        if (now_ms - hkd->last_tick_ok_ms >
-            1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout", 30)) {
-            /* another node may already be restarting our VMs: fence ourselves */
-            log_err("no heartbeat for too long: stopping every VM of this node");
-            hkd->stopping = true;
-            hkd_vm_stop_all(hkd);
-            return;
-        }
-    }
-    if (!hkd->stopping && qvd_model_hkd_host_take_stop(hkd->db, hkd->host_id) == 1) {
-        log_info("host command 'stop' received");
-        hkd->stopping = true;
-        hkd_vm_stop_all(hkd);
-    }
-    release_dead_l7r_slots(hkd);
-}
-
 static bool
 l7r_dead(int64_t pid)
 {
     return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* On the worker: the heartbeat (value: 1 refreshed, 0 host marked lost), the host's stop
+ * command (pid: 1 taken) unless the node stops already (state set), and the user slots of
+ * dead L7Rs. */
+static int
+run_tick(struct qvd_db *db, struct hkd_job *j)
+{
+    int rc = qvd_model_hkd_heartbeat(db, j->host_id, (int64_t)getpid());
+
+    if (rc < 0)
+        return -1;
+    j->value = rc;
+    if (j->state == NULL && (rc = qvd_model_hkd_host_take_stop(db, j->host_id)) < 0)
+        return -1;
+    j->pid = j->state == NULL && rc == 1;
+    return qvd_model_hkd_release_l7r_slots(db, j->host_id, l7r_dead, j->released,
+                                           QVD_ARRAY_LEN(j->released), &j->nreleased);
+}
+
+static void
+ticked(struct hkd *hkd, struct hkd_job *j)
+{
+    hkd->tick_busy = false;
+    if (j->value == 1)
+        hkd->last_tick_ok_ms = qvd_mono_ms();
+    else if (!hkd->stopping)
+        log_warn("heartbeat failed: %s", j->rc < 0 ? j->err : "host marked lost");
+    if (j->pid == 1 && !hkd->stopping) {
+        log_info("host command 'stop' received");
+        hkd->stopping = true;
+        hkd_vm_stop_all(hkd);
+    }
+    for (size_t i = 0; i < j->nreleased; i++)
+        log_info("VM %lld: its L7R is gone: releasing the user slot", (long long)j->released[i]);
+}
+
+/* The ticker: one heartbeat out at a time. Without a heartbeat for hkd.ticker.timeout
+ * (failed, or still waiting for the database), another node may already be restarting
+ * our VMs: the node fences itself. */
+void
+hkd_host_tick(struct hkd *hkd)
+{
+    struct hkd_job *j;
+
+    if (!hkd->stopping && qvd_mono_ms() - hkd->last_tick_ok_ms >
+                              1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout", 30)) {
+        log_err("no heartbeat for too long: stopping every VM of this node");
+        hkd->stopping = true;
+        hkd_vm_stop_all(hkd);
+    }
+    if (hkd->tick_busy)
+        return;
+    j = hkd_job_new(run_tick, ticked, NULL);
+    j->state = hkd->stopping ? "stopping" : NULL;
+    hkd->tick_busy = true;
+    hkd_db_submit(hkd, j);
 }
 
 /* Frees the user slots held by L7R processes of this node that no longer exist (an L7R

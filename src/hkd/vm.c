@@ -15,6 +15,7 @@
 #include "err.h"
 #include "hkd.h"
 #include "log.h"
+#include "model.h"
 #include "model_hkd.h"
 #include "util.h"
 
@@ -23,6 +24,7 @@ static void vm_fail(struct hkd_vm *vm, const char *what);
 static void vm_cleanup(struct hkd_vm *vm);
 
 static const char *const step_names[] = {
+    [VM_LOADING] = "loading",
     [VM_STARTING_FS] = "starting/fs",
     [VM_STARTING_SETUP] = "starting/setup",
     [VM_STARTING_VMA] = "starting/vma",
@@ -64,13 +66,19 @@ set_step(struct hkd_vm *vm, enum vm_step step)
 }
 
 static int
+run_state(struct qvd_db *db, struct hkd_job *j)
+{
+    return qvd_model_hkd_vm_state(db, j->host_id, j->vm_id, j->state);
+}
+
+/* Writes "stopping" or "zombie" (a failure, such as a row changed meanwhile, is logged). */
+static void
 save_state(struct hkd_vm *vm, const char *state)
 {
-    if (qvd_model_hkd_vm_state(vm->hkd->db, vm->hkd->host_id, vm->id, state) < 0) {
-        log_err("VM %lld: cannot save state %s: %s", (long long)vm->id, state, qvd_strerror());
-        return -1;
-    }
-    return 0;
+    struct hkd_job *j = hkd_job_new(run_state, NULL, vm);
+
+    j->state = state;
+    hkd_db_submit(vm->hkd, j);
 }
 
 static struct hkd_vm *
@@ -79,6 +87,7 @@ vm_new(struct hkd *hkd, int64_t id)
     struct hkd_vm *vm = qvd_xcalloc(1, sizeof(*vm));
 
     vm->id = id;
+    vm->serial = ++hkd->next_serial;
     vm->hkd = hkd;
     vm->unpack_fd = -1;
     vm->timer = evtimer_new(hkd->base, on_timer, vm);
@@ -103,27 +112,23 @@ vm_free(struct hkd_vm *vm)
     if (vm->unpack_fd >= 0)
         close(vm->unpack_fd);
     qvd_wipe(vm->secret, sizeof(vm->secret));
-    if (vm->ping_in_flight) {
-        /* the ping callback owns it now and frees it */
-        vm->hkd = NULL;
-        return;
-    }
-    free(vm);
-    if (hkd->stopping && hkd->vms == NULL)
-        event_base_loopexit(hkd->base, NULL);
+    if (vm->ping_in_flight)
+        vm->hkd = NULL; /* the ping callback owns it now and frees it */
+    else
+        free(vm);
+    if (hkd->stopping)
+        hkd_maybe_exit(hkd);
     else
         hkd_vm_poll_commands(hkd); /* a start slot is free */
 }
 
 /* Loads what the VM needs from the database: its row, user, OSF and the DI its tag names
  * (running: the DI it runs, vm_runtimes.current_di_id). */
-static int
-load_row(struct hkd_vm *vm, bool running)
+static void
+take_row(struct hkd_vm *vm, const struct qvd_model_hkd_vm *row)
 {
-    struct qvd_model_hkd_vm r;
+    const struct qvd_model_hkd_vm r = *row;
 
-    if (qvd_model_hkd_vm_load(vm->hkd->db, vm->id, running, &r) < 0)
-        return -1;
     snprintf(vm->name, sizeof(vm->name), "%s", r.name);
     snprintf(vm->login, sizeof(vm->login), "%s", r.login);
     vm->user_id = r.user_id;
@@ -135,26 +140,18 @@ load_row(struct hkd_vm *vm, bool running)
     vm->user_storage_mb = r.user_storage_mb;
     vm->di_id = r.di_id;
     snprintf(vm->di_path, sizeof(vm->di_path), "%s", r.di_path);
-    return 0;
 }
 
+/* At start-up (before the loop runs): a VM a previous run left. */
 static int
-save_runtime(struct hkd_vm *vm)
+load_row(struct hkd_vm *vm, bool running)
 {
-    struct hkd *hkd = vm->hkd;
-    struct qvd_model_hkd_run run;
+    struct qvd_model_hkd_vm r;
 
-    if (qvd_random_hex(vm->secret, 32) < 0)
+    if (qvd_model_hkd_vm_load(vm->hkd->db, vm->id, running, &r) < 0)
         return -1;
-    run = (struct qvd_model_hkd_run){
-        .address = vm->ip,
-        .secret = vm->secret,
-        .vma_port = qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030),
-        .x_port = 4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display", 100),
-        .osf_id = vm->osf_id,
-        .di_id = vm->di_id,
-    };
-    return qvd_model_hkd_vm_prepare(hkd->db, hkd->host_id, vm->id, &run);
+    take_row(vm, &r);
+    return 0;
 }
 
 /* Removes what a VM may have left on this node: container, network, mounts, files. */
@@ -169,12 +166,6 @@ cleanup_node(struct hkd *hkd, int64_t vm_id)
         rc = -1;
     }
     return rc;
-}
-
-static int
-clear_row(struct hkd *hkd, int64_t vm_id)
-{
-    return qvd_model_hkd_vm_stopped(hkd->db, hkd->host_id, vm_id);
 }
 
 static void
@@ -196,6 +187,46 @@ on_unpacked(evutil_socket_t fd, short what, void *arg)
 
 static void adopted(struct hkd_vm *vm, bool alive);
 
+static int
+run_running(struct qvd_db *db, struct hkd_job *j)
+{
+    return qvd_model_hkd_vm_running(db, j->host_id, j->vm_id, j->pid);
+}
+
+static void
+running_saved(struct hkd *hkd, struct hkd_job *j)
+{
+    struct hkd_vm *vm = hkd_job_vm(hkd, j);
+
+    if (j->rc == 0)
+        return;
+    log_warn("VM %lld: cannot record it running: %s", (long long)j->vm_id, j->err);
+    /* its row is not this node's starting VM any more: it must not run on */
+    if (j->kind == QVD_MODEL_CONFLICT && vm != NULL && vm->step == VM_RUNNING)
+        hkd_vm_stop(vm);
+}
+
+static void
+save_running(struct hkd_vm *vm)
+{
+    struct hkd_job *j = hkd_job_new(run_running, running_saved, vm);
+
+    j->pid = hkd_priv_init_pid(vm->hkd, vm->id);
+    hkd_db_submit(vm->hkd, j);
+}
+
+static int
+run_alive(struct qvd_db *db, struct hkd_job *j)
+{
+    return qvd_model_hkd_vm_alive(db, j->host_id, j->vm_id);
+}
+
+static void
+save_alive(struct hkd_vm *vm)
+{
+    hkd_db_submit(vm->hkd, hkd_job_new(run_alive, NULL, vm));
+}
+
 static void
 on_ping(struct hkd_vm *vm, bool alive)
 {
@@ -210,9 +241,7 @@ on_ping(struct hkd_vm *vm, bool alive)
         if (alive) {
             int64_t ms = qvd_mono_ms() - vm->started_ms;
             set_step(vm, VM_RUNNING);
-            if (qvd_model_hkd_vm_running(hkd->db, hkd->host_id, vm->id,
-                                         (int64_t)hkd_priv_init_pid(hkd, vm->id)) < 0)
-                log_warn("VM %lld: %s", (long long)vm->id, qvd_strerror());
+            save_running(vm);
             log_info("VM %lld running (started in %lld ms)", (long long)vm->id, (long long)ms);
             vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
             hkd_vm_poll_commands(hkd);
@@ -229,7 +258,7 @@ on_ping(struct hkd_vm *vm, bool alive)
         return;
     if (alive) {
         vm->ping_failures = 0;
-        qvd_model_hkd_vm_alive(hkd->db, hkd->host_id, vm->id);
+        save_alive(vm);
     } else if (++vm->ping_failures >= qvd_config_int(hkd->cfg, "hkd.vma.failed.max_count", 3)) {
         log_warn("VM %lld: the VMA stopped answering (%d pings): stopping the VM",
                  (long long)vm->id, vm->ping_failures);
@@ -266,7 +295,11 @@ vm_advance(struct hkd_vm *vm)
     struct hkd *hkd = vm->hkd;
     int rc;
 
+    if (vm->db_busy)
+        return; /* its database call's result moves it on */
     switch (vm->step) {
+    case VM_LOADING:
+        return;
     case VM_STARTING_FS:
         if (vm->stop_requested) {
             vm_cleanup(vm);
@@ -350,12 +383,45 @@ vm_fail(struct hkd_vm *vm, const char *what)
     vm_cleanup(vm);
 }
 
+static int
+run_stopped(struct qvd_db *db, struct hkd_job *j)
+{
+    return qvd_model_hkd_vm_stopped(db, j->host_id, j->vm_id);
+}
+
+static void
+row_cleared(struct hkd *hkd, struct hkd_job *j)
+{
+    struct hkd_vm *vm = hkd_job_vm(hkd, j);
+
+    if (vm == NULL)
+        return; /* a zombie given up at shutdown */
+    vm->db_busy = false;
+    if (j->rc < 0) {
+        log_err("VM %lld: cannot clear its runtime row: %s (retrying)", (long long)vm->id, j->err);
+        vm_later(vm, 1000);
+        return;
+    }
+    log_info("VM %lld stopped", (long long)vm->id);
+    vm_free(vm);
+}
+
+/* Nothing of the VM is left on the node: its row becomes stopped, then it is freed. */
+static void
+clear_row(struct hkd_vm *vm)
+{
+    vm->db_busy = true;
+    hkd_db_submit(vm->hkd, hkd_job_new(run_stopped, row_cleared, vm));
+}
+
 /* Undoes everything on the node; the row becomes stopped, or zombie if that fails. */
 static void
 vm_cleanup(struct hkd_vm *vm)
 {
     struct hkd *hkd = vm->hkd;
 
+    if (vm->db_busy)
+        return; /* its row is being cleared */
     set_step(vm, VM_STOPPING_CLEANUP);
     if (vm->unpack_pid > 0) {
         vm_later(vm, 100); /* let the unpack child finish first */
@@ -368,14 +434,7 @@ vm_cleanup(struct hkd_vm *vm)
         vm_later(vm, 10000);
         return;
     }
-    if (clear_row(hkd, vm->id) < 0) {
-        log_err("VM %lld: cannot clear its runtime row: %s (retrying)", (long long)vm->id,
-                qvd_strerror());
-        vm_later(vm, 1000);
-        return;
-    }
-    log_info("VM %lld stopped", (long long)vm->id);
-    vm_free(vm);
+    clear_row(vm);
 }
 
 void
@@ -384,6 +443,7 @@ hkd_vm_stop(struct hkd_vm *vm)
     struct hkd *hkd = vm->hkd;
 
     switch (vm->step) {
+    case VM_LOADING:
     case VM_STARTING_FS:
     case VM_STARTING_SETUP:
     case VM_ADOPTING:
@@ -417,7 +477,7 @@ hkd_vm_stop_all(struct hkd *hkd)
     struct hkd_vm *vm, *next;
 
     if (hkd->vms == NULL) {
-        event_base_loopexit(hkd->base, NULL);
+        hkd_maybe_exit(hkd);
         return;
     }
     for (vm = hkd->vms; vm; vm = next) {
@@ -426,25 +486,70 @@ hkd_vm_stop_all(struct hkd *hkd)
     }
 }
 
+/* On the worker: the VM's row, then what this start gives it. */
+static int
+run_load(struct qvd_db *db, struct hkd_job *j)
+{
+    struct qvd_model_hkd_run run;
+
+    j->row = qvd_xcalloc(1, sizeof(*j->row));
+    if (qvd_model_hkd_vm_load(db, j->vm_id, false, j->row) < 0)
+        return -1;
+    run = (struct qvd_model_hkd_run){
+        .address = j->row->ip,
+        .secret = j->secret,
+        .vma_port = j->vma_port,
+        .x_port = j->x_port,
+        .osf_id = j->row->osf_id,
+        .di_id = j->row->di_id,
+    };
+    return qvd_model_hkd_vm_prepare(db, j->host_id, j->vm_id, &run);
+}
+
+static void
+loaded(struct hkd *hkd, struct hkd_job *j)
+{
+    struct hkd_vm *vm = hkd_job_vm(hkd, j);
+
+    qvd_wipe(j->secret, sizeof(j->secret));
+    if (vm == NULL)
+        return;
+    vm->db_busy = false;
+    if (j->rc < 0) {
+        qvd_seterr("%s", j->err);
+        vm_fail(vm, "loading the VM");
+        return;
+    }
+    take_row(vm, j->row);
+    set_step(vm, VM_STARTING_FS);
+    /* whatever a previous run left must go before the new one starts */
+    if (cleanup_node(hkd, vm->id) < 0) {
+        vm_fail(vm, "cleaning the previous run");
+        return;
+    }
+    log_info("VM %lld (%s of %s): starting DI %lld at %s", (long long)vm->id, vm->name, vm->login,
+             (long long)vm->di_id, vm->ip);
+    vm_advance(vm); /* a stop that came meanwhile is seen there */
+}
+
 static void
 take_start(struct hkd *hkd, int64_t id)
 {
     struct hkd_vm *vm = vm_new(hkd, id);
+    struct hkd_job *j;
 
     vm->started_ms = qvd_mono_ms();
-    set_step(vm, VM_STARTING_FS);
-    if (load_row(vm, false) < 0 || save_runtime(vm) < 0) {
+    set_step(vm, VM_LOADING);
+    if (qvd_random_hex(vm->secret, 32) < 0) {
         vm_fail(vm, "loading the VM");
         return;
     }
-    /* whatever a previous run left must go before the new one starts */
-    if (cleanup_node(hkd, id) < 0) {
-        vm_fail(vm, "cleaning the previous run");
-        return;
-    }
-    log_info("VM %lld (%s of %s): starting DI %lld at %s", (long long)id, vm->name, vm->login,
-             (long long)vm->di_id, vm->ip);
-    vm_advance(vm);
+    j = hkd_job_new(run_load, loaded, vm);
+    memcpy(j->secret, vm->secret, sizeof(j->secret));
+    j->vma_port = qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030);
+    j->x_port = 4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display", 100);
+    vm->db_busy = true;
+    hkd_db_submit(hkd, j);
 }
 
 /* VMs in a starting step: starts are throttled by hkd.max_heavy. */
@@ -458,34 +563,68 @@ count_heavy(struct hkd *hkd)
     return n;
 }
 
-void
-hkd_vm_poll_commands(struct hkd *hkd)
+/* On the worker: stop commands first (they free resources), then up to `value` starts. */
+static int
+run_poll(struct qvd_db *db, struct hkd_job *j)
 {
-    int64_t *ids;
-    size_t n;
-    long slots;
+    if (qvd_model_hkd_take_stops(db, j->host_id, &j->ids, &j->nids) < 0)
+        return -1;
+    if (j->value <= 0)
+        return 0;
+    return qvd_model_hkd_take_starts(db, j->host_id, j->value, &j->ids2, &j->nids2);
+}
 
-    /* stop commands first: they free resources */
-    if (qvd_model_hkd_take_stops(hkd->db, hkd->host_id, &ids, &n) < 0)
-        log_err("cannot read stop commands: %s", qvd_strerror());
-    for (size_t i = 0; i < n; i++) {
-        struct hkd_vm *vm = hkd_vm_find(hkd, ids[i]);
+static int
+run_give_back(struct qvd_db *db, struct hkd_job *j)
+{
+    return qvd_model_hkd_give_back(db, j->host_id, j->vm_id);
+}
+
+static void
+polled(struct hkd *hkd, struct hkd_job *j)
+{
+    hkd->poll_busy = false;
+    if (j->rc < 0)
+        log_err("cannot read VM commands: %s", j->err);
+    for (size_t i = 0; i < j->nids; i++) {
+        struct hkd_vm *vm = hkd_vm_find(hkd, j->ids[i]);
         if (vm != NULL)
             hkd_vm_stop(vm);
         else
-            log_warn("stop command for VM %lld, which this node does not run", (long long)ids[i]);
+            log_warn("stop command for VM %lld, which this node does not run",
+                     (long long)j->ids[i]);
     }
-    free(ids);
-    if (hkd->stopping)
+    for (size_t i = 0; i < j->nids2; i++) {
+        if (!hkd->stopping) {
+            take_start(hkd, j->ids2[i]);
+            continue;
+        }
+        /* the node began stopping while the starts were taken: they wait for its next run */
+        struct hkd_job *g = hkd_job_new(run_give_back, NULL, NULL);
+        g->vm_id = j->ids2[i];
+        hkd_db_submit(hkd, g);
+    }
+    if (hkd->poll_again) {
+        hkd->poll_again = false;
+        hkd_vm_poll_commands(hkd);
+    }
+}
+
+/* Looks for commands; one look at a time (a call while one is out asks for another). */
+void
+hkd_vm_poll_commands(struct hkd *hkd)
+{
+    struct hkd_job *j;
+
+    if (hkd->poll_busy) {
+        hkd->poll_again = true;
         return;
-    slots = qvd_config_int(hkd->cfg, "hkd.max_heavy", 10) - count_heavy(hkd);
-    if (slots <= 0)
-        return;
-    if (qvd_model_hkd_take_starts(hkd->db, hkd->host_id, slots, &ids, &n) < 0)
-        log_err("cannot read start commands: %s", qvd_strerror());
-    for (size_t i = 0; i < n; i++)
-        take_start(hkd, ids[i]);
-    free(ids);
+    }
+    j = hkd_job_new(run_poll, polled, NULL);
+    /* start slots: hkd.max_heavy less the VMs starting; no other look takes any meanwhile */
+    j->value = hkd->stopping ? 0 : qvd_config_int(hkd->cfg, "hkd.max_heavy", 10) - count_heavy(hkd);
+    hkd->poll_busy = true;
+    hkd_db_submit(hkd, j);
 }
 
 /* The second half of an adoption: the VMA answered with the stored secret (the VM runs on
@@ -501,7 +640,7 @@ adopted(struct hkd_vm *vm, bool alive)
         return;
     }
     set_step(vm, VM_RUNNING);
-    qvd_model_hkd_vm_alive(hkd->db, hkd->host_id, vm->id);
+    save_alive(vm);
     log_info("VM %lld (%s of %s) adopted: it kept running while the HKD restarted",
              (long long)vm->id, vm->name, vm->login);
     if (vm->stop_requested) {
@@ -549,20 +688,17 @@ adopt(struct hkd *hkd, const struct qvd_model_hkd_left *l)
     hkd_vma_ping(vm, on_ping);
 }
 
-static int
+/* Cleans what a previous run left of a VM and clears its row (or leaves it zombie and
+ * retries), as the end of any VM of this run. */
+static void
 reap(struct hkd *hkd, int64_t id)
 {
-    struct hkd_vm *vm;
+    struct hkd_vm *vm = vm_new(hkd, id);
 
     log_info("VM %lld was left active by a previous run and is not healthy: reaping it",
              (long long)id);
-    if (cleanup_node(hkd, id) == 0 && clear_row(hkd, id) == 0)
-        return 0;
-    vm = vm_new(hkd, id);
-    vm->step = VM_ZOMBIE;
-    save_state(vm, "zombie");
-    vm_later(vm, 10000);
-    return -1;
+    set_step(vm, VM_STOPPING_CLEANUP);
+    vm_cleanup(vm);
 }
 
 int
@@ -578,8 +714,8 @@ hkd_vm_adopt_or_reap(struct hkd *hkd)
     for (size_t i = 0; i < n; i++) {
         if (looks_alive(hkd, &left[i]))
             adopt(hkd, &left[i]);
-        else if (reap(hkd, left[i].id) < 0)
-            rc = -1;
+        else
+            reap(hkd, left[i].id);
     }
     /* containers without a row (crash between start and saving the row) */
     if (hkd->hv->list != NULL && hkd_priv_list(hkd, &strays, &ns) == 0)
