@@ -122,24 +122,23 @@ vm_free(struct hkd_vm *vm)
         hkd_vm_poll_commands(hkd); /* a start slot is free */
 }
 
-/* Loads what the VM needs from the database: its row, user, OSF and the DI its tag names
- * (running: the DI it runs, vm_runtimes.current_di_id). */
+/* What the VM needs from its row (qvd_model_hkd_vm_load): user, OSF, the DI to run. */
 static void
 take_row(struct hkd_vm *vm, const struct qvd_model_hkd_vm *row)
 {
-    const struct qvd_model_hkd_vm r = *row;
+    const struct qvd_model_hkd_vm *r = row;
 
-    snprintf(vm->name, sizeof(vm->name), "%s", r.name);
-    snprintf(vm->login, sizeof(vm->login), "%s", r.login);
-    vm->user_id = r.user_id;
-    vm->osf_id = r.osf_id;
-    snprintf(vm->ip, sizeof(vm->ip), "%s", r.ip);
-    snprintf(vm->mac, sizeof(vm->mac), "%s", r.mac);
-    vm->memory_mb = r.memory_mb;
-    vm->use_overlay = r.use_overlay;
-    vm->user_storage_mb = r.user_storage_mb;
-    vm->di_id = r.di_id;
-    snprintf(vm->di_path, sizeof(vm->di_path), "%s", r.di_path);
+    snprintf(vm->name, sizeof(vm->name), "%s", r->name);
+    snprintf(vm->login, sizeof(vm->login), "%s", r->login);
+    vm->user_id = r->user_id;
+    vm->osf_id = r->osf_id;
+    snprintf(vm->ip, sizeof(vm->ip), "%s", r->ip);
+    snprintf(vm->mac, sizeof(vm->mac), "%s", r->mac);
+    vm->memory_mb = r->memory_mb;
+    vm->use_overlay = r->use_overlay;
+    vm->user_storage_mb = r->user_storage_mb;
+    vm->di_id = r->di_id;
+    snprintf(vm->di_path, sizeof(vm->di_path), "%s", r->di_path);
 }
 
 /* At start-up (before the loop runs): a VM a previous run left. */

@@ -149,7 +149,13 @@ collect_ids(struct qvd_db *db, struct qvd_stmt *st, int64_t **ids, size_t *n)
         (*ids)[(*n)++] = qvd_db_int(st, 0);
     }
     qvd_db_done(st);
-    return rc < 0 ? qvd_model_dbfail(db) : 0;
+    if (rc == 0)
+        return 0;
+    /* the statement failed, and with it every change it made: nothing is taken */
+    free(*ids);
+    *ids = NULL;
+    *n = 0;
+    return qvd_model_dbfail(db);
 }
 
 int

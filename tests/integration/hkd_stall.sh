@@ -24,6 +24,7 @@ path.storage.root = $T_DIR/storage
 vm.hypervisor = nothing
 hkd.vm_command.poll = 1
 hkd.ticker.delay = 1
+hkd.vma.ping.interval = 1
 log.level = debug
 CONF
 admin() { "$ADMIN" -c "$conf" "$@"; }
@@ -77,6 +78,14 @@ t_check "a VM started before the stall runs" t_wait 30 is_vm 1 running
 t_check "another process locks the database" lock_db
 admin vm start --id 2 >"$T_DIR/start2.log" 2>&1 & start2=$!
 sleep 3 # the HKD's heartbeat and command polls meet the lock meanwhile (not an assertion)
+# a running VM's timer asks the root parent whether its container runs (the parent logs
+# each request at debug level): the engine's loop goes on while its database calls wait
+checks() { grep -c "request is_running VM 1\$" "$T_DIR/hkd.log"; }
+before=$(checks)
+more_checks() { [ "$(checks)" -gt $((before + 1)) ]; }
+if t_wait 60 more_checks; then t_ok "during the stall the engine's timers keep asking the root parent"
+else t_fail "during the stall the engine's timers keep asking the root parent (its loop waits on the database)"; fi
+t_check "the lock is still held" eval '[ ! -e "$T_DIR/release" ] && kill -0 "$LOCK_PID"'
 t_check "the HKD is still there during the stall" kill -0 "$HKD_PID"
 unlock_db
 t_check "the start asked for during the stall is accepted once the lock goes" wait "$start2"
