@@ -1,4 +1,7 @@
 /* model_stats.c: the dashboard's counts and the live feed's views (see model_stats.h). */
+#include <stdlib.h>
+#include <string.h>
+
 #include "db.h"
 #include "err.h"
 #include "model_stats.h"
@@ -128,4 +131,46 @@ qvd_model_host_states(struct qvd_db *db,
     }
     qvd_db_done(st);
     return rc;
+}
+
+void
+qvd_model_table_free(struct qvd_model_table *t)
+{
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (int c = 0; c < t->ncol; c++)
+            free(t->rows[r][c]);
+        free(t->rows[r]);
+    }
+    for (int c = 0; c < t->ncol; c++)
+        free(t->names[c]);
+    free(t->rows);
+    free(t->names);
+    memset(t, 0, sizeof(*t));
+}
+
+int
+qvd_model_table_read(struct qvd_stmt *st, struct qvd_model_table *t)
+{
+    int rc;
+
+    memset(t, 0, sizeof(*t));
+    if (st == NULL)
+        return -1;
+    t->ncol = qvd_db_columns(st);
+    t->names = qvd_xcalloc((size_t)t->ncol + 1, sizeof(*t->names));
+    for (int c = 0; c < t->ncol; c++)
+        t->names[c] = qvd_xstrdup(qvd_db_column_name(st, c));
+    while ((rc = qvd_db_step(st)) == 1) {
+        char **row = qvd_xcalloc((size_t)t->ncol + 1, sizeof(*row));
+        for (int c = 0; c < t->ncol; c++) {
+            const char *v = qvd_db_text(st, c);
+            row[c] = v ? qvd_xstrdup(v) : NULL;
+        }
+        t->rows = qvd_xrealloc(t->rows, (t->nrows + 1) * sizeof(*t->rows));
+        t->rows[t->nrows++] = row;
+    }
+    qvd_db_done(st);
+    if (rc < 0)
+        qvd_model_table_free(t);
+    return rc < 0 ? -1 : 0;
 }

@@ -1,13 +1,28 @@
-/* model_stats.h: read-only summaries of the model for the dashboard (qvd-api's /stats) and
- * the live feed (/events): what each counts or reports is decided here, beside the schema,
- * not in the front-end. Every function returns 0, or -1 with qvd_strerror(). */
+/* model_stats.h: read-only views of the model: the dashboard's counts (qvd-api's /stats),
+ * the live feed's changes (/events), and a listing read into a table (qvd-admin local).
+ * What each counts or reports is decided here, beside the schema, not in the front-end.
+ * Every function returns 0, or -1 with qvd_strerror(). */
 #ifndef QVD_MODEL_STATS_H
 #define QVD_MODEL_STATS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct qvd_db;
+struct qvd_stmt;
+
+/* A listing's rows as text (cells NULL for SQL NULL), with its column names. */
+struct qvd_model_table {
+    int ncol;
+    char **names;
+    size_t nrows;
+    char ***rows;
+};
+/* Reads every row of `st` (a qvd_model_*_list statement; NULL fails) and finishes it. On
+ * failure *t is empty. */
+int qvd_model_table_read(struct qvd_stmt *st, struct qvd_model_table *t);
+void qvd_model_table_free(struct qvd_model_table *t);
 
 /* Whose objects a summary counts: every tenant's (all), or tenant_id's (and, for OSFs and
  * DIs, the common tenant's). */
