@@ -65,13 +65,6 @@ if [[ -z "$pattern" || format/clang-format == *$pattern* ]]; then
   account format/clang-format "$out" 0
 fi
 
-# The model owns the schema: no SQL outside src/lib (tests/no_sql.sh).
-if [[ -z "$pattern" || check/no-sql == *$pattern* ]]; then
-  out=$log_dir/no-sql.log
-  bash tests/no_sql.sh >"$out" 2>&1
-  account check/no-sql "$out" 0
-fi
-
 for t in "$QVD_BUILD"/tests/unit/test-*; do
   [ -f "$t" ] && [ -x "$t" ] || continue
   name=unit/$(basename "$t")
