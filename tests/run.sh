@@ -65,6 +65,14 @@ if [[ -z "$pattern" || format/clang-format == *$pattern* ]]; then
   account format/clang-format "$out" 0
 fi
 
+# Every configuration key read by name is in the defaults table with its type, no call
+# site carries a default (tests/config_keys.sh).
+if [[ -z "$pattern" || config/keys == *$pattern* ]]; then
+  out=$log_dir/config-keys.log
+  bash tests/config_keys.sh >"$out" 2>&1
+  account config/keys "$out" 0
+fi
+
 for t in "$QVD_BUILD"/tests/unit/test-*; do
   [ -f "$t" ] && [ -x "$t" ] || continue
   name=unit/$(basename "$t")

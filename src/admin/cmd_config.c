@@ -45,7 +45,7 @@ config_get(struct admin_ctx *ctx)
         qvd_config_free(view);
         return admin_refused();
     }
-    v = qvd_config_get(view, ctx->pos[0]);
+    v = qvd_config_lookup(view, ctx->pos[0]);
     if (v == NULL)
         rc = admin_refused();
     else if (ctx->json)
@@ -108,6 +108,18 @@ man_text(const char *s)
             putchar(*s);
 }
 
+static const char *
+type_name(enum qvd_config_type t)
+{
+    static const char *const names[] = {
+        [QVD_CONFIG_TEXT] = "text",
+        [QVD_CONFIG_INT] = "integer",
+        [QVD_CONFIG_BOOL] = "boolean",
+        [QVD_CONFIG_NUMBER] = "number",
+    };
+    return names[t];
+}
+
 /* node.conf(5), from the same table as docs/config.md */
 static int
 defaults_man(void)
@@ -128,6 +140,8 @@ defaults_man(void)
     for (d = qvd_config_defaults; d->key != NULL; d++) {
         fputs(".TP\n.B ", stdout);
         man_text(d->key);
+        printf("\n(%s", type_name(d->type));
+        fputs(")", stdout);
         if (*d->value) {
             fputs("\n(default: ", stdout);
             man_text(d->value);
@@ -156,10 +170,14 @@ config_defaults(struct admin_ctx *ctx)
                "global row (`qvd-admin config set KEY VALUE [--tenant NAME]`) > file > default.\n"
                "A key that is not in this table stops the program that reads the file, with the\n"
                "file, the line and the nearest key (`unknown key 'l7r.prot': did you mean\n"
-               "'l7r.port'?`).\n\n"
-               "| key | default | meaning |\n|---|---|---|\n");
+               "'l7r.port'?`). Each key has a type: a value that is not of it (`l7r.port = 84x3`)\n"
+               "is refused where it is set, naming the key (and the file and line), and so is a\n"
+               "`configs` row of the wrong type. Booleans are 1/true/yes/on or 0/false/no/off.\n"
+               "The code reads no key outside this table and passes no default of its own\n"
+               "(`tests/config_keys.sh` checks it).\n\n"
+               "| key | type | default | meaning |\n|---|---|---|---|\n");
         for (d = qvd_config_defaults; d->key != NULL; d++) {
-            printf("| `%s` | ", d->key);
+            printf("| `%s` | %s | ", d->key, type_name(d->type));
             if (*d->value) {
                 putchar('`');
                 md_cell(d->value);

@@ -130,7 +130,7 @@ remote_opts_load(struct remote_opts *o, const char *const files[2],
     set_str(&o->login, qvd_config_get(cfg, "qa.login"));
     set_str(&o->tenant, qvd_config_get(cfg, "qa.tenant"));
     set_str(&o->ca, qvd_config_get(cfg, "qa.ca"));
-    o->insecure = qvd_config_bool(cfg, "qa.insecure", false);
+    o->insecure = qvd_config_bool(cfg, "qa.insecure");
     if ((v = qvd_config_get(cfg, "qa.format")) != NULL && *v && parse_format(v, &o->format) < 0) {
         qvd_config_free(cfg);
         return qvd_seterr("qa.format '%s' is not table, csv or json", v);

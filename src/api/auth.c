@@ -136,7 +136,7 @@ api_login(struct api_ctx *x)
         return -1;
     snprintf(cookie, sizeof(cookie),
              "qvd_sid=%s; Path=/api; HttpOnly; Secure; SameSite=Strict; Max-Age=%ld", token,
-             qvd_config_int(x->api->cfg, "api.session.timeout", 3600));
+             qvd_config_int(x->api->cfg, "api.session.timeout"));
     x->res->set_cookie = qvd_xstrdup(cookie);
     api_reply(x, 200,
               json_pack("{s:s,s:I,s:{s:I,s:s,s:I,s:s,s:b},s:o}", "token", token, "expires",

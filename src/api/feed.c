@@ -194,7 +194,7 @@ api_feed_start(struct api *a)
     struct api_feed *f = qvd_xcalloc(1, sizeof(*f));
 
     f->api = a;
-    f->interval_ms = qvd_config_int(a->cfg, "api.events.interval", 250);
+    f->interval_ms = qvd_config_int(a->cfg, "api.events.interval");
     if (f->interval_ms < 10)
         f->interval_ms = 10;
     f->tick = evtimer_new(a->base, on_tick, f);

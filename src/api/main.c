@@ -162,12 +162,12 @@ main(int argc, char **argv)
     /* expand every value now: the workers then only read the configuration */
     qvd_config_foreach(a.cfg, noop, NULL);
     TAILQ_INIT(&a.conns);
-    a.t_request = qvd_config_int(a.cfg, "api.timeout.request", 15);
-    a.t_idle = qvd_config_int(a.cfg, "api.timeout.idle", 60);
-    a.max_conns = qvd_config_int(a.cfg, "api.max_connections", 1000);
-    a.throttle = qvd_throttle_new(qvd_config_int(a.cfg, "api.auth.throttle.failures", 5),
-                                  qvd_config_int(a.cfg, "api.auth.throttle.window", 60), 0);
-    a.throttle_v6_prefix = (int)qvd_config_int(a.cfg, "api.auth.throttle.ipv6.prefix", 64);
+    a.t_request = qvd_config_int(a.cfg, "api.timeout.request");
+    a.t_idle = qvd_config_int(a.cfg, "api.timeout.idle");
+    a.max_conns = qvd_config_int(a.cfg, "api.max_connections");
+    a.throttle = qvd_throttle_new(qvd_config_int(a.cfg, "api.auth.throttle.failures"),
+                                  qvd_config_int(a.cfg, "api.auth.throttle.window"), 0);
+    a.throttle_v6_prefix = (int)qvd_config_int(a.cfg, "api.auth.throttle.ipv6.prefix");
     if (a.throttle_v6_prefix < 1 || a.throttle_v6_prefix > 128)
         qvd_fatal("api.auth.throttle.ipv6.prefix must be a prefix length from 1 to 128");
     /* made now, not on the first unknown login, which would then take twice as long */
@@ -195,12 +195,12 @@ main(int argc, char **argv)
     if (a.db == NULL)
         qvd_fatal("cannot open the database as api.user: %s", qvd_strerror());
     qvd_acl_count(); /* build the ACL catalogue before the threads */
-    threads = qvd_config_int(a.cfg, "api.threads", 4);
+    threads = qvd_config_int(a.cfg, "api.threads");
     if (api_pool_start(&a, (int)threads) < 0)
         qvd_fatal("%s", qvd_strerror());
     api_feed_start(&a);
     /* last: sockets, key, database and threads are all there; DI imports run cp(1) */
-    if (qvd_config_bool(a.cfg, "api.seccomp", true) && qvd_sandbox_apply(QVD_SANDBOX_EXEC) < 0)
+    if (qvd_config_bool(a.cfg, "api.seccomp") && qvd_sandbox_apply(QVD_SANDBOX_EXEC) < 0)
         qvd_fatal("%s (api.seccomp = 0 runs without the filter)", qvd_strerror());
     a.sig_term = evsignal_new(a.base, SIGTERM, on_signal, &a);
     a.sig_int = evsignal_new(a.base, SIGINT, on_signal, &a);

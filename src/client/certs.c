@@ -181,6 +181,13 @@ client_cert_accept(const struct client_opts *o, X509 *cert, long vres, int *exit
                     hostport, stored_pretty, pretty, hostport, file);
         goto out;
     }
+    if (o->once_hostport != NULL && strcmp(o->once_hostport, hostport) == 0 &&
+        strcmp(o->once_fp, fp) == 0) {
+        /* reconnecting to the server accepted earlier in this run: nobody to ask again */
+        log_debug("certificate of %s accepted earlier in this run", hostport);
+        rc = 0;
+        goto out;
+    }
     char choice;
     if (exact)
         choice = o->accept_cert == CLIENT_ACCEPT_ALWAYS ? 'a' : 'o';

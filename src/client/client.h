@@ -42,10 +42,22 @@ enum client_exit {
 
 enum client_accept { CLIENT_ACCEPT_ASK, CLIENT_ACCEPT_ONCE, CLIENT_ACCEPT_ALWAYS };
 
+/* One L7R of the list (--host a,b:8444,[::1]:8445): a name or address and its port. */
+struct client_server {
+    char *host; /* bare: an IPv6 address without its brackets */
+    int port;
+};
+
 /* Everything a run needs, validated. Strings are owned (freed by client_opts_free). */
 struct client_opts {
-    char *host;
+    char *host; /* the server of the list being used now (a copy of servers[i].host) */
     int port;
+    struct client_server *servers; /* the list, in the order given */
+    size_t nservers;
+    int reconnect_tries; /* client.reconnect.tries: 0 never reconnects */
+    /* a certificate accepted once in this run (host:port and fingerprint), accepted again
+     * on reconnecting there without asking */
+    char *once_hostport, *once_fp;
     char *user;
     char *password; /* wiped on free */
     char *token;    /* the Bearer value as sent on the wire (already base64) */
@@ -78,6 +90,11 @@ int client_status_sentence(int status, const char *body, const char *retry_after
  * gives it (NULL: unknown), `message` its text for a reason this client does not know.
  * client_closed and logout are endings the user chose: status 0. */
 int client_end_sentence(const char *reason, const char *message, char *out, size_t outlen);
+/* Whether a session that ended for `reason` (as the L7R's session_end gives it) is broken
+ * rather than ended: the stream cut, the node lost, the L7R gone. Such a session is
+ * reconnected (session.c); the endings a user or an administrator chose and final
+ * refusals are not. */
+bool client_end_reconnects(const char *reason);
 /* While set, client_fail keeps its sentence in qvd_strerror() instead of printing it. */
 extern bool client_fail_quiet;
 
@@ -103,6 +120,12 @@ int client_check_geometry(const char *g);
 int client_check_link(const char *l);
 int client_check_port(const char *s, int *port);
 int client_check_keyboard(const char *k);
+/* Parses a server list "a,b:8444,10.0.0.1,[::1]:8445,::1" (comma separated, blanks
+ * around entries ignored; a port after a name, an IPv4 address or a bracketed IPv6
+ * address; `dflt_port` otherwise). 0 with a new array in *out (client_servers_free), or -1
+ * with a sentence in qvd_strerror(). */
+int client_parse_servers(const char *s, int dflt_port, struct client_server **out, size_t *n);
+void client_servers_free(struct client_server *v, size_t n);
 /* The ~/.qvd folder: $HOME/.qvd (or the passwd entry's home). New string. */
 char *client_qvd_dir(void);
 /* Reads the first line of a password file (at most 4 KiB). New string or NULL + error. */
@@ -123,10 +146,13 @@ struct client_tls;
 /* Lookup result of a fingerprint in the accepted-certificates file. */
 enum client_fp_match { CLIENT_FP_UNKNOWN, CLIENT_FP_MATCH, CLIENT_FP_CHANGED };
 
-/* Connects to o->host:o->port and completes TLS with the certificate policy of the brief
+/* Connects to o->host:o->port (to the address `sa` when not NULL, else every address of
+ * the name in turn) and completes TLS with the certificate policy of the brief
  * (system CAs + <qvd_dir>/certs, host name, accepted fingerprints, prompt/flags). On failure
  * prints the sentence and returns NULL with *exit_code set. */
-struct client_tls *client_tls_connect(const struct client_opts *o, int *exit_code);
+struct sockaddr;
+struct client_tls *client_tls_connect(const struct client_opts *o, const struct sockaddr *sa,
+                                      unsigned salen, int *exit_code);
 void client_tls_close(struct client_tls *t);
 int client_tls_fd(const struct client_tls *t);
 /* The SHA-256 fingerprint (lowercase hex) of the certificate the connection accepted. */

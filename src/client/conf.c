@@ -1,5 +1,6 @@
 /* conf.c: qvd-client's configuration: files, environment and options merged in precedence
  * order, then validated into struct client_opts with one sentence per bad value. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -128,20 +129,125 @@ client_check_keyboard(const char *k)
                       k ? k : "");
 }
 
-static int
-check_host(const char *h)
+#define SERVERS_MAX 32
+#define HOST_MAX 253
+
+static bool
+name_ok(const char *h, size_t n)
 {
-    if (h == NULL || *h == '\0')
-        return qvd_seterr("No server given: use --host HOST, QVDHOST or client.host.name.");
-    size_t n = strlen(h);
-    bool ok = n <= 253;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)h[i]) || strchr("-._:[]", h[i]) != NULL;
-    if (!ok)
-        return qvd_seterr("The host name \"%.80s\" is not valid (--host, QVDHOST or "
-                          "client.host.name).",
-                          h);
+    if (n == 0 || n > HOST_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)h[i]) && strchr("-._", h[i]) == NULL)
+            return false;
+    return true;
+}
+
+static bool
+ipv6_ok(const char *h, size_t n)
+{
+    char tmp[INET6_ADDRSTRLEN + 1];
+    unsigned char b[16];
+    if (n == 0 || n >= sizeof(tmp))
+        return false;
+    memcpy(tmp, h, n);
+    tmp[n] = '\0';
+    return inet_pton(AF_INET6, tmp, b) == 1;
+}
+
+/* One entry of the list (e, n bytes) into *sv. 0 or -1 (the caller says which entry). */
+static int
+parse_server(const char *e, size_t n, int dflt_port, struct client_server *sv)
+{
+    const char *host = e, *port = NULL;
+    size_t hl = n;
+    const char *colon = memchr(e, ':', n);
+
+    if (n > 0 && e[0] == '[') { /* [v6] or [v6]:port, as URLs write them */
+        const char *close = memchr(e, ']', n);
+        if (close == NULL || !ipv6_ok(e + 1, (size_t)(close - e - 1)))
+            return -1;
+        host = e + 1;
+        hl = (size_t)(close - e - 1);
+        if (close + 1 < e + n) {
+            if (close[1] != ':')
+                return -1;
+            port = close + 2;
+        }
+    } else if (colon != NULL && memchr(colon + 1, ':', n - (size_t)(colon + 1 - e)) != NULL) {
+        if (!ipv6_ok(e, n)) /* two colons or more: a bare IPv6 address, no port */
+            return -1;
+    } else if (colon != NULL) { /* name:port or v4:port */
+        hl = (size_t)(colon - e);
+        port = colon + 1;
+    }
+    if (host == e && !name_ok(host, hl) && !ipv6_ok(host, hl))
+        return -1;
+    sv->port = dflt_port;
+    if (port != NULL) {
+        char ps[8];
+        size_t pl = n - (size_t)(port - e);
+        long v;
+        if (pl == 0 || pl >= sizeof(ps))
+            return -1;
+        memcpy(ps, port, pl);
+        ps[pl] = '\0';
+        if (qvd_parse_long(ps, &v) < 0 || v < 1 || v > 65535)
+            return -1;
+        sv->port = (int)v;
+    }
+    sv->host = qvd_xstrndup(host, hl);
     return 0;
+}
+
+int
+client_parse_servers(const char *s, int dflt_port, struct client_server **out, size_t *n)
+{
+    struct client_server *v = qvd_xcalloc(SERVERS_MAX, sizeof(*v));
+    size_t count = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (s == NULL || s[strspn(s, " \t")] == '\0') {
+        free(v);
+        return qvd_seterr("No server given: use --host HOST, QVDHOST or client.host.name.");
+    }
+    for (const char *p = s;;) {
+        p += strspn(p, " \t");
+        size_t len = strcspn(p, ",");
+        size_t el = len;
+        while (el > 0 && (p[el - 1] == ' ' || p[el - 1] == '\t'))
+            el--;
+        if (count == SERVERS_MAX) {
+            client_servers_free(v, count);
+            return qvd_seterr("Too many servers in \"%.80s\": give at most %d (--host, QVDHOST "
+                              "or client.host.name).",
+                              s, SERVERS_MAX);
+        }
+        if (parse_server(p, el, dflt_port, &v[count]) < 0) {
+            client_servers_free(v, count);
+            return qvd_seterr("The server \"%.*s\" is not valid: give a host name or address, "
+                              "optionally with :PORT, and IPv6 addresses as [ADDRESS]:PORT; "
+                              "separate several with commas (--host, QVDHOST or "
+                              "client.host.name).",
+                              (int)(el > 80 ? 80 : el), p);
+        }
+        count++;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    *out = v;
+    *n = count;
+    return 0;
+}
+
+void
+client_servers_free(struct client_server *v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        free(v[i].host);
+    free(v);
 }
 
 /* A positive number of seconds from a config key. */
@@ -166,17 +272,18 @@ dup_or_null(const char *s)
 int
 client_conf_apply(struct qvd_config *cfg, struct client_opts *o)
 {
-    const char *host = qvd_config_get(cfg, "client.host.name");
-    if (check_host(host) < 0)
+    if (client_check_port(qvd_config_get(cfg, "client.host.port"), &o->port) < 0 ||
+        client_parse_servers(qvd_config_get(cfg, "client.host.name"), o->port, &o->servers,
+                             &o->nservers) < 0)
         return -1;
-    /* [::1] is how URLs write IPv6 addresses; TLS and getaddrinfo want the bare form */
-    size_t hl = strlen(host);
-    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']')
-        o->host = qvd_xstrndup(host + 1, hl - 2);
-    else
-        o->host = qvd_xstrdup(host);
-    if (client_check_port(qvd_config_get(cfg, "client.host.port"), &o->port) < 0)
-        return -1;
+    o->host = qvd_xstrdup(o->servers[0].host);
+    o->port = o->servers[0].port;
+    long tries = qvd_config_int(cfg, "client.reconnect.tries");
+    if (tries < 0 || tries > 100)
+        return qvd_seterr("The value %ld of client.reconnect.tries (--reconnect-tries) is not "
+                          "valid: give a number of tries from 0 (never reconnect) to 100.",
+                          tries);
+    o->reconnect_tries = (int)tries;
     o->user = dup_or_null(qvd_config_get(cfg, "client.user.name"));
     const char *link = qvd_config_get(cfg, "client.link");
     const char *geom = qvd_config_get(cfg, "client.geometry");
@@ -186,14 +293,8 @@ client_conf_apply(struct qvd_config *cfg, struct client_opts *o)
         return -1;
     o->link = qvd_xstrdup(link);
     o->geometry = qvd_xstrdup(geom);
-    o->keyboard = dup_or_null(kbd); /* none: client_keyboard_detect() */
-    const char *fs = qvd_config_get(cfg, "client.fullscreen");
-    bool f1 = qvd_config_bool(cfg, "client.fullscreen", true);
-    bool f2 = qvd_config_bool(cfg, "client.fullscreen", false);
-    if (f1 != f2)
-        return qvd_seterr("The value \"%s\" of client.fullscreen is not valid: use 1 or 0.",
-                          fs ? fs : "");
-    o->fullscreen = f1;
+    o->keyboard = dup_or_null(kbd);                            /* none: client_keyboard_detect() */
+    o->fullscreen = qvd_config_bool(cfg, "client.fullscreen"); /* a bool: checked when set */
     const char *cmd = qvd_config_get(cfg, "client.nxproxy.command");
     if (cmd == NULL || *cmd == '\0')
         return qvd_seterr("client.nxproxy.command is empty: it names the nxproxy program.");
@@ -269,6 +370,9 @@ void
 client_opts_free(struct client_opts *o)
 {
     free(o->host);
+    client_servers_free(o->servers, o->nservers);
+    free(o->once_hostport);
+    free(o->once_fp);
     free(o->user);
     free_secret(o->password);
     free_secret(o->token);

@@ -138,31 +138,46 @@ client_status_sentence(int status, const char *body, const char *retry_after, ch
     }
 }
 
+/* Every ending the L7R names. `reconnect`: the session broke without anyone choosing it
+ * and connecting again mends it (the stream cut, the node lost: the VM starts elsewhere,
+ * the L7R going away: another one of the list takes over), so the client reconnects by
+ * itself. Not the endings a user or an administrator chose, and not a lost desktop (a
+ * crash may repeat, and the user should learn that the work is gone). docs/client.md. */
 static const struct {
     const char *reason;
     int code;
+    bool reconnect;
     const char *sentence;
 } endings[] = {
-    {"client_closed", CLIENT_EXIT_OK, NULL},
-    {"logout", CLIENT_EXIT_OK, "The session ended: you logged out."},
-    {"admin_stop", CLIENT_EXIT_VM_STOPPED,
+    {"client_closed", CLIENT_EXIT_OK, false, NULL},
+    {"logout", CLIENT_EXIT_OK, false, "The session ended: you logged out."},
+    {"admin_stop", CLIENT_EXIT_VM_STOPPED, false,
      "An administrator stopped your virtual machine: connect again to start it."},
-    {"takeover", CLIENT_EXIT_TAKEN_OVER,
+    {"takeover", CLIENT_EXIT_TAKEN_OVER, false,
      "Your session was taken over by another client (you connected from somewhere else)."},
-    {"admin_disconnect", CLIENT_EXIT_DISCONNECTED,
+    {"admin_disconnect", CLIENT_EXIT_DISCONNECTED, false,
      "An administrator disconnected your session: connect again to resume it."},
-    {"vm_crashed", CLIENT_EXIT_VM_CRASHED,
+    {"vm_crashed", CLIENT_EXIT_VM_CRASHED, false,
      "Your virtual machine stopped unexpectedly: connect again to start it."},
-    {"node_lost", CLIENT_EXIT_NODE_LOST,
+    {"node_lost", CLIENT_EXIT_NODE_LOST, true,
      "The server running your virtual machine was lost: connect again to start it elsewhere."},
-    {"server_shutdown", CLIENT_EXIT_SHUTDOWN,
+    {"server_shutdown", CLIENT_EXIT_SHUTDOWN, true,
      "The server is shutting down: connect again in a moment."},
-    {"session_crashed", CLIENT_EXIT_SESSION_LOST,
+    {"session_crashed", CLIENT_EXIT_SESSION_LOST, false,
      "Your desktop session crashed and is lost: connect again to start a new one."},
-    {"connection_lost", CLIENT_EXIT_LINK_LOST,
+    {"connection_lost", CLIENT_EXIT_LINK_LOST, true,
      "The connection to your virtual machine was lost; your session is kept: connect again "
      "to resume it."},
 };
+
+bool
+client_end_reconnects(const char *reason)
+{
+    for (size_t i = 0; reason && i < sizeof(endings) / sizeof(endings[0]); i++)
+        if (strcmp(reason, endings[i].reason) == 0)
+            return endings[i].reconnect;
+    return false; /* unknown: a newer server's ending, which may well be final */
+}
 
 int
 client_end_sentence(const char *reason, const char *message, char *out, size_t outlen)

@@ -14,8 +14,11 @@ static void
 usage(FILE *f)
 {
     fputs("usage: qvd-client [options]\n"
-          "  --host H            L7R server (QVDHOST, client.host.name)\n"
-          "  --port P            its TLS port, default 8443 (QVDPORT, client.host.port)\n"
+          "  --host H[,H2...]    L7R servers, tried in turn: name, IPv4 or [IPv6], each with\n"
+          "                      an optional :PORT (QVDHOST, client.host.name)\n"
+          "  --port P            their TLS port, default 8443 (QVDPORT, client.host.port)\n"
+          "  --reconnect-tries N reconnect a broken session N times, default 5; 0: never\n"
+          "                      (client.reconnect.tries)\n"
           "  --user LOGIN        user or user@tenant (QVDLOGIN, client.user.name)\n"
           "  --password-file F   read the password from F (else QVDPASSWORD, else a prompt)\n"
           "  --token T           log in with a token from /qvd/create_auth_token (QVDBEARERTOKEN)\n"
@@ -55,6 +58,7 @@ enum {
     OPT_ACCEPT,
     OPT_FP,
     OPT_CONFIG,
+    OPT_TRIES,
     OPT_VERSION
 };
 
@@ -77,6 +81,7 @@ static const struct option long_opts[] = {
     {"accept-cert", required_argument, NULL, OPT_ACCEPT},
     {"fingerprint", required_argument, NULL, OPT_FP},
     {"config", required_argument, NULL, OPT_CONFIG},
+    {"reconnect-tries", required_argument, NULL, OPT_TRIES},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -145,6 +150,9 @@ main(int argc, char **argv)
             break;
         case OPT_KBD:
             key = "client.keyboard";
+            break;
+        case OPT_TRIES:
+            key = "client.reconnect.tries";
             break;
         case OPT_FULL:
             set[nset].key = "client.fullscreen";

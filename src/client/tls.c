@@ -71,7 +71,36 @@ wait_fd(int fd, short events, int64_t deadline)
     }
 }
 
-/* A non-blocking TCP socket connected before the deadline; -1 + reason. */
+/* A non-blocking TCP socket connected to one address before the deadline; -1 + reason. */
+static int
+tcp_connect_addr(const struct sockaddr *sa, socklen_t salen, int64_t deadline)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return qvd_seterr("%s", strerror(errno));
+    /* the NX stream is interactive: no Nagle delays */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    int rc = connect(fd, sa, salen);
+    if (rc < 0 && errno == EINPROGRESS) {
+        if (wait_fd(fd, POLLOUT, deadline) == 0) {
+            int err = 0;
+            socklen_t l = sizeof(err);
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
+            rc = err ? -1 : 0;
+            if (err)
+                qvd_seterr("%s", strerror(err));
+        }
+    } else if (rc < 0) {
+        qvd_seterr("%s", strerror(errno));
+    }
+    if (rc == 0)
+        return fd;
+    close(fd);
+    return -1;
+}
+
+/* A non-blocking TCP socket connected to the first address of host that answers before
+ * the deadline; -1 + reason. */
 static int
 tcp_connect(const char *host, int port, int64_t deadline)
 {
@@ -84,32 +113,8 @@ tcp_connect(const char *host, int port, int64_t deadline)
     if (rc != 0)
         return qvd_seterr("%s", rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
     int fd = -1;
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            qvd_seterr("%s", strerror(errno));
-            continue;
-        }
-        /* the NX stream is interactive: no Nagle delays */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-        rc = connect(fd, a->ai_addr, a->ai_addrlen);
-        if (rc < 0 && errno == EINPROGRESS) {
-            if (wait_fd(fd, POLLOUT, deadline) == 0) {
-                int err = 0;
-                socklen_t l = sizeof(err);
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
-                rc = err ? -1 : 0;
-                if (err)
-                    qvd_seterr("%s", strerror(err));
-            }
-        } else if (rc < 0) {
-            qvd_seterr("%s", strerror(errno));
-        }
-        if (rc == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
+    for (struct addrinfo *a = ai; a && fd < 0 && !client_interrupted; a = a->ai_next)
+        fd = tcp_connect_addr(a->ai_addr, a->ai_addrlen, deadline);
     freeaddrinfo(ai);
     return fd;
 }
@@ -196,15 +201,26 @@ client_tls_fd(const struct client_tls *t)
     return t->fd;
 }
 
+/* "Cannot reach HOST:PORT: why." with an IPv6 address in brackets, as the user writes it. */
+static void
+unreachable(const struct client_opts *o, int code)
+{
+    bool v6 = strchr(o->host, ':') != NULL;
+    client_fail(code, "Cannot reach %s%s%s:%d: %s.", v6 ? "[" : "", o->host, v6 ? "]" : "", o->port,
+                qvd_strerror());
+}
+
 struct client_tls *
-client_tls_connect(const struct client_opts *o, int *exit_code)
+client_tls_connect(const struct client_opts *o, const struct sockaddr *sa, unsigned salen,
+                   int *exit_code)
 {
     int64_t deadline = qvd_mono_ms() + (int64_t)o->connect_timeout_s * 1000;
     struct client_tls *t = qvd_xcalloc(1, sizeof(*t));
-    t->fd = tcp_connect(o->host, o->port, deadline);
+    t->fd = sa != NULL ? tcp_connect_addr(sa, (socklen_t)salen, deadline)
+                       : tcp_connect(o->host, o->port, deadline);
     if (t->fd < 0) {
         *exit_code = client_interrupted ? CLIENT_EXIT_INTERRUPTED : CLIENT_EXIT_UNREACHABLE;
-        client_fail(*exit_code, "Cannot reach %s:%d: %s.", o->host, o->port, qvd_strerror());
+        unreachable(o, *exit_code);
         goto fail;
     }
     t->ctx = SSL_CTX_new(TLS_client_method());
@@ -232,7 +248,7 @@ client_tls_connect(const struct client_opts *o, int *exit_code)
     }
     if (handshake(t, deadline) < 0) {
         *exit_code = client_interrupted ? CLIENT_EXIT_INTERRUPTED : CLIENT_EXIT_UNREACHABLE;
-        client_fail(*exit_code, "Cannot reach %s:%d: %s.", o->host, o->port, qvd_strerror());
+        unreachable(o, *exit_code);
         goto fail;
     }
     long vres = SSL_get_verify_result(t->ssl);

@@ -121,7 +121,7 @@ hkd_host_tick(struct hkd *hkd)
     struct hkd_job *j;
 
     if (!hkd->stopping && qvd_mono_ms() - hkd->last_tick_ok_ms >
-                              1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout", 30)) {
+                              1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout")) {
         log_err("no heartbeat for too long: stopping every VM of this node");
         hkd->stopping = true;
         hkd_vm_stop_all(hkd);

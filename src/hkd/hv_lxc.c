@@ -174,7 +174,7 @@ set_sandbox(struct hkd *hkd, struct lxc_container *c, const struct hkd_vm *vm)
     const char *caps = qvd_config_get(hkd->cfg, "vm.lxc.cap.keep");
     uint32_t base, size;
     char buf[128];
-    long weight = qvd_config_int(hkd->cfg, "vm.lxc.cpu.weight", 100);
+    long weight = qvd_config_int(hkd->cfg, "vm.lxc.cpu.weight");
 
     if (hkd_userns_range(hkd, vm->id, &base, &size) < 0)
         return -1;
@@ -186,7 +186,7 @@ set_sandbox(struct hkd *hkd, struct lxc_container *c, const struct hkd_vm *vm)
         set_item(c, "lxc.cap.keep", caps != NULL && *caps ? caps : default_caps) < 0 ||
         set_item(c, "lxc.seccomp.profile", hkd->seccomp_path) < 0 ||
         set_item(c, "lxc.no_new_privs",
-                 qvd_config_bool(hkd->cfg, "vm.lxc.no_new_privs", true) ? "1" : "0") < 0)
+                 qvd_config_bool(hkd->cfg, "vm.lxc.no_new_privs") ? "1" : "0") < 0)
         return -1;
     if (set_cgroup(c, "devices.deny", "devices.deny", "a") < 0)
         return -1;
@@ -196,7 +196,7 @@ set_sandbox(struct hkd *hkd, struct lxc_container *c, const struct hkd_vm *vm)
     snprintf(buf, sizeof(buf), "%dM", vm->memory_mb);
     if (set_cgroup(c, "memory.max", "memory.limit_in_bytes", buf) < 0)
         return -1;
-    snprintf(buf, sizeof(buf), "%ld", qvd_config_int(hkd->cfg, "vm.lxc.pids.max", 1024));
+    snprintf(buf, sizeof(buf), "%ld", qvd_config_int(hkd->cfg, "vm.lxc.pids.max"));
     if (set_cgroup(c, "pids.max", "pids.max", buf) < 0)
         return -1;
     if (weight < 1 || weight > 10000)
@@ -300,7 +300,7 @@ lxc_start(struct hkd *hkd, struct hkd_vm *vm)
     }
     /* the VMs of different users share the bridge: an isolated port talks to the node only
      * (fails closed: a VM that cannot be isolated is not left running) */
-    if (qvd_config_bool(hkd->cfg, "vm.network.isolated", true)) {
+    if (qvd_config_bool(hkd->cfg, "vm.network.isolated")) {
         char *iso[] = {"ip",   "link",         "set",      "dev", veth,
                        "type", "bridge_slave", "isolated", "on",  NULL};
         if (hkd_run(iso) < 0) {

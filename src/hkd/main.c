@@ -161,10 +161,10 @@ main(int argc, char **argv)
     hkd->wake_ev = event_new(hkd->base, hkd->wake_fd, EV_READ | EV_PERSIST, on_wake, hkd);
     event_add(hkd->wake_ev, NULL);
     hkd->poll_ev = event_new(hkd->base, -1, EV_PERSIST, on_poll, hkd);
-    tv = (struct timeval){qvd_config_int(hkd->cfg, "hkd.vm_command.poll", 5), 0};
+    tv = (struct timeval){qvd_config_int(hkd->cfg, "hkd.vm_command.poll"), 0};
     event_add(hkd->poll_ev, &tv);
     hkd->tick_ev = event_new(hkd->base, -1, EV_PERSIST, on_tick, hkd);
-    tv = (struct timeval){qvd_config_int(hkd->cfg, "hkd.ticker.delay", 2), 0};
+    tv = (struct timeval){qvd_config_int(hkd->cfg, "hkd.ticker.delay"), 0};
     event_add(hkd->tick_ev, &tv);
     hkd->sig_term = evsignal_new(hkd->base, SIGTERM, on_signal, hkd);
     hkd->sig_int = evsignal_new(hkd->base, SIGINT, on_signal, hkd);

@@ -217,7 +217,7 @@ out:
 static int
 mount_home(struct hkd *hkd, struct hkd_vm *vm)
 {
-    bool shared = qvd_config_bool(hkd->cfg, "vm.lxc.home.per.user", false);
+    bool shared = qvd_config_bool(hkd->cfg, "vm.lxc.home.per.user");
     char *home, *target = qvd_xasprintf("%s/home", vm->rootfs);
     int rc = -1;
 
@@ -278,7 +278,7 @@ hkd_storage_mount(struct hkd *hkd, struct hkd_vm *vm)
         rc = hkd_userns_mount(hkd, vm->id, base, vm->rootfs, true);
         goto home;
     }
-    if (!qvd_config_bool(hkd->cfg, "vm.overlay.persistent", false) && qvd_rm_rf(upper) < 0)
+    if (!qvd_config_bool(hkd->cfg, "vm.overlay.persistent") && qvd_rm_rf(upper) < 0)
         goto out;
     if (qvd_rm_rf(work) < 0 || qvd_mkdir_p(upper, 0755) < 0 || qvd_mkdir_p(work, 0700) < 0 ||
         qvd_mkdir_p(lower, 0700) < 0)

@@ -22,8 +22,8 @@
 int
 hkd_userns_range(struct hkd *hkd, int64_t vm_id, uint32_t *base, uint32_t *size)
 {
-    long b = qvd_config_int(hkd->cfg, "vm.lxc.idmap.base", 1000000000);
-    long s = qvd_config_int(hkd->cfg, "vm.lxc.idmap.size", 65536);
+    long b = qvd_config_int(hkd->cfg, "vm.lxc.idmap.base");
+    long s = qvd_config_int(hkd->cfg, "vm.lxc.idmap.size");
     unsigned long long first, last;
 
     /* 65536 ids hold nobody (65534) and everything a Debian desktop creates */

@@ -242,7 +242,7 @@ on_ping(struct hkd_vm *vm, bool alive)
             set_step(vm, VM_RUNNING);
             save_running(vm);
             log_info("VM %lld running (started in %lld ms)", (long long)vm->id, (long long)ms);
-            vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
+            vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval"));
             hkd_vm_poll_commands(hkd);
             return;
         }
@@ -258,13 +258,13 @@ on_ping(struct hkd_vm *vm, bool alive)
     if (alive) {
         vm->ping_failures = 0;
         save_alive(vm);
-    } else if (++vm->ping_failures >= qvd_config_int(hkd->cfg, "hkd.vma.failed.max_count", 3)) {
+    } else if (++vm->ping_failures >= qvd_config_int(hkd->cfg, "hkd.vma.failed.max_count")) {
         log_warn("VM %lld: the VMA stopped answering (%d pings): stopping the VM",
                  (long long)vm->id, vm->ping_failures);
         hkd_vm_stop(vm);
         return;
     }
-    vm_later(vm, alive ? 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5) : 1000);
+    vm_later(vm, alive ? 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval") : 1000);
 }
 
 static void
@@ -282,8 +282,7 @@ start_setup(struct hkd_vm *vm)
         return;
     }
     set_step(vm, VM_STARTING_VMA);
-    vm->step_deadline_ms =
-        qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vma.start.timeout", 60);
+    vm->step_deadline_ms = qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vma.start.timeout");
     vm_advance(vm);
 }
 
@@ -333,7 +332,7 @@ vm_advance(struct hkd_vm *vm)
         }
         if (qvd_mono_ms() > vm->step_deadline_ms) {
             qvd_seterr("its VMA did not answer within %ld s (hkd.vma.start.timeout)",
-                       qvd_config_int(hkd->cfg, "hkd.vma.start.timeout", 60));
+                       qvd_config_int(hkd->cfg, "hkd.vma.start.timeout"));
             vm_fail(vm, "booting");
             return;
         }
@@ -351,7 +350,7 @@ vm_advance(struct hkd_vm *vm)
             return;
         }
         if (hkd->hv->simulated)
-            vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
+            vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval"));
         else if (!vm->ping_in_flight)
             hkd_vma_ping(vm, on_ping);
         return;
@@ -457,7 +456,7 @@ hkd_vm_stop(struct hkd_vm *vm)
         else
             hkd_priv_kill(hkd, vm->id);
         vm->step_deadline_ms =
-            qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vm.stop.timeout", 15);
+            qvd_mono_ms() + 1000 * qvd_config_int(hkd->cfg, "hkd.vm.stop.timeout");
         vm_later(vm, 20);
         return;
     case VM_ZOMBIE:
@@ -545,8 +544,8 @@ take_start(struct hkd *hkd, int64_t id)
     }
     j = hkd_job_new(run_load, loaded, vm);
     memcpy(j->secret, vm->secret, sizeof(j->secret));
-    j->vma_port = qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030);
-    j->x_port = 4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display", 100);
+    j->vma_port = qvd_config_int(hkd->cfg, "internal.vm.port.vma");
+    j->x_port = 4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display");
     vm->db_busy = true;
     hkd_db_submit(hkd, j);
 }
@@ -621,7 +620,7 @@ hkd_vm_poll_commands(struct hkd *hkd)
     }
     j = hkd_job_new(run_poll, polled, NULL);
     /* start slots: hkd.max_heavy less the VMs starting; no other look takes any meanwhile */
-    j->value = hkd->stopping ? 0 : qvd_config_int(hkd->cfg, "hkd.max_heavy", 10) - count_heavy(hkd);
+    j->value = hkd->stopping ? 0 : qvd_config_int(hkd->cfg, "hkd.max_heavy") - count_heavy(hkd);
     hkd->poll_busy = true;
     hkd_db_submit(hkd, j);
 }
@@ -646,7 +645,7 @@ adopted(struct hkd_vm *vm, bool alive)
         hkd_vm_stop(vm);
         return;
     }
-    vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval", 5));
+    vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval"));
 }
 
 /* Whether a VM a previous run left is worth asking: its row says it runs here with a

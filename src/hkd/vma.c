@@ -70,8 +70,7 @@ call_vma(struct hkd_vm *vm, const char *method, int timeout_ms,
     c->vm = vm;
     c->done = done;
     c->conn = evhttp_connection_base_new(
-        hkd->base, NULL, vm->ip,
-        (unsigned short)qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030));
+        hkd->base, NULL, vm->ip, (unsigned short)qvd_config_int(hkd->cfg, "internal.vm.port.vma"));
     if (c->conn == NULL) {
         free(c);
         if (done)
@@ -105,7 +104,7 @@ hkd_vma_ping(struct hkd_vm *vm, void (*done)(struct hkd_vm *vm, bool alive))
      * its retransmission: give up early and try again instead */
     int ms = vm->step == VM_STARTING_VMA
                  ? 200
-                 : 1000 * (int)qvd_config_int(vm->hkd->cfg, "hkd.vma.ping.timeout", 3);
+                 : 1000 * (int)qvd_config_int(vm->hkd->cfg, "hkd.vma.ping.timeout");
     call_vma(vm, "ping", ms, done);
 }
 

@@ -43,9 +43,9 @@ hkd_vma_write_files(struct hkd *hkd, struct hkd_vm *vm)
         goto out;
     qvd_buf_printf(&b, "# written by qvd-hkd for VM %lld at each start\n", (long long)vm->id);
     qvd_buf_printf(&b, "internal.vm.port.vma = %ld\n",
-                   qvd_config_int(hkd->cfg, "internal.vm.port.vma", 3030));
+                   qvd_config_int(hkd->cfg, "internal.vm.port.vma"));
     qvd_buf_printf(&b, "internal.nxagent.display = %ld\n",
-                   qvd_config_int(hkd->cfg, "internal.nxagent.display", 100));
+                   qvd_config_int(hkd->cfg, "internal.nxagent.display"));
     qvd_buf_printf(&b, "log.level = %s\n", qvd_config_get(hkd->cfg, "log.level"));
     qvd_buf_adds(&b, "log.filename = /var/log/qvd/vma.log\n");
     qvd_buf_adds(&b, "vma.secret.file = /etc/qvd/vma.secret\n");

@@ -301,19 +301,19 @@ check_access(struct l7r *l)
 static void
 load_timeouts(struct l7r *l)
 {
-    l->t_request = qvd_config_int(l->cfg, "l7r.timeout.request", 15);
-    l->t_idle = qvd_config_int(l->cfg, "l7r.timeout.idle", 60);
-    l->t_vm_start = qvd_config_int(l->cfg, "l7r.timeout.vm_start", 120);
-    l->vm_start_poll_ms = qvd_config_int(l->cfg, "l7r.vm_start.poll", 500);
+    l->t_request = qvd_config_int(l->cfg, "l7r.timeout.request");
+    l->t_idle = qvd_config_int(l->cfg, "l7r.timeout.idle");
+    l->t_vm_start = qvd_config_int(l->cfg, "l7r.timeout.vm_start");
+    l->vm_start_poll_ms = qvd_config_int(l->cfg, "l7r.vm_start.poll");
     if (l->vm_start_poll_ms < 10)
         l->vm_start_poll_ms = 10; /* a poll, never a busy loop */
-    l->t_vm_stop = qvd_config_int(l->cfg, "l7r.timeout.vm_stop", 120);
-    l->t_takeover = qvd_config_int(l->cfg, "l7r.timeout.takeover", 30);
-    l->t_x_start = qvd_config_int(l->cfg, "l7r.timeout.x_start", 20);
-    l->t_vma = qvd_config_int(l->cfg, "l7r.timeout.vma", 4);
-    l->x_start_retries = qvd_config_int(l->cfg, "l7r.retry.x_start", 20);
-    l->max_conns = qvd_config_int(l->cfg, "l7r.max_connections", 10000);
-    l->t_grace = qvd_config_int(l->cfg, "l7r.shutdown.grace", 5);
+    l->t_vm_stop = qvd_config_int(l->cfg, "l7r.timeout.vm_stop");
+    l->t_takeover = qvd_config_int(l->cfg, "l7r.timeout.takeover");
+    l->t_x_start = qvd_config_int(l->cfg, "l7r.timeout.x_start");
+    l->t_vma = qvd_config_int(l->cfg, "l7r.timeout.vma");
+    l->x_start_retries = qvd_config_int(l->cfg, "l7r.retry.x_start");
+    l->max_conns = qvd_config_int(l->cfg, "l7r.max_connections");
+    l->t_grace = qvd_config_int(l->cfg, "l7r.shutdown.grace");
 }
 
 int
@@ -337,9 +337,9 @@ main(int argc, char **argv)
     } else {
         snprintf(l->nodename, sizeof(l->nodename), "%s", name);
     }
-    l->throttle = qvd_throttle_new(qvd_config_int(l->cfg, "l7r.auth.throttle.failures", 5),
-                                   qvd_config_int(l->cfg, "l7r.auth.throttle.window", 60), 0);
-    l->throttle_v6_prefix = (int)qvd_config_int(l->cfg, "l7r.auth.throttle.ipv6.prefix", 64);
+    l->throttle = qvd_throttle_new(qvd_config_int(l->cfg, "l7r.auth.throttle.failures"),
+                                   qvd_config_int(l->cfg, "l7r.auth.throttle.window"), 0);
+    l->throttle_v6_prefix = (int)qvd_config_int(l->cfg, "l7r.auth.throttle.ipv6.prefix");
     if (l->throttle_v6_prefix < 1 || l->throttle_v6_prefix > 128)
         qvd_fatal("l7r.auth.throttle.ipv6.prefix must be a prefix length from 1 to 128");
     /* made now, not on the first unknown login, which would then take twice as long */
@@ -350,7 +350,7 @@ main(int argc, char **argv)
     l->base = event_base_new();
     if (l->base == NULL)
         qvd_fatal("cannot create the event loop");
-    if (qvd_config_bool(l->cfg, "l7r.use_ssl", true)) {
+    if (qvd_config_bool(l->cfg, "l7r.use_ssl")) {
         l->ssl_ctx = qvd_tls_server_ctx(l->cfg, "l7r");
         if (l->ssl_ctx == NULL)
             qvd_fatal("%s", qvd_strerror());
@@ -374,20 +374,20 @@ main(int argc, char **argv)
     if (check_access(l) < 0)
         qvd_fatal("%s", qvd_strerror());
     /* after the drop: the threads run as l7r.user too */
-    long workers = qvd_config_int(l->cfg, "l7r.auth.threads", 0);
+    long workers = qvd_config_int(l->cfg, "l7r.auth.threads");
     if (workers <= 0)
         workers = sysconf(_SC_NPROCESSORS_ONLN);
     if (l7r_auth_pool_start(l, (int)workers) < 0)
         log_warn("%s: passwords are checked on the event loop", qvd_strerror());
     /* last: sockets, key, database and threads are all there */
-    if (qvd_config_bool(l->cfg, "l7r.seccomp", true) && qvd_sandbox_apply(0) < 0)
+    if (qvd_config_bool(l->cfg, "l7r.seccomp") && qvd_sandbox_apply(0) < 0)
         qvd_fatal("%s (l7r.seccomp = 0 runs without the filter)", qvd_strerror());
     if (l->host_id < 0)
         log_warn("node '%s' is not registered yet (is qvd-hkd running?): answering 503",
                  l->nodename);
 
     l->poll_ev = event_new(l->base, -1, EV_PERSIST, on_poll, l);
-    tv = (struct timeval){qvd_config_int(l->cfg, "l7r.user_cmd.poll", 2), 0};
+    tv = (struct timeval){qvd_config_int(l->cfg, "l7r.user_cmd.poll"), 0};
     event_add(l->poll_ev, &tv);
     l->sig_term = evsignal_new(l->base, SIGTERM, on_signal, l);
     l->sig_int = evsignal_new(l->base, SIGINT, on_signal, l);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "err.h"
@@ -115,6 +116,8 @@ qvd_config_set(struct qvd_config *cfg, const char *key, const char *value)
     for (const char *p = key; *p; p++)
         if (isspace((unsigned char)*p) || *p == '=' || *p == ':')
             return qvd_seterr("invalid configuration key '%s'", key);
+    if (qvd_config_check_value(key, value ? value : "") < 0)
+        return -1;
     put(cfg, key, value ? value : "");
     return 0;
 }
@@ -184,15 +187,80 @@ distance(const char *a, const char *b)
     return row[lb];
 }
 
-/* 0 when KEY is one of the defaults table; else -1 with an error that names the nearest
- * key when one is close (a typo). */
-bool
-qvd_config_is_known(const char *key)
+static const struct qvd_config_default *
+lookup_default(const char *key)
 {
     for (const struct qvd_config_default *d = qvd_config_defaults; d->key; d++)
         if (strcmp(d->key, key) == 0)
-            return true;
-    return false;
+            return d;
+    return NULL;
+}
+
+bool
+qvd_config_is_known(const char *key)
+{
+    return lookup_default(key) != NULL;
+}
+
+static int
+parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off", ""};
+
+    for (size_t i = 0; i < QVD_ARRAY_LEN(yes); i++)
+        if (strcasecmp(v, yes[i]) == 0)
+            return *out = true, 0;
+    for (size_t i = 0; i < QVD_ARRAY_LEN(no); i++)
+        if (strcasecmp(v, no[i]) == 0)
+            return *out = false, 0;
+    return -1;
+}
+
+static int
+parse_number(const char *v, double *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtod(v, &end);
+    return *v != '\0' && *end == '\0' && errno == 0 && *out >= 0 ? 0 : -1;
+}
+
+/* 0 when V is a value of type T. */
+static int
+typed_ok(enum qvd_config_type t, const char *v)
+{
+    long n;
+    bool b;
+    double d;
+
+    switch (t) {
+    case QVD_CONFIG_INT:
+        return qvd_parse_long(v, &n);
+    case QVD_CONFIG_BOOL:
+        return parse_bool(v, &b);
+    case QVD_CONFIG_NUMBER:
+        return parse_number(v, &d);
+    case QVD_CONFIG_TEXT:
+        break;
+    }
+    return 0;
+}
+
+int
+qvd_config_check_value(const char *key, const char *value)
+{
+    static const char *const need[] = {
+        [QVD_CONFIG_INT] = "an integer",
+        [QVD_CONFIG_BOOL] = "1 or 0 (true/false, yes/no, on/off)",
+        [QVD_CONFIG_NUMBER] = "a number of 0 or more",
+    };
+    const struct qvd_config_default *d = lookup_default(key);
+
+    if (d == NULL || strstr(value, "${") != NULL || typed_ok(d->type, value) == 0)
+        return 0;
+    return qvd_seterr("the value '%s' of %s is not valid: give %s", value, key, need[d->type]);
 }
 
 static int
@@ -372,8 +440,26 @@ expanded(struct qvd_config *cfg, struct entry *e, int depth, const char **out)
     return 0;
 }
 
-const char *
-qvd_config_get(struct qvd_config *cfg, const char *key)
+/* A reader asked for KEY as type T: a key outside the table, or of another type, is a
+ * mistake in the program. It stops here, naming the key, rather than run on a value no one
+ * documented. */
+static const struct qvd_config_default *
+reader_key(const char *key, enum qvd_config_type t, bool any_type)
+{
+    const struct qvd_config_default *d = lookup_default(key);
+
+    if (d != NULL && (any_type || d->type == t))
+        return d;
+    fprintf(stderr,
+            d ? "internal error: configuration key '%s' is read with the wrong type\n"
+              : "internal error: configuration key '%s' is not in the defaults table "
+                "(src/lib/config_defaults.c)\n",
+            key);
+    abort();
+}
+
+static const char *
+value_of(struct qvd_config *cfg, const char *key)
 {
     struct entry *e = find(cfg, key);
     const char *v = NULL;
@@ -390,31 +476,54 @@ qvd_config_get(struct qvd_config *cfg, const char *key)
     return rc < 0 ? NULL : v;
 }
 
-long
-qvd_config_int(struct qvd_config *cfg, const char *key, long dflt)
+const char *
+qvd_config_get(struct qvd_config *cfg, const char *key)
 {
-    const char *v = qvd_config_get(cfg, key);
-    long n;
+    reader_key(key, QVD_CONFIG_TEXT, true);
+    return value_of(cfg, key);
+}
 
-    if (v == NULL || qvd_parse_long(v, &n) < 0)
-        return dflt;
+const char *
+qvd_config_lookup(struct qvd_config *cfg, const char *key)
+{
+    return value_of(cfg, key);
+}
+
+/* KEY's value if it is of its type, else the table's default (always of its type). */
+static const char *
+typed_value(struct qvd_config *cfg, const char *key, enum qvd_config_type t)
+{
+    const struct qvd_config_default *d = reader_key(key, t, false);
+    const char *v = value_of(cfg, key);
+
+    return v != NULL && typed_ok(t, v) == 0 ? v : d->value;
+}
+
+long
+qvd_config_int(struct qvd_config *cfg, const char *key)
+{
+    long n = 0;
+
+    qvd_parse_long(typed_value(cfg, key, QVD_CONFIG_INT), &n);
     return n;
 }
 
 bool
-qvd_config_bool(struct qvd_config *cfg, const char *key, bool dflt)
+qvd_config_bool(struct qvd_config *cfg, const char *key)
 {
-    const char *v = qvd_config_get(cfg, key);
+    bool b = false;
 
-    if (v == NULL)
-        return dflt;
-    if (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
-        !strcasecmp(v, "on"))
-        return true;
-    if (!strcasecmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
-        !strcasecmp(v, "off") || *v == '\0')
-        return false;
-    return dflt;
+    parse_bool(typed_value(cfg, key, QVD_CONFIG_BOOL), &b);
+    return b;
+}
+
+double
+qvd_config_number(struct qvd_config *cfg, const char *key)
+{
+    double d = 0;
+
+    parse_number(typed_value(cfg, key, QVD_CONFIG_NUMBER), &d);
+    return d;
 }
 
 void

@@ -8,15 +8,29 @@
 struct qvd_config;
 struct qvd_db;
 
-/* One built-in option: the table in config_defaults.c is the reference (docs/config.md). */
+/* What a key's value must be. A file, a command line or a configs row that gives another
+ * kind of value is refused where it is read, naming the key (and the file and line). */
+enum qvd_config_type {
+    QVD_CONFIG_TEXT,
+    QVD_CONFIG_INT,    /* a decimal integer (qvd_config_int) */
+    QVD_CONFIG_BOOL,   /* 1/true/yes/on or 0/false/no/off (qvd_config_bool) */
+    QVD_CONFIG_NUMBER, /* a decimal number >= 0, such as a weight (qvd_config_number) */
+};
+
+/* One built-in option: the table in config_defaults.c is the reference (docs/config.md) and
+ * the only default: every key the programs read is in it, with its type. */
 struct qvd_config_default {
     const char *key;
+    enum qvd_config_type type;
     const char *value;
     const char *help;
 };
 extern const struct qvd_config_default qvd_config_defaults[];
 /* KEY is one of qvd_config_defaults. */
 bool qvd_config_is_known(const char *key);
+/* 0 when VALUE suits KEY's type (a value with ${...} references is checked when read);
+ * else -1 with an error that names the key and what it needs. Unknown keys pass. */
+int qvd_config_check_value(const char *key, const char *value);
 
 /* A configuration holding the built-in defaults. Never NULL (aborts on OOM). */
 struct qvd_config *qvd_config_new(void);
@@ -32,13 +46,22 @@ int qvd_config_load_string(struct qvd_config *cfg, const char *text, const char 
 /* Sets one value (copied). Keys must be non-empty and without whitespace. */
 int qvd_config_set(struct qvd_config *cfg, const char *key, const char *value);
 
-/* The value with ${key} references expanded, or NULL when the key is unknown or a reference
- * cannot be resolved (loop, unknown key). The string lives until the next set/load. */
+/* Reading a key: KEY must be in the defaults table, with the type the reader asks for. A
+ * program that reads any other key is wrong, not its configuration: it stops with a message
+ * naming the key (abort), so that the test that runs that code path fails.
+ * The value with ${key} references expanded, or NULL when a reference cannot be resolved
+ * (loop, unknown key). The string lives until the next set/load. */
 const char *qvd_config_get(struct qvd_config *cfg, const char *key);
-/* Integer value; `dflt` when unset or not an integer. */
-long qvd_config_int(struct qvd_config *cfg, const char *key, long dflt);
-/* Boolean value: 1/true/yes/on, 0/false/no/off; `dflt` otherwise. */
-bool qvd_config_bool(struct qvd_config *cfg, const char *key, bool dflt);
+/* An integer key's value. A value that ${...} expansion left without a number reads as
+ * the table's default. */
+long qvd_config_int(struct qvd_config *cfg, const char *key);
+/* A boolean key's value (1/true/yes/on, 0/false/no/off or empty), likewise. */
+bool qvd_config_bool(struct qvd_config *cfg, const char *key);
+/* A number key's value, likewise. */
+double qvd_config_number(struct qvd_config *cfg, const char *key);
+/* A key given by a user (qvd-admin config get KEY): NULL with an error when it is not in
+ * the defaults table (or was not set by a file), never a stop. */
+const char *qvd_config_lookup(struct qvd_config *cfg, const char *key);
 
 /* Calls fn for every key in insertion order (defaults first) with its expanded value. */
 void qvd_config_foreach(struct qvd_config *cfg,

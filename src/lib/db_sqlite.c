@@ -123,7 +123,7 @@ sq_open(struct qvd_db *db, struct qvd_config *cfg)
         free(im);
         return -1;
     }
-    sqlite3_busy_timeout(im->conn, (int)qvd_config_int(cfg, "database.busy_timeout", 10000));
+    sqlite3_busy_timeout(im->conn, (int)qvd_config_int(cfg, "database.busy_timeout"));
     if (sq_exec_script(db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
                            "PRAGMA synchronous=NORMAL;") < 0) {
         sqlite3_close(im->conn);

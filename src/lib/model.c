@@ -341,6 +341,8 @@ qvd_model_config_set(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_i
         return qvd_model_fail(QVD_MODEL_INVALID, "value of '%s' is missing", key);
     if (strlen(value) > 4096)
         return qvd_model_fail(QVD_MODEL_INVALID, "value of '%s' is longer than 4096 bytes", key);
+    if (qvd_config_check_value(key, value) < 0)
+        return qvd_model_fail(QVD_MODEL_INVALID, "%s", qvd_strerror());
     if (qvd_model_begin(db) < 0)
         return -1;
     rc = qvd_model_need(db, "tenants", "tenant", tenant_id);

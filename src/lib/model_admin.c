@@ -509,7 +509,7 @@ token_new(char token[44])
 static int64_t
 session_timeout(struct qvd_config *cfg)
 {
-    long t = qvd_config_int(cfg, "api.session.timeout", 3600);
+    long t = qvd_config_int(cfg, "api.session.timeout");
     return t > 0 ? t : 3600;
 }
 

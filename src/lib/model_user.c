@@ -18,7 +18,7 @@ login_norm(struct qvd_config *cfg, const char *login)
 {
     char *s = qvd_xstrdup(login);
 
-    if (!qvd_config_bool(cfg, "model.user.login.case-sensitive", false))
+    if (!qvd_config_bool(cfg, "model.user.login.case-sensitive"))
         for (char *p = s; *p; p++)
             *p = (char)tolower((unsigned char)*p);
     return s;
@@ -277,11 +277,11 @@ qvd_model_osf_add(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant_id,
     int rc;
 
     if (memory == -1)
-        memory = qvd_config_int(cfg, "osf.default.memory", 256);
+        memory = qvd_config_int(cfg, "osf.default.memory");
     if (overlay == -1)
-        overlay = qvd_config_bool(cfg, "osf.default.overlay", true);
+        overlay = qvd_config_bool(cfg, "osf.default.overlay");
     if (storage == -1)
-        storage = qvd_config_int(cfg, "osf.default.user_storage_size", 0);
+        storage = qvd_config_int(cfg, "osf.default.user_storage_size");
     if (app == -1)
         app = 0;
     struct qvd_model_osf eff = {o->name, o->description, memory, overlay, storage, app};

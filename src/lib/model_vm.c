@@ -274,27 +274,14 @@ qvd_model_vm_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
     return qvd_model_end(db, rc);
 }
 
-static double
-cfg_double(struct qvd_config *cfg, const char *key, double dflt)
-{
-    const char *v = qvd_config_get(cfg, key);
-    char *end;
-    double d;
-
-    if (v == NULL || *v == '\0')
-        return dflt;
-    d = strtod(v, &end);
-    return *end == '\0' && d >= 0 ? d : dflt;
-}
-
 /* QVD's default placement: the best score among the hosts that can take a VM now. */
 static int
 pick_host(struct qvd_db *db, struct qvd_config *cfg, int64_t *host_id)
 {
-    double w_ram = cfg_double(cfg, "l7r.loadbalancer.plugin.default.weight.ram", 1);
-    double w_cpu = cfg_double(cfg, "l7r.loadbalancer.plugin.default.weight.cpu", 1);
-    double w_rnd = cfg_double(cfg, "l7r.loadbalancer.plugin.default.weight.random", 1);
-    int64_t fresh = qvd_now() - qvd_config_int(cfg, "hkd.ticker.timeout", 30);
+    double w_ram = qvd_config_number(cfg, "l7r.loadbalancer.plugin.default.weight.ram");
+    double w_cpu = qvd_config_number(cfg, "l7r.loadbalancer.plugin.default.weight.cpu");
+    double w_rnd = qvd_config_number(cfg, "l7r.loadbalancer.plugin.default.weight.random");
+    int64_t fresh = qvd_now() - qvd_config_int(cfg, "hkd.ticker.timeout");
     double best = -1;
     struct qvd_stmt *st;
     int rc;
@@ -646,7 +633,7 @@ qvd_model_host_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool
 int
 qvd_model_host_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
 {
-    int64_t vm, fresh = qvd_now() - qvd_config_int(cfg, "hkd.ticker.timeout", 30);
+    int64_t vm, fresh = qvd_now() - qvd_config_int(cfg, "hkd.ticker.timeout");
     int rc;
 
     if (qvd_model_begin(db) < 0)

@@ -21,9 +21,9 @@ int
 qvd_password_hash(struct qvd_config *cfg, const char *password, char **out)
 {
     uint8_t salt[SALT_LEN];
-    long t = qvd_config_int(cfg, "password.argon2.t_cost", 2);
-    long m = qvd_config_int(cfg, "password.argon2.m_cost", 19456);
-    long p = qvd_config_int(cfg, "password.argon2.parallelism", 1);
+    long t = qvd_config_int(cfg, "password.argon2.t_cost");
+    long m = qvd_config_int(cfg, "password.argon2.m_cost");
+    long p = qvd_config_int(cfg, "password.argon2.parallelism");
     size_t len;
     char *enc;
     int rc;

@@ -19,8 +19,8 @@
 static int
 range_get(long *min, long *max)
 {
-    *min = qvd_config_int(vma.cfg, "vma.user.uid.min", 10000);
-    *max = qvd_config_int(vma.cfg, "vma.user.uid.max", 59999);
+    *min = qvd_config_int(vma.cfg, "vma.user.uid.min");
+    *max = qvd_config_int(vma.cfg, "vma.user.uid.max");
     if (*min < 1000 || *max < *min || *max > INT32_MAX - 1 || (*min <= 65535 && *max >= 65534))
         return qvd_seterr("vma.user.uid.min..max (%ld..%ld) is not a range of desktop users:"
                           " set it inside 1000..65533 or above 65535",

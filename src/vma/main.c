@@ -49,7 +49,7 @@ shutdown_step(evutil_socket_t fd, short what, void *arg)
 {
     int64_t waited = qvd_mono_ms() - phase_start;
     if (shutdown_phase == 1) {
-        long limit = qvd_config_int(vma.cfg, "vma.timeout.stopping", 20) * 1000;
+        long limit = qvd_config_int(vma.cfg, "vma.timeout.stopping") * 1000;
         if (session_running() && waited < limit)
             return;
         if (!vma.init_mode) {
@@ -170,7 +170,7 @@ main(int argc, char **argv)
     const char *logfile = qvd_config_get(vma.cfg, "log.filename");
     qvd_log_init("qvd-vma", qvd_log_level_parse(qvd_config_get(vma.cfg, "log.level")),
                  logfile && *logfile ? logfile : NULL);
-    vma.display = (int)qvd_config_int(vma.cfg, "internal.nxagent.display", 100);
+    vma.display = (int)qvd_config_int(vma.cfg, "internal.nxagent.display");
     if (vma.init_mode)
         loopback_up();
     if (load_secret() < 0)

@@ -110,8 +110,7 @@ relay_start(struct bufferevent *a, struct bufferevent *b)
         /* NX is interactive: Nagle's algorithm against the peer's delayed ACKs stalls
          * every small round trip of the session set-up by up to 40 ms */
         setsockopt(bufferevent_getfd(i ? b : a), IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-    if (qvd_config_bool(vma.cfg, "vma.relay.splice", true) &&
-        splice_relay_start(vma.base, a, b) == 0)
+    if (qvd_config_bool(vma.cfg, "vma.relay.splice") && splice_relay_start(vma.base, a, b) == 0)
         return;
     log_debug("relay: by copy");
     r = qvd_xcalloc(1, sizeof(*r));

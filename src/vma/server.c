@@ -317,7 +317,7 @@ int
 server_start(void)
 {
     const char *addr = qvd_config_get(vma.cfg, "vma.address");
-    long port = qvd_config_int(vma.cfg, "internal.vm.port.vma", 3030);
+    long port = qvd_config_int(vma.cfg, "internal.vm.port.vma");
     struct sockaddr_storage ss;
     int sslen = sizeof(ss);
     char spec[128];

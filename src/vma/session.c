@@ -153,7 +153,7 @@ arm_timer(void)
         s.timer = evtimer_new(vma.base, timer_cb, NULL);
     evtimer_del(s.timer);
     if (key) {
-        struct timeval tv = {qvd_config_int(vma.cfg, key, 20), 0};
+        struct timeval tv = {qvd_config_int(vma.cfg, key), 0};
         evtimer_add(s.timer, &tv);
     }
 }

@@ -147,6 +147,8 @@ refused "removing head" 1 qa di untag --id 2 --tag head
 refused "removing default" 1 qa di untag --id 1 --tag default
 refused "deleting the last DI of an OSF with VMs" 1 qa di del --id 3
 refused "unknown config key" 1 qa config set no.such.key 1
+refused "config value of the wrong type" 1 qa config set hkd.max_heavy ten
+refused "config boolean that is not one" 1 qa config set vm.network.isolated perhaps
 refused "vm start without a running host" 1 qa vm start --id 1
 refused "stopping a stopped vm" 1 qa vm stop --id 1
 refused "deleting a user with VMs" 1 qa user del --login bob@acme
@@ -174,7 +176,7 @@ t_check "head moved to DI 1" test "$(t_sql "SELECT di_id FROM di_tags WHERE osf_
 test ! -e "$T_DIR/storage/images/2-img" && t_ok "DI directory removed" || t_fail "DI directory removed"
 ok_run "user passwd" qa user passwd --login bob@acme --password other
 ok_run "config defaults --markdown" qa config defaults --markdown
-grep -q '^| `vm.network.ip.start` | `10.0.0.100` |' "$T_DIR/out" && t_ok "markdown table row" || t_fail "markdown table row"
+grep -q '^| `vm.network.ip.start` | text | `10.0.0.100` |' "$T_DIR/out" && t_ok "markdown table row" || t_fail "markdown table row"
 
 # --- every change made in local mode is in the audit log, with source cli and the system
 # user; listings are not; passwords never are

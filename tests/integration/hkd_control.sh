@@ -61,7 +61,9 @@ t_check "a stopped VM is stopped and unassigned" t_wait 10 eval \
 # a crash: the rows of running VMs stay behind, and the next run must reap them
 kill -9 "$HKD_PID"; wait "$HKD_PID" 2>/dev/null
 sql "UPDATE vm_runtimes SET vm_state = 'starting' WHERE vm_id = 3"
-sql "UPDATE vm_runtimes SET user_state = 'connected', l7r_host_id = 1, l7r_pid = 4242 WHERE vm_id = 4"
+# the slot's L7R: a process that has just ended (a fixed pid may be anyone's live process)
+sh -c 'exit 0' & gone=$!; wait "$gone"
+sql "UPDATE vm_runtimes SET user_state = 'connected', l7r_host_id = 1, l7r_pid = $gone WHERE vm_id = 4"
 left=$(sql "SELECT COUNT(*) FROM vm_runtimes WHERE vm_state != 'stopped'")
 t_check "after kill -9 the rows of its VMs are still active" [ "$left" = 4 ]
 start_hkd

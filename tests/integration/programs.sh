@@ -23,6 +23,7 @@ done
 # naming the file and line (and the key meant, for a near miss); nothing is started
 printf 'log.level = info\nl7r.prot = 9\n' >"$T_DIR/typo.conf"
 printf '# a comment\nfrobnicate = 1\n' >"$T_DIR/unknown.conf"
+printf 'log.level = info\n\nl7r.port = 84x3\n' >"$T_DIR/typed.conf"
 for p in hkd/qvd-hkd l7r/qvd-l7r api/qvd-api admin/qvd-admin; do
   bin=$QVD_BUILD/src/$p name=${p#*/} args=()
   [ "$name" = qvd-admin ] && args=(user list)
@@ -32,6 +33,9 @@ for p in hkd/qvd-hkd l7r/qvd-l7r api/qvd-api admin/qvd-admin; do
   err=$("$bin" -c "$T_DIR/unknown.conf" "${args[@]}" 2>&1 >/dev/null); rc=$?
   t_check "$name refuses an unknown key, naming file and line" \
     eval '[ $rc -ne 0 ] && grep -qF "$T_DIR/unknown.conf:2: unknown key '"'"'frobnicate'"'"'" <<<"$err"'
+  err=$("$bin" -c "$T_DIR/typed.conf" "${args[@]}" 2>&1 >/dev/null); rc=$?
+  t_check "$name refuses a value of the wrong type, naming file, line and key" \
+    eval '[ $rc -ne 0 ] && grep -qF "$T_DIR/typed.conf:3: the value '"'"'84x3'"'"' of l7r.port is not valid: give an integer" <<<"$err"'
 done
 err=$("$QVD_BUILD/src/vma/qvd-vma" -c "$T_DIR/typo.conf" 2>&1 >/dev/null); rc=$?
 t_check "qvd-vma refuses a misspelt key in vma.conf" \

@@ -146,18 +146,117 @@ static void
 bad_values_in_config_are_refused(void **state)
 {
     struct client_setting cli[] = {{"client.host.name", "h"}, {"client.fullscreen", "maybe"}};
+    /* a value of the wrong type is refused where it is set, naming the key */
     struct qvd_config *cfg = client_conf_load(NULL, NULL, NULL, NULL, cli, 2);
     struct client_opts o = {0};
-    assert_int_equal(client_conf_apply(cfg, &o), -1);
+    assert_null(cfg);
     assert_non_null(strstr(qvd_strerror(), "client.fullscreen"));
-    client_opts_free(&o);
-    qvd_config_free(cfg);
     cfg = client_conf_load(NULL, NULL, NULL, NULL, NULL, 0);
     assert_int_equal(client_conf_apply(cfg, &o), -1);
     assert_string_equal(qvd_strerror(), "No server given: use --host HOST, QVDHOST or "
                                         "client.host.name.");
     client_opts_free(&o);
     qvd_config_free(cfg);
+}
+
+/* parses `list`, expects `n` servers written "host port" joined by blanks in `want` */
+static void
+servers_are(const char *list, const char *want)
+{
+    struct client_server *v = NULL;
+    size_t n = 0;
+    char got[512] = "";
+    assert_int_equal(client_parse_servers(list, 8443, &v, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s %d", i ? " " : "", v[i].host,
+                 v[i].port);
+    assert_string_equal(got, want);
+    client_servers_free(v, n);
+}
+
+static void
+server_bad(const char *list)
+{
+    struct client_server *v = NULL;
+    size_t n = 0;
+    assert_int_equal(client_parse_servers(list, 8443, &v, &n), -1);
+    assert_null(v);
+    assert_non_null(strstr(qvd_strerror(), "client.host.name"));
+}
+
+static void
+server_lists_parse_names_ipv4_and_bracketed_ipv6(void **state)
+{
+    servers_are("l7r.example", "l7r.example 8443");
+    servers_are("a,b:8444, 10.0.0.1 ,10.0.0.2:9000", "a 8443 b 8444 10.0.0.1 8443 10.0.0.2 9000");
+    servers_are("[::1],[fd00::2]:8445,::1,fe80::1", "::1 8443 fd00::2 8445 ::1 8443 fe80::1 8443");
+    servers_are("node-1.qvd_x", "node-1.qvd_x 8443");
+    server_bad("");
+    assert_string_equal(qvd_strerror(), "No server given: use --host HOST, QVDHOST or "
+                                        "client.host.name.");
+    server_bad("a,,b");
+    assert_non_null(strstr(qvd_strerror(), "The server \"\" is not valid"));
+    server_bad("a,");
+    server_bad("a:0");
+    server_bad("a:65536");
+    server_bad("a:");
+    server_bad(":8443");
+    server_bad("a:b:c");
+    server_bad("[::1]8443");
+    server_bad("[::1");
+    server_bad("[a.b]:1");
+    server_bad("[]:1");
+    server_bad("h/x");
+    server_bad("a b");
+    assert_non_null(strstr(qvd_strerror(), "The server \"a b\" is not valid"));
+    char many[200] = "h";
+    for (int i = 0; i < 32; i++)
+        strcat(many, ",h");
+    server_bad(many);
+    assert_non_null(strstr(qvd_strerror(), "at most 32"));
+    /* the list and the default port come from the config; the first server is used first */
+    struct client_setting cli[] = {{"client.host.name", "x, [::1]:1"},
+                                   {"client.host.port", "9443"},
+                                   {"client.reconnect.tries", "3"}};
+    struct qvd_config *cfg = client_conf_load(NULL, NULL, NULL, NULL, cli, 3);
+    struct client_opts o = {0};
+    assert_int_equal(client_conf_apply(cfg, &o), 0);
+    assert_int_equal(o.nservers, 2);
+    assert_string_equal(o.host, "x");
+    assert_int_equal(o.port, 9443);
+    assert_string_equal(o.servers[1].host, "::1");
+    assert_int_equal(o.servers[1].port, 1);
+    assert_int_equal(o.reconnect_tries, 3);
+    client_opts_free(&o);
+    qvd_config_free(cfg);
+    struct client_setting bad[] = {{"client.host.name", "x"}, {"client.reconnect.tries", "-1"}};
+    cfg = client_conf_load(NULL, NULL, NULL, NULL, bad, 2);
+    assert_int_equal(client_conf_apply(cfg, &o), -1);
+    assert_non_null(strstr(qvd_strerror(), "client.reconnect.tries"));
+    client_opts_free(&o);
+    qvd_config_free(cfg);
+    /* the default: QVD's client retries 5 times */
+    cfg = client_conf_load(NULL, NULL, NULL, NULL, cli, 1);
+    assert_int_equal(client_conf_apply(cfg, &o), 0);
+    assert_int_equal(o.reconnect_tries, 5);
+    client_opts_free(&o);
+    qvd_config_free(cfg);
+}
+
+static void
+broken_sessions_reconnect_chosen_endings_do_not(void **state)
+{
+    /* broken: the stream cut (or the L7R gone with it), the node lost, the L7R stopping */
+    assert_true(client_end_reconnects("connection_lost"));
+    assert_true(client_end_reconnects("node_lost"));
+    assert_true(client_end_reconnects("server_shutdown"));
+    /* chosen by the user or an administrator, or the desktop lost */
+    const char *const chosen[] = {"client_closed",   "logout",           "admin_stop",
+                                  "takeover",        "admin_disconnect", "vm_crashed",
+                                  "session_crashed", "moon_fell",        ""};
+    for (size_t i = 0; i < sizeof(chosen) / sizeof(chosen[0]); i++)
+        assert_false(client_end_reconnects(chosen[i]));
+    assert_false(client_end_reconnects(NULL));
 }
 
 static int
@@ -465,6 +564,8 @@ main(void)
         cmocka_unit_test_setup_teardown(config_extra_file_over_user_file_and_must_exist, setup_dir,
                                         teardown_dir),
         cmocka_unit_test(validation_sentences_name_the_option),
+        cmocka_unit_test(server_lists_parse_names_ipv4_and_bracketed_ipv6),
+        cmocka_unit_test(broken_sessions_reconnect_chosen_endings_do_not),
         cmocka_unit_test(bad_values_in_config_are_refused),
         cmocka_unit_test(status_codes_become_sentences),
         cmocka_unit_test(final_refusals_and_endings_become_sentences),
