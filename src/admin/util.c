@@ -14,6 +14,7 @@
 #include "db.h"
 #include "err.h"
 #include "model.h"
+#include "model_stats.h"
 #include "util.h"
 
 const char *
@@ -201,52 +202,46 @@ admin_print_rows(bool csv, const char *const *names, int ncol, char ***rows, siz
 int
 admin_print(struct admin_ctx *ctx, struct qvd_stmt *st)
 {
-    char ***rows = NULL;
-    size_t nrows = 0;
-    json_t *arr;
-    int ncol, rc;
+    struct qvd_model_table t;
+    char ***rows;
 
-    if (st == NULL)
+    if (qvd_model_table_read(st, &t) < 0)
         return admin_refused();
-    ncol = qvd_db_columns(st);
-    arr = json_array();
-    while ((rc = qvd_db_step(st)) == 1) {
-        json_t *obj = json_object();
-        char **row = qvd_xcalloc((size_t)ncol, sizeof(*row));
-        for (int c = 0; c < ncol; c++) {
-            const char *name = qvd_db_column_name(st, c), *v = qvd_db_text(st, c);
-            row[c] = qvd_xstrdup(v ? v : "");
-            if (v == NULL)
-                json_object_set_new(obj, name, json_null());
-            else if (int_column(name))
-                json_object_set_new(obj, name, json_integer(qvd_db_int(st, c)));
-            else
-                json_object_set_new(obj, name, json_string(v));
+    if (ctx->json) {
+        json_t *arr = json_array();
+        for (size_t r = 0; r < t.nrows; r++) {
+            json_t *obj = json_object();
+            for (int c = 0; c < t.ncol; c++) {
+                const char *name = t.names[c], *v = t.rows[r][c];
+                if (v == NULL)
+                    json_object_set_new(obj, name, json_null());
+                else if (int_column(name))
+                    json_object_set_new(obj, name, json_integer(strtoll(v, NULL, 10)));
+                else
+                    json_object_set_new(obj, name, json_string(v));
+            }
+            json_array_append_new(arr, obj);
         }
-        json_array_append_new(arr, obj);
-        rows = qvd_xrealloc(rows, (nrows + 1) * sizeof(*rows));
-        rows[nrows++] = row;
+        char *text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("%s\n", text ? text : "[]");
+        free(text);
+        json_decref(arr);
+        qvd_model_table_free(&t);
+        return ADMIN_OK;
     }
-    if (rc == 0 && ctx->json) {
-        char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        printf("%s\n", s ? s : "[]");
-        free(s);
-    } else if (rc == 0) {
-        const char **names = qvd_xcalloc((size_t)ncol + 1, sizeof(*names));
-        for (int c = 0; c < ncol; c++)
-            names[c] = qvd_db_column_name(st, c);
-        admin_print_rows(ctx->csv, names, ncol, rows, nrows);
-        free(names);
+    /* the text and CSV forms show SQL NULL as an empty field */
+    rows = qvd_xcalloc(t.nrows + 1, sizeof(*rows));
+    for (size_t r = 0; r < t.nrows; r++) {
+        rows[r] = qvd_xcalloc((size_t)t.ncol + 1, sizeof(**rows));
+        for (int c = 0; c < t.ncol; c++)
+            rows[r][c] = t.rows[r][c] ? t.rows[r][c] : "";
     }
-    for (size_t r = 0; r < nrows; r++) {
-        for (int c = 0; c < ncol; c++)
-            free(rows[r][c]);
+    admin_print_rows(ctx->csv, (const char *const *)t.names, t.ncol, rows, t.nrows);
+    for (size_t r = 0; r < t.nrows; r++)
         free(rows[r]);
-    }
     free(rows);
-    json_decref(arr);
-    qvd_db_done(st);
-    return rc < 0 ? admin_refused() : ADMIN_OK;
+    qvd_model_table_free(&t);
+    return ADMIN_OK;
 }
 
 int

@@ -11,9 +11,9 @@
 
 #include "api.h"
 #include "config.h"
-#include "db.h"
 #include "err.h"
 #include "log.h"
+#include "model_stats.h"
 
 #define VM_BUCKETS 4096
 #define KEEPALIVE_S 15
@@ -103,80 +103,64 @@ vm_find(struct api_feed *f, int64_t id, bool create)
 }
 
 static void
-look_vms(struct api_feed *f, int64_t now)
+put_vm(void *arg, const struct qvd_model_vm_seen *s)
 {
-    struct qvd_stmt *st = qvd_db_query(
-        f->api->db,
-        "SELECT r.vm_id, r.vm_state, r.user_state, coalesce(r.host_id, -1), u.tenant_id"
-        " FROM vm_runtimes r JOIN vms v ON v.id = r.vm_id JOIN users u ON u.id = v.user_id"
-        " WHERE r.vm_state_ts >= ? UNION SELECT r.vm_id, r.vm_state, r.user_state,"
-        " coalesce(r.host_id, -1), u.tenant_id FROM vm_runtimes r JOIN vms v ON v.id = r.vm_id"
-        " JOIN users u ON u.id = v.user_id WHERE r.user_state_ts >= ?",
-        "ii", f->since - 1, f->since - 1);
-    int rc;
+    struct api_feed *f = arg;
+    struct vm_seen *v = vm_find(f, s->id, true);
 
-    if (st == NULL) {
-        log_warn("live feed: %s", qvd_strerror());
+    if (v->host_id == s->host_id && strcmp(v->state, s->state) == 0 &&
+        strcmp(v->user_state, s->user_state) == 0)
         return;
-    }
-    while ((rc = qvd_db_step(st)) == 1) {
-        int64_t id = qvd_db_int(st, 0), host = qvd_db_int(st, 3);
-        const char *state = qvd_db_text(st, 1), *ustate = qvd_db_text(st, 2);
-        struct vm_seen *v = vm_find(f, id, true);
+    snprintf(v->state, sizeof(v->state), "%s", s->state);
+    snprintf(v->user_state, sizeof(v->user_state), "%s", s->user_state);
+    v->host_id = s->host_id;
+    json_t *d = json_pack("{s:I,s:I,s:s,s:s}", "id", (json_int_t)s->id, "tenant_id",
+                          (json_int_t)s->tenant_id, "state", s->state, "user_state", s->user_state);
+    json_object_set_new(d, "host_id", s->host_id >= 0 ? json_integer(s->host_id) : json_null());
+    send_all(f, "vm", s->tenant_id, d, "vm");
+    json_decref(d);
+}
 
-        if (v->host_id == host && strcmp(v->state, state) == 0 &&
-            strcmp(v->user_state, ustate) == 0)
-            continue;
-        snprintf(v->state, sizeof(v->state), "%s", state);
-        snprintf(v->user_state, sizeof(v->user_state), "%s", ustate);
-        v->host_id = host;
-        json_t *d = json_pack("{s:I,s:I,s:s,s:s}", "id", (json_int_t)id, "tenant_id",
-                              (json_int_t)qvd_db_int(st, 4), "state", state, "user_state", ustate);
-        json_object_set_new(d, "host_id", host >= 0 ? json_integer(host) : json_null());
-        send_all(f, "vm", qvd_db_int(st, 4), d, "vm");
-        json_decref(d);
+static void
+look_vms(struct api_feed *f)
+{
+    if (qvd_model_vm_changes(f->api->db, f->since - 1, put_vm, f) < 0)
+        log_warn("live feed: %s", qvd_strerror());
+}
+
+static void
+put_host(void *arg, const struct qvd_model_host_seen *s)
+{
+    struct api_feed *f = arg;
+    struct host_seen *h = NULL;
+
+    for (size_t i = 0; i < f->nhosts; i++)
+        if (f->hosts[i].id == s->id)
+            h = &f->hosts[i];
+    if (h == NULL) {
+        f->hosts = qvd_xrealloc(f->hosts, (f->nhosts + 1) * sizeof(*f->hosts));
+        h = &f->hosts[f->nhosts++];
+        memset(h, 0, sizeof(*h));
+        h->id = s->id;
+        h->blocked = -1;
     }
-    qvd_db_done(st);
-    (void)now;
+    if (strcmp(h->state, s->state) == 0 && h->blocked == (int)s->blocked)
+        return;
+    snprintf(h->state, sizeof(h->state), "%s", s->state);
+    h->blocked = s->blocked;
+    if (!f->primed)
+        return;
+    json_t *d = json_pack("{s:I,s:s,s:b}", "id", (json_int_t)s->id, "state", s->state, "blocked",
+                          (int)s->blocked);
+    send_all(f, "host", -2, d, "host");
+    json_decref(d);
 }
 
 static void
 look_hosts(struct api_feed *f)
 {
-    struct qvd_stmt *st =
-        qvd_db_query(f->api->db,
-                     "SELECT h.id, coalesce(r.state, 'stopped'),"
-                     " coalesce(r.blocked, 0) FROM hosts h"
-                     " LEFT JOIN host_runtimes r ON r.host_id = h.id ORDER BY h.id",
-                     NULL);
-    while (st && qvd_db_step(st) == 1) {
-        int64_t id = qvd_db_int(st, 0);
-        const char *state = qvd_db_text(st, 1);
-        int blocked = (int)qvd_db_int(st, 2);
-        struct host_seen *h = NULL;
-
-        for (size_t i = 0; i < f->nhosts; i++)
-            if (f->hosts[i].id == id)
-                h = &f->hosts[i];
-        if (h == NULL) {
-            f->hosts = qvd_xrealloc(f->hosts, (f->nhosts + 1) * sizeof(*f->hosts));
-            h = &f->hosts[f->nhosts++];
-            memset(h, 0, sizeof(*h));
-            h->id = id;
-            h->blocked = -1;
-        }
-        if (strcmp(h->state, state) == 0 && h->blocked == blocked)
-            continue;
-        snprintf(h->state, sizeof(h->state), "%s", state);
-        h->blocked = blocked;
-        if (!f->primed)
-            continue;
-        json_t *d =
-            json_pack("{s:I,s:s,s:b}", "id", (json_int_t)id, "state", state, "blocked", blocked);
-        send_all(f, "host", -2, d, "host");
-        json_decref(d);
-    }
-    qvd_db_done(st);
+    if (qvd_model_host_states(f->api->db, put_host, f) < 0)
+        log_warn("live feed: %s", qvd_strerror());
 }
 
 static void
@@ -187,7 +171,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
     if (f->listeners == NULL)
         return;
-    look_vms(f, now);
+    look_vms(f);
     look_hosts(f);
     f->primed = true; /* hosts: the first look records them */
     f->since = now;

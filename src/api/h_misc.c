@@ -7,6 +7,7 @@
 #include "api.h"
 #include "db.h"
 #include "err.h"
+#include "model_stats.h"
 
 int
 api_h_info(struct api_ctx *x)
@@ -19,73 +20,37 @@ api_h_info(struct api_ctx *x)
                                "multitenant", 1));
 }
 
-/* One count in scope: `sql` has two '?' for (all, tenant). */
-static int
-count(struct api_ctx *x, json_t *o, const char *name, const char *sql)
+static void
+put_count(void *arg, const char *name, int64_t n)
 {
-    int64_t n = 0;
+    json_object_set_new(arg, name, json_integer(n));
+}
 
-    if (qvd_db_get_int(x->db, &n, sql, "ii", (int64_t)x->superadmin, x->who.tenant_id) < 0)
-        return -1;
-    json_object_set_new(o, name, json_integer(n));
-    return 0;
+static void
+put_top(void *arg, int64_t id, const char *name, int64_t vms)
+{
+    json_array_append_new(arg, json_pack("{s:I,s:s,s:I}", "id", (json_int_t)id, "name", name, "vms",
+                                         (json_int_t)vms));
 }
 
 int
 api_h_stats(struct api_ctx *x)
 {
-    json_t *o = json_object(), *top = json_array();
-    struct qvd_stmt *st;
-    int rc = 0;
+    struct qvd_model_scope scope = {x->superadmin, x->who.tenant_id};
+    bool hosts = qvd_acl_has(&x->acls, "host.see");
+    json_t *o, *top;
 
     if (api_need(x, "stats.see") < 0)
-        return json_decref(o), json_decref(top), -1;
-#define USERS " FROM users u WHERE (? = 1 OR u.tenant_id = ?)"
-#define VMS                                                                                        \
-    " FROM vms v JOIN users u ON u.id = v.user_id LEFT JOIN vm_runtimes r ON r.vm_id = v.id"       \
-    " WHERE (? = 1 OR u.tenant_id = ?)"
-    rc |= count(x, o, "users", "SELECT count(*)" USERS);
-    rc |= count(x, o, "blocked_users", "SELECT count(*)" USERS " AND u.blocked = 1");
-    rc |= count(x, o, "vms", "SELECT count(*)" VMS);
-    rc |= count(x, o, "blocked_vms", "SELECT count(*)" VMS " AND r.blocked = 1");
-    rc |= count(x, o, "running_vms", "SELECT count(*)" VMS " AND r.vm_state = 'running'");
-    rc |= count(x, o, "connected_users", "SELECT count(*)" VMS " AND r.user_state = 'connected'");
-    rc |= count(x, o, "vms_close_to_expiration",
-                "SELECT count(*)" VMS " AND r.vm_expiration_soft IS NOT NULL");
-    rc |=
-        count(x, o, "osfs", "SELECT count(*) FROM osfs o WHERE (? = 1 OR o.tenant_id IN (?, -1))");
-    rc |= count(x, o, "dis",
-                "SELECT count(*) FROM dis d JOIN osfs o ON o.id = d.osf_id"
-                " WHERE (? = 1 OR o.tenant_id IN (?, -1))");
-    rc |= count(x, o, "blocked_dis",
-                "SELECT count(*) FROM dis d JOIN osfs o ON o.id = d.osf_id"
-                " WHERE (? = 1 OR o.tenant_id IN (?, -1)) AND d.blocked = 1");
-    if (qvd_acl_has(&x->acls, "host.see")) {
-        rc |= count(x, o, "hosts", "SELECT count(*) FROM hosts WHERE ? >= 0 OR ? >= 0");
-        rc |= count(x, o, "blocked_hosts",
-                    "SELECT count(*) FROM host_runtimes WHERE (? >= 0 OR ? >= 0) AND blocked = 1");
-        rc |= count(x, o, "running_hosts",
-                    "SELECT count(*) FROM host_runtimes WHERE (? >= 0 OR ? >= 0)"
-                    " AND state = 'running'");
-        st = qvd_db_query(x->db,
-                          "SELECT h.id, h.name, count(v.id) AS n FROM hosts h"
-                          " JOIN vm_runtimes r ON r.host_id = h.id JOIN vms v ON v.id = r.vm_id"
-                          " JOIN users u ON u.id = v.user_id WHERE (? = 1 OR u.tenant_id = ?)"
-                          " GROUP BY h.id, h.name ORDER BY n DESC, h.id LIMIT 5",
-                          "ii", (int64_t)x->superadmin, x->who.tenant_id);
-        if (st == NULL)
-            rc = -1;
-        while (st && (rc == 0) && qvd_db_step(st) == 1)
-            json_array_append_new(
-                top, json_pack("{s:I,s:s,s:I}", "id", (json_int_t)qvd_db_int(st, 0), "name",
-                               qvd_db_text(st, 1), "vms", (json_int_t)qvd_db_int(st, 2)));
-        qvd_db_done(st);
-    }
-    json_object_set_new(o, "top_hosts", top);
-    if (rc != 0) {
+        return -1;
+    o = json_object();
+    top = json_array();
+    if (qvd_model_stats(x->db, &scope, hosts, put_count, o) < 0 ||
+        (hosts && qvd_model_stats_top_hosts(x->db, &scope, put_top, top) < 0)) {
         json_decref(o);
+        json_decref(top);
         return api_error(x, 500, "internal", "statistics: %s", qvd_strerror());
     }
+    json_object_set_new(o, "top_hosts", top);
     return api_reply(x, 200, o);
 }
 

@@ -12,9 +12,12 @@
 struct qvd_config;
 struct qvd_db;
 struct hkd_vm;
+struct qvd_model_hkd_vm;
+struct qvd_workq;
 
 /* VM life cycle, as written to vm_runtimes.vm_state (sub-steps are only in memory). */
 enum vm_step {
+    VM_LOADING,           /* its row is being read and prepared (a database call is out) */
     VM_STARTING_FS,       /* preparing the root file system (may unpack the DI) */
     VM_STARTING_SETUP,    /* config, network, container start */
     VM_STARTING_VMA,      /* container up, waiting for the VMA to answer */
@@ -28,6 +31,8 @@ enum vm_step {
 /* Everything known about one VM while this node handles it. */
 struct hkd_vm {
     int64_t id;
+    uint64_t serial; /* unique in this run: a late result finds the VM it was for */
+    bool db_busy;    /* a database call the machine waits for is out */
     char name[80];
     char login[80];
     int64_t user_id, osf_id, di_id;
@@ -88,7 +93,43 @@ struct hkd {
     int64_t last_tick_ok_ms;
     bool stopping;
     struct hkd_vm *vms;
+    uint64_t next_serial;
+    struct qvd_workq *dbq; /* dbq.c: the database worker */
+    long jobs;             /* database calls out */
+    bool poll_busy, poll_again, tick_busy;
 };
+
+/* dbq.c: a database call for the worker. run() (on the worker, with its connection)
+ * returns 0 or -1 with qvd_strerror(); done() (on the loop; NULL: a failure is logged)
+ * gets rc, err and kind back. The fields between are the calls' inputs and outputs. */
+struct hkd_job {
+    int (*run)(struct qvd_db *db, struct hkd_job *j);
+    void (*done)(struct hkd *hkd, struct hkd_job *j);
+    int64_t host_id, vm_id;
+    uint64_t vm_serial;
+    int rc;
+    int kind; /* enum qvd_model_errkind of a failure */
+    char err[512];
+    const char *state;   /* a state to write (a constant) */
+    int64_t pid, value;  /* pid to write; value: slots, or a result */
+    int64_t *ids, *ids2; /* ids taken (stops, starts); freed with the job */
+    size_t nids, nids2;
+    int64_t released[64];
+    size_t nreleased;
+    char secret[65];
+    int64_t vma_port, x_port;
+    struct qvd_model_hkd_vm *row; /* a loaded row, freed with the job */
+};
+int hkd_db_start(struct hkd *hkd);
+void hkd_db_stop(struct hkd *hkd);
+struct hkd_job *hkd_job_new(int (*run)(struct qvd_db *db, struct hkd_job *j),
+                            void (*done)(struct hkd *hkd, struct hkd_job *j),
+                            const struct hkd_vm *vm);
+void hkd_db_submit(struct hkd *hkd, struct hkd_job *j);
+/* The VM a job was for, if it is still the same VM; else NULL (a late result). */
+struct hkd_vm *hkd_job_vm(struct hkd *hkd, const struct hkd_job *j);
+/* Ends the loop when the node stops and nothing is left to do. */
+void hkd_maybe_exit(struct hkd *hkd);
 
 /* host.c */
 int hkd_host_register(struct hkd *hkd);

@@ -8,13 +8,11 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "db.h"
 #include "err.h"
 #include "hkd.h"
 #include "log.h"
+#include "model_hkd.h"
 #include "util.h"
-
-static void release_dead_l7r_slots(struct hkd *hkd);
 
 /* Load-balancing data as QVD computes it: 0.8 x total bogomips, and MemTotal in MB. */
 static void
@@ -45,9 +43,9 @@ int
 hkd_host_register(struct hkd *hkd)
 {
     const char *name = qvd_config_get(hkd->cfg, "nodename");
-    int64_t id = 0, cpu, ram;
-    struct qvd_stmt *st;
-    int rc;
+    char addr[16];
+    bool have_addr;
+    int64_t cpu, ram;
 
     if (name == NULL || *name == '\0') {
         if (gethostname(hkd->nodename, sizeof(hkd->nodename) - 1) < 0)
@@ -55,94 +53,85 @@ hkd_host_register(struct hkd *hkd)
     } else {
         snprintf(hkd->nodename, sizeof(hkd->nodename), "%s", name);
     }
-    if (qvd_db_begin(hkd->db) < 0)
-        return -1;
-    rc = qvd_db_get_int(hkd->db, &id, "SELECT id FROM hosts WHERE name = ?", "s", hkd->nodename);
-    if (rc == 0) {
-        /* first start of this node: register it with an address of the hosts range */
-        char addr[16];
-        if (hkd_net_default_host_address(hkd, addr, sizeof(addr)) < 0 ||
-            qvd_db_exec(hkd->db, "INSERT INTO hosts (name, address) VALUES (?, ?)", "ss",
-                        hkd->nodename, addr) < 0 ||
-            qvd_db_get_int(hkd->db, &id, "SELECT id FROM hosts WHERE name = ?", "s",
-                           hkd->nodename) != 1)
-            goto fail;
-        log_info("registered new host '%s' with address %s", hkd->nodename, addr);
-    } else if (rc < 0) {
-        goto fail;
-    }
-    hkd->host_id = id;
+    /* the address a first start registers (a known host keeps its own) */
+    have_addr = hkd_net_default_host_address(hkd, addr, sizeof(addr)) == 0;
     usable_resources(&cpu, &ram);
-    if (qvd_db_exec(hkd->db,
-                    "INSERT INTO host_runtimes (host_id, usable_cpu, usable_ram) VALUES (?, ?, ?)"
-                    " ON CONFLICT (host_id) DO UPDATE SET usable_cpu = excluded.usable_cpu,"
-                    " usable_ram = excluded.usable_ram",
-                    "iii", id, cpu, ram) < 0 ||
-        qvd_db_exec(hkd->db,
-                    "INSERT INTO host_counters (host_id) VALUES (?) ON CONFLICT DO NOTHING", "i",
-                    id) < 0)
-        goto fail;
-    st = qvd_db_query(hkd->db, "SELECT address FROM hosts WHERE id = ?", "i", id);
-    if (st == NULL || qvd_db_step(st) != 1) {
-        qvd_db_done(st);
-        goto fail;
-    }
-    snprintf(hkd->host_address, sizeof(hkd->host_address), "%s", qvd_db_text(st, 0));
-    qvd_db_done(st);
-    return qvd_db_commit(hkd->db);
-fail:
-    qvd_seterr("cannot register host '%s': %s", hkd->nodename, qvd_strerror());
-    qvd_db_rollback(hkd->db);
-    return -1;
+    if (qvd_model_hkd_register(hkd->db, hkd->nodename, have_addr ? addr : NULL, cpu, ram,
+                               &hkd->host_id, hkd->host_address, sizeof(hkd->host_address)) < 0)
+        return qvd_seterr("cannot register host '%s': %s", hkd->nodename, qvd_strerror());
+    return 0;
 }
 
 int
 hkd_host_set_state(struct hkd *hkd, const char *state)
 {
-    if (qvd_db_exec(hkd->db,
-                    "UPDATE host_runtimes SET state = ?, state_ts = ?, pid = ?, ok_ts = ?"
-                    " WHERE host_id = ?",
-                    "siiii", state, qvd_now(), (int64_t)getpid(), qvd_now(), hkd->host_id) < 0)
+    if (qvd_model_hkd_host_state(hkd->db, hkd->host_id, state,
+                                 strcmp(state, "stopped") == 0 ? -1 : (int64_t)getpid()) < 0)
         return qvd_seterr("cannot save host state '%s': %s", state, qvd_strerror());
     return 0;
 }
 
-void
-hkd_host_tick(struct hkd *hkd)
+static bool
+l7r_dead(int64_t pid)
 {
-    int64_t n, now_ms = qvd_mono_ms();
-    struct qvd_stmt *st;
+    return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
 
-    n = qvd_db_exec(hkd->db,
-                    "UPDATE host_runtimes SET ok_ts = ?, pid = ? WHERE host_id = ?"
-                    " AND state != 'lost'",
-                    "iii", qvd_now(), (int64_t)getpid(), hkd->host_id);
-    if (n == 1) {
-        hkd->last_tick_ok_ms = now_ms;
-    } else if (!hkd->stopping) {
-        log_warn("heartbeat failed: %s", n < 0 ? qvd_strerror() : "host marked lost");
-        if (now_ms - hkd->last_tick_ok_ms > 1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout")) {
-            /* another node may already be restarting our VMs: fence ourselves */
-            log_err("no heartbeat for too long: stopping every VM of this node");
-            hkd->stopping = true;
-            hkd_vm_stop_all(hkd);
-            return;
-        }
-    }
-    st =
-        qvd_db_query(hkd->db, "SELECT cmd FROM host_runtimes WHERE host_id = ?", "i", hkd->host_id);
-    if (st != NULL && qvd_db_step(st) == 1 && qvd_db_text(st, 0) != NULL &&
-        strcmp(qvd_db_text(st, 0), "stop") == 0 && !hkd->stopping) {
+/* On the worker: the heartbeat (value: 1 refreshed, 0 host marked lost), the host's stop
+ * command (pid: 1 taken) unless the node stops already (state set), and the user slots of
+ * dead L7Rs. */
+static int
+run_tick(struct qvd_db *db, struct hkd_job *j)
+{
+    int rc = qvd_model_hkd_heartbeat(db, j->host_id, (int64_t)getpid());
+
+    if (rc < 0)
+        return -1;
+    j->value = rc;
+    if (j->state == NULL && (rc = qvd_model_hkd_host_take_stop(db, j->host_id)) < 0)
+        return -1;
+    j->pid = j->state == NULL && rc == 1;
+    return qvd_model_hkd_release_l7r_slots(db, j->host_id, l7r_dead, j->released,
+                                           QVD_ARRAY_LEN(j->released), &j->nreleased);
+}
+
+static void
+ticked(struct hkd *hkd, struct hkd_job *j)
+{
+    hkd->tick_busy = false;
+    if (j->value == 1)
+        hkd->last_tick_ok_ms = qvd_mono_ms();
+    else if (!hkd->stopping)
+        log_warn("heartbeat failed: %s", j->rc < 0 ? j->err : "host marked lost");
+    if (j->pid == 1 && !hkd->stopping) {
         log_info("host command 'stop' received");
-        qvd_db_done(st);
-        st = NULL;
-        qvd_db_exec(hkd->db, "UPDATE host_runtimes SET cmd = NULL WHERE host_id = ?", "i",
-                    hkd->host_id);
         hkd->stopping = true;
         hkd_vm_stop_all(hkd);
     }
-    qvd_db_done(st);
-    release_dead_l7r_slots(hkd);
+    for (size_t i = 0; i < j->nreleased; i++)
+        log_info("VM %lld: its L7R is gone: releasing the user slot", (long long)j->released[i]);
+}
+
+/* The ticker: one heartbeat out at a time. Without a heartbeat for hkd.ticker.timeout
+ * (failed, or still waiting for the database), another node may already be restarting
+ * our VMs: the node fences itself. */
+void
+hkd_host_tick(struct hkd *hkd)
+{
+    struct hkd_job *j;
+
+    if (!hkd->stopping && qvd_mono_ms() - hkd->last_tick_ok_ms >
+                              1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout")) {
+        log_err("no heartbeat for too long: stopping every VM of this node");
+        hkd->stopping = true;
+        hkd_vm_stop_all(hkd);
+    }
+    if (hkd->tick_busy)
+        return;
+    j = hkd_job_new(run_tick, ticked, NULL);
+    j->state = hkd->stopping ? "stopping" : NULL;
+    hkd->tick_busy = true;
+    hkd_db_submit(hkd, j);
 }
 
 /* Frees the user slots held by L7R processes of this node that no longer exist (an L7R
@@ -150,27 +139,14 @@ hkd_host_tick(struct hkd *hkd)
 static void
 release_dead_l7r_slots(struct hkd *hkd)
 {
-    struct qvd_stmt *st = qvd_db_query(hkd->db,
-                                       "SELECT vm_id, l7r_pid FROM vm_runtimes WHERE"
-                                       " l7r_host_id = ? AND l7r_pid IS NOT NULL",
-                                       "i", hkd->host_id);
-    int64_t dead[64];
+    int64_t released[64];
     size_t n = 0;
 
-    if (st == NULL)
-        return;
-    while (n < QVD_ARRAY_LEN(dead) && qvd_db_step(st) == 1)
-        if (kill((pid_t)qvd_db_int(st, 1), 0) < 0 && errno == ESRCH)
-            dead[n++] = qvd_db_int(st, 0);
-    qvd_db_done(st);
-    for (size_t i = 0; i < n; i++) {
-        log_info("VM %lld: its L7R is gone: releasing the user slot", (long long)dead[i]);
-        qvd_db_exec(hkd->db,
-                    "UPDATE vm_runtimes SET user_state = 'disconnected', user_cmd = NULL,"
-                    " l7r_host_id = NULL, l7r_pid = NULL, user_state_ts = ? WHERE vm_id = ?"
-                    " AND l7r_host_id = ?",
-                    "iii", qvd_now(), dead[i], hkd->host_id);
-    }
+    if (qvd_model_hkd_release_l7r_slots(hkd->db, hkd->host_id, l7r_dead, released,
+                                        QVD_ARRAY_LEN(released), &n) < 0)
+        log_warn("cannot release the slots of dead L7Rs: %s", qvd_strerror());
+    for (size_t i = 0; i < n; i++)
+        log_info("VM %lld: its L7R is gone: releasing the user slot", (long long)released[i]);
 }
 
 /* At start-up: slots of L7R processes that died while this node was down. A live L7R

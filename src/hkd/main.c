@@ -146,6 +146,10 @@ main(int argc, char **argv)
     if (hkd->base == NULL)
         qvd_fatal("cannot create the event loop");
     hkd_priv_watch(hkd);
+    /* from here on the loop's database calls run on the worker (dbq.c); hkd->db serves
+     * the start-up below (before the loop runs), the wake-ups and the final state */
+    if (hkd_db_start(hkd) < 0)
+        qvd_fatal("cannot start the database worker: %s", qvd_strerror());
     hkd_host_clean_l7r_zombies(hkd);
     if (hkd_vm_adopt_or_reap(hkd) < 0)
         log_warn("zombie VMs left: %s (retried later)", qvd_strerror());
@@ -170,7 +174,6 @@ main(int argc, char **argv)
     event_add(hkd->sig_chld, NULL);
 
     hkd->last_tick_ok_ms = qvd_mono_ms();
-    hkd_host_tick(hkd);
     if (hkd_host_set_state(hkd, "running") < 0)
         qvd_fatal("%s", qvd_strerror());
     log_info("node '%s' (host %lld, %s) running with hypervisor %s", hkd->nodename,
@@ -179,9 +182,8 @@ main(int argc, char **argv)
 
     event_base_dispatch(hkd->base);
 
+    hkd_db_stop(hkd); /* nothing is out: the loop ends when every call came back */
     hkd_host_set_state(hkd, "stopped");
-    qvd_db_exec(hkd->db, "UPDATE host_runtimes SET pid = NULL WHERE host_id = ?", "i",
-                hkd->host_id);
     log_info("stopped");
     event_free(hkd->priv_ev);
     event_base_free(hkd->base);

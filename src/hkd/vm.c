@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "db.h"
 #include "err.h"
 #include "hkd.h"
 #include "log.h"
 #include "model.h"
+#include "model_hkd.h"
 #include "util.h"
 
 static void vm_advance(struct hkd_vm *vm);
@@ -24,6 +24,7 @@ static void vm_fail(struct hkd_vm *vm, const char *what);
 static void vm_cleanup(struct hkd_vm *vm);
 
 static const char *const step_names[] = {
+    [VM_LOADING] = "loading",
     [VM_STARTING_FS] = "starting/fs",
     [VM_STARTING_SETUP] = "starting/setup",
     [VM_STARTING_VMA] = "starting/vma",
@@ -65,16 +66,19 @@ set_step(struct hkd_vm *vm, enum vm_step step)
 }
 
 static int
+run_state(struct qvd_db *db, struct hkd_job *j)
+{
+    return qvd_model_hkd_vm_state(db, j->host_id, j->vm_id, j->state);
+}
+
+/* Writes "stopping" or "zombie" (a failure, such as a row changed meanwhile, is logged). */
+static void
 save_state(struct hkd_vm *vm, const char *state)
 {
-    if (qvd_db_exec(vm->hkd->db,
-                    "UPDATE vm_runtimes SET vm_state = ?, vm_state_ts = ? WHERE vm_id = ?", "sii",
-                    state, qvd_now(), vm->id) < 0) {
-        log_err("VM %lld: cannot save state %s: %s", (long long)vm->id, state, qvd_strerror());
-        return -1;
-    }
-    qvd_model_vm_wake_l7r(vm->hkd->db, vm->id);
-    return 0;
+    struct hkd_job *j = hkd_job_new(run_state, NULL, vm);
+
+    j->state = state;
+    hkd_db_submit(vm->hkd, j);
 }
 
 static struct hkd_vm *
@@ -83,6 +87,7 @@ vm_new(struct hkd *hkd, int64_t id)
     struct hkd_vm *vm = qvd_xcalloc(1, sizeof(*vm));
 
     vm->id = id;
+    vm->serial = ++hkd->next_serial;
     vm->hkd = hkd;
     vm->unpack_fd = -1;
     vm->timer = evtimer_new(hkd->base, on_timer, vm);
@@ -107,85 +112,44 @@ vm_free(struct hkd_vm *vm)
     if (vm->unpack_fd >= 0)
         close(vm->unpack_fd);
     qvd_wipe(vm->secret, sizeof(vm->secret));
-    if (vm->ping_in_flight) {
-        /* the ping callback owns it now and frees it */
-        vm->hkd = NULL;
-        return;
-    }
-    free(vm);
-    if (hkd->stopping && hkd->vms == NULL)
-        event_base_loopexit(hkd->base, NULL);
+    if (vm->ping_in_flight)
+        vm->hkd = NULL; /* the ping callback owns it now and frees it */
+    else
+        free(vm);
+    if (hkd->stopping)
+        hkd_maybe_exit(hkd);
     else
         hkd_vm_poll_commands(hkd); /* a start slot is free */
 }
 
-/* Loads what the VM needs from the database: its row, user, OSF and the DI its tag names
- * (running: the DI it runs, vm_runtimes.current_di_id). */
+/* What the VM needs from its row (qvd_model_hkd_vm_load): user, OSF, the DI to run. */
+static void
+take_row(struct hkd_vm *vm, const struct qvd_model_hkd_vm *row)
+{
+    const struct qvd_model_hkd_vm *r = row;
+
+    snprintf(vm->name, sizeof(vm->name), "%s", r->name);
+    snprintf(vm->login, sizeof(vm->login), "%s", r->login);
+    vm->user_id = r->user_id;
+    vm->osf_id = r->osf_id;
+    snprintf(vm->ip, sizeof(vm->ip), "%s", r->ip);
+    snprintf(vm->mac, sizeof(vm->mac), "%s", r->mac);
+    vm->memory_mb = r->memory_mb;
+    vm->use_overlay = r->use_overlay;
+    vm->user_storage_mb = r->user_storage_mb;
+    vm->di_id = r->di_id;
+    snprintf(vm->di_path, sizeof(vm->di_path), "%s", r->di_path);
+}
+
+/* At start-up (before the loop runs): a VM a previous run left. */
 static int
 load_row(struct hkd_vm *vm, bool running)
 {
-#define ROW_COLUMNS                                                                                \
-    "SELECT v.name, u.login, v.user_id, v.osf_id, v.ip, v.mac, o.memory, o.use_overlay,"           \
-    " o.user_storage_size, d.id, d.path, v.di_tag"                                                 \
-    " FROM vms v JOIN users u ON u.id = v.user_id JOIN osfs o ON o.id = v.osf_id"
-    /* a start takes the DI its tag names now; an adopted VM runs the one it was started
-     * with, whatever the tag says since */
-    struct qvd_stmt *st = qvd_db_query(
-        vm->hkd->db,
-        running ? ROW_COLUMNS " JOIN vm_runtimes r ON r.vm_id = v.id"
-                              " LEFT JOIN dis d ON d.id = r.current_di_id WHERE v.id = ?"
-                : ROW_COLUMNS " LEFT JOIN di_tags t ON t.osf_id = v.osf_id AND t.tag = v.di_tag"
-                              " LEFT JOIN dis d ON d.id = t.di_id AND d.blocked = 0 WHERE v.id = ?",
-        "i", vm->id);
-#undef ROW_COLUMNS
-    int rc;
+    struct qvd_model_hkd_vm r;
 
-    if (st == NULL)
+    if (qvd_model_hkd_vm_load(vm->hkd->db, vm->id, running, &r) < 0)
         return -1;
-    rc = qvd_db_step(st);
-    if (rc == 1 && qvd_db_is_null(st, 9)) {
-        rc = running ? qvd_seterr("the DI it runs is not in the database any more")
-                     : qvd_seterr("no unblocked DI of its OSF carries the tag '%s'",
-                                  qvd_db_text(st, 11));
-    } else if (rc == 1) {
-        snprintf(vm->name, sizeof(vm->name), "%s", qvd_db_text(st, 0));
-        snprintf(vm->login, sizeof(vm->login), "%s", qvd_db_text(st, 1));
-        vm->user_id = qvd_db_int(st, 2);
-        vm->osf_id = qvd_db_int(st, 3);
-        snprintf(vm->ip, sizeof(vm->ip), "%s", qvd_db_text(st, 4));
-        snprintf(vm->mac, sizeof(vm->mac), "%s", qvd_db_text(st, 5));
-        vm->memory_mb = (int)qvd_db_int(st, 6);
-        vm->use_overlay = qvd_db_int(st, 7) != 0;
-        vm->user_storage_mb = qvd_db_int(st, 8);
-        vm->di_id = qvd_db_int(st, 9);
-        snprintf(vm->di_path, sizeof(vm->di_path), "%s", qvd_db_text(st, 10));
-        rc = 0;
-    } else if (rc == 0) {
-        rc = qvd_seterr("the VM does not exist any more");
-    }
-    qvd_db_done(st);
-    return rc;
-}
-
-static int
-save_runtime(struct hkd_vm *vm)
-{
-    struct hkd *hkd = vm->hkd;
-
-    if (qvd_random_hex(vm->secret, 32) < 0)
-        return -1;
-    if (qvd_db_exec(hkd->db,
-                    "UPDATE vm_runtimes SET vm_address = ?, vm_vma_port = ?, vm_x_port = ?,"
-                    " current_osf_id = ?, current_di_id = ?, vma_secret = ?, vm_pid = NULL,"
-                    " vma_ok_ts = NULL WHERE vm_id = ?",
-                    "siiiisi", vm->ip, (int64_t)qvd_config_int(hkd->cfg, "internal.vm.port.vma"),
-                    (int64_t)(4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display")),
-                    vm->osf_id, vm->di_id, vm->secret, vm->id) < 0 ||
-        qvd_db_exec(hkd->db,
-                    "INSERT INTO vm_counters (vm_id, run_attempts) VALUES (?, 1) ON CONFLICT"
-                    " (vm_id) DO UPDATE SET run_attempts = vm_counters.run_attempts + 1",
-                    "i", vm->id) < 0)
-        return -1;
+    take_row(vm, &r);
     return 0;
 }
 
@@ -201,20 +165,6 @@ cleanup_node(struct hkd *hkd, int64_t vm_id)
         rc = -1;
     }
     return rc;
-}
-
-static int
-clear_row(struct hkd *hkd, int64_t vm_id)
-{
-    return qvd_db_exec(hkd->db,
-                       "UPDATE vm_runtimes SET vm_state = 'stopped', vm_state_ts = ?,"
-                       " host_id = NULL, vm_address = NULL, vm_vma_port = NULL, vm_x_port = NULL,"
-                       " vm_pid = NULL, vm_cmd = NULL, current_di_id = NULL,"
-                       " current_osf_id = NULL, vma_secret = NULL, vma_ok_ts = NULL,"
-                       " vm_expiration_soft = NULL, vm_expiration_hard = NULL WHERE vm_id = ?",
-                       "ii", qvd_now(), vm_id) < 0
-               ? -1
-               : 0;
 }
 
 static void
@@ -236,6 +186,46 @@ on_unpacked(evutil_socket_t fd, short what, void *arg)
 
 static void adopted(struct hkd_vm *vm, bool alive);
 
+static int
+run_running(struct qvd_db *db, struct hkd_job *j)
+{
+    return qvd_model_hkd_vm_running(db, j->host_id, j->vm_id, j->pid);
+}
+
+static void
+running_saved(struct hkd *hkd, struct hkd_job *j)
+{
+    struct hkd_vm *vm = hkd_job_vm(hkd, j);
+
+    if (j->rc == 0)
+        return;
+    log_warn("VM %lld: cannot record it running: %s", (long long)j->vm_id, j->err);
+    /* its row is not this node's starting VM any more: it must not run on */
+    if (j->kind == QVD_MODEL_CONFLICT && vm != NULL && vm->step == VM_RUNNING)
+        hkd_vm_stop(vm);
+}
+
+static void
+save_running(struct hkd_vm *vm)
+{
+    struct hkd_job *j = hkd_job_new(run_running, running_saved, vm);
+
+    j->pid = hkd_priv_init_pid(vm->hkd, vm->id);
+    hkd_db_submit(vm->hkd, j);
+}
+
+static int
+run_alive(struct qvd_db *db, struct hkd_job *j)
+{
+    return qvd_model_hkd_vm_alive(db, j->host_id, j->vm_id);
+}
+
+static void
+save_alive(struct hkd_vm *vm)
+{
+    hkd_db_submit(vm->hkd, hkd_job_new(run_alive, NULL, vm));
+}
+
 static void
 on_ping(struct hkd_vm *vm, bool alive)
 {
@@ -250,14 +240,7 @@ on_ping(struct hkd_vm *vm, bool alive)
         if (alive) {
             int64_t ms = qvd_mono_ms() - vm->started_ms;
             set_step(vm, VM_RUNNING);
-            qvd_db_exec(hkd->db,
-                        "UPDATE vm_runtimes SET vm_state = 'running', vm_state_ts = ?,"
-                        " vma_ok_ts = ?, vm_pid = ? WHERE vm_id = ?",
-                        "iiii", qvd_now(), qvd_now(), (int64_t)hkd_priv_init_pid(hkd, vm->id),
-                        vm->id);
-            qvd_db_exec(hkd->db, "UPDATE vm_counters SET run_ok = run_ok + 1 WHERE vm_id = ?", "i",
-                        vm->id);
-            qvd_model_vm_wake_l7r(hkd->db, vm->id); /* a client may be waiting for it */
+            save_running(vm);
             log_info("VM %lld running (started in %lld ms)", (long long)vm->id, (long long)ms);
             vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval"));
             hkd_vm_poll_commands(hkd);
@@ -274,8 +257,7 @@ on_ping(struct hkd_vm *vm, bool alive)
         return;
     if (alive) {
         vm->ping_failures = 0;
-        qvd_db_exec(hkd->db, "UPDATE vm_runtimes SET vma_ok_ts = ? WHERE vm_id = ?", "ii",
-                    qvd_now(), vm->id);
+        save_alive(vm);
     } else if (++vm->ping_failures >= qvd_config_int(hkd->cfg, "hkd.vma.failed.max_count")) {
         log_warn("VM %lld: the VMA stopped answering (%d pings): stopping the VM",
                  (long long)vm->id, vm->ping_failures);
@@ -311,7 +293,11 @@ vm_advance(struct hkd_vm *vm)
     struct hkd *hkd = vm->hkd;
     int rc;
 
+    if (vm->db_busy)
+        return; /* its database call's result moves it on */
     switch (vm->step) {
+    case VM_LOADING:
+        return;
     case VM_STARTING_FS:
         if (vm->stop_requested) {
             vm_cleanup(vm);
@@ -395,12 +381,45 @@ vm_fail(struct hkd_vm *vm, const char *what)
     vm_cleanup(vm);
 }
 
+static int
+run_stopped(struct qvd_db *db, struct hkd_job *j)
+{
+    return qvd_model_hkd_vm_stopped(db, j->host_id, j->vm_id);
+}
+
+static void
+row_cleared(struct hkd *hkd, struct hkd_job *j)
+{
+    struct hkd_vm *vm = hkd_job_vm(hkd, j);
+
+    if (vm == NULL)
+        return; /* a zombie given up at shutdown */
+    vm->db_busy = false;
+    if (j->rc < 0) {
+        log_err("VM %lld: cannot clear its runtime row: %s (retrying)", (long long)vm->id, j->err);
+        vm_later(vm, 1000);
+        return;
+    }
+    log_info("VM %lld stopped", (long long)vm->id);
+    vm_free(vm);
+}
+
+/* Nothing of the VM is left on the node: its row becomes stopped, then it is freed. */
+static void
+clear_row(struct hkd_vm *vm)
+{
+    vm->db_busy = true;
+    hkd_db_submit(vm->hkd, hkd_job_new(run_stopped, row_cleared, vm));
+}
+
 /* Undoes everything on the node; the row becomes stopped, or zombie if that fails. */
 static void
 vm_cleanup(struct hkd_vm *vm)
 {
     struct hkd *hkd = vm->hkd;
 
+    if (vm->db_busy)
+        return; /* its row is being cleared */
     set_step(vm, VM_STOPPING_CLEANUP);
     if (vm->unpack_pid > 0) {
         vm_later(vm, 100); /* let the unpack child finish first */
@@ -413,14 +432,7 @@ vm_cleanup(struct hkd_vm *vm)
         vm_later(vm, 10000);
         return;
     }
-    if (clear_row(hkd, vm->id) < 0) {
-        log_err("VM %lld: cannot clear its runtime row: %s (retrying)", (long long)vm->id,
-                qvd_strerror());
-        vm_later(vm, 1000);
-        return;
-    }
-    log_info("VM %lld stopped", (long long)vm->id);
-    vm_free(vm);
+    clear_row(vm);
 }
 
 void
@@ -429,6 +441,7 @@ hkd_vm_stop(struct hkd_vm *vm)
     struct hkd *hkd = vm->hkd;
 
     switch (vm->step) {
+    case VM_LOADING:
     case VM_STARTING_FS:
     case VM_STARTING_SETUP:
     case VM_ADOPTING:
@@ -462,7 +475,7 @@ hkd_vm_stop_all(struct hkd *hkd)
     struct hkd_vm *vm, *next;
 
     if (hkd->vms == NULL) {
-        event_base_loopexit(hkd->base, NULL);
+        hkd_maybe_exit(hkd);
         return;
     }
     for (vm = hkd->vms; vm; vm = next) {
@@ -471,46 +484,70 @@ hkd_vm_stop_all(struct hkd *hkd)
     }
 }
 
+/* On the worker: the VM's row, then what this start gives it. */
+static int
+run_load(struct qvd_db *db, struct hkd_job *j)
+{
+    struct qvd_model_hkd_run run;
+
+    j->row = qvd_xcalloc(1, sizeof(*j->row));
+    if (qvd_model_hkd_vm_load(db, j->vm_id, false, j->row) < 0)
+        return -1;
+    run = (struct qvd_model_hkd_run){
+        .address = j->row->ip,
+        .secret = j->secret,
+        .vma_port = j->vma_port,
+        .x_port = j->x_port,
+        .osf_id = j->row->osf_id,
+        .di_id = j->row->di_id,
+    };
+    return qvd_model_hkd_vm_prepare(db, j->host_id, j->vm_id, &run);
+}
+
+static void
+loaded(struct hkd *hkd, struct hkd_job *j)
+{
+    struct hkd_vm *vm = hkd_job_vm(hkd, j);
+
+    qvd_wipe(j->secret, sizeof(j->secret));
+    if (vm == NULL)
+        return;
+    vm->db_busy = false;
+    if (j->rc < 0) {
+        qvd_seterr("%s", j->err);
+        vm_fail(vm, "loading the VM");
+        return;
+    }
+    take_row(vm, j->row);
+    set_step(vm, VM_STARTING_FS);
+    /* whatever a previous run left must go before the new one starts */
+    if (cleanup_node(hkd, vm->id) < 0) {
+        vm_fail(vm, "cleaning the previous run");
+        return;
+    }
+    log_info("VM %lld (%s of %s): starting DI %lld at %s", (long long)vm->id, vm->name, vm->login,
+             (long long)vm->di_id, vm->ip);
+    vm_advance(vm); /* a stop that came meanwhile is seen there */
+}
+
 static void
 take_start(struct hkd *hkd, int64_t id)
 {
     struct hkd_vm *vm = vm_new(hkd, id);
+    struct hkd_job *j;
 
     vm->started_ms = qvd_mono_ms();
-    set_step(vm, VM_STARTING_FS);
-    if (load_row(vm, false) < 0 || save_runtime(vm) < 0) {
+    set_step(vm, VM_LOADING);
+    if (qvd_random_hex(vm->secret, 32) < 0) {
         vm_fail(vm, "loading the VM");
         return;
     }
-    /* whatever a previous run left must go before the new one starts */
-    if (cleanup_node(hkd, id) < 0) {
-        vm_fail(vm, "cleaning the previous run");
-        return;
-    }
-    log_info("VM %lld (%s of %s): starting DI %lld at %s", (long long)id, vm->name, vm->login,
-             (long long)vm->di_id, vm->ip);
-    vm_advance(vm);
-}
-
-static int
-collect_ids(struct qvd_stmt *st, int64_t **ids, size_t *n)
-{
-    size_t cap = 0;
-    int rc;
-
-    *ids = NULL;
-    *n = 0;
-    if (st == NULL)
-        return -1;
-    while ((rc = qvd_db_step(st)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *ids = qvd_xrealloc(*ids, cap * sizeof(**ids));
-        }
-        (*ids)[(*n)++] = qvd_db_int(st, 0);
-    }
-    qvd_db_done(st);
-    return rc;
+    j = hkd_job_new(run_load, loaded, vm);
+    memcpy(j->secret, vm->secret, sizeof(j->secret));
+    j->vma_port = qvd_config_int(hkd->cfg, "internal.vm.port.vma");
+    j->x_port = 4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display");
+    vm->db_busy = true;
+    hkd_db_submit(hkd, j);
 }
 
 /* VMs in a starting step: starts are throttled by hkd.max_heavy. */
@@ -524,44 +561,68 @@ count_heavy(struct hkd *hkd)
     return n;
 }
 
-void
-hkd_vm_poll_commands(struct hkd *hkd)
+/* On the worker: stop commands first (they free resources), then up to `value` starts. */
+static int
+run_poll(struct qvd_db *db, struct hkd_job *j)
 {
-    int64_t *ids;
-    size_t n;
-    long slots;
+    if (qvd_model_hkd_take_stops(db, j->host_id, &j->ids, &j->nids) < 0)
+        return -1;
+    if (j->value <= 0)
+        return 0;
+    return qvd_model_hkd_take_starts(db, j->host_id, j->value, &j->ids2, &j->nids2);
+}
 
-    /* stop commands first: they free resources */
-    if (collect_ids(qvd_db_query(hkd->db,
-                                 "UPDATE vm_runtimes SET vm_cmd = NULL WHERE host_id = ?"
-                                 " AND vm_cmd = 'stop' RETURNING vm_id",
-                                 "i", hkd->host_id),
-                    &ids, &n) < 0)
-        log_err("cannot read stop commands: %s", qvd_strerror());
-    for (size_t i = 0; i < n; i++) {
-        struct hkd_vm *vm = hkd_vm_find(hkd, ids[i]);
+static int
+run_give_back(struct qvd_db *db, struct hkd_job *j)
+{
+    return qvd_model_hkd_give_back(db, j->host_id, j->vm_id);
+}
+
+static void
+polled(struct hkd *hkd, struct hkd_job *j)
+{
+    hkd->poll_busy = false;
+    if (j->rc < 0)
+        log_err("cannot read VM commands: %s", j->err);
+    for (size_t i = 0; i < j->nids; i++) {
+        struct hkd_vm *vm = hkd_vm_find(hkd, j->ids[i]);
         if (vm != NULL)
             hkd_vm_stop(vm);
         else
-            log_warn("stop command for VM %lld, which this node does not run", (long long)ids[i]);
+            log_warn("stop command for VM %lld, which this node does not run",
+                     (long long)j->ids[i]);
     }
-    free(ids);
-    if (hkd->stopping)
+    for (size_t i = 0; i < j->nids2; i++) {
+        if (!hkd->stopping) {
+            take_start(hkd, j->ids2[i]);
+            continue;
+        }
+        /* the node began stopping while the starts were taken: they wait for its next run */
+        struct hkd_job *g = hkd_job_new(run_give_back, NULL, NULL);
+        g->vm_id = j->ids2[i];
+        hkd_db_submit(hkd, g);
+    }
+    if (hkd->poll_again) {
+        hkd->poll_again = false;
+        hkd_vm_poll_commands(hkd);
+    }
+}
+
+/* Looks for commands; one look at a time (a call while one is out asks for another). */
+void
+hkd_vm_poll_commands(struct hkd *hkd)
+{
+    struct hkd_job *j;
+
+    if (hkd->poll_busy) {
+        hkd->poll_again = true;
         return;
-    slots = qvd_config_int(hkd->cfg, "hkd.max_heavy") - count_heavy(hkd);
-    if (slots <= 0)
-        return;
-    if (collect_ids(qvd_db_query(hkd->db,
-                                 "UPDATE vm_runtimes SET vm_cmd = NULL, vm_state = 'starting',"
-                                 " vm_state_ts = ? WHERE vm_id IN (SELECT vm_id FROM vm_runtimes"
-                                 " WHERE host_id = ? AND vm_cmd = 'start' AND vm_state = 'stopped'"
-                                 " AND blocked = 0 ORDER BY vm_state_ts LIMIT ?) RETURNING vm_id",
-                                 "iii", qvd_now(), hkd->host_id, (int64_t)slots),
-                    &ids, &n) < 0)
-        log_err("cannot read start commands: %s", qvd_strerror());
-    for (size_t i = 0; i < n; i++)
-        take_start(hkd, ids[i]);
-    free(ids);
+    }
+    j = hkd_job_new(run_poll, polled, NULL);
+    /* start slots: hkd.max_heavy less the VMs starting; no other look takes any meanwhile */
+    j->value = hkd->stopping ? 0 : qvd_config_int(hkd->cfg, "hkd.max_heavy") - count_heavy(hkd);
+    hkd->poll_busy = true;
+    hkd_db_submit(hkd, j);
 }
 
 /* The second half of an adoption: the VMA answered with the stored secret (the VM runs on
@@ -577,8 +638,7 @@ adopted(struct hkd_vm *vm, bool alive)
         return;
     }
     set_step(vm, VM_RUNNING);
-    qvd_db_exec(hkd->db, "UPDATE vm_runtimes SET vma_ok_ts = ? WHERE vm_id = ?", "ii", qvd_now(),
-                vm->id);
+    save_alive(vm);
     log_info("VM %lld (%s of %s) adopted: it kept running while the HKD restarted",
              (long long)vm->id, vm->name, vm->login);
     if (vm->stop_requested) {
@@ -588,51 +648,11 @@ adopted(struct hkd_vm *vm, bool alive)
     vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval"));
 }
 
-/* What vm_runtimes says about a VM a previous run left active. */
-struct left_vm {
-    int64_t id, pid;
-    bool running;     /* vm_state is running (not starting, stopping or zombie) */
-    char secret[65];  /* vma_secret, "" if none */
-    char address[16]; /* vm_address */
-};
-
-static int
-collect_left(struct hkd *hkd, struct left_vm **out, size_t *n)
-{
-    struct qvd_stmt *st = qvd_db_query(hkd->db,
-                                       "SELECT vm_id, vm_state, vma_secret, vm_address, vm_pid"
-                                       " FROM vm_runtimes WHERE host_id = ?"
-                                       " AND vm_state != 'stopped' ORDER BY vm_id",
-                                       "i", hkd->host_id);
-    size_t cap = 0;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    if (st == NULL)
-        return -1;
-    while ((rc = qvd_db_step(st)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = qvd_xrealloc(*out, cap * sizeof(**out));
-        }
-        struct left_vm *l = &(*out)[(*n)++];
-        const char *secret = qvd_db_text(st, 2), *addr = qvd_db_text(st, 3);
-        l->id = qvd_db_int(st, 0);
-        l->running = strcmp(qvd_db_text(st, 1), "running") == 0;
-        snprintf(l->secret, sizeof(l->secret), "%s", secret ? secret : "");
-        snprintf(l->address, sizeof(l->address), "%s", addr ? addr : "");
-        l->pid = qvd_db_is_null(st, 4) ? -1 : qvd_db_int(st, 4);
-    }
-    qvd_db_done(st);
-    return rc;
-}
-
 /* Whether a VM a previous run left is worth asking: its row says it runs here with a
  * secret and an address, and its container runs with the init process the row names (a
  * different one is not the VM that row describes). */
 static bool
-looks_alive(struct hkd *hkd, const struct left_vm *l)
+looks_alive(struct hkd *hkd, const struct qvd_model_hkd_left *l)
 {
     if (!l->running || strlen(l->secret) != 64 || l->address[0] == '\0' || hkd->hv->simulated)
         return false;
@@ -642,7 +662,7 @@ looks_alive(struct hkd *hkd, const struct left_vm *l)
 /* Rebuilds the in-memory VM of a row, as a start of this run would have built it, and
  * pings its VMA; adopted() decides. */
 static void
-adopt(struct hkd *hkd, const struct left_vm *l)
+adopt(struct hkd *hkd, const struct qvd_model_hkd_left *l)
 {
     struct hkd_vm *vm = vm_new(hkd, l->id);
 
@@ -666,37 +686,34 @@ adopt(struct hkd *hkd, const struct left_vm *l)
     hkd_vma_ping(vm, on_ping);
 }
 
-static int
+/* Cleans what a previous run left of a VM and clears its row (or leaves it zombie and
+ * retries), as the end of any VM of this run. */
+static void
 reap(struct hkd *hkd, int64_t id)
 {
-    struct hkd_vm *vm;
+    struct hkd_vm *vm = vm_new(hkd, id);
 
     log_info("VM %lld was left active by a previous run and is not healthy: reaping it",
              (long long)id);
-    if (cleanup_node(hkd, id) == 0 && clear_row(hkd, id) == 0)
-        return 0;
-    vm = vm_new(hkd, id);
-    vm->step = VM_ZOMBIE;
-    save_state(vm, "zombie");
-    vm_later(vm, 10000);
-    return -1;
+    set_step(vm, VM_STOPPING_CLEANUP);
+    vm_cleanup(vm);
 }
 
 int
 hkd_vm_adopt_or_reap(struct hkd *hkd)
 {
-    struct left_vm *left = NULL;
+    struct qvd_model_hkd_left *left = NULL;
     int64_t *strays = NULL;
     size_t n = 0, ns = 0;
     int rc = 0;
 
-    if (collect_left(hkd, &left, &n) < 0)
+    if (qvd_model_hkd_vms_left(hkd->db, hkd->host_id, &left, &n) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (looks_alive(hkd, &left[i]))
             adopt(hkd, &left[i]);
-        else if (reap(hkd, left[i].id) < 0)
-            rc = -1;
+        else
+            reap(hkd, left[i].id);
     }
     /* containers without a row (crash between start and saving the row) */
     if (hkd->hv->list != NULL && hkd_priv_list(hkd, &strays, &ns) == 0)
