@@ -49,6 +49,8 @@ a_add(struct admin_ctx *ctx)
     char *pw = NULL;
     int rc;
 
+    if (admin_check_members(ctx, true) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if ((rc = admin_tenant(ctx, "tenant", false, &tenant_id)) != ADMIN_OK)
         return rc;
     if ((rc = admin_password(ctx, &pw)) != ADMIN_OK)

@@ -22,7 +22,10 @@ vm_list(struct admin_ctx *ctx)
         (rc = admin_osf(ctx, f.tenant_id < -1 ? -1 : f.tenant_id, &f.osf_id)) != ADMIN_OK)
         return rc;
     f.name = admin_opt(ctx, "name");
-    return admin_print(ctx, qvd_model_vm_list(ctx->db, &f));
+    return admin_list(
+        ctx, "vms",
+        "id,name,user,tenant,osf,di_tag,ip,mac,state,cmd,host,blocked,user_state,description", &f,
+        "name");
 }
 
 static int
@@ -34,6 +37,8 @@ vm_add(struct admin_ctx *ctx)
     int64_t tenant_id, id;
     int rc;
 
+    if (admin_check_members(ctx, true) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if ((rc = admin_user(ctx, "user-id", "user", &v.user_id)) != ADMIN_OK)
         return rc;
     /* an OSF name is looked up in the user's tenant (then the common one) */
@@ -54,6 +59,8 @@ vm_set(struct admin_ctx *ctx)
     int64_t id;
     int rc = admin_need_id(ctx, &id);
 
+    if (admin_check_members(ctx, false) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if (rc != ADMIN_OK)
         return rc;
     if (qvd_model_vm_set(ctx->db, ctx->cfg, id, admin_opt(ctx, "name"), admin_opt(ctx, "di-tag"),

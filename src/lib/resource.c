@@ -193,7 +193,7 @@ static const struct qvd_field di_fields[] = {
     {"path", "d.path", TEXT, 0},
     {"blocked", "d.blocked", BOOL, 0},
     {"state", "r.state", TEXT, 0},
-    /* fixed tags (the version) first, as model_list.c shows them */
+    /* fixed tags (the version) first */
     {"tags",
      "(SELECT @AGG@(x.tag, ',') FROM (SELECT g.tag FROM di_tags g WHERE g.di_id = d.id"
      " ORDER BY g.fixed DESC, g.tag) x)",
@@ -469,6 +469,18 @@ out:
     json_decref(rows);
     qvd_filter_list_free(&l);
     return rc;
+}
+
+struct qvd_stmt *
+qvd_resource_rows(struct qvd_db *db, const struct qvd_resource *r, const struct qvd_list_query *q)
+{
+    struct qvd_filter_list l;
+    struct qvd_stmt *st = NULL;
+
+    if (qvd_filter_list_build(r, q, db->ops->string_agg, NULL, &l) == 0)
+        st = run(db, &l.page);
+    qvd_filter_list_free(&l);
+    return st;
 }
 
 int

@@ -148,6 +148,7 @@ struct qvd_list_query {
     size_t ntenants;
     qvd_field_visible_fn visible; /* NULL: every field visible */
     void *visible_arg;
+    bool every_row; /* no page: every matching row (offset, limit and count unused) */
 };
 #define QVD_LIST_MAX_LIMIT 1000
 #define QVD_LIST_MAX_FILTER 4096
@@ -158,6 +159,12 @@ struct qvd_list_query {
  * 0, or -1 with qvd_strerror() and qvd_model_errkind() set. */
 int qvd_resource_list(struct qvd_db *db, const struct qvd_resource *r,
                       const struct qvd_list_query *q, struct json_t **out);
+
+/* The rows of a list as a statement to step (qvd_resource_rows: columns named as the
+ * fields, in q->fields' order), for a front-end that prints them as they come (qvd-admin
+ * local mode); q->every_row lists them all. NULL with qvd_strerror() on error. */
+struct qvd_stmt *qvd_resource_rows(struct qvd_db *db, const struct qvd_resource *r,
+                                   const struct qvd_list_query *q);
 
 /* One row by id, within the tenants (same rules as a list with filter id=ID; q's filter,
  * order, offset, limit and count are not used; q NULL: every tenant and field): 0, or -1
