@@ -2,8 +2,8 @@
 #include <string.h>
 
 #include "admin.h"
-#include "db.h"
 #include "model.h"
+#include "resource.h"
 
 static int
 vm_list(struct admin_ctx *ctx)
@@ -42,8 +42,7 @@ vm_add(struct admin_ctx *ctx)
     if ((rc = admin_user(ctx, "user-id", "user", &v.user_id)) != ADMIN_OK)
         return rc;
     /* an OSF name is looked up in the user's tenant (then the common one) */
-    if (qvd_db_get_int(ctx->db, &tenant_id, "SELECT tenant_id FROM users WHERE id = ?", "i",
-                       v.user_id) != 1)
+    if (qvd_resource_tenant(ctx->db, qvd_resource_find("users"), v.user_id, &tenant_id) != 1)
         return admin_refusedf("user %lld does not exist", (long long)v.user_id);
     if ((rc = admin_osf(ctx, tenant_id, &v.osf_id)) != ADMIN_OK)
         return rc;

@@ -84,7 +84,7 @@ assert [x["id"] for x in d]==[1,2], d
 assert set(d[0]["tags"].split(","))=={d[0]["version"],"default","beta"}, d[0]
 assert set(d[1]["tags"].split(","))=={"v2","head"}, d[1]
 assert d[0]["path"]=="1-small.tar.gz" and d[0]["state"]=="published"' "$T_DIR/dis.json" && t_ok "di list: fixed version, head, default tags" || t_fail "di list tags"
-for o in tenant user osf di host config; do
+for o in tenant user osf di host config admin role; do
   qa $o list >/dev/null 2>&1 && qa --json $o list | python3 -c 'import json,sys; json.load(sys.stdin)' && t_ok "$o list (table and JSON)" || t_fail "$o list"
 done
 qa --csv vm set --id 1 --description 'say "hi", then, go' >/dev/null 2>&1
