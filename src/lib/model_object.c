@@ -48,7 +48,13 @@ tenant_update(struct qvd_db *db, struct qvd_config *cfg, int64_t id, json_t *v)
 {
     return qvd_model_tenant_set(db, cfg, id, str(v, "name"), str(v, "description"), -1);
 }
-const struct qvd_resource_ops qvd_tenant_ops = {tenant_create, tenant_update, qvd_model_tenant_del};
+static int
+tenant_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool blocked)
+{
+    return qvd_model_tenant_set(db, cfg, id, NULL, NULL, blocked);
+}
+const struct qvd_resource_ops qvd_tenant_ops = {tenant_create, tenant_update, qvd_model_tenant_del,
+                                                tenant_block, NULL};
 
 /* ---- users ---- */
 static int
@@ -63,7 +69,13 @@ user_update(struct qvd_db *db, struct qvd_config *cfg, int64_t id, json_t *v)
     return qvd_model_user_set(db, cfg, id, str(v, "name"), str(v, "description"),
                               str(v, "language"), -1);
 }
-const struct qvd_resource_ops qvd_user_ops = {user_create, user_update, qvd_model_user_del};
+static int
+user_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool blocked)
+{
+    return qvd_model_user_set(db, cfg, id, NULL, NULL, NULL, blocked);
+}
+const struct qvd_resource_ops qvd_user_ops = {user_create, user_update, qvd_model_user_del,
+                                              user_block, qvd_model_user_passwd};
 
 /* ---- VMs: in the tenant of their user ---- */
 static int
@@ -84,7 +96,8 @@ vm_update(struct qvd_db *db, struct qvd_config *cfg, int64_t id, json_t *v)
 {
     return qvd_model_vm_set(db, cfg, id, str(v, "name"), str(v, "di_tag"), str(v, "description"));
 }
-const struct qvd_resource_ops qvd_vm_ops = {vm_create, vm_update, qvd_model_vm_del};
+const struct qvd_resource_ops qvd_vm_ops = {vm_create, vm_update, qvd_model_vm_del,
+                                            qvd_model_vm_block, NULL};
 
 /* ---- hosts: shared by every tenant ---- */
 static int
@@ -114,7 +127,8 @@ host_create(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant, json_t *v
         return qvd_model_fail(QVD_MODEL_BUSY, "the host was not added: %s", qvd_strerror());
     return 0;
 }
-const struct qvd_resource_ops qvd_host_ops = {host_create, host_update, qvd_model_host_del};
+const struct qvd_resource_ops qvd_host_ops = {host_create, host_update, qvd_model_host_del,
+                                              qvd_model_host_block, NULL};
 
 /* ---- OSFs ---- */
 static void
@@ -142,7 +156,7 @@ osf_update(struct qvd_db *db, struct qvd_config *cfg, int64_t id, json_t *v)
     osf_members(v, &o);
     return qvd_model_osf_set(db, cfg, id, &o);
 }
-const struct qvd_resource_ops qvd_osf_ops = {osf_create, osf_update, qvd_model_osf_del};
+const struct qvd_resource_ops qvd_osf_ops = {osf_create, osf_update, qvd_model_osf_del, NULL, NULL};
 
 /* ---- DIs: `file` is the path of the image, as the front-end resolved it ---- */
 static int
@@ -157,7 +171,12 @@ di_update(struct qvd_db *db, struct qvd_config *cfg, int64_t id, json_t *v)
 {
     return qvd_model_di_set(db, cfg, id, str(v, "description"), -1);
 }
-const struct qvd_resource_ops qvd_di_ops = {di_create, di_update, qvd_model_di_del};
+static int
+di_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool blocked)
+{
+    return qvd_model_di_set(db, cfg, id, NULL, blocked);
+}
+const struct qvd_resource_ops qvd_di_ops = {di_create, di_update, qvd_model_di_del, di_block, NULL};
 
 /* ---- administrators and roles ---- */
 static int
@@ -171,7 +190,13 @@ admin_update(struct qvd_db *db, struct qvd_config *cfg, int64_t id, json_t *v)
 {
     return qvd_model_admin_set(db, cfg, id, str(v, "name"), str(v, "description"), -1);
 }
-const struct qvd_resource_ops qvd_admin_ops = {admin_create, admin_update, qvd_model_admin_del};
+static int
+admin_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool blocked)
+{
+    return qvd_model_admin_set(db, cfg, id, NULL, NULL, blocked);
+}
+const struct qvd_resource_ops qvd_admin_ops = {admin_create, admin_update, qvd_model_admin_del,
+                                               admin_block, qvd_model_admin_passwd};
 
 static int
 role_create(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant, json_t *v, int64_t *id)
@@ -183,4 +208,5 @@ role_update(struct qvd_db *db, struct qvd_config *cfg, int64_t id, json_t *v)
 {
     return qvd_model_role_set(db, cfg, id, str(v, "name"), str(v, "description"));
 }
-const struct qvd_resource_ops qvd_role_ops = {role_create, role_update, qvd_model_role_del};
+const struct qvd_resource_ops qvd_role_ops = {role_create, role_update, qvd_model_role_del, NULL,
+                                              NULL};

@@ -65,6 +65,9 @@ struct qvd_resource_ops {
                   int64_t *id);
     int (*update)(struct qvd_db *db, struct qvd_config *cfg, int64_t id, struct json_t *values);
     int (*del)(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
+    /* The object's blocked flag, and its password (NULL: it has none). */
+    int (*block)(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool blocked);
+    int (*passwd)(struct qvd_db *db, struct qvd_config *cfg, int64_t id, const char *password);
 };
 
 struct qvd_resource {

@@ -234,7 +234,8 @@ report("create, update and delete of the description: paths and bodies (members,
 # ---- (c) the actions of src/api/h_actions.c ----
 act_c = src("src/api/h_actions.c")
 m = re.search(r"static const struct action actions\[\] = \{(.*?)\n\};", act_c, re.S)
-actions = re.findall(r'\{\s*"(\w+)"\s*,\s*"(\w+)"\s*,\s*"([\w.]+)"\s*\}', m.group(1) if m else "")
+actions = re.findall(r'\{\s*"(\w+)"\s*,\s*"(\w+)"\s*,\s*"([\w.]+)"\s*(?:,\s*\w+\s*)?\}',
+                     m.group(1) if m else "")
 problems = [] if actions else ["cannot read the actions[] table of src/api/h_actions.c"]
 for res, name, acl in actions:
     path = "/%s/{id}/%s" % (res, name)
