@@ -73,6 +73,13 @@ if [[ -z "$pattern" || config/keys == *$pattern* ]]; then
   account config/keys "$out" 0
 fi
 
+# The model owns the schema: no SQL in the programs outside src/lib (tests/sql_outside_lib.sh).
+if [[ -z "$pattern" || check/no-sql == *$pattern* ]]; then
+  out=$log_dir/no-sql.log
+  bash tests/sql_outside_lib.sh >"$out" 2>&1
+  account check/no-sql "$out" 0
+fi
+
 for t in "$QVD_BUILD"/tests/unit/test-*; do
   [ -f "$t" ] && [ -x "$t" ] || continue
   name=unit/$(basename "$t")
@@ -84,7 +91,7 @@ done
 
 # The tests that use a database run again on PostgreSQL: a throwaway server (tests/pg.sh)
 # for the unit tests and the integration tests that take QVD_TEST_DB=pg.
-PG_UNIT=(test-db test-model test-model_hkd test-resource) PG_INTEGRATION=(admin admin_remote api endings hkd_control hkd_lxc hkd_stall l7r l7r_stall session)
+PG_UNIT=(test-db test-model test-model_hkd test-resource) PG_INTEGRATION=(admin admin_remote api endings hkd_control hkd_lxc hkd_stall invalid l7r l7r_stall session)
 pg_wanted() { [[ -z "$pattern" || $1 == *$pattern* ]]; }
 pg_any=0
 for t in "${PG_UNIT[@]}"; do pg_wanted "unit-pg/$t" && pg_any=1; done

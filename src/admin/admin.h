@@ -62,6 +62,15 @@ int admin_opt_bool(struct admin_ctx *ctx, const char *name, int *bad);
 /* Print "qvd-admin: ..." on stderr and return the status. */
 int admin_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int admin_refused(void); /* with qvd_strerror() */
+/* The command's options that are members of its object (--memory of an OSF), checked
+ * against the objects' description as qvd-api checks its bodies: ADMIN_OK, or
+ * ADMIN_REFUSED with the refusal printed (cmd_object.c). */
+int admin_check_members(struct admin_ctx *ctx, bool create);
+/* Prints the rows of `resource` (src/lib/resource.c's list, as qvd-api lists it) that f
+ * matches (name: the field name_field), with the comma-separated `fields` as columns. */
+struct qvd_model_filter;
+int admin_list(struct admin_ctx *ctx, const char *resource, const char *fields,
+               const struct qvd_model_filter *f, const char *name_field);
 int admin_refusedf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints the rows of a listing as an aligned table or a JSON array; frees st. */

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "admin.h"
-#include "db.h"
 #include "model.h"
+#include "resource.h"
 #include "util.h"
 
 /* --id N, or --name NAME[@TENANT] (with --tenant) */
@@ -30,16 +30,9 @@ admin_ref(struct admin_ctx *ctx, int64_t *id)
 static int
 a_list(struct admin_ctx *ctx)
 {
-    char *sql = qvd_xasprintf("SELECT a.id, a.name, t.name AS tenant, a.blocked,"
-                              " (SELECT %s(r.name, ',') FROM administrator_roles x"
-                              " JOIN roles r ON r.id = x.role_id WHERE x.administrator_id = a.id)"
-                              " AS roles, a.description FROM administrators a"
-                              " JOIN tenants t ON t.id = a.tenant_id ORDER BY a.id",
-                              ctx->db->ops->string_agg);
-    struct qvd_stmt *st = qvd_db_query(ctx->db, sql, NULL);
-
-    free(sql);
-    return admin_print(ctx, st);
+    struct qvd_model_filter any = QVD_MODEL_FILTER_ANY;
+    return admin_list(ctx, "administrators", "id,name,tenant,blocked,roles,description", &any,
+                      "name");
 }
 
 static int
@@ -49,6 +42,8 @@ a_add(struct admin_ctx *ctx)
     char *pw = NULL;
     int rc;
 
+    if (admin_check_members(ctx, true) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if ((rc = admin_tenant(ctx, "tenant", false, &tenant_id)) != ADMIN_OK)
         return rc;
     if ((rc = admin_password(ctx, &pw)) != ADMIN_OK)
@@ -102,8 +97,7 @@ a_assign(struct admin_ctx *ctx)
 
     if ((rc = admin_ref(ctx, &id)) != ADMIN_OK)
         return rc;
-    if (qvd_db_get_int(ctx->db, &tenant_id, "SELECT tenant_id FROM administrators WHERE id = ?",
-                       "i", id) != 1)
+    if (qvd_resource_tenant(ctx->db, qvd_resource_find("administrators"), id, &tenant_id) != 1)
         return admin_refusedf("administrator %lld does not exist", (long long)id);
     if (qvd_model_role_find(ctx->db, tenant_id, admin_opt(ctx, "role"), &role_id) < 0 ||
         qvd_model_admin_assign(ctx->db, ctx->cfg, id, role_id, strcmp(ctx->verb, "assign") == 0) <
@@ -115,12 +109,8 @@ a_assign(struct admin_ctx *ctx)
 static int
 r_list(struct admin_ctx *ctx)
 {
-    return admin_print(ctx, qvd_db_query(ctx->db,
-                                         "SELECT r.id, r.name, t.name AS tenant, r.fixed,"
-                                         " (SELECT count(*) FROM role_acls a WHERE"
-                                         " a.role_id = r.id) AS acls, r.description FROM roles r"
-                                         " JOIN tenants t ON t.id = r.tenant_id ORDER BY r.id",
-                                         NULL));
+    struct qvd_model_filter any = QVD_MODEL_FILTER_ANY;
+    return admin_list(ctx, "roles", "id,name,tenant,fixed,acls,description", &any, "name");
 }
 
 #define ADMIN_REF_OPTS                                                                             \

@@ -20,7 +20,8 @@ di_list(struct admin_ctx *ctx)
         (rc = admin_osf(ctx, tenant_id < -1 ? -1 : tenant_id, &f.osf_id)) != ADMIN_OK)
         return rc;
     f.name = admin_opt(ctx, "version");
-    return admin_print(ctx, qvd_model_di_list(ctx->db, &f));
+    return admin_list(ctx, "dis", "id,osf,osf_id,version,path,blocked,state,tags,description", &f,
+                      "version");
 }
 
 static int
@@ -29,6 +30,8 @@ di_add(struct admin_ctx *ctx)
     int64_t tenant_id = -1, osf_id, id;
     int rc;
 
+    if (admin_check_members(ctx, true) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if (admin_opt(ctx, "osf") != NULL &&
         (rc = admin_tenant(ctx, "tenant", true, &tenant_id)) != ADMIN_OK)
         return rc;
@@ -47,6 +50,8 @@ di_set(struct admin_ctx *ctx)
     int64_t id;
     int bad = 0, blocked = admin_opt_bool(ctx, "blocked", &bad);
 
+    if (admin_check_members(ctx, false) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if (bad || admin_need_id(ctx, &id) != ADMIN_OK)
         return ADMIN_USAGE;
     if (qvd_model_di_set(ctx->db, ctx->cfg, id, admin_opt(ctx, "description"), blocked) < 0)

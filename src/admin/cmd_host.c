@@ -12,7 +12,10 @@ host_list(struct admin_ctx *ctx)
     if (admin_opt_int(ctx, "id", &f.id) < 0)
         return ADMIN_USAGE;
     f.name = admin_opt(ctx, "name");
-    return admin_print(ctx, qvd_model_host_list(ctx->db, &f));
+    return admin_list(ctx, "hosts",
+                      "id,name,address,frontend,backend,state,blocked,ok_ts,usable_ram,usable_cpu,"
+                      "vms,description",
+                      &f, "name");
 }
 
 static int
@@ -20,6 +23,8 @@ host_add(struct admin_ctx *ctx)
 {
     int64_t id;
 
+    if (admin_check_members(ctx, true) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if (qvd_model_host_add(ctx->db, ctx->cfg, admin_opt(ctx, "name"), admin_opt(ctx, "address"),
                            admin_opt(ctx, "description"), &id) < 0)
         return admin_refused();
@@ -31,9 +36,12 @@ static int
 host_set(struct admin_ctx *ctx)
 {
     int64_t id;
-    int bad = 0, fe = admin_opt_bool(ctx, "frontend", &bad),
-        be = admin_opt_bool(ctx, "backend", &bad);
+    int bad = 0, fe, be;
 
+    if (admin_check_members(ctx, false) != ADMIN_OK)
+        return ADMIN_REFUSED;
+    fe = admin_opt_bool(ctx, "frontend", &bad);
+    be = admin_opt_bool(ctx, "backend", &bad);
     if (bad || admin_need_id(ctx, &id) != ADMIN_OK)
         return ADMIN_USAGE;
     if (qvd_model_host_set(ctx->db, ctx->cfg, id, admin_opt(ctx, "name"), admin_opt(ctx, "address"),

@@ -15,7 +15,10 @@ osf_list(struct admin_ctx *ctx)
     if (admin_opt(ctx, "tenant") && (rc = admin_tenant(ctx, "tenant", false, &f.tenant_id)))
         return rc;
     f.name = admin_opt(ctx, "name");
-    return admin_print(ctx, qvd_model_osf_list(ctx->db, &f));
+    return admin_list(
+        ctx, "osfs",
+        "id,name,tenant,memory,use_overlay,user_storage_size,is_application,dis,vms,description",
+        &f, "name");
 }
 
 /* The OSF fields from the options; ADMIN_USAGE on a bad number. */
@@ -47,6 +50,8 @@ osf_add(struct admin_ctx *ctx)
     int64_t tenant_id, id;
     int rc;
 
+    if (admin_check_members(ctx, true) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if ((rc = osf_fields(ctx, &o)) != ADMIN_OK ||
         (rc = admin_tenant(ctx, "tenant", true, &tenant_id)) != ADMIN_OK)
         return rc;
@@ -63,6 +68,8 @@ osf_set(struct admin_ctx *ctx)
     int64_t id;
     int rc;
 
+    if (admin_check_members(ctx, false) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if ((rc = admin_need_id(ctx, &id)) != ADMIN_OK || (rc = osf_fields(ctx, &o)) != ADMIN_OK)
         return rc;
     if (qvd_model_osf_set(ctx->db, ctx->cfg, id, &o) < 0)

@@ -12,7 +12,7 @@ tenant_list(struct admin_ctx *ctx)
     if (admin_opt_int(ctx, "id", &f.id) < 0)
         return ADMIN_USAGE;
     f.name = admin_opt(ctx, "name");
-    return admin_print(ctx, qvd_model_tenant_list(ctx->db, &f));
+    return admin_list(ctx, "tenants", "id,name,blocked,description", &f, "name");
 }
 
 static int
@@ -20,6 +20,8 @@ tenant_add(struct admin_ctx *ctx)
 {
     int64_t id;
 
+    if (admin_check_members(ctx, true) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if (qvd_model_tenant_add(ctx->db, ctx->cfg, admin_opt(ctx, "name"),
                              admin_opt(ctx, "description"), &id) < 0)
         return admin_refused();
@@ -33,6 +35,8 @@ tenant_set(struct admin_ctx *ctx)
     int64_t id;
     int bad = 0, blocked = admin_opt_bool(ctx, "blocked", &bad);
 
+    if (admin_check_members(ctx, false) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if (bad || admin_need_id(ctx, &id) != ADMIN_OK)
         return ADMIN_USAGE;
     if (qvd_model_tenant_set(ctx->db, ctx->cfg, id, admin_opt(ctx, "name"),

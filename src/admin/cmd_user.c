@@ -17,7 +17,7 @@ user_list(struct admin_ctx *ctx)
     if (admin_opt(ctx, "tenant") && (rc = admin_tenant(ctx, "tenant", false, &f.tenant_id)))
         return rc;
     f.name = admin_opt(ctx, "login");
-    return admin_print(ctx, qvd_model_user_list(ctx->db, &f));
+    return admin_list(ctx, "users", "id,name,tenant,blocked,language,vms,description", &f, "name");
 }
 
 static int
@@ -28,6 +28,8 @@ user_add(struct admin_ctx *ctx)
     int64_t tenant_id, id;
     int rc;
 
+    if (admin_check_members(ctx, true) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if (at != NULL && admin_opt(ctx, "tenant") != NULL)
         return admin_usage("give the tenant either as %s or as --tenant, not both", login);
     if (at != NULL) {
@@ -62,6 +64,8 @@ user_set(struct admin_ctx *ctx)
     int64_t id;
     int bad = 0, blocked = admin_opt_bool(ctx, "blocked", &bad);
 
+    if (admin_check_members(ctx, false) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if (bad || admin_need_id(ctx, &id) != ADMIN_OK)
         return ADMIN_USAGE;
     if (qvd_model_user_set(ctx->db, ctx->cfg, id, admin_opt(ctx, "login"),

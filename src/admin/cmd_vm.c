@@ -2,8 +2,8 @@
 #include <string.h>
 
 #include "admin.h"
-#include "db.h"
 #include "model.h"
+#include "resource.h"
 
 static int
 vm_list(struct admin_ctx *ctx)
@@ -22,7 +22,10 @@ vm_list(struct admin_ctx *ctx)
         (rc = admin_osf(ctx, f.tenant_id < -1 ? -1 : f.tenant_id, &f.osf_id)) != ADMIN_OK)
         return rc;
     f.name = admin_opt(ctx, "name");
-    return admin_print(ctx, qvd_model_vm_list(ctx->db, &f));
+    return admin_list(
+        ctx, "vms",
+        "id,name,user,tenant,osf,di_tag,ip,mac,state,cmd,host,blocked,user_state,description", &f,
+        "name");
 }
 
 static int
@@ -34,11 +37,12 @@ vm_add(struct admin_ctx *ctx)
     int64_t tenant_id, id;
     int rc;
 
+    if (admin_check_members(ctx, true) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if ((rc = admin_user(ctx, "user-id", "user", &v.user_id)) != ADMIN_OK)
         return rc;
     /* an OSF name is looked up in the user's tenant (then the common one) */
-    if (qvd_db_get_int(ctx->db, &tenant_id, "SELECT tenant_id FROM users WHERE id = ?", "i",
-                       v.user_id) != 1)
+    if (qvd_resource_tenant(ctx->db, qvd_resource_find("users"), v.user_id, &tenant_id) != 1)
         return admin_refusedf("user %lld does not exist", (long long)v.user_id);
     if ((rc = admin_osf(ctx, tenant_id, &v.osf_id)) != ADMIN_OK)
         return rc;
@@ -54,6 +58,8 @@ vm_set(struct admin_ctx *ctx)
     int64_t id;
     int rc = admin_need_id(ctx, &id);
 
+    if (admin_check_members(ctx, false) != ADMIN_OK)
+        return ADMIN_REFUSED;
     if (rc != ADMIN_OK)
         return rc;
     if (qvd_model_vm_set(ctx->db, ctx->cfg, id, admin_opt(ctx, "name"), admin_opt(ctx, "di-tag"),

@@ -9,15 +9,15 @@
 
 #include "admin.h"
 #include "http.h"
+#include "resource.h"
 #include "util.h"
 
 #define API "/api/v1/"
 
-/* Fields the API takes as JSON integers or booleans (besides every *_id). */
-static const char *const int_fields[] = {"id", "memory", "user_storage_size", NULL};
-static const char *const bool_fields[] = {"use_overlay", "is_application", "frontend",
-                                          "backend",     "blocked",        "positive",
-                                          "fixed",       "superadmin",     NULL};
+/* Arguments the API takes as JSON integers or booleans that are no object's field (the
+ * objects' fields are typed by their description, src/lib/resource.c), besides every *_id. */
+static const char *const int_fields[] = {"id", NULL};
+static const char *const bool_fields[] = {"positive", "superadmin", NULL};
 /* References given by name and sent as REF_id (resolved by remote.c). */
 static const char *const ref_fields[] = {"user", "osf", "tenant", "role", NULL};
 
@@ -73,6 +73,20 @@ remote_list_target(const struct remote_object *obj, const char *filter, const ch
     return qvd_buf_steal(&b);
 }
 
+/* A field (or write-only input) of the object's description, NULL if none. */
+static const struct qvd_field *
+described(const struct remote_object *obj, const char *key)
+{
+    const struct qvd_resource *r = qvd_resource_find(obj->resource);
+    const struct qvd_field *f;
+
+    if (r == NULL)
+        return NULL;
+    if ((f = qvd_resource_field(r, key)) != NULL && f->type != QVD_FIELD_TEXT)
+        return f;
+    return NULL;
+}
+
 int
 remote_args_body(const struct remote_cmd *cmd, const char *const *skip, json_t **out)
 {
@@ -83,6 +97,7 @@ remote_args_body(const struct remote_cmd *cmd, const char *const *skip, json_t *
     *out = NULL;
     for (int i = 0; i < cmd->nargs; i++) {
         const char *a = cmd->args[i], *eq = strchr(a, '='), *v;
+        const struct qvd_field *f;
         char *key;
         long n;
         int b, rc = ADMIN_OK;
@@ -114,6 +129,15 @@ remote_args_body(const struct remote_cmd *cmd, const char *const *skip, json_t *
             } else {
                 json_object_set_new(o, key, json_string(v));
             }
+        } else if ((f = described(cmd->obj, key)) != NULL) {
+            /* a value not of the field's type goes as a string: qvd-api refuses it with the
+             * sentence every front-end gives */
+            if (f->type == QVD_FIELD_INT && qvd_parse_long(v, &n) == 0)
+                json_object_set_new(o, key, json_integer(n));
+            else if (f->type == QVD_FIELD_BOOL && (b = parse_bool(v)) >= 0)
+                json_object_set_new(o, key, json_boolean(b));
+            else
+                json_object_set_new(o, key, json_string_nocheck(v));
         } else if (int_field(key)) {
             if (qvd_parse_long(v, &n) < 0)
                 rc = admin_usage("%s=%s: give a number", key, v);

@@ -7,39 +7,16 @@
 #include "api.h"
 #include "db.h"
 #include "err.h"
+#include "model_stats.h"
 #include "resource.h"
 
+struct action;
+typedef int (*action_fn)(struct api_ctx *x, const struct action *a, int64_t id);
+
+/* What each action does is a function of the table (no chain of names to compare). */
 struct action {
     const char *resource, *name, *acl;
-};
-
-static const struct action actions[] = {
-    {"vms", "start", "vm.start"},
-    {"vms", "stop", "vm.stop"},
-    {"vms", "disconnect", "vm.disconnect"},
-    {"vms", "block", "vm.block"},
-    {"vms", "unblock", "vm.block"},
-    {"users", "block", "user.block"},
-    {"users", "unblock", "user.block"},
-    {"users", "password", "user.password"},
-    {"hosts", "block", "host.block"},
-    {"hosts", "unblock", "host.block"},
-    {"tenants", "block", "tenant.block"},
-    {"tenants", "unblock", "tenant.block"},
-    {"dis", "block", "di.block"},
-    {"dis", "unblock", "di.block"},
-    {"dis", "publish", "di.publish"},
-    {"dis", "tag", "di.tag"},
-    {"dis", "untag", "di.tag"},
-    {"administrators", "block", "administrator.block"},
-    {"administrators", "unblock", "administrator.block"},
-    {"administrators", "password", "administrator.password"},
-    {"administrators", "assign", "administrator.assign"},
-    {"administrators", "unassign", "administrator.assign"},
-    {"roles", "grant", "role.grant"},
-    {"roles", "revoke", "role.grant"},
-    {"roles", "inherit", "role.inherit"},
-    {"roles", "disinherit", "role.inherit"},
+    action_fn run;
 };
 
 static const struct api_member no_members[] = {{0}};
@@ -74,83 +51,137 @@ role_in_reach(struct api_ctx *x, int64_t role_id)
     return api_no_escalation(x, &set);
 }
 
+/* block/unblock and password: the object's ops in the description */
 static int
-run(struct api_ctx *x, const struct action *a, int64_t id)
+act_block(struct api_ctx *x, const struct action *a, int64_t id)
 {
-    struct qvd_config *cfg = x->api->cfg;
-    struct qvd_db *db = x->db;
-    const char *r = a->resource, *n = a->name;
-    bool block = strcmp(n, "block") == 0;
+    const struct qvd_resource *r = qvd_resource_find(a->resource);
+    if (members(x, no_members) < 0)
+        return -1;
+    return r->ops->block(x->db, x->api->cfg, id, strcmp(a->name, "block") == 0);
+}
+
+static int
+act_password(struct api_ctx *x, const struct action *a, int64_t id)
+{
+    const struct qvd_resource *r = qvd_resource_find(a->resource);
+    if (members(x, password_member) < 0)
+        return -1;
+    return r->ops->passwd(x->db, x->api->cfg, id, api_str(x, "password"));
+}
+
+static int
+vm_start(struct api_ctx *x, const struct action *a, int64_t id)
+{
+    (void)a;
+    return members(x, no_members) < 0 ? -1 : qvd_model_vm_start(x->db, x->api->cfg, id, NULL);
+}
+
+static int
+vm_stop(struct api_ctx *x, const struct action *a, int64_t id)
+{
+    (void)a;
+    return members(x, no_members) < 0 ? -1 : qvd_model_vm_stop(x->db, x->api->cfg, id);
+}
+
+static int
+vm_disconnect(struct api_ctx *x, const struct action *a, int64_t id)
+{
+    (void)a;
+    return members(x, no_members) < 0 ? -1 : qvd_model_vm_disconnect(x->db, x->api->cfg, id);
+}
+
+static int
+di_publish(struct api_ctx *x, const struct action *a, int64_t id)
+{
+    (void)a;
+    return members(x, no_members) < 0 ? -1 : qvd_model_di_publish(x->db, x->api->cfg, id);
+}
+
+static int
+di_tag(struct api_ctx *x, const struct action *a, int64_t id)
+{
+    if (members(x, tag_member) < 0)
+        return -1;
+    snprintf(x->object_name, sizeof(x->object_name), "%s", api_str(x, "tag"));
+    return strcmp(a->name, "tag") == 0
+               ? qvd_model_di_tag(x->db, x->api->cfg, id, api_str(x, "tag"))
+               : qvd_model_di_untag(x->db, x->api->cfg, id, api_str(x, "tag"));
+}
+
+static int
+admin_assign(struct api_ctx *x, const struct action *a, int64_t id)
+{
+    bool assign = strcmp(a->name, "assign") == 0;
     int64_t ref;
 
-    if (strcmp(n, "block") == 0 || strcmp(n, "unblock") == 0) {
-        if (members(x, no_members) < 0)
-            return -1;
-        if (strcmp(r, "vms") == 0)
-            return qvd_model_vm_block(db, cfg, id, block);
-        if (strcmp(r, "users") == 0)
-            return qvd_model_user_set(db, cfg, id, NULL, NULL, NULL, block);
-        if (strcmp(r, "hosts") == 0)
-            return qvd_model_host_block(db, cfg, id, block);
-        if (strcmp(r, "tenants") == 0)
-            return qvd_model_tenant_set(db, cfg, id, NULL, NULL, block);
-        if (strcmp(r, "dis") == 0)
-            return qvd_model_di_set(db, cfg, id, NULL, block);
-        return qvd_model_admin_set(db, cfg, id, NULL, NULL, block);
-    }
-    if (strcmp(n, "password") == 0) {
-        if (members(x, password_member) < 0)
-            return -1;
-        return strcmp(r, "users") == 0
-                   ? qvd_model_user_passwd(db, cfg, id, api_str(x, "password"))
-                   : qvd_model_admin_passwd(db, cfg, id, api_str(x, "password"));
-    }
-    if (strcmp(r, "vms") == 0) {
-        if (members(x, no_members) < 0)
-            return -1;
-        if (strcmp(n, "start") == 0)
-            return qvd_model_vm_start(db, cfg, id, NULL);
-        if (strcmp(n, "stop") == 0)
-            return qvd_model_vm_stop(db, cfg, id);
-        return qvd_model_vm_disconnect(db, cfg, id);
-    }
-    if (strcmp(r, "dis") == 0) {
-        if (strcmp(n, "publish") == 0)
-            return members(x, no_members) < 0 ? -1 : qvd_model_di_publish(db, cfg, id);
-        if (members(x, tag_member) < 0)
-            return -1;
-        snprintf(x->object_name, sizeof(x->object_name), "%s", api_str(x, "tag"));
-        return strcmp(n, "tag") == 0 ? qvd_model_di_tag(db, cfg, id, api_str(x, "tag"))
-                                     : qvd_model_di_untag(db, cfg, id, api_str(x, "tag"));
-    }
-    if (strcmp(r, "administrators") == 0) {
-        if (members(x, role_member) < 0)
-            return -1;
-        api_int(x, "role_id", &ref);
-        if (strcmp(n, "assign") == 0 && role_in_reach(x, ref) < 0)
-            return -1;
-        return qvd_model_admin_assign(db, cfg, id, ref, strcmp(n, "assign") == 0);
-    }
-    if (strcmp(n, "grant") == 0 || strcmp(n, "revoke") == 0) {
-        struct qvd_acl_set set;
-        if (members(x, strcmp(n, "grant") == 0 ? acl_members : revoke_member) < 0)
-            return -1;
-        snprintf(x->object_name, sizeof(x->object_name), "%s", api_str(x, "acl"));
-        qvd_acl_match(api_str(x, "acl"), &set);
-        if (api_no_escalation(x, &set) < 0)
-            return -1;
-        return strcmp(n, "grant") == 0 ? qvd_model_role_grant(db, cfg, id, api_str(x, "acl"),
-                                                              api_bool(x, "positive") != 0)
-                                       : qvd_model_role_revoke(db, cfg, id, api_str(x, "acl"));
-    }
-    /* inherit, disinherit */
     if (members(x, role_member) < 0)
         return -1;
     api_int(x, "role_id", &ref);
-    if (strcmp(n, "inherit") == 0 && role_in_reach(x, ref) < 0)
+    if (assign && role_in_reach(x, ref) < 0)
         return -1;
-    return qvd_model_role_inherit(db, cfg, id, ref, strcmp(n, "inherit") == 0);
+    return qvd_model_admin_assign(x->db, x->api->cfg, id, ref, assign);
 }
+
+static int
+role_grant(struct api_ctx *x, const struct action *a, int64_t id)
+{
+    bool grant = strcmp(a->name, "grant") == 0;
+    struct qvd_acl_set set;
+
+    if (members(x, grant ? acl_members : revoke_member) < 0)
+        return -1;
+    snprintf(x->object_name, sizeof(x->object_name), "%s", api_str(x, "acl"));
+    qvd_acl_match(api_str(x, "acl"), &set);
+    if (api_no_escalation(x, &set) < 0)
+        return -1;
+    return grant ? qvd_model_role_grant(x->db, x->api->cfg, id, api_str(x, "acl"),
+                                        api_bool(x, "positive") != 0)
+                 : qvd_model_role_revoke(x->db, x->api->cfg, id, api_str(x, "acl"));
+}
+
+static int
+role_inherit(struct api_ctx *x, const struct action *a, int64_t id)
+{
+    bool inherit = strcmp(a->name, "inherit") == 0;
+    int64_t ref;
+
+    if (members(x, role_member) < 0)
+        return -1;
+    api_int(x, "role_id", &ref);
+    if (inherit && role_in_reach(x, ref) < 0)
+        return -1;
+    return qvd_model_role_inherit(x->db, x->api->cfg, id, ref, inherit);
+}
+
+static const struct action actions[] = {
+    {"vms", "start", "vm.start", vm_start},
+    {"vms", "stop", "vm.stop", vm_stop},
+    {"vms", "disconnect", "vm.disconnect", vm_disconnect},
+    {"vms", "block", "vm.block", act_block},
+    {"vms", "unblock", "vm.block", act_block},
+    {"users", "block", "user.block", act_block},
+    {"users", "unblock", "user.block", act_block},
+    {"users", "password", "user.password", act_password},
+    {"hosts", "block", "host.block", act_block},
+    {"hosts", "unblock", "host.block", act_block},
+    {"tenants", "block", "tenant.block", act_block},
+    {"tenants", "unblock", "tenant.block", act_block},
+    {"dis", "block", "di.block", act_block},
+    {"dis", "unblock", "di.block", act_block},
+    {"dis", "publish", "di.publish", di_publish},
+    {"dis", "tag", "di.tag", di_tag},
+    {"dis", "untag", "di.tag", di_tag},
+    {"administrators", "block", "administrator.block", act_block},
+    {"administrators", "unblock", "administrator.block", act_block},
+    {"administrators", "password", "administrator.password", act_password},
+    {"administrators", "assign", "administrator.assign", admin_assign},
+    {"administrators", "unassign", "administrator.assign", admin_assign},
+    {"roles", "grant", "role.grant", role_grant},
+    {"roles", "revoke", "role.grant", role_grant},
+    {"roles", "inherit", "role.inherit", role_inherit},
+    {"roles", "disinherit", "role.inherit", role_inherit},
+};
 
 int
 api_h_action(struct api_ctx *x, const char *resource, int64_t id, const char *name)
@@ -176,7 +207,7 @@ api_h_action(struct api_ctx *x, const char *resource, int64_t id, const char *na
         return -1;
     if (api_may_change(x, strcmp(resource, "tenants") == 0 ? -2 : tenant) < 0)
         return -1;
-    if (run(x, a, id) < 0)
+    if (a->run(x, a, id) < 0)
         return x->res->status ? -1 : api_model_error(x);
     return api_reply(x, 200, json_pack("{s:I,s:s}", "id", (json_int_t)id, "done", name));
 }
@@ -208,15 +239,14 @@ api_h_props(struct api_ctx *x, const char *resource, int64_t id, const char *key
     if (api_need(x, acl) < 0 || api_object_tenant(x, resource, id, &tenant) < 0)
         return -1;
     if (get) {
-        struct qvd_stmt *st = qvd_model_prop_list(x->db, r->object, id);
+        struct qvd_model_table t;
         json_t *o = json_object();
-        if (st == NULL)
-            return json_decref(o), api_model_error(x);
-        while ((rc = qvd_db_step(st)) == 1)
-            json_object_set_new(o, qvd_db_text(st, 2), json_string(qvd_db_text(st, 3)));
-        qvd_db_done(st);
-        if (rc < 0)
+        /* columns: object, object_id, key, value */
+        if (qvd_model_table_read(qvd_model_prop_list(x->db, r->object, id), &t) < 0)
             return json_decref(o), api_error(x, 500, "internal", "%s", qvd_strerror());
+        for (size_t i = 0; i < t.nrows; i++)
+            json_object_set_new(o, t.rows[i][2], json_string(t.rows[i][3] ? t.rows[i][3] : ""));
+        qvd_model_table_free(&t);
         return api_reply(x, 200, o);
     }
     /* a tenant's own properties are the superadministrators' like the tenant itself */

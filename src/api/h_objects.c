@@ -31,18 +31,6 @@ param(struct api_ctx *x, const char *key)
     return NULL;
 }
 
-/* Resources that administrators create, update and delete (the others are read-only). */
-static bool
-writable(const char *name)
-{
-    static const char *const w[] = {"tenants", "users",          "vms",  "hosts", "osfs",
-                                    "dis",     "administrators", "roles"};
-    for (size_t i = 0; i < QVD_ARRAY_LEN(w); i++)
-        if (strcmp(w[i], name) == 0)
-            return true;
-    return false;
-}
-
 /* The resource by URL name, and the ACL `<object>.<verb>`: NULL when answered. */
 static const struct qvd_resource *
 resource(struct api_ctx *x, const char *name, const char *verb)
@@ -54,7 +42,7 @@ resource(struct api_ctx *x, const char *name, const char *verb)
         api_error(x, 404, "not_found", "no resource '%s' (see docs/api.md)", name);
         return NULL;
     }
-    if (strcmp(verb, "see") != 0 && !writable(name)) {
+    if (strcmp(verb, "see") != 0 && r->ops == NULL) {
         api_error(x, 405, "method_not_allowed", "%s are read-only here%s", name,
                   strcmp(name, "configs") == 0 ? ": PUT or DELETE /api/v1/configs/KEY" : "");
         return NULL;
@@ -149,10 +137,34 @@ api_object_tenant(struct api_ctx *x, const char *name, int64_t id, int64_t *tena
     return 0;
 }
 
-/* The tenant a new object goes to: the body's tenant_id, else the administrator's own. */
+/* The tenant a new object goes to: that of the row its tenant_ref member names, else the
+ * body's tenant_id, else the administrator's own; -2 for objects without a tenant member
+ * (tenants, hosts: superadministrators' business). Every row a member refers to must be
+ * in the caller's scope. */
 static int
-target_tenant(struct api_ctx *x, int64_t *tenant)
+new_tenant(struct api_ctx *x, const struct qvd_resource *r, int64_t *tenant)
 {
+    bool has_tenant = qvd_resource_member(r, "tenant_id", true) != NULL;
+    int64_t id, t;
+
+    *tenant = -2;
+    for (size_t i = 0; i < r->nfields; i++) {
+        const struct qvd_field *f = &r->fields[i];
+        if (f->ref == NULL || !(f->flags & QVD_FIELD_CREATE) || !api_int(x, f->name, &id))
+            continue;
+        if (api_object_tenant(x, f->ref, id, &t) < 0)
+            return -1;
+        x->object_id = -1;
+        if (r->tenant_ref != NULL && strcmp(r->tenant_ref, f->name) == 0) {
+            if (api_may_change(x, t) < 0)
+                return -1;
+            *tenant = t;
+        }
+    }
+    if (r->tenant_ref != NULL)
+        return 0;
+    if (!has_tenant)
+        return api_may_change(x, -2);
     if (!api_int(x, "tenant_id", tenant)) {
         if (x->superadmin)
             return api_error(x, 400, "missing_field",
@@ -163,9 +175,8 @@ target_tenant(struct api_ctx *x, int64_t *tenant)
 }
 
 static int
-created(struct api_ctx *x, const char *name, int64_t id)
+created(struct api_ctx *x, const struct qvd_resource *r, int64_t id)
 {
-    const struct qvd_resource *r = qvd_resource_find(name);
     struct qvd_list_query q = {.limit = 1};
     json_t *out = NULL;
 
@@ -185,171 +196,75 @@ name_for_audit(struct api_ctx *x, const char *member)
         snprintf(x->object_name, sizeof(x->object_name), "%s", s);
 }
 
-/* A file in path.storage.staging: a plain name, no folders. */
-static char *
-staging_file(struct api_ctx *x, const char *file)
+/* The body, checked against the resource's description: 0, or -1 answered. */
+static int
+checked_body(struct api_ctx *x, const struct qvd_resource *r, unsigned how)
+{
+    const char *code = "invalid";
+
+    if (x->body == NULL)
+        return api_error(x, 400, "bad_json", "this call needs a JSON object as its body");
+    if (qvd_resource_check(r, x->body, how, &code) < 0)
+        return api_error(x, 400, code, "%s", qvd_strerror());
+    return 0;
+}
+
+/* A file member names a file in path.storage.staging (a plain name, no folders): the body
+ * gets its path there. */
+static int
+staged_files(struct api_ctx *x, const struct qvd_resource *r)
 {
     const char *staging = qvd_config_get(x->api->cfg, "path.storage.staging");
 
-    if (file == NULL || *file == '\0' || strchr(file, '/') || strcmp(file, ".") == 0 ||
-        strcmp(file, "..") == 0) {
-        api_error(x, 400, "invalid",
-                  "'file' must name a file or folder in path.storage.staging, without '/'");
-        return NULL;
+    for (size_t i = 0; i < r->ninputs; i++) {
+        const struct qvd_field *f = &r->inputs[i];
+        const char *file = api_str(x, f->name);
+        if (!(f->flags & QVD_FIELD_FILE) || file == NULL)
+            continue;
+        name_for_audit(x, f->name);
+        if (strchr(file, '/') || strcmp(file, ".") == 0 || strcmp(file, "..") == 0)
+            return api_error(x, 400, "invalid",
+                             "'%s' must name a file or folder in path.storage.staging, without"
+                             " '/'",
+                             f->name);
+        json_object_set_new(x->body, f->name, json_sprintf("%s/%s", staging ? staging : ".", file));
     }
-    return qvd_xasprintf("%s/%s", staging ? staging : ".", file);
-}
-
-/* An OSF from the body's members; absent ones stay unset (defaults on add). */
-static void
-osf_members(struct api_ctx *x, struct qvd_model_osf *o)
-{
-    int64_t n;
-
-    *o = (struct qvd_model_osf)QVD_MODEL_OSF_UNSET;
-    o->name = api_str(x, "name");
-    o->description = api_str(x, "description");
-    if (api_int(x, "memory", &n))
-        o->memory = n;
-    if (api_int(x, "user_storage_size", &n))
-        o->user_storage_size = n;
-    o->use_overlay = api_bool(x, "use_overlay");
-    o->is_application = api_bool(x, "is_application");
+    return 0;
 }
 
 int
 api_h_create(struct api_ctx *x, const char *name)
 {
     const struct qvd_resource *r = resource(x, name, "create");
-    struct qvd_config *cfg = x->api->cfg;
-    int64_t id = -1, tenant, ref;
-    int rc = 0;
+    int64_t id = -1, tenant;
 
     if (r == NULL)
         return -1;
     name_for_audit(x, "name");
-    if (strcmp(name, "tenants") == 0) {
-        static const struct api_member m[] = {
-            {"name", API_STR, true}, {"description", API_STR, false}, {0}};
-        if (api_body(x, m) < 0 || api_may_change(x, -2) < 0)
-            return -1;
-        rc = qvd_model_tenant_add(x->db, cfg, api_str(x, "name"), api_str(x, "description"), &id);
-    } else if (strcmp(name, "users") == 0) {
-        static const struct api_member m[] = {{"name", API_STR, true},
-                                              {"password", API_STR, true},
-                                              {"tenant_id", API_INT, false},
-                                              {"description", API_STR, false},
-                                              {0}};
-        if (api_body(x, m) < 0 || target_tenant(x, &tenant) < 0)
-            return -1;
-        rc = qvd_model_user_add(x->db, cfg, tenant, api_str(x, "name"), api_str(x, "password"),
-                                api_str(x, "description"), &id);
-    } else if (strcmp(name, "vms") == 0) {
-        static const struct api_member m[] = {
-            {"name", API_STR, true},    {"user_id", API_INT, true},      {"osf_id", API_INT, true},
-            {"di_tag", API_STR, false}, {"description", API_STR, false}, {0}};
-        struct qvd_model_vm v = {0};
-        if (api_body(x, m) < 0)
-            return -1;
-        api_int(x, "user_id", &v.user_id);
-        api_int(x, "osf_id", &v.osf_id);
-        if (api_object_tenant(x, "users", v.user_id, &tenant) < 0 ||
-            api_may_change(x, tenant) < 0 || api_object_tenant(x, "osfs", v.osf_id, &ref) < 0)
-            return -1;
-        x->object_id = -1;
-        v.name = api_str(x, "name");
-        v.di_tag = api_str(x, "di_tag");
-        v.description = api_str(x, "description");
-        rc = qvd_model_vm_add(x->db, cfg, &v, &id);
-    } else if (strcmp(name, "hosts") == 0) {
-        static const struct api_member m[] = {
-            {"name", API_STR, true},         {"address", API_STR, true},
-            {"description", API_STR, false}, {"frontend", API_BOOL, false},
-            {"backend", API_BOOL, false},    {0}};
-        if (api_body(x, m) < 0 || api_may_change(x, -2) < 0)
-            return -1;
-        /* one transaction for both steps (the model's transactions nest) */
-        if (qvd_db_begin(x->db) < 0)
-            return api_error(x, 503, "busy", "%s", qvd_strerror());
-        rc = qvd_model_host_add(x->db, cfg, api_str(x, "name"), api_str(x, "address"),
-                                api_str(x, "description"), &id);
-        if (rc == 0 && (api_bool(x, "frontend") >= 0 || api_bool(x, "backend") >= 0))
-            rc = qvd_model_host_set(x->db, cfg, id, NULL, NULL, NULL, api_bool(x, "frontend"),
-                                    api_bool(x, "backend"));
-        if (rc == 0 && qvd_db_commit(x->db) < 0)
-            return api_error(x, 503, "busy", "the host was not added: %s", qvd_strerror());
-        if (rc < 0)
-            qvd_db_rollback(x->db);
-    } else if (strcmp(name, "osfs") == 0) {
-        static const struct api_member m[] = {{"name", API_STR, true},
-                                              {"tenant_id", API_INT, false},
-                                              {"memory", API_INT, false},
-                                              {"use_overlay", API_BOOL, false},
-                                              {"user_storage_size", API_INT, false},
-                                              {"is_application", API_BOOL, false},
-                                              {"description", API_STR, false},
-                                              {0}};
-        struct qvd_model_osf o;
-        if (api_body(x, m) < 0 || target_tenant(x, &tenant) < 0)
-            return -1;
-        osf_members(x, &o);
-        rc = qvd_model_osf_add(x->db, cfg, tenant, &o, &id);
-    } else if (strcmp(name, "dis") == 0) {
-        static const struct api_member m[] = {{"osf_id", API_INT, true},
-                                              {"file", API_STR, true},
-                                              {"version", API_STR, false},
-                                              {"description", API_STR, false},
-                                              {0}};
-        char *src;
-        if (api_body(x, m) < 0)
-            return -1;
-        api_int(x, "osf_id", &ref);
-        if (api_object_tenant(x, "osfs", ref, &tenant) < 0 || api_may_change(x, tenant) < 0)
-            return -1;
-        x->object_id = -1;
-        name_for_audit(x, "file");
-        if ((src = staging_file(x, api_str(x, "file"))) == NULL)
-            return -1;
-        rc = qvd_model_di_add(x->db, cfg, ref, src, api_str(x, "version"),
-                              api_str(x, "description"), &id);
-        free(src);
-    } else if (strcmp(name, "administrators") == 0) {
-        static const struct api_member m[] = {{"name", API_STR, true},
-                                              {"password", API_STR, true},
-                                              {"tenant_id", API_INT, false},
-                                              {"description", API_STR, false},
-                                              {0}};
-        if (api_body(x, m) < 0 || target_tenant(x, &tenant) < 0)
-            return -1;
-        rc = qvd_model_admin_add(x->db, cfg, tenant, api_str(x, "name"), api_str(x, "password"),
-                                 api_str(x, "description"), &id);
-    } else if (strcmp(name, "roles") == 0) {
-        static const struct api_member m[] = {{"name", API_STR, true},
-                                              {"tenant_id", API_INT, false},
-                                              {"description", API_STR, false},
-                                              {0}};
-        if (api_body(x, m) < 0 || target_tenant(x, &tenant) < 0)
-            return -1;
-        rc = qvd_model_role_add(x->db, cfg, tenant, api_str(x, "name"), api_str(x, "description"),
-                                &id);
-    } else {
+    if (r->ops->create == NULL)
         return api_error(x, 405, "method_not_allowed", "%s cannot be created", name);
-    }
-    if (rc < 0)
+    if (checked_body(x, r, QVD_CHECK_CREATE) < 0 || new_tenant(x, r, &tenant) < 0 ||
+        staged_files(x, r) < 0)
+        return -1;
+    if (r->ops->create(x->db, x->api->cfg, tenant, x->body, &id) < 0)
         return api_model_error(x);
-    return created(x, name, id);
+    return created(x, r, id);
 }
 
 /* The resource of an object to update or delete, once the ACL, the object's existence in
- * scope and the right to change its tenant are checked (tenants: superadministrators). */
+ * scope and the right to change its tenant are checked (a row that is its own tenant, a
+ * tenant: superadministrators). */
 static const struct qvd_resource *
 changing(struct api_ctx *x, const char *name, const char *verb, int64_t id)
 {
     const struct qvd_resource *r = resource(x, name, verb);
     int64_t tenant;
 
-    if (r == NULL || api_object_tenant(x, name, id, &tenant) < 0 ||
-        api_may_change(x, strcmp(name, "tenants") == 0 ? -2 : tenant) < 0)
+    if (r == NULL || api_object_tenant(x, name, id, &tenant) < 0)
+        return NULL;
+    if (r->tenant_sql != NULL && strcmp(r->tenant_sql, r->id_sql) == 0)
+        tenant = -2;
+    if (api_may_change(x, tenant) < 0)
         return NULL;
     return r;
 }
@@ -358,88 +273,20 @@ int
 api_h_update(struct api_ctx *x, const char *name, int64_t id)
 {
     const struct qvd_resource *r = changing(x, name, "update", id);
-    struct qvd_config *cfg = x->api->cfg;
-    int rc;
+    char see[96];
 
     if (r == NULL)
         return -1;
     name_for_audit(x, "name");
-    if (strcmp(name, "tenants") == 0) {
-        static const struct api_member m[] = {
-            {"name", API_STR, false}, {"description", API_STR, false}, {0}};
-        if (api_body(x, m) < 0)
-            return -1;
-        rc =
-            qvd_model_tenant_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "description"), -1);
-    } else if (strcmp(name, "users") == 0) {
-        static const struct api_member m[] = {{"name", API_STR, false},
-                                              {"description", API_STR, false},
-                                              {"language", API_STR, false},
-                                              {0}};
-        if (api_body(x, m) < 0)
-            return -1;
-        rc = qvd_model_user_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "description"),
-                                api_str(x, "language"), -1);
-    } else if (strcmp(name, "vms") == 0) {
-        static const struct api_member m[] = {{"name", API_STR, false},
-                                              {"di_tag", API_STR, false},
-                                              {"description", API_STR, false},
-                                              {0}};
-        if (api_body(x, m) < 0)
-            return -1;
-        rc = qvd_model_vm_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "di_tag"),
-                              api_str(x, "description"));
-    } else if (strcmp(name, "hosts") == 0) {
-        static const struct api_member m[] = {
-            {"name", API_STR, false},        {"address", API_STR, false},
-            {"description", API_STR, false}, {"frontend", API_BOOL, false},
-            {"backend", API_BOOL, false},    {0}};
-        if (api_body(x, m) < 0)
-            return -1;
-        rc = qvd_model_host_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "address"),
-                                api_str(x, "description"), api_bool(x, "frontend"),
-                                api_bool(x, "backend"));
-    } else if (strcmp(name, "osfs") == 0) {
-        static const struct api_member m[] = {{"name", API_STR, false},
-                                              {"memory", API_INT, false},
-                                              {"use_overlay", API_BOOL, false},
-                                              {"user_storage_size", API_INT, false},
-                                              {"is_application", API_BOOL, false},
-                                              {"description", API_STR, false},
-                                              {0}};
-        struct qvd_model_osf o;
-        if (api_body(x, m) < 0)
-            return -1;
-        osf_members(x, &o);
-        rc = qvd_model_osf_set(x->db, cfg, id, &o);
-    } else if (strcmp(name, "dis") == 0) {
-        static const struct api_member m[] = {{"description", API_STR, false}, {0}};
-        if (api_body(x, m) < 0)
-            return -1;
-        rc = qvd_model_di_set(x->db, cfg, id, api_str(x, "description"), -1);
-    } else if (strcmp(name, "administrators") == 0) {
-        static const struct api_member m[] = {
-            {"name", API_STR, false}, {"description", API_STR, false}, {0}};
-        if (api_body(x, m) < 0)
-            return -1;
-        rc = qvd_model_admin_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "description"), -1);
-    } else if (strcmp(name, "roles") == 0) {
-        static const struct api_member m[] = {
-            {"name", API_STR, false}, {"description", API_STR, false}, {0}};
-        if (api_body(x, m) < 0)
-            return -1;
-        rc = qvd_model_role_set(x->db, cfg, id, api_str(x, "name"), api_str(x, "description"));
-    } else {
+    if (r->ops->update == NULL)
         return api_error(x, 405, "method_not_allowed", "%s cannot be changed", name);
-    }
-    if (rc < 0)
+    if (checked_body(x, r, 0) < 0)
+        return -1;
+    if (r->ops->update(x->db, x->api->cfg, id, x->body) < 0)
         return api_model_error(x);
-    {
-        char see[96];
-        snprintf(see, sizeof(see), "%s.see", r->object);
-        if (qvd_acl_has(&x->acls, see))
-            return api_h_get(x, name, id);
-    }
+    snprintf(see, sizeof(see), "%s.see", r->object);
+    if (qvd_acl_has(&x->acls, see))
+        return api_h_get(x, name, id);
     return api_reply(x, 200, json_pack("{s:I}", "id", (json_int_t)id));
 }
 
@@ -447,32 +294,15 @@ int
 api_h_delete(struct api_ctx *x, const char *name, int64_t id)
 {
     const struct qvd_resource *r = changing(x, name, "delete", id);
-    struct qvd_config *cfg = x->api->cfg;
-    int rc;
 
     if (r == NULL)
         return -1;
-    if (strcmp(name, "tenants") == 0)
-        rc = qvd_model_tenant_del(x->db, cfg, id);
-    else if (strcmp(name, "users") == 0)
-        rc = qvd_model_user_del(x->db, cfg, id);
-    else if (strcmp(name, "vms") == 0)
-        rc = qvd_model_vm_del(x->db, cfg, id);
-    else if (strcmp(name, "hosts") == 0)
-        rc = qvd_model_host_del(x->db, cfg, id);
-    else if (strcmp(name, "osfs") == 0)
-        rc = qvd_model_osf_del(x->db, cfg, id);
-    else if (strcmp(name, "dis") == 0)
-        rc = qvd_model_di_del(x->db, cfg, id);
-    else if (strcmp(name, "administrators") == 0)
-        rc = x->who.admin_id == id
-                 ? api_error(x, 409, "conflict", "an administrator cannot delete itself")
-                 : qvd_model_admin_del(x->db, cfg, id);
-    else if (strcmp(name, "roles") == 0)
-        rc = qvd_model_role_del(x->db, cfg, id);
-    else
+    if (r->ops->del == NULL)
         return api_error(x, 405, "method_not_allowed", "%s cannot be deleted", name);
-    if (rc < 0)
+    /* the caller's own row: it would lock itself out */
+    if (r->ops == &qvd_admin_ops && x->who.admin_id == id)
+        return api_error(x, 409, "conflict", "an administrator cannot delete itself");
+    if (r->ops->del(x->db, x->api->cfg, id) < 0)
         return x->res->status ? -1 : api_model_error(x);
     return api_reply(x, 204, NULL);
 }

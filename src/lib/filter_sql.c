@@ -333,6 +333,8 @@ add_page(struct qvd_filter_sql *pg, const struct qvd_filter_sql *order,
 {
     qvd_buf_adds(&pg->text, " ORDER BY ");
     qvd_filter_add_sql(pg, order);
+    if (q->every_row)
+        return;
     qvd_buf_adds(&pg->text, " LIMIT ");
     qvd_filter_add_int(pg, q->limit);
     qvd_buf_adds(&pg->text, " OFFSET ");
@@ -353,7 +355,8 @@ qvd_filter_list_build(const struct qvd_resource *r, const struct qvd_list_query 
     if (r->njoins > QVD_FILTER_MAX_JOINS)
         return qvd_model_fail(QVD_MODEL_INTERNAL, "%s: more than %d joins", r->name,
                               QVD_FILTER_MAX_JOINS);
-    if (id == NULL && (q->offset < 0 || q->limit < 1 || q->limit > QVD_LIST_MAX_LIMIT))
+    if (id == NULL && !q->every_row &&
+        (q->offset < 0 || q->limit < 1 || q->limit > QVD_LIST_MAX_LIMIT))
         return qvd_model_fail(QVD_MODEL_INVALID, "offset must be 0 or more and limit 1 to %d",
                               QVD_LIST_MAX_LIMIT);
     if (id != NULL && r->id_sql == NULL)
@@ -368,6 +371,8 @@ qvd_filter_list_build(const struct qvd_resource *r, const struct qvd_list_query 
     for (size_t i = 0; i < out->nfields; i++) {
         qvd_buf_adds(&pg->text, i ? ", " : "");
         qvd_filter_add_expr(pg, out->fields[i]->sql, agg);
+        /* named as the field, for a front-end that prints a statement's columns */
+        qvd_buf_printf(&pg->text, " AS \"%s\"", out->fields[i]->name);
     }
     qvd_buf_adds(&pg->text, out->nfields ? " FROM " : "NULL FROM ");
     if (id != NULL) {
@@ -391,7 +396,7 @@ qvd_filter_list_build(const struct qvd_resource *r, const struct qvd_list_query 
         qvd_buf_adds(&pg->text, " ORDER BY ");
         qvd_filter_add_sql(pg, &order);
     }
-    if (id == NULL && q->count) {
+    if (id == NULL && q->count && !q->every_row) {
         qvd_buf_adds(&out->count.text, "SELECT count(*) FROM ");
         add_from(&out->count, r, jw);
         add_where(&out->count, &where);

@@ -49,8 +49,9 @@ int qvd_model_host_find(struct qvd_db *db, const char *name, int64_t *id);
 /* The DI of `osf_id` carrying `tag`: 1 found, 0 none, -1 error. */
 int qvd_model_di_by_tag(struct qvd_db *db, int64_t osf_id, const char *tag, int64_t *di_id);
 
-/* ---- listing: a statement to step, columns named for display; NULL on error ----
- * Filters: id < 0, tenant_id < -1 and NULL strings mean "any". */
+/* ---- listing: the objects are listed through their description (resource.h,
+ * qvd_resource_list and qvd_resource_rows); a front-end's simple filter, where id < 0,
+ * tenant_id < -1 and NULL strings mean "any" (qvd-admin local's options). */
 struct qvd_model_filter {
     int64_t id;
     int64_t tenant_id;
@@ -62,12 +63,6 @@ struct qvd_model_filter {
     {                                                                                              \
         -1, -2, -1, -1, NULL                                                                       \
     }
-struct qvd_stmt *qvd_model_tenant_list(struct qvd_db *db, const struct qvd_model_filter *f);
-struct qvd_stmt *qvd_model_user_list(struct qvd_db *db, const struct qvd_model_filter *f);
-struct qvd_stmt *qvd_model_osf_list(struct qvd_db *db, const struct qvd_model_filter *f);
-struct qvd_stmt *qvd_model_di_list(struct qvd_db *db, const struct qvd_model_filter *f);
-struct qvd_stmt *qvd_model_vm_list(struct qvd_db *db, const struct qvd_model_filter *f);
-struct qvd_stmt *qvd_model_host_list(struct qvd_db *db, const struct qvd_model_filter *f);
 /* configs rows of one tenant (-1 global), or of all tenants when tenant_id < -1 */
 struct qvd_stmt *qvd_model_config_list(struct qvd_db *db, int64_t tenant_id, const char *key);
 struct qvd_stmt *qvd_model_prop_list(struct qvd_db *db, const char *object, int64_t object_id);

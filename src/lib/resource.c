@@ -11,10 +11,24 @@
 #include "model_int.h"
 #include "resource.h"
 
+/* A field names only what it has: a read-only one no limits (they stay zero). */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 #define INT QVD_FIELD_INT
 #define TEXT QVD_FIELD_TEXT
 #define BOOL QVD_FIELD_BOOL
 #define BASIC QVD_FIELD_BASIC
+#define C QVD_FIELD_CREATE
+#define U QVD_FIELD_UPDATE
+#define CU QVD_FIELD_WRITE
+#define REQ QVD_FIELD_REQUIRED
+#define NAME QVD_FIELD_NAME
+#define RES_INPUTS(a) .inputs = (a), .ninputs = sizeof(a) / sizeof((a)[0])
+/* The limits the fields share: names (64 bytes), free text, ids of other objects. */
+#define NAME_LEN 1, 64
+#define TEXT_LEN 0, 4096
+#define REF_ID 1, INT32_MAX
+#define TENANT_ID -1, INT32_MAX
 #define RES_FIELDS(a) .fields = (a), .nfields = sizeof(a) / sizeof((a)[0])
 #define RES_JOINS(a) .joins = (a), .njoins = sizeof(a) / sizeof((a)[0])
 
@@ -24,9 +38,9 @@ static const struct qvd_join user_joins[] = {{"t", "JOIN tenants t ON t.id = u.t
 /* ---- tenants ---- */
 static const struct qvd_field tenant_fields[] = {
     {"id", "t.id", INT, BASIC},
-    {"name", "t.name", TEXT, BASIC},
+    {"name", "t.name", TEXT, BASIC | CU | REQ | NAME, NAME_LEN},
     {"blocked", "t.blocked", BOOL, 0},
-    {"description", "t.description", TEXT, 0},
+    {"description", "t.description", TEXT, CU, TEXT_LEN},
     /* (no VM count: it would read every VM of every tenant listed; /stats counts them) */
     {"users", "(SELECT count(*) FROM users x WHERE x.tenant_id = t.id)", INT, 0},
 };
@@ -37,19 +51,23 @@ static const struct qvd_resource tenants = {
     .tenant_sql = "t.id",
     .id_sql = "t.id",
     RES_FIELDS(tenant_fields),
+    .ops = &qvd_tenant_ops,
 };
 
 /* ---- users ---- */
 static const struct qvd_field user_fields[] = {
     {"id", "u.id", INT, BASIC},
-    {"name", "u.login", TEXT, BASIC},
-    {"tenant_id", "u.tenant_id", INT, 0},
+    {"name", "u.login", TEXT, BASIC | CU | REQ | NAME, NAME_LEN},
+    {"tenant_id", "u.tenant_id", INT, C, TENANT_ID},
     {"tenant", "t.name", TEXT, 0},
     {"blocked", "u.blocked", BOOL, 0},
-    {"language", "u.language", TEXT, 0},
-    {"description", "u.description", TEXT, 0},
+    {"language", "u.language", TEXT, U, 1, 16, "es,en,auto,default"},
+    {"description", "u.description", TEXT, CU, TEXT_LEN},
     {"vms", "(SELECT count(*) FROM vms x WHERE x.user_id = u.id)", INT, 0},
     {"created", "u.created_ts", INT, 0},
+};
+static const struct qvd_field user_inputs[] = {
+    {"password", NULL, TEXT, C | REQ, 1, 1024},
 };
 static const struct qvd_resource users = {
     .name = "users",
@@ -59,6 +77,8 @@ static const struct qvd_resource users = {
     .id_sql = "u.id",
     RES_FIELDS(user_fields),
     RES_JOINS(user_joins),
+    RES_INPUTS(user_inputs),
+    .ops = &qvd_user_ops,
 };
 
 /* ---- VMs ---- */
@@ -71,14 +91,14 @@ static const struct qvd_join vm_joins[] = {
 };
 static const struct qvd_field vm_fields[] = {
     {"id", "v.id", INT, BASIC},
-    {"name", "v.name", TEXT, BASIC},
-    {"user_id", "v.user_id", INT, 0},
+    {"name", "v.name", TEXT, BASIC | CU | REQ | NAME, NAME_LEN},
+    {"user_id", "v.user_id", INT, C | REQ, REF_ID, NULL, "users"},
     {"user", "u.login", TEXT, 0},
     {"tenant_id", "u.tenant_id", INT, 0},
     {"tenant", "t.name", TEXT, 0},
-    {"osf_id", "v.osf_id", INT, 0},
+    {"osf_id", "v.osf_id", INT, C | REQ, REF_ID, NULL, "osfs"},
     {"osf", "o.name", TEXT, 0},
-    {"di_tag", "v.di_tag", TEXT, 0},
+    {"di_tag", "v.di_tag", TEXT, CU | NAME, 1, 128},
     {"di_id", "r.current_di_id", INT, 0},
     {"ip", "v.ip", TEXT, 0},
     {"mac", "v.mac", TEXT, 0},
@@ -90,7 +110,7 @@ static const struct qvd_field vm_fields[] = {
     {"blocked", "r.blocked", BOOL, 0},
     {"expiration_soft", "r.vm_expiration_soft", INT, 0},
     {"expiration_hard", "r.vm_expiration_hard", INT, 0},
-    {"description", "v.description", TEXT, 0},
+    {"description", "v.description", TEXT, CU, TEXT_LEN},
     {"created", "v.created_ts", INT, 0},
 };
 static const struct qvd_resource vms = {
@@ -101,6 +121,8 @@ static const struct qvd_resource vms = {
     .id_sql = "v.id",
     RES_FIELDS(vm_fields),
     RES_JOINS(vm_joins),
+    .ops = &qvd_vm_ops,
+    .tenant_ref = "user_id",
 };
 
 /* ---- hosts (shared by every tenant) ---- */
@@ -108,17 +130,17 @@ static const struct qvd_join host_joins[] = {
     {"r", "LEFT JOIN host_runtimes r ON r.host_id = h.id"}};
 static const struct qvd_field host_fields[] = {
     {"id", "h.id", INT, BASIC},
-    {"name", "h.name", TEXT, BASIC},
-    {"address", "h.address", TEXT, 0},
-    {"frontend", "h.frontend", BOOL, 0},
-    {"backend", "h.backend", BOOL, 0},
+    {"name", "h.name", TEXT, BASIC | CU | REQ | NAME, NAME_LEN},
+    {"address", "h.address", TEXT, CU | REQ | NAME, 1, 255},
+    {"frontend", "h.frontend", BOOL, CU},
+    {"backend", "h.backend", BOOL, CU},
     {"state", "r.state", TEXT, 0},
     {"blocked", "r.blocked", BOOL, 0},
     {"ok_ts", "r.ok_ts", INT, 0},
     {"usable_ram", "r.usable_ram", INT, 0},
     {"usable_cpu", "r.usable_cpu", INT, 0},
     {"vms", "(SELECT count(*) FROM vm_runtimes x WHERE x.host_id = h.id)", INT, 0},
-    {"description", "h.description", TEXT, 0},
+    {"description", "h.description", TEXT, CU, TEXT_LEN},
 };
 static const struct qvd_resource hosts = {
     .name = "hosts",
@@ -128,22 +150,23 @@ static const struct qvd_resource hosts = {
     .id_sql = "h.id",
     RES_FIELDS(host_fields),
     RES_JOINS(host_joins),
+    .ops = &qvd_host_ops,
 };
 
 /* ---- OSFs ---- */
 static const struct qvd_join osf_joins[] = {{"t", "JOIN tenants t ON t.id = o.tenant_id"}};
 static const struct qvd_field osf_fields[] = {
     {"id", "o.id", INT, BASIC},
-    {"name", "o.name", TEXT, BASIC},
-    {"tenant_id", "o.tenant_id", INT, 0},
+    {"name", "o.name", TEXT, BASIC | CU | REQ | NAME, NAME_LEN},
+    {"tenant_id", "o.tenant_id", INT, C, TENANT_ID},
     {"tenant", "t.name", TEXT, 0},
-    {"memory", "o.memory", INT, 0},
-    {"use_overlay", "o.use_overlay", BOOL, 0},
-    {"user_storage_size", "o.user_storage_size", INT, 0},
-    {"is_application", "o.is_application", BOOL, 0},
+    {"memory", "o.memory", INT, CU, 16, 1024 * 1024}, /* MiB */
+    {"use_overlay", "o.use_overlay", BOOL, CU},
+    {"user_storage_size", "o.user_storage_size", INT, CU, 0, 1024 * 1024 * 1024}, /* MiB */
+    {"is_application", "o.is_application", BOOL, CU},
     {"dis", "(SELECT count(*) FROM dis x WHERE x.osf_id = o.id)", INT, 0},
     {"vms", "(SELECT count(*) FROM vms x WHERE x.osf_id = o.id)", INT, 0},
-    {"description", "o.description", TEXT, 0},
+    {"description", "o.description", TEXT, CU, TEXT_LEN},
 };
 static const struct qvd_resource osfs = {
     .name = "osfs",
@@ -153,6 +176,7 @@ static const struct qvd_resource osfs = {
     .id_sql = "o.id",
     RES_FIELDS(osf_fields),
     RES_JOINS(osf_joins),
+    .ops = &qvd_osf_ops,
 };
 
 /* ---- DIs: in the tenant of their OSF ---- */
@@ -162,21 +186,24 @@ static const struct qvd_join di_joins[] = {
 };
 static const struct qvd_field di_fields[] = {
     {"id", "d.id", INT, BASIC},
-    {"version", "d.version", TEXT, BASIC},
-    {"osf_id", "d.osf_id", INT, 0},
+    {"version", "d.version", TEXT, BASIC | C | NAME, 1, 64},
+    {"osf_id", "d.osf_id", INT, C | REQ, REF_ID, NULL, "osfs"},
     {"osf", "o.name", TEXT, 0},
     {"tenant_id", "o.tenant_id", INT, 0},
     {"path", "d.path", TEXT, 0},
     {"blocked", "d.blocked", BOOL, 0},
     {"state", "r.state", TEXT, 0},
-    /* fixed tags (the version) first, as model_list.c shows them */
+    /* fixed tags (the version) first */
     {"tags",
      "(SELECT @AGG@(x.tag, ',') FROM (SELECT g.tag FROM di_tags g WHERE g.di_id = d.id"
      " ORDER BY g.fixed DESC, g.tag) x)",
      TEXT, 0},
-    {"description", "d.description", TEXT, 0},
+    {"description", "d.description", TEXT, CU, TEXT_LEN},
     {"created", "d.created_ts", INT, 0},
 };
+/* the DI's image to import: qvd-api names a file of path.storage.staging, qvd-admin a path */
+static const struct qvd_field di_inputs[] = {
+    {"file", NULL, TEXT, C | REQ | QVD_FIELD_FILE, 1, 4096}};
 static const struct qvd_resource dis = {
     .name = "dis",
     .object = "di",
@@ -185,6 +212,9 @@ static const struct qvd_resource dis = {
     .id_sql = "d.id",
     RES_FIELDS(di_fields),
     RES_JOINS(di_joins),
+    RES_INPUTS(di_inputs),
+    .ops = &qvd_di_ops,
+    .tenant_ref = "osf_id",
 };
 
 /* ---- tags: in the tenant of their OSF ---- */
@@ -226,16 +256,19 @@ static const struct qvd_resource configs = {
 static const struct qvd_join admin_joins[] = {{"t", "JOIN tenants t ON t.id = a.tenant_id"}};
 static const struct qvd_field admin_fields[] = {
     {"id", "a.id", INT, BASIC},
-    {"name", "a.name", TEXT, BASIC},
-    {"tenant_id", "a.tenant_id", INT, 0},
+    {"name", "a.name", TEXT, BASIC | CU | REQ | NAME, NAME_LEN},
+    {"tenant_id", "a.tenant_id", INT, C, TENANT_ID},
     {"tenant", "t.name", TEXT, 0},
     {"blocked", "a.blocked", BOOL, 0},
-    {"description", "a.description", TEXT, 0},
+    {"description", "a.description", TEXT, CU, TEXT_LEN},
     {"roles",
      "(SELECT @AGG@(x.name, ',') FROM (SELECT y.name FROM administrator_roles z"
      " JOIN roles y ON y.id = z.role_id WHERE z.administrator_id = a.id ORDER BY y.name) x)",
      TEXT, 0},
     {"created", "a.created_ts", INT, 0},
+};
+static const struct qvd_field admin_inputs[] = {
+    {"password", NULL, TEXT, C | REQ, 1, 1024},
 };
 static const struct qvd_resource administrators = {
     .name = "administrators",
@@ -245,17 +278,19 @@ static const struct qvd_resource administrators = {
     .id_sql = "a.id",
     RES_FIELDS(admin_fields),
     RES_JOINS(admin_joins),
+    RES_INPUTS(admin_inputs),
+    .ops = &qvd_admin_ops,
 };
 
 /* ---- roles ---- */
 static const struct qvd_join role_joins[] = {{"t", "JOIN tenants t ON t.id = r.tenant_id"}};
 static const struct qvd_field role_fields[] = {
     {"id", "r.id", INT, BASIC},
-    {"name", "r.name", TEXT, BASIC},
-    {"tenant_id", "r.tenant_id", INT, 0},
+    {"name", "r.name", TEXT, BASIC | CU | REQ | NAME, NAME_LEN},
+    {"tenant_id", "r.tenant_id", INT, C, TENANT_ID},
     {"tenant", "t.name", TEXT, 0},
     {"fixed", "r.fixed", BOOL, 0},
-    {"description", "r.description", TEXT, 0},
+    {"description", "r.description", TEXT, CU, TEXT_LEN},
     {"inherits",
      "(SELECT @AGG@(x.name, ',') FROM (SELECT y.name FROM role_roles z"
      " JOIN roles y ON y.id = z.inherited_id WHERE z.inheritor_id = r.id ORDER BY y.name) x)",
@@ -270,6 +305,7 @@ static const struct qvd_resource roles = {
     .id_sql = "r.id",
     RES_FIELDS(role_fields),
     RES_JOINS(role_joins),
+    .ops = &qvd_role_ops,
 };
 
 /* ---- the audit log: names are copied into each row, so it needs no join ---- */
@@ -433,6 +469,18 @@ out:
     json_decref(rows);
     qvd_filter_list_free(&l);
     return rc;
+}
+
+struct qvd_stmt *
+qvd_resource_rows(struct qvd_db *db, const struct qvd_resource *r, const struct qvd_list_query *q)
+{
+    struct qvd_filter_list l;
+    struct qvd_stmt *st = NULL;
+
+    if (qvd_filter_list_build(r, q, db->ops->string_agg, NULL, &l) == 0)
+        st = run(db, &l.page);
+    qvd_filter_list_free(&l);
+    return st;
 }
 
 int

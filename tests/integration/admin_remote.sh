@@ -249,7 +249,8 @@ refused "unknown object" 2 "unknown object" rq frob get
 refused "no verb" 2 "no verb" rq vm web1
 refused "a verb of another object" 2 "no verb" rq osf desktop start
 refused "bad --format" 2 "format" rq --format xml vm get
-refused "a bad value for an integer field" 2 "give a number" rq osf new name=x memory=lots
+refused "a bad value for an integer field is qvd-api's refusal" 1 "member 'memory' must be an integer" \
+  rq osf new name=x memory=lots
 refused "a URL that is not https or unix" 2 "TLS" "$ADMIN" --url http://127.0.0.1:1 vm get
 
 # ---- configuration sources ----

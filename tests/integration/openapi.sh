@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # openapi.sh: docs/openapi.yaml stays true to the sources, read without starting anything:
-# it parses as OpenAPI 3.0.3 with every $ref resolved; every resource of src/lib/resource.c
-# has its list path (and its get path when its rows have ids) whose row schema has exactly
-# the resource's fields, JSON types and ACL object; every create/update/delete of
-# src/api/h_objects.c is there with the same body members (names, types, required, no
-# others); every action of the actions[] table of src/api/h_actions.c has its path with
+# it parses as OpenAPI 3.0.3 with every $ref resolved; every resource of the objects'
+# description (src/lib/resource.c, as tests/helpers/describe prints it) has its list path
+# (and its get path when its rows have ids) whose row schema has exactly the resource's
+# listed fields, JSON types and ACL object; every create/update/delete the description
+# allows is there with the same body members (names, types, required, limits, no others);
+# every action of the actions[] table of src/api/h_actions.c has its path with
 # its ACL; every member of an api_member table is in some request body; and the error code
 # enum holds exactly the codes src/api/*.c answers.
 . "$(dirname "$0")/../lib.sh"
 t_init
 DOC=$QVD_TOP/docs/openapi.yaml
+DESCRIBE=$QVD_BUILD/tests/helpers/describe
+[ -x "$DESCRIBE" ] || { t_fail "tests/helpers/describe is built"; exit 1; }
+"$DESCRIBE" >"$T_DIR/description.json" || { t_fail "describe prints the description"; exit 1; }
 
 [ -f "$DOC" ] || { t_fail "docs/openapi.yaml exists"; exit 1; }
 if ! python3 -c 'import yaml' 2>/dev/null; then
@@ -18,8 +22,8 @@ if ! python3 -c 'import yaml' 2>/dev/null; then
 fi
 
 # The checks print one line each: "ok<TAB>NAME" or "fail<TAB>NAME<TAB>DETAIL".
-python3 - "$QVD_TOP" >"$T_DIR/out" 2>"$T_DIR/err" <<'PY'
-import glob, os, re, sys
+python3 - "$QVD_TOP" "$T_DIR/description.json" >"$T_DIR/out" 2>"$T_DIR/err" <<'PY'
+import glob, json, os, re, sys
 import yaml
 
 top = sys.argv[1]
@@ -105,30 +109,16 @@ def json_type(prop):
         return json_type(prop["allOf"][0])
     return prop.get("type")
 
-# ---- (b) the resources of src/lib/resource.c ----
-res_c = src("src/lib/resource.c")
-FIELD_RE = re.compile(
-    r'\{\s*"(\w+)"\s*,\s*((?:"(?:[^"\\]|\\.)*"\s*)+),\s*(INT|TEXT|BOOL)\s*,\s*(BASIC|0)\s*\}')
-field_tables = {}
-for m in re.finditer(r"static const struct qvd_field (\w+)\[\] = \{(.*?)\n\};", res_c, re.S):
-    field_tables[m.group(1)] = [(f.group(1), f.group(3), f.group(4) == "BASIC")
-                                for f in FIELD_RE.finditer(m.group(2))]
-resources = []
-for m in re.finditer(r"static const struct qvd_resource \w+ = \{(.*?)\n\};", res_c, re.S):
-    body = m.group(1)
-    name = re.search(r'\.name = "(\w+)"', body)
-    obj = re.search(r'\.object = "(\w+)"', body)
-    fields = re.search(r"RES_FIELDS\((\w+)\)", body)
-    if not (name and obj and fields) or not field_tables.get(fields.group(1)):
-        resources.append((name.group(1) if name else "?", None, None, None))
-        continue
-    resources.append((name.group(1), obj.group(1), field_tables[fields.group(1)],
-                      not re.search(r"\.id_sql = NULL", body)))
-names_grep = re.findall(r'\.name = "(\w+)"', res_c)
+# ---- (b) the resources of the description ----
+with open(sys.argv[2]) as f:
+    described = json.load(f)
+TYPE_NAME = {"integer": "INT", "string": "TEXT", "boolean": "BOOL"}
+resources = [(r["name"], r["object"],
+              [(f["name"], TYPE_NAME[f["type"]], f["basic"]) for f in r["fields"] if f["listed"]],
+              r["id"]) for r in described]
 problems = []
-if not resources or sorted(r[0] for r in resources) != sorted(names_grep):
-    problems.append("cannot read the resource descriptors of src/lib/resource.c (found %s, "
-                    ".name gives %s)" % ([r[0] for r in resources], names_grep))
+if len(resources) < 10:
+    problems.append("the description has only %d resources" % len(resources))
 for name, obj, fields, has_id in resources:
     if fields is None:
         problems.append("cannot read the fields of resource " + name)
@@ -177,28 +167,26 @@ for name, obj, fields, has_id in resources:
 report("each resource's row schema has its fields, JSON types, basic fields and ACL object",
        problems)
 
-# ---- create, update and delete bodies of src/api/h_objects.c ----
-obj_c = src("src/api/h_objects.c")
-MEMBER_RE = re.compile(r'\{\s*"(\w+)"\s*,\s*API_(STR|INT|BOOL)\s*,\s*(true|false)\s*\}')
-API_TYPES = {"STR": "string", "INT": "integer", "BOOL": "boolean"}
-def function(text, name):
-    m = re.search(r"\n%s\(struct api_ctx[^)]*\)\n\{(.*?)\n\}\n" % name, text, re.S)
-    return m.group(1) if m else ""
-def branches(body):
-    """resource -> the text of its `strcmp(name, "X") == 0` branch"""
-    parts = re.split(r'strcmp\(name, "(\w+)"\) == 0', body)
-    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+# ---- create, update and delete bodies: the description's members ----
+def limits_of(prop):
+    """(min, max) the schema gives a member: minimum/maximum, minLength/maxLength"""
+    prop = deref(prop)
+    for part in prop.get("allOf", []):
+        lo, hi = limits_of(part)
+        if lo is not None or hi is not None:
+            return lo, hi
+    if "minimum" in prop or "maximum" in prop:
+        return prop.get("minimum"), prop.get("maximum")
+    return prop.get("minLength"), prop.get("maxLength")
 problems = []
 seen = 0
-for fn, path_fmt, method in (("api_h_create", "/%s", "post"),
-                             ("api_h_update", "/%s/{id}", "patch")):
-    for res, text in branches(function(obj_c, fn)).items():
-        m = re.search(r"api_member m\[\] = \{(.*?)\{0\}\s*\};", text, re.S)
-        if not m:
+for r in described:
+    for verb, path_fmt, method in (("create", "/%s", "post"), ("update", "/%s/{id}", "patch")):
+        if not r["verbs"][verb]:
             continue
         seen += 1
-        members = MEMBER_RE.findall(m.group(1))
-        path = path_fmt % res
+        members = [f for f in r["fields"] if f[verb]]
+        path = path_fmt % r["name"]
         op = op_of(path, method)
         if not op:
             problems.append("no %s %s" % (method.upper(), path))
@@ -210,35 +198,44 @@ for fn, path_fmt, method in (("api_h_create", "/%s", "post"),
         props = schema.get("properties", {})
         if schema.get("additionalProperties") is not False:
             problems.append("%s %s: additionalProperties is not false" % (method.upper(), path))
-        names = {n for n, _, _ in members}
+        names = {f["name"] for f in members}
         if set(props) != names:
-            problems.append("%s %s: members %s, h_objects.c has %s"
+            problems.append("%s %s: members %s, the description has %s"
                             % (method.upper(), path, sorted(props), sorted(names)))
-        for n, t, _ in members:
-            if n in props and json_type(props[n]) != API_TYPES[t]:
-                problems.append("%s %s: %s is %s, h_objects.c says %s"
-                                % (method.upper(), path, n, json_type(props[n]), API_TYPES[t]))
-        req = sorted(n for n, _, r in members if r == "true")
+        for f in members:
+            if f["name"] not in props:
+                continue
+            if json_type(props[f["name"]]) != f["type"]:
+                problems.append("%s %s: %s is %s, the description says %s"
+                                % (method.upper(), path, f["name"], json_type(props[f["name"]]),
+                                   f["type"]))
+            if f["type"] != "boolean" and limits_of(props[f["name"]]) != (f["min"], f["max"]):
+                problems.append("%s %s: %s has limits %s, the description %s"
+                                % (method.upper(), path, f["name"], limits_of(props[f["name"]]),
+                                   (f["min"], f["max"])))
+        req = sorted(f["name"] for f in members if verb == "create" and f["required"])
         if sorted(schema.get("required", [])) != req:
-            problems.append("%s %s: required %s, h_objects.c says %s"
+            problems.append("%s %s: required %s, the description says %s"
                             % (method.upper(), path, sorted(schema.get("required", [])), req))
-deleted = re.findall(r'strcmp\(name, "(\w+)"\) == 0', function(obj_c, "api_h_delete"))
+deleted = [r["name"] for r in described if r["verbs"]["delete"]]
 for res in deleted:
     if not op_of("/%s/{id}" % res, "delete"):
         problems.append("no DELETE /%s/{id}" % res)
 for p, item in paths.items():
     m = re.fullmatch(r"/(\w+)/\{id\}", p)
     if m and "delete" in item and m.group(1) not in deleted:
-        problems.append("DELETE %s is documented but h_objects.c deletes no %s" % (p, m.group(1)))
+        problems.append("DELETE %s is documented but the description deletes no %s"
+                        % (p, m.group(1)))
 if seen < 10:
-    problems.append("found only %d create/update member tables in h_objects.c" % seen)
-report("create, update and delete of h_objects.c: paths and bodies (members, types, required,"
-       " additionalProperties false)", problems)
+    problems.append("the description has only %d create/update verbs" % seen)
+report("create, update and delete of the description: paths and bodies (members, types,"
+       " required, limits, additionalProperties false)", problems)
 
 # ---- (c) the actions of src/api/h_actions.c ----
 act_c = src("src/api/h_actions.c")
 m = re.search(r"static const struct action actions\[\] = \{(.*?)\n\};", act_c, re.S)
-actions = re.findall(r'\{\s*"(\w+)"\s*,\s*"(\w+)"\s*,\s*"([\w.]+)"\s*\}', m.group(1) if m else "")
+actions = re.findall(r'\{\s*"(\w+)"\s*,\s*"(\w+)"\s*,\s*"([\w.]+)"\s*(?:,\s*\w+\s*)?\}',
+                     m.group(1) if m else "")
 problems = [] if actions else ["cannot read the actions[] table of src/api/h_actions.c"]
 for res, name, acl in actions:
     path = "/%s/{id}/%s" % (res, name)
@@ -250,6 +247,8 @@ for res, name, acl in actions:
 report("every action of h_actions.c (%d) has its POST path with its ACL" % len(actions), problems)
 
 # ---- every api_member of src/api is in some request body ----
+MEMBER_RE = re.compile(r'\{\s*"(\w+)"\s*,\s*API_(STR|INT|BOOL)\s*,\s*(true|false)\s*\}')
+API_TYPES = {"STR": "string", "INT": "integer", "BOOL": "boolean"}
 documented = {}
 for name, s in comps.get("schemas", {}).items():
     if s.get("additionalProperties") is False:

@@ -679,6 +679,59 @@ count_joins_only_what_the_filter_needs(void **state)
     qvd_filter_list_free(&l);
 }
 
+/* ---- the one validation of create and update bodies ---- */
+
+/* The check of `body` (JSON text) for r: 0, or -1 with the code and a message naming `name`. */
+static void
+refused(const char *res, const char *body, unsigned how, const char *code, const char *name)
+{
+    json_t *v = json_loads(body, 0, NULL);
+    const char *c = NULL;
+
+    assert_non_null(v);
+    assert_int_equal(qvd_resource_check(qvd_resource_find(res), v, how, &c), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+    assert_string_equal(c, code);
+    assert_non_null(strstr(qvd_strerror(), name));
+    json_decref(v);
+}
+
+static void
+accepted(const char *res, const char *body, unsigned how)
+{
+    json_t *v = json_loads(body, 0, NULL);
+    assert_int_equal(qvd_resource_check(qvd_resource_find(res), v, how, NULL), 0);
+    json_decref(v);
+}
+
+static void
+bodies_are_checked_against_the_description(void **state)
+{
+    (void)state;
+    accepted("osfs", "{\"name\": \"d\", \"memory\": 512, \"use_overlay\": 1}", QVD_CHECK_CREATE);
+    refused("osfs", "{\"name\": \"d\", \"memory\": -1}", QVD_CHECK_CREATE, "invalid",
+            "member 'memory' is -1: give 16..1048576");
+    refused("osfs", "{\"memory\": \"lots\"}", 0, "wrong_type",
+            "member 'memory' must be an integer");
+    refused("osfs", "{\"use_overlay\": 2}", 0, "wrong_type", "use_overlay");
+    refused("osfs", "{\"memory\": 512}", QVD_CHECK_CREATE, "missing_field", "member 'name'");
+    accepted("osfs", "{\"memory\": 512}", QVD_CHECK_CREATE | QVD_CHECK_PARTIAL);
+    refused("osfs", "{\"tenant_id\": 2}", 0, "unknown_field", "tenant_id"); /* not on update */
+    refused("users", "{\"name\": \" bob\"}", 0, "invalid", "member 'name' starts or ends");
+    refused("users", "{\"language\": \"fr\"}", 0, "invalid", "es,en,auto,default");
+    refused("users", "{\"name\": \"\"}", 0, "invalid", "member 'name' is empty");
+    accepted("users", "{\"name\": \"bob\", \"password\": \"pw\"}", QVD_CHECK_CREATE);
+    refused("users", "{\"name\": \"bob\"}", QVD_CHECK_CREATE, "missing_field", "password");
+    refused("tags", "{\"tag\": \"x\"}", 0, "unknown_field", "tag"); /* read-only */
+    /* every writable member has limits that let something through */
+    for (size_t i = 0; qvd_resources[i] != NULL; i++)
+        for (size_t f = 0; f < qvd_resources[i]->nfields; f++) {
+            const struct qvd_field *fl = &qvd_resources[i]->fields[f];
+            if (fl->flags & QVD_FIELD_WRITE && fl->type != QVD_FIELD_BOOL)
+                assert_true(fl->min <= fl->max && fl->max > 0);
+        }
+}
+
 #define T(name) cmocka_unit_test(name)
 
 int
@@ -703,6 +756,7 @@ main(void)
         T(injection_is_bound_or_refused),
         T(limits_are_refused_with_a_reason),
         T(count_joins_only_what_the_filter_needs),
+        T(bodies_are_checked_against_the_description),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
