@@ -34,7 +34,6 @@ struct api_feed;
 
 struct api {
     struct qvd_config *cfg;
-    struct qvd_db *db; /* the loop's own connection (live feed) */
     struct event_base *base;
     SSL_CTX *ssl_ctx;
     struct evconnlistener *listeners[API_MAX_LISTENERS];
@@ -112,6 +111,10 @@ int api_pool_start(struct api *a, int nthreads);
 void api_pool_stop(struct api *a);
 /* Queues a request of connection `conn_id`; the pool owns `req`. */
 void api_pool_submit(struct api *a, uint64_t conn_id, struct api_request *req);
+/* Queues other database work (the live feed's looks): work(data, db) on a worker, then
+ * back(data) on the loop, which frees data; drop(data) instead when the pool stops first. */
+void api_pool_run(struct api *a, void (*work)(void *data, struct qvd_db *db),
+                  void (*back)(void *data), void (*drop)(void *data), void *data);
 void api_request_free(struct api_request *r);
 void api_response_free(struct api_response *r);
 

@@ -1,7 +1,9 @@
 /* feed.c: the live feed (GET /api/v1/events, Server-Sent Events). While someone listens,
- * the loop looks every api.events.interval ms for VMs whose state or user state changed
- * since its last look (indexed timestamps) and at the hosts, compares with what it sent
- * last, and sends each listener the changes its tenant and ACLs let it see. */
+ * a worker of the pool looks every api.events.interval ms for VMs whose state or user state
+ * changed since the last look (indexed timestamps) and at the hosts; back on the loop, the
+ * rows are compared with what was sent last, and each listener gets the changes its tenant
+ * and ACLs let it see. The loop never waits on the database: one look at a time, and a
+ * slow look only delays the next. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,26 @@ struct api_feed {
     int64_t since;          /* epoch second of the last look */
     int64_t last_keepalive; /* epoch second */
     bool primed;            /* hosts: the first look only records them */
+    bool looking;           /* a look is queued or running on a worker */
+};
+
+/* One look, filled on a worker: copies of the rows, read on the loop. */
+struct look {
+    struct api_feed *f;
+    int64_t since, now;
+    int rc;
+    char err[256];
+    struct vm_row {
+        int64_t id, tenant_id, host_id;
+        char state[16], user_state[16];
+    } * vms;
+    size_t nvms;
+    struct host_row {
+        int64_t id;
+        char state[16];
+        bool blocked;
+    } * hosts;
+    size_t nhosts;
 };
 
 static void
@@ -122,13 +144,6 @@ put_vm(void *arg, const struct qvd_model_vm_seen *s)
 }
 
 static void
-look_vms(struct api_feed *f)
-{
-    if (qvd_model_vm_changes(f->api->db, f->since - 1, put_vm, f) < 0)
-        log_warn("live feed: %s", qvd_strerror());
-}
-
-static void
 put_host(void *arg, const struct qvd_model_host_seen *s)
 {
     struct api_feed *f = arg;
@@ -156,11 +171,88 @@ put_host(void *arg, const struct qvd_model_host_seen *s)
     json_decref(d);
 }
 
+/* On a worker: copies of the rows (the model's strings live during its call only). */
 static void
-look_hosts(struct api_feed *f)
+keep_vm(void *arg, const struct qvd_model_vm_seen *s)
 {
-    if (qvd_model_host_states(f->api->db, put_host, f) < 0)
-        log_warn("live feed: %s", qvd_strerror());
+    struct look *k = arg;
+    struct vm_row *r;
+
+    k->vms = qvd_xrealloc(k->vms, (k->nvms + 1) * sizeof(*k->vms));
+    r = &k->vms[k->nvms++];
+    r->id = s->id;
+    r->tenant_id = s->tenant_id;
+    r->host_id = s->host_id;
+    snprintf(r->state, sizeof(r->state), "%s", s->state);
+    snprintf(r->user_state, sizeof(r->user_state), "%s", s->user_state);
+}
+
+static void
+keep_host(void *arg, const struct qvd_model_host_seen *s)
+{
+    struct look *k = arg;
+    struct host_row *r;
+
+    k->hosts = qvd_xrealloc(k->hosts, (k->nhosts + 1) * sizeof(*k->hosts));
+    r = &k->hosts[k->nhosts++];
+    r->id = s->id;
+    r->blocked = s->blocked;
+    snprintf(r->state, sizeof(r->state), "%s", s->state);
+}
+
+static void
+look_work(void *data, struct qvd_db *db)
+{
+    struct look *k = data;
+
+    k->rc = qvd_model_vm_changes(db, k->since, keep_vm, k);
+    if (k->rc == 0)
+        k->rc = qvd_model_host_states(db, keep_host, k);
+    if (k->rc < 0)
+        snprintf(k->err, sizeof(k->err), "%s", qvd_strerror());
+}
+
+static void
+look_drop(void *data)
+{
+    struct look *k = data;
+
+    free(k->vms);
+    free(k->hosts);
+    free(k);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg);
+
+/* Back on the loop: what changed goes to the listeners; the next look is timed. */
+static void
+look_back(void *data)
+{
+    struct look *k = data;
+    struct api_feed *f = k->f;
+
+    f->looking = false;
+    if (k->rc < 0) {
+        log_warn("live feed: %s", k->err);
+    } else if (f->listeners != NULL) {
+        for (size_t i = 0; i < k->nvms; i++) {
+            struct vm_row *r = &k->vms[i];
+            struct qvd_model_vm_seen s = {r->id, r->tenant_id, r->host_id, r->state, r->user_state};
+            put_vm(f, &s);
+        }
+        for (size_t i = 0; i < k->nhosts; i++) {
+            struct host_row *r = &k->hosts[i];
+            struct qvd_model_host_seen s = {r->id, r->state, r->blocked};
+            put_host(f, &s);
+        }
+        f->primed = true; /* hosts: the first look records them */
+        f->since = k->now;
+    }
+    look_drop(k);
+    if (f->listeners != NULL) {
+        struct timeval tv = {f->interval_ms / 1000, (f->interval_ms % 1000) * 1000};
+        evtimer_add(f->tick, &tv);
+    }
 }
 
 static void
@@ -169,12 +261,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     struct api_feed *f = arg;
     int64_t now = time(NULL);
 
-    if (f->listeners == NULL)
-        return;
-    look_vms(f);
-    look_hosts(f);
-    f->primed = true; /* hosts: the first look records them */
-    f->since = now;
+    if (f->listeners == NULL || f->looking)
+        return; /* a look under way times the next one when it comes back */
     if (now - f->last_keepalive >= KEEPALIVE_S) {
         struct listener *l, *next;
         for (l = f->listeners; l; l = next) {
@@ -183,9 +271,12 @@ on_tick(evutil_socket_t fd, short what, void *arg)
         }
         f->last_keepalive = now;
     }
-    struct timeval tv = {f->interval_ms / 1000, (f->interval_ms % 1000) * 1000};
-    if (f->listeners)
-        evtimer_add(f->tick, &tv);
+    struct look *k = qvd_xcalloc(1, sizeof(*k));
+    k->f = f;
+    k->since = f->since - 1;
+    k->now = now;
+    f->looking = true;
+    api_pool_run(f->api, look_work, look_back, look_drop, k);
 }
 
 int

@@ -185,15 +185,16 @@ main(int argc, char **argv)
         qvd_fatal("%s", qvd_strerror());
     if (a.nlisteners == 0)
         qvd_fatal("neither api.address nor api.socket is set: nothing to listen on");
-    a.db = qvd_db_open(a.cfg);
-    if (a.db == NULL || qvd_db_migrate(a.db) < 0)
+    /* the loop holds no connection: the workers have theirs (the live feed's looks too) */
+    struct qvd_db *db = qvd_db_open(a.cfg);
+    if (db == NULL || qvd_db_migrate(db) < 0)
         qvd_fatal("%s", qvd_strerror());
+    qvd_db_close(db);
     if (qvd_daemon_drop(a.cfg, "api.user") < 0)
         qvd_fatal("%s", qvd_strerror());
-    qvd_db_close(a.db);
-    a.db = qvd_db_open(a.cfg);
-    if (a.db == NULL)
+    if ((db = qvd_db_open(a.cfg)) == NULL)
         qvd_fatal("cannot open the database as api.user: %s", qvd_strerror());
+    qvd_db_close(db);
     qvd_acl_count(); /* build the ACL catalogue before the threads */
     threads = qvd_config_int(a.cfg, "api.threads");
     if (api_pool_start(&a, (int)threads) < 0)
@@ -226,7 +227,6 @@ main(int argc, char **argv)
         free(a.socket_path);
     }
     qvd_throttle_free(a.throttle);
-    qvd_db_close(a.db);
     qvd_config_free(a.cfg);
     log_info("stopped");
     return 0;

@@ -15,6 +15,11 @@ struct job {
     uint64_t conn_id;
     struct api_request *req;
     struct api_response *res;
+    /* other work (api_pool_run) instead of a request */
+    void (*work)(void *data, struct qvd_db *db);
+    void (*back)(void *data);
+    void (*drop)(void *data);
+    void *data;
 };
 
 void
@@ -81,6 +86,10 @@ run(void *job, void *ctx)
     struct job *j = job;
     struct api_ctx x = {.api = j->api, .db = ctx, .req = j->req, .object_id = -1};
 
+    if (j->work != NULL) {
+        j->work(j->data, ctx);
+        return;
+    }
     j->res = qvd_xcalloc(1, sizeof(*j->res));
     x.res = j->res;
     api_handle(&x);
@@ -91,6 +100,8 @@ discard(void *job, void *arg)
 {
     struct job *j = job;
 
+    if (j->drop != NULL)
+        j->drop(j->data);
     api_request_free(j->req);
     api_response_free(j->res);
     free(j);
@@ -101,6 +112,11 @@ done(void *job, void *arg)
 {
     struct job *j = job;
 
+    if (j->back != NULL) {
+        j->back(j->data);
+        free(j);
+        return;
+    }
     api_conn_answered(arg, j->conn_id, j->res);
     discard(j, arg);
 }
@@ -131,6 +147,20 @@ api_pool_submit(struct api *a, uint64_t conn_id, struct api_request *req)
     j->api = a;
     j->conn_id = conn_id;
     j->req = req;
+    qvd_workq_submit(a->pool, j);
+}
+
+void
+api_pool_run(struct api *a, void (*work)(void *data, struct qvd_db *db), void (*back)(void *data),
+             void (*drop)(void *data), void *data)
+{
+    struct job *j = qvd_xcalloc(1, sizeof(*j));
+
+    j->api = a;
+    j->work = work;
+    j->back = back;
+    j->drop = drop;
+    j->data = data;
     qvd_workq_submit(a->pool, j);
 }
 
