@@ -147,21 +147,92 @@ if [ $pg_up = 1 ]; then
   pg_stop
 fi
 
-# The same unit tests built with clang, AddressSanitizer and UBSan, and the libFuzzer
-# targets run from their seed corpus for a bounded time each (15 s: the eight or so targets
-# take about two minutes together; bench/fuzz.sh runs them far longer).
-SAN_BUILD=${QVD_SAN_BUILD:-$QVD_BUILD-san}
-if [[ -z "$pattern" || sanitize/fuzz == *$pattern* || sanitize == *$pattern* || fuzz == *$pattern* ]]; then
-  san_ok=1
-  if [ ! -f "$SAN_BUILD/build.ninja" ]; then
-    CC=clang meson setup "$SAN_BUILD" -Dfuzz=true -Db_sanitize=address,undefined \
-      -Db_lundef=false >"$log_dir/san-setup.log" 2>&1 || san_ok=0
+# The sanitizer builds, made once and kept: $QVD_BUILD-san (clang, AddressSanitizer and
+# UBSan, with the libFuzzer targets) and $QVD_BUILD-tsan (clang, ThreadSanitizer, only the
+# programs its runs need). Their programs carry src/lib/sanitizer_options.c's defaults.
+SAN_BUILD=${QVD_SAN_BUILD:-$QVD_BUILD-san} TSAN_BUILD=${QVD_TSAN_BUILD:-$QVD_BUILD-tsan}
+# What runs under them: the daemons' integration suites on ASan+UBSan (asan/NAME: qvd-api,
+# qvd-admin local and remote, qvd-hkd, qvd-l7r, and in l7r.sh sessions through the ASan VMA
+# in an LXC container of the test DI, built from this build's VMA), the threaded code on
+# TSan (tsan/NAME: libqvd's workq, qvd-api's request workers, the L7R's password workers).
+ASAN_SUITES=(api admin admin_remote hkd_control l7r)
+TSAN_UNIT=(test-workq) TSAN_SUITES=(api_throttle l7r_throttle)
+TSAN_TARGETS=(tests/unit/test-workq src/api/qvd-api src/admin/qvd-admin src/hkd/qvd-hkd
+  src/l7r/qvd-l7r src/vma/qvd-vma)
+san_wanted() { [[ -z "$pattern" || $1 == *$pattern* ]]; }
+# san_setup DIR NAME MESON_OPTIONS... [-- NINJA_TARGETS...]: builds DIR; on failure counts
+# NAME/build as failed and returns 1.
+san_setup() {
+  local dir=$1 name=$2 opts=() ok=1
+  shift 2
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    CC=clang meson setup "$dir" "${opts[@]}" >"$log_dir/$name-setup.log" 2>&1 || ok=0
   fi
-  if [ $san_ok = 1 ] && ! ninja -C "$SAN_BUILD" >"$log_dir/san-build.log" 2>&1; then san_ok=0; fi
-  if [ $san_ok = 0 ]; then
-    echo "not ok 1 - sanitizer build (see $log_dir/san-build.log)" >"$log_dir/san.log"
-    account "sanitize/build" "$log_dir/san.log" 1
+  if [ $ok = 1 ] && ! ninja -C "$dir" "$@" >"$log_dir/$name-build.log" 2>&1; then ok=0; fi
+  [ $ok = 1 ] && return 0
+  echo "not ok 1 - $name build (see $log_dir/$name-setup.log, $log_dir/$name-build.log)" >"$log_dir/$name.log"
+  account "$name/build" "$log_dir/$name.log" 1
+  return 1
+}
+# A sanitizer run sends every report to a folder of its own, then san_reports makes each
+# report a failure of the run, whichever process wrote it (a daemon in the background too).
+# The folder is in /tmp with mode 1777: the daemons write it after dropping root. Reports
+# are written unsymbolized (llvm-symbolizer would be a new process, which the seccomp
+# filter of qvd-l7r and qvd-api kills) and symbolized here.
+san_dir() { rm -rf "$1"; mkdir -p "$1" && chmod 1777 "$1"; }
+san_symbolizer=$(command -v llvm-symbolizer || ls /usr/bin/llvm-symbolizer-* 2>/dev/null | tail -1)
+san_symbolize() {
+  local line
+  while IFS= read -r line; do
+    echo "$line"
+    [[ -n "$san_symbolizer" && $line =~ \((/[^+\)]+)\+(0x[0-9a-f]+)\) ]] || continue
+    "$san_symbolizer" --obj="${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" 2>/dev/null |
+      sed -n '/./s/^/        /p'
+  done
+}
+san_reports() {
+  local dir=$1 out=$2 f n
+  n=$(grep -cE '^(ok|not ok) [0-9]+' "$out")
+  for f in "$dir"/*; do
+    [ -s "$f" ] || continue
+    n=$((n + 1))
+    echo "not ok $n - a sanitizer report: $f" >>"$out"
+    san_symbolize <"$f" | sed 's/^/# /' >>"$out"
+  done
+}
+# san_run KIND NAME OUT CMD...: runs CMD (already under its time limit) with KIND's options
+# (asan: ASan+UBSan; tsan), its reports in $log_dir/reports-NAME, and counts it.
+san_run() {
+  local kind=$1 name=$2 out=$3 tmp rc
+  shift 3
+  tmp=$(mktemp -d /tmp/qvd-san.XXXXXX) && chmod 1777 "$tmp"
+  if [ "$kind" = asan ]; then
+    ASAN_OPTIONS=halt_on_error=1:detect_leaks=0:symbolize=0:log_path=$tmp/asan \
+      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:symbolize=0:log_path=$tmp/ubsan \
+      "$@" >"$out" 2>&1
   else
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:symbolize=0:log_path=$tmp/tsan:suppressions=$top/tests/tsan.supp" \
+      "$@" >"$out" 2>&1
+  fi
+  rc=$?
+  san_dir "$log_dir/reports-${name//\//-}"
+  cp -a "$tmp"/. "$log_dir/reports-${name//\//-}"/ 2>/dev/null
+  rm -rf "$tmp"
+  san_reports "$log_dir/reports-${name//\//-}" "$out"
+  account "$name" "$out" "$rc"
+}
+
+# The unit tests on ASan+UBSan (with leak checks), and the libFuzzer targets run from their
+# seed corpus for a bounded time each (15 s: the eight or so targets take about two minutes
+# together; bench/fuzz.sh runs them far longer).
+asan_any=0
+san_wanted sanitize/fuzz && asan_any=1
+for t in "${ASAN_SUITES[@]}"; do san_wanted "asan/$t" && asan_any=1; done
+if [ $asan_any = 1 ] &&
+  san_setup "$SAN_BUILD" sanitize -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
+  if san_wanted sanitize/fuzz; then
     export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     for t in "$SAN_BUILD"/tests/unit/test-*; do
       [ -f "$t" ] && [ -x "$t" ] || continue
@@ -177,7 +248,29 @@ if [[ -z "$pattern" || sanitize/fuzz == *$pattern* || sanitize == *$pattern* || 
       timeout 300 "$f" -max_total_time="${QVD_FUZZ_SECONDS:-15}" -timeout=10 -seed=1 "$corpus" >"$out" 2>&1; rc=$?
       account "$name" "$out" "$rc"
     done
+    unset ASAN_OPTIONS UBSAN_OPTIONS
   fi
+  # The daemons' suites on SQLite, with this build's programs and its own test DI; twice
+  # the usual time limit (the suites' own waits are generous enough).
+  for t in "${ASAN_SUITES[@]}"; do
+    san_wanted "asan/$t" || continue
+    QVD_BUILD=$SAN_BUILD san_run asan "asan/$t" "$log_dir/asan-$t.log" \
+      timeout 1800 bash "tests/integration/$t.sh"
+  done
+fi
+
+tsan_any=0
+for t in "${TSAN_UNIT[@]}" "${TSAN_SUITES[@]}"; do san_wanted "tsan/$t" && tsan_any=1; done
+if [ $tsan_any = 1 ] && san_setup "$TSAN_BUILD" tsan -Db_sanitize=thread -Db_lundef=false -- "${TSAN_TARGETS[@]}"; then
+  for t in "${TSAN_UNIT[@]}"; do
+    san_wanted "tsan/$t" || continue
+    CMOCKA_MESSAGE_OUTPUT=TAP san_run tsan "tsan/$t" "$log_dir/tsan-$t.log" timeout 300 "$TSAN_BUILD/tests/unit/$t"
+  done
+  for t in "${TSAN_SUITES[@]}"; do
+    san_wanted "tsan/$t" || continue
+    QVD_BUILD=$TSAN_BUILD san_run tsan "tsan/$t" "$log_dir/tsan-$t.log" \
+      timeout 1800 bash "tests/integration/$t.sh"
+  done
 fi
 
 if [ ${#failed_names[@]} -gt 0 ]; then
