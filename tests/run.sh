@@ -183,23 +183,27 @@ san_setup() {
 # filter of qvd-l7r and qvd-api kills) and symbolized here.
 san_dir() { rm -rf "$1"; mkdir -p "$1" && chmod 1777 "$1"; }
 san_symbolizer=$(command -v llvm-symbolizer || ls /usr/bin/llvm-symbolizer-* 2>/dev/null | tail -1)
-san_symbolize() {
-  local line
+san_symbolize() { # BUILD: the build whose programs wrote the report
+  local build=$1 line mod
   while IFS= read -r line; do
     echo "$line"
-    [[ -n "$san_symbolizer" && $line =~ \((/[^+\)]+)\+(0x[0-9a-f]+)\) ]] || continue
-    "$san_symbolizer" --obj="${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" 2>/dev/null |
+    [[ -n "$san_symbolizer" && $line =~ \(([^\ +\)]+)\+(0x[0-9a-f]+)\) ]] || continue
+    mod=${BASH_REMATCH[1]}
+    # TSan names a program or library without its folder
+    [[ $mod == /* ]] || mod=$(find "$build" /usr/lib/x86_64-linux-gnu -name "$mod" \
+      \( -type f -o -type l \) 2>/dev/null | head -1)
+    [ -n "$mod" ] && "$san_symbolizer" --obj="$mod" "${BASH_REMATCH[2]}" 2>/dev/null |
       sed -n '/./s/^/        /p'
   done
 }
-san_reports() {
-  local dir=$1 out=$2 f n
+san_reports() { # DIR OUT BUILD
+  local dir=$1 out=$2 build=$3 f n
   n=$(grep -cE '^(ok|not ok) [0-9]+' "$out")
   for f in "$dir"/*; do
     [ -s "$f" ] || continue
     n=$((n + 1))
     echo "not ok $n - a sanitizer report: $f" >>"$out"
-    san_symbolize <"$f" | sed 's/^/# /' >>"$out"
+    san_symbolize "$build" <"$f" | sed 's/^/# /' >>"$out"
   done
 }
 # san_run KIND NAME OUT CMD...: runs CMD (already under its time limit) with KIND's options
@@ -220,7 +224,7 @@ san_run() {
   san_dir "$log_dir/reports-${name//\//-}"
   cp -a "$tmp"/. "$log_dir/reports-${name//\//-}"/ 2>/dev/null
   rm -rf "$tmp"
-  san_reports "$log_dir/reports-${name//\//-}" "$out"
+  san_reports "$log_dir/reports-${name//\//-}" "$out" "$([ "$kind" = asan ] && echo "$SAN_BUILD" || echo "$TSAN_BUILD")"
   account "$name" "$out" "$rc"
 }
 
