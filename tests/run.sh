@@ -137,16 +137,6 @@ if [[ -z "$pattern" || "integration-copy/vma" == *$pattern* ]]; then
   account "integration-copy/vma" "$out" "$rc"
 fi
 
-if [ $pg_up = 1 ]; then
-  for t in "${PG_INTEGRATION[@]}"; do
-    pg_wanted "integration-pg/$t" || continue
-    out=$log_dir/pg-$t.log
-    QVD_TEST_DB=pg timeout 900 bash "tests/integration/$t.sh" >"$out" 2>&1; rc=$?
-    account "integration-pg/$t" "$out" "$rc"
-  done
-  pg_stop
-fi
-
 # The sanitizer builds, made once and kept: $QVD_BUILD-san (clang, AddressSanitizer and
 # UBSan, with the libFuzzer targets) and $QVD_BUILD-tsan (clang, ThreadSanitizer, only the
 # programs its runs need). Their programs carry src/lib/sanitizer_options.c's defaults.
@@ -160,8 +150,8 @@ TSAN_UNIT=(test-workq) TSAN_SUITES=(api_throttle l7r_throttle)
 TSAN_TARGETS=(tests/unit/test-workq src/api/qvd-api src/admin/qvd-admin src/hkd/qvd-hkd
   src/l7r/qvd-l7r src/vma/qvd-vma)
 san_wanted() { [[ -z "$pattern" || $1 == *$pattern* ]]; }
-# san_setup DIR NAME MESON_OPTIONS... [-- NINJA_TARGETS...]: builds DIR; on failure counts
-# NAME/build as failed and returns 1.
+# san_setup DIR NAME MESON_OPTIONS... [-- NINJA_TARGETS...]: builds DIR; on failure leaves
+# $log_dir/NAME.log for san_count (as NAME/build) and returns 1.
 san_setup() {
   local dir=$1 name=$2 opts=() ok=1
   shift 2
@@ -173,7 +163,7 @@ san_setup() {
   if [ $ok = 1 ] && ! ninja -C "$dir" "$@" >"$log_dir/$name-build.log" 2>&1; then ok=0; fi
   [ $ok = 1 ] && return 0
   echo "not ok 1 - $name build (see $log_dir/$name-setup.log, $log_dir/$name-build.log)" >"$log_dir/$name.log"
-  account "$name/build" "$log_dir/$name.log" 1
+  echo 1 >"$log_dir/$name.log.rc"
   return 1
 }
 # A sanitizer run sends every report to a folder of its own, then san_reports makes each
@@ -206,9 +196,10 @@ san_reports() { # DIR OUT BUILD
     san_symbolize "$build" <"$f" | sed 's/^/# /' >>"$out"
   done
 }
-# san_run KIND NAME OUT CMD...: runs CMD (already under its time limit) with KIND's options
-# (asan: ASan+UBSan; tsan), its reports in $log_dir/reports-NAME, and counts it.
-san_run() {
+# san_exec KIND NAME OUT CMD...: runs CMD (already under its time limit) with KIND's options
+# (asan: ASan+UBSan; tsan), its output in OUT, its status in OUT.rc, its reports in
+# $log_dir/reports-NAME. san_count KIND NAME OUT counts it.
+san_exec() {
   local kind=$1 name=$2 out=$3 tmp rc
   shift 3
   tmp=$(mktemp -d /tmp/qvd-san.XXXXXX) && chmod 1777 "$tmp"
@@ -221,61 +212,104 @@ san_run() {
       "$@" >"$out" 2>&1
   fi
   rc=$?
+  echo "$rc" >"$out.rc"
   san_dir "$log_dir/reports-${name//\//-}"
   cp -a "$tmp"/. "$log_dir/reports-${name//\//-}"/ 2>/dev/null
   rm -rf "$tmp"
-  san_reports "$log_dir/reports-${name//\//-}" "$out" "$([ "$kind" = asan ] && echo "$SAN_BUILD" || echo "$TSAN_BUILD")"
-  account "$name" "$out" "$rc"
 }
+san_count() {
+  local kind=$1 name=$2 out=$3 build=$TSAN_BUILD
+  [ "$kind" = asan ] && build=$SAN_BUILD
+  san_reports "$log_dir/reports-${name//\//-}" "$out" "$build"
+  account "$name" "$out" "$(cat "$out.rc" 2>/dev/null || echo 1)"
+}
+
+# The ASan+UBSan build, then its daemon suites and the TSan build and runs in the background
+# (the lane) beside the PostgreSQL suites: both mostly wait on daemons and VMs, so together
+# they take about as long as the longer of the two. The lane leaves each run's log, status
+# and reports; they are counted once the PostgreSQL suites are done.
+asan_any=0
+san_wanted sanitize/fuzz && asan_any=1
+for t in "${ASAN_SUITES[@]}"; do san_wanted "asan/$t" && asan_any=1; done
+tsan_any=0
+for t in "${TSAN_UNIT[@]}" "${TSAN_SUITES[@]}"; do san_wanted "tsan/$t" && tsan_any=1; done
+san_built=0
+if [ $asan_any = 1 ]; then
+  if san_setup "$SAN_BUILD" sanitize -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
+    san_built=1
+  else
+    san_count asan sanitize/build "$log_dir/sanitize.log"
+  fi
+fi
+san_lane_list=$log_dir/san-lane.list
+: >"$san_lane_list"
+san_lane() {
+  local t
+  if [ $san_built = 1 ]; then
+    # the daemons' suites on SQLite, with this build's programs and its own test DI;
+    # twice the usual time limit (the suites' own waits are generous enough)
+    for t in "${ASAN_SUITES[@]}"; do
+      san_wanted "asan/$t" || continue
+      QVD_BUILD=$SAN_BUILD san_exec asan "asan/$t" "$log_dir/asan-$t.log" \
+        timeout 1800 bash "tests/integration/$t.sh"
+      echo "asan asan/$t $log_dir/asan-$t.log" >>"$san_lane_list"
+    done
+  fi
+  [ $tsan_any = 1 ] || return 0
+  if ! san_setup "$TSAN_BUILD" tsan -Db_sanitize=thread -Db_lundef=false -- "${TSAN_TARGETS[@]}"; then
+    echo "tsan tsan/build $log_dir/tsan.log" >>"$san_lane_list"
+    return 0
+  fi
+  for t in "${TSAN_UNIT[@]}"; do
+    san_wanted "tsan/$t" || continue
+    CMOCKA_MESSAGE_OUTPUT=TAP san_exec tsan "tsan/$t" "$log_dir/tsan-$t.log" \
+      timeout 300 "$TSAN_BUILD/tests/unit/$t"
+    echo "tsan tsan/$t $log_dir/tsan-$t.log" >>"$san_lane_list"
+  done
+  for t in "${TSAN_SUITES[@]}"; do
+    san_wanted "tsan/$t" || continue
+    QVD_BUILD=$TSAN_BUILD san_exec tsan "tsan/$t" "$log_dir/tsan-$t.log" \
+      timeout 1800 bash "tests/integration/$t.sh"
+    echo "tsan tsan/$t $log_dir/tsan-$t.log" >>"$san_lane_list"
+  done
+}
+san_lane &
+san_lane_pid=$!
+
+if [ $pg_up = 1 ]; then
+  for t in "${PG_INTEGRATION[@]}"; do
+    pg_wanted "integration-pg/$t" || continue
+    out=$log_dir/pg-$t.log
+    QVD_TEST_DB=pg timeout 900 bash "tests/integration/$t.sh" >"$out" 2>&1; rc=$?
+    account "integration-pg/$t" "$out" "$rc"
+  done
+  pg_stop
+fi
 
 # The unit tests on ASan+UBSan (with leak checks), and the libFuzzer targets run from their
 # seed corpus for a bounded time each (15 s: the eight or so targets take about two minutes
 # together; bench/fuzz.sh runs them far longer).
-asan_any=0
-san_wanted sanitize/fuzz && asan_any=1
-for t in "${ASAN_SUITES[@]}"; do san_wanted "asan/$t" && asan_any=1; done
-if [ $asan_any = 1 ] &&
-  san_setup "$SAN_BUILD" sanitize -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
-  if san_wanted sanitize/fuzz; then
-    export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-    for t in "$SAN_BUILD"/tests/unit/test-*; do
-      [ -f "$t" ] && [ -x "$t" ] || continue
-      name=sanitize/$(basename "$t"); out=$log_dir/san-$(basename "$t").log
-      CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t" >"$out" 2>&1; rc=$?
-      account "$name" "$out" "$rc"
-    done
-    for f in "$SAN_BUILD"/tests/fuzz/fuzz-*; do
-      [ -f "$f" ] && [ -x "$f" ] || continue
-      n=${f##*/fuzz-}; name=fuzz/$n; out=$log_dir/fuzz-$n.log
-      corpus=$log_dir/corpus-$n; rm -rf "$corpus"; mkdir -p "$corpus"
-      cp "$top/tests/fuzz/corpus/$n"/* "$corpus"/ 2>/dev/null
-      timeout 300 "$f" -max_total_time="${QVD_FUZZ_SECONDS:-15}" -timeout=10 -seed=1 "$corpus" >"$out" 2>&1; rc=$?
-      account "$name" "$out" "$rc"
-    done
-    unset ASAN_OPTIONS UBSAN_OPTIONS
-  fi
-  # The daemons' suites on SQLite, with this build's programs and its own test DI; twice
-  # the usual time limit (the suites' own waits are generous enough).
-  for t in "${ASAN_SUITES[@]}"; do
-    san_wanted "asan/$t" || continue
-    QVD_BUILD=$SAN_BUILD san_run asan "asan/$t" "$log_dir/asan-$t.log" \
-      timeout 1800 bash "tests/integration/$t.sh"
+if [ $san_built = 1 ] && san_wanted sanitize/fuzz; then
+  export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  for t in "$SAN_BUILD"/tests/unit/test-*; do
+    [ -f "$t" ] && [ -x "$t" ] || continue
+    name=sanitize/$(basename "$t"); out=$log_dir/san-$(basename "$t").log
+    CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t" >"$out" 2>&1; rc=$?
+    account "$name" "$out" "$rc"
   done
+  for f in "$SAN_BUILD"/tests/fuzz/fuzz-*; do
+    [ -f "$f" ] && [ -x "$f" ] || continue
+    n=${f##*/fuzz-}; name=fuzz/$n; out=$log_dir/fuzz-$n.log
+    corpus=$log_dir/corpus-$n; rm -rf "$corpus"; mkdir -p "$corpus"
+    cp "$top/tests/fuzz/corpus/$n"/* "$corpus"/ 2>/dev/null
+    timeout 300 "$f" -max_total_time="${QVD_FUZZ_SECONDS:-15}" -timeout=10 -seed=1 "$corpus" >"$out" 2>&1; rc=$?
+    account "$name" "$out" "$rc"
+  done
+  unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
-tsan_any=0
-for t in "${TSAN_UNIT[@]}" "${TSAN_SUITES[@]}"; do san_wanted "tsan/$t" && tsan_any=1; done
-if [ $tsan_any = 1 ] && san_setup "$TSAN_BUILD" tsan -Db_sanitize=thread -Db_lundef=false -- "${TSAN_TARGETS[@]}"; then
-  for t in "${TSAN_UNIT[@]}"; do
-    san_wanted "tsan/$t" || continue
-    CMOCKA_MESSAGE_OUTPUT=TAP san_run tsan "tsan/$t" "$log_dir/tsan-$t.log" timeout 300 "$TSAN_BUILD/tests/unit/$t"
-  done
-  for t in "${TSAN_SUITES[@]}"; do
-    san_wanted "tsan/$t" || continue
-    QVD_BUILD=$TSAN_BUILD san_run tsan "tsan/$t" "$log_dir/tsan-$t.log" \
-      timeout 1800 bash "tests/integration/$t.sh"
-  done
-fi
+wait "$san_lane_pid"
+while read -r kind name out; do san_count "$kind" "$name" "$out"; done <"$san_lane_list"
 
 if [ ${#failed_names[@]} -gt 0 ]; then
   echo "failed:"; printf '  %s\n' "${failed_names[@]}"
