@@ -67,19 +67,6 @@ api_response_free(struct api_response *r)
     free(r);
 }
 
-static void *
-thread_init(void *arg, int index)
-{
-    struct api *a = arg;
-    return qvd_db_open(a->cfg);
-}
-
-static void
-thread_fini(void *arg, void *ctx)
-{
-    qvd_db_close(ctx);
-}
-
 static void
 run(void *job, void *ctx)
 {
@@ -122,8 +109,6 @@ done(void *job, void *arg)
 }
 
 static const struct qvd_workq_ops pool_ops = {
-    .thread_init = thread_init,
-    .thread_fini = thread_fini,
     .run = run,
     .done = done,
     .discard = discard,
@@ -132,7 +117,7 @@ static const struct qvd_workq_ops pool_ops = {
 int
 api_pool_start(struct api *a, int nthreads)
 {
-    a->pool = qvd_workq_start(a->base, nthreads, &pool_ops, a);
+    a->pool = qvd_workq_start_db(a->base, nthreads, &pool_ops, a, a->cfg);
     if (a->pool == NULL)
         return -1;
     log_info("%d worker threads", qvd_workq_threads(a->pool));

@@ -21,20 +21,6 @@
 #include "util.h"
 #include "workq.h"
 
-static void *
-thread_init(void *arg, int index)
-{
-    struct hkd *hkd = arg;
-
-    return qvd_db_open(hkd->cfg);
-}
-
-static void
-thread_fini(void *arg, void *ctx)
-{
-    qvd_db_close(ctx);
-}
-
 static void
 run(void *job, void *ctx)
 {
@@ -79,8 +65,6 @@ discard(void *job, void *arg)
 }
 
 static const struct qvd_workq_ops dbq_ops = {
-    .thread_init = thread_init,
-    .thread_fini = thread_fini,
     .run = run,
     .done = done,
     .discard = discard,
@@ -89,7 +73,7 @@ static const struct qvd_workq_ops dbq_ops = {
 int
 hkd_db_start(struct hkd *hkd)
 {
-    hkd->dbq = qvd_workq_start(hkd->base, 1, &dbq_ops, hkd);
+    hkd->dbq = qvd_workq_start_db(hkd->base, 1, &dbq_ops, hkd, hkd->cfg);
     return hkd->dbq == NULL ? -1 : 0;
 }
 

@@ -22,20 +22,6 @@
 #include "util.h"
 #include "workq.h"
 
-static void *
-thread_init(void *arg, int index)
-{
-    struct l7r *l = arg;
-
-    return qvd_db_open(l->cfg);
-}
-
-static void
-thread_fini(void *arg, void *ctx)
-{
-    qvd_db_close(ctx);
-}
-
 static void
 run(void *job, void *ctx)
 {
@@ -73,8 +59,6 @@ discard(void *job, void *arg)
 }
 
 static const struct qvd_workq_ops ops = {
-    .thread_init = thread_init,
-    .thread_fini = thread_fini,
     .run = run,
     .done = done,
     .discard = discard,
@@ -83,10 +67,10 @@ static const struct qvd_workq_ops ops = {
 int
 l7r_work_start(struct l7r *l, int nthreads)
 {
-    l->pool = qvd_workq_start(l->base, nthreads > 16 ? 16 : nthreads, &ops, l);
+    l->pool = qvd_workq_start_db(l->base, nthreads > 16 ? 16 : nthreads, &ops, l, l->cfg);
     if (l->pool == NULL)
         return -1;
-    l->ordered = qvd_workq_start(l->base, 1, &ops, l);
+    l->ordered = qvd_workq_start_db(l->base, 1, &ops, l, l->cfg);
     if (l->ordered == NULL) {
         qvd_workq_stop(l->pool);
         l->pool = NULL;

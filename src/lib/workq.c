@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "db.h"
 #include "err.h"
 #include "log.h"
 #include "util.h"
@@ -30,6 +31,7 @@ struct worker {
 struct qvd_workq {
     const struct qvd_workq_ops *ops;
     void *arg;
+    struct qvd_config *db_cfg; /* each worker's context is a connection (start_db) */
     pthread_mutex_t lock;
     pthread_cond_t more;
     struct node *head, *tail;
@@ -80,8 +82,26 @@ on_done(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-struct qvd_workq *
-qvd_workq_start(struct event_base *base, int nthreads, const struct qvd_workq_ops *ops, void *arg)
+static void *
+ctx_init(struct qvd_workq *q, int index)
+{
+    if (q->db_cfg != NULL)
+        return qvd_db_open(q->db_cfg);
+    return q->ops->thread_init ? q->ops->thread_init(q->arg, index) : NULL;
+}
+
+static void
+ctx_fini(struct qvd_workq *q, void *ctx)
+{
+    if (q->db_cfg != NULL)
+        qvd_db_close(ctx);
+    else if (q->ops->thread_fini)
+        q->ops->thread_fini(q->arg, ctx);
+}
+
+static struct qvd_workq *
+start(struct event_base *base, int nthreads, const struct qvd_workq_ops *ops, void *arg,
+      struct qvd_config *db_cfg)
 {
     struct qvd_workq *q = qvd_xcalloc(1, sizeof(*q));
 
@@ -91,6 +111,7 @@ qvd_workq_start(struct event_base *base, int nthreads, const struct qvd_workq_op
         nthreads = MAX_WORKERS;
     q->ops = ops;
     q->arg = arg;
+    q->db_cfg = db_cfg;
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->more, NULL);
     if (pipe2(q->done_fd, O_CLOEXEC) < 0) {
@@ -106,15 +127,14 @@ qvd_workq_start(struct event_base *base, int nthreads, const struct qvd_workq_op
         int rc;
 
         w->q = q;
-        w->ctx = ops->thread_init ? ops->thread_init(arg, i) : NULL;
-        if (ops->thread_init && w->ctx == NULL) {
+        w->ctx = ctx_init(q, i);
+        if (w->ctx == NULL && (q->db_cfg || ops->thread_init)) {
             log_warn("worker %d: %s", i, qvd_strerror());
             break;
         }
         if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
             log_warn("worker %d: %s", i, strerror(rc));
-            if (ops->thread_fini)
-                ops->thread_fini(arg, w->ctx);
+            ctx_fini(q, w->ctx);
             break;
         }
         q->nthreads++;
@@ -125,6 +145,19 @@ qvd_workq_start(struct event_base *base, int nthreads, const struct qvd_workq_op
         return NULL;
     }
     return q;
+}
+
+struct qvd_workq *
+qvd_workq_start(struct event_base *base, int nthreads, const struct qvd_workq_ops *ops, void *arg)
+{
+    return start(base, nthreads, ops, arg, NULL);
+}
+
+struct qvd_workq *
+qvd_workq_start_db(struct event_base *base, int nthreads, const struct qvd_workq_ops *ops,
+                   void *arg, struct qvd_config *cfg)
+{
+    return start(base, nthreads, ops, arg, cfg);
 }
 
 int
@@ -162,8 +195,7 @@ qvd_workq_stop(struct qvd_workq *q)
     pthread_mutex_unlock(&q->lock);
     for (int i = 0; i < q->nthreads; i++) {
         pthread_join(q->workers[i].thread, NULL);
-        if (q->ops->thread_fini)
-            q->ops->thread_fini(q->arg, q->workers[i].ctx);
+        ctx_fini(q, q->workers[i].ctx);
     }
     /* what the workers finished but the loop did not read, then what they never took */
     while (read(q->done_fd[0], &n, sizeof(n)) == (ssize_t)sizeof(n)) {

@@ -1,10 +1,12 @@
 /* workq.h: a work queue for an event loop: jobs run on worker threads and come back to the
- * loop, which alone touches connections. Used by the L7R (password checks) and qvd-api
- * (whole requests, each worker with its own database connection). */
+ * loop, which alone touches connections. How the daemons keep the database off their
+ * loops (qvd_workq_start_db: each worker with its own connection): qvd-api's requests and
+ * live feed, the L7R's queries and password checks, the HKD's calls. */
 #ifndef QVD_WORKQ_H
 #define QVD_WORKQ_H
 
 struct event_base;
+struct qvd_config;
 struct qvd_workq;
 
 struct qvd_workq_ops {
@@ -21,6 +23,12 @@ struct qvd_workq_ops {
 /* Starts up to `nthreads` workers (1..64); fails (NULL, qvd_strerror()) if none starts. */
 struct qvd_workq *qvd_workq_start(struct event_base *base, int nthreads,
                                   const struct qvd_workq_ops *ops, void *arg);
+/* The same, each worker's context its own database connection (qvd_db_open(cfg), opened
+ * before the worker starts and closed after it ended); ops' thread_init/fini are unused.
+ * How the daemons keep the database off their event loops. */
+struct qvd_workq *qvd_workq_start_db(struct event_base *base, int nthreads,
+                                     const struct qvd_workq_ops *ops, void *arg,
+                                     struct qvd_config *cfg);
 int qvd_workq_threads(const struct qvd_workq *q);
 void qvd_workq_submit(struct qvd_workq *q, void *job);
 /* Stops the workers (a running job finishes first) and discards what is left. */
