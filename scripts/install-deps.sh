@@ -9,6 +9,8 @@ PKGS=(
   libhttp-parser-dev lxc-dev libcmocka-dev libpq-dev libnftables-dev libseccomp-dev
   # node run time
   lxc iproute2 nftables debootstrap tar xz-utils zstd sqlite3 postgresql
+  # a PostgreSQL that fails over (docs/cluster.md, tests/integration/pg_failover.sh)
+  postgresql-15-auto-failover pg-auto-failover-cli
   # NX and the desktop (node-side test DI, client side)
   nxagent nxproxy xvfb x11-apps x11-utils x11-xkb-utils x11-xserver-utils xkb-data icewm xterm
   xfonts-base imagemagick

@@ -17,6 +17,9 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"database.port", QVD_CONFIG_TEXT, "5432",
      "PostgreSQL port, or one per host of database.host, separated by commas"},
     {"database.name", QVD_CONFIG_TEXT, "qvddb", "PostgreSQL database name"},
+    {"database.target_session_attrs", QVD_CONFIG_TEXT, "read-write",
+     "which of database.host's servers to use (libpq): read-write finds the primary, also "
+     "after a failover"},
     {"database.user", QVD_CONFIG_TEXT, "qvd", "PostgreSQL user"},
     {"database.password", QVD_CONFIG_TEXT, "", "PostgreSQL password"},
     {"database.busy_timeout", QVD_CONFIG_INT, "10000", "ms a SQLite writer waits for the lock"},

@@ -80,15 +80,81 @@ note_changes(struct qvd_db *db, const PGresult *res)
     IMPL(db)->changes = *n ? strtoll(n, NULL, 10) : 0;
 }
 
+/* Did this failure lose the connection, or find the server no longer the primary? Then
+ * the statement may succeed on a new connection. 25006: a write on a server that became a
+ * standby; 57P01-57P03: the server is shutting down or restarting. */
+static bool
+connection_lost(PGconn *conn, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if (PQstatus(conn) == CONNECTION_BAD)
+        return true;
+    return state != NULL && (strcmp(state, "25006") == 0 || strncmp(state, "57P0", 4) == 0);
+}
+
+/* Connects again with the same parameters: with several hosts and
+ * target_session_attrs=read-write, libpq finds the primary a failover promoted. */
+static bool
+reconnect(struct qvd_db *db)
+{
+    PGconn *conn = IMPL(db)->conn;
+
+    PQreset(conn);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        log_warn("database: cannot connect again: %.*s", (int)strcspn(PQerrorMessage(conn), "\n"),
+                 PQerrorMessage(conn));
+        return false;
+    }
+    log_info("database: connected again (to %s port %s)", PQhost(conn), PQport(conn));
+    return true;
+}
+
+/* After a failed statement: true when it is worth running again on a new connection,
+ * which is so when the connection was lost and the statement stood alone (`alone`: no
+ * transaction of ours was open on the connection, or the statement opens one). A
+ * transaction that was open is gone with its connection (*tx_lost): the statement fails as
+ * busy, the caller's transaction is rolled back whole and may be tried again. A COMMIT is
+ * never run again: on a new connection it would commit nothing and say it did. */
+static bool
+retry_after(struct qvd_db *db, const PGresult *res, bool alone, bool *tx_lost)
+{
+    *tx_lost = false;
+    if (!connection_lost(IMPL(db)->conn, res))
+        return false;
+    *tx_lost = !alone;
+    return reconnect(db) && alone;
+}
+
+/* Does exec_script's `sql` stand alone (see retry_after)? qvd_db_commit has already
+ * counted its transaction closed when it sends COMMIT. */
+static bool
+script_alone(struct qvd_db *db, const char *sql)
+{
+    if (strcmp(sql, "COMMIT") == 0)
+        return false;
+    if (strcmp(sql, db->ops->begin_sql) == 0)
+        return db->tx_depth <= 1;
+    return db->tx_depth == 0;
+}
+
 static int
 pg_exec_script(struct qvd_db *db, const char *sql)
 {
     PGresult *res = PQexec(IMPL(db)->conn, sql);
+    bool tx_lost = false;
     int rc = 0;
 
-    if (res == NULL || !result_ok(res))
+    if ((res == NULL || !result_ok(res)) && retry_after(db, res, script_alone(db, sql), &tx_lost)) {
+        PQclear(res);
+        res = PQexec(IMPL(db)->conn, sql);
+    }
+
+    if (res == NULL || !result_ok(res)) {
         rc = fail(db, res, "exec");
-    else {
+        if (tx_lost)
+            db->errkind = QVD_DB_BUSY; /* its transaction went with the connection */
+    } else {
         note_changes(db, res);
         db->errkind = QVD_DB_OK;
     }
@@ -108,13 +174,16 @@ pg_notice(void *arg, const char *msg)
 static PGconn *
 pg_connect(struct qvd_config *cfg)
 {
-    const char *keys[] = {"host", "port", "dbname", "user", "password", "application_name", NULL};
+    const char *keys[] = {
+        "host", "port", "dbname", "user", "password", "application_name", "target_session_attrs",
+        NULL};
     const char *vals[] = {qvd_config_get(cfg, "database.host"),
                           qvd_config_get(cfg, "database.port"),
                           qvd_config_get(cfg, "database.name"),
                           qvd_config_get(cfg, "database.user"),
                           qvd_config_get(cfg, "database.password"),
                           "qvd",
+                          qvd_config_get(cfg, "database.target_session_attrs"),
                           NULL};
     PGconn *conn;
 
@@ -242,8 +311,18 @@ execute(struct qvd_stmt *st)
         return result_ok(st->res) ? 0 : -1;
     st->res = PQexecParams(IMPL(st->db)->conn, st->sql, st->nparams, st->types,
                            (const char *const *)st->values, NULL, NULL, 0);
+    bool tx_lost = false;
+
+    if ((st->res == NULL || !result_ok(st->res)) &&
+        retry_after(st->db, st->res, st->db->tx_depth == 0, &tx_lost)) {
+        PQclear(st->res);
+        st->res = PQexecParams(IMPL(st->db)->conn, st->sql, st->nparams, st->types,
+                               (const char *const *)st->values, NULL, NULL, 0);
+    }
     if (st->res == NULL || !result_ok(st->res)) {
         int rc = fail(st->db, st->res, "query");
+        if (tx_lost)
+            st->db->errkind = QVD_DB_BUSY; /* its transaction went with the connection */
         if (st->res == NULL)
             st->res = PQmakeEmptyPGresult(IMPL(st->db)->conn, PGRES_FATAL_ERROR);
         st->row = PQntuples(st->res);
