@@ -16,8 +16,9 @@ fi
 bash scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 # QVD's nxagent (Debian's nx-libs with images/nx-libs/patches) for the test DI: cached,
 # but its first build is long (a serial build, docs/images.md). It runs in the background
-# from here, beside our build and the unit tests, and is waited for before the first
-# integration test (outside the tests' time limits). Nothing is built without patches.
+# from here, beside our build, the unit tests and the integration tests that need no VM
+# image, and is waited for before the first one that does (outside the tests' time
+# limits). Nothing is built without patches.
 nxagent_build=""
 for t in tests/integration/*.sh; do
   b=$(basename "$t" .sh)
@@ -115,20 +116,30 @@ if [ $pg_up = 1 ]; then
   done
 fi
 
+# The integration tests, in two passes: those that need no VM image with QVD's nxagent
+# run while it may still be building (its first build takes about 20 minutes), then, once
+# it is there, the ones whose test DI or session carries it.
+needs_nxagent() { grep -qE 't_test_di|session_node_init|build-(test|debian)-di|nxagent' "$1"; }
+run_integration() { # run_integration yes|no: the tests that need nxagent, or the others
+  local t name out rc
+  for t in tests/integration/*.sh; do
+    [ -f "$t" ] || continue
+    name=integration/$(basename "$t" .sh)
+    [[ -n "$pattern" && "$name" != *$pattern* ]] && continue
+    if needs_nxagent "$t"; then [ "$1" = yes ] || continue; else [ "$1" = no ] || continue; fi
+    out=$log_dir/$(basename "$t" .sh).log
+    timeout 900 bash "$t" >"$out" 2>&1; rc=$?
+    account "$name" "$out" "$rc"
+  done
+}
+run_integration no
 if [ -n "$nxagent_build" ] && ! wait "$nxagent_build"; then
   cat "$QVD_BUILD/nxagent-build.log"
   echo "not ok 1 - QVD's nxagent builds (images/build-nxagent.sh)" >"$log_dir/nxagent.log"
   account "images/nxagent-build" "$log_dir/nxagent.log" 1
 fi
 grep -h 'built in' "$QVD_BUILD/nxagent-build.log" 2>/dev/null || true
-for t in tests/integration/*.sh; do
-  [ -f "$t" ] || continue
-  name=integration/$(basename "$t" .sh)
-  [[ -n "$pattern" && "$name" != *$pattern* ]] && continue
-  out=$log_dir/$(basename "$t" .sh).log
-  timeout 900 bash "$t" >"$out" 2>&1; rc=$?
-  account "$name" "$out" "$rc"
-done
+run_integration yes
 
 # The VMA's copying relay (vma.relay.splice = 0: what runs when splice cannot) once more.
 if [[ -z "$pattern" || "integration-copy/vma" == *$pattern* ]]; then
