@@ -34,6 +34,17 @@ run(void *job, void *ctx)
 }
 
 static void
+discard(void *job, void *arg)
+{
+    struct hkd_job *j = job;
+
+    free(j->ids);
+    free(j->ids2);
+    free(j->row);
+    free(j);
+}
+
+static void
 done(void *job, void *arg)
 {
     struct hkd_job *j = job;
@@ -46,22 +57,8 @@ done(void *job, void *arg)
         log_warn("VM %lld: %s", (long long)j->vm_id, j->err);
     else if (j->rc < 0)
         log_warn("%s", j->err);
-    free(j->ids);
-    free(j->ids2);
-    free(j->row);
-    free(j);
+    discard(j, arg);
     hkd_maybe_exit(hkd);
-}
-
-static void
-discard(void *job, void *arg)
-{
-    struct hkd_job *j = job;
-
-    free(j->ids);
-    free(j->ids2);
-    free(j->row);
-    free(j);
 }
 
 static const struct qvd_workq_ops dbq_ops = {
