@@ -65,6 +65,12 @@ const struct qvd_config_default qvd_config_defaults[] = {
      "CPU weight of a VM against the others, 1-10000 (cgroup v2 scale; 100 is the default)"},
     {"vm.overlay.persistent", QVD_CONFIG_BOOL, "0",
      "1: keep a VM's writable layer across restarts"},
+    {"node.address", QVD_CONFIG_TEXT, "",
+     "the address other nodes reach this node at (hosts.address, the next hop of the routes to "
+     "its VM subnet); empty: the node's address on its VM network (one node)"},
+    {"vm.network.subnet", QVD_CONFIG_TEXT, "",
+     "this node's VM subnet (CIDR with the prefix length of vm.network.netmask, e.g. "
+     "10.1.0.0/16) where its VMs run; empty: the network of vm.network.ip.start (one node)"},
     {"vm.network.bridge", QVD_CONFIG_TEXT, "qvdnet0",
      "bridge that VMs are attached to (created if missing)"},
     {"vm.network.ip.start", QVD_CONFIG_TEXT, "10.0.0.100",
@@ -94,8 +100,12 @@ const struct qvd_config_default qvd_config_defaults[] = {
      "devices; group: its primary group, shared with l7r.user's for a SQLite file); the default "
      "falls back to nobody when there is no user qvd; empty: no drop"},
     {"hkd.ticker.delay", QVD_CONFIG_INT, "2", "seconds between heartbeats"},
-    {"hkd.ticker.timeout", QVD_CONFIG_INT, "30",
-     "seconds without a heartbeat before the HKD fences itself"},
+    {"hkd.ticker.timeout", QVD_CONFIG_INT, "6",
+     "seconds without a heartbeat before the HKD fences itself (kills its VMs); must be shorter "
+     "than hkd.cluster.node.timeout"},
+    {"hkd.cluster.node.timeout", QVD_CONFIG_INT, "10",
+     "seconds without a heartbeat after which another node declares a node lost and restarts "
+     "its VMs"},
     {"hkd.vm_command.poll", QVD_CONFIG_INT, "5",
      "seconds between polls for VM commands (wake-ups come sooner)"},
     {"hkd.max_heavy", QVD_CONFIG_INT, "10", "VMs started at the same time"},

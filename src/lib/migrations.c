@@ -211,6 +211,13 @@ static const struct migration migrations[] = {
      " ended_ts INTEGER, reason TEXT CHECK (length(reason) <= 32),"
      " detail TEXT NOT NULL DEFAULT '' CHECK (length(detail) <= 200));\n"
      "CREATE INDEX session_ends_started ON session_ends(started_ts);\n"},
+    /* a cluster (docs/cluster.md): each node's VM subnet (CIDR; '' = the one VM network of
+     * a single node), and when and by which node a lost node was declared lost */
+    {5, "cluster nodes",
+     "ALTER TABLE hosts ADD COLUMN vm_subnet TEXT NOT NULL DEFAULT ''"
+     " CHECK (length(vm_subnet) <= 18);\n"
+     "ALTER TABLE host_runtimes ADD COLUMN lost_ts INTEGER;\n"
+     "ALTER TABLE host_runtimes ADD COLUMN lost_by INTEGER;\n"},
 };
 
 int

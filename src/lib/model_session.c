@@ -121,7 +121,7 @@ qvd_model_vm_end_cause(struct qvd_db *db, struct qvd_config *cfg, int64_t vm_id,
                      "SELECT r.vm_state, r.vm_cmd, r.host_id, h.state, h.ok_ts FROM vm_runtimes r"
                      " LEFT JOIN host_runtimes h ON h.host_id = r.host_id WHERE r.vm_id = ?",
                      "i", vm_id);
-    int64_t ticker = qvd_config_int(cfg, "hkd.ticker.timeout");
+    int64_t ticker = qvd_config_int(cfg, "hkd.cluster.node.timeout");
     int rc;
 
     if (st == NULL)

@@ -281,7 +281,7 @@ pick_host(struct qvd_db *db, struct qvd_config *cfg, int64_t *host_id)
     double w_ram = qvd_config_number(cfg, "l7r.loadbalancer.plugin.default.weight.ram");
     double w_cpu = qvd_config_number(cfg, "l7r.loadbalancer.plugin.default.weight.cpu");
     double w_rnd = qvd_config_number(cfg, "l7r.loadbalancer.plugin.default.weight.random");
-    int64_t fresh = qvd_now() - qvd_config_int(cfg, "hkd.ticker.timeout");
+    int64_t fresh = qvd_now() - qvd_config_int(cfg, "hkd.cluster.node.timeout");
     double best = -1;
     struct qvd_stmt *st;
     int rc;
@@ -633,7 +633,7 @@ qvd_model_host_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool
 int
 qvd_model_host_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
 {
-    int64_t vm, fresh = qvd_now() - qvd_config_int(cfg, "hkd.ticker.timeout");
+    int64_t vm, fresh = qvd_now() - qvd_config_int(cfg, "hkd.cluster.node.timeout");
     int rc;
 
     if (qvd_model_begin(db) < 0)

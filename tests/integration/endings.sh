@@ -130,7 +130,7 @@ ended
 t_check "the VM dies: 'stopped unexpectedly', exit 17" said 17 "virtual machine stopped unexpectedly"
 t_wait 60 is_vm 1 stopped
 
-# --- the VM's node is lost: its HKD gone (no heartbeat for longer than hkd.ticker.timeout,
+# --- the VM's node is lost: its HKD gone (no heartbeat for longer than hkd.cluster.node.timeout,
 # aged in the database rather than waited for), then its VM. Without reconnecting: a lost
 # node is a broken session the client reconnects after, to the VM started on another node
 # (a cluster's test); on this one node there is none ---
