@@ -177,17 +177,21 @@ l7r_up() { hub bash -c "exec 3<>/dev/tcp/${NODE_IP[$1]}/$PORT" 2>/dev/null; }
 start_node() {
   local x=$1
   start_hkd "$x"
-  t_wait 60 is_host "$x" running ||
+  # (and still alive then: a stale `running` is not this HKD's)
+  t_wait 60 is_host "$x" running && ! cl_dead "${HKD_PIDS[$x]}" ||
     { echo "node $x: the HKD did not start:" >&2; tail -20 "$T_DIR/node-$x/hkd.log" >&2; return 1; }
   start_l7r "$x"
   t_wait 30 l7r_up "$x" ||
     { echo "node $x: the L7R did not start:" >&2; tail -20 "$T_DIR/node-$x/l7r.log" >&2; return 1; }
 }
-# stop_node X: a clean stop (the HKD stops its VMs), waited for up to 60 s
+# stop_node X: a clean stop (the HKD stops its VMs), waited for up to 60 s, until no
+# process is left in X's namespace (the HKD's engine outlives its parent by a moment, and
+# holds the lock a new HKD needs)
 stop_node() {
   local x=$1 p
   for p in ${L7R_PIDS[$x]:-} ${HKD_PIDS[$x]:-}; do kill "$p" 2>/dev/null; done
   for p in ${L7R_PIDS[$x]:-} ${HKD_PIDS[$x]:-}; do t_wait 60 cl_dead "$p"; done
+  t_wait 30 eval '[ -z "$(node_pids '"$x"')" ]'
   L7R_PIDS[$x]= HKD_PIDS[$x]=
 }
 cl_dead() { ! kill -0 "$1" 2>/dev/null; }
