@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,13 +162,39 @@ enable_forwarding(const char *iface)
     return rc;
 }
 
+/* The database servers' IPv4 addresses (database.host: names or addresses, separated by
+ * commas), as nft set elements into `out`: no VM opens anything to them, NAT or not. A name
+ * that does not resolve is left out (a Unix socket folder too). */
+static int
+db_addrs(struct hkd *hkd, struct qvd_buf *out)
+{
+    const char *hosts = qvd_config_get(hkd->cfg, "database.host");
+    char *copy = qvd_xstrdup(hosts ? hosts : ""), *save = NULL;
+
+    for (char *h = strtok_r(copy, ", ", &save); h; h = strtok_r(NULL, ", ", &save)) {
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res, *a;
+        char buf[INET_ADDRSTRLEN];
+
+        if (*h == '/' || getaddrinfo(h, NULL, &hints, &res) != 0)
+            continue;
+        for (a = res; a; a = a->ai_next) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)a->ai_addr)->sin_addr, buf,
+                      sizeof(buf));
+            qvd_buf_printf(out, out->len ? ", %s" : "%s", buf);
+        }
+        freeaddrinfo(res);
+    }
+    free(copy);
+    return 0;
+}
+
 /* The whole ruleset, with the tables of a previous run (if any) deleted first, in one
  * transaction: there is never a moment without a firewall, nor a duplicate rule. */
 static int
 build_ruleset(struct hkd *hkd, const char *br, const char *prefix, const char *nat,
               struct qvd_buf *s)
 {
-    struct qvd_buf allow = QVD_BUF_INIT;
+    struct qvd_buf allow = QVD_BUF_INIT, dbs = QVD_BUF_INIT;
 
     if (allow_rules(qvd_config_get(hkd->cfg, "vm.network.allow"), hkd->host_address, &allow) < 0)
         return -1;
@@ -188,6 +216,8 @@ build_ruleset(struct hkd *hkd, const char *br, const char *prefix, const char *n
                    prefix, prefix);
     qvd_buf_printf(s,
                    "table inet " FW_TABLE " {\n"
+                   "  set peers { type ipv4_addr; }\n"
+                   "  set peer_nets { type ipv4_addr; flags interval; }\n"
                    "  chain input {\n"
                    "    type filter hook input priority filter; policy accept;\n"
                    "    iifname \"%s\" jump from_vm\n"
@@ -200,11 +230,29 @@ build_ruleset(struct hkd *hkd, const char *br, const char *prefix, const char *n
                    "  chain forward {\n"
                    "    type filter hook forward priority filter; policy accept;\n"
                    "    iifname \"%s\" jump from_vm_routed\n"
+                   "    oifname \"%s\" jump to_vm_routed\n"
+                   "  }\n"
+                   "  chain to_vm_routed {\n"
+                   "    ct state established,related accept\n",
+                   br, qvd_buf_str(&allow), br, br);
+    /* routed in from outside the node: only the peers' L7Rs to the VMA and X ports */
+    if (*hkd->lan_iface)
+        qvd_buf_printf(s,
+                       "    iifname \"%s\" ip saddr @peers tcp dport { %ld, %ld } ct state new "
+                       "accept\n",
+                       hkd->lan_iface, qvd_config_int(hkd->cfg, "internal.vm.port.vma"),
+                       4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display"));
+    qvd_buf_printf(s,
+                   "    counter drop\n"
                    "  }\n"
                    "  chain from_vm_routed {\n"
                    "    oifname \"%s\" counter drop\n"
-                   "    ct state established,related accept\n",
-                   br, qvd_buf_str(&allow), br, br);
+                   "    ct state established,related accept\n"
+                   "    ip daddr @peers counter drop\n"
+                   "    ip daddr @peer_nets counter drop\n",
+                   br);
+    if (db_addrs(hkd, &dbs) == 0 && dbs.len)
+        qvd_buf_printf(s, "    ip daddr { %s } counter drop\n", qvd_buf_str(&dbs));
     if (*nat)
         qvd_buf_printf(s, "    oifname \"%s\" accept\n", nat);
     qvd_buf_adds(s, "    counter drop\n  }\n");
@@ -217,6 +265,7 @@ build_ruleset(struct hkd *hkd, const char *br, const char *prefix, const char *n
                        br, nat);
     qvd_buf_adds(s, "}\n");
     qvd_buf_free(&allow);
+    qvd_buf_free(&dbs);
     return 0;
 }
 
@@ -254,8 +303,12 @@ hkd_fw_init(struct hkd *hkd)
         goto out;
     if (*nat && (enable_forwarding(br) < 0 || enable_forwarding(nat) < 0))
         goto out;
-    log_info("VM firewall up (tables bridge/inet %s)%s%s", FW_TABLE, *nat ? ", NAT out of " : "",
-             nat);
+    /* a node with a VM subnet routes between its LAN interface and the bridge */
+    if (*hkd->lan_iface && (enable_forwarding(br) < 0 || enable_forwarding(hkd->lan_iface) < 0))
+        goto out;
+    log_info("VM firewall up (tables bridge/inet %s)%s%s%s%s", FW_TABLE,
+             *nat ? ", NAT out of " : "", nat, *hkd->lan_iface ? ", peers' L7Rs in from " : "",
+             hkd->lan_iface);
     rc = 0;
 out:
     if (rc < 0) {
@@ -344,6 +397,37 @@ hkd_fw_vm_del(struct hkd *hkd, int64_t vm_id)
         return 0;
     del_commands(&s, veth);
     snprintf(what, sizeof(what), "removing the firewall entries of VM %lld", (long long)vm_id);
+    rc = nft_apply(qvd_buf_str(&s), what);
+    qvd_buf_free(&s);
+    return rc;
+}
+
+int
+hkd_fw_peer(struct hkd *hkd, const char *subnet, const char *via, bool add)
+{
+    struct qvd_buf s = QVD_BUF_INIT;
+    struct in_addr a;
+    char what[96];
+    int rc;
+
+    if (hkd->hv->simulated)
+        return 0;
+    /* both go into an nft script: only well-formed values get there */
+    if (strspn(subnet, "0123456789./") != strlen(subnet) || strchr(subnet, '/') == NULL ||
+        (via != NULL && inet_pton(AF_INET, via, &a) != 1))
+        return qvd_seterr("bad peer subnet '%s' or address '%s' for the firewall", subnet,
+                          via ? via : "");
+    /* adding what is there is a no-op: add-then-delete never fails on a missing element */
+    qvd_buf_printf(&s, "add element inet " FW_TABLE " peer_nets { %s }\n", subnet);
+    if (via != NULL)
+        qvd_buf_printf(&s, "add element inet " FW_TABLE " peers { %s }\n", via);
+    if (!add) {
+        qvd_buf_printf(&s, "delete element inet " FW_TABLE " peer_nets { %s }\n", subnet);
+        if (via != NULL)
+            qvd_buf_printf(&s, "delete element inet " FW_TABLE " peers { %s }\n", via);
+    }
+    snprintf(what, sizeof(what), "%s peer %s of %s", add ? "adding" : "removing", via ? via : "-",
+             subnet);
     rc = nft_apply(qvd_buf_str(&s), what);
     qvd_buf_free(&s);
     return rc;

@@ -13,6 +13,7 @@ struct qvd_config;
 struct qvd_db;
 struct hkd_vm;
 struct qvd_model_hkd_vm;
+struct qvd_model_hkd_peer;
 struct qvd_workq;
 
 /* VM life cycle, as written to vm_runtimes.vm_state (sub-steps are only in memory). */
@@ -80,7 +81,14 @@ struct hkd {
     struct event_base *base;
     const struct hkd_hv_ops *hv;
     int64_t host_id;
-    char host_address[16];
+    char host_address[16]; /* the node's address on its bridge (the VMs' gateway) */
+    char node_address[64]; /* hosts.address: where the other nodes reach this one */
+    char vm_subnet[64];    /* hosts.vm_subnet, "" for none (VMs at their vms.ip) */
+    /* the address plan (network.c): a VM runs at (vms.ip & ~subnet_mask) | subnet_net;
+     * both 0 without a VM subnet */
+    uint32_t subnet_net, subnet_mask;
+    char gateway[16];   /* vm.network.gateway in the node's subnet, "" for the bridge's */
+    char lan_iface[16]; /* the interface that carries node.address, "" for none */
     char nodename[256];
     char lxcpath[4096];
     char seccomp_path[4200]; /* the containers' seccomp policy, written at start-up */
@@ -118,7 +126,10 @@ struct hkd_job {
     size_t nreleased;
     char secret[65];
     int64_t vma_port, x_port;
-    struct qvd_model_hkd_vm *row; /* a loaded row, freed with the job */
+    uint32_t subnet_net, subnet_mask; /* the node's address plan, for the loaded row */
+    struct qvd_model_hkd_vm *row;     /* a loaded row, freed with the job */
+    struct qvd_model_hkd_peer *peers; /* the other hosts (routes.c), freed with the job */
+    size_t npeers;
 };
 int hkd_db_start(struct hkd *hkd);
 void hkd_db_stop(struct hkd *hkd);
@@ -169,6 +180,14 @@ int hkd_storage_cleanup(struct hkd *hkd, int64_t vm_id);
 char *hkd_storage_basefs(struct hkd *hkd, const char *di_path);
 
 /* network.c */
+/* Checks node.address and vm.network.subnet as configured (before they are registered). */
+int hkd_net_check_keys(struct hkd *hkd);
+/* The address plan from the registered row: subnet bits, bridge address, gateway. */
+int hkd_net_plan(struct hkd *hkd);
+/* Where a VM whose vms.ip is `ip` runs on a node with this plan: 0, or -1 (bad ip). */
+int hkd_net_vm_address(uint32_t net, uint32_t mask, const char *ip, char *out, size_t len);
+/* Parses a.b.c.d/len with no host bit set: 0, or -1 with qvd_seterr(). */
+int hkd_net_parse_subnet(const char *s, uint32_t *net, int *plen);
 int hkd_net_init(struct hkd *hkd);
 int hkd_net_prefix_len(struct hkd *hkd);
 const char *hkd_net_gateway(struct hkd *hkd);
@@ -176,6 +195,16 @@ int hkd_net_cleanup(struct hkd *hkd, int64_t vm_id);
 void hkd_net_neighbour(struct hkd *hkd, const struct hkd_vm *vm);
 void hkd_net_veth_name(struct hkd *hkd, int64_t vm_id, char *out, size_t len);
 int hkd_net_default_host_address(struct hkd *hkd, char *out, size_t len);
+
+/* routes.c: one route `<peer vm_subnet> via <peer address> proto HKD_RT_PROTO` per other
+ * host with a subnet, in step with the hosts table (checked at every heartbeat). */
+#define HKD_RT_PROTO 187
+void hkd_routes_tick(struct hkd *hkd);
+/* The parent's side (priv.c): checked against the node's plan, then applied, with the
+ * firewall's peer sets (a route's peer may reach the VMs' VMA and X ports). route_del
+ * removes only a route of ours (our protocol), and succeeds when there is none. */
+int hkd_net_route_set(struct hkd *hkd, const char *subnet, const char *via);
+int hkd_net_route_del(struct hkd *hkd, const char *subnet);
 
 /* userns.c: each VM's range of host ids (container root = the first) */
 int hkd_userns_range(struct hkd *hkd, int64_t vm_id, uint32_t *base, uint32_t *size);
@@ -199,6 +228,9 @@ int hkd_fw_init(struct hkd *hkd);
 void hkd_fw_fini(struct hkd *hkd);
 int hkd_fw_vm_add(struct hkd *hkd, const struct hkd_vm *vm);
 int hkd_fw_vm_del(struct hkd *hkd, int64_t vm_id);
+/* A peer node (its address, its VM subnet) enters or leaves the firewall's peer sets: its
+ * address may reach the VMs' VMA and X ports; VMs may open nothing towards either. */
+int hkd_fw_peer(struct hkd *hkd, const char *subnet, const char *via, bool add);
 
 /* priv.c: the root parent. hkd_priv_prepare() (as root, before the fork) gives the
  * engine's user the folders it writes; hkd_priv_fork() returns 0 in the engine, never in
@@ -220,6 +252,8 @@ int hkd_priv_unpacked(struct hkd_vm *vm);
 int hkd_priv_mount(struct hkd_vm *vm);
 int hkd_priv_fw_add(struct hkd_vm *vm); /* an adopted VM's firewall entries */
 int hkd_priv_list(struct hkd *hkd, int64_t **ids, size_t *n);
+int hkd_priv_route_set(struct hkd *hkd, const char *subnet, const char *via);
+int hkd_priv_route_del(struct hkd *hkd, const char *subnet);
 /* Exits the engine when the parent goes (EOF on the channel). */
 void hkd_priv_watch(struct hkd *hkd);
 

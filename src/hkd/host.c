@@ -43,9 +43,10 @@ int
 hkd_host_register(struct hkd *hkd)
 {
     const char *name = qvd_config_get(hkd->cfg, "nodename");
+    const char *node_addr = qvd_config_get(hkd->cfg, "node.address");
     char addr[16];
-    bool have_addr;
-    int64_t cpu, ram;
+    struct qvd_model_hkd_reg in = {.vm_subnet = qvd_config_get(hkd->cfg, "vm.network.subnet")};
+    struct qvd_model_hkd_host row;
 
     if (name == NULL || *name == '\0') {
         if (gethostname(hkd->nodename, sizeof(hkd->nodename) - 1) < 0)
@@ -53,12 +54,19 @@ hkd_host_register(struct hkd *hkd)
     } else {
         snprintf(hkd->nodename, sizeof(hkd->nodename), "%s", name);
     }
-    /* the address a first start registers (a known host keeps its own) */
-    have_addr = hkd_net_default_host_address(hkd, addr, sizeof(addr)) == 0;
-    usable_resources(&cpu, &ram);
-    if (qvd_model_hkd_register(hkd->db, hkd->nodename, have_addr ? addr : NULL, cpu, ram,
-                               &hkd->host_id, hkd->host_address, sizeof(hkd->host_address)) < 0)
+    if (hkd_net_check_keys(hkd) < 0)
+        return -1;
+    /* node.address at every start; else the address a first start registers (a known
+     * host keeps its own) */
+    in.address = node_addr != NULL && *node_addr ? node_addr : NULL;
+    in.new_address = hkd_net_default_host_address(hkd, addr, sizeof(addr)) == 0 ? addr : NULL;
+    usable_resources(&in.usable_cpu, &in.usable_ram);
+    if (qvd_model_hkd_register(hkd->db, hkd->nodename, &in, &row) < 0)
         return qvd_seterr("cannot register host '%s': %s", hkd->nodename, qvd_strerror());
+    hkd->host_id = row.id;
+    snprintf(hkd->host_address, sizeof(hkd->host_address), "%.15s", row.address);
+    snprintf(hkd->node_address, sizeof(hkd->node_address), "%s", row.address);
+    snprintf(hkd->vm_subnet, sizeof(hkd->vm_subnet), "%s", row.vm_subnet);
     return 0;
 }
 
@@ -126,6 +134,7 @@ hkd_host_tick(struct hkd *hkd)
         hkd->stopping = true;
         hkd_vm_stop_all(hkd);
     }
+    hkd_routes_tick(hkd);
     if (hkd->tick_busy)
         return;
     j = hkd_job_new(run_tick, ticked, NULL);

@@ -147,6 +147,10 @@ serve(struct hkd *hkd, const struct hkd_priv_msg *m, struct hkd_priv_res *r, int
         return hkd_storage_mount(hkd, &vm);
     case HKD_PRIV_FW_ADD:
         return hkd_fw_vm_add(hkd, &vm);
+    case HKD_PRIV_ROUTE_SET:
+        return hkd_net_route_set(hkd, m->subnet, m->ip);
+    case HKD_PRIV_ROUTE_DEL:
+        return hkd_net_route_del(hkd, m->subnet);
     case HKD_PRIV_LIST:
         if (hkd->hv->list != NULL && hkd->hv->list(hkd, &ids, &n) < 0)
             return -1;

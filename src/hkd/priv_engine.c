@@ -228,3 +228,27 @@ hkd_priv_watch(struct hkd *hkd)
     hkd->priv_ev = event_new(hkd->base, hkd->priv_fd, EV_CLOSED | EV_PERSIST, on_parent, hkd);
     event_add(hkd->priv_ev, NULL);
 }
+
+/* A route request: `subnet` (a.b.c.d/len) and, for ROUTE_SET, the next hop `via`. */
+static int
+call_route(struct hkd *hkd, uint32_t type, const char *subnet, const char *via)
+{
+    struct hkd_priv_msg m = {.type = type};
+    struct hkd_priv_res r;
+
+    snprintf(m.subnet, sizeof(m.subnet), "%s", subnet);
+    snprintf(m.ip, sizeof(m.ip), "%s", via != NULL ? via : "");
+    return call(hkd, &m, &r, NULL);
+}
+
+int
+hkd_priv_route_set(struct hkd *hkd, const char *subnet, const char *via)
+{
+    return call_route(hkd, HKD_PRIV_ROUTE_SET, subnet, via);
+}
+
+int
+hkd_priv_route_del(struct hkd *hkd, const char *subnet)
+{
+    return call_route(hkd, HKD_PRIV_ROUTE_DEL, subnet, NULL);
+}

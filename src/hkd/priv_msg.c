@@ -2,6 +2,8 @@
  * no I/O, no state; the parent calls it on every packet before looking at any field. */
 #include <arpa/inet.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -20,6 +22,7 @@ enum {
     U_PATH = 1 << 8,
     U_FLAGS = 1 << 9,
     U_OFFSET = 1 << 10,
+    U_SUBNET = 1 << 11,
 };
 
 static const struct {
@@ -38,6 +41,8 @@ static const struct {
     [HKD_PRIV_MOUNT] = {"mount", U_VM | U_DI | U_STORAGE | U_LOGIN | U_PATH | U_FLAGS},
     [HKD_PRIV_LIST] = {"list", U_OFFSET},
     [HKD_PRIV_FW_ADD] = {"fw_add", U_VM | U_IP | U_MAC},
+    [HKD_PRIV_ROUTE_SET] = {"route_set", U_IP | U_SUBNET},
+    [HKD_PRIV_ROUTE_DEL] = {"route_del", U_SUBNET},
 };
 
 const char *
@@ -104,6 +109,35 @@ check_mac(const char *mac)
     return 0;
 }
 
+/* a.b.c.d/len (len 1-32) with no host bit set: the shape only (the parent checks that it
+ * fits the node's address plan) */
+static int
+check_subnet(const char *s)
+{
+    const char *slash;
+    struct in_addr a;
+    char addr[16];
+    unsigned long len;
+    uint32_t v;
+
+    if (check_text("subnet", s, 24) < 0)
+        return -1;
+    slash = strchr(s, '/');
+    if (slash == NULL || slash == s || (size_t)(slash - s) >= sizeof(addr) ||
+        strspn(slash + 1, "0123456789") != strlen(slash + 1) || strlen(slash + 1) < 1 ||
+        strlen(slash + 1) > 2 || strspn(s, "0123456789.") != (size_t)(slash - s))
+        return qvd_seterr("subnet is not a.b.c.d/len");
+    memcpy(addr, s, (size_t)(slash - s));
+    addr[slash - s] = '\0';
+    len = strtoul(slash + 1, NULL, 10);
+    if (inet_pton(AF_INET, addr, &a) != 1 || len < 1 || len > 32)
+        return qvd_seterr("subnet is not a.b.c.d/len (len 1-32)");
+    v = ntohl(a.s_addr);
+    if (len < 32 && (v & (0xffffffffu >> len)) != 0)
+        return qvd_seterr("subnet has host bits set");
+    return 0;
+}
+
 /* Relative to the images folder and staying under it: no leading '/', no ".." part. */
 static int
 check_di_path(const char *path)
@@ -162,6 +196,8 @@ check_fields(const struct hkd_priv_msg *m, unsigned used)
         return (used & U_MAC) ? -1 : qvd_seterr("mac is set but not used");
     if ((used & U_PATH) ? check_di_path(m->di_path) < 0 : !zero(m->di_path, sizeof(m->di_path)))
         return (used & U_PATH) ? -1 : qvd_seterr("di_path is set but not used");
+    if ((used & U_SUBNET) ? check_subnet(m->subnet) < 0 : !zero(m->subnet, sizeof(m->subnet)))
+        return (used & U_SUBNET) ? -1 : qvd_seterr("subnet is set but not used");
     return 0;
 }
 

@@ -27,6 +27,8 @@ enum hkd_priv_type {
     HKD_PRIV_MOUNT,      /* hkd_storage_mount */
     HKD_PRIV_LIST,       /* hv->list from index `offset`: ids, value = how many in all */
     HKD_PRIV_FW_ADD,     /* hkd_fw_vm_add: an adopted VM's entries (the tables were rebuilt) */
+    HKD_PRIV_ROUTE_SET,  /* hkd_net_route_set: route `subnet` via `ip` (a peer node's) */
+    HKD_PRIV_ROUTE_DEL,  /* hkd_net_route_del: our route to `subnet`, if there */
     HKD_PRIV_TYPE_END,
 };
 
@@ -45,10 +47,11 @@ struct hkd_priv_msg {
     uint32_t reserved;       /* 0 */
     char name[80];           /* START: the VM's name, printable */
     char login[80];          /* START: its user's login, a single path component */
-    char ip[16];             /* START: dotted IPv4 */
+    char ip[16];             /* START, FW_ADD: dotted IPv4; ROUTE_SET: the next hop */
     char mac[18];            /* START: xx:xx:xx:xx:xx:xx */
     char pad[6];             /* 0 */
     char di_path[4096];      /* START, BASE, UNPACKED, MOUNT: relative to path.storage.images */
+    char subnet[24];         /* ROUTE_*: a.b.c.d/len, no host bit set */
 };
 
 struct hkd_priv_res {

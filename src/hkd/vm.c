@@ -493,6 +493,10 @@ run_load(struct qvd_db *db, struct hkd_job *j)
     j->row = qvd_xcalloc(1, sizeof(*j->row));
     if (qvd_model_hkd_vm_load(db, j->vm_id, false, j->row) < 0)
         return -1;
+    /* from here on the row's ip is where the VM runs on this node (the address plan) */
+    if (hkd_net_vm_address(j->subnet_net, j->subnet_mask, j->row->ip, j->row->ip,
+                           sizeof(j->row->ip)) < 0)
+        return qvd_seterr("its address: %s", qvd_strerror());
     run = (struct qvd_model_hkd_run){
         .address = j->row->ip,
         .secret = j->secret,
@@ -546,6 +550,8 @@ take_start(struct hkd *hkd, int64_t id)
     memcpy(j->secret, vm->secret, sizeof(j->secret));
     j->vma_port = qvd_config_int(hkd->cfg, "internal.vm.port.vma");
     j->x_port = 4000 + qvd_config_int(hkd->cfg, "internal.nxagent.display");
+    j->subnet_net = hkd->subnet_net;
+    j->subnet_mask = hkd->subnet_mask;
     vm->db_busy = true;
     hkd_db_submit(hkd, j);
 }

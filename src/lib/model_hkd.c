@@ -13,47 +13,117 @@
 /* ---- the host ---- */
 
 static int
-register_tx(struct qvd_db *db, const char *name, const char *address, int64_t cpu, int64_t ram,
-            int64_t *id, char *out, size_t len)
+register_tx(struct qvd_db *db, const char *name, const struct qvd_model_hkd_reg *in,
+            struct qvd_model_hkd_host *out)
 {
     struct qvd_stmt *st;
+    int64_t *id = &out->id, other = 0;
     int rc = qvd_db_get_int(db, id, "SELECT id FROM hosts WHERE name = ?", "s", name);
+    const char *first = in->address != NULL ? in->address : in->new_address;
 
     if (rc == 0) {
         /* first start of this node */
-        if (address == NULL)
+        if (first == NULL)
             return qvd_model_fail(QVD_MODEL_INVALID, "%s", qvd_strerror());
-        if (qvd_db_exec(db, "INSERT INTO hosts (name, address) VALUES (?, ?)", "ss", name,
-                        address) < 0 ||
+        if (qvd_db_exec(db, "INSERT INTO hosts (name, address) VALUES (?, ?)", "ss", name, first) <
+                0 ||
             qvd_db_get_int(db, id, "SELECT id FROM hosts WHERE name = ?", "s", name) != 1)
             return qvd_model_dbfail(db);
     } else if (rc < 0) {
         return qvd_model_dbfail(db);
     }
+    /* the node's own configuration wins over the row at every start (node.address,
+     * vm.network.subnet); two nodes never share an address or a VM subnet */
+    if (in->address != NULL) {
+        rc = qvd_db_get_int(db, &other, "SELECT id FROM hosts WHERE address = ? AND id != ?", "si",
+                            in->address, *id);
+        if (rc != 0)
+            return rc < 0 ? qvd_model_dbfail(db)
+                          : qvd_model_fail(QVD_MODEL_INVALID,
+                                           "address %s is another host's (host %lld)", in->address,
+                                           (long long)other);
+        if (qvd_db_exec(db, "UPDATE hosts SET address = ? WHERE id = ?", "si", in->address, *id) <
+            0)
+            return qvd_model_dbfail(db);
+    }
+    if (in->vm_subnet != NULL && *in->vm_subnet) {
+        rc = qvd_db_get_int(db, &other, "SELECT id FROM hosts WHERE vm_subnet = ? AND id != ?",
+                            "si", in->vm_subnet, *id);
+        if (rc != 0)
+            return rc < 0 ? qvd_model_dbfail(db)
+                          : qvd_model_fail(QVD_MODEL_INVALID,
+                                           "VM subnet %s is another host's (host %lld)",
+                                           in->vm_subnet, (long long)other);
+        if (qvd_db_exec(db, "UPDATE hosts SET vm_subnet = ? WHERE id = ?", "si", in->vm_subnet,
+                        *id) < 0)
+            return qvd_model_dbfail(db);
+    }
     if (qvd_db_exec(db,
                     "INSERT INTO host_runtimes (host_id, usable_cpu, usable_ram) VALUES (?, ?, ?)"
                     " ON CONFLICT (host_id) DO UPDATE SET usable_cpu = excluded.usable_cpu,"
                     " usable_ram = excluded.usable_ram",
-                    "iii", *id, cpu, ram) < 0 ||
+                    "iii", *id, in->usable_cpu, in->usable_ram) < 0 ||
         qvd_db_exec(db, "INSERT INTO host_counters (host_id) VALUES (?) ON CONFLICT DO NOTHING",
                     "i", *id) < 0)
         return qvd_model_dbfail(db);
-    st = qvd_db_query(db, "SELECT address FROM hosts WHERE id = ?", "i", *id);
+    st = qvd_db_query(db, "SELECT address, vm_subnet FROM hosts WHERE id = ?", "i", *id);
     rc = st == NULL ? -1 : qvd_db_step(st);
-    if (rc == 1)
-        snprintf(out, len, "%s", qvd_db_text(st, 0));
+    if (rc == 1) {
+        const char *subnet = qvd_db_text(st, 1);
+        snprintf(out->address, sizeof(out->address), "%s", qvd_db_text(st, 0));
+        snprintf(out->vm_subnet, sizeof(out->vm_subnet), "%s", subnet ? subnet : "");
+    }
     qvd_db_done(st);
     return rc == 1 ? 0 : qvd_model_dbfail(db);
 }
 
 int
-qvd_model_hkd_register(struct qvd_db *db, const char *name, const char *address, int64_t usable_cpu,
-                       int64_t usable_ram, int64_t *id, char *address_out, size_t len)
+qvd_model_hkd_register(struct qvd_db *db, const char *name, const struct qvd_model_hkd_reg *in,
+                       struct qvd_model_hkd_host *out)
 {
+    memset(out, 0, sizeof(*out));
     if (qvd_model_begin(db) < 0)
         return -1;
-    return qvd_model_end(
-        db, register_tx(db, name, address, usable_cpu, usable_ram, id, address_out, len));
+    return qvd_model_end(db, register_tx(db, name, in, out));
+}
+
+int
+qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, struct qvd_model_hkd_peer **out, size_t *n)
+{
+    struct qvd_stmt *st = qvd_db_query(db,
+                                       "SELECT h.id, h.name, h.address, h.vm_subnet,"
+                                       " COALESCE(r.state, 'stopped') FROM hosts h"
+                                       " LEFT JOIN host_runtimes r ON r.host_id = h.id"
+                                       " WHERE h.id != ? ORDER BY h.id",
+                                       "i", host_id);
+    size_t cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (st == NULL)
+        return qvd_model_dbfail(db);
+    while ((rc = qvd_db_step(st)) == 1) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = qvd_xrealloc(*out, cap * sizeof(**out));
+        }
+        struct qvd_model_hkd_peer *p = &(*out)[(*n)++];
+        const char *subnet = qvd_db_text(st, 3);
+        p->id = qvd_db_int(st, 0);
+        snprintf(p->name, sizeof(p->name), "%s", qvd_db_text(st, 1));
+        snprintf(p->address, sizeof(p->address), "%s", qvd_db_text(st, 2));
+        snprintf(p->vm_subnet, sizeof(p->vm_subnet), "%s", subnet ? subnet : "");
+        snprintf(p->state, sizeof(p->state), "%s", qvd_db_text(st, 4));
+    }
+    qvd_db_done(st);
+    if (rc < 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return qvd_model_dbfail(db);
+    }
+    return 0;
 }
 
 int

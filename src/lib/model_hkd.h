@@ -23,11 +23,35 @@ struct qvd_db;
 
 /* ---- the host ---- */
 
-/* Registers host `name` (new: with `address`, NULL if none could be made, which fails) and
- * records its usable resources; gives its id and address. */
-int qvd_model_hkd_register(struct qvd_db *db, const char *name, const char *address,
-                           int64_t usable_cpu, int64_t usable_ram, int64_t *id, char *address_out,
-                           size_t len);
+/* What a node registers at each start (qvd_model_hkd_register). */
+struct qvd_model_hkd_reg {
+    const char *address;     /* node.address: written at every start; NULL: the row's stays */
+    const char *new_address; /* a new host's address when address is NULL (NULL: none could
+                              * be made, and a new host fails) */
+    const char *vm_subnet;   /* vm.network.subnet: written when not NULL or ""; else the
+                              * row's stays */
+    int64_t usable_cpu, usable_ram;
+};
+/* The row a node runs with. */
+struct qvd_model_hkd_host {
+    int64_t id;
+    char address[64];   /* hosts.address */
+    char vm_subnet[64]; /* hosts.vm_subnet, "" for none */
+};
+/* Registers host `name` (new or known) and records its usable resources; an address or VM
+ * subnet that another host has is refused (QVD_MODEL_INVALID). */
+int qvd_model_hkd_register(struct qvd_db *db, const char *name, const struct qvd_model_hkd_reg *in,
+                           struct qvd_model_hkd_host *out);
+/* Every other host (the peers whose VM subnets a node routes to), by id: *out (free()) */
+struct qvd_model_hkd_peer {
+    int64_t id;
+    char name[72];
+    char address[64];
+    char vm_subnet[64];
+    char state[16]; /* host_runtimes.state, "stopped" without a row */
+};
+int qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, struct qvd_model_hkd_peer **out,
+                        size_t *n);
 /* The host's state ("starting", "running", "stopped") and the process that runs it (pid
  * < 0: none). */
 int qvd_model_hkd_host_state(struct qvd_db *db, int64_t host_id, const char *state, int64_t pid);

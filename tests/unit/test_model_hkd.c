@@ -30,13 +30,38 @@ struct fixture {
     int64_t host, other, vm;
 };
 
+/* qvd_model_hkd_register as a node calls it (address: node.address; first: the address of
+ * a new host without one; subnet: vm.network.subnet); the row's address and subnet go to
+ * `row` when given. */
+static int
+reg(struct qvd_db *db, const char *name, const char *address, const char *first, const char *subnet,
+    int64_t *id)
+{
+    struct qvd_model_hkd_reg in = {address, first, subnet, 100, 1000};
+    struct qvd_model_hkd_host row;
+    int rc = qvd_model_hkd_register(db, name, &in, &row);
+
+    *id = row.id;
+    return rc;
+}
+
+static struct qvd_model_hkd_host last_row;
+static int
+reg_row(struct qvd_db *db, const char *name, const char *address, const char *first,
+        const char *subnet)
+{
+    struct qvd_model_hkd_reg in = {address, first, subnet, 1, 2};
+
+    return qvd_model_hkd_register(db, name, &in, &last_row);
+}
+
 static int
 setup(void **state)
 {
     struct fixture *f = qvd_xcalloc(1, sizeof(*f));
     struct qvd_model_osf o = QVD_MODEL_OSF_UNSET;
     struct qvd_model_vm v = {.name = "v1"};
-    char path[128], addr[16];
+    char path[128];
     int64_t tenant, user, osf, di;
 
     f->cfg = test_config_new("model-hkd", f->dir, sizeof(f->dir));
@@ -58,10 +83,8 @@ setup(void **state)
     v.user_id = user;
     v.osf_id = osf;
     if (qvd_model_vm_add(f->db, f->cfg, &v, &f->vm) < 0 ||
-        qvd_model_hkd_register(f->db, "n1", "10.9.0.1", 100, 1000, &f->host, addr, sizeof(addr)) <
-            0 ||
-        qvd_model_hkd_register(f->db, "n2", "10.9.0.2", 100, 1000, &f->other, addr, sizeof(addr)) <
-            0)
+        reg(f->db, "n1", NULL, "10.9.0.1", NULL, &f->host) < 0 ||
+        reg(f->db, "n2", NULL, "10.9.0.2", NULL, &f->other) < 0)
         return -1;
     *state = f;
     return 0;
@@ -122,15 +145,54 @@ static void
 registration_keeps_the_first_address(void **state)
 {
     struct fixture *f = *state;
-    char addr[16];
-    int64_t id = -1;
 
-    assert_int_equal(qvd_model_hkd_register(f->db, "n1", "10.9.9.9", 1, 2, &id, addr, sizeof(addr)),
-                     0);
-    assert_int_equal(id, f->host);
-    assert_string_equal(addr, "10.9.0.1");
+    assert_int_equal(reg_row(f->db, "n1", NULL, "10.9.9.9", NULL), 0);
+    assert_int_equal(last_row.id, f->host);
+    assert_string_equal(last_row.address, "10.9.0.1");
+    assert_string_equal(last_row.vm_subnet, "");
     /* a new host needs an address */
-    assert_int_equal(qvd_model_hkd_register(f->db, "n3", NULL, 1, 2, &id, addr, sizeof(addr)), -1);
+    assert_int_equal(reg_row(f->db, "n3", NULL, NULL, NULL), -1);
+}
+
+/* node.address and vm.network.subnet are written at every start, and the row says them
+ * back; another host's address or subnet is refused, and nothing of the start is kept */
+static void
+registration_writes_address_and_subnet(void **state)
+{
+    struct fixture *f = *state;
+    struct qvd_model_hkd_peer *peers = NULL;
+    size_t n = 0;
+
+    assert_int_equal(reg_row(f->db, "n1", "192.168.77.1", "10.9.9.9", "10.1.0.0/16"), 0);
+    assert_int_equal(last_row.id, f->host);
+    assert_string_equal(last_row.address, "192.168.77.1");
+    assert_string_equal(last_row.vm_subnet, "10.1.0.0/16");
+    /* without the keys, a known host keeps what its row says */
+    assert_int_equal(reg_row(f->db, "n1", NULL, "10.9.9.9", ""), 0);
+    assert_string_equal(last_row.address, "192.168.77.1");
+    assert_string_equal(last_row.vm_subnet, "10.1.0.0/16");
+    assert_int_equal(reg_row(f->db, "n2", "192.168.77.1", NULL, NULL), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+    assert_int_equal(reg_row(f->db, "n2", "192.168.77.2", NULL, "10.1.0.0/16"), -1);
+    assert_int_equal(qvd_model_errkind(), QVD_MODEL_INVALID);
+    /* a new host refused leaves no row */
+    assert_int_equal(reg_row(f->db, "n4", "192.168.77.4", NULL, "10.1.0.0/16"), -1);
+    assert_int_equal(reg_row(f->db, "n2", "192.168.77.2", NULL, "10.2.0.0/16"), 0);
+    /* the peers of n1: every other host, with its address, subnet and state */
+    assert_int_equal(qvd_model_hkd_host_state(f->db, f->other, "running", 42), 0);
+    assert_int_equal(qvd_model_hkd_peers(f->db, f->host, &peers, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(peers[0].id, f->other);
+    assert_string_equal(peers[0].name, "n2");
+    assert_string_equal(peers[0].address, "192.168.77.2");
+    assert_string_equal(peers[0].vm_subnet, "10.2.0.0/16");
+    assert_string_equal(peers[0].state, "running");
+    free(peers);
+    assert_int_equal(qvd_model_hkd_peers(f->db, f->other, &peers, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(peers[0].name, "n1");
+    assert_string_equal(peers[0].vm_subnet, "10.1.0.0/16");
+    free(peers);
 }
 
 static void
@@ -306,6 +368,7 @@ main(void)
     qvd_log_init("test-model-hkd", QVD_LOG_WARN, NULL);
     const struct CMUnitTest tests[] = {
         T(registration_keeps_the_first_address),
+        T(registration_writes_address_and_subnet),
         T(heartbeat_and_host_stop),
         T(a_start_runs_then_stops),
         T(stale_writes_change_nothing),

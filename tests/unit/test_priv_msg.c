@@ -222,6 +222,46 @@ fields_a_type_does_not_use_are_refused(void **state)
     refused("padding");
 }
 
+/* Route requests (routes.c): a subnet of the shape a.b.c.d/len with no host bit set, and
+ * for ROUTE_SET a dotted next hop; no VM id, nothing else. */
+static void
+route_requests_are_checked(void **state)
+{
+    id_msg(HKD_PRIV_ROUTE_SET, 0);
+    strcpy(m.subnet, "10.2.0.0/16");
+    strcpy(m.ip, "192.168.77.2");
+    assert_int_equal(hkd_priv_msg_check(&m, sizeof(m)), 0);
+    m.ip[0] = '\0';
+    refused("ip is empty");
+    strcpy(m.ip, "192.168.77.2 ");
+    refused("ip is not a dotted IPv4 address");
+    strcpy(m.ip, "192.168.77.2");
+    const char *bad[] = {"10.2.0.1/16",  "10.2.0.0",       "10.2.0.0/",  "10.2.0.0/33",
+                         "10.2.0.0/0",   "10.2.0.0/016",   "/16",        "10.2.0/16",
+                         "10.2.0.0/16 ", "10.2.0.0/16;rm", "a.b.c.d/16", "10.2.0.0/-1",
+                         "::1/128",      "10.2.0.0.0/16"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(m.subnet, 0, sizeof(m.subnet));
+        strcpy(m.subnet, bad[i]);
+        refused("subnet");
+    }
+    memset(m.subnet, 'x', sizeof(m.subnet));
+    refused("subnet is not NUL-terminated");
+    memset(m.subnet, 0, sizeof(m.subnet));
+    strcpy(m.subnet, "10.2.0.0/16");
+    m.vm_id = 3;
+    refused("vm_id 3");
+    id_msg(HKD_PRIV_ROUTE_DEL, 0);
+    strcpy(m.subnet, "10.2.0.0/16");
+    assert_int_equal(hkd_priv_msg_check(&m, sizeof(m)), 0);
+    strcpy(m.ip, "192.168.77.2");
+    refused("ip is set but not used");
+    /* the other types leave it zero */
+    id_msg(HKD_PRIV_KILL, 4);
+    strcpy(m.subnet, "10.2.0.0/16");
+    refused("subnet is set but not used");
+}
+
 int
 main(void)
 {
@@ -234,6 +274,7 @@ main(void)
         cmocka_unit_test(di_paths_leaving_the_images_folder_are_refused),
         cmocka_unit_test(ids_and_memory_out_of_range_are_refused),
         cmocka_unit_test(fields_a_type_does_not_use_are_refused),
+        cmocka_unit_test(route_requests_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
