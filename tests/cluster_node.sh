@@ -160,14 +160,18 @@ CONF
 }
 
 on() { local x=$1; shift; nsenter --mount="${NS_MNT[$x]}" --net="/run/netns/${NS_NET[$x]}" "$@"; }
+# (a background job starts nsenter itself, which execs the program: $! is the program's PID,
+# ready for kill; `on ... &` would give the PID of a subshell running the function)
 admin() { on A "$ADMIN" -c "$(cl_conf A)" "$@"; }
 
 start_hkd() {
-  on "$1" "$HKD" -c "$(cl_conf "$1")" >>"$T_DIR/node-$1/hkd.log" 2>&1 &
+  nsenter --mount="${NS_MNT[$1]}" --net="/run/netns/${NS_NET[$1]}" "$HKD" -c "$(cl_conf "$1")" \
+    >>"$T_DIR/node-$1/hkd.log" 2>&1 &
   HKD_PIDS[$1]=$!
 }
 start_l7r() {
-  on "$1" "$L7R" -c "$(cl_conf "$1")" >>"$T_DIR/node-$1/l7r.log" 2>&1 &
+  nsenter --mount="${NS_MNT[$1]}" --net="/run/netns/${NS_NET[$1]}" "$L7R" -c "$(cl_conf "$1")" \
+    >>"$T_DIR/node-$1/l7r.log" 2>&1 &
   L7R_PIDS[$1]=$!
 }
 host_id() { sql "SELECT id FROM hosts WHERE name = '$1'"; }
@@ -235,7 +239,8 @@ xvfb_hub() {
   local size=${3:-1024x768} __d __p
   __d=:$((100 + RANDOM % 400))
   while [ -e "/tmp/.X${__d#:}-lock" ]; do __d=:$((100 + RANDOM % 400)); done
-  hub Xvfb "$__d" -screen 0 "${size}x24" -nolisten tcp -ac >>"$T_DIR/xvfb.log" 2>&1 &
+  nsenter --net="/run/netns/$HUB_NS" Xvfb "$__d" -screen 0 "${size}x24" -nolisten tcp -ac \
+    >>"$T_DIR/xvfb.log" 2>&1 &
   __p=$!
   t_cleanup_add "kill $__p"
   printf -v "$1" '%s' "$__p"
@@ -246,7 +251,8 @@ xvfb_hub() {
 # client VAR [options]: qvd-client in the hub (HOME $T_DIR/home), its PID in VAR
 client() {
   local __v=$1 __p; shift
-  QVDPASSWORD=${PW:-pw} HOME=$T_DIR/home DISPLAY=$DISP hub "$CLIENT" --host "$CL_HOSTS" \
+  QVDPASSWORD=${PW:-pw} HOME=$T_DIR/home DISPLAY=$DISP nsenter --net="/run/netns/$HUB_NS" \
+    "$CLIENT" --host "$CL_HOSTS" \
     --port $PORT --user "${LOGIN:-alice}" --accept-cert once --link "${LINK:-lan}" "$@" &
   __p=$!
   t_cleanup_add "kill $__p"
