@@ -163,7 +163,7 @@ admin host unblock --name A >/dev/null && admin host unblock --name B >/dev/null
 # one server on each address)
 hub ip addr add 192.168.77.253/24 dev qvdlan
 for a in 192.168.77.253 192.168.77.254; do
-  hub python3 -m http.server --bind $a 8000 >/dev/null 2>&1 &
+  nsenter --net="/run/netns/$HUB_NS" python3 -m http.server --bind $a 8000 >/dev/null 2>&1 &
   t_cleanup_add "kill $!"
   t_wait 10 hub bash -c "exec 3<>/dev/tcp/$a/8000" 2>/dev/null || t_fail "a server on $a:8000"
 done
