@@ -400,8 +400,9 @@ hkd_net_route_set(struct hkd *hkd, const char *subnet, const char *via)
         return -1;
     mask = mask_of(plen);
     if (mask != hkd->subnet_mask || net == hkd->subnet_net)
-        return qvd_seterr("route to %s: a peer's subnet has our prefix length and is not ours (%s)",
-                          subnet, hkd->vm_subnet);
+        return qvd_seterr(
+            "route to %s: a peer's subnet must have the prefix length of ours (%s) and not be it",
+            subnet, hkd->vm_subnet);
     if ((node & mask) == net || (hop & mask) == net || (hop & mask) == hkd->subnet_net ||
         hop == node || !unicast(hop))
         return qvd_seterr("route to %s via %s: the next hop must be another node's address, "

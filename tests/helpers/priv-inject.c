@@ -3,6 +3,8 @@
  * pidfd_getfd(2) (the access ptrace would give: no way in that the daemon offers), sends
  * one malformed request and prints the parent's answer.
  * Usage: priv-inject ENGINE_PID PARENT_PID long|short|type|unterminated|path|absolute
+ *        priv-inject ENGINE_PID PARENT_PID route SUBNET VIA   (a route_set, as well formed
+ *        as the check lets through, that the node's plan must refuse: prints the answer)
  * Exit 0 when the parent answered with a refusal, 1 otherwise. */
 #include <dirent.h>
 #include <stdio.h>
@@ -55,8 +57,8 @@ main(int argc, char **argv)
     struct timeval tv = {5, 0};
     int fd;
 
-    if (argc != 4) {
-        fprintf(stderr, "usage: priv-inject ENGINE_PID PARENT_PID KIND\n");
+    if (argc != 4 && !(argc == 6 && strcmp(argv[3], "route") == 0)) {
+        fprintf(stderr, "usage: priv-inject ENGINE_PID PARENT_PID KIND | route SUBNET VIA\n");
         return 2;
     }
     fd = steal_channel(atoi(argv[1]), atoi(argv[2]));
@@ -86,6 +88,16 @@ main(int argc, char **argv)
         strcpy(m.di_path, "../../../etc"), why = "di_path has a '..' part";
     else if (strcmp(argv[3], "absolute") == 0)
         strcpy(m.di_path, "/etc"), why = "di_path is absolute";
+    else if (strcmp(argv[3], "route") == 0) {
+        /* refused by the node's plan (hkd_net_route_set), after the check let it through */
+        memset(&m, 0, sizeof(m));
+        m.version = HKD_PRIV_VERSION;
+        m.len = sizeof(m);
+        m.type = HKD_PRIV_ROUTE_SET;
+        snprintf(m.subnet, sizeof(m.subnet), "%s", argv[4]);
+        snprintf(m.ip, sizeof(m.ip), "%s", argv[5]);
+        why = "route to ";
+    }
     if (why == NULL) {
         fprintf(stderr, "priv-inject: unknown KIND %s\n", argv[3]);
         return 2;
@@ -98,5 +110,7 @@ main(int argc, char **argv)
     }
     r.err[sizeof(r.err) - 1] = '\0';
     printf("rc=%d %s\n", (int)r.rc, r.err);
+    if (m.type == HKD_PRIV_ROUTE_SET)
+        return r.rc == -1 && strstr(r.err, why) != NULL ? 0 : 1;
     return r.rc == -1 && strstr(r.err, "refused") != NULL && strstr(r.err, why) != NULL ? 0 : 1;
 }

@@ -7,6 +7,7 @@
 #   (protocol 187), equal to the hosts table at every step: a host added, its subnet
 #   changed, renamed, its address changed, removed (qvd-admin), and after an HKD restart
 #   (a stale route of ours is removed, another protocol's route is left alone);
+# - C's root parent refuses routes its plan forbids, asked on the engine's own channel;
 # - a client in the hub logs in through node A's L7R and gets its desktop (its pixels)
 #   from the VM placed on node C (A and B blocked while it starts), which runs at
 #   10.3.0.x (vms.ip's host bits in C's subnet);
@@ -105,6 +106,21 @@ start_node B || t_fail "node B restarts"
 check_routes "after B's restart its routes equal the hosts table again"
 t_check "B removed its stale route (10.9.0.0/16, protocol 187)" eval '! on B ip -4 route show | grep -q "^10.9.0.0/16"'
 t_check "B left another protocol's route alone (10.8.0.0/16)" eval 'on B ip -4 route show | grep -q "^10.8.0.0/16 via 192.168.77.1"'
+
+# A compromised engine of C (tests/helpers/priv-inject on its own channel to the root
+# parent) asks for routes the node's plan forbids: all refused, C's routes unchanged
+ENG_C=$(pgrep -P "${HKD_PIDS[C]}" -x qvd-hkd)
+before=$(routes_of C)
+for bad in "10.3.0.0/16 192.168.77.1 its own subnet" "10.9.0.0/24 192.168.77.1 another length" \
+  "10.9.0.0/16 10.3.0.5 a next hop in its own subnet" "10.9.0.0/16 10.9.0.5 a next hop in the subnet" \
+  "10.9.0.0/16 192.168.77.3 itself as next hop" "192.168.0.0/16 192.168.77.1 a subnet holding its address" \
+  "10.9.0.0/16 127.0.0.1 loopback" "10.9.0.0/16 224.0.0.1 multicast"; do
+  set -- $bad
+  out=$("$QVD_BUILD/tests/helpers/priv-inject" "$ENG_C" "${HKD_PIDS[C]}" route "$1" "$2" 2>&1)
+  t_check "C's root parent refuses a route to $1 via $2 (${*:3}): $out" [ $? = 0 ]
+done
+t_check "C's routes are unchanged and its daemons run" eval \
+  '[ "$(routes_of C)" = "$before" ] && kill -0 "${HKD_PIDS[C]}" "$ENG_C"'
 
 # The desktop through A's L7R from a VM on C
 admin host block --name A >/dev/null && admin host block --name B >/dev/null
