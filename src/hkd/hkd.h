@@ -198,7 +198,9 @@ int hkd_net_default_host_address(struct hkd *hkd, char *out, size_t len);
 
 /* routes.c: one route `<peer vm_subnet> via <peer address> proto HKD_RT_PROTO` per other
  * host with a subnet, in step with the hosts table (checked at every heartbeat). */
-#define HKD_RT_PROTO 187
+/* not one of the kernel's RTPROT_* nor iproute2's rt_protos (187 is IS-IS: a node running
+ * FRR would have its routes taken for ours) */
+#define HKD_RT_PROTO 77
 void hkd_routes_tick(struct hkd *hkd);
 /* The parent's side (priv.c): checked against the node's plan, then applied, with the
  * firewall's peer sets (a route's peer may reach the VMs' VMA and X ports). route_del

@@ -1,7 +1,7 @@
 /* routes.c: the routes from this node to the other nodes' VM subnets, in step with the
  * hosts table (docs/cluster.md): one route `<peer vm_subnet> via <peer address>` per other
  * host that has both, tagged with our routing protocol number (HKD_RT_PROTO, `ip route
- * show proto 187`) so that we find our own routes, and only ours, again.
+ * show proto 77`) so that we find our own routes, and only ours, again.
  *
  * At every heartbeat the peers are read on the database worker (never on the loop), then
  * on the loop the node's routes of our protocol are read from the kernel (netlink, no

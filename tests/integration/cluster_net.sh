@@ -4,7 +4,7 @@
 # test DI with QVD's nxagent, one PostgreSQL in the hub).
 # - each node registers its node.address and vm.network.subnet, runs its bridge at its
 #   subnet's .0.1, and keeps one route per other node's subnet via that node's address
-#   (protocol 187), equal to the hosts table at every step: a host added, its subnet
+#   (protocol 77), equal to the hosts table at every step: a host added, its subnet
 #   changed, renamed, its address changed, removed (qvd-admin), and after an HKD restart
 #   (a stale route of ours is removed, another protocol's route is left alone);
 # - C's root parent refuses routes its plan forbids, asked on the engine's own channel;
@@ -39,9 +39,9 @@ t_check "each node registered its node.address and VM subnet" eval \
 t_check "each node's bridge is at its subnet's .0.1" eval \
   '[ "$(for x in A B C; do on $x ip -4 -o addr show qvdnet0 | awk "{print \$4}"; done | tr "\n" ,)" = "10.1.0.1/16,10.2.0.1/16,10.3.0.1/16," ]'
 
-# routes_of X: X's routes of protocol 187, as "subnet via address" lines, sorted;
+# routes_of X: X's routes of protocol 77, as "subnet via address" lines, sorted;
 # routes_wanted X: what the hosts table says they must be
-routes_of() { on "$1" ip -4 route show proto 187 | awk '{print $1, $2, $3}' | sort; }
+routes_of() { on "$1" ip -4 route show proto 77 | awk '{print $1, $2, $3}' | sort; }
 routes_wanted() {
   sql "SELECT vm_subnet || ' via ' || address FROM hosts WHERE name != '$1' AND vm_subnet != ''" | sort
 }
@@ -100,12 +100,14 @@ check_routes "E and F removed: every node's routes equal the hosts table"
 
 # an HKD restart: stale routes of ours go, another protocol's stay, the right ones stay
 stop_node B
-on B ip route add 10.9.0.0/16 via 192.168.77.1 proto 187
-on B ip route add 10.8.0.0/16 via 192.168.77.1
+t_check "B's HKD and L7R are gone" eval '[ -z "$(node_pids B)" ]'
+t_check "a stale route of ours and another protocol's are added on B" eval \
+  'on B ip route add 10.9.0.0/16 via 192.168.77.1 proto 77 && on B ip route add 10.8.0.0/16 via 192.168.77.1'
 start_node B || t_fail "node B restarts"
 check_routes "after B's restart its routes equal the hosts table again"
-t_check "B removed its stale route (10.9.0.0/16, protocol 187)" eval '! on B ip -4 route show | grep -q "^10.9.0.0/16"'
+t_check "B removed its stale route (10.9.0.0/16, protocol 77)" eval '! on B ip -4 route show | grep -q "^10.9.0.0/16"'
 t_check "B left another protocol's route alone (10.8.0.0/16)" eval 'on B ip -4 route show | grep -q "^10.8.0.0/16 via 192.168.77.1"'
+on B ip -4 route show | sed 's/^/# B: /'
 
 # A compromised engine of C (tests/helpers/priv-inject on its own channel to the root
 # parent) asks for routes the node's plan forbids: all refused, C's routes unchanged
