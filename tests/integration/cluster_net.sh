@@ -151,12 +151,13 @@ vm2_ip=$(sql "SELECT vm_address FROM vm_runtimes WHERE vm_id = 2")
 # From inside VM 1 (as its root): nothing of the other nodes through the routes.
 # reach X PORT from VM 1: a TCP connection within 3 s
 reach() { in_vm C 1 timeout 4 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+unreachable() { ! reach "$1" "$2"; }
 t_check "VM 1 reaches its own VMA (the probe itself works)" reach 127.0.0.1 3030
 for target in "192.168.77.1 8443 node A's L7R" "192.168.77.2 8443 node B's L7R" \
   "192.168.77.3 8443 its own node's L7R" "192.168.77.254 5432 the database" \
   "$vm2_ip 3030 VM 2's VMA on node B" "10.1.0.1 22 node A's bridge" "10.2.0.1 3030 node B's bridge"; do
   set -- $target
-  t_check "VM 1 cannot reach ${*:3} ($1:$2)" eval '! reach $1 $2'
+  t_check "VM 1 cannot reach ${*:3} ($1:$2)" unreachable "$1" "$2"
 done
 # routed in: a peer's address reaches a VMA, the hub (not a peer) does not
 vma_from() { "$@" timeout 4 bash -c "exec 3<>/dev/tcp/$vm1_ip/3030" 2>/dev/null; }
@@ -191,7 +192,7 @@ t_check "with NAT, VM 1 still cannot reach the database server's other ports (19
 for target in "192.168.77.254 5432 the database" "192.168.77.1 8443 node A's L7R" \
   "$vm2_ip 3030 VM 2's VMA on node B" "10.2.0.1 3030 node B's bridge"; do
   set -- $target
-  t_check "with NAT, VM 1 still cannot reach ${*:3} ($1:$2)" eval '! reach $1 $2'
+  t_check "with NAT, VM 1 still cannot reach ${*:3} ($1:$2)" unreachable "$1" "$2"
 done
 
 grep -h " warn\| err" "$T_DIR"/node-*/hkd.log | grep -v "heartbeat" | head -20 | sed 's/^/# /'
