@@ -41,6 +41,7 @@ discard(void *job, void *arg)
     free(j->ids);
     free(j->ids2);
     free(j->row);
+    qvd_buf_free(&j->text);
     free(j);
 }
 
