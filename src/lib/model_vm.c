@@ -590,9 +590,12 @@ qvd_model_host_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool
 int
 qvd_model_host_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
 {
-    int64_t vm, fresh = qvd_now() - qvd_config_int(cfg, "hkd.cluster.node.timeout");
+    int64_t vm, fresh;
     int rc;
 
+    if (qvd_db_clock(db, &fresh) < 0)
+        return qvd_model_dbfail(db);
+    fresh -= qvd_config_int(cfg, "hkd.cluster.node.timeout");
     if (qvd_model_begin(db) < 0)
         return -1;
     rc = host_exists(db, id);
