@@ -218,6 +218,9 @@ take_vm(struct qvd_db *db, struct qvd_config *cfg, const char *self, int64_t los
                     " AND host_id = ?",
                     "iii", qvd_now(), v->id, lost) < 0)
         return qvd_model_dbfail(db);
+    /* why its user's session ended, for the client that asks (it reconnects) */
+    if (qvd_model_vm_sessions_end(db, v->id, "node_lost", lost_name) < 0)
+        return -1;
     if (!v->restart)
         return 0;
     if (qvd_model_vm_start_tx(db, cfg, v->id, &host) == 0) {
@@ -233,8 +236,10 @@ take_vm(struct qvd_db *db, struct qvd_config *cfg, const char *self, int64_t los
     return audit(db, self, "vm.restart", "vm", v->id, v->name, host >= 0 ? 200 : 503, msg);
 }
 
-/* The sessions of the lost node's L7R are gone with it; those other nodes' L7Rs hold with
- * its VMs are asked to end (their L7R releases the slot itself, as the slot's holder). */
+/* The sessions of the lost node's L7R are gone with it: their slots are released. The L7Rs
+ * of other nodes that relay a session to one of its VMs are woken: they end a session
+ * whose VM is not running any more (qvd_model_l7r_aborted), with the reason take_vm
+ * recorded (node_lost: their client reconnects). */
 static int
 take_slots(struct qvd_db *db, int64_t lost, struct told *t)
 {
@@ -263,12 +268,7 @@ take_slots(struct qvd_db *db, int64_t lost, struct told *t)
     while ((rc = qvd_db_step(st)) == 1)
         wake_add(t->wake_l7r, &t->nwake_l7r, QVD_ARRAY_LEN(t->wake_l7r), qvd_db_int(st, 0));
     qvd_db_done(st);
-    if (rc < 0 || qvd_db_exec(db,
-                              "UPDATE vm_runtimes SET user_cmd = 'abort', user_cmd_by = NULL"
-                              " WHERE host_id = ? AND l7r_host_id IS NOT NULL",
-                              "i", lost) < 0)
-        return qvd_model_dbfail(db);
-    return 0;
+    return rc < 0 ? qvd_model_dbfail(db) : 0;
 }
 
 /* Declares host `lost` lost (if it still is stale: its heartbeat may have come meanwhile)

@@ -47,10 +47,11 @@ int qvd_model_cluster_place(struct qvd_db *db, struct qvd_config *cfg, int64_t v
  * whose heartbeat is older than hkd.cluster.node.timeout and whose state is not stopped or
  * lost is, in one transaction per host:
  * - marked lost (state 'lost', lost_ts, lost_by = self), audited as "host.lost";
- * - rid of the user slots its L7R held (user_state disconnected), while the sessions other
- *   nodes' L7Rs hold with its VMs are asked to end (user_cmd abort: their L7R releases the
- *   slot as for an administrator's disconnect);
- * - rid of its VMs: each row is cleared as qvd_model_hkd_vm_stopped() does, and each VM that
+ * - rid of the user slots its L7R held (user_state disconnected); the L7Rs of other nodes
+ *   that relay a session to one of its VMs are woken (they end a session whose VM is not
+ *   running any more, and release its slot themselves);
+ * - rid of its VMs: each row is cleared as qvd_model_hkd_vm_stopped() does, its sessions end
+ *   with the reason node_lost (their clients reconnect), and each VM that
  *   was starting, running or debugging (or had a start pending there) gets a start command
  *   on the host qvd_model_cluster_place() chooses, audited as "vm.restart"; a VM that cannot
  *   start (no host can take it, blocked, no DI) stays stopped, audited with the reason.

@@ -266,6 +266,8 @@ a_lost_node_is_taken_over_once(void **state)
     assign(f, v[3], b, "running");
     assign(f, v[4], c, "running");
     assert_int_equal(qvd_model_vm_block(f->db, f->cfg, v[3], true), 0);
+    assert_int_equal(qvd_model_session_begin(f->db, "session-of-vm-1-via-A", f->user, v[1]), 0);
+    assert_int_equal(qvd_model_session_begin(f->db, "session-of-vm-4-via-B", f->user, v[4]), 0);
     /* v0's user came through B's L7R; v4 (on C) too; v1's through A's L7R */
     assert_int_equal(qvd_db_exec(f->db,
                                  "UPDATE vm_runtimes SET user_state = 'connected', l7r_host_id = ?,"
@@ -299,7 +301,8 @@ a_lost_node_is_taken_over_once(void **state)
     assert_string_equal(vm_row(f, v[2]), "stopped/-/-");
     assert_string_equal(vm_row(f, v[3]), "stopped/-/-");
     assert_true(strncmp(vm_row(f, v[4]), "running/-/", 10) == 0); /* C's VM stays */
-    /* B's L7R slots are free; A's L7R is asked to end its session with B's VM */
+    /* B's L7R slots are free; A's L7R keeps its session with B's VM 1 (it ends it itself:
+     * the VM is not running), which ended with node_lost; v4's session on C goes on */
     assert_int_equal(count(f, "SELECT count(*) FROM vm_runtimes WHERE l7r_host_id = ?", b), 0);
     assert_int_equal(count(f,
                            "SELECT count(*) FROM vm_runtimes WHERE user_state = 'connected'"
@@ -307,9 +310,19 @@ a_lost_node_is_taken_over_once(void **state)
                            v[4]),
                      0);
     assert_int_equal(count(f,
-                           "SELECT count(*) FROM vm_runtimes WHERE user_cmd = 'abort'"
+                           "SELECT count(*) FROM vm_runtimes WHERE user_cmd IS NULL"
                            " AND l7r_host_id = ?",
                            a),
+                     1);
+    assert_int_equal(count(f,
+                           "SELECT count(*) FROM session_ends WHERE reason = 'node_lost'"
+                           " AND vm_id = ?",
+                           v[1]),
+                     1);
+    assert_int_equal(count(f,
+                           "SELECT count(*) FROM session_ends WHERE reason IS NULL"
+                           " AND vm_id = ?",
+                           v[4]),
                      1);
     /* audited, and told */
     assert_int_equal(count(f,
