@@ -13,8 +13,6 @@
 t_init
 . "$QVD_TOP/tests/cluster_node.sh"
 cluster_init 3 || { t_fail "the cluster's hub, database and nodes are made"; exit 1; }
-for x in A B C; do start_node "$x" || { t_fail "node $x starts"; exit 1; }; done
-t_ok "three nodes run (an HKD and an L7R each)"
 
 admin user add --login alice --password pw >/dev/null &&
   admin user add --login bob --password pw >/dev/null &&
@@ -23,6 +21,8 @@ admin user add --login alice --password pw >/dev/null &&
 admin vm add --name desk1 --user alice --osf desk >/dev/null
 for i in $(seq 2 20); do admin vm add --name "v$i" --user bob --osf desk >/dev/null; done
 t_ok "alice's VM 1 and bob's VMs 2-20"
+for x in A B C; do start_node "$x" || { t_fail "node $x starts"; exit 1; }; done
+t_ok "three nodes run (an HKD and an L7R each)"
 
 declare -A HID
 for x in A B C; do HID[$x]=$(host_id "$x"); done
