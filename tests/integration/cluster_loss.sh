@@ -21,6 +21,9 @@ admin user add --login alice --password pw >/dev/null &&
 admin vm add --name desk1 --user alice --osf desk >/dev/null
 for i in $(seq 2 20); do admin vm add --name "v$i" --user bob --osf desk >/dev/null; done
 t_ok "alice's VM 1 and bob's VMs 2-20"
+# the hosts, each with its own address (until the HKD registers node.address, a new node
+# would register the same default bridge address as the others)
+for i in 1 2 3; do admin host add --name "$(cl_letter $i)" --address "10.0.0.$i" >/dev/null; done
 for x in A B C; do start_node "$x" || { t_fail "node $x starts"; exit 1; }; done
 t_ok "three nodes run (an HKD and an L7R each)"
 
