@@ -16,7 +16,7 @@ cluster_init 3 || { t_fail "the cluster's hub, database and nodes are made"; exi
 
 admin user add --login alice --password pw >/dev/null &&
   admin user add --login bob --password pw >/dev/null &&
-  admin osf add --name desk --memory 300 >/dev/null &&
+  admin osf add --name desk --memory 300 --user-storage-size 100 >/dev/null &&
   admin di add --osf desk --path "$DI" >/dev/null || { t_fail "the demo objects"; exit 1; }
 admin vm add --name desk1 --user alice --osf desk >/dev/null
 for i in $(seq 2 20); do admin vm add --name "v$i" --user bob --osf desk >/dev/null; done
