@@ -12,10 +12,9 @@
 #include "model_int.h"
 #include "util.h"
 
-/* The most nodes one look declares lost, and the most VMs of one node it restarts in one
- * transaction (more are restarted by the next look: they stay assigned to the lost node). */
+/* The most nodes one look declares lost (the next look finds the others). A lost node's
+ * VMs are all taken in its one transaction, however many. */
 #define CHECK_MAX_NODES 64
-#define TAKEOVER_MAX_VMS 4096
 
 /* ---- placement ---- */
 
@@ -178,8 +177,8 @@ lost_vms(struct qvd_db *db, int64_t host, struct lost_vm **out, size_t *n)
     struct qvd_stmt *st = qvd_db_query(db,
                                        "SELECT r.vm_id, r.vm_state, coalesce(r.vm_cmd, ''), v.name"
                                        " FROM vm_runtimes r JOIN vms v ON v.id = r.vm_id"
-                                       " WHERE r.host_id = ? ORDER BY r.vm_id LIMIT ?",
-                                       "ii", host, (int64_t)TAKEOVER_MAX_VMS);
+                                       " WHERE r.host_id = ? ORDER BY r.vm_id",
+                                       "i", host);
     int rc;
 
     *out = NULL;

@@ -8,14 +8,15 @@
  *
  * A lost node's own HKD (the contract with src/hkd/host.c and main.c):
  * - qvd_model_hkd_heartbeat() returns 0 while its host is lost, and
- *   qvd_model_hkd_host_state() refuses (CONFLICT, nothing written) every state but
- *   "stopped" while it is lost: the node must not count as alive again by accident.
+ *   qvd_model_hkd_host_state() refuses "running" and "stopping" (CONFLICT, nothing
+ *   written): a node declared lost must not count as alive again by accident.
  * - Its VM rows were cleared by the node that declared it lost: whatever container it still
- *   has runs a VM that now runs (or will) elsewhere. It kills and cleans every one of them
- *   (at start-up: every container is a stray, since no row is assigned to it), and only
- *   then calls qvd_model_cluster_rejoin(); from there on heartbeat and host states work as
- *   for any node (starting, running...). An HKD that stopped all its VMs and exits may also
- *   write "stopped" instead, which is the same rejoin. */
+ *   has runs a VM that now runs (or will) elsewhere. A running HKD that finds itself lost
+ *   kills and cleans every one of them, and only then calls qvd_model_cluster_rejoin()
+ *   (lost -> stopped); from there on heartbeat and host states work as for any node.
+ * - A new HKD process may write "starting" over "lost": no row is assigned to it, so its
+ *   start-up sweeps every container it finds as a stray before it writes "running". An
+ *   HKD that stopped all its VMs and exits may write "stopped". */
 #ifndef QVD_MODEL_CLUSTER_H
 #define QVD_MODEL_CLUSTER_H
 

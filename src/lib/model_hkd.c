@@ -59,7 +59,7 @@ qvd_model_hkd_register(struct qvd_db *db, const char *name, const char *address,
 
 /* Host states and heartbeats are written with the database's clock, which every node of a
  * cluster shares (model_cluster.h judges freshness with it). A lost host keeps its state
- * until it rejoins (qvd_model_cluster_rejoin), or writes stopped. */
+ * until it rejoins (qvd_model_cluster_rejoin), starts afresh or writes stopped. */
 int
 qvd_model_hkd_host_state(struct qvd_db *db, int64_t host_id, const char *state, int64_t pid)
 {
@@ -70,19 +70,19 @@ qvd_model_hkd_host_state(struct qvd_db *db, int64_t host_id, const char *state, 
     if (pid < 0)
         n = qvd_db_exec(db,
                         "UPDATE host_runtimes SET state = ?, state_ts = ?, pid = NULL, ok_ts = ?"
-                        " WHERE host_id = ? AND (state != 'lost' OR ? = 'stopped')",
+                        " WHERE host_id = ? AND (state != 'lost' OR ? IN ('starting', 'stopped'))",
                         "siiis", state, now, now, host_id, state);
     else
         n = qvd_db_exec(db,
                         "UPDATE host_runtimes SET state = ?, state_ts = ?, pid = ?, ok_ts = ?"
-                        " WHERE host_id = ? AND (state != 'lost' OR ? = 'stopped')",
+                        " WHERE host_id = ? AND (state != 'lost' OR ? IN ('starting', 'stopped'))",
                         "siiiis", state, now, pid, now, host_id, state);
     if (n < 0)
         return qvd_model_dbfail(db);
     if (n == 0 && qvd_model_cluster_host_lost(db, host_id) == 1)
         return qvd_model_fail(QVD_MODEL_CONFLICT,
                               "host %lld was declared lost by another node: it must drop every"
-                              " VM and rejoin first",
+                              " VM and rejoin (or start afresh) first",
                               (long long)host_id);
     return 0;
 }

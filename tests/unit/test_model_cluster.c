@@ -357,6 +357,7 @@ a_lost_node_is_taken_over_once(void **state)
     assert_int_equal(qvd_model_hkd_heartbeat(f->db, b, 77), 0);
     assert_int_equal(qvd_model_hkd_host_state(f->db, b, "running", 77), -1);
     assert_int_equal(qvd_model_errkind(), QVD_MODEL_CONFLICT);
+    assert_int_equal(qvd_model_hkd_host_state(f->db, b, "stopping", 77), -1);
     assert_int_equal(qvd_model_cluster_host_lost(f->db, b), 1);
     assert_int_equal(qvd_model_cluster_rejoin(f->db, b), 1);
     assert_int_equal(qvd_model_cluster_rejoin(f->db, b), 0);
@@ -366,6 +367,11 @@ a_lost_node_is_taken_over_once(void **state)
     n = count(f, "SELECT count(*) FROM audit_log WHERE action = 'host.rejoin' AND object_id = ?",
               b);
     assert_int_equal(n, 1);
+    /* a new HKD process on a lost host starts afresh (it sweeps every container first) */
+    assert_int_equal(
+        qvd_db_exec(f->db, "UPDATE host_runtimes SET state = 'lost' WHERE host_id = ?", "i", b), 1);
+    assert_int_equal(qvd_model_hkd_host_state(f->db, b, "starting", 78), 0);
+    assert_int_equal(qvd_model_cluster_host_lost(f->db, b), 0);
 }
 
 static void
