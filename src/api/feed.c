@@ -1,6 +1,7 @@
 /* feed.c: the live feed (GET /api/v1/events, Server-Sent Events). While someone listens,
  * a worker of the pool looks every api.events.interval ms for VMs whose state or user state
- * changed since the last look (indexed timestamps) and at the hosts; back on the loop, the
+ * changed since the last look (indexed timestamps), at the hosts, and for what the nodes
+ * wrote to the audit log since (a node lost, a VM restarted elsewhere); back on the loop, the
  * rows are compared with what was sent last, and each listener gets the changes its tenant
  * and ACLs let it see. The loop never waits on the database: one look at a time, and a
  * slow look only delays the next. */
@@ -15,6 +16,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "model_cluster.h"
 #include "model_stats.h"
 
 #define VM_BUCKETS 4096
@@ -49,6 +51,7 @@ struct api_feed {
     struct host_seen *hosts;
     size_t nhosts;
     int64_t since;          /* epoch second of the last look */
+    int64_t audit_after;    /* the newest audit log id seen (-1: none yet) */
     int64_t last_keepalive; /* epoch second */
     bool primed;            /* hosts: the first look only records them */
     bool looking;           /* a look is queued or running on a worker */
@@ -71,10 +74,19 @@ struct look {
         bool blocked;
     } * hosts;
     size_t nhosts;
+    int64_t audit_after, audit_last;
+    struct event_row {
+        int64_t id, time, object_id;
+        char node[80], action[32], object[16], message[512];
+    } * events;
+    size_t nevents;
 };
 
+/* Sends data to the listeners that see `object` (and of its fields the ones they may see,
+ * unless all_fields). */
 static void
-send_all(struct api_feed *f, const char *event, int64_t tenant_id, json_t *data, const char *object)
+send_to(struct api_feed *f, const char *event, int64_t tenant_id, json_t *data, const char *object,
+        bool all_fields)
 {
     char acl[96];
     struct listener *l, *next;
@@ -93,7 +105,7 @@ send_all(struct api_feed *f, const char *event, int64_t tenant_id, json_t *data,
         json_object_foreach(data, key, v)
         {
             snprintf(acl, sizeof(acl), "%s.see.%s", object, key);
-            if (strcmp(key, "id") == 0 || qvd_acl_has(&l->acls, acl))
+            if (all_fields || strcmp(key, "id") == 0 || qvd_acl_has(&l->acls, acl))
                 json_object_set(d, key, v);
         }
         char *text = json_dumps(d, JSON_COMPACT);
@@ -104,6 +116,26 @@ send_all(struct api_feed *f, const char *event, int64_t tenant_id, json_t *data,
         free(text);
         json_decref(d);
     }
+}
+
+static void
+send_all(struct api_feed *f, const char *event, int64_t tenant_id, json_t *data, const char *object)
+{
+    send_to(f, event, tenant_id, data, object, false);
+}
+
+/* What a node did to the cluster, as the audit log says it: to whoever sees the hosts. */
+static void
+put_event(struct api_feed *f, const struct event_row *e)
+{
+    json_t *d =
+        json_pack("{s:I,s:I,s:s,s:s,s:s,s:s}", "id", (json_int_t)e->id, "time", (json_int_t)e->time,
+                  "node", e->node, "action", e->action, "object", e->object, "message", e->message);
+
+    json_object_set_new(d, "object_id",
+                        e->object_id >= 0 ? json_integer(e->object_id) : json_null());
+    send_to(f, "cluster", -2, d, "host", true);
+    json_decref(d);
 }
 
 static struct vm_seen *
@@ -201,6 +233,23 @@ keep_host(void *arg, const struct qvd_model_host_seen *s)
 }
 
 static void
+keep_event(void *arg, const struct qvd_model_cluster_event *e)
+{
+    struct look *k = arg;
+    struct event_row *r;
+
+    k->events = qvd_xrealloc(k->events, (k->nevents + 1) * sizeof(*k->events));
+    r = &k->events[k->nevents++];
+    r->id = e->id;
+    r->time = e->time;
+    r->object_id = e->object_id;
+    snprintf(r->node, sizeof(r->node), "%s", e->node ? e->node : "");
+    snprintf(r->action, sizeof(r->action), "%s", e->action ? e->action : "");
+    snprintf(r->object, sizeof(r->object), "%s", e->object ? e->object : "");
+    snprintf(r->message, sizeof(r->message), "%s", e->message ? e->message : "");
+}
+
+static void
 look_work(void *data, struct qvd_db *db)
 {
     struct look *k = data;
@@ -208,6 +257,8 @@ look_work(void *data, struct qvd_db *db)
     k->rc = qvd_model_vm_changes(db, k->since, keep_vm, k);
     if (k->rc == 0)
         k->rc = qvd_model_host_states(db, keep_host, k);
+    if (k->rc == 0)
+        k->rc = qvd_model_cluster_events(db, k->audit_after, keep_event, k, &k->audit_last);
     if (k->rc < 0)
         snprintf(k->err, sizeof(k->err), "%s", qvd_strerror());
 }
@@ -219,6 +270,7 @@ look_drop(void *data)
 
     free(k->vms);
     free(k->hosts);
+    free(k->events);
     free(k);
 }
 
@@ -245,8 +297,11 @@ look_back(void *data)
             struct qvd_model_host_seen s = {r->id, r->state, r->blocked};
             put_host(f, &s);
         }
+        for (size_t i = 0; i < k->nevents; i++)
+            put_event(f, &k->events[i]);
         f->primed = true; /* hosts: the first look records them */
         f->since = k->now;
+        f->audit_after = k->audit_last;
     }
     look_drop(k);
     if (f->listeners != NULL) {
@@ -275,6 +330,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     k->f = f;
     k->since = f->since - 1;
     k->now = now;
+    k->audit_after = f->audit_after;
     f->looking = true;
     api_pool_run(f->api, look_work, look_back, look_drop, k);
 }
@@ -313,6 +369,7 @@ api_feed_add(struct api *a, struct api_conn *c, const struct api_response *who)
                 free(v);
             }
         f->since = time(NULL);
+        f->audit_after = -1; /* the first look only finds where the log ends */
         f->last_keepalive = f->since;
         f->primed = f->nhosts > 0;
         l->next = NULL;

@@ -42,6 +42,7 @@ discard(void *job, void *arg)
     free(j->ids2);
     free(j->row);
     free(j->peers);
+    qvd_buf_free(&j->text);
     free(j);
 }
 

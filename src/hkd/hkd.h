@@ -9,6 +9,8 @@
 
 #include <event2/event.h>
 
+#include "util.h"
+
 struct qvd_config;
 struct qvd_db;
 struct hkd_vm;
@@ -105,6 +107,10 @@ struct hkd {
     struct qvd_workq *dbq; /* dbq.c: the database worker */
     long jobs;             /* database calls out */
     bool poll_busy, poll_again, tick_busy;
+    /* cluster.c: since when the heartbeats succeed one after the other (0: the last one
+     * failed), the last success, and whether a look for lost nodes is out */
+    int64_t cluster_ok_since_ms, cluster_last_ok_ms;
+    bool cluster_busy;
 };
 
 /* dbq.c: a database call for the worker. run() (on the worker, with its connection)
@@ -130,6 +136,9 @@ struct hkd_job {
     struct qvd_model_hkd_vm *row;     /* a loaded row, freed with the job */
     struct qvd_model_hkd_peer *peers; /* the other hosts (routes.c), freed with the job */
     size_t npeers;
+    struct qvd_config *cfg;       /* for a model call that needs it (never changed at run time) */
+    const char *name;             /* the node's name (lives as long as the hkd) */
+    struct qvd_buf text;          /* lines a call wrote, freed with the job */
 };
 int hkd_db_start(struct hkd *hkd);
 void hkd_db_stop(struct hkd *hkd);
@@ -147,6 +156,10 @@ int hkd_host_register(struct hkd *hkd);
 int hkd_host_set_state(struct hkd *hkd, const char *state);
 void hkd_host_tick(struct hkd *hkd);
 void hkd_host_clean_l7r_zombies(struct hkd *hkd);
+
+/* cluster.c: after each heartbeat (ok: it succeeded), the look for lost nodes once the
+ * heartbeats have succeeded for hkd.cluster.node.timeout */
+void hkd_cluster_ticked(struct hkd *hkd, bool ok);
 
 /* vm.c */
 void hkd_vm_poll_commands(struct hkd *hkd);

@@ -118,6 +118,7 @@ ticked(struct hkd *hkd, struct hkd_job *j)
     }
     for (size_t i = 0; i < j->nreleased; i++)
         log_info("VM %lld: its L7R is gone: releasing the user slot", (long long)j->released[i]);
+    hkd_cluster_ticked(hkd, j->value == 1);
 }
 
 /* The ticker: one heartbeat out at a time. Without a heartbeat for hkd.ticker.timeout

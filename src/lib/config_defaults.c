@@ -211,6 +211,9 @@ const struct qvd_config_default qvd_config_defaults[] = {
      "placement weight of a host's free CPU"},
     {"l7r.loadbalancer.plugin.default.weight.random", QVD_CONFIG_NUMBER, "1",
      "placement weight of chance"},
+    {"l7r.loadbalancer.memory.overcommit", QVD_CONFIG_NUMBER, "1",
+     "a host takes a VM only while the memory of its OSF plus that of the VMs already on the "
+     "host stays within this many times the host's usable RAM (0: no limit)"},
 
     {"api.address", QVD_CONFIG_TEXT, "127.0.0.1",
      "address qvd-api listens on for TLS (* for every address; empty: no TCP listener)"},

@@ -165,6 +165,22 @@ qvd_db_get_int(struct qvd_db *db, int64_t *out, const char *sql, const char *typ
     return rc;
 }
 
+int
+qvd_db_clock(struct qvd_db *db, int64_t *now)
+{
+    return qvd_db_get_int(db, now, db->ops->clock_sql, NULL) == 1 ? 0 : -1;
+}
+
+int
+qvd_db_cluster_lock(struct qvd_db *db)
+{
+    int64_t taken = 0;
+
+    if (db->ops->cluster_lock_sql == NULL)
+        return 1;
+    return qvd_db_get_int(db, &taken, db->ops->cluster_lock_sql, NULL) == 1 ? taken == 1 : -1;
+}
+
 /* The statement keeps a pointer to its db as its first member in every back-end. */
 struct stmt_head {
     struct qvd_db *db;

@@ -22,6 +22,10 @@ struct qvd_db_ops {
     const char *begin_sql;  /* starts a transaction that takes the write lock when it can */
     const char *string_agg; /* aggregate (text, separator) -> joined text */
     bool wake_files;        /* wake-ups are Unix sockets under ${path.run}/wake */
+    const char *clock_sql;  /* the database's clock, epoch seconds (one integer) */
+    /* takes the cluster's lock until the transaction ends: one integer, 1 taken, 0 held by
+     * another connection; NULL: the transaction's write lock is the cluster's lock */
+    const char *cluster_lock_sql;
     int (*open)(struct qvd_db *db, struct qvd_config *cfg);
     void (*close)(struct qvd_db *db);
     int (*exec_script)(struct qvd_db *db, const char *sql);
@@ -106,6 +110,14 @@ void qvd_db_drain(struct qvd_db *db, int fd);
 /* SQLite's wake-up folder ${path.run}/wake: made (0770; its parents 0755) if missing, so
  * that other users never reach the sockets in it. 0, or -1 with qvd_strerror(). */
 int qvd_db_wake_dir(const char *dir);
+
+/* The database's clock in epoch seconds: the one clock every node of a cluster agrees on
+ * (the nodes' own clocks may differ). 0, or -1 with qvd_strerror(). */
+int qvd_db_clock(struct qvd_db *db, int64_t *now);
+/* Inside a transaction: takes the cluster-wide lock held until the transaction ends (a
+ * PostgreSQL advisory lock; on SQLite the transaction's write lock already is one). 1
+ * taken, 0 another connection holds it, -1 error. */
+int qvd_db_cluster_lock(struct qvd_db *db);
 
 /* Channel names shared by writers and daemons. */
 #define QVD_CHAN_VM_CMD "qvd_cmd_for_vm_on_host%lld"

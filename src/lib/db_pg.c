@@ -476,6 +476,10 @@ const struct qvd_db_ops qvd_db_pg_ops = {
     .int_column = "BIGINT",
     .begin_sql = "BEGIN",
     .string_agg = "string_agg",
+    .clock_sql = "SELECT CAST(extract(epoch FROM now()) AS BIGINT)",
+    /* one fixed key for the whole cluster ("QVDC" in ASCII) */
+    .cluster_lock_sql = "SELECT CASE WHEN pg_try_advisory_xact_lock(1364542531) THEN 1 ELSE 0"
+                        " END",
     .open = pg_open,
     .close = pg_close,
     .exec_script = pg_exec_script,

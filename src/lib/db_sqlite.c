@@ -328,6 +328,7 @@ const struct qvd_db_ops qvd_db_sqlite_ops = {
     .begin_sql = "BEGIN IMMEDIATE",
     .string_agg = "group_concat",
     .wake_files = true,
+    .clock_sql = "SELECT CAST(strftime('%s', 'now') AS INTEGER)",
     .open = sq_open,
     .close = sq_close,
     .exec_script = sq_exec_script,

@@ -6,6 +6,7 @@
 
 #include "db.h"
 #include "err.h"
+#include "model_cluster.h"
 #include "model_hkd.h"
 #include "model_int.h"
 #include "util.h"
@@ -126,32 +127,47 @@ qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, struct qvd_model_hkd_pee
     return 0;
 }
 
+/* Host states and heartbeats are written with the database's clock, which every node of a
+ * cluster shares (model_cluster.h judges freshness with it). A lost host keeps its state
+ * until it rejoins (qvd_model_cluster_rejoin), starts afresh or writes stopped. */
 int
 qvd_model_hkd_host_state(struct qvd_db *db, int64_t host_id, const char *state, int64_t pid)
 {
-    int64_t now = qvd_now(), n;
+    int64_t now, n;
 
+    if (qvd_db_clock(db, &now) < 0)
+        return qvd_model_dbfail(db);
     if (pid < 0)
         n = qvd_db_exec(db,
                         "UPDATE host_runtimes SET state = ?, state_ts = ?, pid = NULL, ok_ts = ?"
-                        " WHERE host_id = ?",
-                        "siii", state, now, now, host_id);
+                        " WHERE host_id = ? AND (state != 'lost' OR ? IN ('starting', 'stopped'))",
+                        "siiis", state, now, now, host_id, state);
     else
         n = qvd_db_exec(db,
                         "UPDATE host_runtimes SET state = ?, state_ts = ?, pid = ?, ok_ts = ?"
-                        " WHERE host_id = ?",
-                        "siiii", state, now, pid, now, host_id);
-    return n < 0 ? qvd_model_dbfail(db) : 0;
+                        " WHERE host_id = ? AND (state != 'lost' OR ? IN ('starting', 'stopped'))",
+                        "siiiis", state, now, pid, now, host_id, state);
+    if (n < 0)
+        return qvd_model_dbfail(db);
+    if (n == 0 && qvd_model_cluster_host_lost(db, host_id) == 1)
+        return qvd_model_fail(QVD_MODEL_CONFLICT,
+                              "host %lld was declared lost by another node: it must drop every"
+                              " VM and rejoin (or start afresh) first",
+                              (long long)host_id);
+    return 0;
 }
 
 int
 qvd_model_hkd_heartbeat(struct qvd_db *db, int64_t host_id, int64_t pid)
 {
-    int64_t n = qvd_db_exec(db,
-                            "UPDATE host_runtimes SET ok_ts = ?, pid = ? WHERE host_id = ?"
-                            " AND state != 'lost'",
-                            "iii", qvd_now(), pid, host_id);
+    int64_t now, n;
 
+    if (qvd_db_clock(db, &now) < 0)
+        return qvd_model_dbfail(db);
+    n = qvd_db_exec(db,
+                    "UPDATE host_runtimes SET ok_ts = ?, pid = ? WHERE host_id = ?"
+                    " AND state != 'lost'",
+                    "iii", now, pid, host_id);
     return n < 0 ? qvd_model_dbfail(db) : n == 1;
 }
 

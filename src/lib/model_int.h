@@ -37,6 +37,11 @@ int qvd_model_prop_clear(struct qvd_db *db, const char *object, int64_t object_i
  * `column` are the caller's constants, never input. */
 int qvd_model_name_free(struct qvd_db *db, const char *table, const char *column, const char *what,
                         int64_t tenant_id, const char *name, int64_t self);
+/* A stopped VM's start, inside the caller's transaction: checks (unblocked, a published
+ * DI), places it (qvd_model_cluster_place) and sets its start command there, *host_id. The
+ * caller wakes the host once committed. Shared by qvd_model_vm_start and the takeover of a
+ * lost node's VMs (model_cluster.c). */
+int qvd_model_vm_start_tx(struct qvd_db *db, struct qvd_config *cfg, int64_t id, int64_t *host_id);
 /* Tenant name for messages (static buffer per thread). */
 const char *qvd_model_tenant_name(struct qvd_db *db, int64_t id);
 

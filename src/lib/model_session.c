@@ -116,13 +116,17 @@ int
 qvd_model_vm_end_cause(struct qvd_db *db, struct qvd_config *cfg, int64_t vm_id, char *reason,
                        size_t len)
 {
-    struct qvd_stmt *st =
-        qvd_db_query(db,
-                     "SELECT r.vm_state, r.vm_cmd, r.host_id, h.state, h.ok_ts FROM vm_runtimes r"
-                     " LEFT JOIN host_runtimes h ON h.host_id = r.host_id WHERE r.vm_id = ?",
-                     "i", vm_id);
-    int64_t ticker = qvd_config_int(cfg, "hkd.cluster.node.timeout");
+    struct qvd_stmt *st;
+    int64_t ticker = qvd_config_int(cfg, "hkd.cluster.node.timeout"), now;
     int rc;
+
+    /* heartbeats are written with the database's clock (model_cluster.h) */
+    if (qvd_db_clock(db, &now) < 0)
+        return qvd_model_dbfail(db);
+    st = qvd_db_query(db,
+                      "SELECT r.vm_state, r.vm_cmd, r.host_id, h.state, h.ok_ts FROM vm_runtimes r"
+                      " LEFT JOIN host_runtimes h ON h.host_id = r.host_id WHERE r.vm_id = ?",
+                      "i", vm_id);
 
     if (st == NULL)
         return qvd_model_dbfail(db);
@@ -130,9 +134,9 @@ qvd_model_vm_end_cause(struct qvd_db *db, struct qvd_config *cfg, int64_t vm_id,
     if (rc == 1) {
         const char *state = qvd_db_text(st, 0), *cmd = qvd_db_text(st, 1);
         const char *hstate = qvd_db_text(st, 3);
-        bool host_gone = !qvd_db_is_null(st, 2) &&
-                         (hstate == NULL || strcmp(hstate, "running") != 0 ||
-                          qvd_db_is_null(st, 4) || qvd_now() - qvd_db_int(st, 4) > ticker);
+        bool host_gone =
+            !qvd_db_is_null(st, 2) && (hstate == NULL || strcmp(hstate, "running") != 0 ||
+                                       qvd_db_is_null(st, 4) || now - qvd_db_int(st, 4) > ticker);
         const char *r = NULL;
 
         /* a stop goes through 'stopping'; a VM that died is cleaned up straight to

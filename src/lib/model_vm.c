@@ -1,14 +1,13 @@
-/* model_vm.c: VMs (tenancy, IP/MAC allocation, start/stop through vm_cmd, placement by
- * QVD's load balancer) and hosts. */
+/* model_vm.c: VMs (tenancy, IP/MAC allocation, start/stop through vm_cmd, placed by
+ * qvd_model_cluster_place) and hosts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
 #include "config.h"
 #include "db.h"
 #include "err.h"
+#include "model_cluster.h"
 #include "model_int.h"
 #include "util.h"
 
@@ -274,50 +273,8 @@ qvd_model_vm_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
     return qvd_model_end(db, rc);
 }
 
-/* QVD's default placement: the best score among the hosts that can take a VM now. */
-static int
-pick_host(struct qvd_db *db, struct qvd_config *cfg, int64_t *host_id)
-{
-    double w_ram = qvd_config_number(cfg, "l7r.loadbalancer.plugin.default.weight.ram");
-    double w_cpu = qvd_config_number(cfg, "l7r.loadbalancer.plugin.default.weight.cpu");
-    double w_rnd = qvd_config_number(cfg, "l7r.loadbalancer.plugin.default.weight.random");
-    int64_t fresh = qvd_now() - qvd_config_int(cfg, "hkd.cluster.node.timeout");
-    double best = -1;
-    struct qvd_stmt *st;
-    int rc;
-
-    st = qvd_db_query(db,
-                      "SELECT h.id, r.usable_ram, r.usable_cpu,"
-                      " (SELECT count(*) FROM vm_runtimes x WHERE x.host_id = h.id)"
-                      " FROM hosts h JOIN host_runtimes r ON r.host_id = h.id"
-                      " WHERE h.backend = 1 AND r.blocked = 0 AND r.state = 'running'"
-                      " AND r.ok_ts >= ? ORDER BY h.id",
-                      "i", fresh);
-    if (st == NULL)
-        return qvd_model_dbfail(db);
-    *host_id = -1;
-    while ((rc = qvd_db_step(st)) == 1) {
-        uint32_t r = 0;
-        double score;
-        RAND_bytes((unsigned char *)&r, sizeof(r));
-        score = qvd_model_lb_score(qvd_db_int(st, 1), qvd_db_int(st, 2), qvd_db_int(st, 3), w_ram,
-                                   w_cpu, w_rnd, r / 4294967296.0);
-        if (score > best) {
-            best = score;
-            *host_id = qvd_db_int(st, 0);
-        }
-    }
-    qvd_db_done(st);
-    if (rc < 0)
-        return qvd_model_dbfail(db);
-    if (*host_id < 0)
-        return qvd_model_fail(QVD_MODEL_BUSY,
-                              "no host available: is qvd-hkd running and the host unblocked?");
-    return 0;
-}
-
-static int
-vm_start_tx(struct qvd_db *db, struct qvd_config *cfg, int64_t id, int64_t *host_id)
+int
+qvd_model_vm_start_tx(struct qvd_db *db, struct qvd_config *cfg, int64_t id, int64_t *host_id)
 {
     struct vm_row r;
     struct qvd_stmt *st;
@@ -364,7 +321,7 @@ vm_start_tx(struct qvd_db *db, struct qvd_config *cfg, int64_t id, int64_t *host
                               "DI %lld (tag '%s' of VM %lld) is blocked: unblock it (qvd-admin di"
                               " unblock --id %lld) or tag another DI",
                               (long long)di, r.tag, (long long)id, (long long)di);
-    if (pick_host(db, cfg, host_id) < 0)
+    if (qvd_model_cluster_place(db, cfg, id, host_id) < 0)
         return -1;
     rc = (int)qvd_db_exec(db,
                           "UPDATE vm_runtimes SET vm_cmd = 'start', host_id = ?"
@@ -393,7 +350,7 @@ qvd_model_vm_start(struct qvd_db *db, struct qvd_config *cfg, int64_t id, int64_
 
     if (qvd_model_begin(db) < 0)
         return -1;
-    if (qvd_model_end(db, vm_start_tx(db, cfg, id, &host)) < 0)
+    if (qvd_model_end(db, qvd_model_vm_start_tx(db, cfg, id, &host)) < 0)
         return -1;
     wake_host(db, host);
     if (host_id != NULL)
@@ -633,9 +590,12 @@ qvd_model_host_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool
 int
 qvd_model_host_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id)
 {
-    int64_t vm, fresh = qvd_now() - qvd_config_int(cfg, "hkd.cluster.node.timeout");
+    int64_t vm, fresh;
     int rc;
 
+    if (qvd_db_clock(db, &fresh) < 0)
+        return qvd_model_dbfail(db);
+    fresh -= qvd_config_int(cfg, "hkd.cluster.node.timeout");
     if (qvd_model_begin(db) < 0)
         return -1;
     rc = host_exists(db, id);
