@@ -12,7 +12,7 @@ extern const struct admin_cmd cmd_di_list, cmd_di_add, cmd_di_set, cmd_di_tag, c
 extern const struct admin_cmd cmd_vm_list, cmd_vm_add, cmd_vm_set, cmd_vm_del, cmd_vm_start,
     cmd_vm_stop, cmd_vm_block, cmd_vm_unblock;
 extern const struct admin_cmd cmd_host_list, cmd_host_add, cmd_host_set, cmd_host_block,
-    cmd_host_unblock, cmd_host_del;
+    cmd_host_unblock, cmd_host_evacuate, cmd_host_del;
 extern const struct admin_cmd cmd_config_list, cmd_config_get, cmd_config_set, cmd_config_del,
     cmd_config_defaults, cmd_db_init, cmd_db_version;
 extern const struct admin_cmd cmd_prop_list, cmd_prop_set, cmd_prop_del;
@@ -56,6 +56,7 @@ const struct admin_cmd *const admin_cmds[] = {
     &cmd_host_set,
     &cmd_host_block,
     &cmd_host_unblock,
+    &cmd_host_evacuate,
     &cmd_host_del,
     &cmd_config_list,
     &cmd_config_get,
