@@ -29,11 +29,15 @@ static const struct api_member acl_members[] = {
     {"acl", API_STR, true}, {"positive", API_BOOL, false}, {0}};
 static const struct api_member force_member[] = {{"force", API_BOOL, false}, {0}};
 
-/* An empty body is an empty object for actions without members. */
+/* An empty body is an empty object for actions whose members are all optional. */
 static int
 members(struct api_ctx *x, const struct api_member *m)
 {
-    if (x->body == NULL && m[0].name == NULL)
+    bool required = false;
+
+    for (const struct api_member *f = m; f->name != NULL; f++)
+        required |= f->required;
+    if (x->body == NULL && !required)
         return 0;
     return api_body(x, m);
 }

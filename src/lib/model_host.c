@@ -187,8 +187,8 @@ evacuate_tx(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool force, i
         return qvd_model_fail(QVD_MODEL_CONFLICT,
                               "host %lld is the only node that can take VMs (no other backend"
                               " host runs unblocked): its %lld VMs would have nowhere to go;"
-                              " unblock or start another node, or evacuate with --force (the"
-                              " VMs stay stopped until a node can take them)",
+                              " unblock or start another node, or force it (--force, API"
+                              " force: the VMs stay stopped until a node can take them)",
                               (long long)id, (long long)on);
     if (session_l7rs(db, id, l7r, max, nl7r) < 0 ||
         qvd_db_exec(db, "UPDATE host_runtimes SET blocked = 1 WHERE host_id = ?", "i", id) < 0 ||
