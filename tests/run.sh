@@ -101,10 +101,14 @@ done
 # The tests that use a database run again on PostgreSQL: a throwaway server (tests/pg.sh)
 # for the unit tests and the integration tests that take QVD_TEST_DB=pg.
 PG_UNIT=(test-db test-model test-model_hkd test-resource) PG_INTEGRATION=(admin admin_remote api endings hkd_control hkd_lxc hkd_stall invalid l7r l7r_stall session)
+# ...and those that run on PostgreSQL only (a cluster of tests/cluster_node.sh, with its own
+# server): not in the SQLite pass, once in this one.
+PG_ONLY=(cluster_net cluster_admin)
+pg_only() { local t; for t in "${PG_ONLY[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 pg_wanted() { [[ -z "$pattern" || $1 == *$pattern* ]]; }
 pg_any=0
 for t in "${PG_UNIT[@]}"; do pg_wanted "unit-pg/$t" && pg_any=1; done
-for t in "${PG_INTEGRATION[@]}"; do pg_wanted "integration-pg/$t" && pg_any=1; done
+for t in "${PG_INTEGRATION[@]}" "${PG_ONLY[@]}"; do pg_wanted "integration-pg/$t" && pg_any=1; done
 pg_up=0
 if [ $pg_any = 1 ]; then
   . tests/pg.sh
@@ -127,13 +131,14 @@ fi
 # The integration tests, in two passes: those that need no VM image with QVD's nxagent
 # run while it may still be building (its first build takes about 20 minutes), then, once
 # it is there, the ones whose test DI or session carries it.
-needs_nxagent() { grep -qE 't_test_di|session_node_init|build-(test|debian)-di|nxagent' "$1"; }
+needs_nxagent() { grep -qE 't_test_di|session_node_init|cluster_init|build-(test|debian)-di|nxagent' "$1"; }
 run_integration() { # run_integration yes|no: the tests that need nxagent, or the others
   local t name out rc
   for t in tests/integration/*.sh; do
     [ -f "$t" ] || continue
     name=integration/$(basename "$t" .sh)
     [[ -n "$pattern" && "$name" != *$pattern* ]] && continue
+    pg_only "$(basename "$t" .sh)" && continue
     if needs_nxagent "$t"; then [ "$1" = yes ] || continue; else [ "$1" = no ] || continue; fi
     out=$log_dir/$(basename "$t" .sh).log
     timeout 900 bash "$t" >"$out" 2>&1; rc=$?
@@ -296,7 +301,7 @@ san_lane &
 san_lane_pid=$!
 
 if [ $pg_up = 1 ]; then
-  for t in "${PG_INTEGRATION[@]}"; do
+  for t in "${PG_INTEGRATION[@]}" "${PG_ONLY[@]}"; do
     pg_wanted "integration-pg/$t" || continue
     out=$log_dir/pg-$t.log
     QVD_TEST_DB=pg timeout 900 bash "tests/integration/$t.sh" >"$out" 2>&1; rc=$?
