@@ -197,17 +197,18 @@ evacuate_tx(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool force, i
                     "UPDATE vm_runtimes SET user_cmd = 'abort', user_cmd_by = 'admin'"
                     " WHERE host_id = ? AND user_state IN ('connecting', 'connected')",
                     "i", id) < 0 ||
-        (stopped = qvd_db_exec(db,
-                               "UPDATE vm_runtimes SET vm_cmd = 'stop' WHERE host_id = ?"
-                               " AND vm_state IN ('starting', 'running', 'debugging')"
-                               " AND (vm_cmd IS NULL OR vm_cmd <> 'stop')",
-                               "i", id)) < 0 ||
-        /* a start no HKD took yet is cancelled: the next login places it anew */
+        /* a start no HKD took yet is cancelled: the next login places it anew (first: a
+         * start an HKD takes meanwhile is 'starting', which the stop below matches) */
         (cancelled = qvd_db_exec(db,
                                  "UPDATE vm_runtimes SET vm_cmd = NULL, host_id = NULL"
                                  " WHERE host_id = ? AND vm_state = 'stopped'"
                                  " AND vm_cmd = 'start'",
-                                 "i", id)) < 0)
+                                 "i", id)) < 0 ||
+        (stopped = qvd_db_exec(db,
+                               "UPDATE vm_runtimes SET vm_cmd = 'stop' WHERE host_id = ?"
+                               " AND vm_state IN ('starting', 'running', 'debugging')"
+                               " AND (vm_cmd IS NULL OR vm_cmd <> 'stop')",
+                               "i", id)) < 0)
         return qvd_model_dbfail(db);
     *moved = stopped + cancelled;
     return 0;
