@@ -200,7 +200,10 @@ ok_run "host set --vm-subnet '' (none)" qa host set --id 2 --vm-subnet ''
 ok_run "... and back" qa host set --id 2 --vm-subnet 10.2.0.0/16
 ok_run "host rename" qa host set --id 2 --name node2b
 ok_run "... and back" qa host set --id 2 --name node2
-# two running nodes; node1 (blocked above) is unblocked for the drain below
+# two running nodes; node1 (blocked above) is unblocked for the drain below. beat: the
+# HKDs' heartbeats, renewed before each step that needs a fresh one (hkd.cluster.node.timeout
+# is 10 s, and this machine may be slow)
+beat() { t_sql "UPDATE host_runtimes SET ok_ts = $(date +%s) WHERE state = 'running'"; }
 now=$(date +%s)
 t_sql "UPDATE host_runtimes SET state = 'running', ok_ts = $now - 2, usable_ram = 4000, usable_cpu = 400, blocked = 0"
 ok_run "vm add (3 VMs for the hosts)" qa vm add --name h1 --user bob@acme --osf desktop
@@ -209,7 +212,7 @@ vmid() { t_sql "SELECT id FROM vms WHERE name = '$1'"; }
 H1=$(vmid h1) H2=$(vmid h2) H3=$(vmid h3)
 # each VM is placed on node1: node2 blocked meanwhile (a blocked host gets no new VM)
 ok_run "host block node2" qa host block --name node2
-t_sql "UPDATE host_runtimes SET ok_ts = $(date +%s)"
+beat
 for v in $H1 $H2 $H3; do qa vm start --id $v >/dev/null 2>&1 || t_diag "vm start $v: $(qa vm start --id $v 2>&1)"; done
 t_check "placement skips the blocked host: the 3 VMs go to node1" test "$(t_sql "SELECT count(*) FROM vm_runtimes WHERE host_id = 1")" = 3
 t_sql "UPDATE vm_runtimes SET vm_cmd = NULL, vm_state = 'running' WHERE vm_id IN ($H1, $H2)"
@@ -235,6 +238,7 @@ t_check "vm list --host of an empty host lists none" test "$(qa --json vm list -
 refused "vm list --host of an unknown host" 1 qa vm list --host nowhere
 refused "host del with VMs assigned" 1 qa host del --name node1
 t_check "... saying what to do" grep -q "has VMs assigned (VM $H1): stop them first" "$T_DIR/err"
+beat
 refused "host del while its qvd-hkd runs" 1 qa host del --name node2
 t_check "... saying what to do" grep -q "runs qvd-hkd: stop it there first" "$T_DIR/err"
 # drain: blocking node1 stops nothing (its VMs run on)
@@ -245,10 +249,8 @@ t_check "... and it shows blocked" test "$(qa --json host list --name node1 | py
 refused "host evacuate of the only node that can take VMs" 1 qa host evacuate --name node1
 t_check "... saying so" grep -q "only node that can take VMs.*nowhere to go.*--force" "$T_DIR/err"
 ok_run "host unblock node2" qa host unblock --name node2
-# the HKDs' heartbeats (hkd.cluster.node.timeout is 10 s: this machine may be slow)
-beat() { t_sql "UPDATE host_runtimes SET ok_ts = $(date +%s) WHERE state = 'running'"; }
 beat
-rows() { t_sql "SELECT vm_id || ':' || vm_state || ':' || coalesce(vm_cmd, '-') || ':' || coalesce(host_id, '-') || ':' || coalesce(user_cmd, '-') || ':' || coalesce(user_cmd_by, '-') FROM vm_runtimes WHERE vm_id IN ($H1, $H2, $H3) ORDER BY vm_id" | tr '\n' ' '; }
+rows() { t_sql "SELECT vm_id || ':' || vm_state || ':' || coalesce(vm_cmd, '-') || ':' || coalesce(CAST(host_id AS TEXT), '-') || ':' || coalesce(user_cmd, '-') || ':' || coalesce(user_cmd_by, '-') FROM vm_runtimes WHERE vm_id IN ($H1, $H2, $H3) ORDER BY vm_id" | tr '\n' ' '; }
 ok_run "host evacuate node1" qa host evacuate --name node1
 t_check "... says how many VMs it moved" grep -q "host 1 evacuated: 3 VMs stopped" "$T_DIR/out"
 want="$H1:running:stop:1:abort:admin $H2:running:stop:1:-:- $H3:stopped:-:-:-:- "
