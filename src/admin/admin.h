@@ -66,6 +66,9 @@ int admin_refused(void); /* with qvd_strerror() */
  * against the objects' description as qvd-api checks its bodies: ADMIN_OK, or
  * ADMIN_REFUSED with the refusal printed (cmd_object.c). */
 int admin_check_members(struct admin_ctx *ctx, bool create);
+/* The same, with the members as that JSON object in *out (the caller's) when ADMIN_OK. */
+struct json_t;
+int admin_members(struct admin_ctx *ctx, bool create, struct json_t **out);
 /* Prints the rows of `resource` (src/lib/resource.c's list, as qvd-api lists it) that f
  * matches (name: the field name_field), with the comma-separated `fields` as columns. */
 struct qvd_model_filter;
@@ -162,6 +165,7 @@ enum remote_verb {
     RV_INHERIT,
     RV_DISINHERIT,
     RV_PASSWORD,
+    RV_EVACUATE,
     RV_COUNT
 };
 

@@ -1,8 +1,13 @@
-/* cmd_host.c: qvd-admin host list|add|set|block|unblock|del. */
+/* cmd_host.c: qvd-admin host list|add|set|block|unblock|evacuate|del. */
 #include <string.h>
+
+#include <stdio.h>
+
+#include <jansson.h>
 
 #include "admin.h"
 #include "model.h"
+#include "resource.h"
 
 static int
 host_list(struct admin_ctx *ctx)
@@ -13,20 +18,25 @@ host_list(struct admin_ctx *ctx)
         return ADMIN_USAGE;
     f.name = admin_opt(ctx, "name");
     return admin_list(ctx, "hosts",
-                      "id,name,address,frontend,backend,state,blocked,ok_ts,usable_ram,usable_cpu,"
-                      "vms,description",
+                      "id,name,address,vm_subnet,frontend,backend,state,blocked,heartbeat_age,"
+                      "usable_ram,memory_committed,usable_cpu,vms,vm_ids,description",
                       &f, "name");
 }
 
+/* add and set: the options as the members of the description, through the host's ops (one
+ * transaction with the VM subnet, as qvd-api does it) */
 static int
 host_add(struct admin_ctx *ctx)
 {
+    json_t *v;
     int64_t id;
+    int rc;
 
-    if (admin_check_members(ctx, true) != ADMIN_OK)
+    if (admin_members(ctx, true, &v) != ADMIN_OK)
         return ADMIN_REFUSED;
-    if (qvd_model_host_add(ctx->db, ctx->cfg, admin_opt(ctx, "name"), admin_opt(ctx, "address"),
-                           admin_opt(ctx, "description"), &id) < 0)
+    rc = qvd_host_ops.create(ctx->db, ctx->cfg, -2, v, &id);
+    json_decref(v);
+    if (rc < 0)
         return admin_refused();
     admin_done(ctx, "host", id);
     return ADMIN_OK;
@@ -35,19 +45,17 @@ host_add(struct admin_ctx *ctx)
 static int
 host_set(struct admin_ctx *ctx)
 {
+    json_t *v;
     int64_t id;
-    int bad = 0, fe, be;
+    int rc;
 
-    if (admin_check_members(ctx, false) != ADMIN_OK)
-        return ADMIN_REFUSED;
-    fe = admin_opt_bool(ctx, "frontend", &bad);
-    be = admin_opt_bool(ctx, "backend", &bad);
-    if (bad || admin_need_id(ctx, &id) != ADMIN_OK)
+    if (admin_need_id(ctx, &id) != ADMIN_OK)
         return ADMIN_USAGE;
-    if (qvd_model_host_set(ctx->db, ctx->cfg, id, admin_opt(ctx, "name"), admin_opt(ctx, "address"),
-                           admin_opt(ctx, "description"), fe, be) < 0)
-        return admin_refused();
-    return ADMIN_OK;
+    if (admin_members(ctx, false, &v) != ADMIN_OK)
+        return ADMIN_REFUSED;
+    rc = qvd_host_ops.update(ctx->db, ctx->cfg, id, v);
+    json_decref(v);
+    return rc < 0 ? admin_refused() : ADMIN_OK;
 }
 
 static int
@@ -63,6 +71,22 @@ host_verb(struct admin_ctx *ctx)
     else
         rc = qvd_model_host_block(ctx->db, ctx->cfg, id, strcmp(ctx->verb, "block") == 0);
     return rc < 0 ? admin_refused() : ADMIN_OK;
+}
+
+static int
+host_evacuate(struct admin_ctx *ctx)
+{
+    int64_t id, moved;
+    int rc = admin_host(ctx, &id);
+
+    if (rc != ADMIN_OK)
+        return rc;
+    if (qvd_model_host_evacuate(ctx->db, ctx->cfg, id, admin_flag(ctx, "force"), &moved) < 0)
+        return admin_refused();
+    printf("host %lld evacuated: %lld VMs stopped, each starts on another node at its user's"
+           " next login\n",
+           (long long)id, (long long)moved);
+    return ADMIN_OK;
 }
 
 #define REF_OPTS                                                                                   \
@@ -84,21 +108,24 @@ const struct admin_cmd cmd_host_list = {
 const struct admin_cmd cmd_host_add = {
     .object = "host",
     .verb = "add",
-    .usage = "--name NODENAME --address IPV4 [--description TEXT]",
+    .usage = "--name NODENAME --address IPV4 [--vm-subnet A.B.C.D/N] [--description TEXT]",
     .help = "NODENAME is the nodename the node's qvd-hkd registers as",
-    .opts =
-        (const struct admin_opt[]){
-            {"name", true, true}, {"address", true, true}, {"description", true, false}, {0}},
+    .opts = (const struct admin_opt[]){{"name", true, true},
+                                       {"address", true, true},
+                                       {"vm-subnet", true, false},
+                                       {"description", true, false},
+                                       {0}},
     .exec = host_add,
 };
 const struct admin_cmd cmd_host_set = {
     .object = "host",
     .verb = "set",
-    .usage = "--id N [--name NEW] [--address IPV4] [--description TEXT] [--frontend 0|1]"
-             " [--backend 0|1]",
+    .usage = "--id N [--name NEW] [--address IPV4] [--vm-subnet A.B.C.D/N|''] [--description TEXT]"
+             " [--frontend 0|1] [--backend 0|1]",
     .opts = (const struct admin_opt[]){{"id", true, true},
                                        {"name", true, false},
                                        {"address", true, false},
+                                       {"vm-subnet", true, false},
                                        {"description", true, false},
                                        {"frontend", true, false},
                                        {"backend", true, false},
@@ -119,6 +146,17 @@ const struct admin_cmd cmd_host_unblock = {
     .usage = "--id N | --name NAME",
     .opts = REF_OPTS,
     .exec = host_verb,
+};
+const struct admin_cmd cmd_host_evacuate = {
+    .object = "host",
+    .verb = "evacuate",
+    .usage = "--id N | --name NAME [--force]",
+    .help = "blocks the host, ends its sessions and stops its VMs: each starts on another node at"
+            " its user's next login (--force: even when no other node can take them)",
+    .opts =
+        (const struct admin_opt[]){
+            {"id", true, false}, {"name", true, false}, {"force", false, false}, {0}},
+    .exec = host_evacuate,
 };
 const struct admin_cmd cmd_host_del = {
     .object = "host",

@@ -69,13 +69,23 @@ typed(const struct qvd_field *f, const char *v)
 int
 admin_check_members(struct admin_ctx *ctx, bool create)
 {
+    return admin_members(ctx, create, NULL);
+}
+
+int
+admin_members(struct admin_ctx *ctx, bool create, json_t **out)
+{
     const struct qvd_resource *r = resource_of(ctx->object);
     json_t *values = json_object();
     char name[64];
     int rc = ADMIN_OK;
 
-    if (r == NULL)
+    if (out != NULL)
+        *out = NULL;
+    if (r == NULL) {
+        json_decref(values);
         return ADMIN_OK;
+    }
     for (int i = 0; i < ctx->nopts; i++) {
         const struct qvd_field *f;
         member_name(ctx->object, ctx->opt_name[i], name, sizeof(name));
@@ -85,7 +95,10 @@ admin_check_members(struct admin_ctx *ctx, bool create)
     /* the command asks for what it requires itself (a password may come on stdin) */
     if (qvd_resource_check(r, values, create ? QVD_CHECK_CREATE | QVD_CHECK_PARTIAL : 0, NULL) < 0)
         rc = admin_refused();
-    json_decref(values);
+    if (rc == ADMIN_OK && out != NULL)
+        *out = values;
+    else
+        json_decref(values);
     return rc;
 }
 
@@ -132,6 +145,8 @@ admin_list(struct admin_ctx *ctx, const char *resource, const char *fields,
         int_term(&filter, "osf_id", f->osf_id);
     if (f->user_id >= 0)
         int_term(&filter, "user_id", f->user_id);
+    if (f->host_id >= 0)
+        int_term(&filter, "host_id", f->host_id);
     if (f->name != NULL)
         term(&filter, name_field, f->name, true);
     q.filter = filter.data;

@@ -21,6 +21,9 @@ vm_list(struct admin_ctx *ctx)
     if ((admin_opt(ctx, "osf") || admin_opt(ctx, "osf-id")) &&
         (rc = admin_osf(ctx, f.tenant_id < -1 ? -1 : f.tenant_id, &f.osf_id)) != ADMIN_OK)
         return rc;
+    if (admin_opt(ctx, "host") != NULL &&
+        qvd_model_host_find(ctx->db, admin_opt(ctx, "host"), &f.host_id) < 0)
+        return admin_refused();
     f.name = admin_opt(ctx, "name");
     return admin_list(
         ctx, "vms",
@@ -104,7 +107,7 @@ const struct admin_cmd cmd_vm_list = {
     .object = "vm",
     .verb = "list",
     .usage = "[--id N] [--name NAME] [--tenant NAME] [--user LOGIN[@TENANT] | --user-id N]"
-             " [--osf NAME | --osf-id N]",
+             " [--osf NAME | --osf-id N] [--host NAME]",
     .opts = (const struct admin_opt[]){{"id", true, false},
                                        {"name", true, false},
                                        {"tenant", true, false},
@@ -112,6 +115,7 @@ const struct admin_cmd cmd_vm_list = {
                                        {"user-id", true, false},
                                        {"osf", true, false},
                                        {"osf-id", true, false},
+                                       {"host", true, false},
                                        {0}},
     .exec = vm_list,
 };

@@ -358,6 +358,9 @@ verb_body(struct remote *r, const struct remote_cmd *cmd, json_t **body)
         if ((rc = remote_args_body(cmd, NULL, body)) != ADMIN_OK)
             return rc;
         return resolve(r, *body);
+    case RV_EVACUATE:
+        *body = json_pack("{s:b}", "force", cmd->nargs == 1);
+        return ADMIN_OK;
     case RV_PASSWORD:
         if ((rc = remote_new_password(r, &pw)) != ADMIN_OK)
             return rc;
@@ -398,6 +401,7 @@ cmd_act(struct remote *r, struct remote_cmd *cmd)
                              : "id";
     json_t *objects = NULL, *body = NULL, *props = json_array(), *row;
     size_t i, done = 0, n;
+    long long moved = 0; /* evacuate: the VMs the host's answer says it stopped */
     int rc;
 
     if ((rc = list_rows(r, obj, cmd->filter, cmd->order, fields,
@@ -427,6 +431,8 @@ cmd_act(struct remote *r, struct remote_cmd *cmd)
             rc = remote_call(r, steps[s].method, steps[s].target, steps[s].body, &answer, &err);
             if (rc == ADMIN_OK && cmd->property && cmd->verb == RV_GET)
                 add_props(props, row, answer);
+            if (rc == ADMIN_OK && json_is_integer(json_object_get(answer, "moved")))
+                moved += json_integer_value(json_object_get(answer, "moved"));
             if (rc == ADMIN_REFUSED)
                 admin_refusedf("%s %lld%s%s%s: %s", obj->name, id, label ? " (" : "",
                                label ? label : "", label ? ")" : "", err);
@@ -445,6 +451,10 @@ cmd_act(struct remote *r, struct remote_cmd *cmd)
             printf("%s %lld%s%s%s %s%s\n", obj->name, id, label ? " (" : "", label ? label : "",
                    label ? ")" : "", cmd->property ? "properties " : "",
                    remote_verbs[cmd->verb].done);
+        if (cmd->verb == RV_EVACUATE)
+            printf("%lld VMs stopped, each starts on another node at its user's next login\n",
+                   moved);
+        moved = 0;
     }
     if (cmd->property && cmd->verb == RV_GET)
         print_rows(r, props, NULL);

@@ -15,7 +15,7 @@
 const struct remote_object remote_objects[] = {
     {"vm", "vms", "name", CRUD | BLOCKS | V(START) | V(STOP) | V(DISCONNECT), true},
     {"user", "users", "name", CRUD | BLOCKS | V(PASSWORD), true},
-    {"host", "hosts", "name", CRUD | BLOCKS, true},
+    {"host", "hosts", "name", CRUD | BLOCKS | V(EVACUATE), true},
     {"osf", "osfs", "name", CRUD, true},
     {"di", "dis", "version", CRUD | BLOCKS | V(PUBLISH) | V(TAG) | V(UNTAG), true},
     {"tenant", "tenants", "name", CRUD | BLOCKS, true},
@@ -50,6 +50,9 @@ const struct remote_verb_def remote_verbs[RV_COUNT] = {
     [RV_INHERIT] = {"inherit", "changed", "role=NAME|ID", "make the roles inherit a role"},
     [RV_DISINHERIT] = {"disinherit", "changed", "role=NAME|ID", "stop inheriting a role"},
     [RV_PASSWORD] = {"password", "changed", "", "set a new password (asked, or --password-stdin)"},
+    [RV_EVACUATE] = {"evacuate", "evacuated", "[force]",
+                     "block the hosts, end their sessions and stop their VMs (force: even when"
+                     " no other node can take them)"},
 };
 
 /* Field names of qa4 that the API spells otherwise, per object. */
@@ -406,6 +409,11 @@ check_args(struct remote_cmd *cmd, bool has_filter)
             if (is_kv(cmd->args[i]) && !has_key(cmd->args[i], "acl") &&
                 !(cmd->verb == RV_GRANT && has_key(cmd->args[i], "positive")))
                 return admin_usage("unexpected argument '%s' for role %s", cmd->args[i], verb);
+        return ADMIN_OK;
+    case RV_EVACUATE:
+        if (cmd->nargs > 1 || (cmd->nargs == 1 && strcmp(cmd->args[0], "force") != 0 &&
+                               strcmp(cmd->args[0], "force=1") != 0))
+            return admin_usage("host FILTER evacuate [force]");
         return ADMIN_OK;
     default:
         break;

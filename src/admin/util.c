@@ -136,6 +136,9 @@ int_column(const char *name)
                                        "ok_ts",
                                        "usable_ram",
                                        "usable_cpu",
+                                       "heartbeat_age",
+                                       "memory_committed",
+                                       "lost_ts",
                                        "object_id",
                                        NULL};
     size_t len = strlen(name);

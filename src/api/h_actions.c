@@ -13,7 +13,8 @@
 struct action;
 typedef int (*action_fn)(struct api_ctx *x, const struct action *a, int64_t id);
 
-/* What each action does is a function of the table (no chain of names to compare). */
+/* What each action does is a function of the table (no chain of names to compare): -1
+ * refused, 0 done (answered {id, done}), 1 done and answered by the action. */
 struct action {
     const char *resource, *name, *acl;
     action_fn run;
@@ -26,12 +27,17 @@ static const struct api_member role_member[] = {{"role_id", API_INT, true}, {0}}
 static const struct api_member revoke_member[] = {{"acl", API_STR, true}, {0}};
 static const struct api_member acl_members[] = {
     {"acl", API_STR, true}, {"positive", API_BOOL, false}, {0}};
+static const struct api_member force_member[] = {{"force", API_BOOL, false}, {0}};
 
-/* An empty body is an empty object for actions without members. */
+/* An empty body is an empty object for actions whose members are all optional. */
 static int
 members(struct api_ctx *x, const struct api_member *m)
 {
-    if (x->body == NULL && m[0].name == NULL)
+    bool required = false;
+
+    for (const struct api_member *f = m; f->name != NULL; f++)
+        required |= f->required;
+    if (x->body == NULL && !required)
         return 0;
     return api_body(x, m);
 }
@@ -89,6 +95,22 @@ vm_disconnect(struct api_ctx *x, const struct action *a, int64_t id)
 {
     (void)a;
     return members(x, no_members) < 0 ? -1 : qvd_model_vm_disconnect(x->db, x->api->cfg, id);
+}
+
+/* Answers itself (1): the reply tells how many VMs were asked to leave. */
+static int
+host_evacuate(struct api_ctx *x, const struct action *a, int64_t id)
+{
+    int64_t moved;
+
+    (void)a;
+    if (members(x, force_member) < 0 ||
+        qvd_model_host_evacuate(x->db, x->api->cfg, id, api_bool(x, "force") == 1, &moved) < 0)
+        return -1;
+    api_reply(x, 200,
+              json_pack("{s:I,s:s,s:I}", "id", (json_int_t)id, "done", "evacuate", "moved",
+                        (json_int_t)moved));
+    return 1;
 }
 
 static int
@@ -165,6 +187,7 @@ static const struct action actions[] = {
     {"users", "password", "user.password", act_password},
     {"hosts", "block", "host.block", act_block},
     {"hosts", "unblock", "host.block", act_block},
+    {"hosts", "evacuate", "host.evacuate", host_evacuate},
     {"tenants", "block", "tenant.block", act_block},
     {"tenants", "unblock", "tenant.block", act_block},
     {"dis", "block", "di.block", act_block},
@@ -207,8 +230,11 @@ api_h_action(struct api_ctx *x, const char *resource, int64_t id, const char *na
         return -1;
     if (api_may_change(x, strcmp(resource, "tenants") == 0 ? -2 : tenant) < 0)
         return -1;
-    if (a->run(x, a, id) < 0)
+    int rc = a->run(x, a, id);
+    if (rc < 0)
         return x->res->status ? -1 : api_model_error(x);
+    if (rc > 0) /* the action answered */
+        return 0;
     return api_reply(x, 200, json_pack("{s:I,s:s}", "id", (json_int_t)id, "done", name));
 }
 

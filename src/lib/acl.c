@@ -35,6 +35,7 @@ static const struct {
     {"user.block", "block and unblock users"},
     {"user.password", "set users' passwords"},
     {"host.block", "block and unblock hosts"},
+    {"host.evacuate", "evacuate hosts (block, end their sessions, stop their VMs)"},
     {"tenant.block", "block and unblock tenants"},
     {"di.block", "block and unblock DIs"},
     {"di.publish", "publish DIs"},

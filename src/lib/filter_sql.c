@@ -5,6 +5,7 @@
 
 #include "filter.h"
 #include "model_int.h"
+#include "util.h"
 
 /* ---- SQL text with parameters ---- */
 
@@ -48,13 +49,17 @@ qvd_filter_add_sql(struct qvd_filter_sql *dst, const struct qvd_filter_sql *src)
     }
 }
 
-/* Appends a field expression with @AGG@ replaced by the back-end's aggregate. */
+/* Appends a field expression with @AGG@ replaced by the back-end's aggregate and @NOW@ by
+ * the model's clock (seconds), the one every daemon writes its timestamps with. */
 void
 qvd_filter_add_expr(struct qvd_filter_sql *q, const char *sql, const char *agg)
 {
     for (const char *p = sql; *p;) {
         if (strncmp(p, "@AGG@", 5) == 0) {
             qvd_buf_adds(&q->text, agg);
+            p += 5;
+        } else if (strncmp(p, "@NOW@", 5) == 0) {
+            qvd_buf_printf(&q->text, "%lld", (long long)qvd_now());
             p += 5;
         } else {
             qvd_buf_addc(&q->text, *p++);

@@ -218,6 +218,10 @@ static const struct migration migrations[] = {
      " CHECK (length(vm_subnet) <= 18);\n"
      "ALTER TABLE host_runtimes ADD COLUMN lost_ts INTEGER;\n"
      "ALTER TABLE host_runtimes ADD COLUMN lost_by INTEGER;\n"},
+    /* `host evacuate` (docs/admin.md) is the operator's, like `host block` */
+    {6, "host.evacuate for operators",
+     "INSERT INTO role_acls (role_id, acl, positive)"
+     " SELECT id, 'host.evacuate', 1 FROM roles WHERE tenant_id = -1 AND name = 'operator';\n"},
 };
 
 int

@@ -58,10 +58,11 @@ struct qvd_model_filter {
     int64_t osf_id;
     int64_t user_id;
     const char *name;
+    int64_t host_id; /* VMs: those assigned to the host */
 };
 #define QVD_MODEL_FILTER_ANY                                                                       \
     {                                                                                              \
-        -1, -2, -1, -1, NULL                                                                       \
+        -1, -2, -1, -1, NULL, -1                                                                   \
     }
 /* configs rows of one tenant (-1 global), or of all tenants when tenant_id < -1 */
 struct qvd_stmt *qvd_model_config_list(struct qvd_db *db, int64_t tenant_id, const char *key);
@@ -211,6 +212,18 @@ int qvd_model_host_set(struct qvd_db *db, struct qvd_config *cfg, int64_t id, co
 int qvd_model_host_block(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool blocked);
 /* Refused while VMs are assigned to the host or its HKD runs. */
 int qvd_model_host_del(struct qvd_db *db, struct qvd_config *cfg, int64_t id);
+/* The host's VM subnet (model_host.c): '' (none) or a.b.c.d/n with only network bits set,
+ * n the prefix length of vm.network.netmask, outside the cluster's VM network
+ * (vm.network.ip.start/netmask) and every other host's subnet. */
+int qvd_model_host_subnet(struct qvd_db *db, struct qvd_config *cfg, int64_t id,
+                          const char *subnet);
+/* `host evacuate`: blocks the host, asks the L7Rs to end the sessions of its VMs (user_cmd
+ * 'abort' by 'admin', as qvd_model_vm_disconnect) and its HKD to stop them (a start no HKD
+ * took yet is cancelled), so that each user's next login starts their VM on another node.
+ * *moved: the VMs asked to leave. Refused (CONFLICT) when the host has VMs and no other
+ * backend host runs unblocked, unless `force`. */
+int qvd_model_host_evacuate(struct qvd_db *db, struct qvd_config *cfg, int64_t id, bool force,
+                            int64_t *moved);
 
 /* ---- configs (tenant -1 = global) and properties ---- */
 /* Keys must be in the built-in defaults table; notifies "qvd_config_changed". */
@@ -314,6 +327,8 @@ int qvd_model_net_parse(const char *ip_start, const char *netmask, struct qvd_mo
 int qvd_model_ip_pick(const struct qvd_model_net *net, const uint32_t *used, size_t n,
                       uint32_t *ip);
 int qvd_model_ip_parse(const char *s, uint32_t *ip);
+/* "a.b.c.d/n" with only network bits set: its network and n (1..32), or -1 INVALID. */
+int qvd_model_cidr_parse(const char *s, uint32_t *network, int *prefix);
 void qvd_model_ip_format(uint32_t ip, char out[16]);
 /* prefix "54:52:00" + the last three octets of ip in lowercase hex: out[18]. */
 int qvd_model_mac(const char *prefix, uint32_t ip, char out[18]);

@@ -217,8 +217,11 @@ qvd_model_l7r_vm(struct qvd_db *db, int64_t host_id, int64_t pid, int64_t vm_id,
         vm->cmd = qvd_db_text(st, 1) != NULL && *qvd_db_text(st, 1) != '\0';
         vm->mine = !qvd_db_is_null(st, 3) && qvd_db_int(st, 3) == host_id &&
                    qvd_db_int(st, 4) == pid && qvd_db_is_null(st, 2);
-        vm->ready =
-            strcmp(vm->state, "running") == 0 && qvd_db_text(st, 5) && !qvd_db_is_null(st, 6);
+        /* a VM asked to stop (vm stop, host evacuate) is not connected to: the session
+         * waits for it to stop and starts it again, where placement puts it */
+        vm->ready = strcmp(vm->state, "running") == 0 &&
+                    !(vm->cmd && strcmp(qvd_db_text(st, 1), "stop") == 0) && qvd_db_text(st, 5) &&
+                    !qvd_db_is_null(st, 6);
         if (vm->ready) {
             vm->vma_host = qvd_xstrdup(qvd_db_text(st, 5));
             vm->vma_port = (int)qvd_db_int(st, 6);

@@ -100,13 +100,33 @@ const struct qvd_resource_ops qvd_vm_ops = {vm_create, vm_update, qvd_model_vm_d
                                             qvd_model_vm_block, NULL};
 
 /* ---- hosts: shared by every tenant ---- */
+/* Ends the transaction of a host's create or update: commits when rc is 0. */
+static int
+host_end(struct qvd_db *db, int rc, const char *what)
+{
+    if (rc < 0) {
+        qvd_db_rollback(db);
+        return -1;
+    }
+    if (qvd_db_commit(db) < 0)
+        return qvd_model_fail(QVD_MODEL_BUSY, "the host was not %s: %s", what, qvd_strerror());
+    return 0;
+}
+/* The host's fields and its VM subnet in one transaction (the model's transactions nest). */
 static int
 host_update(struct qvd_db *db, struct qvd_config *cfg, int64_t id, json_t *v)
 {
-    return qvd_model_host_set(db, cfg, id, str(v, "name"), str(v, "address"), str(v, "description"),
-                              flag(v, "frontend"), flag(v, "backend"));
+    int rc;
+
+    if (qvd_db_begin(db) < 0)
+        return qvd_model_fail(QVD_MODEL_BUSY, "%s", qvd_strerror());
+    rc = qvd_model_host_set(db, cfg, id, str(v, "name"), str(v, "address"), str(v, "description"),
+                            flag(v, "frontend"), flag(v, "backend"));
+    if (rc == 0 && str(v, "vm_subnet") != NULL)
+        rc = qvd_model_host_subnet(db, cfg, id, str(v, "vm_subnet"));
+    return host_end(db, rc, "changed");
 }
-/* The host and its roles in one transaction (the model's transactions nest). */
+/* The host, its roles and its VM subnet in one transaction. */
 static int
 host_create(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant, json_t *v, int64_t *id)
 {
@@ -119,13 +139,9 @@ host_create(struct qvd_db *db, struct qvd_config *cfg, int64_t tenant, json_t *v
     if (rc == 0 && (flag(v, "frontend") >= 0 || flag(v, "backend") >= 0))
         rc = qvd_model_host_set(db, cfg, *id, NULL, NULL, NULL, flag(v, "frontend"),
                                 flag(v, "backend"));
-    if (rc < 0) {
-        qvd_db_rollback(db);
-        return -1;
-    }
-    if (qvd_db_commit(db) < 0)
-        return qvd_model_fail(QVD_MODEL_BUSY, "the host was not added: %s", qvd_strerror());
-    return 0;
+    if (rc == 0 && str(v, "vm_subnet") != NULL)
+        rc = qvd_model_host_subnet(db, cfg, *id, str(v, "vm_subnet"));
+    return host_end(db, rc, "added");
 }
 const struct qvd_resource_ops qvd_host_ops = {host_create, host_update, qvd_model_host_del,
                                               qvd_model_host_block, NULL};

@@ -128,18 +128,42 @@ static const struct qvd_resource vms = {
 /* ---- hosts (shared by every tenant) ---- */
 static const struct qvd_join host_joins[] = {
     {"r", "LEFT JOIN host_runtimes r ON r.host_id = h.id"}};
+/* A node's state as administrators read it: lost (declared so, or its HKD's last word),
+ * blocked while its HKD runs, else its HKD's state. */
+#define HOST_STATE                                                                                 \
+    "CASE WHEN r.lost_ts IS NOT NULL OR r.state = 'lost' THEN 'lost'"                              \
+    " WHEN r.blocked = 1 AND r.state IN ('starting', 'running') THEN 'blocked'"                    \
+    " ELSE coalesce(r.state, 'stopped') END"
+/* the VMs assigned to a host */
+#define HOST_VMS "FROM vm_runtimes x WHERE x.host_id = h.id"
 static const struct qvd_field host_fields[] = {
     {"id", "h.id", INT, BASIC},
     {"name", "h.name", TEXT, BASIC | CU | REQ | NAME, NAME_LEN},
     {"address", "h.address", TEXT, CU | REQ | NAME, 1, 255},
+    /* CIDR, checked by qvd_model_host_subnet; '' = none */
+    {"vm_subnet", "h.vm_subnet", TEXT, CU | NAME, 0, 18},
     {"frontend", "h.frontend", BOOL, CU},
     {"backend", "h.backend", BOOL, CU},
-    {"state", "r.state", TEXT, 0},
+    {"state", HOST_STATE, TEXT, 0},
+    {"hkd_state", "r.state", TEXT, 0},
     {"blocked", "r.blocked", BOOL, 0},
     {"ok_ts", "r.ok_ts", INT, 0},
+    /* seconds since the HKD's last heartbeat, by the model's clock (@NOW@) */
+    {"heartbeat_age", "@NOW@ - r.ok_ts", INT, 0},
+    {"lost_ts", "r.lost_ts", INT, 0},
     {"usable_ram", "r.usable_ram", INT, 0},
     {"usable_cpu", "r.usable_cpu", INT, 0},
-    {"vms", "(SELECT count(*) FROM vm_runtimes x WHERE x.host_id = h.id)", INT, 0},
+    {"vms", "(SELECT count(*) " HOST_VMS ")", INT, 0},
+    /* MiB: the OSF memory of its VMs that are not stopped (or are being started there) */
+    {"memory_committed",
+     "(SELECT coalesce(sum(z.memory), 0) FROM vm_runtimes x JOIN vms y ON y.id = x.vm_id"
+     " JOIN osfs z ON z.id = y.osf_id WHERE x.host_id = h.id"
+     " AND (x.vm_state <> 'stopped' OR x.vm_cmd = 'start'))",
+     INT, 0},
+    {"vm_ids",
+     "(SELECT @AGG@(z.v, ',') FROM (SELECT CAST(x.vm_id AS TEXT) AS v " HOST_VMS
+     " ORDER BY x.vm_id) z)",
+     TEXT, 0},
     {"description", "h.description", TEXT, CU, TEXT_LEN},
 };
 static const struct qvd_resource hosts = {

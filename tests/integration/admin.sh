@@ -181,6 +181,97 @@ ok_run "user passwd" qa user passwd --login bob@acme --password other
 ok_run "config defaults --markdown" qa config defaults --markdown
 grep -q '^| `vm.network.ip.start` | text | `10.0.0.100` |' "$T_DIR/out" && t_ok "markdown table row" || t_fail "markdown table row"
 
+# --- hosts of a cluster: VM subnets, views, removal refusals, drain (block), evacuate
+# (the cluster's VM network is vm.network.ip.start 10.0.0.100 / 255.255.0.0: 10.0.0.0/16)
+ok_run "host add --vm-subnet" qa host add --name node2 --address 192.168.77.2 --vm-subnet 10.2.0.0/16
+ok_run "host set --vm-subnet" qa host set --id 1 --vm-subnet 10.1.0.0/16
+t_check "vm_subnet stored" test "$(t_sql "SELECT vm_subnet FROM hosts ORDER BY id" | tr '\n' ' ')" = "10.1.0.0/16 10.2.0.0/16 "
+refused "subnet of another host" 1 qa host add --name node3 --address 192.168.77.3 --vm-subnet 10.2.0.0/16
+t_check "... naming the host that has it" grep -q "overlaps host 2 (node2)'s 10.2.0.0/16" "$T_DIR/err"
+refused "subnet with host bits" 1 qa host set --id 2 --vm-subnet 10.3.0.1/16
+t_check "... giving its network" grep -q "its network is 10.3.0.0/16" "$T_DIR/err"
+refused "subnet of another prefix length" 1 qa host set --id 2 --vm-subnet 10.3.0.0/24
+t_check "... naming vm.network.netmask" grep -q "prefix length of vm.network.netmask (255.255.0.0, /16)" "$T_DIR/err"
+refused "subnet in the cluster's VM network" 1 qa host set --id 2 --vm-subnet 10.0.0.0/16
+refused "subnet that is no CIDR" 1 qa host set --id 2 --vm-subnet 10.3.0.0
+refused "a new host whose subnet is refused is not added" 1 qa host add --name node3 --address 192.168.77.3 --vm-subnet 10.9.9.0/24
+t_check "... (no host node3)" test "$(t_sql "SELECT count(*) FROM hosts WHERE name = 'node3'")" = 0
+ok_run "host set --vm-subnet '' (none)" qa host set --id 2 --vm-subnet ''
+ok_run "... and back" qa host set --id 2 --vm-subnet 10.2.0.0/16
+ok_run "host rename" qa host set --id 2 --name node2b
+ok_run "... and back" qa host set --id 2 --name node2
+# two running nodes; node1 (blocked above) is unblocked for the drain below. beat: the
+# HKDs' heartbeats, renewed before each step that needs a fresh one (hkd.cluster.node.timeout
+# is 10 s, and this machine may be slow)
+beat() { t_sql "UPDATE host_runtimes SET ok_ts = $(date +%s) WHERE state = 'running'"; }
+now=$(date +%s)
+t_sql "UPDATE host_runtimes SET state = 'running', ok_ts = $now - 2, usable_ram = 4000, usable_cpu = 400, blocked = 0"
+ok_run "vm add (3 VMs for the hosts)" qa vm add --name h1 --user bob@acme --osf desktop
+qa vm add --name h2 --user ann@acme --osf desktop >/dev/null && qa vm add --name h3 --user eve@globex --osf theirs >/dev/null
+vmid() { t_sql "SELECT id FROM vms WHERE name = '$1'"; }
+H1=$(vmid h1) H2=$(vmid h2) H3=$(vmid h3)
+# each VM is placed on node1: node2 blocked meanwhile (a blocked host gets no new VM)
+ok_run "host block node2" qa host block --name node2
+beat
+for v in $H1 $H2 $H3; do qa vm start --id $v >/dev/null 2>&1 || t_diag "vm start $v: $(qa vm start --id $v 2>&1)"; done
+t_check "placement skips the blocked host: the 3 VMs go to node1" test "$(t_sql "SELECT count(*) FROM vm_runtimes WHERE host_id = 1")" = 3
+t_sql "UPDATE vm_runtimes SET vm_cmd = NULL, vm_state = 'running' WHERE vm_id IN ($H1, $H2)"
+t_sql "UPDATE vm_runtimes SET user_state = 'connected', l7r_host_id = 1 WHERE vm_id = $H1"
+t_sql "UPDATE host_runtimes SET ok_ts = $(date +%s) - 30 WHERE host_id = 1"
+qa --json host list >"$T_DIR/hosts.json"
+python3 - "$T_DIR/hosts.json" "$H1,$H2,$H3" <<'PY' && t_ok "host list: state, heartbeat age, VM count, memory, subnet, the VMs on it" || { t_fail "host list views"; t_diag "$(cat "$T_DIR/hosts.json")"; }
+import json, sys
+h = {x["name"]: x for x in json.load(open(sys.argv[1]))}
+n1, n2 = h["node1"], h["node2"]
+assert n1["state"] == "running" and n2["state"] == "blocked", (n1["state"], n2["state"])
+assert 30 <= n1["heartbeat_age"] <= 600, n1["heartbeat_age"]
+assert n1["vms"] == 3 and n2["vms"] == 0, (n1["vms"], n2["vms"])
+# desktop 512 MiB twice (running), theirs (default memory) once (a start it was given)
+assert n1["memory_committed"] > 1024 and n2["memory_committed"] == 0, n1
+assert n1["usable_ram"] == 4000 and n1["usable_cpu"] == 400, n1
+assert n1["vm_ids"] == sys.argv[2] and n2["vm_ids"] is None, n1["vm_ids"]
+assert n1["vm_subnet"] == "10.1.0.0/16" and n1["address"] == "10.0.0.1", n1
+PY
+t_check "host list (table) has the columns" eval 'qa host list | head -1 | grep -qE "state +blocked +heartbeat_age +usable_ram +memory_committed +usable_cpu +vms +vm_ids"'
+t_check "vm list --host lists the VMs on it" test "$(qa --json vm list --host node1 | python3 -c 'import json,sys; print(",".join(str(v["id"]) for v in json.load(sys.stdin)))')" = "$H1,$H2,$H3"
+t_check "vm list --host of an empty host lists none" test "$(qa --json vm list --host node2)" = "[]"
+refused "vm list --host of an unknown host" 1 qa vm list --host nowhere
+refused "host del with VMs assigned" 1 qa host del --name node1
+t_check "... saying what to do" grep -q "has VMs assigned (VM $H1): stop them first" "$T_DIR/err"
+beat
+refused "host del while its qvd-hkd runs" 1 qa host del --name node2
+t_check "... saying what to do" grep -q "runs qvd-hkd: stop it there first" "$T_DIR/err"
+# drain: blocking node1 stops nothing (its VMs run on)
+ok_run "host block node1" qa host block --name node1
+t_check "a blocked host's VMs keep running (no vm_cmd)" test "$(t_sql "SELECT count(*) FROM vm_runtimes WHERE host_id = 1 AND vm_cmd IS NULL")" = 2
+t_check "... and it shows blocked" test "$(qa --json host list --name node1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])')" = blocked
+# evacuate with no other node to go to: refused, nothing changed
+refused "host evacuate of the only node that can take VMs" 1 qa host evacuate --name node1
+t_check "... saying so" grep -q "only node that can take VMs.*nowhere to go.*--force" "$T_DIR/err"
+ok_run "host unblock node2" qa host unblock --name node2
+beat
+rows() { t_sql "SELECT vm_id || ':' || vm_state || ':' || coalesce(vm_cmd, '-') || ':' || coalesce(CAST(host_id AS TEXT), '-') || ':' || coalesce(user_cmd, '-') || ':' || coalesce(user_cmd_by, '-') FROM vm_runtimes WHERE vm_id IN ($H1, $H2, $H3) ORDER BY vm_id" | tr '\n' ' '; }
+ok_run "host evacuate node1" qa host evacuate --name node1
+t_check "... says how many VMs it moved" grep -q "host 1 evacuated: 3 VMs stopped" "$T_DIR/out"
+want="$H1:running:stop:1:abort:admin $H2:running:stop:1:-:- $H3:stopped:-:-:-:- "
+t_check "its VMs: running ones asked to stop, the connected user's session aborted by admin, the start no HKD took cancelled" test "$(rows)" = "$want"
+[ "$(rows)" = "$want" ] || t_diag "rows: $(rows)"
+t_check "the evacuated host is blocked" test "$(t_sql "SELECT blocked FROM host_runtimes WHERE host_id = 1")" = 1
+t_check "the evacuation is audited" test "$(t_sql "SELECT action || '|' || status FROM audit_log ORDER BY id DESC LIMIT 1")" = "host.evacuate|200"
+# the HKD stops them; the next start of each goes to node2
+t_sql "UPDATE vm_runtimes SET vm_cmd = NULL, vm_state = 'stopped', host_id = NULL, user_cmd = NULL, user_cmd_by = NULL, user_state = 'disconnected', l7r_host_id = NULL WHERE vm_id IN ($H1, $H2)"
+beat
+for v in $H1 $H2 $H3; do qa vm start --id $v >/dev/null 2>&1 || t_diag "vm start $v: $(qa vm start --id $v 2>&1)"; done
+t_check "after the evacuation each VM starts on the other node" test "$(t_sql "SELECT count(*) FROM vm_runtimes WHERE host_id = 2 AND vm_cmd = 'start'")" = 3
+ok_run "host evacuate --force with nothing on it" qa host evacuate --id 1 --force
+t_check "... moved none" grep -q "0 VMs stopped" "$T_DIR/out"
+refused "host evacuate of an unknown host" 1 qa host evacuate --id 99
+refused "host evacuate without a host" 2 qa host evacuate
+t_sql "UPDATE vm_runtimes SET vm_cmd = NULL, host_id = NULL WHERE vm_id IN ($H1, $H2, $H3)"
+t_sql "UPDATE host_runtimes SET state = 'stopped'"
+ok_run "host del once stopped" qa host del --name node2
+t_check "... gone with its runtime" test "$(t_sql "SELECT count(*) FROM host_runtimes WHERE host_id = 2")" = 0
+
 # --- every change made in local mode is in the audit log, with source cli and the system
 # user; listings are not; passwords never are
 audit() { t_sql "SELECT administrator || '|' || action || '|' || status || '|' || source FROM audit_log WHERE $1 ORDER BY id"; }

@@ -176,6 +176,35 @@ ok "vm stop (cancels the start)" rq vm web1 stop
 t_check "no command pending" [ "$(field vm web1 cmd)" = "" ]
 refused "an API refusal names the object and the API's reason" 1 "vm [0-9]+ \(web1\): .*stopped" rq vm web1 stop
 
+# ---- hosts of a cluster: VM subnet, views, evacuate ----
+ok "host new with a VM subnet" rq host new name=node2 address=192.168.77.2 vm_subnet=10.2.0.0/16
+refused "a subnet another host has" 1 "host [0-9]+ \(node1\): vm_subnet 10.2.0.0/16 overlaps host [0-9]+ \(node2\)" \
+  rq host node1 set vm_subnet=10.2.0.0/16
+ok "host set vm_subnet" rq host node1 set vm_subnet=10.1.0.0/16
+W1=$(field vm web1 id)
+t_sql "UPDATE vm_runtimes SET vm_state = 'running', vm_cmd = NULL, host_id = (SELECT id FROM hosts WHERE name = 'node1'), user_state = 'connected', user_cmd = NULL, user_cmd_by = NULL, l7r_host_id = (SELECT id FROM hosts WHERE name = 'node1') WHERE vm_id = $W1" >/dev/null
+t_sql "UPDATE host_runtimes SET ok_ts = $(date +%s) WHERE state = 'running'" >/dev/null
+ok "host get: the node's views" rq --csv host node1 get state,heartbeat_age,vms,vm_ids,memory_committed,vm_subnet
+t_check "running, a heartbeat, one VM (its id), its OSF's memory, the subnet" \
+  eval '[ "$(tail -n 1 "$T_DIR/out" | tr -d "\r" | sed "s/,[0-9]*,/,AGE,/")" = "running,AGE,1,$W1,$(t_sql "SELECT o.memory FROM vms v JOIN osfs o ON o.id = v.osf_id WHERE v.id = $W1"),10.1.0.0/16" ]'
+[ "$(tail -n 1 "$T_DIR/out" | tr -d '\r' | sed "s/,[0-9]*,/,AGE,/")" = "running,AGE,1,$W1,$(t_sql "SELECT o.memory FROM vms v JOIN osfs o ON o.id = v.osf_id WHERE v.id = $W1"),10.1.0.0/16" ] || t_diag "$(cat "$T_DIR/out")"
+ok "the VMs on a host: vm host=NAME get" rq vm host=node1 get id
+t_check "... is web1" [ "$(tail -n +2 "$T_DIR/out" | tr -d ' ')" = "$W1" ]
+vmrow() { t_sql "SELECT vm_state || ':' || coalesce(vm_cmd, '-') || ':' || coalesce(user_cmd, '-') || ':' || coalesce(user_cmd_by, '-') FROM vm_runtimes WHERE vm_id = $W1"; }
+refused "evacuating the only node that can take VMs" 1 "host [0-9]+ \(node1\): .*nowhere to go" rq host node1 evacuate
+t_check "... changes nothing" [ "$(vmrow):$(t_sql "SELECT blocked FROM host_runtimes r JOIN hosts h ON h.id = r.host_id WHERE h.name = 'node1'")" = "running:-:-:-:0" ]
+refused "evacuate takes force or nothing" 2 "evacuate \[force\]" rq host node1 evacuate now
+t_sql "UPDATE host_runtimes SET state = 'running', ok_ts = $(date +%s), usable_ram = 1000, usable_cpu = 1000" >/dev/null
+ok "host evacuate" rq host node1 evacuate
+has "evacuated, with the VMs it moved" '^host [0-9]+ \(node1\) evacuated$'
+has "... 1 VM" '^1 VMs stopped'
+t_check "the VM is asked to stop and its session to end, by admin" [ "$(vmrow)" = "running:stop:abort:admin" ]
+t_check "node1 shows blocked" [ "$(field host node1 state)" = blocked ]
+ok "evacuate force on a host without VMs" rq host node2 evacuate force
+has "... 0 VMs" '^0 VMs stopped'
+t_sql "UPDATE vm_runtimes SET vm_state = 'stopped', vm_cmd = NULL, host_id = NULL, user_state = 'disconnected', user_cmd = NULL, user_cmd_by = NULL, l7r_host_id = NULL WHERE vm_id = $W1" >/dev/null
+ok "host unblock after an evacuation" rq host name~node* unblock
+
 # ---- properties, configuration ----
 ok "property set on matching objects" rq property vm 'web*' set owner=ops "note=a, b"
 ok "property get" rq --csv property vm web1 get
@@ -235,6 +264,7 @@ ok "admin del" rq admin alice del
 ok "role del" rq role ops del
 t_sql "UPDATE host_runtimes SET state = 'stopped'" >/dev/null
 ok "host del" rq host node1 del
+ok "host del (node2)" rq host node2 del
 t_sql "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1100)
        INSERT INTO tenants (name) SELECT 'bulk' || i FROM n" >/dev/null
 ok "a list longer than a page" rq tenant 'bulk*' get id

@@ -424,6 +424,61 @@ t_check "the live feed streams a host state change" t_wait 5 grep -q "event: hos
 grep -q "\"id\":$H1,.*\"state\":\"running\"" "$T_DIR/feed_b" && t_ok "hosts are shown to every tenant's reader" || t_fail "host event for globex: $(cat "$T_DIR/feed_b")"
 kill $FEED_A $FEED_B 2>/dev/null; wait $FEED_A $FEED_B 2>/dev/null
 
+# ---- hosts of a cluster: VM subnet, views, evacuate (operator's ACL host.evacuate) ----
+TOKEN=$(login root '*' rootpw)
+call POST /api/v1/hosts '{"name":"node2","address":"192.168.77.2","vm_subnet":"10.2.0.0/16"}'
+expect "create a host with a VM subnet" 201; H2=$(j "d['id']")
+unchanged "a subnet another host has is refused" PATCH "/api/v1/hosts/$H1" '{"vm_subnet":"10.2.0.0/16"}' 409 conflict
+unchanged "a subnet with host bits is refused" PATCH "/api/v1/hosts/$H1" '{"vm_subnet":"10.1.0.9/16"}' 400 invalid
+unchanged "a subnet in the cluster's VM network is refused" POST /api/v1/hosts '{"name":"node3","address":"192.168.77.3","vm_subnet":"10.0.0.0/16"}' 400 invalid
+call PATCH "/api/v1/hosts/$H1" '{"vm_subnet":"10.1.0.0/16"}'
+expect "set a host's VM subnet" 200
+echo operpw | qa admin add --name oper --tenant '*' --role operator --password-stdin >/dev/null
+echo readpw | qa admin add --name rdr --tenant '*' --role reader --password-stdin >/dev/null
+TOK_O=$(login oper '*' operpw) TOK_R=$(login rdr '*' readpw)
+# node1 holds VM $VA (running, its user connected through node1's L7R); node2 is stopped
+now=$(date +%s)
+t_sql "UPDATE host_runtimes SET state = 'running', ok_ts = $now, usable_ram = 3000, usable_cpu = 300, blocked = 0 WHERE host_id = $H1" >/dev/null
+t_sql "UPDATE vm_runtimes SET vm_state = 'running', vm_cmd = NULL, host_id = $H1, user_state = 'connected', l7r_host_id = $H1 WHERE vm_id = $VA" >/dev/null
+call GET "/api/v1/hosts/$H1" "" "$TOK_R"
+python3 - "$B" "$VA" <<'PY' && t_ok "GET /hosts/ID: state, heartbeat age, VM count, memory, CPU, address, subnet, its VMs" || { t_fail "host view: $B"; }
+import json, sys
+h = json.loads(sys.argv[1])
+assert h["state"] == "running" and h["blocked"] is False, h
+assert 0 <= h["heartbeat_age"] <= 600, h
+assert h["vms"] == 1 and h["vm_ids"] == sys.argv[2] and h["memory_committed"] == 512, h
+assert h["usable_ram"] == 3000 and h["usable_cpu"] == 300, h
+assert h["address"] == "10.0.0.2" and h["vm_subnet"] == "10.1.0.0/16", h
+PY
+call GET "/api/v1/vms?filter=host_id=$H1&fields=id" "" "$TOK_R"
+[ "$(j "[r['id'] for r in d['rows']]")" = "[$VA]" ] && t_ok "the VMs of a host: GET /vms?filter=host_id=ID" || t_fail "vms of host: $B"
+call GET "/api/v1/hosts?filter=state=running&fields=name" "" "$TOK_R"
+[ "$(j "[r['name'] for r in d['rows']]")" = "['node1']" ] && t_ok "hosts filter on their state" || t_fail "host state filter: $B"
+unchanged "a host with VMs is not deleted" DELETE "/api/v1/hosts/$H1" "" 409 conflict
+grep -q "stop them first" "$T_DIR/body" && t_ok "... saying what to do" || t_fail "host delete refusal: $B"
+TOKEN=$TOK_R
+unchanged "a reader may not evacuate a host" POST "/api/v1/hosts/$H1/evacuate" "" 403 forbidden
+TOKEN=$TOK_O
+unchanged "evacuating the only node that can take VMs is refused" POST "/api/v1/hosts/$H1/evacuate" "" 409 conflict
+grep -q "nowhere to go" "$T_DIR/body" && t_ok "... saying the VMs would have nowhere to go" || t_fail "evacuate refusal: $B"
+unchanged "an evacuate body with a wrong member" POST "/api/v1/hosts/$H1/evacuate" '{"force":"yes"}' 400 wrong_type
+t_sql "UPDATE host_runtimes SET state = 'running', ok_ts = $(date +%s) WHERE host_id IN ($H1, $H2)" >/dev/null
+call POST "/api/v1/hosts/$H1/evacuate"
+expect "an operator evacuates a host" 200
+[ "$(j "d['moved']")" = 1 ] && t_ok "... and is told how many VMs it moved" || t_fail "evacuate answer: $B"
+rows=$(t_sql "SELECT vm_state || ':' || vm_cmd || ':' || host_id || ':' || user_cmd || ':' || user_cmd_by FROM vm_runtimes WHERE vm_id = $VA")
+[ "$rows" = "running:stop:$H1:abort:admin" ] && t_ok "its VM is asked to stop, its user's session to end (by admin)" || t_fail "VM row after evacuate: $rows"
+[ "$(t_sql "SELECT blocked FROM host_runtimes WHERE host_id = $H1")" = 1 ] && t_ok "the evacuated host is blocked" || t_fail "host not blocked"
+call GET "/api/v1/hosts/$H1?fields=state"
+[ "$(j "d['state']")" = blocked ] && t_ok "... and shows blocked" || t_fail "state after evacuate: $B"
+[ "$(t_sql "SELECT administrator || '|' || action || '|' || object_id || '|' || status || '|' || source FROM audit_log ORDER BY id DESC LIMIT 1")" = "oper|host.evacuate|$H1|200|api" ] &&
+  t_ok "the evacuation is in the audit log" || t_fail "audit of evacuate: $(t_sql "SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")"
+call POST "/api/v1/hosts/$H2/evacuate" '{"force":true}'
+[ "$S" = 200 ] && [ "$(j "d['moved']")" = 0 ] && t_ok "evacuate with force on a host without VMs" || t_fail "forced evacuate: $S $B"
+call POST "/api/v1/hosts/99999/evacuate"
+expect "evacuating an unknown host" 404 not_found
+TOKEN=$(login root '*' rootpw)
+
 # ---- expiry and logout ----
 t_sql "UPDATE admin_sessions SET expires_ts = 1" >/dev/null
 call GET /api/v1/vms "" "$TOK_A"
