@@ -57,19 +57,39 @@ check_access(struct hkd *hkd)
     return rc;
 }
 
+static void on_wake(evutil_socket_t fd, short what, void *arg);
+
+/* Watches the wake-up fd, a new one after its connection was made again (a failover). */
+static void
+watch_wake(struct hkd *hkd)
+{
+    if (hkd->wake_ev != NULL)
+        event_free(hkd->wake_ev);
+    hkd->wake_ev = NULL;
+    if (hkd->wake_fd < 0)
+        return; /* the poll timer tries again */
+    hkd->wake_ev = event_new(hkd->base, hkd->wake_fd, EV_READ | EV_PERSIST, on_wake, hkd);
+    event_add(hkd->wake_ev, NULL);
+}
+
 static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct hkd *hkd = arg;
 
-    qvd_db_drain(hkd->db, hkd->wake_fd);
+    if (qvd_db_drain(hkd->db, &hkd->wake_fd) == 1)
+        watch_wake(hkd);
     hkd_vm_poll_commands(hkd);
 }
 
 static void
 on_poll(evutil_socket_t fd, short what, void *arg)
 {
-    hkd_vm_poll_commands(arg);
+    struct hkd *hkd = arg;
+
+    if (hkd->wake_fd < 0 && qvd_db_drain(hkd->db, &hkd->wake_fd) == 1)
+        watch_wake(hkd);
+    hkd_vm_poll_commands(hkd);
 }
 
 static void
@@ -122,6 +142,10 @@ main(int argc, char **argv)
     /* tenant-independent settings from the database override the file */
     if (qvd_config_load_db(hkd->cfg, hkd->db, -1) < 0)
         qvd_fatal("cannot read configs: %s", qvd_strerror());
+    if (hkd_host_check_fence(hkd) < 0) {
+        hkd_host_set_state(hkd, "stopped");
+        qvd_fatal("%s", qvd_strerror());
+    }
     if (hkd_host_set_state(hkd, "starting") < 0)
         qvd_fatal("%s", qvd_strerror());
 
@@ -158,8 +182,7 @@ main(int argc, char **argv)
     hkd->wake_fd = qvd_db_listen(hkd->db, chan);
     if (hkd->wake_fd < 0)
         qvd_fatal("%s", qvd_strerror());
-    hkd->wake_ev = event_new(hkd->base, hkd->wake_fd, EV_READ | EV_PERSIST, on_wake, hkd);
-    event_add(hkd->wake_ev, NULL);
+    watch_wake(hkd);
     hkd->poll_ev = event_new(hkd->base, -1, EV_PERSIST, on_poll, hkd);
     tv = (struct timeval){qvd_config_int(hkd->cfg, "hkd.vm_command.poll"), 0};
     event_add(hkd->poll_ev, &tv);
@@ -173,7 +196,7 @@ main(int argc, char **argv)
     event_add(hkd->sig_int, NULL);
     event_add(hkd->sig_chld, NULL);
 
-    hkd->last_tick_ok_ms = qvd_mono_ms();
+    hkd_host_fence_arm(hkd);
     if (hkd_host_set_state(hkd, "running") < 0)
         qvd_fatal("%s", qvd_strerror());
     log_info("node '%s' (host %lld, %s) running with hypervisor %s", hkd->nodename,

@@ -121,7 +121,15 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct l7r *l = arg;
 
-    qvd_db_drain(l->db, l->wake_fd);
+    if (qvd_db_drain(l->db, &l->wake_fd) == 1) {
+        /* its connection was made again (a failover): watch the new one */
+        event_free(l->wake_ev);
+        l->wake_ev = NULL;
+        if (l->wake_fd >= 0) {
+            l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, on_wake, l);
+            event_add(l->wake_ev, NULL);
+        } /* else registered() listens again at the next poll */
+    }
     l7r_session_check_aborts(l);
     l7r_session_wake(l);
 }

@@ -85,6 +85,33 @@ qvd_model_hkd_heartbeat(struct qvd_db *db, int64_t host_id, int64_t pid)
     return n < 0 ? qvd_model_dbfail(db) : n == 1;
 }
 
+/* Other nodes that may run VMs: what makes this node part of a cluster (host.c fences). */
+int
+qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, int64_t *n)
+{
+    return qvd_model_count(db, n, "SELECT COUNT(*) FROM hosts WHERE id != ? AND backend = 1",
+                           host_id);
+}
+
+int
+qvd_model_hkd_rejoin(struct qvd_db *db, int64_t host_id, int64_t pid)
+{
+    int64_t now = qvd_now(), lost;
+
+    if (qvd_model_begin(db) < 0)
+        return -1;
+    if (qvd_model_count(db, &lost,
+                        "SELECT COUNT(*) FROM host_runtimes WHERE host_id = ? AND state = 'lost'",
+                        host_id) < 0)
+        return qvd_model_end(db, -1);
+    if (qvd_db_exec(db,
+                    "UPDATE host_runtimes SET state = 'running', state_ts = ?, pid = ?, ok_ts = ?,"
+                    " lost_ts = NULL, lost_by = NULL WHERE host_id = ?",
+                    "iiii", now, pid, now, host_id) < 0)
+        return qvd_model_end(db, qvd_model_dbfail(db));
+    return qvd_model_end(db, 0) < 0 ? -1 : lost > 0;
+}
+
 int
 qvd_model_hkd_host_take_stop(struct qvd_db *db, int64_t host_id)
 {
