@@ -92,7 +92,7 @@ done
 
 # The tests that use a database run again on PostgreSQL: a throwaway server (tests/pg.sh)
 # for the unit tests and the integration tests that take QVD_TEST_DB=pg.
-PG_UNIT=(test-db test-model test-model_hkd test-resource) PG_INTEGRATION=(admin admin_remote api endings hkd_control hkd_lxc hkd_stall invalid l7r l7r_stall session)
+PG_UNIT=(test-db test-model test-model_hkd test-resource) PG_INTEGRATION=(admin admin_remote api endings hkd_control hkd_fence hkd_lxc hkd_stall invalid l7r l7r_stall session)
 pg_wanted() { [[ -z "$pattern" || $1 == *$pattern* ]]; }
 pg_any=0
 for t in "${PG_UNIT[@]}"; do pg_wanted "unit-pg/$t" && pg_any=1; done

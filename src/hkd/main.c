@@ -137,15 +137,14 @@ main(int argc, char **argv)
     hkd->db = qvd_db_open(hkd->cfg);
     if (hkd->db == NULL || qvd_db_migrate(hkd->db) < 0)
         qvd_fatal("%s", qvd_strerror());
-    if (hkd_host_register(hkd) < 0)
-        qvd_fatal("%s", qvd_strerror());
     /* tenant-independent settings from the database override the file */
     if (qvd_config_load_db(hkd->cfg, hkd->db, -1) < 0)
         qvd_fatal("cannot read configs: %s", qvd_strerror());
-    if (hkd_host_check_fence(hkd) < 0) {
-        hkd_host_set_state(hkd, "stopped");
+    /* before the node is registered: a node refused is nobody's peer */
+    if (hkd_host_check_fence(hkd) < 0)
         qvd_fatal("%s", qvd_strerror());
-    }
+    if (hkd_host_register(hkd) < 0)
+        qvd_fatal("%s", qvd_strerror());
     if (hkd_host_set_state(hkd, "starting") < 0)
         qvd_fatal("%s", qvd_strerror());
 
