@@ -6,28 +6,28 @@
 # Prints TAP.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-table=$(perl -0ne 'while (/\{"([^"]+)",\s*QVD_CONFIG_(\w+)/g) { print "$1 $2\n" }' \
-  src/lib/config_defaults.c)
-reads=$(git ls-files 'src/*.c' | xargs perl -0ne '
+# one perl: the table's keys and types, then every read by name checked against them
+git ls-files 'src/*.c' | xargs perl -0ne '
+  BEGIN { open(my $t, "<", "src/lib/config_defaults.c") or die; local $/; my $s = <$t>;
+          while ($s =~ /\{"([^"]+)",\s*QVD_CONFIG_(\w+)/g) { $type{$1} = $2 } }
   while (/qvd_config_(int|bool|number|get)\s*\(\s*[^,()]+(?:\([^()]*\))?,\s*"([^"]+)"\s*([,)])/g) {
-    print "$ARGV $1 $2 $3\n" }')
-n=0 bad=0
-while read -r file fn key end; do
-  n=$((n + 1))
-  type=$(awk -v k="$key" '$1 == k { print $2 }' <<<"$table")
-  want=$(tr a-z A-Z <<<"$fn")
-  if [ -z "$type" ]; then
-    echo "# $file: reads '$key', which is not in the defaults table"; bad=$((bad + 1))
-  elif [ "$fn" != get ] && [ "$type" != "$want" ]; then
-    echo "# $file: reads '$key' as $fn, but the table says $type"; bad=$((bad + 1))
-  elif [ "$end" = , ]; then
-    echo "# $file: passes a default of its own with '$key'"; bad=$((bad + 1))
-  fi
-done <<<"$reads"
-if [ "$n" -lt 100 ]; then
-  echo "not ok 1 - found only $n configuration reads: the pattern no longer matches the code"
-elif [ "$bad" -gt 0 ]; then
-  echo "not ok 1 - $bad of $n configuration reads name a key outside the table or the wrong type"
-else
-  echo "ok 1 - all $n configuration reads by name use a key of the defaults table, with its type"
-fi
+    my ($fn, $key, $end) = ($1, $2, $3);
+    $n++;
+    if (!exists $type{$key}) {
+      print "# $ARGV: reads \x27$key\x27, which is not in the defaults table\n"; $bad++;
+    } elsif ($fn ne "get" && $type{$key} ne uc $fn) {
+      print "# $ARGV: reads \x27$key\x27 as $fn, but the table says $type{$key}\n"; $bad++;
+    } elsif ($end eq ",") {
+      print "# $ARGV: passes a default of its own with \x27$key\x27\n"; $bad++;
+    }
+  }
+  END {
+    $n += 0; $bad += 0;
+    if ($n < 100) {
+      print "not ok 1 - found only $n configuration reads: the pattern no longer matches the code\n";
+    } elsif ($bad > 0) {
+      print "not ok 1 - $bad of $n configuration reads name a key outside the table or the wrong type\n";
+    } else {
+      print "ok 1 - all $n configuration reads by name use a key of the defaults table, with its type\n";
+    }
+  }'

@@ -39,7 +39,9 @@ t_wait() {
 
 # A test node: a network namespace (no default route: nothing can leave the machine) and a
 # persistent mount namespace whose /sys shows that network, both pinned under $T_DIR so that
-# a daemon restarted in them finds the mounts and devices its previous run left.
+# a daemon restarted in them finds the mounts and devices its previous run left. Called again
+# with another name, it makes another node (tests/cluster_node.sh); T_NS_NET and T_NS_MNT
+# name the last one made.
 t_node_ns() {
   local name=$1
   T_NS_NET=qvdt-$name-$$
@@ -47,8 +49,12 @@ t_node_ns() {
   ip netns add "$T_NS_NET" || return 1
   t_cleanup_add "ip netns del $T_NS_NET"
   touch "$T_NS_MNT"
-  mount --bind "$T_DIR" "$T_DIR" 2>/dev/null && mount --make-private "$T_DIR"
-  t_cleanup_add "umount -l $T_DIR"
+  # $T_DIR on itself, private (where a mount namespace may be pinned), once per test
+  if [ -z "${T_DIR_PRIVATE:-}" ]; then
+    mount --bind "$T_DIR" "$T_DIR" 2>/dev/null && mount --make-private "$T_DIR"
+    t_cleanup_add "umount -l $T_DIR"
+    T_DIR_PRIVATE=1
+  fi
   unshare --mount="$T_NS_MNT" --propagation slave true || return 1
   t_cleanup_add "umount $T_NS_MNT"
   nsenter --mount="$T_NS_MNT" --net="/run/netns/$T_NS_NET" \

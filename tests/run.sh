@@ -54,7 +54,15 @@ account() {
   pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
   grep -E '^(not ok|ok [0-9]+.*# *[Ss][Kk][Ii][Pp])' "$out" | sed "s|^|  $name: |"
   [ "$f" -gt 0 ] && failed_names+=("$name (log: $out)")
-  printf '%-40s %d passed, %d failed, %d skipped\n' "$name" "$p" "$f" "$s"
+  printf '%-40s %d passed, %d failed, %d skipped%s\n' "$name" "$p" "$f" "$s" "$(took "$out")"
+}
+# How long a test ran: from its log's creation to its last write (" (N s)"; nothing where
+# the file system keeps no creation time).
+took() {
+  local t
+  t=$(stat -c '%W %Y' "$1" 2>/dev/null) || return 0
+  set -- $t
+  [ "${1:-0}" -gt 0 ] && echo " ($(($2 - $1)) s)"
 }
 
 # The layout of every C file is the one .clang-format describes (make format applies it).
