@@ -170,16 +170,16 @@ cl_paf() {
   t_cleanup_add paf_stop
   paf create monitor --pgdata "$PAF/mon" --pgport $PAF_MON --hostname "$LAN.254" \
     --listen "$LAN.254" --auth trust --no-ssl >"$PAF/mon.log" 2>&1 || { cat "$PAF/mon.log" >&2; return 1; }
+  cat >>"$PAF/mon/postgresql.conf" <<PGCONF
+pgautofailover.health_check_period = 1000
+pgautofailover.health_check_timeout = 1000
+pgautofailover.health_check_max_retries = 1
+pgautofailover.health_check_retry_delay = 500
+pgautofailover.node_considered_unhealthy_timeout = 3000
+pgautofailover.primary_demote_timeout = 5000
+PGCONF
   paf_keeper mon
   t_wait 30 hub runuser -u postgres -- "$PG_BIN/pg_isready" -q -h "$LAN.254" -p $PAF_MON || return 1
-  hub runuser -u postgres -- psql -X -q -h "$LAN.254" -p $PAF_MON -d pg_auto_failover \
-    -c "ALTER SYSTEM SET pgautofailover.health_check_period = 1000" \
-    -c "ALTER SYSTEM SET pgautofailover.health_check_timeout = 1000" \
-    -c "ALTER SYSTEM SET pgautofailover.health_check_max_retries = 1" \
-    -c "ALTER SYSTEM SET pgautofailover.health_check_retry_delay = 500" \
-    -c "ALTER SYSTEM SET pgautofailover.node_considered_unhealthy_timeout = 3000" \
-    -c "ALTER SYSTEM SET pgautofailover.primary_demote_timeout = 5000" \
-    -c "SELECT pg_reload_conf()" >/dev/null || return 1
   for i in 1 2; do
     paf create postgres --pgdata "$PAF/n$i" --pgport $((5431 + i)) --hostname "$LAN.254" \
       --listen "$LAN.254" --name "n$i" --auth trust --no-ssl --dbname qvd \
