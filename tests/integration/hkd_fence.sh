@@ -48,7 +48,7 @@ for i in 1 2 3 4 5; do admin vm add --name "f$i" --user erin --osf fc >/dev/null
 sed 's/^nodename = .*/nodename = fence0/' "$conf" >"$T_DIR/slow.conf"
 echo "hkd.ticker.timeout = 8" >>"$T_DIR/slow.conf"
 timeout 60 "$HKD" -c "$T_DIR/slow.conf" >"$T_DIR/refused.log" 2>&1; rc=$?
-t_check "a fence time not under hkd.cluster.node.timeout is refused at start-up" [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]
+t_check "a fence time not under hkd.cluster.node.timeout is refused at start-up" eval '[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]'
 t_check "and the HKD says why" grep -q "must be shorter than hkd.cluster.node.timeout" "$T_DIR/refused.log"
 
 "$HKD" -c "$conf" >>"$T_DIR/hkd.log" 2>&1 & HKD_PID=$!
