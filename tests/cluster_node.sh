@@ -19,8 +19,8 @@
 #          path.storage.homefs is $T_DIR/homes for all (shared storage).
 #   No default route anywhere: nothing leaves the machine.
 # CL_PG=paf (set before cluster_init): the database is a pg_auto_failover formation in the
-#          hub instead (a monitor on 192.168.77.254:5431, the primary n1 on :5432, its
-#          standby n2 on :5433, with the fast failover settings of docs/cluster.md); the
+#          hub instead (a monitor on 192.168.77.254 port $PAF_MON, the primary n1 on the
+#          next port, its standby n2 on the one after, with the fast failover settings of docs/cluster.md); the
 #          nodes' configs name both servers (database.host = a,b; target_session_attrs =
 #          read-write). paf_state N (n1/n2: primary, secondary...), paf_kill N (its keeper
 #          and its postgres with -9: a database server that died), paf_primary (n1 or n2).
@@ -130,7 +130,8 @@ CL_DB_HOST=$LAN.254 CL_DB_PORT=5432
 # monitor's health checks and the promotion's waits are the fast ones of docs/cluster.md
 # (the keepers' network_partition_timeout stays under primary_demote_timeout: a primary cut
 # off stops itself before its standby is promoted).
-PAF=$T_DIR/paf PAF_MON=5431
+# (ports of its own: the servers' Unix sockets share /var/run/postgresql with other tests')
+PAF=$T_DIR/paf PAF_MON=$((20000 + RANDOM % 20000))
 paf() {
   hub runuser -u postgres -- env PATH="$PG_BIN:$PATH" XDG_CONFIG_HOME="$PAF/cfg" \
     XDG_DATA_HOME="$PAF/data" pg_autoctl "$@"
@@ -181,7 +182,7 @@ PGCONF
   paf_keeper mon
   t_wait 30 hub runuser -u postgres -- "$PG_BIN/pg_isready" -q -h "$LAN.254" -p $PAF_MON || return 1
   for i in 1 2; do
-    paf create postgres --pgdata "$PAF/n$i" --pgport $((5431 + i)) --hostname "$LAN.254" \
+    paf create postgres --pgdata "$PAF/n$i" --pgport $((PAF_MON + i)) --hostname "$LAN.254" \
       --listen "$LAN.254" --name "n$i" --auth trust --no-ssl --dbname qvd \
       --monitor "postgres://autoctl_node@$LAN.254:$PAF_MON/pg_auto_failover?sslmode=disable" \
       >"$PAF/n$i.log" 2>&1 || { cat "$PAF/n$i.log" >&2; return 1; }
@@ -196,9 +197,9 @@ PGCONF
     echo "host all all $LAN.0/24 trust" >>"$PAF/n$i/pg_hba.conf"
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PAF/n$i" reload >/dev/null || return 1
   done
-  hub runuser -u postgres -- psql -X -q -h "$LAN.254" -p 5432 -d qvd -c "CREATE ROLE qvd LOGIN" \
+  hub runuser -u postgres -- psql -X -q -h "$LAN.254" -p $((PAF_MON + 1)) -d qvd -c "CREATE ROLE qvd LOGIN" \
     -c "ALTER DATABASE qvd OWNER TO qvd" -c "ALTER SCHEMA public OWNER TO qvd" >/dev/null || return 1
-  CL_DB_HOST=$LAN.254,$LAN.254 CL_DB_PORT=5432,5433
+  CL_DB_HOST=$LAN.254,$LAN.254 CL_DB_PORT=$((PAF_MON + 1)),$((PAF_MON + 2))
 }
 
 # cl_node X I CONFIG: X's namespaces, its LAN link, folders and config
