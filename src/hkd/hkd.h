@@ -141,7 +141,10 @@ void hkd_maybe_exit(struct hkd *hkd);
 int hkd_host_register(struct hkd *hkd);
 int hkd_host_set_state(struct hkd *hkd, const char *state);
 void hkd_host_tick(struct hkd *hkd);
-/* Arms the self-fence (after the first heartbeat); main.c. */
+/* main.c: listens for VM command wake-ups on the loop's connection (again after it was
+ * lost: call it only when the database answers, the connect runs on the loop). */
+int hkd_wake_listen(struct hkd *hkd);
+/* Arms the self-fence (after the first heartbeat). */
 void hkd_host_fence_arm(struct hkd *hkd);
 /* At start-up: the self-fence must end before another node may declare this one lost. */
 int hkd_host_check_fence(struct hkd *hkd);

@@ -225,6 +225,9 @@ ticked(struct hkd *hkd, struct hkd_job *j)
         log_info("VM %lld: its L7R is gone: releasing the user slot", (long long)j->released[i]);
     if (j->rc == 0)
         reap_orphans(hkd, j);
+    /* the database answers: a wake-up connection a failover took is made again */
+    if (j->value >= 0 && hkd->wake_fd < 0 && !hkd->stopping && hkd_wake_listen(hkd) < 0)
+        log_warn("cannot listen for VM commands yet: %s", qvd_strerror());
     if (hkd->fenced && j->value >= 0)
         rejoin(hkd);
 }

@@ -59,7 +59,7 @@ check_access(struct hkd *hkd)
 
 static void on_wake(evutil_socket_t fd, short what, void *arg);
 
-/* Watches the wake-up fd, a new one after its connection was made again (a failover). */
+/* Watches the wake-up fd (none while its connection is lost). */
 static void
 watch_wake(struct hkd *hkd)
 {
@@ -67,9 +67,20 @@ watch_wake(struct hkd *hkd)
         event_free(hkd->wake_ev);
     hkd->wake_ev = NULL;
     if (hkd->wake_fd < 0)
-        return; /* the poll timer tries again */
+        return;
     hkd->wake_ev = event_new(hkd->base, hkd->wake_fd, EV_READ | EV_PERSIST, on_wake, hkd);
     event_add(hkd->wake_ev, NULL);
+}
+
+int
+hkd_wake_listen(struct hkd *hkd)
+{
+    char chan[64];
+
+    snprintf(chan, sizeof(chan), QVD_CHAN_VM_CMD, (long long)hkd->host_id);
+    hkd->wake_fd = qvd_db_listen(hkd->db, chan);
+    watch_wake(hkd);
+    return hkd->wake_fd < 0 ? -1 : 0;
 }
 
 static void
@@ -77,6 +88,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct hkd *hkd = arg;
 
+    /* a lost connection is made again after the next heartbeat that succeeds (host.c) */
     if (qvd_db_drain(hkd->db, &hkd->wake_fd) == 1)
         watch_wake(hkd);
     hkd_vm_poll_commands(hkd);
@@ -85,11 +97,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 static void
 on_poll(evutil_socket_t fd, short what, void *arg)
 {
-    struct hkd *hkd = arg;
-
-    if (hkd->wake_fd < 0 && qvd_db_drain(hkd->db, &hkd->wake_fd) == 1)
-        watch_wake(hkd);
-    hkd_vm_poll_commands(hkd);
+    hkd_vm_poll_commands(arg);
 }
 
 static void
@@ -124,7 +132,6 @@ int
 main(int argc, char **argv)
 {
     struct hkd hkd_s = {.lock_fd = -1, .wake_fd = -1, .priv_fd = -1}, *hkd = &hkd_s;
-    char chan[64];
     struct timeval tv;
 
     hkd->cfg = qvd_daemon_start("qvd-hkd", argc, argv);
@@ -177,11 +184,8 @@ main(int argc, char **argv)
     if (hkd_vm_adopt_or_reap(hkd) < 0)
         log_warn("zombie VMs left: %s (retried later)", qvd_strerror());
 
-    snprintf(chan, sizeof(chan), QVD_CHAN_VM_CMD, (long long)hkd->host_id);
-    hkd->wake_fd = qvd_db_listen(hkd->db, chan);
-    if (hkd->wake_fd < 0)
+    if (hkd_wake_listen(hkd) < 0)
         qvd_fatal("%s", qvd_strerror());
-    watch_wake(hkd);
     hkd->poll_ev = event_new(hkd->base, -1, EV_PERSIST, on_poll, hkd);
     tv = (struct timeval){qvd_config_int(hkd->cfg, "hkd.vm_command.poll"), 0};
     event_add(hkd->poll_ev, &tv);

@@ -100,9 +100,10 @@ enum qvd_db_errkind qvd_db_errkind(struct qvd_db *db);
 /* Wake-ups: notify a channel (no-op when nobody listens); listen gives an fd that becomes
  * readable on notification; drain consumes what is pending on *fd. The fd belongs to the
  * connection: qvd_db_close closes it, the caller never does. drain returns 1 when the
- * caller must watch another *fd (the wake-up connection was lost, e.g. by a failover, and
- * made again with every channel: wake-ups sent meanwhile are lost; *fd -1: none could be
- * made yet, call drain again later), else 0. */
+ * wake-up connection was lost (a failover, a cut link: *fd is -1 then, and the caller stops
+ * watching it), else 0. listen again (once the database answers: it connects, on the
+ * caller's thread) makes a new one listening to every channel listened to before, and
+ * returns its fd; wake-ups sent meanwhile are lost. */
 int qvd_db_notify(struct qvd_db *db, const char *channel);
 int qvd_db_listen(struct qvd_db *db, const char *channel);
 int qvd_db_drain(struct qvd_db *db, int *fd);

@@ -33,6 +33,7 @@ struct pg_impl {
                           * swallow notifications without the socket becoming readable */
     char **chans;        /* what it listens to: made again on a new connection */
     size_t nchans;
+    bool lost_listen; /* the wake-up connection was lost (drain): the next is a new one */
     int64_t changes;
 };
 
@@ -499,14 +500,21 @@ pg_listen(struct qvd_db *db, const char *channel)
         im->chans = qvd_xrealloc(im->chans, (im->nchans + 1) * sizeof(*im->chans));
         im->chans[im->nchans++] = qvd_xstrdup(channel);
     }
-    if (im->listen_conn == NULL)
-        return listen_connect(db);
+    if (im->listen_conn == NULL) {
+        int fd = listen_connect(db);
+        if (fd >= 0 && im->lost_listen)
+            log_info("database: listening again for wake-ups (on %s port %s)",
+                     PQhost(im->listen_conn), PQport(im->listen_conn));
+        im->lost_listen = im->lost_listen && fd < 0;
+        return fd;
+    }
     return listen_on(im->listen_conn, channel) < 0 ? -1 : PQsocket(im->listen_conn);
 }
 
-/* A lost wake-up connection (the server died, or a failover) shows as a readable socket
- * that reads nothing: it is made again, on the new primary, and the caller watches the new
- * socket (notifications sent meanwhile are lost: the caller looks for work anyway). */
+/* A lost wake-up connection (the server died, a failover, a cut link) shows as a readable
+ * socket that reads nothing: it is closed and the caller told (*fd -1). Not made again
+ * here: a connect to a server that does not answer would hold the caller's event loop for
+ * database.timeout per host; the caller listens again when its database answers. */
 static int
 pg_drain(struct qvd_db *db, int *fd)
 {
@@ -514,25 +522,19 @@ pg_drain(struct qvd_db *db, int *fd)
     PGconn *conn = im->listen_conn;
     PGnotify *n;
 
-    if (conn != NULL && PQconsumeInput(conn) != 0 && PQstatus(conn) == CONNECTION_OK) {
+    if (conn == NULL)
+        return 0;
+    if (PQconsumeInput(conn) != 0 && PQstatus(conn) == CONNECTION_OK) {
         while ((n = PQnotifies(conn)) != NULL)
             PQfreemem(n);
         return 0;
     }
-    if (conn == NULL && *fd < 0 && im->nchans == 0)
-        return 0;
-    if (conn != NULL) {
-        log_warn("database: the wake-up connection is lost: %.*s",
-                 (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
-        PQfinish(conn);
-        im->listen_conn = NULL;
-    }
-    *fd = listen_connect(db);
-    if (*fd < 0)
-        log_warn("%s (wake-ups: trying again later)", qvd_strerror());
-    else
-        log_info("database: listening again for wake-ups (on %s port %s)", PQhost(im->listen_conn),
-                 PQport(im->listen_conn));
+    log_warn("database: the wake-up connection is lost: %.*s",
+             (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
+    PQfinish(conn);
+    im->listen_conn = NULL;
+    im->lost_listen = true;
+    *fd = -1;
     return 1;
 }
 
