@@ -83,7 +83,7 @@ t_check "a survivor declares B lost" t_wait 60 lost
 # B's first kill (its log, UTC) against when a survivor declared it lost (the database's
 # whole seconds; both from the machine's one clock; no duration is asserted)
 lost_ts=$(sql "SELECT lost_ts FROM host_runtimes WHERE host_id = $(host_id B)")
-killed_at=$(date -u -d "$(grep -m1 "killed (fence)" "$T_DIR/node-B/hkd.log" | cut -c1-19)" +%s 2>/dev/null)
+killed_at=$(date -u -d "$(grep -m1 "killed (fence)" "$T_DIR/node-B/hkd.log" | cut -c1-19 | tr T ' ')" +%s 2>/dev/null)
 t_diag "B killed its VMs at $killed_at; it was declared lost at $lost_ts"
 t_check "B's VMs were gone before B was declared lost" [ "${killed_at:-9999999999}" -lt "${lost_ts:-0}" ]
 elsewhere() { local id x; for id in $B1 $B2; do x=$(vm_node "$id"); [ "$x" = A ] || [ "$x" = C ] || return 1; done; }
