@@ -10,6 +10,8 @@
 #    connected session: the standby is promoted, every daemon carries on (same PIDs), a new
 #    login works, and no row is left half-changed (no VM starting, no slot held by a dead
 #    L7R, every VM's host the node whose container list has it).
+# (cluster_init builds the test DI with t_test_di: tests/run.sh runs this test once QVD's
+# nxagent is built)
 . "$(dirname "$0")/../lib.sh"
 t_init
 . "$(dirname "$0")/../cluster_node.sh"
