@@ -20,6 +20,12 @@
 #          `qvd-admin di add` puts the DIs) are one folder for all (shared storage, NFS in
 #          production).
 #   No default route anywhere: nothing leaves the machine.
+# CL_PG=paf (set before cluster_init): the database is a pg_auto_failover formation in the
+#          hub instead (a monitor on 192.168.77.254 port $PAF_MON, the primary n1 on the
+#          next port, its standby n2 on the one after, with the fast failover settings of docs/cluster.md); the
+#          nodes' configs name both servers (database.host = a,b; target_session_attrs =
+#          read-write). paf_state N (n1/n2: primary, secondary...), paf_kill N (its keeper
+#          and its postgres with -9: a database server that died), paf_primary (n1 or n2).
 # Each node's config is $T_DIR/node-X/node.conf (the fast timings of lxc_node.sh, plus the
 # EXTRA CONFIG lines); its logs $T_DIR/node-X/hkd.log and l7r.log. The demo objects (users,
 # OSFs, DIs, VMs) are up to each test (`admin ...`; the DI is $DI).
@@ -77,7 +83,7 @@ cluster_init() {
   # a test stopped by a signal (tests/run.sh's timeout) still cleans up
   trap 'exit 143' TERM INT HUP
   cl_hub || return 1
-  cl_pg || return 1
+  if [ "${CL_PG:-}" = paf ]; then cl_paf || return 1; else cl_pg || return 1; fi
   mkdir -p "$T_DIR/homes" "$T_DIR/images" "$T_DIR/home" "$T_DIR/certs"
   local san=DNS:localhost
   for ((i = 1; i <= n; i++)); do san="$san,IP:$LAN.$i"; done
@@ -117,7 +123,88 @@ cl_pg() {
   hub runuser -u postgres -- psql -X -q -h "$LAN.254" -U postgres -d postgres \
     -c "CREATE ROLE qvd LOGIN" -c "CREATE DATABASE qvd OWNER qvd" >/dev/null
 }
-sql() { hub psql -X -q -At -F '|' -v ON_ERROR_STOP=1 -h "$LAN.254" -U qvd -d qvd -c "$1"; }
+sql() {
+  hub psql -X -q -At -F '|' -v ON_ERROR_STOP=1 \
+    "host=$CL_DB_HOST port=$CL_DB_PORT dbname=qvd user=qvd target_session_attrs=read-write connect_timeout=3" \
+    -c "$1"
+}
+CL_DB_HOST=$LAN.254 CL_DB_PORT=5432
+
+# pg_auto_failover in the hub (CL_PG=paf): a monitor, a primary n1 and its standby n2. The
+# monitor's health checks and the promotion's waits are the fast ones of docs/cluster.md
+# (the keepers' network_partition_timeout stays under primary_demote_timeout: a primary cut
+# off stops itself before its standby is promoted).
+# (ports of its own: the servers' Unix sockets share /var/run/postgresql with other tests')
+PAF=$T_DIR/paf PAF_MON=$((20000 + RANDOM % 20000))
+paf() {
+  hub runuser -u postgres -- env PATH="$PG_BIN:$PATH" XDG_CONFIG_HOME="$PAF/cfg" \
+    XDG_DATA_HOME="$PAF/data" pg_autoctl "$@"
+}
+# each keeper in a session of its own: one kill of the session takes it and its postgres
+paf_keeper() {
+  hub runuser -u postgres -- env PATH="$PG_BIN:$PATH" XDG_CONFIG_HOME="$PAF/cfg" \
+    XDG_DATA_HOME="$PAF/data" setsid pg_autoctl run --pgdata "$PAF/$1" >>"$PAF/$1-run.log" 2>&1 &
+}
+paf_keeper_pid() { pgrep -f "^pg_autoctl run --pgdata $PAF/$1\$"; }
+paf_state() {
+  paf show state --pgdata "$PAF/mon" 2>/dev/null | awk -F'|' -v n="$1" \
+    'NF > 3 { gsub(/ /, "", $1); gsub(/ /, "", $(NF - 1)); if ($1 == n) print $(NF - 1) }'
+}
+paf_is() { local s; s=$(paf_state "$1"); [[ " $2 " == *" $s "* ]]; }
+paf_primary() { local n; for n in n1 n2; do paf_is "$n" "primary wait_primary single" && echo "$n"; done; return 0; }
+paf_kill() {
+  local p
+  p=$(paf_keeper_pid "$1") && kill -KILL -- "-$p" 2>/dev/null
+  [ -f "$PAF/$1/postmaster.pid" ] && kill -KILL "$(head -1 "$PAF/$1/postmaster.pid")" 2>/dev/null
+  return 0
+}
+paf_stop() {
+  local n p
+  for n in n1 n2 mon; do p=$(paf_keeper_pid "$n") && kill -TERM -- "-$p" 2>/dev/null; done
+  sleep 2
+  for n in n1 n2 mon; do
+    [ -f "$PAF/$n/postmaster.pid" ] &&
+      runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PAF/$n" -m immediate stop >/dev/null 2>&1
+  done
+  return 0
+}
+cl_paf() {
+  local i
+  command -v pg_autoctl >/dev/null || { echo "cluster_init: pg_autoctl is missing" >&2; return 1; }
+  mkdir -p "$PAF" && chown postgres: "$PAF" && chmod 755 "$PAF" || return 1
+  t_cleanup_add paf_stop
+  paf create monitor --pgdata "$PAF/mon" --pgport $PAF_MON --hostname "$LAN.254" \
+    --listen "$LAN.254" --auth trust --no-ssl >"$PAF/mon.log" 2>&1 || { cat "$PAF/mon.log" >&2; return 1; }
+  cat >>"$PAF/mon/postgresql.conf" <<PGCONF
+pgautofailover.health_check_period = 1000
+pgautofailover.health_check_timeout = 1000
+pgautofailover.health_check_max_retries = 1
+pgautofailover.health_check_retry_delay = 500
+pgautofailover.node_considered_unhealthy_timeout = 3000
+pgautofailover.primary_demote_timeout = 5000
+PGCONF
+  paf_keeper mon
+  t_wait 30 hub runuser -u postgres -- "$PG_BIN/pg_isready" -q -h "$LAN.254" -p $PAF_MON || return 1
+  for i in 1 2; do
+    paf create postgres --pgdata "$PAF/n$i" --pgport $((PAF_MON + i)) --hostname "$LAN.254" \
+      --listen "$LAN.254" --name "n$i" --auth trust --no-ssl --dbname qvd \
+      --monitor "postgres://autoctl_node@$LAN.254:$PAF_MON/pg_auto_failover?sslmode=disable" \
+      >"$PAF/n$i.log" 2>&1 || { cat "$PAF/n$i.log" >&2; return 1; }
+    paf config set --pgdata "$PAF/n$i" timeout.network_partition_timeout 3 >/dev/null || return 1
+    paf_keeper "n$i"
+    t_wait 90 paf_is n1 "single primary" || { echo "n1 is not the primary" >&2; return 1; }
+  done
+  t_wait 120 eval 'paf_is n2 secondary && paf_is n1 primary' ||
+    { echo "n2 did not become n1's standby" >&2; return 1; }
+  for i in 1 2; do
+    # the nodes reach the servers from the LAN (pg_autoctl allowed its own hosts only)
+    echo "host all all $LAN.0/24 trust" >>"$PAF/n$i/pg_hba.conf"
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PAF/n$i" reload >/dev/null || return 1
+  done
+  hub runuser -u postgres -- psql -X -q -h "$LAN.254" -p $((PAF_MON + 1)) -d qvd -c "CREATE ROLE qvd LOGIN" \
+    -c "ALTER DATABASE qvd OWNER TO qvd" -c "ALTER SCHEMA public OWNER TO qvd" >/dev/null || return 1
+  CL_DB_HOST=$LAN.254,$LAN.254 CL_DB_PORT=$((PAF_MON + 1)),$((PAF_MON + 2))
+}
 
 # cl_node X I CONFIG: X's namespaces, its LAN link, folders and config
 cl_node() {
@@ -132,8 +219,9 @@ cl_node() {
   cat >"$d/node.conf" <<CONF
 nodename = $x
 database.type = pg
-database.host = $LAN.254
-database.port = 5432
+database.host = $CL_DB_HOST
+database.port = $CL_DB_PORT
+database.target_session_attrs = read-write
 database.user = qvd
 database.name = qvd
 node.address = $LAN.$i

@@ -100,10 +100,10 @@ done
 
 # The tests that use a database run again on PostgreSQL: a throwaway server (tests/pg.sh)
 # for the unit tests and the integration tests that take QVD_TEST_DB=pg.
-PG_UNIT=(test-db test-model test-model_hkd test-model_cluster test-model_host test-resource) PG_INTEGRATION=(admin admin_remote api endings hkd_control hkd_loss hkd_lxc hkd_stall invalid l7r l7r_stall session)
+PG_UNIT=(test-db test-model test-model_hkd test-model_cluster test-model_host test-resource) PG_INTEGRATION=(admin admin_remote api endings hkd_control hkd_fence hkd_loss hkd_lxc hkd_stall invalid l7r l7r_stall session)
 # ...and those that run on PostgreSQL only (a cluster of tests/cluster_node.sh, with its own
 # server): not in the SQLite pass, once in this one.
-PG_ONLY=(cluster_net cluster_loss cluster_admin)
+PG_ONLY=(cluster_net cluster_loss cluster_admin cluster_fence)
 pg_only() { local t; for t in "${PG_ONLY[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 pg_wanted() { [[ -z "$pattern" || $1 == *$pattern* ]]; }
 pg_any=0

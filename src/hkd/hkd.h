@@ -51,9 +51,10 @@ struct hkd_vm {
     int64_t step_deadline_ms; /* monotonic deadline of the current step */
     int ping_failures;
     bool ping_in_flight;
-    int64_t started_ms; /* when the start command was taken */
-    pid_t unpack_pid;   /* DI unpack child, or 0 */
-    int unpack_fd;      /* pidfd of that child */
+    bool save_running_again; /* recording it running failed for want of a database */
+    int64_t started_ms;      /* when the start command was taken */
+    pid_t unpack_pid;        /* DI unpack child, or 0 */
+    int unpack_fd;           /* pidfd of that child */
     struct event *unpack_ev;
     struct event *timer;
     struct hkd *hkd;
@@ -100,8 +101,12 @@ struct hkd {
     int priv_fd; /* engine: the channel to the root parent (priv.c) */
     struct event *priv_ev;
     struct event *wake_ev, *poll_ev, *tick_ev, *sig_term, *sig_int, *sig_chld;
+    struct event *fence_ev; /* fires hkd.ticker.timeout s after the last heartbeat */
     int64_t last_tick_ok_ms;
     bool stopping;
+    bool clustered;   /* another backend host was in `hosts` at the last heartbeat (PG) */
+    bool fenced;      /* VMs killed for want of a heartbeat; no starts until it rejoins */
+    bool rejoin_busy; /* the rejoin's database call is out */
     struct hkd_vm *vms;
     uint64_t next_serial;
     struct qvd_workq *dbq; /* dbq.c: the database worker */
@@ -126,6 +131,7 @@ struct hkd_job {
     char err[512];
     const char *state;   /* a state to write (a constant) */
     int64_t pid, value;  /* pid to write; value: slots, or a result */
+    int64_t count;       /* a count read (the heartbeat: other backend hosts) */
     int64_t *ids, *ids2; /* ids taken (stops, starts); freed with the job */
     size_t nids, nids2;
     int64_t released[64];
@@ -155,6 +161,13 @@ void hkd_maybe_exit(struct hkd *hkd);
 int hkd_host_register(struct hkd *hkd);
 int hkd_host_set_state(struct hkd *hkd, const char *state);
 void hkd_host_tick(struct hkd *hkd);
+/* main.c: listens for VM command wake-ups on the loop's connection (again after it was
+ * lost: call it only when the database answers, the connect runs on the loop). */
+int hkd_wake_listen(struct hkd *hkd);
+/* Arms the self-fence (after the first heartbeat). */
+void hkd_host_fence_arm(struct hkd *hkd);
+/* At start-up: the self-fence must end before another node may declare this one lost. */
+int hkd_host_check_fence(struct hkd *hkd);
 void hkd_host_clean_l7r_zombies(struct hkd *hkd);
 
 /* cluster.c: after each heartbeat (ok: it succeeded), the look for lost nodes once the
@@ -167,6 +180,13 @@ void hkd_vm_poll_commands(struct hkd *hkd);
  * some are left zombie and retried). */
 int hkd_vm_adopt_or_reap(struct hkd *hkd);
 void hkd_vm_stop_all(struct hkd *hkd);
+/* Self-fence: every VM of the node is killed now (no poweroff) and cleaned up; their rows
+ * are cleared when the database answers (a row another node took is not written). */
+void hkd_vm_kill_all(struct hkd *hkd);
+/* A row of this node that no VM in memory stands for: cleaned up and cleared to stopped. */
+void hkd_vm_reap(struct hkd *hkd, int64_t id, const char *why);
+/* Containers of the hypervisor that no VM in memory stands for: removed. */
+void hkd_vm_sweep_strays(struct hkd *hkd);
 struct hkd_vm *hkd_vm_find(struct hkd *hkd, int64_t id);
 void hkd_vm_stop(struct hkd_vm *vm);
 

@@ -85,32 +85,145 @@ l7r_dead(int64_t pid)
     return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
-/* On the worker: the heartbeat (value: 1 refreshed, 0 host marked lost), the host's stop
- * command (pid: 1 taken) unless the node stops already (state set), and the user slots of
- * dead L7Rs. */
+/* On the worker: the heartbeat (value: 1 refreshed, 0 host marked lost, -1 failed), the
+ * other backend hosts (count), the host's stop command (pid: 1 taken) unless the node stops
+ * already (state set), the user slots of dead L7Rs, and the VM rows that say they are
+ * active here (ids; the loop reaps those it does not run). */
 static int
 run_tick(struct qvd_db *db, struct hkd_job *j)
 {
+    struct qvd_model_hkd_left *left = NULL;
+    size_t n = 0;
     int rc = qvd_model_hkd_heartbeat(db, j->host_id, (int64_t)getpid());
 
-    if (rc < 0)
-        return -1;
     j->value = rc;
+    j->count = -1;
+    if (rc < 0 || qvd_model_hkd_peers(db, j->host_id, &j->count) < 0)
+        return -1;
     if (j->state == NULL && (rc = qvd_model_hkd_host_take_stop(db, j->host_id)) < 0)
         return -1;
     j->pid = j->state == NULL && rc == 1;
-    return qvd_model_hkd_release_l7r_slots(db, j->host_id, l7r_dead, j->released,
-                                           QVD_ARRAY_LEN(j->released), &j->nreleased);
+    if (qvd_model_hkd_release_l7r_slots(db, j->host_id, l7r_dead, j->released,
+                                        QVD_ARRAY_LEN(j->released), &j->nreleased) < 0 ||
+        qvd_model_hkd_vms_left(db, j->host_id, &left, &n) < 0)
+        return -1;
+    j->ids = qvd_xcalloc(n + 1, sizeof(*j->ids));
+    for (size_t i = 0; i < n; i++) {
+        j->ids[i] = left[i].id;
+        qvd_wipe(left[i].secret, sizeof(left[i].secret));
+    }
+    j->nids = n;
+    free(left);
+    return 0;
+}
+
+/* Kills every VM of the node at once: another node may be restarting them. */
+static void
+fence(struct hkd *hkd, const char *why)
+{
+    if (hkd->fenced)
+        return;
+    hkd->fenced = true;
+    log_err("%s: fencing this node: killing every VM now (another node may restart them)", why);
+    hkd_vm_kill_all(hkd);
+}
+
+static void
+on_fence_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct hkd *hkd = arg;
+    long t = qvd_config_int(hkd->cfg, "hkd.ticker.timeout");
+
+    if (hkd->clustered) {
+        char why[96];
+        snprintf(why, sizeof(why), "no heartbeat for %ld s (hkd.ticker.timeout)", t);
+        fence(hkd, why);
+    } else {
+        /* nothing may restart the VMs of a node alone: they run on while it waits */
+        log_warn("no heartbeat for %ld s: this node is alone (no other backend host), its VMs"
+                 " run on",
+                 t);
+    }
+}
+
+void
+hkd_host_fence_arm(struct hkd *hkd)
+{
+    struct timeval tv = {qvd_config_int(hkd->cfg, "hkd.ticker.timeout"), 0};
+
+    if (hkd->fence_ev == NULL)
+        hkd->fence_ev = evtimer_new(hkd->base, on_fence_timer, hkd);
+    hkd->last_tick_ok_ms = qvd_mono_ms();
+    evtimer_add(hkd->fence_ev, &tv);
+}
+
+static int
+run_rejoin(struct qvd_db *db, struct hkd_job *j)
+{
+    int rc = qvd_model_hkd_rejoin(db, j->host_id, (int64_t)getpid());
+
+    j->value = rc;
+    return rc < 0 ? -1 : 0;
+}
+
+static void
+rejoined(struct hkd *hkd, struct hkd_job *j)
+{
+    hkd->rejoin_busy = false;
+    if (j->rc < 0) {
+        log_warn("cannot rejoin the cluster yet: %s", j->err);
+        return;
+    }
+    hkd->fenced = false;
+    hkd_host_fence_arm(hkd);
+    hkd_vm_sweep_strays(hkd);
+    log_info("rejoined the cluster%s: taking VMs again",
+             j->value == 1 ? " (it had been declared lost: its VMs run elsewhere)" : "");
+    hkd_vm_poll_commands(hkd);
+}
+
+/* A fenced node whose database answers again, once its last VM is gone (their rows cleared
+ * or, when another node took them, left alone): host row running again, then new VMs. */
+static void
+rejoin(struct hkd *hkd)
+{
+    struct hkd_job *j;
+
+    if (hkd->vms != NULL || hkd->rejoin_busy || hkd->stopping)
+        return;
+    j = hkd_job_new(run_rejoin, rejoined, NULL);
+    hkd->rejoin_busy = true;
+    hkd_db_submit(hkd, j);
+}
+
+/* Rows that say a VM is active here that this node does not run (a start taken whose answer
+ * was lost with a connection, rows left by a fence): cleaned up and cleared. The worker's
+ * one queue keeps the view in order: a VM freed was cleared before, one taken is in memory. */
+static void
+reap_orphans(struct hkd *hkd, const struct hkd_job *j)
+{
+    if (hkd->stopping)
+        return;
+    for (size_t i = 0; i < j->nids; i++)
+        if (hkd_vm_find(hkd, j->ids[i]) == NULL)
+            hkd_vm_reap(hkd, j->ids[i],
+                        "its row says it is active here, but this node does not run it");
 }
 
 static void
 ticked(struct hkd *hkd, struct hkd_job *j)
 {
+    const char *type = qvd_config_get(hkd->cfg, "database.type");
+
     hkd->tick_busy = false;
-    if (j->value == 1)
-        hkd->last_tick_ok_ms = qvd_mono_ms();
-    else if (!hkd->stopping)
-        log_warn("heartbeat failed: %s", j->rc < 0 ? j->err : "host marked lost");
+    if (j->count >= 0) /* a node on SQLite is alone whatever its hosts table says */
+        hkd->clustered = j->count > 0 && type != NULL && strcmp(type, "pg") == 0;
+    if (j->value == 1 && !hkd->fenced)
+        hkd_host_fence_arm(hkd);
+    else if (j->value == 0) /* another node restarts our VMs: they must die now */
+        fence(hkd, "this node was declared lost by another node");
+    else if (j->value < 0 && !hkd->stopping)
+        log_warn("heartbeat failed: %s", j->err);
     if (j->pid == 1 && !hkd->stopping) {
         log_info("host command 'stop' received");
         hkd->stopping = true;
@@ -118,23 +231,24 @@ ticked(struct hkd *hkd, struct hkd_job *j)
     }
     for (size_t i = 0; i < j->nreleased; i++)
         log_info("VM %lld: its L7R is gone: releasing the user slot", (long long)j->released[i]);
+    if (j->rc == 0)
+        reap_orphans(hkd, j);
+    /* the database answers: a wake-up connection a failover took is made again */
+    if (j->value >= 0 && hkd->wake_fd < 0 && !hkd->stopping && hkd_wake_listen(hkd) < 0)
+        log_warn("cannot listen for VM commands yet: %s", qvd_strerror());
+    if (hkd->fenced && j->value >= 0)
+        rejoin(hkd);
     hkd_cluster_ticked(hkd, j->value == 1);
 }
 
-/* The ticker: one heartbeat out at a time. Without a heartbeat for hkd.ticker.timeout
- * (failed, or still waiting for the database), another node may already be restarting
- * our VMs: the node fences itself. */
+/* The ticker: one heartbeat out at a time. The self-fence is a timer (hkd_host_fence_arm)
+ * that each heartbeat pushes back: a heartbeat failing or still waiting for the database
+ * does not. */
 void
 hkd_host_tick(struct hkd *hkd)
 {
     struct hkd_job *j;
 
-    if (!hkd->stopping && qvd_mono_ms() - hkd->last_tick_ok_ms >
-                              1000 * qvd_config_int(hkd->cfg, "hkd.ticker.timeout")) {
-        log_err("no heartbeat for too long: stopping every VM of this node");
-        hkd->stopping = true;
-        hkd_vm_stop_all(hkd);
-    }
     hkd_routes_tick(hkd);
     if (hkd->tick_busy)
         return;
@@ -142,6 +256,29 @@ hkd_host_tick(struct hkd *hkd)
     j->state = hkd->stopping ? "stopping" : NULL;
     hkd->tick_busy = true;
     hkd_db_submit(hkd, j);
+}
+
+/* Seconds a fence needs beyond hkd.ticker.timeout: ok_ts has whole seconds (up to 1 s
+ * older than the heartbeat it records), and the kills through the root parent. */
+#define FENCE_MARGIN 2
+
+int
+hkd_host_check_fence(struct hkd *hkd)
+{
+    long delay = qvd_config_int(hkd->cfg, "hkd.ticker.delay");
+    long t = qvd_config_int(hkd->cfg, "hkd.ticker.timeout");
+    long lost = qvd_config_int(hkd->cfg, "hkd.cluster.node.timeout");
+
+    if (delay < 1 || t <= delay)
+        return qvd_seterr("hkd.ticker.timeout (%ld s) must be longer than hkd.ticker.delay"
+                          " (%ld s): the node would fence itself between two heartbeats",
+                          t, delay);
+    if (t + FENCE_MARGIN >= lost)
+        return qvd_seterr("hkd.ticker.timeout (%ld s) plus the %d s a self-fence needs to kill"
+                          " the VMs must be shorter than hkd.cluster.node.timeout (%ld s):"
+                          " another node could restart this node's VMs while they still run here",
+                          t, FENCE_MARGIN, lost);
+    return 0;
 }
 
 /* Frees the user slots held by L7R processes of this node that no longer exist (an L7R

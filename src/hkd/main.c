@@ -57,12 +57,40 @@ check_access(struct hkd *hkd)
     return rc;
 }
 
+static void on_wake(evutil_socket_t fd, short what, void *arg);
+
+/* Watches the wake-up fd (none while its connection is lost). */
+static void
+watch_wake(struct hkd *hkd)
+{
+    if (hkd->wake_ev != NULL)
+        event_free(hkd->wake_ev);
+    hkd->wake_ev = NULL;
+    if (hkd->wake_fd < 0)
+        return;
+    hkd->wake_ev = event_new(hkd->base, hkd->wake_fd, EV_READ | EV_PERSIST, on_wake, hkd);
+    event_add(hkd->wake_ev, NULL);
+}
+
+int
+hkd_wake_listen(struct hkd *hkd)
+{
+    char chan[64];
+
+    snprintf(chan, sizeof(chan), QVD_CHAN_VM_CMD, (long long)hkd->host_id);
+    hkd->wake_fd = qvd_db_listen(hkd->db, chan);
+    watch_wake(hkd);
+    return hkd->wake_fd < 0 ? -1 : 0;
+}
+
 static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct hkd *hkd = arg;
 
-    qvd_db_drain(hkd->db, hkd->wake_fd);
+    /* a lost connection is made again after the next heartbeat that succeeds (host.c) */
+    if (qvd_db_drain(hkd->db, &hkd->wake_fd) == 1)
+        watch_wake(hkd);
     hkd_vm_poll_commands(hkd);
 }
 
@@ -104,7 +132,6 @@ int
 main(int argc, char **argv)
 {
     struct hkd hkd_s = {.lock_fd = -1, .wake_fd = -1, .priv_fd = -1}, *hkd = &hkd_s;
-    char chan[64];
     struct timeval tv;
 
     hkd->cfg = qvd_daemon_start("qvd-hkd", argc, argv);
@@ -117,11 +144,14 @@ main(int argc, char **argv)
     hkd->db = qvd_db_open(hkd->cfg);
     if (hkd->db == NULL || qvd_db_migrate(hkd->db) < 0)
         qvd_fatal("%s", qvd_strerror());
-    if (hkd_host_register(hkd) < 0)
-        qvd_fatal("%s", qvd_strerror());
     /* tenant-independent settings from the database override the file */
     if (qvd_config_load_db(hkd->cfg, hkd->db, -1) < 0)
         qvd_fatal("cannot read configs: %s", qvd_strerror());
+    /* before the node is registered: a node refused is nobody's peer */
+    if (hkd_host_check_fence(hkd) < 0)
+        qvd_fatal("%s", qvd_strerror());
+    if (hkd_host_register(hkd) < 0)
+        qvd_fatal("%s", qvd_strerror());
     if (hkd_host_set_state(hkd, "starting") < 0)
         qvd_fatal("%s", qvd_strerror());
 
@@ -154,12 +184,8 @@ main(int argc, char **argv)
     if (hkd_vm_adopt_or_reap(hkd) < 0)
         log_warn("zombie VMs left: %s (retried later)", qvd_strerror());
 
-    snprintf(chan, sizeof(chan), QVD_CHAN_VM_CMD, (long long)hkd->host_id);
-    hkd->wake_fd = qvd_db_listen(hkd->db, chan);
-    if (hkd->wake_fd < 0)
+    if (hkd_wake_listen(hkd) < 0)
         qvd_fatal("%s", qvd_strerror());
-    hkd->wake_ev = event_new(hkd->base, hkd->wake_fd, EV_READ | EV_PERSIST, on_wake, hkd);
-    event_add(hkd->wake_ev, NULL);
     hkd->poll_ev = event_new(hkd->base, -1, EV_PERSIST, on_poll, hkd);
     tv = (struct timeval){qvd_config_int(hkd->cfg, "hkd.vm_command.poll"), 0};
     event_add(hkd->poll_ev, &tv);
@@ -173,7 +199,7 @@ main(int argc, char **argv)
     event_add(hkd->sig_int, NULL);
     event_add(hkd->sig_chld, NULL);
 
-    hkd->last_tick_ok_ms = qvd_mono_ms();
+    hkd_host_fence_arm(hkd);
     if (hkd_host_set_state(hkd, "running") < 0)
         qvd_fatal("%s", qvd_strerror());
     log_info("node '%s' (host %lld, %s) running with hypervisor %s", hkd->nodename,

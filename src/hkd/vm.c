@@ -200,9 +200,13 @@ running_saved(struct hkd *hkd, struct hkd_job *j)
     if (j->rc == 0)
         return;
     log_warn("VM %lld: cannot record it running: %s", (long long)j->vm_id, j->err);
+    if (vm == NULL || vm->step != VM_RUNNING)
+        return;
     /* its row is not this node's starting VM any more: it must not run on */
-    if (j->kind == QVD_MODEL_CONFLICT && vm != NULL && vm->step == VM_RUNNING)
+    if (j->kind == QVD_MODEL_CONFLICT)
         hkd_vm_stop(vm);
+    else /* the database is away (a failover): its row must not stay 'starting' */
+        vm->save_running_again = true;
 }
 
 static void
@@ -349,6 +353,10 @@ vm_advance(struct hkd_vm *vm)
             vm_cleanup(vm);
             return;
         }
+        if (vm->save_running_again) {
+            vm->save_running_again = false;
+            save_running(vm);
+        }
         if (hkd->hv->simulated)
             vm_later(vm, 1000 * qvd_config_int(hkd->cfg, "hkd.vma.ping.interval"));
         else if (!vm->ping_in_flight)
@@ -395,6 +403,13 @@ row_cleared(struct hkd *hkd, struct hkd_job *j)
     if (vm == NULL)
         return; /* a zombie given up at shutdown */
     vm->db_busy = false;
+    if (j->rc < 0 && hkd->stopping && hkd->fenced) {
+        /* nothing of it is left on the node; its row is reaped by the next run */
+        log_warn("VM %lld: cannot clear its runtime row: %s (left for the next start)",
+                 (long long)vm->id, j->err);
+        vm_free(vm);
+        return;
+    }
     if (j->rc < 0) {
         log_err("VM %lld: cannot clear its runtime row: %s (retrying)", (long long)vm->id, j->err);
         vm_later(vm, 1000);
@@ -482,6 +497,64 @@ hkd_vm_stop_all(struct hkd *hkd)
         next = vm->next;
         hkd_vm_stop(vm);
     }
+}
+
+void
+hkd_vm_kill_all(struct hkd *hkd)
+{
+    struct hkd_vm *vm, *next;
+
+    for (vm = hkd->vms; vm; vm = next) {
+        next = vm->next;
+        vm->stop_requested = true;
+        switch (vm->step) {
+        case VM_STARTING_VMA:
+        case VM_RUNNING:
+        case VM_STOPPING_POWEROFF:
+        case VM_ADOPTING:
+            /* the root parent's lxc stop: SIGKILL to the container's init, no poweroff */
+            if (hkd_priv_kill(hkd, vm->id) < 0)
+                log_err("VM %lld: cannot kill it: %s", (long long)vm->id, qvd_strerror());
+            else
+                log_warn("VM %lld killed (fence)", (long long)vm->id);
+            vm_cleanup(vm);
+            break;
+        case VM_STARTING_FS:
+            vm_advance(vm); /* stop_requested: no container is started */
+            break;
+        default:
+            /* loading: its row's answer sees stop_requested; the others are being
+             * cleaned up already */
+            break;
+        }
+    }
+}
+
+void
+hkd_vm_reap(struct hkd *hkd, int64_t id, const char *why)
+{
+    struct hkd_vm *vm = vm_new(hkd, id);
+
+    log_info("VM %lld: %s: reaping it", (long long)id, why);
+    set_step(vm, VM_STOPPING_CLEANUP);
+    vm_cleanup(vm);
+}
+
+void
+hkd_vm_sweep_strays(struct hkd *hkd)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+
+    if (hkd->hv->list == NULL || hkd_priv_list(hkd, &ids, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (hkd_vm_find(hkd, ids[i]) == NULL) {
+            log_info("VM %lld: a container no VM of this node stands for: removing it",
+                     (long long)ids[i]);
+            cleanup_node(hkd, ids[i]);
+        }
+    free(ids);
 }
 
 /* On the worker: the VM's row, then what this start gives it. */
@@ -599,11 +672,12 @@ polled(struct hkd *hkd, struct hkd_job *j)
                      (long long)j->ids[i]);
     }
     for (size_t i = 0; i < j->nids2; i++) {
-        if (!hkd->stopping) {
+        if (!hkd->stopping && !hkd->fenced) {
             take_start(hkd, j->ids2[i]);
             continue;
         }
-        /* the node began stopping while the starts were taken: they wait for its next run */
+        /* the node began stopping (or fenced itself) while the starts were taken: they
+         * wait for its next run (or its rejoin) */
         struct hkd_job *g = hkd_job_new(run_give_back, NULL, NULL);
         g->vm_id = j->ids2[i];
         hkd_db_submit(hkd, g);
@@ -626,7 +700,9 @@ hkd_vm_poll_commands(struct hkd *hkd)
     }
     j = hkd_job_new(run_poll, polled, NULL);
     /* start slots: hkd.max_heavy less the VMs starting; no other look takes any meanwhile */
-    j->value = hkd->stopping ? 0 : qvd_config_int(hkd->cfg, "hkd.max_heavy") - count_heavy(hkd);
+    j->value = hkd->stopping || hkd->fenced
+                   ? 0
+                   : qvd_config_int(hkd->cfg, "hkd.max_heavy") - count_heavy(hkd);
     hkd->poll_busy = true;
     hkd_db_submit(hkd, j);
 }
@@ -694,17 +770,6 @@ adopt(struct hkd *hkd, const struct qvd_model_hkd_left *l)
 
 /* Cleans what a previous run left of a VM and clears its row (or leaves it zombie and
  * retries), as the end of any VM of this run. */
-static void
-reap(struct hkd *hkd, int64_t id)
-{
-    struct hkd_vm *vm = vm_new(hkd, id);
-
-    log_info("VM %lld was left active by a previous run and is not healthy: reaping it",
-             (long long)id);
-    set_step(vm, VM_STOPPING_CLEANUP);
-    vm_cleanup(vm);
-}
-
 int
 hkd_vm_adopt_or_reap(struct hkd *hkd)
 {
@@ -719,7 +784,7 @@ hkd_vm_adopt_or_reap(struct hkd *hkd)
         if (looks_alive(hkd, &left[i]))
             adopt(hkd, &left[i]);
         else
-            reap(hkd, left[i].id);
+            hkd_vm_reap(hkd, left[i].id, "left active by a previous run and not healthy");
     }
     /* containers without a row (crash between start and saving the row) */
     if (hkd->hv->list != NULL && hkd_priv_list(hkd, &strays, &ns) == 0)

@@ -26,6 +26,7 @@
 #include "sandbox.h"
 #include "throttle.h"
 #include "log.h"
+#include "model.h"
 #include "model_l7r.h"
 #include "tls.h"
 #include "util.h"
@@ -43,6 +44,7 @@ host_seen(struct l7r *l, int rc, int64_t host_id, const char *msg)
 struct host_job {
     struct l7r_job j;
     int rc;
+    bool db_ok; /* the database answered (whatever the row said) */
     int64_t host_id;
     bool stale_released;
     char msg[256];
@@ -54,11 +56,14 @@ host_run(struct l7r_job *job, struct qvd_db *db)
     struct host_job *h = (struct host_job *)job;
 
     h->rc = qvd_model_l7r_host(db, job->l->nodename, &h->host_id);
+    h->db_ok = h->rc == 0 ||
+               (qvd_model_errkind() != QVD_MODEL_BUSY && qvd_model_errkind() != QVD_MODEL_INTERNAL);
     if (h->rc < 0)
         snprintf(h->msg, sizeof(h->msg), "%s", qvd_strerror());
 }
 
 static void registered(struct l7r *l);
+static void listen_wake(struct l7r *l);
 
 static void
 host_done(struct l7r_job *job)
@@ -69,9 +74,13 @@ host_done(struct l7r_job *job)
 
     l->host_job = false;
     host_seen(l, h->rc, h->host_id, h->msg);
+    /* the database answers: listen (again, after a failover took the connection); the
+     * connect runs on the loop, so never while the database may not answer */
+    if (h->db_ok)
+        listen_wake(l);
     free(h);
     if (first)
-        registered(l); /* known now: slots, wake-ups, aborts */
+        registered(l); /* known now: slots, aborts */
 }
 
 void
@@ -121,34 +130,45 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct l7r *l = arg;
 
-    qvd_db_drain(l->db, l->wake_fd);
+    if (qvd_db_drain(l->db, &l->wake_fd) == 1) {
+        /* its connection is lost (a failover): the next host refresh that the database
+         * answers listens again */
+        event_free(l->wake_ev);
+        l->wake_ev = NULL;
+    }
     l7r_session_check_aborts(l);
     l7r_session_wake(l);
 }
 
-/* Once the node is known: free an earlier L7R's slots (once), listen on the user-command
- * channel, and look for aborted sessions (a lost wake-up only delays). */
+/* Listens on the user-command channel of the node, on the loop's own connection, once the
+ * node is known and while no connection listens. */
 static void
-registered(struct l7r *l)
+listen_wake(struct l7r *l)
 {
     char chan[64];
 
+    if (l->host_id < 0 || l->stopping || l->wake_fd >= 0)
+        return;
+    snprintf(chan, sizeof(chan), QVD_CHAN_USER_CMD, (long long)l->host_id);
+    l->wake_fd = qvd_db_listen(l->db, chan);
+    if (l->wake_fd < 0) {
+        log_warn("cannot listen for user commands: %s (polling only)", qvd_strerror());
+        return;
+    }
+    l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, on_wake, l);
+    event_add(l->wake_ev, NULL);
+}
+
+/* Once the node is known: free an earlier L7R's slots (once) and look for aborted sessions
+ * (a lost wake-up only delays). */
+static void
+registered(struct l7r *l)
+{
     if (l->host_id < 0 || l->stopping)
         return; /* host_done comes back here once known */
     if (!l->stale_done) {
         l->stale_done = true;
         release_stale_slots(l);
-    }
-    if (l->wake_fd < 0) {
-        /* LISTEN on the loop's own connection: once, no table involved */
-        snprintf(chan, sizeof(chan), QVD_CHAN_USER_CMD, (long long)l->host_id);
-        l->wake_fd = qvd_db_listen(l->db, chan);
-        if (l->wake_fd < 0) {
-            log_warn("cannot listen for user commands: %s (polling only)", qvd_strerror());
-        } else {
-            l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, on_wake, l);
-            event_add(l->wake_ev, NULL);
-        }
     }
     l7r_session_check_aborts(l);
 }

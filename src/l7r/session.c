@@ -210,6 +210,10 @@ take_done(struct l7r_job *job)
             l7r_slot_release(l, sj->vm_id);
     } else if (rc < 0) {
         log_err("VM %lld: takeover: %s", (long long)s->vm_id, sj->msg);
+        /* its commit may have landed before the connection broke: a slot this process holds
+         * for no session of its own is given up (the release names this process) */
+        if (l7r_session_holder(l, s->vm_id) == NULL)
+            l7r_slot_release(l, s->vm_id);
         fail(s, 500, "Internal error while acquiring the virtual machine");
     } else if (rc == 1) {
         s->slot = true;

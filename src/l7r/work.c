@@ -182,13 +182,29 @@ struct release_job {
     int64_t vm_id;
 };
 
+/* A release that fails for want of a database (a failover) is tried again: this process
+ * lives on, so no heartbeat would ever free the slot, and its user could not connect. It
+ * is idempotent (it names this process) and holds the ordered queue meanwhile, so the
+ * slot's next write still comes after it. */
+#define RELEASE_TRIES 60
+
 static void
 release_run(struct l7r_job *job, struct qvd_db *db)
 {
     struct release_job *r = (struct release_job *)job;
 
-    if (qvd_model_l7r_slot_release(db, job->host_id, job->pid, r->vm_id) < 0)
-        log_err("VM %lld: cannot release the user slot: %s", (long long)r->vm_id, qvd_strerror());
+    for (int i = 0; qvd_model_l7r_slot_release(db, job->host_id, job->pid, r->vm_id) < 0; i++) {
+        enum qvd_model_errkind k = qvd_model_errkind();
+        if (i + 1 == RELEASE_TRIES || (k != QVD_MODEL_BUSY && k != QVD_MODEL_INTERNAL)) {
+            log_err("VM %lld: cannot release the user slot: %s", (long long)r->vm_id,
+                    qvd_strerror());
+            return;
+        }
+        if (i == 0)
+            log_warn("VM %lld: cannot release the user slot yet: %s (trying again every second)",
+                     (long long)r->vm_id, qvd_strerror());
+        sleep(1);
+    }
 }
 
 static void

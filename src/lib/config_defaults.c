@@ -23,6 +23,9 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"database.user", QVD_CONFIG_TEXT, "qvd", "PostgreSQL user"},
     {"database.password", QVD_CONFIG_TEXT, "", "PostgreSQL password"},
     {"database.busy_timeout", QVD_CONFIG_INT, "10000", "ms a SQLite writer waits for the lock"},
+    {"database.timeout", QVD_CONFIG_INT, "5",
+     "seconds a PostgreSQL connection attempt may take, and after which a server that stopped"
+     " answering (a cut link, a dead primary) is given up (TCP keepalives and tcp_user_timeout)"},
 
     {"path.run", QVD_CONFIG_TEXT, "/var/run/qvd",
      "run-time state: locks, wake-up sockets, per-VM files"},

@@ -300,8 +300,8 @@ qvd_db_listen(struct qvd_db *db, const char *channel)
     return db->ops->listen(db, channel);
 }
 
-void
-qvd_db_drain(struct qvd_db *db, int fd)
+int
+qvd_db_drain(struct qvd_db *db, int *fd)
 {
-    db->ops->drain(db, fd);
+    return db->ops->drain(db, fd);
 }

@@ -43,7 +43,7 @@ struct qvd_db_ops {
     int64_t (*changes)(struct qvd_db *db);
     int (*notify)(struct qvd_db *db, const char *channel);
     int (*listen)(struct qvd_db *db, const char *channel); /* returns a pollable fd */
-    void (*drain)(struct qvd_db *db, int fd);
+    int (*drain)(struct qvd_db *db, int *fd);
     int (*migrated)(struct qvd_db *db); /* optional: after migrations, in their transaction */
 };
 
@@ -102,11 +102,15 @@ void qvd_db_rollback(struct qvd_db *db);
 enum qvd_db_errkind qvd_db_errkind(struct qvd_db *db);
 
 /* Wake-ups: notify a channel (no-op when nobody listens); listen gives an fd that becomes
- * readable on notification; drain consumes what is pending on it. The fd belongs to the
- * connection: qvd_db_close closes it, the caller never does. */
+ * readable on notification; drain consumes what is pending on *fd. The fd belongs to the
+ * connection: qvd_db_close closes it, the caller never does. drain returns 1 when the
+ * wake-up connection was lost (a failover, a cut link: *fd is -1 then, and the caller stops
+ * watching it), else 0. listen again (once the database answers: it connects, on the
+ * caller's thread) makes a new one listening to every channel listened to before, and
+ * returns its fd; wake-ups sent meanwhile are lost. */
 int qvd_db_notify(struct qvd_db *db, const char *channel);
 int qvd_db_listen(struct qvd_db *db, const char *channel);
-void qvd_db_drain(struct qvd_db *db, int fd);
+int qvd_db_drain(struct qvd_db *db, int *fd);
 /* SQLite's wake-up folder ${path.run}/wake: made (0770; its parents 0755) if missing, so
  * that other users never reach the sockets in it. 0, or -1 with qvd_strerror(). */
 int qvd_db_wake_dir(const char *dir);

@@ -31,6 +31,9 @@ struct pg_impl {
     PGconn *conn;
     PGconn *listen_conn; /* LISTENs on a connection of its own: queries on `conn` would
                           * swallow notifications without the socket becoming readable */
+    char **chans;        /* what it listens to: made again on a new connection */
+    size_t nchans;
+    bool lost_listen; /* the wake-up connection was lost (drain): the next is a new one */
     int64_t changes;
 };
 
@@ -174,9 +177,25 @@ pg_notice(void *arg, const char *msg)
 static PGconn *
 pg_connect(struct qvd_config *cfg)
 {
-    const char *keys[] = {
-        "host", "port", "dbname", "user", "password", "application_name", "target_session_attrs",
-        NULL};
+    /* a server that stops answering (a cut link: no reset ever comes) is given up after
+     * database.timeout, not after TCP's quarter of an hour: a statement in flight fails, and
+     * the caller's retry finds the new primary */
+    long t = qvd_config_int(cfg, "database.timeout");
+    char connect_s[24], user_ms[24], idle_s[24], count[24];
+    const char *keys[] = {"host",
+                          "port",
+                          "dbname",
+                          "user",
+                          "password",
+                          "application_name",
+                          "target_session_attrs",
+                          "connect_timeout",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          NULL};
     const char *vals[] = {qvd_config_get(cfg, "database.host"),
                           qvd_config_get(cfg, "database.port"),
                           qvd_config_get(cfg, "database.name"),
@@ -184,8 +203,21 @@ pg_connect(struct qvd_config *cfg)
                           qvd_config_get(cfg, "database.password"),
                           "qvd",
                           qvd_config_get(cfg, "database.target_session_attrs"),
+                          connect_s,
+                          "1",
+                          idle_s,
+                          "1",
+                          count,
+                          user_ms,
                           NULL};
     PGconn *conn;
+
+    if (t < 2)
+        t = 2; /* libpq's smallest connect_timeout */
+    snprintf(connect_s, sizeof(connect_s), "%ld", t);
+    snprintf(user_ms, sizeof(user_ms), "%ld", t * 1000);
+    snprintf(idle_s, sizeof(idle_s), "%ld", (t + 1) / 2);
+    snprintf(count, sizeof(count), "%ld", t - (t + 1) / 2);
 
     /* an empty value means libpq's default (PGHOST, ~/.pgpass...), not an empty setting */
     for (size_t i = 0; keys[i] != NULL; i++)
@@ -225,6 +257,9 @@ pg_close(struct qvd_db *db)
 {
     PQfinish(IMPL(db)->listen_conn);
     PQfinish(IMPL(db)->conn);
+    for (size_t i = 0; i < IMPL(db)->nchans; i++)
+        free(IMPL(db)->chans[i]);
+    free(IMPL(db)->chans);
     free(db->impl);
 }
 
@@ -416,43 +451,91 @@ pg_notify(struct qvd_db *db, const char *channel)
 }
 
 static int
-pg_listen(struct qvd_db *db, const char *channel)
+listen_on(PGconn *conn, const char *channel)
 {
-    struct pg_impl *im = IMPL(db);
-    char *id, *sql;
+    char *id = PQescapeIdentifier(conn, channel, strlen(channel)), *sql;
     PGresult *res;
-    int rc = -1;
+    int rc = 0;
 
-    if (im->listen_conn == NULL && (im->listen_conn = pg_connect(db->cfg)) == NULL)
-        return -1;
-    id = PQescapeIdentifier(im->listen_conn, channel, strlen(channel));
     if (id == NULL)
-        return qvd_seterr("database: listen: %s", PQerrorMessage(im->listen_conn));
+        return qvd_seterr("database: listen: %s", PQerrorMessage(conn));
     sql = qvd_xasprintf("LISTEN %s", id);
     PQfreemem(id);
-    res = PQexec(im->listen_conn, sql);
+    res = PQexec(conn, sql);
     free(sql);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
-        qvd_seterr("database: listen: %s", PQerrorMessage(im->listen_conn));
-    else
-        rc = PQsocket(im->listen_conn);
+        rc = qvd_seterr("database: listen: %.*s", (int)strcspn(PQerrorMessage(conn), "\n"),
+                        PQerrorMessage(conn));
     PQclear(res);
     return rc;
 }
 
-static void
-pg_drain(struct qvd_db *db, int fd)
+/* A new wake-up connection listening to every channel (after the first, or after a
+ * failover took the old one): its socket, or -1 with qvd_seterr(). */
+static int
+listen_connect(struct qvd_db *db)
 {
-    PGconn *conn = IMPL(db)->listen_conn;
+    struct pg_impl *im = IMPL(db);
+
+    if (im->listen_conn == NULL && (im->listen_conn = pg_connect(db->cfg)) == NULL)
+        return -1;
+    for (size_t i = 0; i < im->nchans; i++)
+        if (listen_on(im->listen_conn, im->chans[i]) < 0) {
+            PQfinish(im->listen_conn);
+            im->listen_conn = NULL;
+            return -1;
+        }
+    return PQsocket(im->listen_conn);
+}
+
+static int
+pg_listen(struct qvd_db *db, const char *channel)
+{
+    struct pg_impl *im = IMPL(db);
+    size_t i;
+
+    for (i = 0; i < im->nchans && strcmp(im->chans[i], channel) != 0; i++)
+        ;
+    if (i == im->nchans) {
+        im->chans = qvd_xrealloc(im->chans, (im->nchans + 1) * sizeof(*im->chans));
+        im->chans[im->nchans++] = qvd_xstrdup(channel);
+    }
+    if (im->listen_conn == NULL) {
+        int fd = listen_connect(db);
+        if (fd >= 0 && im->lost_listen)
+            log_info("database: listening again for wake-ups (on %s port %s)",
+                     PQhost(im->listen_conn), PQport(im->listen_conn));
+        im->lost_listen = im->lost_listen && fd < 0;
+        return fd;
+    }
+    return listen_on(im->listen_conn, channel) < 0 ? -1 : PQsocket(im->listen_conn);
+}
+
+/* A lost wake-up connection (the server died, a failover, a cut link) shows as a readable
+ * socket that reads nothing: it is closed and the caller told (*fd -1). Not made again
+ * here: a connect to a server that does not answer would hold the caller's event loop for
+ * database.timeout per host; the caller listens again when its database answers. */
+static int
+pg_drain(struct qvd_db *db, int *fd)
+{
+    struct pg_impl *im = IMPL(db);
+    PGconn *conn = im->listen_conn;
     PGnotify *n;
 
-    (void)fd;
     if (conn == NULL)
-        return;
-    if (PQconsumeInput(conn) == 0)
-        log_warn("database: %.*s", (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
-    while ((n = PQnotifies(conn)) != NULL)
-        PQfreemem(n);
+        return 0;
+    if (PQconsumeInput(conn) != 0 && PQstatus(conn) == CONNECTION_OK) {
+        while ((n = PQnotifies(conn)) != NULL)
+            PQfreemem(n);
+        return 0;
+    }
+    log_warn("database: the wake-up connection is lost: %.*s",
+             (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
+    PQfinish(conn);
+    im->listen_conn = NULL;
+    im->lost_listen = true;
+    *fd = -1;
+    return 1;
 }
 
 /* Rows inserted with explicit ids (the built-in tenants) leave identity sequences behind:

@@ -313,13 +313,14 @@ sq_listen(struct qvd_db *db, const char *channel)
     return fd;
 }
 
-static void
-sq_drain(struct qvd_db *db, int fd)
+static int
+sq_drain(struct qvd_db *db, int *fd)
 {
     char buf[64];
 
-    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+    while (*fd >= 0 && recv(*fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
         ;
+    return 0;
 }
 
 const struct qvd_db_ops qvd_db_sqlite_ops = {

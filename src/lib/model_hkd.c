@@ -129,7 +129,8 @@ qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, struct qvd_model_hkd_pee
 
 /* Host states and heartbeats are written with the database's clock, which every node of a
  * cluster shares (model_cluster.h judges freshness with it). A lost host keeps its state
- * until it rejoins (qvd_model_cluster_rejoin), starts afresh or writes stopped. */
+ * until it rejoins (qvd_model_cluster_rejoin), starts afresh or writes stopped; a state
+ * written is no longer lost, and the marks of the loss go. */
 int
 qvd_model_hkd_host_state(struct qvd_db *db, int64_t host_id, const char *state, int64_t pid)
 {
@@ -139,13 +140,15 @@ qvd_model_hkd_host_state(struct qvd_db *db, int64_t host_id, const char *state, 
         return qvd_model_dbfail(db);
     if (pid < 0)
         n = qvd_db_exec(db,
-                        "UPDATE host_runtimes SET state = ?, state_ts = ?, pid = NULL, ok_ts = ?"
-                        " WHERE host_id = ? AND (state != 'lost' OR ? IN ('starting', 'stopped'))",
+                        "UPDATE host_runtimes SET state = ?, state_ts = ?, pid = NULL, ok_ts = ?,"
+                        " lost_ts = NULL, lost_by = NULL WHERE host_id = ? AND (state != 'lost' OR "
+                        "? IN ('starting', 'stopped'))",
                         "siiis", state, now, now, host_id, state);
     else
         n = qvd_db_exec(db,
-                        "UPDATE host_runtimes SET state = ?, state_ts = ?, pid = ?, ok_ts = ?"
-                        " WHERE host_id = ? AND (state != 'lost' OR ? IN ('starting', 'stopped'))",
+                        "UPDATE host_runtimes SET state = ?, state_ts = ?, pid = ?, ok_ts = ?,"
+                        " lost_ts = NULL, lost_by = NULL WHERE host_id = ? AND (state != 'lost' OR "
+                        "? IN ('starting', 'stopped'))",
                         "siiiis", state, now, pid, now, host_id, state);
     if (n < 0)
         return qvd_model_dbfail(db);
@@ -169,6 +172,32 @@ qvd_model_hkd_heartbeat(struct qvd_db *db, int64_t host_id, int64_t pid)
                     " AND state != 'lost'",
                     "iii", now, pid, host_id);
     return n < 0 ? qvd_model_dbfail(db) : n == 1;
+}
+
+/* Other nodes that may run VMs: what makes this node part of a cluster (host.c fences). */
+int
+qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, int64_t *n)
+{
+    return qvd_model_count(db, n, "SELECT COUNT(*) FROM hosts WHERE id != ? AND backend = 1",
+                           host_id);
+}
+
+int
+qvd_model_hkd_rejoin(struct qvd_db *db, int64_t host_id, int64_t pid)
+{
+    /* lost -> stopped with its audit entry (model_cluster.c), then running again */
+    int lost = qvd_model_cluster_rejoin(db, host_id);
+    int64_t now;
+
+    if (lost < 0 || qvd_model_begin(db) < 0)
+        return -1;
+    if (qvd_db_clock(db, &now) < 0 ||
+        qvd_db_exec(db,
+                    "UPDATE host_runtimes SET state = 'running', state_ts = ?, pid = ?, ok_ts = ?,"
+                    " lost_ts = NULL, lost_by = NULL WHERE host_id = ?",
+                    "iiii", now, pid, now, host_id) < 0)
+        return qvd_model_end(db, qvd_model_dbfail(db));
+    return qvd_model_end(db, 0) < 0 ? -1 : lost > 0;
 }
 
 int

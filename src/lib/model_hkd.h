@@ -57,6 +57,13 @@ int qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, struct qvd_model_hkd
 int qvd_model_hkd_host_state(struct qvd_db *db, int64_t host_id, const char *state, int64_t pid);
 /* Heartbeat: 1 refreshed, 0 not (the host is marked lost), -1 error. */
 int qvd_model_hkd_heartbeat(struct qvd_db *db, int64_t host_id, int64_t pid);
+/* Other hosts with backend=1 (*n): a node with none is alone and never fences. */
+int qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, int64_t *n);
+/* A fenced node rejoins (docs/cluster.md): its host row becomes running again with this
+ * pid and a fresh heartbeat, and forgets a loss (lost_ts, lost_by). 1: it had been declared
+ * lost (the takeover moved its VMs away in the transaction that wrote 'lost'), 0: it had
+ * not, -1 error. Its VM rows are not touched: the node reaps those still its own. */
+int qvd_model_hkd_rejoin(struct qvd_db *db, int64_t host_id, int64_t pid);
 /* Takes the host's pending `stop` command: 1 taken (and cleared), 0 none. */
 int qvd_model_hkd_host_take_stop(struct qvd_db *db, int64_t host_id);
 /* Releases the user slots held through this node by L7R processes for which dead(pid) is

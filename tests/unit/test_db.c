@@ -162,7 +162,7 @@ notify_wakes_the_listener(void **state)
     assert_int_equal(poll(&p, 1, 0), 0);
     assert_int_equal(qvd_db_notify(writer, "qvd_test_chan"), 0);
     assert_int_equal(poll(&p, 1, 1000), 1);
-    qvd_db_drain(f->db, fd);
+    qvd_db_drain(f->db, &fd);
     assert_int_equal(poll(&p, 1, 0), 0);
     /* notifying a channel nobody listens to is fine */
     assert_int_equal(qvd_db_notify(writer, "qvd_nobody"), 0);

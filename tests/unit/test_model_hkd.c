@@ -211,6 +211,36 @@ heartbeat_and_host_stop(void **state)
     assert_int_equal(qvd_model_hkd_host_take_stop(f->db, f->host), 0);
 }
 
+/* A fenced node comes back (host.c): declared lost or not, its row is running again and
+ * forgets the loss; other nodes count as peers only with backend=1. */
+static void
+rejoin_and_peers(void **state)
+{
+    struct fixture *f = *state;
+    int64_t n = -1, lost_ts = -1;
+
+    assert_int_equal(qvd_model_hkd_peers(f->db, f->host, &n), 0);
+    assert_int_equal(n, 1);
+    qvd_db_exec(f->db, "UPDATE hosts SET backend = 0 WHERE id = ?", "i", f->other);
+    assert_int_equal(qvd_model_hkd_peers(f->db, f->host, &n), 0);
+    assert_int_equal(n, 0);
+    qvd_db_exec(
+        f->db,
+        "UPDATE host_runtimes SET state = 'lost', lost_ts = 5, lost_by = ? WHERE host_id = ?", "ii",
+        f->other, f->host);
+    assert_int_equal(qvd_model_hkd_heartbeat(f->db, f->host, 42), 0);
+    assert_int_equal(qvd_model_hkd_rejoin(f->db, f->host, 43), 1);
+    assert_int_equal(qvd_model_hkd_heartbeat(f->db, f->host, 43), 1);
+    assert_int_equal(qvd_db_get_int(f->db, &lost_ts,
+                                    "SELECT COALESCE(lost_ts, lost_by, -7) FROM host_runtimes"
+                                    " WHERE host_id = ? AND state = 'running' AND pid = 43",
+                                    "i", f->host),
+                     1);
+    assert_int_equal(lost_ts, -7);
+    /* not lost: running again all the same */
+    assert_int_equal(qvd_model_hkd_rejoin(f->db, f->host, 44), 0);
+}
+
 static void
 a_start_runs_then_stops(void **state)
 {
@@ -370,6 +400,7 @@ main(void)
         T(registration_keeps_the_first_address),
         T(registration_writes_address_and_subnet),
         T(heartbeat_and_host_stop),
+        T(rejoin_and_peers),
         T(a_start_runs_then_stops),
         T(stale_writes_change_nothing),
         T(commands_are_taken_once_and_given_back),
