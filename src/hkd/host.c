@@ -98,7 +98,7 @@ run_tick(struct qvd_db *db, struct hkd_job *j)
 
     j->value = rc;
     j->count = -1;
-    if (rc < 0 || qvd_model_hkd_peers(db, j->host_id, &j->count) < 0)
+    if (rc < 0 || qvd_model_hkd_peer_count(db, j->host_id, &j->count) < 0)
         return -1;
     if (j->state == NULL && (rc = qvd_model_hkd_host_take_stop(db, j->host_id)) < 0)
         return -1;

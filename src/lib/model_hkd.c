@@ -176,7 +176,7 @@ qvd_model_hkd_heartbeat(struct qvd_db *db, int64_t host_id, int64_t pid)
 
 /* Other nodes that may run VMs: what makes this node part of a cluster (host.c fences). */
 int
-qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, int64_t *n)
+qvd_model_hkd_peer_count(struct qvd_db *db, int64_t host_id, int64_t *n)
 {
     return qvd_model_count(db, n, "SELECT COUNT(*) FROM hosts WHERE id != ? AND backend = 1",
                            host_id);

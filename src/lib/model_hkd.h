@@ -58,7 +58,7 @@ int qvd_model_hkd_host_state(struct qvd_db *db, int64_t host_id, const char *sta
 /* Heartbeat: 1 refreshed, 0 not (the host is marked lost), -1 error. */
 int qvd_model_hkd_heartbeat(struct qvd_db *db, int64_t host_id, int64_t pid);
 /* Other hosts with backend=1 (*n): a node with none is alone and never fences. */
-int qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, int64_t *n);
+int qvd_model_hkd_peer_count(struct qvd_db *db, int64_t host_id, int64_t *n);
 /* A fenced node rejoins (docs/cluster.md): its host row becomes running again with this
  * pid and a fresh heartbeat, and forgets a loss (lost_ts, lost_by). 1: it had been declared
  * lost (the takeover moved its VMs away in the transaction that wrote 'lost'), 0: it had

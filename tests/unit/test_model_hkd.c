@@ -219,10 +219,10 @@ rejoin_and_peers(void **state)
     struct fixture *f = *state;
     int64_t n = -1, lost_ts = -1;
 
-    assert_int_equal(qvd_model_hkd_peers(f->db, f->host, &n), 0);
+    assert_int_equal(qvd_model_hkd_peer_count(f->db, f->host, &n), 0);
     assert_int_equal(n, 1);
     qvd_db_exec(f->db, "UPDATE hosts SET backend = 0 WHERE id = ?", "i", f->other);
-    assert_int_equal(qvd_model_hkd_peers(f->db, f->host, &n), 0);
+    assert_int_equal(qvd_model_hkd_peer_count(f->db, f->host, &n), 0);
     assert_int_equal(n, 0);
     qvd_db_exec(
         f->db,
