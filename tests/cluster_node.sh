@@ -16,7 +16,9 @@
 #          hub's bridge), node.address 192.168.77.i, vm.network.subnet 10.i.0.0/16, the L7R
 #          on 192.168.77.i:8443 (one self-signed certificate valid for every node's address),
 #          path.run/log/storage.root in $T_DIR/node-X, the LXC path $T_DIR/node-X/run/lxc;
-#          path.storage.homefs is $T_DIR/homes for all (shared storage).
+#          path.storage.homefs ($T_DIR/homes) and path.storage.images ($T_DIR/images, where
+#          `qvd-admin di add` puts the DIs) are one folder for all (shared storage, NFS in
+#          production).
 #   No default route anywhere: nothing leaves the machine.
 # Each node's config is $T_DIR/node-X/node.conf (the fast timings of lxc_node.sh, plus the
 # EXTRA CONFIG lines); its logs $T_DIR/node-X/hkd.log and l7r.log. The demo objects (users,
@@ -72,9 +74,11 @@ cluster_init() {
   done
   [ -x "$PG_BIN/pg_ctl" ] || { echo "cluster_init: $PG_BIN/pg_ctl missing" >&2; return 1; }
   t_test_di "$VMA" || return 1
+  # a test stopped by a signal (tests/run.sh's timeout) still cleans up
+  trap 'exit 143' TERM INT HUP
   cl_hub || return 1
   cl_pg || return 1
-  mkdir -p "$T_DIR/homes" "$T_DIR/home" "$T_DIR/certs"
+  mkdir -p "$T_DIR/homes" "$T_DIR/images" "$T_DIR/home" "$T_DIR/certs"
   local san=DNS:localhost
   for ((i = 1; i <= n; i++)); do san="$san,IP:$LAN.$i"; done
   t_self_cert "$T_DIR/certs" qvd-cluster "$san" || return 1
@@ -138,6 +142,7 @@ path.run = $d/run
 path.log = $d/log
 path.storage.root = $d/storage
 path.storage.homefs = $T_DIR/homes
+path.storage.images = $T_DIR/images
 path.vma.binary = $VMA
 vma.x_session = /usr/local/bin/qvd-test-session
 path.l7r.ssl.cert = $T_DIR/certs/cert.pem
