@@ -105,9 +105,7 @@ sql() {
   hub psql -X -q -At -F '|' -v ON_ERROR_STOP=1 \
     "host=$LAN.254,$LAN.254 port=$P1,$P2 dbname=qvd user=qvd target_session_attrs=read-write connect_timeout=3" -c "$1"
 }
-# the DI files on storage that every node mounts, as in production (each node unpacks them)
-cluster_init 4 "path.storage.images = $T_DIR/images
-database.host = $LAN.254,$LAN.254
+cluster_init 4 "database.host = $LAN.254,$LAN.254
 database.port = $P1,$P2
 database.target_session_attrs = read-write
 log.level = info" || { echo "cannot set the cluster up" >&2; exit 1; }
