@@ -146,7 +146,7 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }';
 declare -A R # R[run,figure]
 RUNS=()
 run_scale() { # run_scale LABEL HKDS VMS LOGINS WINDOW L7RS PRESTART
-  local lab=$1 h=$2 v=$3 n=$4 w=$5 nl=$6 pre=$7 i t0 t1 hash c0 c1 s0 s1 cpu0 cpu1 ports= hkdp l7rp
+  local lab=$1 h=$2 v=$3 n=$4 w=$5 nl=$6 pre=$7 i t0 t1 c0 c1 s0 s1 cpu0 cpu1 ports= hkdp l7rp
   RUN=$T_DIR/$lab DBNAME=qvd_$lab PORT0=$((18000 + RANDOM % 1000 * 10))
   RUNS+=("$lab")
   R[$lab,shape]="$h HKDs, $nl L7Rs, $v VMs, $n logins in $w s"
