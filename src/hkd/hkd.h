@@ -142,9 +142,9 @@ struct hkd_job {
     struct qvd_model_hkd_vm *row;     /* a loaded row, freed with the job */
     struct qvd_model_hkd_peer *peers; /* the other hosts (routes.c), freed with the job */
     size_t npeers;
-    struct qvd_config *cfg;       /* for a model call that needs it (never changed at run time) */
-    const char *name;             /* the node's name (lives as long as the hkd) */
-    struct qvd_buf text;          /* lines a call wrote, freed with the job */
+    struct qvd_config *cfg; /* for a model call that needs it (never changed at run time) */
+    const char *name;       /* the node's name (lives as long as the hkd) */
+    struct qvd_buf text;    /* lines a call wrote, freed with the job */
 };
 int hkd_db_start(struct hkd *hkd);
 void hkd_db_stop(struct hkd *hkd);
