@@ -103,6 +103,7 @@ struct hkd {
     struct event *wake_ev, *poll_ev, *tick_ev, *sig_term, *sig_int, *sig_chld;
     struct event *fence_ev; /* fires hkd.ticker.timeout s after the last heartbeat */
     int64_t last_tick_ok_ms;
+    int64_t tick_sent_ms; /* when the last heartbeat went to the worker */
     bool stopping;
     bool clustered;   /* another backend host was in `hosts` at the last heartbeat (PG) */
     bool fenced;      /* VMs killed for want of a heartbeat; no starts until it rejoins */
@@ -161,6 +162,7 @@ void hkd_maybe_exit(struct hkd *hkd);
 int hkd_host_register(struct hkd *hkd);
 int hkd_host_set_state(struct hkd *hkd, const char *state);
 void hkd_host_tick(struct hkd *hkd);
+void hkd_host_tick_due(struct hkd *hkd); /* a heartbeat if one is due (between long calls) */
 /* main.c: listens for VM command wake-ups on the loop's connection (again after it was
  * lost: call it only when the database answers, the connect runs on the loop). */
 int hkd_wake_listen(struct hkd *hkd);

@@ -1,6 +1,7 @@
 /* host.c: the node's hosts/host_runtimes rows: registration, heartbeat (with self-fencing
  * when the database is unreachable for too long), host commands. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,10 @@ hkd_host_set_state(struct hkd *hkd, const char *state)
     return 0;
 }
 
+/* When the worker last wrote a heartbeat (monotonic ms): the fence timer, on the loop,
+ * reads it, since the heartbeat's answer may wait behind a held loop. */
+static _Atomic int64_t heartbeat_ok_ms;
+
 static bool
 l7r_dead(int64_t pid)
 {
@@ -96,6 +101,8 @@ run_tick(struct qvd_db *db, struct hkd_job *j)
     size_t n = 0;
     int rc = qvd_model_hkd_heartbeat(db, j->host_id, (int64_t)getpid());
 
+    if (rc == 1)
+        atomic_store(&heartbeat_ok_ms, qvd_mono_ms());
     j->value = rc;
     j->count = -1;
     if (rc < 0 || qvd_model_hkd_peer_count(db, j->host_id, &j->count) < 0)
@@ -133,7 +140,15 @@ on_fence_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct hkd *hkd = arg;
     long t = qvd_config_int(hkd->cfg, "hkd.ticker.timeout");
+    int64_t since = qvd_mono_ms() - atomic_load(&heartbeat_ok_ms);
 
+    /* a heartbeat succeeded on the worker while the loop was held: its answer is still on
+     * its way to the loop, and the node is not cut off */
+    if (since < 1000 * t) {
+        struct timeval tv = {(1000 * t - since) / 1000, ((1000 * t - since) % 1000) * 1000};
+        evtimer_add(hkd->fence_ev, &tv);
+        return;
+    }
     if (hkd->clustered) {
         char why[96];
         snprintf(why, sizeof(why), "no heartbeat for %ld s (hkd.ticker.timeout)", t);
@@ -244,18 +259,36 @@ ticked(struct hkd *hkd, struct hkd_job *j)
 /* The ticker: one heartbeat out at a time. The self-fence is a timer (hkd_host_fence_arm)
  * that each heartbeat pushes back: a heartbeat failing or still waiting for the database
  * does not. */
-void
-hkd_host_tick(struct hkd *hkd)
+static void
+heartbeat(struct hkd *hkd)
 {
     struct hkd_job *j;
 
-    hkd_routes_tick(hkd);
     if (hkd->tick_busy)
         return;
+    hkd->tick_sent_ms = qvd_mono_ms();
     j = hkd_job_new(run_tick, ticked, NULL);
     j->state = hkd->stopping ? "stopping" : NULL;
     hkd->tick_busy = true;
     hkd_db_submit(hkd, j);
+}
+
+void
+hkd_host_tick(struct hkd *hkd)
+{
+    heartbeat(hkd);
+    hkd_routes_tick(hkd);
+}
+
+/* Between the root parent's answers (priv_engine.c): the loop may be held for seconds by a
+ * run of synchronous requests (a takeover starting a dozen VMs), and the heartbeat must
+ * not wait for it, or the node would look dead and fence itself while busy. */
+void
+hkd_host_tick_due(struct hkd *hkd)
+{
+    if (hkd->host_id > 0 && hkd->dbq != NULL &&
+        qvd_mono_ms() - hkd->tick_sent_ms >= 1000 * qvd_config_int(hkd->cfg, "hkd.ticker.delay"))
+        heartbeat(hkd);
 }
 
 /* Seconds a fence needs beyond hkd.ticker.timeout: ok_ts has whole seconds (up to 1 s

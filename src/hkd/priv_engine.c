@@ -60,6 +60,7 @@ call(struct hkd *hkd, struct hkd_priv_msg *m, struct hkd_priv_res *r, int *fd)
     if (n != (ssize_t)sizeof(*r) || r->len != sizeof(*r) || r->version != HKD_PRIV_VERSION)
         qvd_fatal("a malformed answer from the privileged parent (%zd bytes)", n);
     r->err[sizeof(r->err) - 1] = '\0';
+    hkd_host_tick_due(hkd);
     if (r->rc < 0)
         return qvd_seterr("%s", r->err);
     if (r->type != m->type || r->vm_id != m->vm_id)
