@@ -167,7 +167,7 @@ ok "vm block on several VMs" rq vm name~web* block
 has "a summary line" '^3 vms blocked'
 ok "vm unblock" rq vm blocked=1 unblock
 # no HKD runs: make the host look alive so that the load balancer picks it
-t_sql "UPDATE host_runtimes SET state = 'running', ok_ts = $(date +%s), usable_ram = 1000, usable_cpu = 1000" >/dev/null
+t_sql "UPDATE host_runtimes SET state = 'running', ok_ts = $(date +%s), usable_ram = 100000, usable_cpu = 1000" >/dev/null
 ok "vm start" rq vm web1 start
 t_check "start pending on node1" [ "$(field vm web1 cmd,host)" = start,node1 ]
 t_sql "UPDATE vm_runtimes SET user_state = 'connected' WHERE vm_id = $(field vm web1 id)" >/dev/null
@@ -194,7 +194,7 @@ vmrow() { t_sql "SELECT vm_state || ':' || coalesce(vm_cmd, '-') || ':' || coale
 refused "evacuating the only node that can take VMs" 1 "host [0-9]+ \(node1\): .*nowhere to go" rq host node1 evacuate
 t_check "... changes nothing" [ "$(vmrow):$(t_sql "SELECT blocked FROM host_runtimes r JOIN hosts h ON h.id = r.host_id WHERE h.name = 'node1'")" = "running:-:-:-:0" ]
 refused "evacuate takes force or nothing" 2 "evacuate \[force\]" rq host node1 evacuate now
-t_sql "UPDATE host_runtimes SET state = 'running', ok_ts = $(date +%s), usable_ram = 1000, usable_cpu = 1000" >/dev/null
+t_sql "UPDATE host_runtimes SET state = 'running', ok_ts = $(date +%s), usable_ram = 100000, usable_cpu = 1000" >/dev/null
 ok "host evacuate" rq host node1 evacuate
 has "evacuated, with the VMs it moved" '^host [0-9]+ \(node1\) evacuated$'
 has "... 1 VM" '^1 VMs stopped'
