@@ -49,88 +49,10 @@ b_init
 loadavg() { awk '{ print $1, $2, $3 }' /proc/loadavg; }
 LOAD0=$(loadavg)
 
-# --- the database: a pg_auto_failover formation in the hub (monitor, primary n1, standby n2)
-# with the fast health checks of docs/cluster.md: the harness's (CL_PG=paf) when it has one,
-# else the same made here in place of its single server
+# --- the database: the harness's pg_auto_failover formation in the hub (CL_PG=paf: monitor,
+# primary n1, standby n2, with the fast health checks of docs/cluster.md)
+CL_PG=paf
 EXTRA=
-if declare -F cl_paf >/dev/null; then
-  CL_PG=paf
-else
-  PAF=$T_DIR/paf PAF_MON=5431
-  paf() {
-    hub runuser -u postgres -- env PATH="$PG_BIN:$PATH" XDG_CONFIG_HOME="$PAF/cfg" \
-      XDG_DATA_HOME="$PAF/data" pg_autoctl "$@"
-  }
-  # each keeper in a session of its own: one kill of the session takes it and its postgres
-  paf_keeper() {
-    hub runuser -u postgres -- env PATH="$PG_BIN:$PATH" XDG_CONFIG_HOME="$PAF/cfg" \
-      XDG_DATA_HOME="$PAF/data" setsid pg_autoctl run --pgdata "$PAF/$1" >>"$PAF/$1-run.log" 2>&1 &
-  }
-  paf_keeper_pid() { pgrep -f "^pg_autoctl run --pgdata $PAF/$1\$"; }
-  paf_state() {
-    paf show state --pgdata "$PAF/mon" 2>/dev/null | awk -F'|' -v n="$1" \
-      'NF > 3 { gsub(/ /, "", $1); gsub(/ /, "", $(NF - 1)); if ($1 == n) print $(NF - 1) }'
-  }
-  paf_is() { local s; s=$(paf_state "$1"); [[ " $2 " == *" $s "* ]]; }
-  paf_kill() {
-    local p
-    p=$(paf_keeper_pid "$1") && kill -KILL -- "-$p" 2>/dev/null
-    [ -f "$PAF/$1/postmaster.pid" ] && kill -KILL "$(head -1 "$PAF/$1/postmaster.pid")" 2>/dev/null
-    return 0
-  }
-  paf_stop() {
-    local n p
-    for n in n1 n2 mon; do p=$(paf_keeper_pid "$n") && kill -TERM -- "-$p" 2>/dev/null; done
-    sleep 2
-    for n in n1 n2 mon; do
-      [ -f "$PAF/$n/postmaster.pid" ] &&
-        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PAF/$n" -m immediate stop >/dev/null 2>&1
-    done
-    return 0
-  }
-  cl_pg() {
-    local i
-    mkdir -p "$PAF" && chown postgres: "$PAF" && chmod 755 "$PAF" || return 1
-    t_cleanup_add paf_stop
-    paf create monitor --pgdata "$PAF/mon" --pgport $PAF_MON --hostname "$LAN.254" \
-      --listen "$LAN.254" --auth trust --no-ssl >"$PAF/mon.log" 2>&1 || { cat "$PAF/mon.log" >&2; return 1; }
-    cat >>"$PAF/mon/postgresql.conf" <<PGCONF
-pgautofailover.health_check_period = 1000
-pgautofailover.health_check_timeout = 1000
-pgautofailover.health_check_max_retries = 1
-pgautofailover.health_check_retry_delay = 500
-pgautofailover.node_considered_unhealthy_timeout = 3000
-pgautofailover.primary_demote_timeout = 5000
-PGCONF
-    paf_keeper mon
-    t_wait 30 hub runuser -u postgres -- "$PG_BIN/pg_isready" -q -h "$LAN.254" -p $PAF_MON || return 1
-    for i in 1 2; do
-      paf create postgres --pgdata "$PAF/n$i" --pgport $((5431 + i)) --hostname "$LAN.254" \
-        --listen "$LAN.254" --name "n$i" --auth trust --no-ssl --dbname qvd \
-        --monitor "postgres://autoctl_node@$LAN.254:$PAF_MON/pg_auto_failover?sslmode=disable" \
-        >"$PAF/n$i.log" 2>&1 || { cat "$PAF/n$i.log" >&2; return 1; }
-      paf config set --pgdata "$PAF/n$i" timeout.network_partition_timeout 3 >/dev/null || return 1
-      paf_keeper "n$i"
-      t_wait 90 paf_is n1 "single primary" || { echo "n1 is not the primary" >&2; return 1; }
-    done
-    t_wait 120 eval 'paf_is n2 secondary && paf_is n1 primary' ||
-      { echo "n2 did not become n1's standby" >&2; return 1; }
-    for i in 1 2; do
-      # the nodes reach the servers from the LAN (pg_autoctl allowed its own hosts only)
-      echo "host all all $LAN.0/24 trust" >>"$PAF/n$i/pg_hba.conf"
-      runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PAF/n$i" reload >/dev/null || return 1
-    done
-    hub runuser -u postgres -- psql -X -q -h "$LAN.254" -p 5432 -d qvd -c "CREATE ROLE qvd LOGIN" \
-      -c "ALTER DATABASE qvd OWNER TO qvd" -c "ALTER SCHEMA public OWNER TO qvd" >/dev/null
-  }
-  sql() {
-    hub psql -X -q -At -F '|' -v ON_ERROR_STOP=1 \
-      "host=$LAN.254,$LAN.254 port=5432,5433 dbname=qvd user=qvd target_session_attrs=read-write connect_timeout=3" -c "$1"
-  }
-  EXTRA="database.host = $LAN.254,$LAN.254
-database.port = 5432,5433
-database.target_session_attrs = read-write"
-fi
 cluster_init 4 "$EXTRA
 log.level = info" || { echo "cannot set the cluster up" >&2; exit 1; }
 admin db init >/dev/null || { echo "db init failed" >&2; exit 1; }
