@@ -26,10 +26,6 @@ admin user add --login alice --password pw >/dev/null &&
   admin user add --login carl --password pw >/dev/null &&
   admin osf add --name desk --memory 128 >/dev/null &&
   admin di add --osf desk --path "$DI" >/dev/null || { t_fail "the demo objects are made"; exit 1; }
-# the DI's file on every node (images on shared storage, as in production)
-for x in B C; do
-  mkdir -p "$T_DIR/node-$x/storage" && cp -al "$T_DIR/node-A/storage/images" "$T_DIR/node-$x/storage/"
-done
 for u in alice bob carl; do admin vm add --name "d-$u" --user "$u" --osf desk >/dev/null; done
 for i in 1 2 3 4; do admin vm add --name "b$i" --user carl --osf desk >/dev/null; done
 for x in A B C; do start_node "$x" || { t_fail "node $x starts"; exit 1; }; done

@@ -20,10 +20,6 @@ admin user add --login alice --password pw >/dev/null &&
   admin di add --osf desk --path "$DI" >/dev/null || { t_fail "the demo objects"; exit 1; }
 admin vm add --name desk1 --user alice --osf desk >/dev/null
 for i in $(seq 2 20); do admin vm add --name "v$i" --user bob --osf desk >/dev/null; done
-# the DI's file on every node (images on shared storage, as in production)
-for x in B C; do
-  mkdir -p "$T_DIR/node-$x/storage" && cp -al "$T_DIR/node-A/storage/images" "$T_DIR/node-$x/storage/"
-done
 t_ok "alice's VM 1 and bob's VMs 2-20"
 # the hosts, each with its own address (until the HKD registers node.address, a new node
 # would register the same default bridge address as the others)
