@@ -102,8 +102,7 @@ struct hkd {
     struct event *priv_ev;
     struct event *wake_ev, *poll_ev, *tick_ev, *sig_term, *sig_int, *sig_chld;
     struct event *fence_ev; /* fires hkd.ticker.timeout s after the last heartbeat */
-    int64_t last_tick_ok_ms;
-    int64_t tick_sent_ms; /* when the last heartbeat went to the worker */
+    int64_t tick_sent_ms;   /* when the last heartbeat went to the worker */
     bool stopping;
     bool clustered;   /* another backend host was in `hosts` at the last heartbeat (PG) */
     bool fenced;      /* VMs killed for want of a heartbeat; no starts until it rejoins */

@@ -168,7 +168,6 @@ hkd_host_fence_arm(struct hkd *hkd)
 
     if (hkd->fence_ev == NULL)
         hkd->fence_ev = evtimer_new(hkd->base, on_fence_timer, hkd);
-    hkd->last_tick_ok_ms = qvd_mono_ms();
     evtimer_add(hkd->fence_ev, &tv);
 }
 
