@@ -105,10 +105,7 @@ qvd_model_hkd_peers(struct qvd_db *db, int64_t host_id, struct qvd_model_hkd_pee
     if (st == NULL)
         return qvd_model_dbfail(db);
     while ((rc = qvd_db_step(st)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = qvd_xrealloc(*out, cap * sizeof(**out));
-        }
+        *out = qvd_xgrow(*out, *n, &cap, sizeof(**out), 16);
         struct qvd_model_hkd_peer *p = &(*out)[(*n)++];
         const char *subnet = qvd_db_text(st, 3);
         p->id = qvd_db_int(st, 0);
@@ -257,10 +254,7 @@ collect_ids(struct qvd_db *db, struct qvd_stmt *st, int64_t **ids, size_t *n)
     if (st == NULL)
         return qvd_model_dbfail(db);
     while ((rc = qvd_db_step(st)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *ids = qvd_xrealloc(*ids, cap * sizeof(**ids));
-        }
+        *ids = qvd_xgrow(*ids, *n, &cap, sizeof(**ids), 16);
         (*ids)[(*n)++] = qvd_db_int(st, 0);
     }
     qvd_db_done(st);
@@ -505,10 +499,7 @@ qvd_model_hkd_vms_left(struct qvd_db *db, int64_t host_id, struct qvd_model_hkd_
     if (st == NULL)
         return qvd_model_dbfail(db);
     while ((rc = qvd_db_step(st)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = qvd_xrealloc(*out, cap * sizeof(**out));
-        }
+        *out = qvd_xgrow(*out, *n, &cap, sizeof(**out), 16);
         struct qvd_model_hkd_left *l = &(*out)[(*n)++];
         const char *secret = qvd_db_text(st, 2), *addr = qvd_db_text(st, 3);
         l->id = qvd_db_int(st, 0);

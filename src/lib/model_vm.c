@@ -40,10 +40,7 @@ vm_pick_address(struct qvd_db *db, struct qvd_config *cfg, char ip[16], char mac
         uint32_t u;
         if (qvd_model_ip_parse(qvd_db_text(st, 0), &u) < 0)
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            used = qvd_xrealloc(used, cap * sizeof(*used));
-        }
+        used = qvd_xgrow(used, n, &cap, sizeof(*used), 256);
         used[n++] = u;
     }
     qvd_db_done(st);

@@ -38,6 +38,15 @@ qvd_xrealloc(void *p, size_t size)
     return oom(realloc(p, size ? size : 1));
 }
 
+void *
+qvd_xgrow(void *p, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return p;
+    *cap = *cap ? *cap * 2 : first;
+    return qvd_xrealloc(p, *cap * size);
+}
+
 char *
 qvd_xstrdup(const char *s)
 {

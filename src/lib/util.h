@@ -14,6 +14,9 @@
 /* Allocation wrappers: abort with a log line on out-of-memory (daemons cannot go on). */
 void *qvd_xcalloc(size_t n, size_t size);
 void *qvd_xrealloc(void *p, size_t size);
+/* Room for element n of an array p of *cap elements of `size` bytes: p as it is while
+ * n < *cap, else reallocated to twice as many (`first` the first time); aborts on failure. */
+void *qvd_xgrow(void *p, size_t n, size_t *cap, size_t size, size_t first);
 char *qvd_xstrdup(const char *s);
 char *qvd_xstrndup(const char *s, size_t n);
 char *qvd_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
