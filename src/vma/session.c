@@ -330,6 +330,8 @@ agent_options(struct qvd_buf *b, const struct qvd_http_param *params, size_t n)
     if (geom)
         qvd_buf_printf(b, ",geometry=%s", geom);
     qvd_buf_printf(b, ",fullscreen=%s", full && strcmp(full, "1") == 0 ? "1" : "0");
+    if (slave_wanted(params, n))
+        qvd_buf_printf(b, ",slave=%d", slave_port());
     qvd_buf_printf(b, ",resize=1,clipboard=both,loopback=1:%d\n", vma.display);
 }
 
@@ -337,6 +339,8 @@ static int
 write_options(const struct qvd_http_param *params, size_t n)
 {
     struct qvd_buf b = QVD_BUF_INIT;
+    if (slave_prepare(params, n, &s.user) < 0)
+        log_warn("no slave channel: %s", qvd_strerror());
     agent_options(&b, params, n);
     log_debug("nxagent options: %.*s", (int)b.len - 1, b.data);
     const char *dir = qvd_config_get(vma.cfg, "vma.run.path");
@@ -391,6 +395,7 @@ spawn_agent(void)
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
         child_become_user(NULL);
+        slave_agent_env(&s.user);
         execv(bin, argv);
         fprintf(stderr, "qvd-vma: exec %s: %s\n", bin, strerror(errno));
         _exit(127);
