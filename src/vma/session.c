@@ -339,8 +339,6 @@ static int
 write_options(const struct qvd_http_param *params, size_t n)
 {
     struct qvd_buf b = QVD_BUF_INIT;
-    if (slave_prepare(params, n, &s.user) < 0)
-        log_warn("no slave channel: %s", qvd_strerror());
     agent_options(&b, params, n);
     log_debug("nxagent options: %.*s", (int)b.len - 1, b.data);
     const char *dir = qvd_config_get(vma.cfg, "vma.run.path");
@@ -349,6 +347,8 @@ write_options(const struct qvd_http_param *params, size_t n)
     int rc = 0;
     if (qvd_mkdir_p(dir, 0755) < 0 || qvd_write_file(s.opts_path, b.data, b.len, 0644) < 0)
         rc = qvd_seterr("cannot write %s: %s", s.opts_path, strerror(errno));
+    else if (slave_prepare(params, n, &s.user) < 0) /* in the folder made above */
+        log_warn("no slave channel: %s", qvd_strerror());
     qvd_buf_free(&b);
     return rc;
 }
