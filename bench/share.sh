@@ -21,7 +21,7 @@ MNT=$T_DIR/vmhome
 mkdir -p "$MNT"
 t_cleanup_add 'kill $C1 $ECHO; sleep 0.5; t_in_node fusermount -u -z "$MNT" 2>/dev/null'
 xvfb XPID DISP >/dev/null || exit 1
-t_node_spawn ECHO socat TCP-LISTEN:7302,bind=127.0.0.1,reuseaddr,fork SYSTEM:'sed -u "s/.*/\\U&/"'
+t_node_spawn ECHO socat TCP-LISTEN:7302,bind=127.0.0.1,reuseaddr,fork SYSTEM:'stdbuf -oL tr a-z A-Z'
 client C1 --vm-id 1 --tunnel 7301:7302 --vm-folder /home/alice:"$MNT" 2>>"$T_DIR/client.log"
 desktop_shown 90 || { echo "no desktop" >&2; exit 1; }
 mounted() { t_in_node grep -q " $MNT fuse.sshfs " /proc/self/mounts; }

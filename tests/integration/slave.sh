@@ -20,7 +20,7 @@ t_cleanup_add 'kill $C1 $ECHO; sleep 0.5; t_in_node fusermount -u -z "$MNT" 2>/d
 xvfb XPID DISP || { t_fail "Xvfb starts"; exit 1; }
 
 # the client side's service: upper-cases what it gets (bytes both ways)
-t_node_spawn ECHO socat TCP-LISTEN:7302,bind=127.0.0.1,reuseaddr,fork SYSTEM:'sed -u "s/.*/\\U&/"'
+t_node_spawn ECHO socat TCP-LISTEN:7302,bind=127.0.0.1,reuseaddr,fork SYSTEM:'stdbuf -oL tr a-z A-Z'
 client C1 --vm-id 1 --tunnel 7301:7302 --vm-folder /home/alice:"$MNT" 2>>"$T_DIR/client.log"
 t_check "the session with a tunnel and a VM folder shows its desktop" desktop_shown 90
 
