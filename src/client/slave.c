@@ -189,9 +189,14 @@ ask_vm(const struct client_opts *o, const char *method, const char *target, cons
         fd = -1;
     } else if (fd >= 0 && qvd_http_parser_msg(p)->status != 101) {
         const struct qvd_http_msg *m = qvd_http_parser_msg(p);
-        qvd_seterr("the virtual machine answered %d %.*s", m->status,
-                   (int)strcspn(qvd_buf_str((struct qvd_buf *)&m->body), "\n"),
-                   qvd_buf_str((struct qvd_buf *)&m->body));
+        char said[101];
+        /* the VM's text, hostile: its first line, printable characters only */
+        snprintf(said, sizeof(said), "%s", qvd_buf_str((struct qvd_buf *)&m->body));
+        said[strcspn(said, "\r\n")] = '\0';
+        for (char *c = said; *c; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+                *c = '?';
+        qvd_seterr("the virtual machine answered %d %s", m->status, said);
         *final = true;
         close(fd);
         fd = -1;
