@@ -24,6 +24,11 @@ t_node_spawn ECHO socat TCP-LISTEN:7302,bind=127.0.0.1,reuseaddr,fork SYSTEM:'st
 client C1 --vm-id 1 --tunnel 7301:7302 --vm-folder /home/alice:"$MNT" 2>>"$T_DIR/client.log"
 t_check "the session with a tunnel and a VM folder shows its desktop" desktop_shown 90
 
+# our client, like QVD's, sends no qvd.client.slave.enable: the channel is on, as QVD's VMA
+# gives it (reference 7: slave=1 at port 11000 + display)
+t_check "nxagent's options carry slave=11100" \
+  grep -q ',slave=11100,' <(in_vm 1 cat /var/run/qvd/nxagent-100.options)
+
 # --- the tunnel: a port in the VM that reaches the client's port ---
 vm_tcp() { # vm_tcp PORT TEXT: TEXT sent to 127.0.0.1:PORT in the VM as alice, the first line back
   in_vm 1 runuser -u alice -- timeout 10 bash -c \
