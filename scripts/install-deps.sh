@@ -19,6 +19,8 @@ PKGS=(
   # integration tests (python3-yaml: tests/integration/openapi.sh); clang for the sanitizer
   # build and the libFuzzer targets
   busybox-static procps psmisc curl socat python3-yaml clang libclang-rt-14-dev clang-format
+  # the slave channel: sshfs mounts a VM's folder (--vm-folder); sftp-server for the test DI
+  sshfs openssh-sftp-server
   # benchmarks: a one-pixel X probe compiled at run time, an HTTP load generator
   libx11-dev wrk
   # the npm packages of the tests (below)
