@@ -75,7 +75,29 @@ struct client_opts {
     char *qvd_dir;     /* ~/.qvd */
     char *nxproxy_command, *nxproxy_extra_args;
     int connect_timeout_s, idle_timeout_s, wait_timeout_s, nxproxy_timeout_s;
+    /* CLIENT_FEATURE_* the server has on (features.c), set from each 101 */
+    unsigned server_features;
 };
+
+/* ---- features.c ---- */
+/* The desktop features a server may have turned off, as X-QVD-Features names them
+ * ("audio", "printing", "slave"). */
+enum {
+    CLIENT_FEATURE_AUDIO = 1u << 0,    /* vma.audio.enable */
+    CLIENT_FEATURE_PRINTING = 1u << 1, /* vma.printing.enable */
+    CLIENT_FEATURE_SLAVE = 1u << 2,    /* vma.slave.enable */
+    CLIENT_FEATURES_ALL = (1u << 3) - 1,
+};
+/* The features an X-QVD-Features value names ("audio,printing,slave"; unknown names and
+ * malformed entries add nothing). NULL (no header: QVD's own L7R) gives all of them. */
+unsigned client_features_parse(const char *header);
+/* Whether the server has the feature `name` on for this session (o->server_features).
+ * `name` must be one of the names above (another aborts: a bug of this program). */
+bool client_server_has(const struct client_opts *o, const char *name);
+/* Whether to use the feature: the user `asked` for it and the server has it on. When asked
+ * and off, prints its one sentence on stderr (once per run), e.g. "qvd-client: Sound is
+ * turned off on this server (vma.audio.enable); the session goes on without it." */
+bool client_feature_use(const struct client_opts *o, const char *name, bool asked);
 
 /* ---- keyboard.c ---- */
 /* MODEL/LAYOUT of the keyboard of $DISPLAY's X server (its _XKB_RULES_NAMES), else of

@@ -460,6 +460,7 @@ one_session(struct conn *c, struct client_opts *o, const char *auth, int *code, 
     }
     const struct qvd_http_msg *m = qvd_http_parser_msg(p);
     save_slave_key(o, qvd_http_msg_header(m, "X-QVD-Slave-Key"));
+    o->server_features = client_features_parse(qvd_http_msg_header(m, "X-QVD-Features"));
     char *end_id = valid_id(qvd_http_msg_header(m, "X-QVD-Session-Id"))
                        ? qvd_xstrdup(qvd_http_msg_header(m, "X-QVD-Session-Id"))
                        : NULL;

@@ -555,6 +555,71 @@ exchange_rejects_malformed_and_oversized_answers(void **state)
     free(huge);
 }
 
+/* X-QVD-Features: absent means QVD's L7R (all on); names are exact; the rest adds nothing. */
+static void
+features_header_parses_names_and_absent_means_all(void **state)
+{
+    assert_int_equal(client_features_parse(NULL), CLIENT_FEATURES_ALL);
+    assert_int_equal(client_features_parse(""), 0);
+    assert_int_equal(client_features_parse("audio,printing,slave"), CLIENT_FEATURES_ALL);
+    assert_int_equal(client_features_parse("audio"), CLIENT_FEATURE_AUDIO);
+    assert_int_equal(client_features_parse(" printing , slave "),
+                     CLIENT_FEATURE_PRINTING | CLIENT_FEATURE_SLAVE);
+    assert_int_equal(client_features_parse("usb,audio,,"), CLIENT_FEATURE_AUDIO);
+    assert_int_equal(client_features_parse("Audio,audi,audioX,sla ve,slave\r"), 0);
+    assert_int_equal(client_features_parse("audio;printing"), 0);
+    char big[400];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    memcpy(big, "audio,", 6);
+    assert_int_equal(client_features_parse(big), 0);
+}
+
+/* Runs client_feature_use with stderr in a file; its text into out. */
+static bool
+use_feature(const struct client_opts *o, const char *name, bool asked, char *out, size_t len)
+{
+    char path[] = "/tmp/qvd-test-features.XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    bool r;
+
+    assert_true(fd >= 0 && saved >= 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    r = client_feature_use(o, name, asked);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t n = pread(fd, out, len - 1, 0);
+    out[n < 0 ? 0 : n] = '\0';
+    close(fd);
+    unlink(path);
+    return r;
+}
+
+static void
+feature_off_on_the_server_is_one_sentence_once(void **state)
+{
+    struct client_opts o = {.server_features = client_features_parse("printing")};
+    char text[512];
+
+    assert_false(client_server_has(&o, "audio"));
+    assert_true(client_server_has(&o, "printing"));
+    assert_false(client_server_has(&o, "slave"));
+    assert_true(use_feature(&o, "printing", true, text, sizeof(text)));
+    assert_string_equal(text, "");
+    assert_false(use_feature(&o, "audio", false, text, sizeof(text)));
+    assert_string_equal(text, "");
+    assert_false(use_feature(&o, "audio", true, text, sizeof(text)));
+    assert_string_equal(text, "qvd-client: Sound is turned off on this server "
+                              "(vma.audio.enable); the session goes on without it.\n");
+    assert_false(use_feature(&o, "audio", true, text, sizeof(text))); /* said once */
+    assert_string_equal(text, "");
+    assert_false(use_feature(&o, "slave", true, text, sizeof(text)));
+    assert_non_null(strstr(text, "(vma.slave.enable)"));
+    assert_null(strchr(text, '\n') == text + strlen(text) - 1 ? NULL : text);
+}
+
 int
 main(void)
 {
@@ -580,6 +645,8 @@ main(void)
         cmocka_unit_test(exchange_reads_error_answers_and_plain_requests),
         cmocka_unit_test(exchange_gives_up_when_the_server_is_silent),
         cmocka_unit_test(exchange_rejects_malformed_and_oversized_answers),
+        cmocka_unit_test(features_header_parses_names_and_absent_means_all),
+        cmocka_unit_test(feature_off_on_the_server_is_one_sentence_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
