@@ -73,7 +73,12 @@ for ((r = 0; r < RUNS; r++)); do
   run on "${ON[@]}"
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
+# median: the middle value, or the mean of the two middle ones (an even count)
+median() {
+  tr ' ' '\n' <<<"$1" | grep . | sort -n |
+    awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
+                              else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
 row() { printf '%-64s %-22s %s\n' "$1" "$2" "$3"; }
 off=$(median "${PERMIN[off]:-}") on=$(median "${PERMIN[on]:-}")
 echo "bench/session_features.sh: an idle session's bytes per minute with and without sound, printing and sharing ($(nproc) cores, link $LINK)"
