@@ -13,6 +13,10 @@ if [ "$(id -u)" != 0 ]; then
   echo "tests/run.sh: run as root (the integration tests create containers and namespaces)" >&2
   exit 2
 fi
+# Debian's programs first: the tests use what scripts/install-deps.sh installs from
+# Debian's archive. (A python3 shim of pyenv ahead in PATH takes ten times as long to start,
+# and api.sh alone starts python3 some 150 times.)
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin
 bash scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 # QVD's nxagent (Debian's nx-libs with images/nx-libs/patches) for the test DI: cached,
 # but its first build is long (a serial build, docs/images.md). It runs in the background
