@@ -295,7 +295,7 @@ in_vm() { local x=$1 id=$2; shift 2; on "$x" lxc-attach -P "$(lxcpath "$x")" -n 
 vm_node() {
   local x
   for x in "${CL_NODES[@]}"; do
-    running "$x" | tr -s ' \t' '\n' | grep -qx "qvd-$1" && echo "$x"
+    running "$x" | tr -s ' \t' '\n' | t_has -x "qvd-$1" && echo "$x"
   done
   return 0
 }

@@ -30,6 +30,11 @@ t_init() {
   # EXIT trap too, and must not tear the test down under it
   trap '[ "$BASHPID" = "$T_MAIN_PID" ] || exit; t_run_cleanup; [ -n "${QVD_KEEP_TEST_DIR:-}" ] || rm -rf "$T_DIR"' EXIT
 }
+# t_has GREP-ARGS: grep -q on its standard input, read to its end first. (Under pipefail a
+# grep -q at the end of a pipe exits at the first match, its writer dies of SIGPIPE if it
+# writes more, and the pipeline fails although the line was there: cluster_net.sh's check of
+# a route failed so on a loaded machine.) Use it for `CMD | t_has PATTERN` in the tests.
+t_has() { local in; in=$(cat); [ -n "$in" ] && grep -q "$@" <<<"$in"; }
 # Waits up to $1 seconds for CMD to succeed (polling every 0.1 s).
 t_wait() {
   local limit=$1 i; shift

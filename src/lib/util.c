@@ -338,7 +338,11 @@ qvd_parse_long(const char *s, long *out)
 int64_t
 qvd_now(void)
 {
-    return (int64_t)time(NULL);
+    /* not time(2): glibc serves it from the coarse clock, which at a second's turn can lag
+     * the clock that SQLite and PostgreSQL stamp rows with by a few milliseconds */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
 }
 
 int64_t

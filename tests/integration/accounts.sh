@@ -74,13 +74,13 @@ t_diag "client: $(tail -1 <<<"$out")"
 t_check "qvd-client as the forged root fails with the VMA's reason" \
   eval '[ $rc -ne 0 ] && grep -q "never runs as root" <<<"$out"'
 t_check "the L7R did start the VM (the refusal is the VMA's)" is_vm 1 running
-t_check "the VMA logged the refusal" eval 'vma_log 1 | grep -q "x_start: user name .root. is the system"'
+t_check "the VMA logged the refusal" eval 'vma_log 1 | t_has "x_start: user name .root. is the system"'
 t_check "no nxagent runs in the VM" eval '! in_vm 1 pgrep -x nxagent >/dev/null'
 t_check "none was ever started: the session never left stopped" \
-  eval '! vma_log 1 | grep -q "nxagent started as\|state stopped -> "'
+  eval '! vma_log 1 | t_has "nxagent started as\|state stopped -> "'
 t_check "no X session runs in the VM" eval '! in_vm 1 pgrep -f qvd-test-session >/dev/null'
 t_check "no connect hook ran and no home was made for root" \
-  eval '! vma_log 1 | grep -q "connect hook\|provisioning user"'
+  eval '! vma_log 1 | t_has "connect hook\|provisioning user"'
 
 # --- a normal user through the same path: a uid of the range, from its QVD user id ---
 ALICE=$(sql "SELECT id FROM users WHERE login = 'alice'")

@@ -73,7 +73,7 @@ ok_run "propset" qa vm propset --id 1 --key owner --value ops
 
 # listings
 qa vm list >"$T_DIR/vms"
-head -1 "$T_DIR/vms" | grep -qE '^id +name +user +tenant +osf +di_tag +ip +mac' && t_ok "vm list has a header" || t_fail "vm list has a header"
+head -1 "$T_DIR/vms" | t_has -E '^id +name +user +tenant +osf +di_tag +ip +mac' && t_ok "vm list has a header" || t_fail "vm list has a header"
 grep -qE '^1 +desk1 +bob +acme +desktop +default +10\.0\.255\.254 +54:52:00:00:ff:fe' "$T_DIR/vms" && t_ok "vm list row: highest IP, MAC from it" || { t_fail "vm list row"; t_diag "$(cat "$T_DIR/vms")"; }
 qa --json vm list >"$T_DIR/vms.json"
 python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); assert len(v)==2 and v[0]["id"]==1 and v[1]["ip"]=="10.0.255.253" and v[0]["state"]=="stopped"' "$T_DIR/vms.json" && t_ok "vm list --json" || t_fail "vm list --json"
@@ -232,7 +232,7 @@ assert n1["usable_ram"] == 4000 and n1["usable_cpu"] == 400, n1
 assert n1["vm_ids"] == sys.argv[2] and n2["vm_ids"] is None, n1["vm_ids"]
 assert n1["vm_subnet"] == "10.1.0.0/16" and n1["address"] == "10.0.0.1", n1
 PY
-t_check "host list (table) has the columns" eval 'qa host list | head -1 | grep -qE "state +blocked +heartbeat_age +usable_ram +memory_committed +usable_cpu +vms +vm_ids"'
+t_check "host list (table) has the columns" eval 'qa host list | head -1 | t_has -E "state +blocked +heartbeat_age +usable_ram +memory_committed +usable_cpu +vms +vm_ids"'
 t_check "vm list --host lists the VMs on it" test "$(qa --json vm list --host node1 | python3 -c 'import json,sys; print(",".join(str(v["id"]) for v in json.load(sys.stdin)))')" = "$H1,$H2,$H3"
 t_check "vm list --host of an empty host lists none" test "$(qa --json vm list --host node2)" = "[]"
 refused "vm list --host of an unknown host" 1 qa vm list --host nowhere

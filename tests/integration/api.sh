@@ -97,7 +97,7 @@ expect "a wrong password is refused" 401 wrong_credentials
 tls POST /api/v1/login '{"login":"root","tenant":"*","password":"rootpw"}'
 expect "login over TLS" 200
 TOKEN=$(j "d['token']")
-grep -i '^set-cookie: qvd_sid=' "$T_DIR/headers" | grep -q 'HttpOnly; Secure; SameSite=Strict' &&
+grep -i '^set-cookie: qvd_sid=' "$T_DIR/headers" | t_has 'HttpOnly; Secure; SameSite=Strict' &&
   t_ok "login sets the session cookie HttpOnly, Secure, SameSite=Strict" ||
   t_fail "session cookie attributes: $(grep -i set-cookie "$T_DIR/headers")"
 COOKIE=$(sed -n 's/^[Ss]et-[Cc]ookie: \(qvd_sid=[^;]*\).*/\1/p' "$T_DIR/headers" | tr -d '\r')

@@ -68,7 +68,7 @@ t_check "saying the application ended" grep -q "The application editor ended." "
 t_diag "client: $(tail -1 "$T_DIR/app.out")"
 t_check "the VMA's session is stopped" t_wait 30 eval '[ "$(x_state "$APP_VM")" = stopped ]'
 t_check "it ended as a logout (x_end)" \
-  eval 'vma_get "$APP_VM" x_end "$(secret "$APP_VM")" | grep -q "\"how\":\"logout\""'
+  eval 'vma_get "$APP_VM" x_end "$(secret "$APP_VM")" | t_has "\"how\":\"logout\""'
 t_check "the user slot is free" t_wait 15 slot_free "$APP_VM"
 
 # --- no program set: refused with a sentence, at once ---

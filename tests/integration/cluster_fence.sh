@@ -99,8 +99,8 @@ t_check "B says so" t_wait 30 grep -q "rejoined the cluster" "$T_DIR/node-B/hkd.
 t_check "no container is left on B" t_wait 60 eval '[ -z "$(containers B)" ]'
 t_check "no VM row says B" t_wait 30 eval \
   '[ "$(sql "SELECT count(*) FROM vm_runtimes WHERE host_id = $(host_id B)")" = 0 ]'
-t_check "no VM veth is left on B" eval '! on B ip -o link show | grep -q "qvd[0-9]"'
-t_check "no VM root is left mounted on B" eval '! on B findmnt -rn -o TARGET | grep -q "$T_DIR/node-B/storage/rootfs"'
+t_check "no VM veth is left on B" eval '! on B ip -o link show | t_has "qvd[0-9]"'
+t_check "no VM root is left mounted on B" eval '! on B findmnt -rn -o TARGET | t_has "$T_DIR/node-B/storage/rootfs"'
 t_check "B's daemons are the same processes" kill -0 ${PIDS0[B]}
 t_check "B takes new VMs" start_on B "$B4"
 
@@ -134,7 +134,7 @@ slots_ok() { # every held slot's L7R process is alive on its node
   local row h p
   for row in $(sql "SELECT h.name || ':' || r.l7r_pid FROM vm_runtimes r JOIN hosts h ON h.id = r.l7r_host_id WHERE r.l7r_pid IS NOT NULL"); do
     h=${row%%:*} p=${row#*:}
-    node_pids "$h" | grep -qx "$p" || return 1
+    node_pids "$h" | t_has -x "$p" || return 1
   done
 }
 t_check "no user slot is held by a dead L7R" slots_ok

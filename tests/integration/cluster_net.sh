@@ -65,23 +65,23 @@ set_subnet() { # set_subnet NAME SUBNET
 }
 admin host add --name D --address 192.168.77.4 >/dev/null && set_subnet D 10.4.0.0/16
 check_routes "a host added (D) is routed to by every node"
-t_check "A routes 10.4.0.0/16 via 192.168.77.4" eval 'routes_of A | grep -qx "10.4.0.0/16 via 192.168.77.4"'
+t_check "A routes 10.4.0.0/16 via 192.168.77.4" eval 'routes_of A | t_has -x "10.4.0.0/16 via 192.168.77.4"'
 set_subnet D 10.5.0.0/16
 check_routes "D's subnet changed: the old route goes, the new one comes"
 t_check "no node routes the old subnet" eval \
-  '! { routes_of A; routes_of B; routes_of C; } | grep -q "^10.4.0.0/16"'
+  '! { routes_of A; routes_of B; routes_of C; } | t_has "^10.4.0.0/16"'
 admin host set --id "$(host_id D)" --name D2 --address 192.168.77.5 >/dev/null
 check_routes "D renamed and its address changed: its route follows"
-t_check "A routes 10.5.0.0/16 via 192.168.77.5" eval 'routes_of A | grep -qx "10.5.0.0/16 via 192.168.77.5"'
+t_check "A routes 10.5.0.0/16 via 192.168.77.5" eval 'routes_of A | t_has -x "10.5.0.0/16 via 192.168.77.5"'
 admin host del --name D2 >/dev/null
 check_routes "D removed: its route is gone from every node"
-t_check "no node routes 10.5.0.0/16" eval '! { routes_of A; routes_of B; routes_of C; } | grep -q "^10.5"'
+t_check "no node routes 10.5.0.0/16" eval '! { routes_of A; routes_of B; routes_of C; } | t_has "^10.5"'
 # a bad row (hostile or mistaken) is not routed: not a subnet, host bits, another length,
 # the node's own subnet, text after it, an address that is no address. Each time host F's
 # subnet changes too: once every node routes F's new one, it has read E's row.
 admin host add --name E --address 192.168.77.6 >/dev/null
 admin host add --name F --address 192.168.77.7 >/dev/null
-routed_everywhere() { routes_of A | grep -qx "$1" && routes_of B | grep -qx "$1" && routes_of C | grep -qx "$1"; }
+routed_everywhere() { routes_of A | t_has -x "$1" && routes_of B | t_has -x "$1" && routes_of C | t_has -x "$1"; }
 n=70
 for bad in "10.6.0.1/16" "10.6.0.0/24" "10.1.0.0/16" "10.6.0.0/16;x" "x" "10.6.0.0/16|bad-address"; do
   n=$((n + 1))
@@ -92,7 +92,7 @@ for bad in "10.6.0.1/16" "10.6.0.0/24" "10.1.0.0/16" "10.6.0.0/16;x" "x" "10.6.0
   set_subnet F "10.$n.0.0/16"
   t_wait 30 routed_everywhere "10.$n.0.0/16 via 192.168.77.7" || t_fail "F's subnet 10.$n.0.0/16 is routed"
   t_check "a host with VM subnet/address '$bad' is routed by no node" eval \
-    '! { routes_of A; routes_of B; routes_of C; } | grep -qE "192.168.77.6|^10.6.0.0"'
+    '! { routes_of A; routes_of B; routes_of C; } | t_has -E "192.168.77.6|^10.6.0.0"'
 done
 admin host del --name E >/dev/null
 admin host del --name F >/dev/null
@@ -105,8 +105,8 @@ t_check "a stale route of ours and another protocol's are added on B" eval \
   'on B ip route add 10.9.0.0/16 via 192.168.77.1 proto 77 && on B ip route add 10.8.0.0/16 via 192.168.77.1'
 start_node B || t_fail "node B restarts"
 check_routes "after B's restart its routes equal the hosts table again"
-t_check "B removed its stale route (10.9.0.0/16, protocol 77)" eval '! on B ip -4 route show | grep -q "^10.9.0.0/16"'
-t_check "B left another protocol's route alone (10.8.0.0/16)" eval 'on B ip -4 route show | grep -q "^10.8.0.0/16 via 192.168.77.1"'
+t_check "B removed its stale route (10.9.0.0/16, protocol 77)" eval '! on B ip -4 route show | t_has "^10.9.0.0/16"'
+t_check "B left another protocol's route alone (10.8.0.0/16)" eval 'on B ip -4 route show | t_has "^10.8.0.0/16 via 192.168.77.1"'
 on B ip -4 route show | sed 's/^/# B: /'
 
 # A compromised engine of C (tests/helpers/priv-inject on its own channel to the root
@@ -133,7 +133,7 @@ t_check "VM 1 runs on node C only" eval '[ "$(vm_node 1 | tr "\n" ,)" = "C," ]'
 t_check "VM 1 runs at 10.3.x.y (vm_address: its vms.ip's host bits in C's subnet)" eval \
   '[ -n "$(sql "SELECT ip FROM vms WHERE id = 1")" ] && [ "$(sql "SELECT vm_address FROM vm_runtimes WHERE vm_id = 1")" = "$(sql "SELECT ip FROM vms WHERE id = 1" | sed "s/^10\.0\./10.3./")" ]'
 vm1_ip=$(sql "SELECT vm_address FROM vm_runtimes WHERE vm_id = 1")
-t_check "the container's own address is $vm1_ip" eval 'in_vm C 1 ip -4 -o addr show eth0 | grep -q " $vm1_ip/16 "'
+t_check "the container's own address is $vm1_ip" eval 'in_vm C 1 ip -4 -o addr show eth0 | t_has " $vm1_ip/16 "'
 admin host unblock --name A >/dev/null && admin host unblock --name B >/dev/null
 xvfb_hub XPID DISP || t_fail "an X screen in the hub"
 CL_HOSTS=192.168.77.1 client CPID

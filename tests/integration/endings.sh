@@ -26,7 +26,7 @@ ended() {
   OUT=$(cat "$LOG")
   t_diag "exit $RC: $(tail -1 "$LOG")"
 }
-said() { [ "$RC" = "$1" ] && tail -1 "$LOG" | grep -q "$2"; }
+said() { [ "$RC" = "$1" ] && tail -1 "$LOG" | t_has "$2"; }
 # the last line only: the ending's sentence is the client's final word
 agent_pid() { in_vm 1 pgrep -x nxagent | head -1; }
 
@@ -157,5 +157,5 @@ id=$(sql "SELECT id FROM session_ends ORDER BY started_ts DESC LIMIT 1")
 admin user add --login eve --password pw4 >/dev/null
 ask() { t_in_node curl -sk -m 20 -u "$1" -w '\n%{http_code}' "https://127.0.0.1:$PORT/qvd/session_end?id=$id"; }
 t_check "its user reads a session's ending; another user gets 404" \
-  eval 'ask alice:pw | grep -q "\"id\": \"$id\"" && [ "$(ask eve:pw4 | tail -1)" = 404 ]'
+  eval 'ask alice:pw | t_has "\"id\": \"$id\"" && [ "$(ask eve:pw4 | tail -1)" = 404 ]'
 exit 0

@@ -102,10 +102,10 @@ S=$(secret $VM)
 printf '%s' "$S" >"$T_DIR/secret"
 out=$(vma_get $VM "x_start?qvd.vm.user.name=alice&qvd.client.geometry=800x600&qvd.client.link=lan" "$S")
 t_check "x_start is accepted" [ "${out##* }" = 200 ]
-listening() { vma_get $VM x_state "$S" | grep -q '"listening"'; }
+listening() { vma_get $VM x_state "$S" | t_has '"listening"'; }
 t_check "the session reaches listening" t_wait 30 listening
 t_check "nxagent listens on the VM's loopback only" \
-  eval 'in_vm $VM ss -Hltn | grep -q "127.0.0.1:4100" && ! in_vm $VM ss -Hltn | grep -qE "(0.0.0.0|\*|\[::\]):4100"'
+  eval 'in_vm $VM ss -Hltn | t_has "127.0.0.1:4100" && ! in_vm $VM ss -Hltn | t_has -E "(0.0.0.0|\*|\[::\]):4100"'
 t_check "the session user was provisioned with a home" in_vm $VM test -d /home/alice
 # inside, the home is alice's; outside, it belongs to alice's id in VM 1's range of host ids
 inside=$(in_vm $VM stat -c %u /home/alice); outside=$(stat -c %u "$T_DIR/storage/homefs/$VM-fs/alice")
@@ -117,13 +117,13 @@ t_node_spawn TUN_PID "$TUNNEL" --listen 127.0.0.1:4041 --vma "$(vm_ip $VM):3030"
   --secret-file "$T_DIR/secret" >"$T_DIR/tunnel.log" 2>&1
 sleep 0.5
 DISPLAY=$DISP HOME=$T_DIR t_node_spawn NXP_PID nxproxy -S localhost:41 >"$T_DIR/nxproxy.log" 2>&1
-connected() { vma_get $VM x_state "$S" | grep -q '"connected"'; }
+connected() { vma_get $VM x_state "$S" | t_has '"connected"'; }
 t_check "with nxproxy attached the session is connected" t_wait 30 connected
 # the centre of nxproxy's window, polled over one X connection (tests/helpers/x-colour.c)
 if DISPLAY=$DISP "$QVD_BUILD/tests/helpers/x-colour" -t 30 "$COLOUR"; then t_ok "the Xvfb screen shows the session's desktop colour"
 else t_fail "the Xvfb screen shows the session's desktop colour"; DISPLAY=$DISP xwd -root -silent | convert xwd:- "$T_DIR/screen.png"; fi
 kill $NXP_PID; wait $NXP_PID 2>/dev/null; NXP_PID=
-suspended() { vma_get $VM x_state "$S" | grep -q '"suspended"'; }
+suspended() { vma_get $VM x_state "$S" | t_has '"suspended"'; }
 t_check "closing nxproxy suspends the session" t_wait 30 suspended
 
 # --- home survives a restart, the overlay does not ---

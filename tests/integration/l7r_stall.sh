@@ -42,7 +42,7 @@ t_check "and the login that needs the database is still waiting" \
 sleep 5 # the stall lasts 5 s at least (the scenario, not a check)
 stall_end
 t_check "after the stall, the waiting login succeeds with a token" \
-  eval 'wait $LOGIN; tail -1 "$T_DIR/login.out" | grep -qx 200 && grep -q auth_token "$T_DIR/login.out"'
+  eval 'wait $LOGIN; tail -1 "$T_DIR/login.out" | t_has -x 200 && grep -q auth_token "$T_DIR/login.out"'
 t_check "after the stall, the session still relays" paint 2e8b57
 t_check "and its slot is still connected" slot_connected 1
 t_check "a new login is answered" eval '[ "$(lc -u alice:pw $URL/qvd/list_of_vm | tail -1)" = 200 ]'
@@ -51,7 +51,7 @@ t_check "a new login is answered" eval '[ "$(lc -u alice:pw $URL/qvd/list_of_vm 
 # asked of the VMA, which needs no database), and the L7R's last writes (the slot, why the
 # session ended) are done once the lock is let go, before it exits
 VIP=$(vm_ip 1) SEC=$(secret 1)
-suspended() { t_in_node curl -s -m 5 -H "Authorization: Bearer $SEC" "http://$VIP:3030/vma/x_state" | grep -q suspended; }
+suspended() { t_in_node curl -s -m 5 -H "Authorization: Bearer $SEC" "http://$VIP:3030/vma/x_state" | t_has suspended; }
 stall_start 60 || { t_fail "the database lock is taken again"; exit 1; }
 kill -TERM "$L7R_PID"
 cut=no; t_wait 30 suspended && ! released && cut=yes

@@ -66,7 +66,7 @@ done
 t_check "pg_auto_failover: n1 is the primary and n2 its standby" \
   t_wait 90 eval '[ "$(state_of n2)" = secondary ] && [ "$(state_of n1)" = primary ]'
 t_check "every server listens on 127.0.0.1 only" eval \
-  '! ss -ltnH | awk '"'"'{print $4}'"'"' | grep -E ":($MON|$P1|$P2)\$" | grep -qv "^127.0.0.1:"'
+  '! ss -ltnH | awk '"'"'{print $4}'"'"' | grep -E ":($MON|$P1|$P2)\$" | t_has -v "^127.0.0.1:"'
 
 psql_n1() { runuser -u postgres -- psql -X -q -At -h 127.0.0.1 -p "$P1" -d qvddb "$@"; }
 psql_n1 -c "CREATE ROLE qvd LOGIN" -c "ALTER DATABASE qvddb OWNER TO qvd" \
@@ -86,7 +86,7 @@ password.argon2.t_cost = 1
 password.argon2.m_cost = 64
 CONF
 qa() { "$ADMIN" -c "$T_DIR/node.conf" "$@"; }
-has_tenant() { qa tenant list --name "$1" 2>/dev/null | grep -qw "$1"; }
+has_tenant() { qa tenant list --name "$1" 2>/dev/null | t_has -w "$1"; }
 t_check "qvd-admin creates the schema through the multi-host string" eval "qa db init >/dev/null"
 echo rootpw | qa admin add --name root --tenant '*' --role master --password-stdin >/dev/null
 qa tenant add --name acme >/dev/null

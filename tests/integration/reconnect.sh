@@ -27,7 +27,7 @@ ended() { # waits for C1 to end; its exit status in RC
   C1=
   t_diag "exit $RC: $(tail -1 "$LOG")"
 }
-said() { [ "$RC" = "$1" ] && tail -1 "$LOG" | grep -q "$2"; }
+said() { [ "$RC" = "$1" ] && tail -1 "$LOG" | t_has "$2"; }
 agent_pid() { in_vm 1 pgrep -x nxagent | head -1; }
 logged() { grep -q -- "$1" "$LOG"; }
 # running PID: the process runs (alive would also pass for a client that ended and is not

@@ -131,5 +131,5 @@ kill "$C" 2>/dev/null; t_wait 10 dead "$C"; C=; t_wait 20 slot_free 1
 connect
 t_check "the next connection gets a fresh session (the desktop shows)" desktop_shown 90
 t_check "x_end still reports the loss until another nxagent ends" \
-  eval 'last_end | grep -q "\"during\":\"resuming\",\"lost\":true"'
+  eval 'last_end | t_has "\"during\":\"resuming\",\"lost\":true"'
 exit 0

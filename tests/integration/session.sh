@@ -34,7 +34,7 @@ out=$(QVDPASSWORD=pw HOME=$T_DIR/home t_in_node "$CLIENT" --host 127.0.0.1 --por
 t_check "an unknown certificate is never accepted silently" \
   eval '[ $rc -ne 0 ] && grep -qi "fingerprint" <<<"$out"'
 out=$(client_run --list-vms 2>&1)
-t_check "--list-vms lists the user's VMs" eval 'QVDPASSWORD=pw HOME=$T_DIR/home t_in_node "$CLIENT" --host 127.0.0.1 --port $PORT --user alice --accept-cert once --list-vms 2>/dev/null | grep -q desk1'
+t_check "--list-vms lists the user's VMs" eval 'QVDPASSWORD=pw HOME=$T_DIR/home t_in_node "$CLIENT" --host 127.0.0.1 --port $PORT --user alice --accept-cert once --list-vms 2>/dev/null | t_has desk1'
 
 # --- the desktop ---
 t_check "VM 1 is stopped before the first login" is_vm 1 stopped
@@ -65,7 +65,7 @@ t_in_node bash -c "head -c 65536 /dev/urandom >/dev/tcp/127.0.0.1/$PORT" 2>/dev/
   t_in_node openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$PORT >/dev/null 2>&1 & SLOW=$!
 for i in $(seq 20); do t_in_node bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; printf 'x' >&3" 2>/dev/null; done
 t_check "while relaying: the L7R still answers ping" \
-  eval 't_in_node curl -sk -m 5 https://127.0.0.1:$PORT/qvd/ping | grep -q "I am alive"'
+  eval 't_in_node curl -sk -m 5 https://127.0.0.1:$PORT/qvd/ping | t_has "I am alive"'
 # the session still carries the desktop both ways: a new colour set in the VM reaches the
 # client's screen, and back
 in_vm_x 1 xsetroot -solid '#8b0000'
