@@ -31,6 +31,8 @@ usage(FILE *f)
           "  --fullscreen        full screen session (client.fullscreen)\n"
           "  --keyboard M/L      keyboard model/layout, like pc105/es; default: this X server's\n"
           "                      (client.keyboard)\n"
+          "  --printing, --no-printing   give the VM this computer's printers, or not\n"
+          "                      (client.printing.enable)\n"
           "  --accept-cert once|always   use a certificate that is not trusted\n"
           "  --fingerprint HEX   use the certificate with this SHA-256 fingerprint\n"
           "  --config FILE       extra configuration file (over ~/.qvd/client.conf)\n"
@@ -59,7 +61,9 @@ enum {
     OPT_FP,
     OPT_CONFIG,
     OPT_TRIES,
-    OPT_VERSION
+    OPT_VERSION,
+    OPT_PRINTING,
+    OPT_NO_PRINTING,
 };
 
 static const struct option long_opts[] = {
@@ -82,6 +86,8 @@ static const struct option long_opts[] = {
     {"fingerprint", required_argument, NULL, OPT_FP},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"reconnect-tries", required_argument, NULL, OPT_TRIES},
+    {"printing", no_argument, NULL, OPT_PRINTING},
+    {"no-printing", no_argument, NULL, OPT_NO_PRINTING},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -157,6 +163,11 @@ main(int argc, char **argv)
         case OPT_FULL:
             set[nset].key = "client.fullscreen";
             set[nset++].value = "1";
+            break;
+        case OPT_PRINTING:
+        case OPT_NO_PRINTING:
+            set[nset].key = "client.printing.enable";
+            set[nset++].value = c == OPT_PRINTING ? "1" : "0";
             break;
         case OPT_PWFILE:
             pwfile = optarg;

@@ -126,7 +126,10 @@ spawn_nxproxy(const struct client_opts *o, const char *prog, int display)
     size_t argc = 0;
     client_split_args(o->nxproxy_command, &argv, &argc);
     client_split_args(o->nxproxy_extra_args, &argv, &argc);
-    char *disp = qvd_xasprintf("-S localhost:%d", display);
+    /* -S, then the channels' words (cups=...), then the display */
+    client_split_args("-S", &argv, &argc);
+    client_printing_nxproxy_args(o, &argv, &argc);
+    char *disp = qvd_xasprintf("localhost:%d", display);
     client_split_args(disp, &argv, &argc);
     free(disp);
     char *home = nx_home(o);

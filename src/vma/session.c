@@ -167,6 +167,10 @@ set_state(enum vma_state st)
     log_info("session state %s -> %s", state_names[s.state], state_names[st]);
     s.state = st;
     arm_timer();
+    if (st == VMA_CONNECTED)
+        printing_session_connected();
+    else if (st == VMA_SUSPENDED || st == VMA_STOPPING || st == VMA_STOPPED)
+        printing_session_ended();
 }
 
 /* In a forked child: becomes the user in its home with a clean environment. */
@@ -330,6 +334,7 @@ agent_options(struct qvd_buf *b, const struct qvd_http_param *params, size_t n)
     if (geom)
         qvd_buf_printf(b, ",geometry=%s", geom);
     qvd_buf_printf(b, ",fullscreen=%s", full && strcmp(full, "1") == 0 ? "1" : "0");
+    printing_agent_option(b);
     qvd_buf_printf(b, ",resize=1,clipboard=both,loopback=1:%d\n", vma.display);
 }
 
@@ -337,6 +342,7 @@ static int
 write_options(const struct qvd_http_param *params, size_t n)
 {
     struct qvd_buf b = QVD_BUF_INIT;
+    printing_configure(params, n);
     agent_options(&b, params, n);
     log_debug("nxagent options: %.*s", (int)b.len - 1, b.data);
     const char *dir = qvd_config_get(vma.cfg, "vma.run.path");
