@@ -74,10 +74,10 @@ printing_agent_option(struct qvd_buf *b)
         qvd_buf_printf(b, ",cups=%d", printing_port());
 }
 
-/* In a child: default signals, no descriptor of the VMA's but 0-2, its own process group
- * (killed as a whole). */
+/* In a child: default signals, no descriptor of the VMA's but 0-2 (and the log's when
+ * keep_log), its own process group (killed as a whole). */
 static void
-child_reset(void)
+child_reset(bool keep_log)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -90,7 +90,10 @@ child_reset(void)
         dup2(null, 0);
         dup2(null, 1);
     }
-    close_range(3, ~0U, 0);
+    int lfd = keep_log ? qvd_log_fd() : -1;
+    if (lfd > 3)
+        close_range(3, (unsigned)lfd - 1, 0);
+    close_range(lfd >= 3 ? (unsigned)lfd + 1 : 3, ~0U, 0);
 }
 
 static void
@@ -105,7 +108,7 @@ start_cupsd(void)
     }
     pid_t pid = fork();
     if (pid == 0) {
-        child_reset();
+        child_reset(false);
         execl(bin, bin, "-f", (char *)NULL);
         fprintf(stderr, "qvd-vma: exec %s: %s\n", bin, strerror(errno));
         _exit(127);
@@ -132,6 +135,8 @@ run_read(char *const argv[], char *out, size_t cap)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
+        setenv("LC_ALL", "C", 1); /* lpstat's sentences are parsed */
+        unsetenv("CUPS_SERVER");  /* the VM's own CUPS unless -h says otherwise */
         execv(argv[0], argv);
         _exit(127);
     }
@@ -304,11 +309,7 @@ spawn_worker(void (*fn)(void))
     stop_worker();
     pid_t pid = fork();
     if (pid == 0) {
-        child_reset();
-        /* its log lines go to the VMA's log (child_reset closed the VMA's descriptor) */
-        const char *logfile = qvd_config_get(vma.cfg, "log.filename");
-        qvd_log_init("qvd-vma", qvd_log_level_parse(qvd_config_get(vma.cfg, "log.level")),
-                     logfile && *logfile ? logfile : NULL);
+        child_reset(true); /* its lines go to the VMA's log */
         fn();
         _exit(0);
     }

@@ -252,6 +252,12 @@ agent_line(const char *line)
         log_info("nxagent: %s", line);
     else
         log_debug("nxagent: %s", line);
+    /* At each resume nxagent lists its keystrokes ("  name : keys" lines) and ends the list
+     * without a newline, so "Session: Session resumed at" follows on the same line: without
+     * this the resumed session stayed "connecting" and was cut off at vma.timeout.listening.
+     * Only such a keystroke line (two blanks first) is looked into. */
+    if (line[0] == ' ' && line[1] == ' ' && strstr(line, "Session: ") != NULL)
+        line = strstr(line, "Session: ");
     if (strncmp(line, "Session: Resuming session at", 28) == 0)
         s.resume_pending = false;
     for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++) {

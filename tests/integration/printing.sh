@@ -33,6 +33,7 @@ StateDir $CUPS/state
 ErrorLog $CUPS/log/error_log
 AccessLog $CUPS/log/access_log
 PageLog $CUPS/log/page_log
+Printcap $CUPS/printcap
 FileDevice Yes
 SystemGroup root
 EOF
@@ -91,7 +92,9 @@ cat >"$CUPS/file.ppd" <<'EOF'
 EOF
 t_node_spawn CUPSD /usr/sbin/cupsd -f -c "$CUPS/cupsd.conf" -s "$CUPS/cups-files.conf" \
   >>"$CUPS/log/stdout" 2>&1
-ccups() { t_in_node "$@" -h "127.0.0.1:$CPORT"; } # a CUPS command on the client's CUPS
+# ccups CMD ARGS...: a CUPS command on the client's CUPS (-h first: lpstat acts on its
+# options in their order)
+ccups() { t_in_node "$1" -h "127.0.0.1:$CPORT" "${@:2}"; }
 cups_up() { ccups lpstat -r 2>/dev/null | grep -q 'is running'; }
 t_wait 30 cups_up || { t_fail "the client's cupsd starts"; cat "$CUPS/log/error_log" >&2; exit 1; }
 ccups lpadmin -p office -E -v "file://$OUT/office.prn" -P "$CUPS/file.ppd" 2>/dev/null &&
@@ -141,6 +144,7 @@ t_check "the session is suspended" is_x suspended
 t_check "the printers are removed from the VM at suspend" t_wait 30 no_printers
 connect --printing
 t_check "the session resumes" desktop_shown 90
+t_check "the VMA sees the session resumed (connected)" t_wait 30 is_x connected
 t_check "the printers are back after the resume" t_wait 60 has_printers
 MARK2=page-two-$RANDOM$RANDOM
 print_page "$MARK2"
@@ -157,7 +161,7 @@ disconnect
 # ---- the server has printing off: the client says so at once, the VM opens no channel
 # a global row: the L7R reads it at each connection, the HKD at its start (vma.conf of
 # the VMs it starts next)
-admin vm stop 1 >/dev/null
+admin vm stop --id 1 >/dev/null
 t_wait 60 is_vm 1 stopped || t_diag "VM 1 did not stop: $(vm_state 1)"
 admin config set vma.printing.enable 0 >/dev/null
 kill "$HKD_PID"; t_wait 20 dead "$HKD_PID"
