@@ -9,7 +9,8 @@
 # Checked: the printers are added at connect (the client's default one as the VM's
 # default), a text page printed in the VM as the user arrives as a job of the client's
 # CUPS with the text in its output; the printers go at suspend and come back at resume,
-# where printing works again; a client that does not ask gets no cups channel; with
+# where printing works again; a client that does not ask gets no cups channel; QVD's own
+# client's request (reference 2.6) and nxproxy command line print as well; with
 # vma.printing.enable = 0 a client that asks gets its one sentence at once, and the VM no
 # channel.
 . "$(dirname "$0")/../lib.sh"
@@ -157,6 +158,27 @@ t_check "a session without printing resumes" desktop_shown 90
 t_check "nxagent got no cups channel" eval '! agent_options | grep -q cups='
 t_check "no printer of the client in the VM" no_printers
 disconnect
+
+# ---- QVD's own Perl client: its exact connect_to_vm (reference 2.6, printing on) and its
+# nxproxy command line (-S ... cups=<port> localhost:N) get the same printers
+QVD_QUERY='qvd.client.nxagent.extra_args=&qvd.client.fullscreen=&qvd.client.usb.implementation=USBIP&qvd.client.printing.enabled=1&qvd.client.os=linux&qvd.client.geometry=1024x768&qvd.client.audio.redirect.port=&qvd.client.audio.compression.enable=1&qvd.client.audio.redirect.server=&qvd.client.keyboard=pc105%2Fes&qvd.client.link=adsl&qvd.client.audio.redirect.enable=0&id=1&qvd.client.usb.enabled=0'
+H= NXP=
+t_cleanup_add 'kill $NXP $H'
+t_node_spawn H "$QVD_BUILD/tests/helpers/l7r-connect" --l7r 127.0.0.1:$PORT --user alice \
+  --password pw --vm 1 --listen 4077 --query "$QVD_QUERY" 2>"$T_DIR/qvd-client.log"
+upgraded() { grep -q 'listening on' "$T_DIR/qvd-client.log"; }
+t_wait 60 upgraded || t_diag "QVD's request got no 101: $(cat "$T_DIR/qvd-client.log")"
+DISPLAY=$DISP HOME=$T_DIR t_node_spawn NXP nxproxy -S "cups=$CPORT" localhost:77 \
+  >>"$T_DIR/nxproxy-qvd.log" 2>&1
+t_check "QVD's request shape resumes the session" t_wait 60 is_x connected
+t_check "nxagent got the cups channel for QVD's request" eval 'agent_options | grep -q ",cups=2100,"'
+t_check "QVD's client gets the printers in the VM too" t_wait 60 has_printers
+MARK3=page-three-$RANDOM$RANDOM
+print_page "$MARK3"
+t_check "a page printed in the VM comes out through QVD's client's nxproxy" t_wait 60 printed "$MARK3"
+kill "$NXP" "$H" 2>/dev/null; t_wait 10 dead "$NXP"; t_wait 10 dead "$H"; NXP= H=
+t_wait 20 slot_free 1 && t_wait 30 is_x suspended
+t_check "its printers are removed at suspend" t_wait 30 no_printers
 
 # ---- the server has printing off: the client says so at once, the VM opens no channel
 # a global row: the L7R reads it at each connection, the HKD at its start (vma.conf of
