@@ -24,6 +24,7 @@
 # cupsd and adds the client's printers to it).
 DEBIAN_DI_PACKAGES="passwd procps iproute2 nxagent x11-xkb-utils xkb-data xfonts-base
   fonts-dejavu-core x11-xserver-utils x11-common xterm icewm
+  openssh-sftp-server
   cups-daemon cups-client"
 # The shared libraries qvd-vma links against (check with: ldd build/src/vma/qvd-vma).
 VMA_LIB_PACKAGES="libc6 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7

@@ -29,6 +29,7 @@ set -euo pipefail
 TEST_DI_PACKAGES="base-files dash bash coreutils debianutils sed grep findutils util-linux
   libc-bin passwd login procps iproute2 x11-common nxagent x11-xserver-utils
   x11-xkb-utils xkb-data xfonts-base xterm x11-utils xclip
+  openssh-sftp-server
   cups-daemon cups-client"
 # The shared libraries qvd-vma links against (check with: ldd build/src/vma/qvd-vma).
 VMA_LIB_PACKAGES="libc6 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7

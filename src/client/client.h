@@ -75,6 +75,16 @@ struct client_opts {
     int cups_port; /* client.printing.cups.port: this computer's CUPS on 127.0.0.1 */
     /* CLIENT_FEATURE_* the server has on (features.c), set from each 101 */
     unsigned server_features;
+    /* the slave channel (slave.c): --tunnel, --vm-folder, the 101's key (wiped on free) */
+    struct client_tunnel {
+        int vm_port, port;
+    } tunnels[16];
+    size_t ntunnels;
+    struct client_folder {
+        char *vm_dir, *mount;
+    } folders[16];
+    size_t nfolders;
+    char *slave_key;
 };
 
 /* ---- features.c ---- */
@@ -101,9 +111,28 @@ bool client_feature_use(const struct client_opts *o, const char *name, bool aske
 /* Reads client.printing.enable and client.printing.cups.port into o. 0, or -1 with a
  * sentence. */
 int client_printing_apply(struct qvd_config *cfg, struct client_opts *o);
-/* Appends nxproxy's cups=<port> word to argv when printing is on here and on the server
- * (else, if asked, the server's sentence is printed). */
-void client_printing_nxproxy_args(const struct client_opts *o, char ***argv, size_t *argc);
+/* nxproxy's -S options: " cups=<port>" when printing is on here and on the server (else,
+ * if asked, the server's sentence is printed). */
+void client_printing_nx_options(const struct client_opts *o, struct qvd_buf *b);
+
+/* ---- slave.c ---- */
+/* --tunnel VMPORT:PORT and --vm-folder DIR:MOUNT. 0, or -1 with a sentence set. */
+int client_slave_add_tunnel(struct client_opts *o, const char *arg);
+int client_slave_add_folder(struct client_opts *o, const char *arg);
+void client_slave_opts_free(struct client_opts *o);
+/* Keeps the 101's X-QVD-Slave-Key for this session (NULL or invalid: none). */
+void client_slave_set_key(struct client_opts *o, const char *key);
+/* nxproxy's -S options: " slave=<free port>" when the session uses the channel (a key, a
+ * tunnel or folder asked for, the server's "slave" on; else its sentence). */
+void client_slave_nx_options(const struct client_opts *o, struct qvd_buf *b);
+/* In nxproxy's child: NX_SLAVE_CMD (this program) and its slave mode's environment. */
+void client_slave_nx_env(const struct client_opts *o);
+/* After nxproxy started: the helper that opens the tunnels and folders (0: none). */
+pid_t client_slave_start(const struct client_opts *o);
+/* Ends it: its tunnels close, its folders are unmounted. */
+void client_slave_stop(pid_t keeper);
+/* The slave mode (QVD_CLIENT_SLAVE set, no arguments: nxproxy's NX_SLAVE_CMD). */
+int client_slave_main(void);
 
 /* ---- keyboard.c ---- */
 /* MODEL/LAYOUT of the keyboard of $DISPLAY's X server (its _XKB_RULES_NAMES), else of

@@ -384,6 +384,7 @@ client_opts_free(struct client_opts *o)
     free(o->qvd_dir);
     free(o->nxproxy_command);
     free(o->nxproxy_extra_args);
+    client_slave_opts_free(o);
     memset(o, 0, sizeof(*o));
 }
 

@@ -31,6 +31,10 @@ usage(FILE *f)
           "  --fullscreen        full screen session (client.fullscreen)\n"
           "  --keyboard M/L      keyboard model/layout, like pc105/es; default: this X server's\n"
           "                      (client.keyboard)\n"
+          "  --tunnel VMPORT:PORT  connections to 127.0.0.1:VMPORT in the virtual machine\n"
+          "                      reach 127.0.0.1:PORT here (repeatable)\n"
+          "  --vm-folder DIR:MOUNT  the virtual machine's folder DIR at MOUNT here (sshfs;\n"
+          "                      repeatable)\n"
           "  --printing, --no-printing   give the VM this computer's printers, or not\n"
           "                      (client.printing.enable)\n"
           "  --accept-cert once|always   use a certificate that is not trusted\n"
@@ -61,6 +65,8 @@ enum {
     OPT_FP,
     OPT_CONFIG,
     OPT_TRIES,
+    OPT_TUNNEL,
+    OPT_VMFOLDER,
     OPT_VERSION,
     OPT_PRINTING,
     OPT_NO_PRINTING,
@@ -86,6 +92,8 @@ static const struct option long_opts[] = {
     {"fingerprint", required_argument, NULL, OPT_FP},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"reconnect-tries", required_argument, NULL, OPT_TRIES},
+    {"tunnel", required_argument, NULL, OPT_TUNNEL},
+    {"vm-folder", required_argument, NULL, OPT_VMFOLDER},
     {"printing", no_argument, NULL, OPT_PRINTING},
     {"no-printing", no_argument, NULL, OPT_NO_PRINTING},
     {"verbose", no_argument, NULL, 'v'},
@@ -136,6 +144,10 @@ main(int argc, char **argv)
     struct qvd_config *cfg = NULL;
     int code = CLIENT_EXIT_USAGE, c;
 
+    /* nxproxy runs NX_SLAVE_CMD without arguments: the slave mode (slave.c) */
+    if (argc == 1 && getenv("QVD_CLIENT_SLAVE") != NULL)
+        return client_slave_main();
+
     while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
         const char *key = NULL;
         switch (c) {
@@ -163,6 +175,14 @@ main(int argc, char **argv)
         case OPT_FULL:
             set[nset].key = "client.fullscreen";
             set[nset++].value = "1";
+            break;
+        case OPT_TUNNEL:
+            if (client_slave_add_tunnel(&o, optarg) < 0)
+                return client_fail(CLIENT_EXIT_USAGE, "%s.", qvd_strerror());
+            break;
+        case OPT_VMFOLDER:
+            if (client_slave_add_folder(&o, optarg) < 0)
+                return client_fail(CLIENT_EXIT_USAGE, "%s.", qvd_strerror());
             break;
         case OPT_PRINTING:
         case OPT_NO_PRINTING:

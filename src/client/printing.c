@@ -23,12 +23,9 @@ client_printing_apply(struct qvd_config *cfg, struct client_opts *o)
 }
 
 void
-client_printing_nxproxy_args(const struct client_opts *o, char ***argv, size_t *argc)
+client_printing_nx_options(const struct client_opts *o, struct qvd_buf *b)
 {
     /* a server that has printing off hears nothing of it, and the user gets one sentence */
-    if (!client_feature_use(o, "printing", o->printing))
-        return;
-    *argv = qvd_xrealloc(*argv, (*argc + 2) * sizeof(**argv));
-    (*argv)[(*argc)++] = qvd_xasprintf("cups=%d", o->cups_port);
-    (*argv)[*argc] = NULL;
+    if (client_feature_use(o, "printing", o->printing))
+        qvd_buf_printf(b, " cups=%d", o->cups_port);
 }

@@ -126,10 +126,11 @@ spawn_nxproxy(const struct client_opts *o, const char *prog, int display)
     size_t argc = 0;
     client_split_args(o->nxproxy_command, &argv, &argc);
     client_split_args(o->nxproxy_extra_args, &argv, &argc);
-    /* -S, then the channels' words (cups=...), then the display */
-    client_split_args("-S", &argv, &argc);
-    client_printing_nxproxy_args(o, &argv, &argc);
-    char *disp = qvd_xasprintf("localhost:%d", display);
+    struct qvd_buf nxopts = QVD_BUF_INIT; /* " key=value" each */
+    client_slave_nx_options(o, &nxopts);
+    client_printing_nx_options(o, &nxopts);
+    char *disp = qvd_xasprintf("-S%s localhost:%d", qvd_buf_str(&nxopts), display);
+    qvd_buf_free(&nxopts);
     client_split_args(disp, &argv, &argc);
     free(disp);
     char *home = nx_home(o);
@@ -150,6 +151,7 @@ spawn_nxproxy(const struct client_opts *o, const char *prog, int display)
         /* when its link breaks nxproxy runs $NX_CLIENT (else nxdialog, nxclient) to show a
          * dialog, which would speak after our own sentence of why the session ended */
         setenv("NX_CLIENT", "/bin/true", 0);
+        client_slave_nx_env(o);
         execv(prog, argv);
         _exit(127);
     }

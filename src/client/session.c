@@ -415,6 +415,7 @@ one_session(struct conn *c, struct client_opts *o, const char *auth, int *code, 
     const struct qvd_http_msg *m = qvd_http_parser_msg(p);
     save_slave_key(o, qvd_http_msg_header(m, "X-QVD-Slave-Key"));
     o->server_features = client_features_parse(qvd_http_msg_header(m, "X-QVD-Features"));
+    client_slave_set_key(o, qvd_http_msg_header(m, "X-QVD-Slave-Key"));
     char *end_id = valid_id(qvd_http_msg_header(m, "X-QVD-Session-Id"))
                        ? qvd_xstrdup(qvd_http_msg_header(m, "X-QVD-Session-Id"))
                        : NULL;
@@ -428,7 +429,9 @@ one_session(struct conn *c, struct client_opts *o, const char *auth, int *code, 
     *code = client_proxy_start(o, &px);
     if (*code == 0) {
         res = RUN_ENDED;
+        pid_t keeper = client_slave_start(o);
         int rc = client_proxy_relay(o, &px, c->tls, &rest);
+        client_slave_stop(keeper);
         char broke[256] = "";
         if (rc < 0)
             snprintf(broke, sizeof(broke), "%s", qvd_strerror());

@@ -341,6 +341,8 @@ agent_options(struct qvd_buf *b, const struct qvd_http_param *params, size_t n)
         qvd_buf_printf(b, ",geometry=%s", geom);
     qvd_buf_printf(b, ",fullscreen=%s", full && strcmp(full, "1") == 0 ? "1" : "0");
     printing_agent_option(b);
+    if (slave_wanted(params, n))
+        qvd_buf_printf(b, ",slave=%d", slave_port());
     qvd_buf_printf(b, ",resize=1,clipboard=both,loopback=1:%d\n", vma.display);
 }
 
@@ -357,6 +359,8 @@ write_options(const struct qvd_http_param *params, size_t n)
     int rc = 0;
     if (qvd_mkdir_p(dir, 0755) < 0 || qvd_write_file(s.opts_path, b.data, b.len, 0644) < 0)
         rc = qvd_seterr("cannot write %s: %s", s.opts_path, strerror(errno));
+    else if (slave_prepare(params, n, &s.user) < 0) /* in the folder made above */
+        log_warn("no slave channel: %s", qvd_strerror());
     qvd_buf_free(&b);
     return rc;
 }
@@ -403,6 +407,7 @@ spawn_agent(void)
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
         child_become_user(NULL);
+        slave_agent_env(&s.user);
         execv(bin, argv);
         fprintf(stderr, "qvd-vma: exec %s: %s\n", bin, strerror(errno));
         _exit(127);

@@ -16,6 +16,7 @@
 #include "../../src/client/client.h"
 #include "err.h"
 #include "http.h"
+#include "slave.h"
 
 static char tmpdir[64];
 
@@ -462,21 +463,17 @@ printing_options_and_nxproxy_word(void **state)
     assert_true(o.printing);
     qvd_config_free(cfg);
 
-    char **argv = NULL;
-    size_t argc = 0;
+    struct qvd_buf w = QVD_BUF_INIT;
     o.server_features = client_features_parse("audio,printing");
-    client_printing_nxproxy_args(&o, &argv, &argc);
-    assert_int_equal(argc, 1);
-    assert_string_equal(argv[0], "cups=8631");
-    assert_null(argv[1]);
-    o.server_features = client_features_parse("audio"); /* off there: no word */
-    client_printing_nxproxy_args(&o, &argv, &argc);
+    client_printing_nx_options(&o, &w);
+    assert_string_equal(qvd_buf_str(&w), " cups=8631");
+    o.server_features = client_features_parse("audio"); /* off there: nothing */
+    client_printing_nx_options(&o, &w);
     o.printing = false;
     o.server_features = client_features_parse(NULL);
-    client_printing_nxproxy_args(&o, &argv, &argc); /* not asked: no word */
-    assert_int_equal(argc, 1);
-    free(argv[0]);
-    free(argv);
+    client_printing_nx_options(&o, &w); /* not asked: nothing */
+    assert_string_equal(qvd_buf_str(&w), " cups=8631");
+    qvd_buf_free(&w);
 }
 
 /* ---- the exchange over a socketpair: the other end is a canned server ---- */
@@ -660,6 +657,87 @@ feature_off_on_the_server_is_one_sentence_once(void **state)
     assert_null(strchr(text, '\n') == text + strlen(text) - 1 ? NULL : text);
 }
 
+/* The slave servers' key check (libqvd slave.c): X-QVD-Slave-Key or QVD's Basic forms. */
+static const struct qvd_http_msg *
+slave_request(struct qvd_http_parser *p, const char *headers)
+{
+    char req[1024];
+    size_t used = 0;
+
+    snprintf(req, sizeof(req), "GET /ping HTTP/1.1\r\n%s\r\n", headers);
+    assert_int_equal(qvd_http_parser_feed(p, req, strlen(req), &used), QVD_HTTP_COMPLETE);
+    return qvd_http_parser_msg(p);
+}
+
+static void
+slave_requests_need_the_key(void **state)
+{
+    const char *key = "k3yOFtheSLAVEchannel0123456789ab";
+    char h[512], *b64;
+    struct {
+        const char *headers;
+        bool ok;
+    } cases[] = {
+        {"", false},
+        {"X-QVD-Slave-Key: k3yOFtheSLAVEchannel0123456789ab\r\n", true},
+        {"x-qvd-slave-key: k3yOFtheSLAVEchannel0123456789ab\r\n", true},
+        {"X-QVD-Slave-Key: k3yOFtheSLAVEchannel0123456789aB\r\n", false},
+        {"X-QVD-Slave-Key: k3yOFtheSLAVEchannel0123456789a\r\n", false},
+        {"X-QVD-Slave-Key: k3yOFtheSLAVEchannel0123456789abc\r\n", false},
+        {"Authorization: Basic k3yOFtheSLAVEchannel0123456789ab\r\n", true},
+        {"Authorization: Bearer k3yOFtheSLAVEchannel0123456789ab\r\n", false},
+        {"Authorization: Basic \r\n", false},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_REQUEST);
+        bool ok = qvd_slave_authorized(slave_request(p, cases[i].headers), key);
+        if (ok != cases[i].ok)
+            fail_msg("case %zu (%s): %d", i, cases[i].headers, ok);
+        qvd_http_parser_free(p);
+    }
+    const char *basic[] = {"qvd:k3yOFtheSLAVEchannel0123456789ab",
+                           "k3yOFtheSLAVEchannel0123456789ab"};
+    for (size_t i = 0; i < 2; i++) {
+        struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_REQUEST);
+        b64 = client_base64(basic[i], strlen(basic[i]));
+        snprintf(h, sizeof(h), "Authorization: Basic %s\r\n", b64);
+        assert_true(qvd_slave_authorized(slave_request(p, h), key));
+        qvd_http_parser_free(p);
+        free(b64);
+    }
+    struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_REQUEST);
+    const struct qvd_http_msg *m = slave_request(p, "X-QVD-Slave-Key: short\r\n");
+    assert_false(qvd_slave_authorized(m, "short")); /* not a key at all */
+    assert_false(qvd_slave_authorized(m, NULL));    /* no key on this side */
+    qvd_http_parser_free(p);
+    assert_int_equal(qvd_slave_port("7302"), 7302);
+    assert_int_equal(qvd_slave_port("0"), -1);
+    assert_int_equal(qvd_slave_port("65536"), -1);
+    assert_int_equal(qvd_slave_port("80x"), -1);
+    assert_int_equal(qvd_slave_port(""), -1);
+}
+
+static void
+tunnel_and_folder_options_are_checked(void **state)
+{
+    struct client_opts o = {0};
+
+    assert_int_equal(client_slave_add_tunnel(&o, "7301:7302"), 0);
+    assert_int_equal(o.ntunnels, 1);
+    assert_int_equal(o.tunnels[0].vm_port, 7301);
+    assert_int_equal(o.tunnels[0].port, 7302);
+    assert_int_equal(client_slave_add_tunnel(&o, "80:7302"), -1); /* a system port in the VM */
+    assert_int_equal(client_slave_add_tunnel(&o, "7301"), -1);
+    assert_int_equal(client_slave_add_tunnel(&o, "7301:"), -1);
+    assert_int_equal(client_slave_add_tunnel(&o, "a:b"), -1);
+    assert_int_equal(client_slave_add_folder(&o, "/home/u:/tmp"), 0);
+    assert_int_equal(client_slave_add_folder(&o, "home/u:/tmp"), -1); /* not absolute */
+    assert_int_equal(client_slave_add_folder(&o, "/home/u:/nonexistent/x"), -1);
+    assert_int_equal(o.nfolders, 1);
+    client_slave_opts_free(&o);
+}
+
 int
 main(void)
 {
@@ -688,6 +766,8 @@ main(void)
         cmocka_unit_test(exchange_rejects_malformed_and_oversized_answers),
         cmocka_unit_test(features_header_parses_names_and_absent_means_all),
         cmocka_unit_test(feature_off_on_the_server_is_one_sentence_once),
+        cmocka_unit_test(slave_requests_need_the_key),
+        cmocka_unit_test(tunnel_and_folder_options_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
