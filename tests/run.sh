@@ -147,6 +147,39 @@ nxagent_ready() {
 # The integration tests that need a VM image with QVD's nxagent (its first build takes
 # about 20 minutes) run once it is there; the others run while it may still be building.
 needs_nxagent() { grep -qE 't_test_di|session_node_init|cluster_init|build-(test|debian)-di|nxagent' "$1"; }
+# The SQLite integration tests are one queue: the foreground lane takes them in order, and
+# each other lane, once its own runs are done, takes the ones nobody has taken yet. A test
+# is taken by making its claim folder (mkdir is atomic). The longest ones come first, so
+# that the lanes end together.
+SLOW_FIRST=(images resume pg_failover api firewall reconnect)
+sqlite_tests() {
+  local t b
+  for b in "${SLOW_FIRST[@]}"; do [ -f "tests/integration/$b.sh" ] && echo "tests/integration/$b.sh"; done
+  for t in tests/integration/*.sh; do
+    b=$(basename "$t" .sh)
+    [[ " ${SLOW_FIRST[*]} " == *" $b "* ]] || echo "$t"
+  done
+}
+# sqlite_queue no|yes [LIST]: the tests of the queue that need no VM image with QVD's
+# nxagent (no) or that do (yes), not yet taken; counted here, or for a background lane
+# left in its LIST.
+sqlite_queue() {
+  local t b name out rc
+  for t in $(sqlite_tests); do
+    b=$(basename "$t" .sh) name=integration/$(basename "$t" .sh)
+    [[ -n "$pattern" && "$name" != *$pattern* ]] && continue
+    pg_only "$b" && continue
+    if needs_nxagent "$t"; then [ "$1" = yes ] || continue; else [ "$1" = no ] || continue; fi
+    mkdir "$log_dir/claim-$b" 2>/dev/null || continue
+    out=$log_dir/$b.log
+    if [ -n "${2:-}" ]; then
+      lane_exec "$2" "$name" "$out" timeout 900 bash "$t"
+    else
+      timeout 900 bash "$t" >"$out" 2>&1; rc=$?
+      account "$name" "$out" "$rc"
+    fi
+  done
+}
 
 # --- lane 2: PostgreSQL (unit tests, then the integration tests with QVD_TEST_DB=pg) ---
 pg_lane_list=$log_dir/pg-lane.list
@@ -168,6 +201,8 @@ pg_lane() {
         timeout 900 bash "tests/integration/$t.sh"
     done
   done
+  sqlite_queue no "$pg_lane_list"
+  nxagent_ready && sqlite_queue yes "$pg_lane_list"
 }
 pg_lane_pid=
 if [ $pg_up = 1 ]; then
@@ -328,32 +363,21 @@ san_lane() {
         timeout 300 "$f" -max_total_time="${QVD_FUZZ_SECONDS:-15}" -timeout=10 -seed=1 "$corpus"
     done
   fi
+  sqlite_queue no "$san_lane_list"
+  nxagent_ready && sqlite_queue yes "$san_lane_list"
 }
 san_lane &
 san_lane_pid=$!
 
-# --- lane 1 (this shell): the integration tests on SQLite ---
-run_integration() { # run_integration yes|no: the tests that need nxagent, or the others
-  local t name out rc
-  for t in tests/integration/*.sh; do
-    [ -f "$t" ] || continue
-    name=integration/$(basename "$t" .sh)
-    [[ -n "$pattern" && "$name" != *$pattern* ]] && continue
-    pg_only "$(basename "$t" .sh)" && continue
-    if needs_nxagent "$t"; then [ "$1" = yes ] || continue; else [ "$1" = no ] || continue; fi
-    out=$log_dir/$(basename "$t" .sh).log
-    timeout 900 bash "$t" >"$out" 2>&1; rc=$?
-    account "$name" "$out" "$rc"
-  done
-}
-run_integration no
+# --- lane 1 (this shell): the integration tests on SQLite (the queue above) ---
+sqlite_queue no
 if ! nxagent_ready; then
   cat "$QVD_BUILD/nxagent-build.log"
   echo "not ok 1 - QVD's nxagent builds (images/build-nxagent.sh)" >"$log_dir/nxagent.log"
   account "images/nxagent-build" "$log_dir/nxagent.log" 1
 fi
 grep -h 'built in' "$QVD_BUILD/nxagent-build.log" 2>/dev/null || true
-run_integration yes
+sqlite_queue yes
 
 # The VMA's copying relay (vma.relay.splice = 0: what runs when splice cannot) once more.
 if [[ -z "$pattern" || "integration-copy/vma" == *$pattern* ]]; then

@@ -63,6 +63,10 @@ struct client_opts {
     char *token;    /* the Bearer value as sent on the wire (already base64) */
     long vm_id;     /* 0: none given */
     bool list_vms, json, restart;
+    /* application VMs (/qvd/list_of_applications): --list-apps, and --app NAME|ID, the one
+     * to connect to (its name, for the ending's sentence, once chosen) */
+    bool list_apps;
+    char *app;
     int verbose;
     char *link, *geometry, *keyboard;
     bool fullscreen;

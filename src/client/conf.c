@@ -385,6 +385,7 @@ client_opts_free(struct client_opts *o)
     free(o->nxproxy_command);
     free(o->nxproxy_extra_args);
     client_slave_opts_free(o);
+    free(o->app);
     memset(o, 0, sizeof(*o));
 }
 

@@ -25,6 +25,9 @@ usage(FILE *f)
           "  --raw-token T       log in with a raw token (sent base64-encoded)\n"
           "  --list-vms [--json] list your virtual machines and exit\n"
           "  --vm-id N           the virtual machine to connect to (needed if you have several)\n"
+          "  --list-apps [--json] list your applications (application VMs) and exit\n"
+          "  --app NAME|ID       open the application of this name or id; the session ends\n"
+          "                      when the application exits\n"
           "  --restart           stop the virtual machine first, then connect\n"
           "  --link L            modem, isdn, adsl, wan, lan or local (client.link)\n"
           "  --geometry WxH      session size (client.geometry)\n"
@@ -70,6 +73,8 @@ enum {
     OPT_VERSION,
     OPT_PRINTING,
     OPT_NO_PRINTING,
+    OPT_LIST_APPS,
+    OPT_APP,
 };
 
 static const struct option long_opts[] = {
@@ -99,6 +104,8 @@ static const struct option long_opts[] = {
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"list-apps", no_argument, NULL, OPT_LIST_APPS},
+    {"app", required_argument, NULL, OPT_APP},
     {NULL, 0, NULL, 0},
 };
 
@@ -207,6 +214,13 @@ main(int argc, char **argv)
         case OPT_VM:
             vm_id = optarg;
             break;
+        case OPT_LIST_APPS:
+            o.list_apps = true;
+            break;
+        case OPT_APP:
+            free(o.app);
+            o.app = qvd_xstrdup(optarg);
+            break;
         case OPT_RESTART:
             o.restart = true;
             break;
@@ -268,6 +282,11 @@ main(int argc, char **argv)
                     "The virtual machine id \"%s\" is not valid: give a "
                     "positive number (--vm-id).",
                     vm_id);
+        goto out;
+    }
+    if (o.app != NULL && (vm_id != NULL || o.list_vms || o.list_apps || !*o.app)) {
+        client_fail(CLIENT_EXIT_USAGE, "--app takes an application's name or id, and goes "
+                                       "without --vm-id, --list-vms and --list-apps.");
         goto out;
     }
     if (accept == NULL)

@@ -198,6 +198,8 @@ bool l7r_connect_param_allowed(const char *key);
  * login and id and the slave key; a new key, value, ..., NULL list of *n strings. */
 char **l7r_x_start_params(const struct qvd_http_msg *m, const char *login, int64_t user_id,
                           const char *slave_key, size_t *n);
+/* Appends key=value to the x_start parameters (p, *n strings, NULL-terminated). */
+void l7r_x_start_params_add(char ***p, size_t *n, const char *key, const char *value);
 
 /* session.c: connect_to_vm */
 void l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t vm_id);

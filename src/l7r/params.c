@@ -46,6 +46,15 @@ l7r_x_start_params(const struct qvd_http_msg *m, const char *login, int64_t user
     return p;
 }
 
+void
+l7r_x_start_params_add(char ***p, size_t *n, const char *key, const char *value)
+{
+    *p = qvd_xrealloc(*p, (*n + 3) * sizeof(**p));
+    (*p)[(*n)++] = qvd_xstrdup(key);
+    (*p)[(*n)++] = qvd_xstrdup(value);
+    (*p)[*n] = NULL;
+}
+
 /* The server switches of the desktop features, in X-QVD-Features' names. */
 static const struct {
     const char *name, *key;

@@ -75,6 +75,8 @@ struct step_job {
     bool begun;        /* connected: its session_ends row exists */
     char features[64]; /* take: l7r_features of the user's tenant */
     int64_t tenant_id;
+    int app;       /* start, when ready: 1 an application VM, 0 a desktop, -1 unknown */
+    char *app_cmd; /* its program (qvd.app.command), or NULL */
     char msg[256];
 };
 
@@ -87,6 +89,7 @@ step_job_free(struct l7r_job *job)
     if (sj->vm.vma_secret)
         qvd_wipe(sj->vm.vma_secret, strlen(sj->vm.vma_secret));
     free(sj->vm.vma_secret);
+    free(sj->app_cmd);
     free(sj);
 }
 
@@ -266,6 +269,12 @@ start_run(struct l7r_job *job, struct qvd_db *db)
     sj->rc = qvd_model_l7r_vm(db, job->host_id, job->pid, sj->vm_id, vm);
     if (sj->rc < 0)
         snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
+    /* an application VM runs its one program (docs/l7r.md): read when the session starts */
+    if (sj->rc == 1 && vm->ready &&
+        (sj->app = qvd_model_l7r_vm_app(db, sj->vm_id, &sj->app_cmd)) < 0) {
+        sj->rc = -1;
+        snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
+    }
     if (sj->rc != 1 || !vm->mine || vm->ready || strcmp(vm->state, "stopped") != 0 || vm->cmd ||
         sj->start_requested)
         return;
@@ -308,7 +317,18 @@ started(struct l7r_session *s, struct step_job *sj)
         l7r_conn_close(s->conn, "session aborted");
         return;
     }
+    if (vm->ready && sj->app == 1 && sj->app_cmd == NULL) {
+        log_err("VM %lld: an application VM without the property qvd.app.command",
+                (long long)s->vm_id);
+        /* final, as the VMA's refusals: waiting does not set it */
+        fail(s, 403,
+             "The virtual machine refused the session: the application has no program set "
+             "(its administrator must give its OSF or DI the property qvd.app.command)");
+        return;
+    }
     if (vm->ready) {
+        if (sj->app == 1) /* the VMA runs it instead of the desktop */
+            l7r_x_start_params_add(&s->params, &s->nparams, "qvd.app.command", sj->app_cmd);
         take_vma(s, vm);
         s->stage = ST_X_START;
         s->tries = 0;

@@ -46,6 +46,13 @@ int server_start(void);
  * reason: a request that no retry can mend. */
 int vma_check_params(const struct qvd_http_param *params, size_t n);
 
+/* app.c: application VMs (qvd.app.command). True when v is an absolute path and arguments
+ * separated by spaces, of safe characters (no shell runs it); argv of it, all new strings
+ * (app_argv_free; NULL is nothing). */
+bool app_command_ok(const char *v);
+char **app_argv(const char *cmd);
+void app_argv_free(char **argv);
+
 /* session.c: the nxagent + X session state machine. */
 enum vma_state session_state(void);
 const char *session_state_name(enum vma_state st);
