@@ -20,10 +20,12 @@
 # apt_source_entries and debian_mirror that way).
 
 # The desktop: nxagent and the X pieces it needs, IceWM, a terminal, and the tools the
-# VMA runs (useradd/groupadd from passwd, ps, ip).
+# VMA runs (useradd/groupadd from passwd, ps, ip); the VM's CUPS (printing: the VMA starts
+# cupsd and adds the client's printers to it).
 DEBIAN_DI_PACKAGES="passwd procps iproute2 nxagent x11-xkb-utils xkb-data xfonts-base
   fonts-dejavu-core x11-xserver-utils x11-common xterm icewm
-  openssh-sftp-server"
+  openssh-sftp-server
+  cups-daemon cups-client"
 # The shared libraries qvd-vma links against (check with: ldd build/src/vma/qvd-vma).
 VMA_LIB_PACKAGES="libc6 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
   libevent-openssl-2.1-7 libevent-pthreads-2.1-7 libjansson4 libssl3 libsqlite3-0

@@ -24,10 +24,13 @@ set -euo pipefail
 # What the container needs: nxagent and the X tools of the session, useradd/groupadd for
 # user provisioning, a shell and core tools for the VMA's hooks; x11-utils (xev, xdpyinfo)
 # and xclip let tests read what the session got (keys, screen size, clipboard).
+# cups-daemon and cups-client: the VM's CUPS, where the VMA adds the client's printers
+# (printing, tests/integration/printing.sh).
 TEST_DI_PACKAGES="base-files dash bash coreutils debianutils sed grep findutils util-linux
   libc-bin passwd login procps iproute2 x11-common nxagent x11-xserver-utils
   x11-xkb-utils xkb-data xfonts-base xterm x11-utils xclip
-  openssh-sftp-server"
+  openssh-sftp-server
+  cups-daemon cups-client"
 # The shared libraries qvd-vma links against (check with: ldd build/src/vma/qvd-vma).
 VMA_LIB_PACKAGES="libc6 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
   libevent-openssl-2.1-7 libevent-pthreads-2.1-7 libjansson4 libssl3 libsqlite3-0
@@ -217,6 +220,7 @@ root:x:0:0:root:/root:/bin/bash
 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
 bin:x:2:2:bin:/bin:/usr/sbin/nologin
 sys:x:3:3:sys:/dev:/usr/sbin/nologin
+lp:x:7:7:lp:/var/spool/lpd:/usr/sbin/nologin
 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
 EOF
   cat >"$root/etc/group" <<'EOF'
@@ -227,6 +231,7 @@ sys:x:3:
 adm:x:4:
 tty:x:5:
 disk:x:6:
+lp:x:7:
 mail:x:8:
 audio:x:29:
 video:x:44:
@@ -235,6 +240,7 @@ utmp:x:43:
 plugdev:x:46:
 staff:x:50:
 users:x:100:
+lpadmin:x:105:
 nogroup:x:65534:
 EOF
   awk -F: '{ print $1 ":*:19000:0:99999:7:::" }' "$root/etc/passwd" >"$root/etc/shadow"
@@ -281,6 +287,16 @@ EOF
   mkdir -p "$root/etc/alternatives" "$root/usr/bin"
   ln -sfn "$s" "$root/etc/alternatives/x-session-manager"
   ln -sfn /etc/alternatives/x-session-manager "$root/usr/bin/x-session-manager"
+}
+
+# write_cups_conf ROOT: cups-daemon's postinst makes /etc/cups/cupsd.conf from its
+# default (no maintainer script runs here); the VMA starts cupsd with it.
+write_cups_conf() {
+  local root=$1
+  if [ -f "$root/usr/share/cups/cupsd.conf.default" ] && [ ! -e "$root/etc/cups/cupsd.conf" ]; then
+    install -m 0644 "$root/usr/share/cups/cupsd.conf.default" "$root/etc/cups/cupsd.conf"
+  fi
+  return 0
 }
 
 # make_dirs ROOT: mount points and scratch folders that no package ships.
@@ -361,6 +377,7 @@ main() {
   write_etc "$root"
   write_session "$root"
   rm -f "$root/etc/X11/Xresources/x11-common"
+  write_cups_conf "$root"
   chroot "$root" /sbin/ldconfig
   # "name<TAB>version" lines, as dpkg-query -W prints them
   {

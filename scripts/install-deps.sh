@@ -19,6 +19,9 @@ PKGS=(
   # integration tests (python3-yaml: tests/integration/openapi.sh); clang for the sanitizer
   # build and the libFuzzer targets
   busybox-static procps psmisc curl socat python3-yaml clang libclang-rt-14-dev clang-format
+  # printing: the VM's CUPS (test DI) and the client's private CUPS of
+  # tests/integration/printing.sh (cups-core-drivers: gziptoany, its file printer's filter)
+  cups-daemon cups-client cups-core-drivers
   # the slave channel: sshfs mounts a VM's folder (--vm-folder); sftp-server for the test DI
   sshfs openssh-sftp-server
   # benchmarks: a one-pixel X probe compiled at run time, an HTTP load generator

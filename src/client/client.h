@@ -75,6 +75,8 @@ struct client_opts {
     char *qvd_dir;     /* ~/.qvd */
     char *nxproxy_command, *nxproxy_extra_args;
     int connect_timeout_s, idle_timeout_s, wait_timeout_s, nxproxy_timeout_s;
+    bool printing; /* client.printing.enable: the VM gets this computer's printers */
+    int cups_port; /* client.printing.cups.port: this computer's CUPS on 127.0.0.1 */
     /* CLIENT_FEATURE_* the server has on (features.c), set from each 101 */
     unsigned server_features;
     /* the slave channel (slave.c): --tunnel, --vm-folder, the 101's key (wiped on free) */
@@ -108,6 +110,14 @@ bool client_server_has(const struct client_opts *o, const char *name);
  * and off, prints its one sentence on stderr (once per run), e.g. "qvd-client: Sound is
  * turned off on this server (vma.audio.enable); the session goes on without it." */
 bool client_feature_use(const struct client_opts *o, const char *name, bool asked);
+
+/* ---- printing.c ---- */
+/* Reads client.printing.enable and client.printing.cups.port into o. 0, or -1 with a
+ * sentence. */
+int client_printing_apply(struct qvd_config *cfg, struct client_opts *o);
+/* nxproxy's -S options: " cups=<port>" when printing is on here and on the server (else,
+ * if asked, the server's sentence is printed). */
+void client_printing_nx_options(const struct client_opts *o, struct qvd_buf *b);
 
 /* ---- slave.c ---- */
 /* --tunnel VMPORT:PORT and --vm-folder DIR:MOUNT. 0, or -1 with a sentence set. */

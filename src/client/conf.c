@@ -303,7 +303,8 @@ client_conf_apply(struct qvd_config *cfg, struct client_opts *o)
     if (seconds(cfg, "client.timeout.connect", &o->connect_timeout_s) < 0 ||
         seconds(cfg, "client.timeout.idle", &o->idle_timeout_s) < 0 ||
         seconds(cfg, "client.timeout.wait", &o->wait_timeout_s) < 0 ||
-        seconds(cfg, "client.timeout.nxproxy", &o->nxproxy_timeout_s) < 0)
+        seconds(cfg, "client.timeout.nxproxy", &o->nxproxy_timeout_s) < 0 ||
+        client_printing_apply(cfg, o) < 0)
         return -1;
     return 0;
 }

@@ -38,6 +38,8 @@ usage(FILE *f)
           "                      reach 127.0.0.1:PORT here (repeatable)\n"
           "  --vm-folder DIR:MOUNT  the virtual machine's folder DIR at MOUNT here (sshfs;\n"
           "                      repeatable)\n"
+          "  --printing, --no-printing   give the VM this computer's printers, or not\n"
+          "                      (client.printing.enable)\n"
           "  --accept-cert once|always   use a certificate that is not trusted\n"
           "  --fingerprint HEX   use the certificate with this SHA-256 fingerprint\n"
           "  --config FILE       extra configuration file (over ~/.qvd/client.conf)\n"
@@ -69,6 +71,8 @@ enum {
     OPT_TUNNEL,
     OPT_VMFOLDER,
     OPT_VERSION,
+    OPT_PRINTING,
+    OPT_NO_PRINTING,
     OPT_LIST_APPS,
     OPT_APP,
 };
@@ -95,6 +99,8 @@ static const struct option long_opts[] = {
     {"reconnect-tries", required_argument, NULL, OPT_TRIES},
     {"tunnel", required_argument, NULL, OPT_TUNNEL},
     {"vm-folder", required_argument, NULL, OPT_VMFOLDER},
+    {"printing", no_argument, NULL, OPT_PRINTING},
+    {"no-printing", no_argument, NULL, OPT_NO_PRINTING},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -184,6 +190,11 @@ main(int argc, char **argv)
         case OPT_VMFOLDER:
             if (client_slave_add_folder(&o, optarg) < 0)
                 return client_fail(CLIENT_EXIT_USAGE, "%s.", qvd_strerror());
+            break;
+        case OPT_PRINTING:
+        case OPT_NO_PRINTING:
+            set[nset].key = "client.printing.enable";
+            set[nset++].value = c == OPT_PRINTING ? "1" : "0";
             break;
         case OPT_PWFILE:
             pwfile = optarg;

@@ -77,6 +77,8 @@ client_connect_target(const struct client_opts *o, long vm_id)
         o->keyboard,
         "qvd.client.fullscreen",
         o->fullscreen ? "1" : "0",
+        "qvd.client.printing.enabled", /* QVD's name and values */
+        o->printing ? "1" : "0",
         NULL,
     };
     struct qvd_buf b = QVD_BUF_INIT;

@@ -128,6 +128,7 @@ spawn_nxproxy(const struct client_opts *o, const char *prog, int display)
     client_split_args(o->nxproxy_extra_args, &argv, &argc);
     struct qvd_buf nxopts = QVD_BUF_INIT; /* " key=value" each */
     client_slave_nx_options(o, &nxopts);
+    client_printing_nx_options(o, &nxopts);
     char *disp = qvd_xasprintf("-S%s localhost:%d", qvd_buf_str(&nxopts), display);
     qvd_buf_free(&nxopts);
     client_split_args(disp, &argv, &argc);

@@ -31,6 +31,12 @@ qvd_log_init(const char *prog, enum qvd_log_level level, const char *path)
     return 0;
 }
 
+int
+qvd_log_fd(void)
+{
+    return log_file ? fileno(log_file) : 2;
+}
+
 enum qvd_log_level
 qvd_log_level_parse(const char *name)
 {

@@ -95,8 +95,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     if (sig == SIGCHLD) {
         int status;
         pid_t pid;
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             session_child_exited(pid, status);
+            printing_child_exited(pid, status);
+        }
         return;
     }
     log_info("signal %d", (int)sig);

@@ -168,6 +168,10 @@ set_state(enum vma_state st)
     log_info("session state %s -> %s", state_names[s.state], state_names[st]);
     s.state = st;
     arm_timer();
+    if (st == VMA_CONNECTED)
+        printing_session_connected();
+    else if (st == VMA_SUSPENDED || st == VMA_STOPPING || st == VMA_STOPPED)
+        printing_session_ended();
 }
 
 /* In a forked child: becomes the user in its home with a clean environment. */
@@ -256,6 +260,12 @@ agent_line(const char *line)
         log_info("nxagent: %s", line);
     else
         log_debug("nxagent: %s", line);
+    /* At each resume nxagent lists its keystrokes ("  name : keys" lines) and ends the list
+     * without a newline, so "Session: Session resumed at" follows on the same line: without
+     * this the resumed session stayed "connecting" and was cut off at vma.timeout.listening.
+     * Only such a keystroke line (two blanks first) is looked into. */
+    if (line[0] == ' ' && line[1] == ' ' && strstr(line, "Session: ") != NULL)
+        line = strstr(line, "Session: ");
     if (strncmp(line, "Session: Resuming session at", 28) == 0)
         s.resume_pending = false;
     for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++) {
@@ -338,6 +348,7 @@ agent_options(struct qvd_buf *b, const struct qvd_http_param *params, size_t n)
     if (geom)
         qvd_buf_printf(b, ",geometry=%s", geom);
     qvd_buf_printf(b, ",fullscreen=%s", full && strcmp(full, "1") == 0 ? "1" : "0");
+    printing_agent_option(b);
     if (slave_wanted(params, n))
         qvd_buf_printf(b, ",slave=%d", slave_port());
     qvd_buf_printf(b, ",resize=1,clipboard=both,loopback=1:%d\n", vma.display);
@@ -347,6 +358,7 @@ static int
 write_options(const struct qvd_http_param *params, size_t n)
 {
     struct qvd_buf b = QVD_BUF_INIT;
+    printing_configure(params, n);
     agent_options(&b, params, n);
     log_debug("nxagent options: %.*s", (int)b.len - 1, b.data);
     const char *dir = qvd_config_get(vma.cfg, "vma.run.path");

@@ -114,6 +114,23 @@ int vma_run(char *const argv[]);
  * first failure stops and fails. */
 int hooks_run(const char *dir, const struct qvd_http_param *params, size_t n);
 
+/* printing.c: the client's printers in the VM's CUPS, through nxagent's cups channel. */
+/* The VM's port of that channel (2000 + display). */
+int printing_port(void);
+/* Whether this connection prints (vma.printing.enable and qvd.client.printing.enabled=1);
+ * called with each x_start's parameters. */
+void printing_configure(const struct qvd_http_param *params, size_t n);
+/* Appends ",cups=<port>" to nxagent's options when this connection prints. */
+struct qvd_buf;
+void printing_agent_option(struct qvd_buf *b);
+/* The session is connected: starts the VM's cupsd if needed and adds the client's printers
+ * as QVD-<name> (in a child). */
+void printing_session_connected(void);
+/* The session was suspended or ended: removes the QVD-* printers (in a child). */
+void printing_session_ended(void);
+/* Called for every reaped child. */
+void printing_child_exited(pid_t pid, int status);
+
 /* relay.c: copies bytes both ways between two connected bufferevents until either side
  * closes; takes ownership of both. */
 void relay_start(struct bufferevent *a, struct bufferevent *b);

@@ -436,8 +436,44 @@ connect_target_has_qvd_parameters(void **state)
     char *t = client_connect_target(&o, 12);
     assert_string_equal(t, "/qvd/connect_to_vm?id=12&qvd.client.os=linux&qvd.client.geometry="
                            "800x600&qvd.client.link=lan&qvd.client.keyboard=pc105%2Fus&"
-                           "qvd.client.fullscreen=1");
+                           "qvd.client.fullscreen=1&qvd.client.printing.enabled=0");
     free(t);
+    o.printing = true; /* QVD's parameter and value for a client that prints */
+    t = client_connect_target(&o, 12);
+    assert_non_null(strstr(t, "&qvd.client.printing.enabled=1"));
+    free(t);
+}
+
+/* printing: the CUPS port is checked; nxproxy gets cups=<port> only when the user asked and
+ * the server has printing on */
+static void
+printing_options_and_nxproxy_word(void **state)
+{
+    struct client_opts o = {0};
+    struct qvd_config *cfg = qvd_config_new();
+    assert_int_equal(client_printing_apply(cfg, &o), 0);
+    assert_false(o.printing);
+    assert_int_equal(o.cups_port, 631);
+    assert_int_equal(qvd_config_set(cfg, "client.printing.cups.port", "0"), 0);
+    assert_int_equal(client_printing_apply(cfg, &o), -1);
+    assert_non_null(strstr(qvd_strerror(), "client.printing.cups.port"));
+    assert_int_equal(qvd_config_set(cfg, "client.printing.cups.port", "8631"), 0);
+    assert_int_equal(qvd_config_set(cfg, "client.printing.enable", "1"), 0);
+    assert_int_equal(client_printing_apply(cfg, &o), 0);
+    assert_true(o.printing);
+    qvd_config_free(cfg);
+
+    struct qvd_buf w = QVD_BUF_INIT;
+    o.server_features = client_features_parse("audio,printing");
+    client_printing_nx_options(&o, &w);
+    assert_string_equal(qvd_buf_str(&w), " cups=8631");
+    o.server_features = client_features_parse("audio"); /* off there: nothing */
+    client_printing_nx_options(&o, &w);
+    o.printing = false;
+    o.server_features = client_features_parse(NULL);
+    client_printing_nx_options(&o, &w); /* not asked: nothing */
+    assert_string_equal(qvd_buf_str(&w), " cups=8631");
+    qvd_buf_free(&w);
 }
 
 /* ---- the exchange over a socketpair: the other end is a canned server ---- */
@@ -723,6 +759,7 @@ main(void)
         cmocka_unit_test_setup_teardown(password_file_first_line, setup_dir, teardown_dir),
         cmocka_unit_test(vm_list_parses_qvd_json),
         cmocka_unit_test(connect_target_has_qvd_parameters),
+        cmocka_unit_test(printing_options_and_nxproxy_word),
         cmocka_unit_test(exchange_shows_progress_and_keeps_bytes_after_101),
         cmocka_unit_test(exchange_reads_error_answers_and_plain_requests),
         cmocka_unit_test(exchange_gives_up_when_the_server_is_silent),
