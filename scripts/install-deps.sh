@@ -21,6 +21,9 @@ PKGS=(
   busybox-static procps psmisc curl socat python3-yaml clang libclang-rt-14-dev clang-format
   # benchmarks: a one-pixel X probe compiled at run time, an HTTP load generator
   libx11-dev wrk
+  # sound (tests/integration/audio.sh, bench/audio.sh): PulseAudio for the client side and
+  # the test DI, sox to make and measure tones
+  pulseaudio pulseaudio-utils sox
 )
 # QVD's nxagent (images/build-nxagent.sh), built only when there are nx-libs patches:
 # dpkg-dev and the Build-Depends of Debian's nx-libs source package.

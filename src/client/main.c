@@ -31,6 +31,9 @@ usage(FILE *f)
           "  --fullscreen        full screen session (client.fullscreen)\n"
           "  --keyboard M/L      keyboard model/layout, like pc105/es; default: this X server's\n"
           "                      (client.keyboard)\n"
+          "  --audio, --no-audio the session's sound plays here, or not (client.audio.enable)\n"
+          "  --microphone        with sound, this computer's default source is the session's\n"
+          "                      microphone (client.audio.microphone.enable)\n"
           "  --accept-cert once|always   use a certificate that is not trusted\n"
           "  --fingerprint HEX   use the certificate with this SHA-256 fingerprint\n"
           "  --config FILE       extra configuration file (over ~/.qvd/client.conf)\n"
@@ -59,6 +62,9 @@ enum {
     OPT_FP,
     OPT_CONFIG,
     OPT_TRIES,
+    OPT_AUDIO,
+    OPT_NO_AUDIO,
+    OPT_MIC,
     OPT_VERSION
 };
 
@@ -82,6 +88,9 @@ static const struct option long_opts[] = {
     {"fingerprint", required_argument, NULL, OPT_FP},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"reconnect-tries", required_argument, NULL, OPT_TRIES},
+    {"audio", no_argument, NULL, OPT_AUDIO},
+    {"no-audio", no_argument, NULL, OPT_NO_AUDIO},
+    {"microphone", no_argument, NULL, OPT_MIC},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -156,6 +165,17 @@ main(int argc, char **argv)
             break;
         case OPT_FULL:
             set[nset].key = "client.fullscreen";
+            set[nset++].value = "1";
+            break;
+        case OPT_AUDIO:
+        case OPT_NO_AUDIO:
+            set[nset].key = "client.audio.enable";
+            set[nset++].value = c == OPT_AUDIO ? "1" : "0";
+            break;
+        case OPT_MIC: /* the microphone comes with the sound */
+            set[nset].key = "client.audio.enable";
+            set[nset++].value = "1";
+            set[nset].key = "client.audio.microphone.enable";
             set[nset++].value = "1";
             break;
         case OPT_PWFILE:

@@ -120,13 +120,13 @@ nx_home(const struct client_opts *o)
 }
 
 static pid_t
-spawn_nxproxy(const struct client_opts *o, const char *prog, int display)
+spawn_nxproxy(const struct client_opts *o, struct client_proxy *px, const char *prog, int display)
 {
     char **argv = NULL;
     size_t argc = 0;
     client_split_args(o->nxproxy_command, &argv, &argc);
     client_split_args(o->nxproxy_extra_args, &argv, &argc);
-    char *disp = qvd_xasprintf("-S localhost:%d", display);
+    char *disp = qvd_xasprintf("-S%s localhost:%d", qvd_buf_str(&px->channels), display);
     client_split_args(disp, &argv, &argc);
     free(disp);
     char *home = nx_home(o);
@@ -307,7 +307,7 @@ client_proxy_start(const struct client_opts *o, struct client_proxy *px)
         goto out;
     }
     log_debug("listening on 127.0.0.1:%d for nxproxy", port);
-    px->pid = spawn_nxproxy(o, prog, port - NX_PORT_BASE);
+    px->pid = spawn_nxproxy(o, px, prog, port - NX_PORT_BASE);
     if (px->pid < 0) {
         code = client_fail(CLIENT_EXIT_NXPROXY, "Cannot start nxproxy: %s.", qvd_strerror());
         goto out;

@@ -160,6 +160,11 @@ const struct qvd_config_default qvd_config_defaults[] = {
      "1: the NX relay moves bytes with splice(2), never through the VMA's memory; 0: copies them "
      "(bufferevents)"},
     {"vma.run.path", QVD_CONFIG_TEXT, "/var/run/qvd", "VMA run-time files (nxagent options file)"},
+    {"vma.audio.enable", QVD_CONFIG_BOOL, "1",
+     "sound both ways: nxagent gets media=1 and the user's PulseAudio tunnels to the client's "
+     "(unless the client sends qvd.client.audio.enable=0)"},
+    {"vma.audio.pulseaudio", QVD_CONFIG_TEXT, "/usr/bin/pulseaudio",
+     "the PulseAudio server the VMA starts as the session user"},
 
     {"l7r.port", QVD_CONFIG_INT, "8443", "TLS port of the L7R"},
     {"l7r.address", QVD_CONFIG_TEXT, "*", "address the L7R listens on"},
@@ -268,6 +273,17 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"client.nxproxy.command", QVD_CONFIG_TEXT, "nxproxy", "qvd-client: the nxproxy program"},
     {"client.nxproxy.extra_args", QVD_CONFIG_TEXT, "",
      "qvd-client: extra nxproxy arguments (blank separated)"},
+    {"client.audio.enable", QVD_CONFIG_BOOL, "0",
+     "qvd-client: the session's sound plays here, through this computer's PulseAudio "
+     "(--audio, --no-audio)"},
+    {"client.audio.microphone.enable", QVD_CONFIG_BOOL, "0",
+     "qvd-client: with sound, this computer's default PulseAudio source is the session's "
+     "microphone (--microphone)"},
+    {"client.audio.compression.enable", QVD_CONFIG_BOOL, "1",
+     "qvd-client: with sound, asks for Opus between the VM and this computer (a VM "
+     "PulseAudio without Opus sends it uncompressed)"},
+    {"client.audio.pulseaudio", QVD_CONFIG_TEXT, "pulseaudio",
+     "qvd-client: the PulseAudio server started for the session when none runs"},
     {"client.reconnect.tries", QVD_CONFIG_INT, "5",
      "qvd-client: how many times a broken session (stream cut, node lost, L7R gone) is "
      "reconnected before giving up; 0 never (--reconnect-tries)"},

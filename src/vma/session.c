@@ -170,8 +170,8 @@ set_state(enum vma_state st)
 }
 
 /* In a forked child: becomes the user in its home with a clean environment. */
-static void
-child_become_user(const char *display)
+void
+session_become_user(const char *display)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -211,7 +211,8 @@ start_xsession(void)
         return;
     }
     if (pid == 0) {
-        child_become_user(display);
+        session_become_user(display);
+        audio_session_env(&s.user);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -248,6 +249,7 @@ agent_line(const char *line)
         log_info("nxagent: %s", line);
     else
         log_debug("nxagent: %s", line);
+    audio_agent_line(line, &s.user);
     if (strncmp(line, "Session: Resuming session at", 28) == 0)
         s.resume_pending = false;
     for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++) {
@@ -259,8 +261,10 @@ agent_line(const char *line)
         set_state(map[i].state);
         if (map[i].state == VMA_CONNECTED && s.resuming)
             s.resumed_at = time(NULL);
-        if (map[i].state == VMA_SUSPENDED)
+        if (map[i].state == VMA_SUSPENDED) {
             s.resuming = false;
+            audio_suspended(&s.user);
+        }
         if (map[i].state == VMA_CONNECTED)
             ending_agent_connected();
         /* nxagent takes X clients once the first proxy connection is up */
@@ -330,6 +334,8 @@ agent_options(struct qvd_buf *b, const struct qvd_http_param *params, size_t n)
     if (geom)
         qvd_buf_printf(b, ",geometry=%s", geom);
     qvd_buf_printf(b, ",fullscreen=%s", full && strcmp(full, "1") == 0 ? "1" : "0");
+    if (audio_wanted()) /* nxagent listens for the user's PulseAudio (audio.c) */
+        qvd_buf_adds(b, ",media=1");
     qvd_buf_printf(b, ",resize=1,clipboard=both,loopback=1:%d\n", vma.display);
 }
 
@@ -337,6 +343,9 @@ static int
 write_options(const struct qvd_http_param *params, size_t n)
 {
     struct qvd_buf b = QVD_BUF_INIT;
+    audio_configure(param(params, n, "qvd.client.audio.enable"),
+                    param(params, n, "qvd.client.audio.compression.enable"),
+                    param(params, n, "qvd.client.microphone.enable"));
     agent_options(&b, params, n);
     log_debug("nxagent options: %.*s", (int)b.len - 1, b.data);
     const char *dir = qvd_config_get(vma.cfg, "vma.run.path");
@@ -373,6 +382,7 @@ spawn_agent(void)
     if (pipe2(fds, O_CLOEXEC) < 0)
         return qvd_seterr("pipe: %s", strerror(errno));
     clear_display_leftovers();
+    audio_prepare(&s.user);
     char *dispopt = qvd_xasprintf("nx/nx,options=%s:%d", s.opts_path, vma.display);
     char *dispname = qvd_xasprintf(":%d", vma.display);
     const char *bin = qvd_config_get(vma.cfg, "vma.nxagent");
@@ -390,7 +400,7 @@ spawn_agent(void)
         dup2(fds[1], 2);
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
-        child_become_user(NULL);
+        session_become_user(NULL);
         execv(bin, argv);
         fprintf(stderr, "qvd-vma: exec %s: %s\n", bin, strerror(errno));
         _exit(127);
@@ -506,6 +516,8 @@ session_running(void)
 void
 session_child_exited(pid_t pid, int status)
 {
+    if (audio_child_exited(pid, status))
+        return;
     if (pid == s.agent) {
         log_info("nxagent (pid %d) exited with status %d", (int)pid, status);
         bool resuming =
@@ -513,6 +525,7 @@ session_child_exited(pid_t pid, int status)
         ending_agent_exited(status, resuming ? "resuming" : state_names[s.state]);
         s.agent = 0;
         s.resuming = false;
+        audio_stop(); /* the user's PulseAudio goes with its nxagent */
         if (s.xsession > 0)
             kill(-s.xsession, SIGTERM);
     } else if (pid == s.xsession) {

@@ -435,7 +435,13 @@ connect_target_has_qvd_parameters(void **state)
     char *t = client_connect_target(&o, 12);
     assert_string_equal(t, "/qvd/connect_to_vm?id=12&qvd.client.os=linux&qvd.client.geometry="
                            "800x600&qvd.client.link=lan&qvd.client.keyboard=pc105%2Fus&"
-                           "qvd.client.fullscreen=1");
+                           "qvd.client.fullscreen=1&qvd.client.audio.enable=0&"
+                           "qvd.client.audio.compression.enable=0&qvd.client.microphone.enable=0");
+    free(t);
+    o.audio = o.microphone = o.audio_compression = true;
+    t = client_connect_target(&o, 12);
+    assert_non_null(strstr(t, "&qvd.client.audio.enable=1&qvd.client.audio.compression.enable=1&"
+                              "qvd.client.microphone.enable=1"));
     free(t);
 }
 
