@@ -57,6 +57,7 @@ run(char *const argv[], char *out, size_t outlen)
     }
     close(fds[1]);
     size_t len = 0;
+    bool timed_out = true;
     int64_t deadline = qvd_mono_ms() + PACTL_TIMEOUT_MS;
     for (;;) {
         struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
@@ -65,8 +66,10 @@ run(char *const argv[], char *out, size_t outlen)
             break;
         char buf[256];
         ssize_t n = read(fds[0], buf, sizeof(buf));
-        if (n <= 0)
+        if (n <= 0) {
+            timed_out = n < 0;
             break;
+        }
         if (out != NULL && len + 1 < outlen) {
             size_t k = (size_t)n < outlen - 1 - len ? (size_t)n : outlen - 1 - len;
             memcpy(out + len, buf, k);
@@ -78,12 +81,14 @@ run(char *const argv[], char *out, size_t outlen)
         out[len] = '\0';
     if (pid < 0)
         return -1;
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == 0) {
+    if (timed_out) /* it hangs (a PulseAudio that does not answer): no longer waited for */
         kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (timed_out)
         return -1;
-    }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

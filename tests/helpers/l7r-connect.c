@@ -51,11 +51,15 @@ int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"l7r", required_argument, NULL, 'l'},      {"user", required_argument, NULL, 'u'},
-        {"password", required_argument, NULL, 'p'}, {"vm", required_argument, NULL, 'v'},
-        {"listen", required_argument, NULL, 'L'},   {NULL, 0, NULL, 0},
+        {"l7r", required_argument, NULL, 'l'},
+        {"user", required_argument, NULL, 'u'},
+        {"password", required_argument, NULL, 'p'},
+        {"vm", required_argument, NULL, 'v'},
+        {"listen", required_argument, NULL, 'L'},
+        {"query", required_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
     };
-    const char *l7r = NULL, *user = NULL, *pass = NULL, *vm = NULL;
+    const char *l7r = NULL, *user = NULL, *pass = NULL, *vm = NULL, *query = NULL;
     int lport = 0, ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -73,6 +77,9 @@ main(int argc, char **argv)
             break;
         case 'L':
             lport = atoi(optarg);
+            break;
+        case 'q':
+            query = optarg;
             break;
         default:
             goto usage;
@@ -98,13 +105,20 @@ main(int argc, char **argv)
     char *cred = qvd_xasprintf("%s:%s", user, pass);
     unsigned char b64[512];
     EVP_EncodeBlock(b64, (unsigned char *)cred, (int)strlen(cred));
+    /* --query: the parameters as another client sends them (QVD's Perl client: its
+     * User-Agent too), the VM's id first */
     char *req =
-        qvd_xasprintf("GET /qvd/connect_to_vm?id=%s&qvd.client.os=linux"
-                      "&qvd.client.geometry=800x600&qvd.client.link=lan"
-                      "&qvd.client.keyboard=pc105%%2Fen&qvd.client.fullscreen=0 HTTP/1.1\r\n"
-                      "Authorization: Basic %s\r\nConnection: Upgrade\r\n"
-                      "Upgrade: QVD/1.0\r\n\r\n",
-                      vm, b64);
+        query
+            ? qvd_xasprintf("GET /qvd/connect_to_vm?id=%s&%s HTTP/1.1\r\n"
+                            "Authorization: Basic %s\r\nConnection: Upgrade\r\n"
+                            "Upgrade: QVD/1.0\r\nUser-Agent: QVD::HTTPC/0.01 (linux)\r\n\r\n",
+                            vm, query, b64)
+            : qvd_xasprintf("GET /qvd/connect_to_vm?id=%s&qvd.client.os=linux"
+                            "&qvd.client.geometry=800x600&qvd.client.link=lan"
+                            "&qvd.client.keyboard=pc105%%2Fen&qvd.client.fullscreen=0 HTTP/1.1\r\n"
+                            "Authorization: Basic %s\r\nConnection: Upgrade\r\n"
+                            "Upgrade: QVD/1.0\r\n\r\n",
+                            vm, b64);
     SSL_write(ssl, req, (int)strlen(req));
 
     struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_RESPONSE);
@@ -182,6 +196,6 @@ main(int argc, char **argv)
     return 0;
 usage:
     fprintf(stderr, "usage: l7r-connect --l7r HOST:PORT --user U --password P --vm ID"
-                    " --listen PORT\n");
+                    " --listen PORT [--query K=V&K=V...]\n");
     return 2;
 }
