@@ -274,6 +274,26 @@ agent_line(const char *line)
     }
 }
 
+/* nxagent ends its list of keystrokes (printed at every start and resume) without a
+ * newline: the line after it comes glued to the list's last, indented entry, as in
+ * "  dump_clipboard : Ctrl+Shift+Alt+cSession: Session resumed at ...". The glued line, or
+ * NULL. */
+static const char *
+glued_line(const char *line)
+{
+    static const char *const heads[] = {"Session: ", "Info: ", "Warning: ", "Error: "};
+    const char *first = NULL;
+
+    if (line[0] != ' ')
+        return NULL;
+    for (size_t i = 0; i < QVD_ARRAY_LEN(heads); i++) {
+        const char *p = strstr(line, heads[i]);
+        if (p != NULL && (first == NULL || p < first))
+            first = p;
+    }
+    return first;
+}
+
 static void
 log_read(struct bufferevent *bev, void *arg)
 {
@@ -281,7 +301,10 @@ log_read(struct bufferevent *bev, void *arg)
     char *line;
     size_t len;
     while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF))) {
-        agent_line(line);
+        const char *glued = glued_line(line);
+        if (glued != NULL)
+            log_debug("nxagent: %.*s", (int)(glued - line), line);
+        agent_line(glued != NULL ? glued : line);
         free(line);
     }
     if (evbuffer_get_length(in) > 65536) /* a line without end: drop it */

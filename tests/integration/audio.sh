@@ -109,6 +109,8 @@ t_wait 20 slot_free 1
 PA_VM=$(in_vm 1 pgrep -u alice -x pulseaudio)
 connect
 t_check "the session resumes" desktop_shown 90
+# nxagent's "Session resumed" comes glued to its list of keystrokes (no newline between)
+t_check "the VMA sees the resumed session connected" t_wait 30 is_x connected
 t_check "after the resume the tunnels are back" \
   t_wait 60 eval 'vm_has sinks QVD_Audio && vm_has sources QVD_Microphone'
 t_check "the same PulseAudio of the user runs in the VM" \
