@@ -59,12 +59,16 @@ static const char tunnels_sh[] =
     "pactl load-module module-tunnel-source-new source_name=QVD_Microphone $t >/dev/null &&\n"
     "  pactl set-default-source QVD_Microphone && echo \"QVD_Microphone to port $2\"\n";
 
-/* PulseAudio's own start-up script (-n -F): its socket for the user's programs, and a sink
- * that is always there, so that a program playing while the tunnels are away (suspended)
- * does not fail. */
+/* PulseAudio's own start-up script (-n -F): its socket for the user's programs, a sink that
+ * is always there, so that a program playing while the tunnels are away (suspended) does
+ * not fail, and the suspension of idle sinks and sources: an idle tunnel would otherwise
+ * stream silence both ways without end (48 kbit/s of the NX link for the sink alone,
+ * bench/audio.sh); after 5 s without a stream (PulseAudio's default), so that sounds
+ * close together do not wake the tunnel each time (it costs about 25 ms). */
 static const char pulse_pa[] = ".fail\n"
                                "load-module module-native-protocol-unix\n"
-                               "load-module module-always-sink\n";
+                               "load-module module-always-sink\n"
+                               "load-module module-suspend-on-idle\n";
 
 void
 audio_configure(const char *enable, const char *compression, const char *microphone)
