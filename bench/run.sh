@@ -8,7 +8,7 @@
 cd "$(dirname "$0")/.." || exit 1
 rc=0
 for b in vm_start vm_density session audio refusal l7r_conns l7r_stall login_timing cluster_scale \
-  cluster_failover fuzz; do
+  cluster_failover share fuzz; do
   echo "### bench/$b.sh"
   args=
   case $b in

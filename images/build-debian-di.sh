@@ -23,7 +23,8 @@
 # VMA runs (useradd/groupadd from passwd, ps, ip); PulseAudio for the session's sound.
 DEBIAN_DI_PACKAGES="passwd procps iproute2 nxagent x11-xkb-utils xkb-data xfonts-base
   fonts-dejavu-core x11-xserver-utils x11-common xterm icewm
-  pulseaudio pulseaudio-utils"
+  pulseaudio pulseaudio-utils
+  openssh-sftp-server"
 # The shared libraries qvd-vma links against (check with: ldd build/src/vma/qvd-vma).
 VMA_LIB_PACKAGES="libc6 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
   libevent-openssl-2.1-7 libevent-pthreads-2.1-7 libjansson4 libssl3 libsqlite3-0

@@ -28,7 +28,8 @@ set -euo pipefail
 TEST_DI_PACKAGES="base-files dash bash coreutils debianutils sed grep findutils util-linux
   libc-bin passwd login procps iproute2 x11-common nxagent x11-xserver-utils
   x11-xkb-utils xkb-data xfonts-base xterm x11-utils xclip
-  pulseaudio pulseaudio-utils"
+  pulseaudio pulseaudio-utils
+  openssh-sftp-server"
 # The shared libraries qvd-vma links against (check with: ldd build/src/vma/qvd-vma).
 VMA_LIB_PACKAGES="libc6 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
   libevent-openssl-2.1-7 libevent-pthreads-2.1-7 libjansson4 libssl3 libsqlite3-0

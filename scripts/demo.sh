@@ -99,6 +99,16 @@ if ! $ADMIN user list --login demo 2>/dev/null | grep -qw demo; then
   $ADMIN di add --osf desktop --path "$DI" >/dev/null
   $ADMIN vm add --name demo-desktop --user demo --osf desktop >/dev/null
 fi
+if ! $ADMIN osf list 2>/dev/null | grep -qw terminal; then
+  # an application VM: one program (the property qvd.app.command), no desktop (docs/vma.md)
+  say "creating the demo application (an xterm without a desktop)"
+  $ADMIN osf add --name terminal --memory 512 --is-application 1 >/dev/null
+  $ADMIN di add --osf terminal --path "$DI" >/dev/null
+  osf=$($ADMIN osf list 2>/dev/null | awk '$2 == "terminal" { print $1 }')
+  $ADMIN osf propset --id "$osf" --key qvd.app.command \
+    --value "/usr/bin/xterm -geometry 100x30+0+0 -title demo-terminal" >/dev/null
+  $ADMIN vm add --name demo-terminal --user demo --osf terminal >/dev/null
+fi
 if ! $ADMIN admin list 2>/dev/null | grep -qw admin; then
   say "creating the demo superadministrator (admin/admin) of qvd-api"
   echo admin | $ADMIN admin add --name admin --tenant '*' --role master --password-stdin >/dev/null
@@ -139,6 +149,9 @@ From another machine (with nxproxy installed and this repository built):
   password: demo; the self-signed certificate's SHA-256 fingerprint is
   $fp
   (accept it when asked, or pass --fingerprint with it).
+An application (one program, no desktop; the session ends when it exits):
+  build/src/client/qvd-client --host 127.0.0.1 --user demo --list-apps
+  build/src/client/qvd-client --host 127.0.0.1 --user demo --app demo-terminal
 Administer:  $ADMIN vm list                      (local mode, on the database)
   or the REST API (docs/api.md), as admin/admin:
   curl -sk https://127.0.0.1:3443/api/v1/login -H 'Content-Type: application/json' \\

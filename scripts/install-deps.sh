@@ -19,11 +19,15 @@ PKGS=(
   # integration tests (python3-yaml: tests/integration/openapi.sh); clang for the sanitizer
   # build and the libFuzzer targets
   busybox-static procps psmisc curl socat python3-yaml clang libclang-rt-14-dev clang-format
+  # the slave channel: sshfs mounts a VM's folder (--vm-folder); sftp-server for the test DI
+  sshfs openssh-sftp-server
   # benchmarks: a one-pixel X probe compiled at run time, an HTTP load generator
   libx11-dev wrk
   # sound (tests/integration/audio.sh, bench/audio.sh): PulseAudio for the client side and
   # the test DI, sox to make and measure tones
   pulseaudio pulseaudio-utils sox
+  # the npm packages of the tests (below)
+  nodejs
 )
 # QVD's nxagent (images/build-nxagent.sh), built only when there are nx-libs patches:
 # dpkg-dev and the Build-Depends of Debian's nx-libs source package.
@@ -46,4 +50,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# npm (Debian's package, unless Node.js came with its own), then the npm packages of the
+# tests (tests/npm/package.json: the OpenAPI validator of tests/integration/openapi.sh),
+# kept in /var/cache/qvd/npm and installed again when that list changes.
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+npm_dir=/var/cache/qvd/npm
+list=$(dirname "$0")/../tests/npm/package.json
+if ! cmp -s "$list" "$npm_dir/package.json" || [ ! -d "$npm_dir/node_modules" ]; then
+  echo "installing the tests' npm packages in $npm_dir"
+  rm -rf "$npm_dir" && mkdir -p "$npm_dir" && cp "$list" "$npm_dir/package.json" &&
+    (cd "$npm_dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null) ||
+    { echo "install-deps: npm install in $npm_dir failed" >&2; rm -rf "$npm_dir"; exit 1; }
 fi

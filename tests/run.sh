@@ -13,6 +13,10 @@ if [ "$(id -u)" != 0 ]; then
   echo "tests/run.sh: run as root (the integration tests create containers and namespaces)" >&2
   exit 2
 fi
+# Debian's programs first: the tests use what scripts/install-deps.sh installs from
+# Debian's archive. (A python3 shim of pyenv ahead in PATH takes ten times as long to start,
+# and api.sh alone starts python3 some 150 times.)
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin
 bash scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 # QVD's nxagent (Debian's nx-libs with images/nx-libs/patches) for the test DI: cached,
 # but its first build is long (a serial build, docs/images.md). It runs in the background
@@ -25,7 +29,9 @@ for t in tests/integration/*.sh; do
   if [[ -z "$pattern" || integration/$b == *$pattern* || integration-pg/$b == *$pattern* ||
         integration-copy/$b == *$pattern* ]]; then
     mkdir -p "$QVD_BUILD"
-    bash images/build-nxagent.sh >"$QVD_BUILD/nxagent-build.log" 2>&1 &
+    rm -f "$QVD_BUILD/nxagent-build.rc"
+    { bash images/build-nxagent.sh >"$QVD_BUILD/nxagent-build.log" 2>&1
+      echo $? >"$QVD_BUILD/nxagent-build.rc"; } &
     nxagent_build=$!
     break
   fi
@@ -119,46 +125,89 @@ if [ $pg_any = 1 ]; then
     account "pg/server" "$log_dir/pg.log" 1
   fi
 fi
-if [ $pg_up = 1 ]; then
-  for t in "${PG_UNIT[@]}"; do
-    pg_wanted "unit-pg/$t" || continue
-    out=$log_dir/pg-$t.log
-    CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$QVD_BUILD/tests/unit/$t" >"$out" 2>&1; rc=$?
-    account "unit-pg/$t" "$out" "$rc"
-  done
-fi
-
-# The integration tests, in two passes: those that need no VM image with QVD's nxagent
-# run while it may still be building (its first build takes about 20 minutes), then, once
-# it is there, the ones whose test DI or session carries it.
+# The tests below run in three lanes at once, as they mostly wait on daemons, VMs and
+# sessions: the integration tests on SQLite (this shell), the PostgreSQL tests, and the
+# sanitizer builds with their runs. A lane in the background cannot count: each of its runs
+# leaves its output in OUT, its status in OUT.rc and a line "KIND NAME OUT" in the lane's
+# list, and the lists are counted once every lane is done.
+# lane_exec LIST NAME OUT CMD...: runs CMD (already under its time limit) for a lane.
+lane_exec() {
+  local list=$1 name=$2 out=$3
+  shift 3
+  "$@" >"$out" 2>&1
+  echo $? >"$out.rc"
+  echo "plain $name $out" >>"$list"
+}
+# nxagent_ready: waits for QVD's nxagent build (started above); true once it is there.
+nxagent_ready() {
+  [ -n "$nxagent_build" ] || return 0
+  while [ ! -f "$QVD_BUILD/nxagent-build.rc" ]; do sleep 2; done
+  [ "$(cat "$QVD_BUILD/nxagent-build.rc")" = 0 ]
+}
+# The integration tests that need a VM image with QVD's nxagent (its first build takes
+# about 20 minutes) run once it is there; the others run while it may still be building.
 needs_nxagent() { grep -qE 't_test_di|session_node_init|cluster_init|build-(test|debian)-di|nxagent' "$1"; }
-run_integration() { # run_integration yes|no: the tests that need nxagent, or the others
-  local t name out rc
+# The SQLite integration tests are one queue: the foreground lane takes them in order, and
+# each other lane, once its own runs are done, takes the ones nobody has taken yet. A test
+# is taken by making its claim folder (mkdir is atomic). The longest ones come first, so
+# that the lanes end together.
+SLOW_FIRST=(images resume pg_failover api firewall reconnect)
+sqlite_tests() {
+  local t b
+  for b in "${SLOW_FIRST[@]}"; do [ -f "tests/integration/$b.sh" ] && echo "tests/integration/$b.sh"; done
   for t in tests/integration/*.sh; do
-    [ -f "$t" ] || continue
-    name=integration/$(basename "$t" .sh)
-    [[ -n "$pattern" && "$name" != *$pattern* ]] && continue
-    pg_only "$(basename "$t" .sh)" && continue
-    if needs_nxagent "$t"; then [ "$1" = yes ] || continue; else [ "$1" = no ] || continue; fi
-    out=$log_dir/$(basename "$t" .sh).log
-    timeout 900 bash "$t" >"$out" 2>&1; rc=$?
-    account "$name" "$out" "$rc"
+    b=$(basename "$t" .sh)
+    [[ " ${SLOW_FIRST[*]} " == *" $b "* ]] || echo "$t"
   done
 }
-run_integration no
-if [ -n "$nxagent_build" ] && ! wait "$nxagent_build"; then
-  cat "$QVD_BUILD/nxagent-build.log"
-  echo "not ok 1 - QVD's nxagent builds (images/build-nxagent.sh)" >"$log_dir/nxagent.log"
-  account "images/nxagent-build" "$log_dir/nxagent.log" 1
-fi
-grep -h 'built in' "$QVD_BUILD/nxagent-build.log" 2>/dev/null || true
-run_integration yes
+# sqlite_queue no|yes [LIST]: the tests of the queue that need no VM image with QVD's
+# nxagent (no) or that do (yes), not yet taken; counted here, or for a background lane
+# left in its LIST.
+sqlite_queue() {
+  local t b name out rc
+  for t in $(sqlite_tests); do
+    b=$(basename "$t" .sh) name=integration/$(basename "$t" .sh)
+    [[ -n "$pattern" && "$name" != *$pattern* ]] && continue
+    pg_only "$b" && continue
+    if needs_nxagent "$t"; then [ "$1" = yes ] || continue; else [ "$1" = no ] || continue; fi
+    mkdir "$log_dir/claim-$b" 2>/dev/null || continue
+    out=$log_dir/$b.log
+    if [ -n "${2:-}" ]; then
+      lane_exec "$2" "$name" "$out" timeout 900 bash "$t"
+    else
+      timeout 900 bash "$t" >"$out" 2>&1; rc=$?
+      account "$name" "$out" "$rc"
+    fi
+  done
+}
 
-# The VMA's copying relay (vma.relay.splice = 0: what runs when splice cannot) once more.
-if [[ -z "$pattern" || "integration-copy/vma" == *$pattern* ]]; then
-  out=$log_dir/copy-vma.log
-  QVD_TEST_VMA_SPLICE=0 timeout 900 bash tests/integration/vma.sh >"$out" 2>&1; rc=$?
-  account "integration-copy/vma" "$out" "$rc"
+# --- lane 2: PostgreSQL (unit tests, then the integration tests with QVD_TEST_DB=pg) ---
+pg_lane_list=$log_dir/pg-lane.list
+: >"$pg_lane_list"
+pg_lane() {
+  local t pass_nx
+  for t in "${PG_UNIT[@]}"; do
+    pg_wanted "unit-pg/$t" || continue
+    CMOCKA_MESSAGE_OUTPUT=TAP lane_exec "$pg_lane_list" "unit-pg/$t" "$log_dir/pg-$t.log" \
+      timeout 300 "$QVD_BUILD/tests/unit/$t"
+  done
+  for pass_nx in no yes; do
+    [ $pass_nx = yes ] && { nxagent_ready || return 0; }
+    for t in "${PG_INTEGRATION[@]}" "${PG_ONLY[@]}"; do
+      pg_wanted "integration-pg/$t" || continue
+      if needs_nxagent "tests/integration/$t.sh"; then [ $pass_nx = yes ] || continue
+      else [ $pass_nx = no ] || continue; fi
+      QVD_TEST_DB=pg lane_exec "$pg_lane_list" "integration-pg/$t" "$log_dir/pg-$t.log" \
+        timeout 900 bash "tests/integration/$t.sh"
+    done
+  done
+  sqlite_queue no "$pg_lane_list"
+  nxagent_ready && sqlite_queue yes "$pg_lane_list"
+}
+pg_lane_pid=
+if [ $pg_up = 1 ]; then
+  pg_lane &
+  pg_lane_pid=$!
 fi
 
 # The sanitizer builds, made once and kept: $QVD_BUILD-san (clang, AddressSanitizer and
@@ -248,92 +297,110 @@ san_count() {
   account "$name" "$out" "$(cat "$out.rc" 2>/dev/null || echo 1)"
 }
 
-# The ASan+UBSan build, then its daemon suites and the TSan build and runs in the background
-# (the lane) beside the PostgreSQL suites: both mostly wait on daemons and VMs, so together
-# they take about as long as the longer of the two. The lane leaves each run's log, status
-# and reports; they are counted once the PostgreSQL suites are done.
+# --- lane 3: the ASan+UBSan build and its daemon suites, the TSan build and its runs, then
+# the unit tests on ASan+UBSan (with leak checks) and the libFuzzer targets run from their
+# seed corpus for a bounded time each (15 s: the eight or so targets take about two minutes
+# together; bench/fuzz.sh runs them far longer) ---
 asan_any=0
 san_wanted sanitize/fuzz && asan_any=1
 for t in "${ASAN_SUITES[@]}"; do san_wanted "asan/$t" && asan_any=1; done
 tsan_any=0
 for t in "${TSAN_UNIT[@]}" "${TSAN_SUITES[@]}"; do san_wanted "tsan/$t" && tsan_any=1; done
-san_built=0
-if [ $asan_any = 1 ]; then
-  if san_setup "$SAN_BUILD" sanitize -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
-    san_built=1
-  else
-    san_count asan sanitize/build "$log_dir/sanitize.log"
-  fi
-fi
 san_lane_list=$log_dir/san-lane.list
 : >"$san_lane_list"
 san_lane() {
-  local t
+  local t n f corpus san_built=0
+  if [ $asan_any = 1 ]; then
+    if san_setup "$SAN_BUILD" sanitize -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
+      san_built=1
+    else
+      echo "asan sanitize/build $log_dir/sanitize.log" >>"$san_lane_list"
+    fi
+  fi
   if [ $san_built = 1 ]; then
     # the daemons' suites on SQLite, with this build's programs and its own test DI;
     # twice the usual time limit (the suites' own waits are generous enough)
     for t in "${ASAN_SUITES[@]}"; do
       san_wanted "asan/$t" || continue
+      needs_nxagent "tests/integration/$t.sh" && { nxagent_ready || continue; }
       QVD_BUILD=$SAN_BUILD san_exec asan "asan/$t" "$log_dir/asan-$t.log" \
         timeout 1800 bash "tests/integration/$t.sh"
       echo "asan asan/$t $log_dir/asan-$t.log" >>"$san_lane_list"
     done
   fi
-  [ $tsan_any = 1 ] || return 0
-  if ! san_setup "$TSAN_BUILD" tsan -Db_sanitize=thread -Db_lundef=false -- "${TSAN_TARGETS[@]}"; then
-    echo "tsan tsan/build $log_dir/tsan.log" >>"$san_lane_list"
-    return 0
+  if [ $tsan_any = 1 ]; then
+    if ! san_setup "$TSAN_BUILD" tsan -Db_sanitize=thread -Db_lundef=false -- "${TSAN_TARGETS[@]}"; then
+      echo "tsan tsan/build $log_dir/tsan.log" >>"$san_lane_list"
+    else
+      for t in "${TSAN_UNIT[@]}"; do
+        san_wanted "tsan/$t" || continue
+        CMOCKA_MESSAGE_OUTPUT=TAP san_exec tsan "tsan/$t" "$log_dir/tsan-$t.log" \
+          timeout 300 "$TSAN_BUILD/tests/unit/$t"
+        echo "tsan tsan/$t $log_dir/tsan-$t.log" >>"$san_lane_list"
+      done
+      for t in "${TSAN_SUITES[@]}"; do
+        san_wanted "tsan/$t" || continue
+        QVD_BUILD=$TSAN_BUILD san_exec tsan "tsan/$t" "$log_dir/tsan-$t.log" \
+          timeout 1800 bash "tests/integration/$t.sh"
+        echo "tsan tsan/$t $log_dir/tsan-$t.log" >>"$san_lane_list"
+      done
+    fi
   fi
-  for t in "${TSAN_UNIT[@]}"; do
-    san_wanted "tsan/$t" || continue
-    CMOCKA_MESSAGE_OUTPUT=TAP san_exec tsan "tsan/$t" "$log_dir/tsan-$t.log" \
-      timeout 300 "$TSAN_BUILD/tests/unit/$t"
-    echo "tsan tsan/$t $log_dir/tsan-$t.log" >>"$san_lane_list"
-  done
-  for t in "${TSAN_SUITES[@]}"; do
-    san_wanted "tsan/$t" || continue
-    QVD_BUILD=$TSAN_BUILD san_exec tsan "tsan/$t" "$log_dir/tsan-$t.log" \
-      timeout 1800 bash "tests/integration/$t.sh"
-    echo "tsan tsan/$t $log_dir/tsan-$t.log" >>"$san_lane_list"
-  done
+  if [ $san_built = 1 ] && san_wanted sanitize/fuzz; then
+    for t in "$SAN_BUILD"/tests/unit/test-*; do
+      [ -f "$t" ] && [ -x "$t" ] || continue
+      ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        CMOCKA_MESSAGE_OUTPUT=TAP lane_exec "$san_lane_list" "sanitize/$(basename "$t")" \
+        "$log_dir/san-$(basename "$t").log" timeout 300 "$t"
+    done
+    for f in "$SAN_BUILD"/tests/fuzz/fuzz-*; do
+      [ -f "$f" ] && [ -x "$f" ] || continue
+      n=${f##*/fuzz-}
+      corpus=$log_dir/corpus-$n; rm -rf "$corpus"; mkdir -p "$corpus"
+      cp "$top/tests/fuzz/corpus/$n"/* "$corpus"/ 2>/dev/null
+      ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        lane_exec "$san_lane_list" "fuzz/$n" "$log_dir/fuzz-$n.log" \
+        timeout 300 "$f" -max_total_time="${QVD_FUZZ_SECONDS:-15}" -timeout=10 -seed=1 "$corpus"
+    done
+  fi
+  sqlite_queue no "$san_lane_list"
+  nxagent_ready && sqlite_queue yes "$san_lane_list"
 }
 san_lane &
 san_lane_pid=$!
 
-if [ $pg_up = 1 ]; then
-  for t in "${PG_INTEGRATION[@]}" "${PG_ONLY[@]}"; do
-    pg_wanted "integration-pg/$t" || continue
-    out=$log_dir/pg-$t.log
-    QVD_TEST_DB=pg timeout 900 bash "tests/integration/$t.sh" >"$out" 2>&1; rc=$?
-    account "integration-pg/$t" "$out" "$rc"
-  done
+# --- lane 1 (this shell): the integration tests on SQLite (the queue above) ---
+sqlite_queue no
+if ! nxagent_ready; then
+  cat "$QVD_BUILD/nxagent-build.log"
+  echo "not ok 1 - QVD's nxagent builds (images/build-nxagent.sh)" >"$log_dir/nxagent.log"
+  account "images/nxagent-build" "$log_dir/nxagent.log" 1
+fi
+grep -h 'built in' "$QVD_BUILD/nxagent-build.log" 2>/dev/null || true
+sqlite_queue yes
+
+# The VMA's copying relay (vma.relay.splice = 0: what runs when splice cannot) once more.
+if [[ -z "$pattern" || "integration-copy/vma" == *$pattern* ]]; then
+  out=$log_dir/copy-vma.log
+  QVD_TEST_VMA_SPLICE=0 timeout 900 bash tests/integration/vma.sh >"$out" 2>&1; rc=$?
+  account "integration-copy/vma" "$out" "$rc"
+fi
+
+# --- the other lanes' results ---
+lane_count() { # LIST
+  local kind name out
+  while read -r kind name out; do
+    if [ "$kind" = plain ]; then account "$name" "$out" "$(cat "$out.rc" 2>/dev/null || echo 1)"
+    else san_count "$kind" "$name" "$out"; fi
+  done <"$1"
+}
+if [ -n "$pg_lane_pid" ]; then
+  wait "$pg_lane_pid"
   pg_stop
 fi
-
-# The unit tests on ASan+UBSan (with leak checks), and the libFuzzer targets run from their
-# seed corpus for a bounded time each (15 s: the eight or so targets take about two minutes
-# together; bench/fuzz.sh runs them far longer).
-if [ $san_built = 1 ] && san_wanted sanitize/fuzz; then
-  export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  for t in "$SAN_BUILD"/tests/unit/test-*; do
-    [ -f "$t" ] && [ -x "$t" ] || continue
-    name=sanitize/$(basename "$t"); out=$log_dir/san-$(basename "$t").log
-    CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t" >"$out" 2>&1; rc=$?
-    account "$name" "$out" "$rc"
-  done
-  for f in "$SAN_BUILD"/tests/fuzz/fuzz-*; do
-    [ -f "$f" ] && [ -x "$f" ] || continue
-    n=${f##*/fuzz-}; name=fuzz/$n; out=$log_dir/fuzz-$n.log
-    corpus=$log_dir/corpus-$n; rm -rf "$corpus"; mkdir -p "$corpus"
-    cp "$top/tests/fuzz/corpus/$n"/* "$corpus"/ 2>/dev/null
-    timeout 300 "$f" -max_total_time="${QVD_FUZZ_SECONDS:-15}" -timeout=10 -seed=1 "$corpus" >"$out" 2>&1; rc=$?
-    account "$name" "$out" "$rc"
-  done
-  unset ASAN_OPTIONS UBSAN_OPTIONS
-fi
-
+lane_count "$pg_lane_list"
 wait "$san_lane_pid"
-while read -r kind name out; do san_count "$kind" "$name" "$out"; done <"$san_lane_list"
+lane_count "$san_lane_list"
 
 if [ ${#failed_names[@]} -gt 0 ]; then
   echo "failed:"; printf '  %s\n' "${failed_names[@]}"

@@ -23,21 +23,6 @@
 #define PULSE_START_MS 10000
 #define PORT_TRIES 5
 
-bool
-client_audio_server_on(const char *features)
-{
-    if (features == NULL) /* QVD's L7R says nothing: its VMA has sound on by default */
-        return true;
-    for (const char *p = features; *p;) {
-        p += strspn(p, " ,");
-        size_t n = strcspn(p, " ,");
-        if (n == 5 && strncmp(p, "audio", 5) == 0)
-            return true;
-        p += n;
-    }
-    return false;
-}
-
 /* Runs argv with stdout into out (NUL-terminated; may be NULL) and stderr dropped, for at
  * most PACTL_TIMEOUT_MS (then killed). The exit status, or -1. */
 static int
@@ -189,18 +174,13 @@ load_tcp(struct client_audio *a)
 }
 
 void
-client_audio_start(const struct client_opts *o, const char *features, struct client_audio *a)
+client_audio_start(const struct client_opts *o, struct client_audio *a)
 {
     a->pulse = -1;
     a->module = -1;
     a->port = 0;
-    if (!o->audio)
+    if (!client_feature_use(o, "audio", o->audio)) /* its sentence when the server has it off */
         return;
-    if (!client_audio_server_on(features)) {
-        fprintf(stderr, "qvd-client: Sound is turned off on this server (vma.audio.enable); "
-                        "the session goes on without it.\n");
-        return;
-    }
     char *argv[] = {"pactl", "--version", NULL};
     if (run(argv, NULL, 0) != 0) {
         fprintf(stderr, "qvd-client: Sound needs PulseAudio on this computer (pactl is not "

@@ -63,6 +63,10 @@ struct client_opts {
     char *token;    /* the Bearer value as sent on the wire (already base64) */
     long vm_id;     /* 0: none given */
     bool list_vms, json, restart;
+    /* application VMs (/qvd/list_of_applications): --list-apps, and --app NAME|ID, the one
+     * to connect to (its name, for the ending's sentence, once chosen) */
+    bool list_apps;
+    char *app;
     int verbose;
     char *link, *geometry, *keyboard;
     bool fullscreen;
@@ -73,7 +77,58 @@ struct client_opts {
     int connect_timeout_s, idle_timeout_s, wait_timeout_s, nxproxy_timeout_s;
     bool audio, microphone, audio_compression; /* client.audio.* */
     char *pulseaudio;                          /* client.audio.pulseaudio */
+    /* CLIENT_FEATURE_* the server has on (features.c), set from each 101 */
+    unsigned server_features;
+    /* the slave channel (slave.c): --tunnel, --vm-folder, the 101's key (wiped on free) */
+    struct client_tunnel {
+        int vm_port, port;
+    } tunnels[16];
+    size_t ntunnels;
+    struct client_folder {
+        char *vm_dir, *mount;
+    } folders[16];
+    size_t nfolders;
+    char *slave_key;
 };
+
+/* ---- features.c ---- */
+/* The desktop features a server may have turned off, as X-QVD-Features names them
+ * ("audio", "printing", "slave"). */
+enum {
+    CLIENT_FEATURE_AUDIO = 1u << 0,    /* vma.audio.enable */
+    CLIENT_FEATURE_PRINTING = 1u << 1, /* vma.printing.enable */
+    CLIENT_FEATURE_SLAVE = 1u << 2,    /* vma.slave.enable */
+    CLIENT_FEATURES_ALL = (1u << 3) - 1,
+};
+/* The features an X-QVD-Features value names ("audio,printing,slave"; unknown names and
+ * malformed entries add nothing). NULL (no header: QVD's own L7R) gives all of them. */
+unsigned client_features_parse(const char *header);
+/* Whether the server has the feature `name` on for this session (o->server_features).
+ * `name` must be one of the names above (another aborts: a bug of this program). */
+bool client_server_has(const struct client_opts *o, const char *name);
+/* Whether to use the feature: the user `asked` for it and the server has it on. When asked
+ * and off, prints its one sentence on stderr (once per run), e.g. "qvd-client: Sound is
+ * turned off on this server (vma.audio.enable); the session goes on without it." */
+bool client_feature_use(const struct client_opts *o, const char *name, bool asked);
+
+/* ---- slave.c ---- */
+/* --tunnel VMPORT:PORT and --vm-folder DIR:MOUNT. 0, or -1 with a sentence set. */
+int client_slave_add_tunnel(struct client_opts *o, const char *arg);
+int client_slave_add_folder(struct client_opts *o, const char *arg);
+void client_slave_opts_free(struct client_opts *o);
+/* Keeps the 101's X-QVD-Slave-Key for this session (NULL or invalid: none). */
+void client_slave_set_key(struct client_opts *o, const char *key);
+/* nxproxy's -S options: " slave=<free port>" when the session uses the channel (a key, a
+ * tunnel or folder asked for, the server's "slave" on; else its sentence). */
+void client_slave_nx_options(const struct client_opts *o, struct qvd_buf *b);
+/* In nxproxy's child: NX_SLAVE_CMD (this program) and its slave mode's environment. */
+void client_slave_nx_env(const struct client_opts *o);
+/* After nxproxy started: the helper that opens the tunnels and folders (0: none). */
+pid_t client_slave_start(const struct client_opts *o);
+/* Ends it: its tunnels close, its folders are unmounted. */
+void client_slave_stop(pid_t keeper);
+/* The slave mode (QVD_CLIENT_SLAVE set, no arguments: nxproxy's NX_SLAVE_CMD). */
+int client_slave_main(void);
 
 /* ---- keyboard.c ---- */
 /* MODEL/LAYOUT of the keyboard of $DISPLAY's X server (its _XKB_RULES_NAMES), else of
@@ -230,11 +285,10 @@ struct client_audio {
     int module;  /* module-native-protocol-tcp's index in it (-1: none) */
     int port;    /* where it listens on 127.0.0.1 (0: no sound) */
 };
-/* Whether the L7R's X-QVD-Features (NULL when absent: QVD's L7R, sound on) lists audio. */
-bool client_audio_server_on(const char *features);
 /* With o->audio: PulseAudio listens for the session. When sound cannot be had (the server
- * has it off, no PulseAudio here), one sentence on stderr, and the session goes on. */
-void client_audio_start(const struct client_opts *o, const char *features, struct client_audio *a);
+ * has it off: o->server_features; no PulseAudio here), one sentence on stderr, and the
+ * session goes on. */
+void client_audio_start(const struct client_opts *o, struct client_audio *a);
 /* nxproxy's media=<port> (" media=P"), when there is sound. */
 void client_audio_nxproxy_args(const struct client_audio *a, struct qvd_buf *args);
 /* Unloads the module (or stops the PulseAudio started for the session). */

@@ -389,6 +389,8 @@ client_opts_free(struct client_opts *o)
     free(o->nxproxy_command);
     free(o->nxproxy_extra_args);
     free(o->pulseaudio);
+    client_slave_opts_free(o);
+    free(o->app);
     memset(o, 0, sizeof(*o));
 }
 

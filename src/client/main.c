@@ -25,6 +25,9 @@ usage(FILE *f)
           "  --raw-token T       log in with a raw token (sent base64-encoded)\n"
           "  --list-vms [--json] list your virtual machines and exit\n"
           "  --vm-id N           the virtual machine to connect to (needed if you have several)\n"
+          "  --list-apps [--json] list your applications (application VMs) and exit\n"
+          "  --app NAME|ID       open the application of this name or id; the session ends\n"
+          "                      when the application exits\n"
           "  --restart           stop the virtual machine first, then connect\n"
           "  --link L            modem, isdn, adsl, wan, lan or local (client.link)\n"
           "  --geometry WxH      session size (client.geometry)\n"
@@ -34,6 +37,10 @@ usage(FILE *f)
           "  --audio, --no-audio the session's sound plays here, or not (client.audio.enable)\n"
           "  --microphone        with sound, this computer's default source is the session's\n"
           "                      microphone (client.audio.microphone.enable)\n"
+          "  --tunnel VMPORT:PORT  connections to 127.0.0.1:VMPORT in the virtual machine\n"
+          "                      reach 127.0.0.1:PORT here (repeatable)\n"
+          "  --vm-folder DIR:MOUNT  the virtual machine's folder DIR at MOUNT here (sshfs;\n"
+          "                      repeatable)\n"
           "  --accept-cert once|always   use a certificate that is not trusted\n"
           "  --fingerprint HEX   use the certificate with this SHA-256 fingerprint\n"
           "  --config FILE       extra configuration file (over ~/.qvd/client.conf)\n"
@@ -65,7 +72,11 @@ enum {
     OPT_AUDIO,
     OPT_NO_AUDIO,
     OPT_MIC,
-    OPT_VERSION
+    OPT_TUNNEL,
+    OPT_VMFOLDER,
+    OPT_VERSION,
+    OPT_LIST_APPS,
+    OPT_APP,
 };
 
 static const struct option long_opts[] = {
@@ -91,9 +102,13 @@ static const struct option long_opts[] = {
     {"audio", no_argument, NULL, OPT_AUDIO},
     {"no-audio", no_argument, NULL, OPT_NO_AUDIO},
     {"microphone", no_argument, NULL, OPT_MIC},
+    {"tunnel", required_argument, NULL, OPT_TUNNEL},
+    {"vm-folder", required_argument, NULL, OPT_VMFOLDER},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"list-apps", no_argument, NULL, OPT_LIST_APPS},
+    {"app", required_argument, NULL, OPT_APP},
     {NULL, 0, NULL, 0},
 };
 
@@ -139,6 +154,10 @@ main(int argc, char **argv)
     struct qvd_config *cfg = NULL;
     int code = CLIENT_EXIT_USAGE, c;
 
+    /* nxproxy runs NX_SLAVE_CMD without arguments: the slave mode (slave.c) */
+    if (argc == 1 && getenv("QVD_CLIENT_SLAVE") != NULL)
+        return client_slave_main();
+
     while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
         const char *key = NULL;
         switch (c) {
@@ -178,6 +197,14 @@ main(int argc, char **argv)
             set[nset].key = "client.audio.microphone.enable";
             set[nset++].value = "1";
             break;
+        case OPT_TUNNEL:
+            if (client_slave_add_tunnel(&o, optarg) < 0)
+                return client_fail(CLIENT_EXIT_USAGE, "%s.", qvd_strerror());
+            break;
+        case OPT_VMFOLDER:
+            if (client_slave_add_folder(&o, optarg) < 0)
+                return client_fail(CLIENT_EXIT_USAGE, "%s.", qvd_strerror());
+            break;
         case OPT_PWFILE:
             pwfile = optarg;
             break;
@@ -195,6 +222,13 @@ main(int argc, char **argv)
             break;
         case OPT_VM:
             vm_id = optarg;
+            break;
+        case OPT_LIST_APPS:
+            o.list_apps = true;
+            break;
+        case OPT_APP:
+            free(o.app);
+            o.app = qvd_xstrdup(optarg);
             break;
         case OPT_RESTART:
             o.restart = true;
@@ -257,6 +291,11 @@ main(int argc, char **argv)
                     "The virtual machine id \"%s\" is not valid: give a "
                     "positive number (--vm-id).",
                     vm_id);
+        goto out;
+    }
+    if (o.app != NULL && (vm_id != NULL || o.list_vms || o.list_apps || !*o.app)) {
+        client_fail(CLIENT_EXIT_USAGE, "--app takes an application's name or id, and goes "
+                                       "without --vm-id, --list-vms and --list-apps.");
         goto out;
     }
     if (accept == NULL)

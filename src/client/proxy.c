@@ -126,7 +126,11 @@ spawn_nxproxy(const struct client_opts *o, struct client_proxy *px, const char *
     size_t argc = 0;
     client_split_args(o->nxproxy_command, &argv, &argc);
     client_split_args(o->nxproxy_extra_args, &argv, &argc);
-    char *disp = qvd_xasprintf("-S%s localhost:%d", qvd_buf_str(&px->channels), display);
+    struct qvd_buf nxopts = QVD_BUF_INIT; /* " key=value" each */
+    client_slave_nx_options(o, &nxopts);
+    qvd_buf_adds(&nxopts, qvd_buf_str(&px->channels)); /* audio.c's */
+    char *disp = qvd_xasprintf("-S%s localhost:%d", qvd_buf_str(&nxopts), display);
+    qvd_buf_free(&nxopts);
     client_split_args(disp, &argv, &argc);
     free(disp);
     char *home = nx_home(o);
@@ -147,6 +151,7 @@ spawn_nxproxy(const struct client_opts *o, struct client_proxy *px, const char *
         /* when its link breaks nxproxy runs $NX_CLIENT (else nxdialog, nxclient) to show a
          * dialog, which would speak after our own sentence of why the session ended */
         setenv("NX_CLIENT", "/bin/true", 0);
+        client_slave_nx_env(o);
         execv(prog, argv);
         _exit(127);
     }

@@ -221,13 +221,43 @@ print_vms(const struct client_vm *v, size_t n, bool json)
     }
 }
 
-/* Lists the VMs, prints them for --list-vms, else picks the one to connect to. */
+/* --app NAME|ID: the application of that id, else of that name (names are not unique: the
+ * first, by id). Its name is kept for the ending's sentence. */
+static int
+choose_app(struct client_opts *o, const struct client_vm *vms, size_t n)
+{
+    long id = 0;
+    bool numeric = qvd_parse_long(o->app, &id) == 0 && id > 0;
+    const struct client_vm *hit = NULL;
+
+    for (size_t i = 0; i < n && hit == NULL; i++)
+        if (numeric && vms[i].id == id)
+            hit = &vms[i];
+    for (size_t i = 0; i < n && hit == NULL; i++)
+        if (strcmp(vms[i].name, o->app) == 0)
+            hit = &vms[i];
+    if (hit == NULL)
+        return client_fail(CLIENT_EXIT_NO_VM,
+                           "You have no application \"%s\" on this server: see qvd-client "
+                           "--list-apps.",
+                           o->app);
+    o->vm_id = hit->id;
+    free(o->app);
+    o->app = qvd_xstrdup(hit->name);
+    log_info("connecting to application %ld", o->vm_id);
+    return 0;
+}
+
+/* Lists the VMs (the applications for --list-apps and --app), prints them for --list-vms
+ * and --list-apps, else picks the one to connect to. */
 static int
 list_and_choose(struct conn *c, struct client_opts *o, const char *auth)
 {
     struct qvd_http_parser *p = NULL;
     struct qvd_buf rest = QVD_BUF_INIT;
-    int code = request(c, o, auth, "/qvd/list_of_vm", false, 200, &p, &rest);
+    bool apps = o->list_apps || o->app != NULL;
+    int code = request(c, o, auth, apps ? "/qvd/list_of_applications" : "/qvd/list_of_vm", false,
+                       200, &p, &rest);
     qvd_buf_free(&rest);
     if (code != 0)
         return code;
@@ -240,8 +270,10 @@ list_and_choose(struct conn *c, struct client_opts *o, const char *auth)
                            qvd_strerror());
     }
     qvd_http_parser_free(p);
-    if (o->list_vms) {
+    if (o->list_vms || o->list_apps) {
         print_vms(vms, n, o->json);
+    } else if (o->app != NULL) {
+        code = choose_app(o, vms, n);
     } else if (n == 0) {
         code = client_fail(CLIENT_EXIT_NO_VM, "You have no virtual machine on this server.");
     } else if (n == 1) {
@@ -376,6 +408,20 @@ explain_end(struct client_opts *o, const char *auth, const char *id, const char 
     return code;
 }
 
+/* An application's session ends when the program exits, which the VMA reports as a
+ * logout: said as what the user saw. The name is the server's: printable ASCII only. */
+static void
+app_ended(const char *name, char *out, size_t outlen)
+{
+    char clean[65];
+    size_t i = 0;
+
+    for (; name[i] && i < sizeof(clean) - 1; i++)
+        clean[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+    clean[i] = '\0';
+    snprintf(out, outlen, "The application %s ended.", clean);
+}
+
 /* How one connection to the session went (one_session). */
 enum run_result {
     RUN_ENDED,     /* the session ran and ended; *key names the ending */
@@ -415,6 +461,8 @@ one_session(struct conn *c, struct client_opts *o, const char *auth, int *code, 
     }
     const struct qvd_http_msg *m = qvd_http_parser_msg(p);
     save_slave_key(o, qvd_http_msg_header(m, "X-QVD-Slave-Key"));
+    o->server_features = client_features_parse(qvd_http_msg_header(m, "X-QVD-Features"));
+    client_slave_set_key(o, qvd_http_msg_header(m, "X-QVD-Slave-Key"));
     char *end_id = valid_id(qvd_http_msg_header(m, "X-QVD-Session-Id"))
                        ? qvd_xstrdup(qvd_http_msg_header(m, "X-QVD-Session-Id"))
                        : NULL;
@@ -424,13 +472,15 @@ one_session(struct conn *c, struct client_opts *o, const char *auth, int *code, 
                         "stopped); this is a new session.\n");
     if (c->try > 0)
         fprintf(stderr, "qvd-client: Reconnected to %s:%d.\n", o->host, o->port);
-    client_audio_start(o, qvd_http_msg_header(m, "X-QVD-Features"), &audio);
+    client_audio_start(o, &audio);
     client_audio_nxproxy_args(&audio, &px.channels);
     log_info("connected to virtual machine %ld; starting nxproxy", o->vm_id);
     *code = client_proxy_start(o, &px);
     if (*code == 0) {
         res = RUN_ENDED;
+        pid_t keeper = client_slave_start(o);
         int rc = client_proxy_relay(o, &px, c->tls, &rest);
+        client_slave_stop(keeper);
         char broke[256] = "";
         if (rc < 0)
             snprintf(broke, sizeof(broke), "%s", qvd_strerror());
@@ -449,6 +499,8 @@ one_session(struct conn *c, struct client_opts *o, const char *auth, int *code, 
         if (!client_interrupted)
             *code =
                 explain_end(&again, auth, end_id, rc < 0 ? broke : NULL, out, outlen, key, keylen);
+        if (o->app != NULL && strcmp(key, "logout") == 0)
+            app_ended(o->app, out, outlen);
     }
     free(end_id);
 out:
@@ -539,9 +591,9 @@ client_run(struct client_opts *o)
     char sentence[SENTENCE_MAX], key[64];
     int code = 0;
 
-    if (o->list_vms || o->vm_id == 0) {
+    if (o->list_vms || o->list_apps || o->vm_id == 0) {
         code = list_and_choose(&c, o, auth);
-        if (code != 0 || o->list_vms)
+        if (code != 0 || o->list_vms || o->list_apps)
             goto out;
     }
     if (o->restart) {

@@ -2,6 +2,7 @@
  * ${path.run}/lxc, the VMA of the node bind-mounted inside and run as the container's init. */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,6 +360,83 @@ lxc_kill(struct hkd *hkd, int64_t vm_id)
     return rc;
 }
 
+/* LXC cannot remove the cgroup its monitor process still sits in: on cgroup v1 every run of
+ * a container left an empty lxc.monitor.<name> folder behind, and LXC takes the next free
+ * suffix (<name>-1, -2, ...) at each start, until after about a thousand runs the VM could
+ * not start at all ("Failed to create monitor cgroup"). The cleanup before each start and
+ * after each stop removes the folders of this container's name (exact, or with a numeric
+ * suffix) that hold no process: rmdir refuses a cgroup in use. */
+static int
+rmdir_cgroup(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (type == FTW_DP)
+        rmdir(path);
+    return 0;
+}
+
+static bool
+is_ct_cgroup(const char *entry, const char *name)
+{
+    static const char *const heads[] = {"lxc.monitor.", "lxc.payload."};
+
+    for (size_t i = 0; i < QVD_ARRAY_LEN(heads); i++) {
+        size_t h = strlen(heads[i]), n = strlen(name);
+        if (strncmp(entry, heads[i], h) != 0 || strncmp(entry + h, name, n) != 0)
+            continue;
+        const char *rest = entry + h + n;
+        if (*rest == '\0')
+            return true;
+        if (*rest++ != '-' || *rest == '\0')
+            continue;
+        while (*rest >= '0' && *rest <= '9')
+            rest++;
+        if (*rest == '\0')
+            return true;
+    }
+    return false;
+}
+
+static void
+sweep_cgroup_dir(const char *dir, const char *name)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_type != DT_DIR || !is_ct_cgroup(de->d_name, name))
+            continue;
+        char *p = qvd_xasprintf("%s/%s", dir, de->d_name);
+        nftw(p, rmdir_cgroup, 8, FTW_DEPTH | FTW_PHYS);
+        free(p);
+    }
+    closedir(d);
+}
+
+/* every hierarchy: /sys/fs/cgroup itself (v2) and each folder in it (v1, hybrid) */
+static void
+sweep_cgroups(int64_t vm_id)
+{
+    char name[32];
+    DIR *d = opendir("/sys/fs/cgroup");
+    struct dirent *de;
+
+    snprintf(name, sizeof(name), "qvd-%lld", (long long)vm_id);
+    sweep_cgroup_dir("/sys/fs/cgroup", name);
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (de->d_type != DT_DIR || de->d_name[0] == '.' || strncmp(de->d_name, "lxc.", 4) == 0)
+            continue;
+        char *p = qvd_xasprintf("/sys/fs/cgroup/%s", de->d_name);
+        sweep_cgroup_dir(p, name);
+        free(p);
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
 static int
 lxc_cleanup(struct hkd *hkd, int64_t vm_id)
 {
@@ -375,6 +453,8 @@ lxc_cleanup(struct hkd *hkd, int64_t vm_id)
     /* the lxc folder only holds config and logs: the root file system is ours */
     if (rc == 0)
         rc = qvd_rm_rf(dir);
+    if (rc == 0)
+        sweep_cgroups(vm_id);
     free(dir);
     return rc;
 }

@@ -185,12 +185,21 @@ void l7r_sha256(const void *data, size_t len, unsigned char md[32]);
  * for the client. */
 int l7r_token_create(struct qvd_db *db, int64_t user_id, char **b64);
 
+/* params.c: X-QVD-Features of the 101: the desktop features `cfg` has on, as
+ * "audio,printing,slave" (those of them that are on; "" when none) into out. */
+void l7r_features_of(struct qvd_config *cfg, char *out, size_t len);
+/* The same for the configuration a tenant sees (cfg, then the global and the tenant's
+ * `configs` rows); a database error falls back on cfg, with a warning. */
+void l7r_features(struct qvd_config *cfg, struct qvd_db *db, int64_t tenant_id, char *out,
+                  size_t len);
 /* params.c: connect_to_vm's parameters. May a client give `key`? */
 bool l7r_connect_param_allowed(const char *key);
 /* The x_start parameters of a connect_to_vm request m: its own but the id, then the user's
  * login and id and the slave key; a new key, value, ..., NULL list of *n strings. */
 char **l7r_x_start_params(const struct qvd_http_msg *m, const char *login, int64_t user_id,
                           const char *slave_key, size_t *n);
+/* Appends key=value to the x_start parameters (p, *n strings, NULL-terminated). */
+void l7r_x_start_params_add(char ***p, size_t *n, const char *key, const char *value);
 
 /* session.c: connect_to_vm */
 void l7r_session_start(struct l7r_conn *c, const struct qvd_http_msg *m, int64_t vm_id);

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <openssl/rand.h>
 
+#include "config.h"
 #include "err.h"
 #include "http.h"
 #include "l7r.h"
@@ -51,6 +52,7 @@ struct l7r_session {
     char slave_key[65];
     char end_id[33];     /* X-QVD-Session-Id, once its session_ends row exists */
     char end_reason[32]; /* why it ends, when this process knows */
+    char features[64];   /* X-QVD-Features: what the server has on for the user's tenant */
     long agent;          /* the VMA's nxagent number (x_end), -1 unknown */
     bool lost_notice;    /* the VMA started a new session in place of a lost one */
     bool client_eof;
@@ -70,7 +72,11 @@ struct step_job {
     struct qvd_model_l7r_vm vm;       /* start */
     bool started, start_failed;       /* start: asked for a start; it failed */
     enum qvd_model_errkind start_kind;
-    bool begun; /* connected: its session_ends row exists */
+    bool begun;        /* connected: its session_ends row exists */
+    char features[64]; /* take: l7r_features of the user's tenant */
+    int64_t tenant_id;
+    int app;       /* start, when ready: 1 an application VM, 0 a desktop, -1 unknown */
+    char *app_cmd; /* its program (qvd.app.command), or NULL */
     char msg[256];
 };
 
@@ -83,6 +89,7 @@ step_job_free(struct l7r_job *job)
     if (sj->vm.vma_secret)
         qvd_wipe(sj->vm.vma_secret, strlen(sj->vm.vma_secret));
     free(sj->vm.vma_secret);
+    free(sj->app_cmd);
     free(sj);
 }
 
@@ -100,6 +107,7 @@ step_submit(struct l7r_session *s, void (*run)(struct l7r_job *, struct qvd_db *
     sj->j.discard = step_job_free;
     sj->vm_id = s->vm_id;
     sj->user_id = s->conn->user.id;
+    sj->tenant_id = s->conn->user.tenant_id;
     sj->start_requested = s->start_requested;
     l7r_work_ordered(s->l, &sj->j, s->conn);
 }
@@ -195,6 +203,8 @@ take_run(struct l7r_job *job, struct qvd_db *db)
     sj->rc = qvd_model_l7r_slot_take(db, job->host_id, job->pid, sj->vm_id, sj->user_id, &sj->held);
     if (sj->rc < 0)
         snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
+    else if (sj->rc == 1)
+        l7r_features(job->l->cfg, db, sj->tenant_id, sj->features, sizeof(sj->features));
 }
 
 static void
@@ -217,6 +227,7 @@ take_done(struct l7r_job *job)
         fail(s, 500, "Internal error while acquiring the virtual machine");
     } else if (rc == 1) {
         s->slot = true;
+        memcpy(s->features, sj->features, sizeof(s->features));
         log_info("Session acquired for VM %lld by '%s'", (long long)s->vm_id, s->conn->user.login);
         s->stage = ST_START;
         s->deadline_ms = qvd_mono_ms() + s->l->t_vm_start * 1000;
@@ -258,6 +269,12 @@ start_run(struct l7r_job *job, struct qvd_db *db)
     sj->rc = qvd_model_l7r_vm(db, job->host_id, job->pid, sj->vm_id, vm);
     if (sj->rc < 0)
         snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
+    /* an application VM runs its one program (docs/l7r.md): read when the session starts */
+    if (sj->rc == 1 && vm->ready &&
+        (sj->app = qvd_model_l7r_vm_app(db, sj->vm_id, &sj->app_cmd)) < 0) {
+        sj->rc = -1;
+        snprintf(sj->msg, sizeof(sj->msg), "%s", qvd_strerror());
+    }
     if (sj->rc != 1 || !vm->mine || vm->ready || strcmp(vm->state, "stopped") != 0 || vm->cmd ||
         sj->start_requested)
         return;
@@ -300,7 +317,18 @@ started(struct l7r_session *s, struct step_job *sj)
         l7r_conn_close(s->conn, "session aborted");
         return;
     }
+    if (vm->ready && sj->app == 1 && sj->app_cmd == NULL) {
+        log_err("VM %lld: an application VM without the property qvd.app.command",
+                (long long)s->vm_id);
+        /* final, as the VMA's refusals: waiting does not set it */
+        fail(s, 403,
+             "The virtual machine refused the session: the application has no program set "
+             "(its administrator must give its OSF or DI the property qvd.app.command)");
+        return;
+    }
     if (vm->ready) {
+        if (sj->app == 1) /* the VMA runs it instead of the desktop */
+            l7r_x_start_params_add(&s->params, &s->nparams, "qvd.app.command", sj->app_cmd);
         take_vma(s, vm);
         s->stage = ST_X_START;
         s->tries = 0;
@@ -446,14 +474,15 @@ x_end_done(enum qvd_rpc_status st, json_t *result, const char *error, void *arg)
 }
 
 /* The 101 head: X-QVD-Session-Id names the session_ends row the client may ask about when
- * the stream ends (QVD's clients ignore the extra headers). */
+ * the stream ends, X-QVD-Features what the server has on (QVD's clients ignore the extra
+ * headers). */
 static void
 send_101(struct l7r_session *s)
 {
     struct l7r_conn *c = s->conn;
-    const char *hdrs[12] = {"Connection", "Upgrade",         "Upgrade",
-                            "QVD/1.0",    "X-QVD-Slave-Key", s->slave_key};
-    size_t n = 6;
+    const char *hdrs[14] = {"Connection",      "Upgrade",    "Upgrade",        "QVD/1.0",
+                            "X-QVD-Slave-Key", s->slave_key, "X-QVD-Features", s->features};
+    size_t n = 8;
 
     if (s->end_id[0] != '\0') {
         hdrs[n++] = "X-QVD-Session-Id";

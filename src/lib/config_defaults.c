@@ -160,9 +160,14 @@ const struct qvd_config_default qvd_config_defaults[] = {
      "1: the NX relay moves bytes with splice(2), never through the VMA's memory; 0: copies them "
      "(bufferevents)"},
     {"vma.run.path", QVD_CONFIG_TEXT, "/var/run/qvd", "VMA run-time files (nxagent options file)"},
+    /* the desktop features (QVD's names); the L7R tells the client which are on for the VM's
+     * tenant (X-QVD-Features), the VMA uses a feature only when on and the client asked */
     {"vma.audio.enable", QVD_CONFIG_BOOL, "1",
-     "sound both ways: nxagent gets media=1 and the user's PulseAudio tunnels to the client's "
-     "(unless the client sends qvd.client.audio.enable=0)"},
+     "1: sound both ways over nxagent's media channel, for clients that ask for it"},
+    {"vma.printing.enable", QVD_CONFIG_BOOL, "1",
+     "1: the client's printers in the VM over nxagent's cups channel, for clients that ask"},
+    {"vma.slave.enable", QVD_CONFIG_BOOL, "1",
+     "1: the slave channel (shared folders, opening files, tunnels), for clients that ask"},
     {"vma.audio.pulseaudio", QVD_CONFIG_TEXT, "/usr/bin/pulseaudio",
      "the PulseAudio server the VMA starts as the session user"},
 

@@ -559,7 +559,8 @@ const struct qvd_db_ops qvd_db_pg_ops = {
     .int_column = "BIGINT",
     .begin_sql = "BEGIN",
     .string_agg = "string_agg",
-    .clock_sql = "SELECT CAST(extract(epoch FROM now()) AS BIGINT)",
+    /* truncated as time(2) is: a cast of the numeric epoch would round to the nearest */
+    .clock_sql = "SELECT CAST(floor(extract(epoch FROM now())) AS BIGINT)",
     /* one fixed key for the whole cluster ("QVDC" in ASCII) */
     .cluster_lock_sql = "SELECT CASE WHEN pg_try_advisory_xact_lock(1364542531) THEN 1 ELSE 0"
                         " END",

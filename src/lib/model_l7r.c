@@ -386,3 +386,35 @@ qvd_model_l7r_token_use(struct qvd_db *db, const char *key, int64_t now, int64_t
     }
     return 1;
 }
+
+int
+qvd_model_l7r_vm_app(struct qvd_db *db, int64_t vm_id, char **command)
+{
+    /* the VM's own property wins over its running DI's, which wins over its OSF's */
+    struct qvd_stmt *st =
+        qvd_db_query(db,
+                     "SELECT o.is_application,"
+                     " (SELECT p.value FROM properties p WHERE p.key = 'qvd.app.command' AND"
+                     " ((p.object = 'vm' AND p.object_id = v.id) OR"
+                     " (p.object = 'di' AND p.object_id = r.current_di_id) OR"
+                     " (p.object = 'osf' AND p.object_id = v.osf_id))"
+                     " ORDER BY CASE p.object WHEN 'vm' THEN 0 WHEN 'di' THEN 1 ELSE 2 END LIMIT 1)"
+                     " FROM vms v JOIN osfs o ON o.id = v.osf_id"
+                     " LEFT JOIN vm_runtimes r ON r.vm_id = v.id WHERE v.id = ?",
+                     "i", vm_id);
+    int rc;
+
+    *command = NULL;
+    if (st == NULL || (rc = qvd_db_step(st)) < 0) {
+        qvd_db_done(st);
+        return qvd_model_dbfail(db);
+    }
+    if (rc == 1) {
+        rc = qvd_db_int(st, 0) != 0;
+        const char *cmd = qvd_db_text(st, 1);
+        if (rc == 1 && cmd != NULL && *cmd != '\0')
+            *command = qvd_xstrdup(cmd);
+    }
+    qvd_db_done(st);
+    return rc;
+}

@@ -62,6 +62,11 @@ int qvd_model_l7r_vm_owner(struct qvd_db *db, int64_t vm_id, int64_t *user_id, b
 /* 1 when the VM is stopped with no command pending, else 0 (*state its vm_state), -1. */
 int qvd_model_l7r_vm_stopped(struct qvd_db *db, int64_t vm_id, char *state, size_t len);
 
+/* Whether a VM is an application VM (its OSF has is_application): 1 with *command the
+ * program it runs (a new string: the property qvd.app.command of the VM, else of the DI it
+ * runs, else of its OSF; NULL when none is set), 0 a desktop VM or no such VM, -1 error. */
+int qvd_model_l7r_vm_app(struct qvd_db *db, int64_t vm_id, char **command);
+
 /* One of a user's VMs as the client lists it. */
 struct qvd_model_l7r_vm_row {
     int64_t id, blocked;

@@ -146,6 +146,9 @@ main(int argc, char **argv)
     };
     const char *config = NULL;
     int ch;
+    /* nxagent runs NX_SLAVE_CMD without arguments: the slave mode (slave.c) */
+    if (argc == 1 && getenv("QVD_VMA_SLAVE") != NULL)
+        return slave_main();
     while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':

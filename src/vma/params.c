@@ -99,12 +99,16 @@ vma_check_params(const struct qvd_http_param *params, size_t n)
         {"qvd.client.audio.enable", fullscreen_ok, "0 or 1"},
         {"qvd.client.audio.compression.enable", fullscreen_ok, "0 or 1"},
         {"qvd.client.microphone.enable", fullscreen_ok, "0 or 1"},
+        {"qvd.app.command", app_command_ok,
+         "an absolute path and arguments separated by spaces, of letters, digits and "
+         "_/-+.:=,@%"},
     };
     for (size_t i = 0; i < n; i++) {
         const char *k = params[i].key, *v = params[i].value;
         if (!chars_ok(k, ".-", false) || strlen(k) > 128)
             return qvd_seterr("invalid parameter name %.64s", k);
-        if (!chars_ok(v, "/-+.:", true))
+        /* the application's command line has its own, wider, rule (app.c) */
+        if (strcmp(k, "qvd.app.command") != 0 && !chars_ok(v, "/-+.:", true))
             return qvd_seterr("invalid value for parameter %.64s", k);
         for (size_t j = 0; j < QVD_ARRAY_LEN(checks); j++)
             if (strcmp(k, checks[j].key) == 0 && *v && !checks[j].ok(v))

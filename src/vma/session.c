@@ -36,6 +36,7 @@ static struct {
     bool resume_aborted; /* a stuck resume was made to fail once already */
     struct vma_user user;
     char *opts_path;
+    char *app; /* an application VM's program (qvd.app.command, app.c), or NULL: the desktop */
 } s;
 
 #define RESUME_SETTLE_S 10
@@ -202,7 +203,8 @@ session_become_user(const char *display)
 static void
 start_xsession(void)
 {
-    const char *cmd = qvd_config_get(vma.cfg, "vma.x_session");
+    const char *cmd = s.app ? s.app : qvd_config_get(vma.cfg, "vma.x_session");
+    char **app = s.app ? app_argv(s.app) : NULL;
     char display[16];
     snprintf(display, sizeof(display), ":%d", vma.display);
     pid_t pid = fork();
@@ -215,11 +217,17 @@ start_xsession(void)
         audio_session_env(&s.user);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        if (app != NULL) /* the one program, no desktop: without a shell (app.c) */
+            execv(app[0], app);
+        else
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        fprintf(stderr, "qvd-vma: exec %s: %s\n", cmd, strerror(errno));
         _exit(127);
     }
+    app_argv_free(app);
     s.xsession = pid;
-    log_info("X session %s started as %s (pid %d)", cmd, s.user.name, (int)pid);
+    log_info("%s %s started as %s (pid %d)", s.app ? "application" : "X session", cmd, s.user.name,
+             (int)pid);
 }
 
 /* Maps nxagent's log lines (nx-libs 3.5.99) to session states. */
@@ -359,6 +367,8 @@ agent_options(struct qvd_buf *b, const struct qvd_http_param *params, size_t n)
     qvd_buf_printf(b, ",fullscreen=%s", full && strcmp(full, "1") == 0 ? "1" : "0");
     if (audio_wanted()) /* nxagent listens for the user's PulseAudio (audio.c) */
         qvd_buf_adds(b, ",media=1");
+    if (slave_wanted(params, n))
+        qvd_buf_printf(b, ",slave=%d", slave_port());
     qvd_buf_printf(b, ",resize=1,clipboard=both,loopback=1:%d\n", vma.display);
 }
 
@@ -377,6 +387,8 @@ write_options(const struct qvd_http_param *params, size_t n)
     int rc = 0;
     if (qvd_mkdir_p(dir, 0755) < 0 || qvd_write_file(s.opts_path, b.data, b.len, 0644) < 0)
         rc = qvd_seterr("cannot write %s: %s", s.opts_path, strerror(errno));
+    else if (slave_prepare(params, n, &s.user) < 0) /* in the folder made above */
+        log_warn("no slave channel: %s", qvd_strerror());
     qvd_buf_free(&b);
     return rc;
 }
@@ -424,6 +436,7 @@ spawn_agent(void)
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
         session_become_user(NULL);
+        slave_agent_env(&s.user);
         execv(bin, argv);
         fprintf(stderr, "qvd-vma: exec %s: %s\n", bin, strerror(errno));
         _exit(127);
@@ -491,6 +504,9 @@ session_start(const struct qvd_http_param *params, size_t n)
         return VMA_REFUSED; /* the same account is refused on every try */
     set_state(VMA_PROVISIONING);
     vma_user_free(&s.user);
+    free(s.app); /* a new session: the program of this start, or the desktop */
+    s.app = param(params, n, "qvd.app.command") ? qvd_xstrdup(param(params, n, "qvd.app.command"))
+                                                : NULL;
     if (provision_user(&acct, &s.user) < 0 ||
         hooks_run(qvd_config_get(vma.cfg, "vma.hooks.dir"), params, n) < 0 ||
         write_options(params, n) < 0 || spawn_agent() < 0) {

@@ -46,6 +46,13 @@ int server_start(void);
  * reason: a request that no retry can mend. */
 int vma_check_params(const struct qvd_http_param *params, size_t n);
 
+/* app.c: application VMs (qvd.app.command). True when v is an absolute path and arguments
+ * separated by spaces, of safe characters (no shell runs it); argv of it, all new strings
+ * (app_argv_free; NULL is nothing). */
+bool app_command_ok(const char *v);
+char **app_argv(const char *cmd);
+void app_argv_free(char **argv);
+
 /* session.c: the nxagent + X session state machine. */
 enum vma_state session_state(void);
 const char *session_state_name(enum vma_state st);
@@ -140,5 +147,20 @@ int relay_drop_all(void);
  * both bufferevents untouched (no pipe or descriptor left: copy instead). */
 int splice_relay_start(struct event_base *base, struct bufferevent *a, struct bufferevent *b);
 int splice_relay_drop_all(void);
+
+/* slave.c: the VM's end of the slave channel. */
+/* nxagent's slave port in the VM (11000 + display, as QVD's). */
+int slave_port(void);
+/* Whether the session gets the channel: vma.slave.enable, a valid qvd.slave.key, and a
+ * client that did not say qvd.client.slave.enable=0 (QVD's clients say nothing). */
+bool slave_wanted(const struct qvd_http_param *params, size_t n);
+/* At each x_start: the connection's key in a new file of the VMA's run folder that only
+ * the user reads (removed when the channel is not wanted). 0 or -1 with an error. */
+int slave_prepare(const struct qvd_http_param *params, size_t n, const struct vma_user *u);
+/* In nxagent's child, as the user: NX_SLAVE_CMD (this program) and what its slave mode
+ * needs to find (key file, slave port). */
+void slave_agent_env(const struct vma_user *u);
+/* The slave mode (QVD_VMA_SLAVE set, no arguments): one request on stdin/stdout. Exit status. */
+int slave_main(void);
 
 #endif

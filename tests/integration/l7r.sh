@@ -225,6 +225,10 @@ if t_wait 90 upgraded "$T_DIR/h1.log"; then t_ok "connect_to_vm starts the stopp
 else t_fail "connect_to_vm starts the stopped VM and answers 101 (woken by the HKD, no poll)"; cat "$T_DIR/h1.log"; tail -30 "$T_DIR/l7r.log"; fi
 t_check "the client saw 102 progress messages while the VM started" grep -q '^102 .' "$T_DIR/h1.log"
 t_check "the 101 carries a 64-character slave key" grep -q '^101 slave key of 64 chars' "$T_DIR/h1.log"
+t_check "the 101 says which desktop features the server has on (X-QVD-Features)" \
+  grep -qx '101 features audio,printing,slave' "$T_DIR/h1.log"
+# a tenant's row turns one off for that tenant's sessions (read at each connection)
+admin config set vma.audio.enable 0 --tenant default >/dev/null
 nxproxy_on 4041
 t_check "the session's desktop shows on the client's screen" desktop_shown
 t_check "the slot is connected and held by the L7R" slot_is 1 "connected/$L7R_P"
@@ -233,6 +237,9 @@ connect H2 "$T_DIR/h2.log" 4042
 t_check "a second connection takes the session over: the first client is disconnected" t_wait 30 gone $H1
 if t_wait 40 upgraded "$T_DIR/h2.log"; then t_ok "the second connection gets its 101"
 else t_fail "the second connection gets its 101"; cat "$T_DIR/h2.log"; fi
+t_check "a feature the tenant's configuration turns off is left out of X-QVD-Features" \
+  grep -qx '101 features printing,slave' "$T_DIR/h2.log"
+admin config del vma.audio.enable --tenant default >/dev/null
 grep -q 'taken over' "$T_DIR/l7r.log" || t_diag "no takeover line in the L7R log"
 nxproxy_on 4042
 t_check "the taken-over session shows the desktop" desktop_shown

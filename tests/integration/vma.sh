@@ -94,12 +94,14 @@ t_check "... and starts nothing" state_is stopped
 for q in qvd.client.geometry=100000x768 qvd.client.geometry=10x10 qvd.client.geometry=800x600%2B0%2B0 \
   qvd.client.geometry=800 qvd.client.geometry=-800x600 qvd.client.fullscreen=2 qvd.client.fullscreen=yes \
   qvd.client.keyboard=pc105 qvd.client.keyboard=/us qvd.client.keyboard=pc105/us%2Bes \
-  qvd.client.keyboard=pc105/us%2Cshadow%3D1 qvd.client.link=fast qvd.client.os=linux%2Bx; do
+  qvd.client.keyboard=pc105/us%2Cshadow%3D1 qvd.client.link=fast qvd.client.os=linux%2Bx \
+  qvd.app.command=xterm qvd.app.command=%2Fbin%2Fsh%20-c%20id%3Bid qvd.app.command=%2Fbin%2Fecho%20%24HOME \
+  qvd.app.command=%2Fbin%2Fecho%20%60id%60 qvd.app.command=%2Fbin%2Fecho%20%27a%20b%27; do
   out=$(call "x_start?qvd.vm.user.name=qvdtest&$q")
   t_check "x_start with $q is refused, naming the parameter" \
     eval '[[ "$out" == \"\",*"invalid value"*"${q%%=*}"* ]] && state_is stopped' || t_diag "$out"
 done
-t_check "each refusal is logged" eval '[ "$(grep -c "x_start: invalid.*refused for good" "$T_DIR/vma.log")" -ge 13 ]'
+t_check "each refusal is logged" eval '[ "$(grep -c "x_start: invalid.*refused for good" "$T_DIR/vma.log")" -ge 18 ]'
 
 # --- system accounts: refused before anything is created (this machine's /etc, seen through
 # the namespace's overlay, stands for the image's; desktop users get 10000..59999) ---

@@ -16,6 +16,7 @@
 #include "../../src/client/client.h"
 #include "err.h"
 #include "http.h"
+#include "slave.h"
 
 static char tmpdir[64];
 
@@ -561,6 +562,152 @@ exchange_rejects_malformed_and_oversized_answers(void **state)
     free(huge);
 }
 
+/* X-QVD-Features: absent means QVD's L7R (all on); names are exact; the rest adds nothing. */
+static void
+features_header_parses_names_and_absent_means_all(void **state)
+{
+    assert_int_equal(client_features_parse(NULL), CLIENT_FEATURES_ALL);
+    assert_int_equal(client_features_parse(""), 0);
+    assert_int_equal(client_features_parse("audio,printing,slave"), CLIENT_FEATURES_ALL);
+    assert_int_equal(client_features_parse("audio"), CLIENT_FEATURE_AUDIO);
+    assert_int_equal(client_features_parse(" printing , slave "),
+                     CLIENT_FEATURE_PRINTING | CLIENT_FEATURE_SLAVE);
+    assert_int_equal(client_features_parse("usb,audio,,"), CLIENT_FEATURE_AUDIO);
+    assert_int_equal(client_features_parse("Audio,audi,audioX,sla ve,slave\r"), 0);
+    assert_int_equal(client_features_parse("audio;printing"), 0);
+    char big[400];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    memcpy(big, "audio,", 6);
+    assert_int_equal(client_features_parse(big), 0);
+}
+
+/* Runs client_feature_use with stderr in a file; its text into out. */
+static bool
+use_feature(const struct client_opts *o, const char *name, bool asked, char *out, size_t len)
+{
+    char path[] = "/tmp/qvd-test-features.XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    bool r;
+
+    assert_true(fd >= 0 && saved >= 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    r = client_feature_use(o, name, asked);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t n = pread(fd, out, len - 1, 0);
+    out[n < 0 ? 0 : n] = '\0';
+    close(fd);
+    unlink(path);
+    return r;
+}
+
+static void
+feature_off_on_the_server_is_one_sentence_once(void **state)
+{
+    struct client_opts o = {.server_features = client_features_parse("printing")};
+    char text[512];
+
+    assert_false(client_server_has(&o, "audio"));
+    assert_true(client_server_has(&o, "printing"));
+    assert_false(client_server_has(&o, "slave"));
+    assert_true(use_feature(&o, "printing", true, text, sizeof(text)));
+    assert_string_equal(text, "");
+    assert_false(use_feature(&o, "audio", false, text, sizeof(text)));
+    assert_string_equal(text, "");
+    assert_false(use_feature(&o, "audio", true, text, sizeof(text)));
+    assert_string_equal(text, "qvd-client: Sound is turned off on this server "
+                              "(vma.audio.enable); the session goes on without it.\n");
+    assert_false(use_feature(&o, "audio", true, text, sizeof(text))); /* said once */
+    assert_string_equal(text, "");
+    assert_false(use_feature(&o, "slave", true, text, sizeof(text)));
+    assert_non_null(strstr(text, "(vma.slave.enable)"));
+    assert_null(strchr(text, '\n') == text + strlen(text) - 1 ? NULL : text);
+}
+
+/* The slave servers' key check (libqvd slave.c): X-QVD-Slave-Key or QVD's Basic forms. */
+static const struct qvd_http_msg *
+slave_request(struct qvd_http_parser *p, const char *headers)
+{
+    char req[1024];
+    size_t used = 0;
+
+    snprintf(req, sizeof(req), "GET /ping HTTP/1.1\r\n%s\r\n", headers);
+    assert_int_equal(qvd_http_parser_feed(p, req, strlen(req), &used), QVD_HTTP_COMPLETE);
+    return qvd_http_parser_msg(p);
+}
+
+static void
+slave_requests_need_the_key(void **state)
+{
+    const char *key = "k3yOFtheSLAVEchannel0123456789ab";
+    char h[512], *b64;
+    struct {
+        const char *headers;
+        bool ok;
+    } cases[] = {
+        {"", false},
+        {"X-QVD-Slave-Key: k3yOFtheSLAVEchannel0123456789ab\r\n", true},
+        {"x-qvd-slave-key: k3yOFtheSLAVEchannel0123456789ab\r\n", true},
+        {"X-QVD-Slave-Key: k3yOFtheSLAVEchannel0123456789aB\r\n", false},
+        {"X-QVD-Slave-Key: k3yOFtheSLAVEchannel0123456789a\r\n", false},
+        {"X-QVD-Slave-Key: k3yOFtheSLAVEchannel0123456789abc\r\n", false},
+        {"Authorization: Basic k3yOFtheSLAVEchannel0123456789ab\r\n", true},
+        {"Authorization: Bearer k3yOFtheSLAVEchannel0123456789ab\r\n", false},
+        {"Authorization: Basic \r\n", false},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_REQUEST);
+        bool ok = qvd_slave_authorized(slave_request(p, cases[i].headers), key);
+        if (ok != cases[i].ok)
+            fail_msg("case %zu (%s): %d", i, cases[i].headers, ok);
+        qvd_http_parser_free(p);
+    }
+    const char *basic[] = {"qvd:k3yOFtheSLAVEchannel0123456789ab",
+                           "k3yOFtheSLAVEchannel0123456789ab"};
+    for (size_t i = 0; i < 2; i++) {
+        struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_REQUEST);
+        b64 = client_base64(basic[i], strlen(basic[i]));
+        snprintf(h, sizeof(h), "Authorization: Basic %s\r\n", b64);
+        assert_true(qvd_slave_authorized(slave_request(p, h), key));
+        qvd_http_parser_free(p);
+        free(b64);
+    }
+    struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_REQUEST);
+    const struct qvd_http_msg *m = slave_request(p, "X-QVD-Slave-Key: short\r\n");
+    assert_false(qvd_slave_authorized(m, "short")); /* not a key at all */
+    assert_false(qvd_slave_authorized(m, NULL));    /* no key on this side */
+    qvd_http_parser_free(p);
+    assert_int_equal(qvd_slave_port("7302"), 7302);
+    assert_int_equal(qvd_slave_port("0"), -1);
+    assert_int_equal(qvd_slave_port("65536"), -1);
+    assert_int_equal(qvd_slave_port("80x"), -1);
+    assert_int_equal(qvd_slave_port(""), -1);
+}
+
+static void
+tunnel_and_folder_options_are_checked(void **state)
+{
+    struct client_opts o = {0};
+
+    assert_int_equal(client_slave_add_tunnel(&o, "7301:7302"), 0);
+    assert_int_equal(o.ntunnels, 1);
+    assert_int_equal(o.tunnels[0].vm_port, 7301);
+    assert_int_equal(o.tunnels[0].port, 7302);
+    assert_int_equal(client_slave_add_tunnel(&o, "80:7302"), -1); /* a system port in the VM */
+    assert_int_equal(client_slave_add_tunnel(&o, "7301"), -1);
+    assert_int_equal(client_slave_add_tunnel(&o, "7301:"), -1);
+    assert_int_equal(client_slave_add_tunnel(&o, "a:b"), -1);
+    assert_int_equal(client_slave_add_folder(&o, "/home/u:/tmp"), 0);
+    assert_int_equal(client_slave_add_folder(&o, "home/u:/tmp"), -1); /* not absolute */
+    assert_int_equal(client_slave_add_folder(&o, "/home/u:/nonexistent/x"), -1);
+    assert_int_equal(o.nfolders, 1);
+    client_slave_opts_free(&o);
+}
+
 int
 main(void)
 {
@@ -586,6 +733,10 @@ main(void)
         cmocka_unit_test(exchange_reads_error_answers_and_plain_requests),
         cmocka_unit_test(exchange_gives_up_when_the_server_is_silent),
         cmocka_unit_test(exchange_rejects_malformed_and_oversized_answers),
+        cmocka_unit_test(features_header_parses_names_and_absent_means_all),
+        cmocka_unit_test(feature_off_on_the_server_is_one_sentence_once),
+        cmocka_unit_test(slave_requests_need_the_key),
+        cmocka_unit_test(tunnel_and_folder_options_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

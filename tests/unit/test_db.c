@@ -169,6 +169,23 @@ notify_wakes_the_listener(void **state)
     qvd_db_close(writer);
 }
 
+/* The database's clock (qvd_db_clock, which stamps heartbeats) is the model's clock,
+ * qvd_now(), truncated to the second: never a second ahead of it (PostgreSQL's cast of its
+ * epoch rounded to the nearest second, so a heartbeat could be -1 s old). */
+static void
+clock_never_runs_ahead(void **state)
+{
+    struct fixture *f = *state;
+
+    for (int i = 0; i < 40; i++) {
+        int64_t before = qvd_now(), now = 0;
+        assert_int_equal(qvd_db_clock(f->db, &now), 0);
+        int64_t after = qvd_now();
+        assert_true(now >= before && now <= after);
+        usleep(37 * 1000); /* samples spread over the fractions of a second */
+    }
+}
+
 int
 main(void)
 {
@@ -181,6 +198,7 @@ main(void)
         cmocka_unit_test_setup_teardown(query_binds_text_int_and_null, setup, teardown),
         cmocka_unit_test_setup_teardown(columns_are_known_before_the_first_step, setup, teardown),
         cmocka_unit_test_setup_teardown(notify_wakes_the_listener, setup, teardown),
+        cmocka_unit_test_setup_teardown(clock_never_runs_ahead, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

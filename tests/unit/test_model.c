@@ -785,6 +785,48 @@ count(void *arg, const struct qvd_model_l7r_vm_row *r)
     ++*(int *)arg;
 }
 
+/* An application VM's program: the VM's property over its running DI's over its OSF's;
+ * none for a desktop VM, whatever its properties say. */
+static void
+l7r_application_program(void **state)
+{
+    struct fixture *f = *state;
+    char *cmd = NULL;
+    int64_t di = add_di(f, f->osf, NULL), vm = add_vm(f, "app", NULL);
+    int n = 0;
+
+    assert_true(vm > 0);
+    assert_int_equal(
+        qvd_model_prop_set(f->db, f->cfg, "osf", f->osf, "qvd.app.command", "/bin/osf"), 0);
+    assert_int_equal(qvd_model_l7r_vm_app(f->db, vm, &cmd), 0); /* a desktop VM */
+    assert_null(cmd);
+    qvd_db_exec(f->db, "UPDATE osfs SET is_application = 1 WHERE id = ?", "i", f->osf);
+    assert_int_equal(qvd_model_l7r_vm_app(f->db, vm, &cmd), 1);
+    assert_string_equal(cmd, "/bin/osf");
+    free(cmd);
+    /* the DI counts once the VM runs it */
+    qvd_db_exec(f->db, "UPDATE vm_runtimes SET current_di_id = ? WHERE vm_id = ?", "ii", di, vm);
+    assert_int_equal(qvd_model_prop_set(f->db, f->cfg, "di", di, "qvd.app.command", "/bin/di a b"),
+                     0);
+    assert_int_equal(qvd_model_l7r_vm_app(f->db, vm, &cmd), 1);
+    assert_string_equal(cmd, "/bin/di a b");
+    free(cmd);
+    assert_int_equal(qvd_model_prop_set(f->db, f->cfg, "vm", vm, "qvd.app.command", "/bin/vm"), 0);
+    assert_int_equal(qvd_model_l7r_vm_app(f->db, vm, &cmd), 1);
+    assert_string_equal(cmd, "/bin/vm");
+    free(cmd);
+    /* an application VM without a program: 1 and NULL (the L7R refuses it) */
+    assert_int_equal(qvd_model_prop_del(f->db, f->cfg, "vm", vm, "qvd.app.command"), 0);
+    assert_int_equal(qvd_model_prop_del(f->db, f->cfg, "di", di, "qvd.app.command"), 0);
+    assert_int_equal(qvd_model_prop_del(f->db, f->cfg, "osf", f->osf, "qvd.app.command"), 0);
+    assert_int_equal(qvd_model_l7r_vm_app(f->db, vm, &cmd), 1);
+    assert_null(cmd);
+    assert_int_equal(qvd_model_l7r_vm_app(f->db, vm + 100, &cmd), 0); /* no such VM */
+    /* listed as an application, not as a desktop */
+    assert_int_equal(qvd_model_l7r_user_vms(f->db, f->user, true, count, &n), 0);
+    assert_int_equal(n, 1);
+}
+
 static void
 l7r_users_vms_and_tokens(void **state)
 {
@@ -856,6 +898,7 @@ main(void)
         T(l7r_host_state_and_counters),
         T(l7r_slot_take_takeover_and_release),
         T(l7r_users_vms_and_tokens),
+        T(l7r_application_program),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

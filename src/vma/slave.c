@@ -1,0 +1,293 @@
+/* slave.c: the VM's end of the slave channel (reference §7). The VMA gives nxagent
+ * slave=<11000 + display> and NX_SLAVE_CMD (this program, in slave mode): each connection
+ * the client opens to its nxproxy's slave port runs one slave process here, as the session
+ * user, with the connection on stdin/stdout. It answers only requests that carry the
+ * connection's slave key, which the VMA keeps for the user in a file only the user reads
+ * (QVD's slave server checks nothing). Requests:
+ *   GET /ping                         200
+ *   POST /tunnel/<vm port>?to=<port>  101, then listens on 127.0.0.1:<vm port> in the VM
+ *                                     while the connection lasts; each connection there
+ *                                     is carried to the client's port (POST /tcp/connect)
+ *   GET /shares/<folder>              101, then sftp-server in that folder (the client
+ *                                     mounts it with sshfs -o slave)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "slave.h"
+#include "util.h"
+#include "vma.h"
+
+#define SLAVE_PORT_BASE 11000
+#define SFTP_SERVER "/usr/lib/openssh/sftp-server"
+
+/* ---- in the VMA ---- */
+
+static const char *
+param_of(const struct qvd_http_param *params, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(params[i].key, key) == 0)
+            return params[i].value;
+    return NULL;
+}
+
+int
+slave_port(void)
+{
+    return SLAVE_PORT_BASE + vma.display;
+}
+
+bool
+slave_wanted(const struct qvd_http_param *params, size_t n)
+{
+    const char *asked = param_of(params, n, "qvd.client.slave.enable");
+
+    /* QVD's clients send no such parameter and always have the channel */
+    return qvd_config_bool(vma.cfg, "vma.slave.enable") &&
+           (asked == NULL || strcmp(asked, "0") != 0) &&
+           qvd_slave_key_valid(param_of(params, n, "qvd.slave.key"));
+}
+
+static char *
+key_path(uid_t uid)
+{
+    return qvd_xasprintf("%s/slave-%u.key", qvd_config_get(vma.cfg, "vma.run.path"), (unsigned)uid);
+}
+
+int
+slave_prepare(const struct qvd_http_param *params, size_t n, const struct vma_user *u)
+{
+    const char *key = param_of(params, n, "qvd.slave.key");
+    char *path = key_path(u->uid);
+    int fd, rc = 0;
+
+    /* a new file each time, in the VMA's own folder: nothing the user made is followed */
+    unlink(path);
+    if (!slave_wanted(params, n)) {
+        free(path);
+        return 0;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || fchown(fd, u->uid, u->gid) < 0 || qvd_slave_write_all(fd, key, strlen(key)) < 0)
+        rc = qvd_seterr("cannot write the slave key file %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        unlink(path);
+    free(path);
+    return rc;
+}
+
+void
+slave_agent_env(const struct vma_user *u)
+{
+    char self[512], port[16];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *path = key_path(u->uid);
+
+    if (n <= 0)
+        return;
+    self[n] = '\0';
+    snprintf(port, sizeof(port), "%d", slave_port());
+    setenv("NX_SLAVE_CMD", self, 1);
+    setenv("QVD_VMA_SLAVE", "1", 1);
+    setenv("QVD_SLAVE_KEY_FILE", path, 1);
+    setenv("QVD_SLAVE_PORT", port, 1);
+    free(path);
+}
+
+/* ---- the slave mode, as the session user ---- */
+
+static void
+answer(int status, const char *text)
+{
+    qvd_slave_answer(1, status, NULL, text);
+}
+
+/* Carries one connection accepted in the VM to the client's port `to`: a connection to
+ * nxagent's slave port, POST /tcp/connect/<to> with the key, then the bytes. */
+static void
+carry(int cfd, int to)
+{
+    const char *port_s = getenv("QVD_SLAVE_PORT");
+    char *key = qvd_slave_key_read(getenv("QVD_SLAVE_KEY_FILE"));
+    struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_RESPONSE);
+    struct qvd_buf req = QVD_BUF_INIT, rest = QVD_BUF_INIT;
+    char target[64];
+    int sfd = -1;
+
+    if (key == NULL || (sfd = qvd_slave_connect_local(qvd_slave_port(port_s))) < 0) {
+        fprintf(stderr, "qvd-vma slave: tunnel: %s\n", qvd_strerror());
+        goto out;
+    }
+    snprintf(target, sizeof(target), "/tcp/connect/%d", to);
+    const char *hdrs[] = {"X-QVD-Slave-Key", key,           "Connection", "Upgrade",
+                          "Upgrade",         "qvd:tcp/1.0", NULL};
+    qvd_http_write_request(&req, "POST", target, hdrs);
+    if (qvd_slave_write_all(sfd, req.data, req.len) < 0 || qvd_slave_read_head(sfd, p, &rest) < 0) {
+        fprintf(stderr, "qvd-vma slave: tunnel to the client's port %d: %s\n", to, qvd_strerror());
+        goto out;
+    }
+    if (qvd_http_parser_msg(p)->status != 101) {
+        fprintf(stderr, "qvd-vma slave: the client refused its port %d: %d\n", to,
+                qvd_http_parser_msg(p)->status);
+        goto out;
+    }
+    qvd_slave_pipe(sfd, sfd, cfd, &rest);
+out:
+    if (key) {
+        qvd_wipe(key, strlen(key));
+        free(key);
+    }
+    qvd_wipe(req.data, req.len);
+    qvd_buf_free(&req);
+    qvd_buf_free(&rest);
+    qvd_http_parser_free(p);
+    if (sfd >= 0)
+        close(sfd);
+}
+
+static int
+listen_local(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* POST /tunnel/<vm port>?to=<client port>: listens while the client's connection lasts. */
+static int
+tunnel(const struct qvd_http_msg *m, const char *vm_port)
+{
+    int port = qvd_slave_port(vm_port), to = qvd_slave_port(qvd_http_msg_param(m, "to"));
+    int lfd;
+    char msg[160];
+
+    if (port < 1024 || to < 0) {
+        answer(400, "a tunnel needs a VM port of 1024..65535 and to=<client port>\n");
+        return 1;
+    }
+    if ((lfd = listen_local(port)) < 0) {
+        snprintf(msg, sizeof(msg), "port %d of the VM: %s\n", port, strerror(errno));
+        answer(409, msg);
+        return 1;
+    }
+    const char *hdrs[] = {"Connection", "Upgrade", "Upgrade", "qvd:tunnel/1.0", NULL};
+    if (qvd_slave_answer(1, 101, hdrs, NULL) < 0)
+        return 1;
+    signal(SIGCHLD, SIG_IGN); /* the carriers are reaped by the kernel */
+    for (;;) {
+        struct pollfd pfd[2] = {{.fd = 0, .events = POLLIN}, {.fd = lfd, .events = POLLIN}};
+        char buf[256];
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return 1;
+        }
+        if (pfd[0].revents) { /* the client's end: its close ends the tunnel */
+            ssize_t n = read(0, buf, sizeof(buf));
+            if (n == 0 || (n < 0 && errno != EINTR))
+                return 0;
+        }
+        if (pfd[1].revents & POLLIN) {
+            int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (cfd < 0)
+                continue;
+            pid_t pid = fork();
+            if (pid == 0) {
+                close(lfd);
+                carry(cfd, to);
+                _exit(0);
+            }
+            close(cfd);
+        }
+    }
+}
+
+/* GET /shares/<folder>: sftp-server in that folder (the user's own rights) on the stream. */
+static int
+share_out(const char *folder, const struct qvd_buf *rest)
+{
+    struct stat st;
+    const char *dir = *folder ? folder : getenv("HOME");
+
+    if (dir == NULL || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        answer(404, "no such folder in the VM\n");
+        return 1;
+    }
+    if (rest->len > 0) { /* sftp speaks after the 101 only */
+        answer(400, "bytes after the request\n");
+        return 1;
+    }
+    const char *hdrs[] = {"Connection", "Upgrade", "Upgrade", "qvd:sftp/1.0", NULL};
+    if (qvd_slave_answer(1, 101, hdrs, NULL) < 0)
+        return 1;
+    execl(SFTP_SERVER, "sftp-server", "-e", "-d", dir, (char *)NULL);
+    fprintf(stderr, "qvd-vma slave: %s: %s\n", SFTP_SERVER, strerror(errno));
+    return 1;
+}
+
+static int
+route(const struct qvd_http_msg *m, const struct qvd_buf *rest)
+{
+    if (strcmp(m->method, "GET") == 0 && strcmp(m->path, "/ping") == 0) {
+        answer(200, "pong\n");
+        return 0;
+    }
+    if (strcmp(m->method, "POST") == 0 && strncmp(m->path, "/tunnel/", 8) == 0)
+        return tunnel(m, m->path + 8);
+    if (strcmp(m->method, "GET") == 0 && strncmp(m->path, "/shares/", 8) == 0 && m->upgrade)
+        return share_out(m->path + 7, rest);
+    answer(404, "no such slave request\n");
+    return 1;
+}
+
+int
+slave_main(void)
+{
+    struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_REQUEST);
+    struct qvd_buf rest = QVD_BUF_INIT;
+    char *key = qvd_slave_key_read(getenv("QVD_SLAVE_KEY_FILE"));
+    int rc;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (qvd_slave_read_head(0, p, &rest) < 0) {
+        fprintf(stderr, "qvd-vma slave: %s\n", qvd_strerror());
+        answer(400, "bad request\n");
+        return 1;
+    }
+    const struct qvd_http_msg *m = qvd_http_parser_msg(p);
+    if (!qvd_slave_authorized(m, key)) {
+        fprintf(stderr, "qvd-vma slave: %s %s refused: no valid slave key\n", m->method, m->path);
+        answer(401, "this slave server needs the session's slave key\n");
+        return 1;
+    }
+    qvd_wipe(key, strlen(key));
+    rc = route(m, &rest);
+    qvd_http_parser_free(p);
+    qvd_buf_free(&rest);
+    return rc;
+}
