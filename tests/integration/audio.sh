@@ -129,8 +129,9 @@ t_node_spawn QVD_PID "$QVD_BUILD/tests/helpers/l7r-connect" --l7r 127.0.0.1:$POR
   2>"$T_DIR/qvd-client.log"
 t_wait 90 grep -q "listening on" "$T_DIR/qvd-client.log" # after the 101; it takes one connection
 mkdir -p "$T_DIR/nxhome"
+# (QVD's client always gives nxproxy slave=<62000-63999> too: nxagent has slave=11100)
 HOME=$T_DIR/nxhome NX_CLIENT=/bin/true DISPLAY=$DISP t_node_spawn NXP_PID nxproxy -S \
-  media=$QPORT localhost:$((LPORT - 4000)) >"$T_DIR/nxproxy-qvd.log" 2>&1
+  media=$QPORT slave=$((62000 + RANDOM % 2000)) localhost:$((LPORT - 4000)) >"$T_DIR/nxproxy-qvd.log" 2>&1
 t_check "QVD's client request: the session resumes" t_wait 90 is_x connected
 t_check "QVD's client request (no qvd.client.audio.enable): the tunnels are loaded" \
   t_wait 60 eval 'vm_has sinks QVD_Audio && vm_has sources QVD_Microphone'
