@@ -7,7 +7,7 @@
 # options from BENCH_CLUSTER_SCALE_ARGS (e.g. --quick) and BENCH_CLUSTER_FAILOVER_ARGS.
 cd "$(dirname "$0")/.." || exit 1
 rc=0
-for b in vm_start vm_density session refusal l7r_conns l7r_stall login_timing cluster_scale \
+for b in vm_start vm_density session audio refusal l7r_conns l7r_stall login_timing cluster_scale \
   cluster_failover share fuzz; do
   echo "### bench/$b.sh"
   args=

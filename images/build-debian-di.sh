@@ -20,10 +20,11 @@
 # apt_source_entries and debian_mirror that way).
 
 # The desktop: nxagent and the X pieces it needs, IceWM, a terminal, and the tools the
-# VMA runs (useradd/groupadd from passwd, ps, ip); the VM's CUPS (printing: the VMA starts
-# cupsd and adds the client's printers to it).
+# VMA runs (useradd/groupadd from passwd, ps, ip); PulseAudio for the session's sound; the
+# VM's CUPS (printing: the VMA starts cupsd and adds the client's printers to it).
 DEBIAN_DI_PACKAGES="passwd procps iproute2 nxagent x11-xkb-utils xkb-data xfonts-base
   fonts-dejavu-core x11-xserver-utils x11-common xterm icewm
+  pulseaudio pulseaudio-utils
   openssh-sftp-server
   cups-daemon cups-client"
 # The shared libraries qvd-vma links against (check with: ldd build/src/vma/qvd-vma).
@@ -89,6 +90,7 @@ strip_image() {
   rm -rf "$root"/tmp/* "$root"/var/tmp/*
   rm -f "$root/etc/resolv.conf"; : >"$root/etc/resolv.conf"; chmod 0644 "$root/etc/resolv.conf"
   di_write_identity "$root"
+  di_write_pulse_conf "$root"
   local d
   for d in usr/lib/qvd/bin etc/qvd home; do mkdir -p "$root/$d"; done
   mkdir -p "$root/tmp/.X11-unix"; chmod 1777 "$root/tmp" "$root/tmp/.X11-unix"

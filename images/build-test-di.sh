@@ -23,12 +23,14 @@ set -euo pipefail
 
 # What the container needs: nxagent and the X tools of the session, useradd/groupadd for
 # user provisioning, a shell and core tools for the VMA's hooks; x11-utils (xev, xdpyinfo)
-# and xclip let tests read what the session got (keys, screen size, clipboard).
+# and xclip let tests read what the session got (keys, screen size, clipboard); pulseaudio
+# for the session's sound, pulseaudio-utils (pactl, pacat, parec) for the VMA and the tests;
 # cups-daemon and cups-client: the VM's CUPS, where the VMA adds the client's printers
 # (printing, tests/integration/printing.sh).
 TEST_DI_PACKAGES="base-files dash bash coreutils debianutils sed grep findutils util-linux
   libc-bin passwd login procps iproute2 x11-common nxagent x11-xserver-utils
   x11-xkb-utils xkb-data xfonts-base xterm x11-utils xclip
+  pulseaudio pulseaudio-utils
   openssh-sftp-server
   cups-daemon cups-client"
 # The shared libraries qvd-vma links against (check with: ldd build/src/vma/qvd-vma).
@@ -43,7 +45,10 @@ EXCLUDE_PATHS="usr/share/doc usr/share/man usr/share/info usr/share/locale
 # Installed dependencies left out: cpp (30 MB of C compiler, wanted only by xrdb). Without
 # it xrdb would fail, so the image also drops x11-common's system X resources file, which
 # is what made /etc/X11/Xsession call xrdb.
-SKIP_PACKAGES="cpp cpp-12"
+# And, of PulseAudio's, libasound2-plugins (ALSA programs' way into PulseAudio, 135 MB of
+# codecs with libavcodec; PulseAudio itself does not load them) and iso-codes (language
+# names for GStreamer's tags, 20 MB).
+SKIP_PACKAGES="cpp cpp-12 libasound2-plugins iso-codes"
 # The colour the test session paints (tests look for it on the client's screen).
 TEST_SESSION_COLOUR="#2e8b57"
 
@@ -105,6 +110,7 @@ pkg_closure() {
       fi
     done
   done
+  return 0 # not the status of the loop's last test (a dependency already queued)
 }
 
 # pkg_files PKG...: the paths (relative to /) of the packages' files that exist on this
@@ -375,6 +381,7 @@ main() {
   copy_font_indexes "$root"
   make_dirs "$root"
   write_etc "$root"
+  di_write_pulse_conf "$root"
   write_session "$root"
   rm -f "$root/etc/X11/Xresources/x11-common"
   write_cups_conf "$root"

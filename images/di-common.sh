@@ -110,6 +110,13 @@ di_validate() {
 }
 
 # di_human_size FILE|DIR: its size on disk, human readable.
+# di_write_pulse_conf ROOT: no PulseAudio started by a program that finds none (libpulse's
+# autospawn): the VMA starts the user's own, with the session's tunnels (docs/vma.md).
+di_write_pulse_conf() {
+  mkdir -p "$1/etc/pulse/client.conf.d"
+  echo "autospawn = no" >"$1/etc/pulse/client.conf.d/00-qvd.conf"
+  chmod 0644 "$1/etc/pulse/client.conf.d/00-qvd.conf"
+}
 di_human_size() { du -sh --apparent-size "$1" 2>/dev/null | cut -f1; }
 
 # --- the Debian mirror, from this machine's apt sources ---------------------------------

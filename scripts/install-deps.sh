@@ -26,6 +26,9 @@ PKGS=(
   sshfs openssh-sftp-server
   # benchmarks: a one-pixel X probe compiled at run time, an HTTP load generator
   libx11-dev wrk
+  # sound (tests/integration/audio.sh, bench/audio.sh): PulseAudio for the client side and
+  # the test DI, sox to make and measure tones
+  pulseaudio pulseaudio-utils sox
   # the npm packages of the tests (below)
   nodejs
 )

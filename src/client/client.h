@@ -77,6 +77,8 @@ struct client_opts {
     int connect_timeout_s, idle_timeout_s, wait_timeout_s, nxproxy_timeout_s;
     bool printing; /* client.printing.enable: the VM gets this computer's printers */
     int cups_port; /* client.printing.cups.port: this computer's CUPS on 127.0.0.1 */
+    bool audio, microphone, audio_compression; /* client.audio.* */
+    char *pulseaudio;                          /* client.audio.pulseaudio */
     /* CLIENT_FEATURE_* the server has on (features.c), set from each 101 */
     unsigned server_features;
     /* the slave channel (slave.c): --tunnel, --vm-folder, the 101's key (wiped on free) */
@@ -286,6 +288,22 @@ void client_print_clean(FILE *f, const char *s);
 /* The whole program flow after options: list / stop / connect / relay. Exit status. */
 int client_run(struct client_opts *o);
 
+/* ---- audio.c ---- */
+/* The sound of one connection: this computer's PulseAudio listening for nxproxy. */
+struct client_audio {
+    pid_t pulse; /* a PulseAudio started for the session (-1: the user's own, or none) */
+    int module;  /* module-native-protocol-tcp's index in it (-1: none) */
+    int port;    /* where it listens on 127.0.0.1 (0: no sound) */
+};
+/* With o->audio: PulseAudio listens for the session. When sound cannot be had (the server
+ * has it off: o->server_features; no PulseAudio here), one sentence on stderr, and the
+ * session goes on. */
+void client_audio_start(const struct client_opts *o, struct client_audio *a);
+/* nxproxy's media=<port> (" media=P"), when there is sound. */
+void client_audio_nxproxy_args(const struct client_audio *a, struct qvd_buf *args);
+/* Unloads the module (or stops the PulseAudio started for the session). */
+void client_audio_stop(struct client_audio *a);
+
 /* ---- proxy.c ---- */
 /* Set by the SIGINT/SIGTERM handler (errors.c holds it); every wait loop checks it. */
 extern volatile sig_atomic_t client_interrupted;
@@ -296,6 +314,8 @@ void client_signals_init(void);
 struct client_proxy {
     pid_t pid;
     int nx; /* its connection to our local port */
+    /* nxproxy's channel options (" media=P ..."), each feature adds its own */
+    struct qvd_buf channels;
 };
 int client_proxy_start(const struct client_opts *o, struct client_proxy *px);
 /* 0 when a side closed (or a signal came), -1 with the reason when the stream broke. */

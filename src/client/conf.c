@@ -300,6 +300,11 @@ client_conf_apply(struct qvd_config *cfg, struct client_opts *o)
         return qvd_seterr("client.nxproxy.command is empty: it names the nxproxy program.");
     o->nxproxy_command = qvd_xstrdup(cmd);
     o->nxproxy_extra_args = dup_or_null(qvd_config_get(cfg, "client.nxproxy.extra_args"));
+    o->audio = qvd_config_bool(cfg, "client.audio.enable");
+    o->microphone = qvd_config_bool(cfg, "client.audio.microphone.enable");
+    o->audio_compression = qvd_config_bool(cfg, "client.audio.compression.enable");
+    const char *pulse = qvd_config_get(cfg, "client.audio.pulseaudio");
+    o->pulseaudio = qvd_xstrdup(pulse && *pulse ? pulse : "pulseaudio");
     if (seconds(cfg, "client.timeout.connect", &o->connect_timeout_s) < 0 ||
         seconds(cfg, "client.timeout.idle", &o->idle_timeout_s) < 0 ||
         seconds(cfg, "client.timeout.wait", &o->wait_timeout_s) < 0 ||
@@ -384,6 +389,7 @@ client_opts_free(struct client_opts *o)
     free(o->qvd_dir);
     free(o->nxproxy_command);
     free(o->nxproxy_extra_args);
+    free(o->pulseaudio);
     client_slave_opts_free(o);
     free(o->app);
     memset(o, 0, sizeof(*o));

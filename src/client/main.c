@@ -34,6 +34,9 @@ usage(FILE *f)
           "  --fullscreen        full screen session (client.fullscreen)\n"
           "  --keyboard M/L      keyboard model/layout, like pc105/es; default: this X server's\n"
           "                      (client.keyboard)\n"
+          "  --audio, --no-audio the session's sound plays here, or not (client.audio.enable)\n"
+          "  --microphone        with sound, this computer's default source is the session's\n"
+          "                      microphone (client.audio.microphone.enable)\n"
           "  --tunnel VMPORT:PORT  connections to 127.0.0.1:VMPORT in the virtual machine\n"
           "                      reach 127.0.0.1:PORT here (repeatable)\n"
           "  --vm-folder DIR:MOUNT  the virtual machine's folder DIR at MOUNT here (sshfs;\n"
@@ -68,6 +71,9 @@ enum {
     OPT_FP,
     OPT_CONFIG,
     OPT_TRIES,
+    OPT_AUDIO,
+    OPT_NO_AUDIO,
+    OPT_MIC,
     OPT_TUNNEL,
     OPT_VMFOLDER,
     OPT_VERSION,
@@ -97,6 +103,9 @@ static const struct option long_opts[] = {
     {"fingerprint", required_argument, NULL, OPT_FP},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"reconnect-tries", required_argument, NULL, OPT_TRIES},
+    {"audio", no_argument, NULL, OPT_AUDIO},
+    {"no-audio", no_argument, NULL, OPT_NO_AUDIO},
+    {"microphone", no_argument, NULL, OPT_MIC},
     {"tunnel", required_argument, NULL, OPT_TUNNEL},
     {"vm-folder", required_argument, NULL, OPT_VMFOLDER},
     {"printing", no_argument, NULL, OPT_PRINTING},
@@ -181,6 +190,17 @@ main(int argc, char **argv)
             break;
         case OPT_FULL:
             set[nset].key = "client.fullscreen";
+            set[nset++].value = "1";
+            break;
+        case OPT_AUDIO:
+        case OPT_NO_AUDIO:
+            set[nset].key = "client.audio.enable";
+            set[nset++].value = c == OPT_AUDIO ? "1" : "0";
+            break;
+        case OPT_MIC: /* the microphone comes with the sound */
+            set[nset].key = "client.audio.enable";
+            set[nset++].value = "1";
+            set[nset].key = "client.audio.microphone.enable";
             set[nset++].value = "1";
             break;
         case OPT_TUNNEL:

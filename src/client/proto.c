@@ -79,6 +79,13 @@ client_connect_target(const struct client_opts *o, long vm_id)
         o->fullscreen ? "1" : "0",
         "qvd.client.printing.enabled", /* QVD's name and values */
         o->printing ? "1" : "0",
+        /* QVD's VMA gives sound to a client that does not say: ours always says */
+        "qvd.client.audio.enable",
+        o->audio ? "1" : "0",
+        "qvd.client.audio.compression.enable",
+        o->audio_compression ? "1" : "0",
+        "qvd.client.microphone.enable",
+        o->audio && o->microphone ? "1" : "0",
         NULL,
     };
     struct qvd_buf b = QVD_BUF_INIT;

@@ -120,7 +120,7 @@ nx_home(const struct client_opts *o)
 }
 
 static pid_t
-spawn_nxproxy(const struct client_opts *o, const char *prog, int display)
+spawn_nxproxy(const struct client_opts *o, struct client_proxy *px, const char *prog, int display)
 {
     char **argv = NULL;
     size_t argc = 0;
@@ -129,6 +129,7 @@ spawn_nxproxy(const struct client_opts *o, const char *prog, int display)
     struct qvd_buf nxopts = QVD_BUF_INIT; /* " key=value" each */
     client_slave_nx_options(o, &nxopts);
     client_printing_nx_options(o, &nxopts);
+    qvd_buf_adds(&nxopts, qvd_buf_str(&px->channels)); /* audio.c's */
     char *disp = qvd_xasprintf("-S%s localhost:%d", qvd_buf_str(&nxopts), display);
     qvd_buf_free(&nxopts);
     client_split_args(disp, &argv, &argc);
@@ -312,7 +313,7 @@ client_proxy_start(const struct client_opts *o, struct client_proxy *px)
         goto out;
     }
     log_debug("listening on 127.0.0.1:%d for nxproxy", port);
-    px->pid = spawn_nxproxy(o, prog, port - NX_PORT_BASE);
+    px->pid = spawn_nxproxy(o, px, prog, port - NX_PORT_BASE);
     if (px->pid < 0) {
         code = client_fail(CLIENT_EXIT_NXPROXY, "Cannot start nxproxy: %s.", qvd_strerror());
         goto out;

@@ -436,7 +436,8 @@ static enum run_result
 one_session(struct conn *c, struct client_opts *o, const char *auth, int *code, char *out,
             size_t outlen, char *key, size_t keylen)
 {
-    struct client_proxy px = {-1, -1};
+    struct client_proxy px = {.pid = -1, .nx = -1, .channels = QVD_BUF_INIT};
+    struct client_audio audio = {.pulse = -1, .module = -1};
     struct qvd_http_parser *p = NULL;
     struct qvd_buf rest = QVD_BUF_INIT;
     enum run_result res = RUN_REFUSED;
@@ -471,6 +472,8 @@ one_session(struct conn *c, struct client_opts *o, const char *auth, int *code, 
                         "stopped); this is a new session.\n");
     if (c->try > 0)
         fprintf(stderr, "qvd-client: Reconnected to %s:%d.\n", o->host, o->port);
+    client_audio_start(o, &audio);
+    client_audio_nxproxy_args(&audio, &px.channels);
     log_info("connected to virtual machine %ld; starting nxproxy", o->vm_id);
     *code = client_proxy_start(o, &px);
     if (*code == 0) {
@@ -503,6 +506,8 @@ one_session(struct conn *c, struct client_opts *o, const char *auth, int *code, 
 out:
     /* whatever nxproxy says while it ends comes before the ending's sentence */
     client_proxy_stop(&px);
+    client_audio_stop(&audio);
+    qvd_buf_free(&px.channels);
     qvd_http_parser_free(p);
     qvd_buf_free(&rest);
     client_tls_close(c->tls);

@@ -170,6 +170,8 @@ const struct qvd_config_default qvd_config_defaults[] = {
      "1: the client's printers in the VM over nxagent's cups channel, for clients that ask"},
     {"vma.slave.enable", QVD_CONFIG_BOOL, "1",
      "1: the slave channel (shared folders, opening files, tunnels), for clients that ask"},
+    {"vma.audio.pulseaudio", QVD_CONFIG_TEXT, "/usr/bin/pulseaudio",
+     "the PulseAudio server the VMA starts as the session user"},
 
     {"l7r.port", QVD_CONFIG_INT, "8443", "TLS port of the L7R"},
     {"l7r.address", QVD_CONFIG_TEXT, "*", "address the L7R listens on"},
@@ -282,6 +284,17 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"client.nxproxy.command", QVD_CONFIG_TEXT, "nxproxy", "qvd-client: the nxproxy program"},
     {"client.nxproxy.extra_args", QVD_CONFIG_TEXT, "",
      "qvd-client: extra nxproxy arguments (blank separated)"},
+    {"client.audio.enable", QVD_CONFIG_BOOL, "0",
+     "qvd-client: the session's sound plays here, through this computer's PulseAudio "
+     "(--audio, --no-audio)"},
+    {"client.audio.microphone.enable", QVD_CONFIG_BOOL, "0",
+     "qvd-client: with sound, this computer's default PulseAudio source is the session's "
+     "microphone (--microphone)"},
+    {"client.audio.compression.enable", QVD_CONFIG_BOOL, "1",
+     "qvd-client: with sound, asks for Opus between the VM and this computer (a VM "
+     "PulseAudio without Opus sends it uncompressed)"},
+    {"client.audio.pulseaudio", QVD_CONFIG_TEXT, "pulseaudio",
+     "qvd-client: the PulseAudio server started for the session when none runs"},
     {"client.reconnect.tries", QVD_CONFIG_INT, "5",
      "qvd-client: how many times a broken session (stream cut, node lost, L7R gone) is "
      "reconnected before giving up; 0 never (--reconnect-tries)"},

@@ -46,6 +46,7 @@ geometry_ok(const char *v)
     return dimension(&v) && *v++ == 'x' && dimension(&v) && *v == '\0';
 }
 
+/* 0 or 1: qvd.client.fullscreen and the switches of the sound */
 static bool
 fullscreen_ok(const char *v)
 {
@@ -95,6 +96,9 @@ vma_check_params(const struct qvd_http_param *params, size_t n)
         {"qvd.client.keyboard", keyboard_ok, "MODEL/LAYOUT like pc105/es"},
         {"qvd.client.link", link_ok, "modem, isdn, adsl, wan, lan or local"},
         {"qvd.client.os", os_ok, "a word like linux"},
+        {"qvd.client.audio.enable", fullscreen_ok, "0 or 1"},
+        {"qvd.client.audio.compression.enable", fullscreen_ok, "0 or 1"},
+        {"qvd.client.microphone.enable", fullscreen_ok, "0 or 1"},
         {"qvd.app.command", app_command_ok,
          "an absolute path and arguments separated by spaces, of letters, digits and "
          "_/-+.:=,@%"},

@@ -175,8 +175,8 @@ set_state(enum vma_state st)
 }
 
 /* In a forked child: becomes the user in its home with a clean environment. */
-static void
-child_become_user(const char *display)
+void
+session_become_user(const char *display)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -217,7 +217,8 @@ start_xsession(void)
         return;
     }
     if (pid == 0) {
-        child_become_user(display);
+        session_become_user(display);
+        audio_session_env(&s.user);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         if (app != NULL) /* the one program, no desktop: without a shell (app.c) */
@@ -260,12 +261,7 @@ agent_line(const char *line)
         log_info("nxagent: %s", line);
     else
         log_debug("nxagent: %s", line);
-    /* At each resume nxagent lists its keystrokes ("  name : keys" lines) and ends the list
-     * without a newline, so "Session: Session resumed at" follows on the same line: without
-     * this the resumed session stayed "connecting" and was cut off at vma.timeout.listening.
-     * Only such a keystroke line (two blanks first) is looked into. */
-    if (line[0] == ' ' && line[1] == ' ' && strstr(line, "Session: ") != NULL)
-        line = strstr(line, "Session: ");
+    audio_agent_line(line, &s.user);
     if (strncmp(line, "Session: Resuming session at", 28) == 0)
         s.resume_pending = false;
     for (size_t i = 0; i < QVD_ARRAY_LEN(map); i++) {
@@ -277,8 +273,10 @@ agent_line(const char *line)
         set_state(map[i].state);
         if (map[i].state == VMA_CONNECTED && s.resuming)
             s.resumed_at = time(NULL);
-        if (map[i].state == VMA_SUSPENDED)
+        if (map[i].state == VMA_SUSPENDED) {
             s.resuming = false;
+            audio_suspended(&s.user);
+        }
         if (map[i].state == VMA_CONNECTED)
             ending_agent_connected();
         /* nxagent takes X clients once the first proxy connection is up */
@@ -288,6 +286,26 @@ agent_line(const char *line)
     }
 }
 
+/* nxagent ends its list of keystrokes (printed at every start and resume) without a
+ * newline: the line after it comes glued to the list's last, indented entry, as in
+ * "  dump_clipboard : Ctrl+Shift+Alt+cSession: Session resumed at ...". The glued line, or
+ * NULL. */
+static const char *
+glued_line(const char *line)
+{
+    static const char *const heads[] = {"Session: ", "Info: ", "Warning: ", "Error: "};
+    const char *first = NULL;
+
+    if (line[0] != ' ')
+        return NULL;
+    for (size_t i = 0; i < QVD_ARRAY_LEN(heads); i++) {
+        const char *p = strstr(line, heads[i]);
+        if (p != NULL && (first == NULL || p < first))
+            first = p;
+    }
+    return first;
+}
+
 static void
 log_read(struct bufferevent *bev, void *arg)
 {
@@ -295,7 +313,10 @@ log_read(struct bufferevent *bev, void *arg)
     char *line;
     size_t len;
     while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF))) {
-        agent_line(line);
+        const char *glued = glued_line(line);
+        if (glued != NULL)
+            log_debug("nxagent: %.*s", (int)(glued - line), line);
+        agent_line(glued != NULL ? glued : line);
         free(line);
     }
     if (evbuffer_get_length(in) > 65536) /* a line without end: drop it */
@@ -349,6 +370,8 @@ agent_options(struct qvd_buf *b, const struct qvd_http_param *params, size_t n)
         qvd_buf_printf(b, ",geometry=%s", geom);
     qvd_buf_printf(b, ",fullscreen=%s", full && strcmp(full, "1") == 0 ? "1" : "0");
     printing_agent_option(b);
+    if (audio_wanted()) /* nxagent listens for the user's PulseAudio (audio.c) */
+        qvd_buf_adds(b, ",media=1");
     if (slave_wanted(params, n))
         qvd_buf_printf(b, ",slave=%d", slave_port());
     qvd_buf_printf(b, ",resize=1,clipboard=both,loopback=1:%d\n", vma.display);
@@ -359,6 +382,9 @@ write_options(const struct qvd_http_param *params, size_t n)
 {
     struct qvd_buf b = QVD_BUF_INIT;
     printing_configure(params, n);
+    audio_configure(param(params, n, "qvd.client.audio.enable"),
+                    param(params, n, "qvd.client.audio.compression.enable"),
+                    param(params, n, "qvd.client.microphone.enable"));
     agent_options(&b, params, n);
     log_debug("nxagent options: %.*s", (int)b.len - 1, b.data);
     const char *dir = qvd_config_get(vma.cfg, "vma.run.path");
@@ -397,6 +423,7 @@ spawn_agent(void)
     if (pipe2(fds, O_CLOEXEC) < 0)
         return qvd_seterr("pipe: %s", strerror(errno));
     clear_display_leftovers();
+    audio_prepare(&s.user);
     char *dispopt = qvd_xasprintf("nx/nx,options=%s:%d", s.opts_path, vma.display);
     char *dispname = qvd_xasprintf(":%d", vma.display);
     const char *bin = qvd_config_get(vma.cfg, "vma.nxagent");
@@ -414,7 +441,7 @@ spawn_agent(void)
         dup2(fds[1], 2);
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
-        child_become_user(NULL);
+        session_become_user(NULL);
         slave_agent_env(&s.user);
         execv(bin, argv);
         fprintf(stderr, "qvd-vma: exec %s: %s\n", bin, strerror(errno));
@@ -534,6 +561,8 @@ session_running(void)
 void
 session_child_exited(pid_t pid, int status)
 {
+    if (audio_child_exited(pid, status))
+        return;
     if (pid == s.agent) {
         log_info("nxagent (pid %d) exited with status %d", (int)pid, status);
         bool resuming =
@@ -541,6 +570,7 @@ session_child_exited(pid_t pid, int status)
         ending_agent_exited(status, resuming ? "resuming" : state_names[s.state]);
         s.agent = 0;
         s.resuming = false;
+        audio_stop(); /* the user's PulseAudio goes with its nxagent */
         if (s.xsession > 0)
             kill(-s.xsession, SIGTERM);
     } else if (pid == s.xsession) {

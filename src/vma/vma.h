@@ -68,6 +68,28 @@ int session_stop(void);
 bool session_running(void);
 /* Called for every reaped child. */
 void session_child_exited(pid_t pid, int status);
+/* In a forked child: becomes the session user in its home, with a clean environment (and
+ * DISPLAY when not NULL). Exits the child when it cannot. */
+void session_become_user(const char *display);
+
+/* audio.c: the session's sound (PulseAudio over nxagent's media channel). */
+struct vma_user;
+/* Each x_start, from its parameters (NULL when missing: on, as for QVD's clients). */
+void audio_configure(const char *enable, const char *compression, const char *microphone);
+/* Whether this connection has sound: nxagent gets media=1. */
+bool audio_wanted(void);
+/* Before nxagent starts: the user's /run/user/<uid> (with vma.audio.enable). */
+void audio_prepare(const struct vma_user *u);
+/* In a child that became the user: XDG_RUNTIME_DIR (with vma.audio.enable). */
+void audio_session_env(const struct vma_user *u);
+/* Every nxagent line: the multimedia port starts PulseAudio and loads the tunnels. */
+void audio_agent_line(const char *line, const struct vma_user *u);
+/* The session was suspended: the tunnels are unloaded. */
+void audio_suspended(const struct vma_user *u);
+/* nxagent is gone: PulseAudio is stopped. */
+void audio_stop(void);
+/* True when pid was the user's PulseAudio (reaped). */
+bool audio_child_exited(pid_t pid, int status);
 
 /* ending.c: how the last nxagent ended (SimpleRPC x_end, docs/vma.md). session.c reports
  * each nxagent's start, first client, the stop it was asked for (by "x_stop", "poweroff",

@@ -130,8 +130,9 @@ t_check "... and nothing was created or run: no user, no group, no home, no hook
 
 out=$(call 'x_start?qvd.vm.user.name=qvdtest&qvd.client.geometry=800x600&qvd.client.link=lan&qvd.client.keyboard=pc105/us&qvd.client.os=linux&qvd.custom.flag=42')
 t_check "x_start is accepted" [ "$out" = $'"ok"\r' ]
-t_check "nxagent's options: the client's keyboard, link and size, fullscreen, resize, clipboard" \
-  grep -qx "nx/nx,keyboard=pc105/us,client=linux,link=lan,geometry=800x600,fullscreen=0,resize=1,clipboard=both,loopback=1:$DISP" \
+# media=1: a client that does not send qvd.client.audio.enable gets sound, as from QVD's VMA
+t_check "nxagent's options: the client's keyboard, link and size, fullscreen, media, resize, clipboard" \
+  grep -qx "nx/nx,keyboard=pc105/us,client=linux,link=lan,geometry=800x600,fullscreen=0,media=1,resize=1,clipboard=both,loopback=1:$DISP" \
   "$T_DIR/run/nxagent-$DISP.options"
 t_check "x_start reaches listening" t_wait 30 state_is listening
 t_check "the user was provisioned in the namespace only" \

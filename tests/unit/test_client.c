@@ -434,9 +434,16 @@ connect_target_has_qvd_parameters(void **state)
     struct client_opts o = {
         .geometry = "800x600", .link = "lan", .keyboard = "pc105/us", .fullscreen = true};
     char *t = client_connect_target(&o, 12);
-    assert_string_equal(t, "/qvd/connect_to_vm?id=12&qvd.client.os=linux&qvd.client.geometry="
-                           "800x600&qvd.client.link=lan&qvd.client.keyboard=pc105%2Fus&"
-                           "qvd.client.fullscreen=1&qvd.client.printing.enabled=0");
+    assert_string_equal(
+        t, "/qvd/connect_to_vm?id=12&qvd.client.os=linux&qvd.client.geometry="
+           "800x600&qvd.client.link=lan&qvd.client.keyboard=pc105%2Fus&"
+           "qvd.client.fullscreen=1&qvd.client.printing.enabled=0&qvd.client.audio.enable=0&"
+           "qvd.client.audio.compression.enable=0&qvd.client.microphone.enable=0");
+    free(t);
+    o.audio = o.microphone = o.audio_compression = true;
+    t = client_connect_target(&o, 12);
+    assert_non_null(strstr(t, "&qvd.client.audio.enable=1&qvd.client.audio.compression.enable=1&"
+                              "qvd.client.microphone.enable=1"));
     free(t);
     o.printing = true; /* QVD's parameter and value for a client that prints */
     t = client_connect_target(&o, 12);
