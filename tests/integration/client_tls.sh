@@ -155,7 +155,7 @@ if command -v nxproxy >/dev/null && command -v Xvfb >/dev/null; then
   DISPLAY=$DISP run --host localhost --link lan --geometry 800x600 -v
   grep -q '^qvd-client: Starting virtual machine$' "$D/err" && grep -q '^qvd-client: Starting the session$' "$D/err"
   t_check "the X-QVD-VM-Info of each 102 is shown as progress" [ $? = 0 ]
-  q='GET /qvd/connect_to_vm?id=7&qvd.client.os=linux&qvd.client.geometry=800x600&qvd.client.link=lan&qvd.client.keyboard=pc105%2Fus&qvd.client.fullscreen=0&qvd.client.audio.enable=0&qvd.client.audio.compression.enable=1&qvd.client.microphone.enable=0 HTTP/1.1'
+  q='GET /qvd/connect_to_vm?id=7&qvd.client.os=linux&qvd.client.geometry=800x600&qvd.client.link=lan&qvd.client.keyboard=pc105%2Fus&qvd.client.fullscreen=0&qvd.client.printing.enabled=0&qvd.client.audio.enable=0&qvd.client.audio.compression.enable=1&qvd.client.microphone.enable=0 HTTP/1.1'
   if grep -qxF "$q" "$D/requests" && grep -qx 'Connection: Upgrade' "$D/requests" && grep -qx 'Upgrade: QVD/1.0' "$D/requests"; then
     t_ok "the only VM is chosen and connect_to_vm carries the QVD parameters and upgrade headers"
   else t_fail "connect_to_vm carries the QVD parameters and upgrade headers"; cat "$D/requests"; fi
