@@ -149,6 +149,11 @@ From another machine (with nxproxy installed and this repository built):
   password: demo; the self-signed certificate's SHA-256 fingerprint is
   $fp
   (accept it when asked, or pass --fingerprint with it).
+Sound, printers and the private channel (add to the qvd-client line, docs/client.md):
+  --audio --microphone    the desktop's sound plays here; this computer's microphone there
+  --printing              this computer's printers appear in the desktop as QVD-<name>
+  --tunnel 8080:80        port 8080 in the desktop reaches port 80 of this computer
+  --vm-folder /home/demo:DIR   the desktop user's home mounted at the folder DIR here (sshfs)
 An application (one program, no desktop; the session ends when it exits):
   build/src/client/qvd-client --host 127.0.0.1 --user demo --list-apps
   build/src/client/qvd-client --host 127.0.0.1 --user demo --app demo-terminal
