@@ -82,6 +82,12 @@ struct client_opts {
         char *vm_dir, *mount;
     } folders[16];
     size_t nfolders;
+    /* --share DIR / client.share.folders: the folder (its real path) and its name */
+    struct client_share {
+        char *dir, *name;
+    } shares[16];
+    size_t nshares;
+    char *open_command; /* client.open.command */
     char *slave_key;
 };
 
@@ -109,6 +115,10 @@ bool client_feature_use(const struct client_opts *o, const char *name, bool aske
 /* --tunnel VMPORT:PORT and --vm-folder DIR:MOUNT. 0, or -1 with a sentence set. */
 int client_slave_add_tunnel(struct client_opts *o, const char *arg);
 int client_slave_add_folder(struct client_opts *o, const char *arg);
+/* --share DIR: an existing folder here, shown in the VM at ~/Redirected/<its name>. */
+int client_slave_add_share(struct client_opts *o, const char *arg);
+/* client.share.folders (colon separated) and client.open.command. 0, or -1 with a sentence. */
+int client_slave_conf(struct client_opts *o, const char *folders, const char *open_command);
 void client_slave_opts_free(struct client_opts *o);
 /* Keeps the 101's X-QVD-Slave-Key for this session (NULL or invalid: none). */
 void client_slave_set_key(struct client_opts *o, const char *key);

@@ -35,6 +35,8 @@ usage(FILE *f)
           "                      reach 127.0.0.1:PORT here (repeatable)\n"
           "  --vm-folder DIR:MOUNT  the virtual machine's folder DIR at MOUNT here (sshfs;\n"
           "                      repeatable)\n"
+          "  --share DIR         this folder in the virtual machine at ~/Redirected/<its name>\n"
+          "                      (client.share.folders; repeatable)\n"
           "  --accept-cert once|always   use a certificate that is not trusted\n"
           "  --fingerprint HEX   use the certificate with this SHA-256 fingerprint\n"
           "  --config FILE       extra configuration file (over ~/.qvd/client.conf)\n"
@@ -65,6 +67,7 @@ enum {
     OPT_TRIES,
     OPT_TUNNEL,
     OPT_VMFOLDER,
+    OPT_SHARE,
     OPT_VERSION
 };
 
@@ -90,6 +93,7 @@ static const struct option long_opts[] = {
     {"reconnect-tries", required_argument, NULL, OPT_TRIES},
     {"tunnel", required_argument, NULL, OPT_TUNNEL},
     {"vm-folder", required_argument, NULL, OPT_VMFOLDER},
+    {"share", required_argument, NULL, OPT_SHARE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -176,6 +180,10 @@ main(int argc, char **argv)
             break;
         case OPT_VMFOLDER:
             if (client_slave_add_folder(&o, optarg) < 0)
+                return client_fail(CLIENT_EXIT_USAGE, "%s.", qvd_strerror());
+            break;
+        case OPT_SHARE:
+            if (client_slave_add_share(&o, optarg) < 0)
                 return client_fail(CLIENT_EXIT_USAGE, "%s.", qvd_strerror());
             break;
         case OPT_PWFILE:

@@ -276,6 +276,12 @@ const struct qvd_config_default qvd_config_defaults[] = {
     {"client.nxproxy.command", QVD_CONFIG_TEXT, "nxproxy", "qvd-client: the nxproxy program"},
     {"client.nxproxy.extra_args", QVD_CONFIG_TEXT, "",
      "qvd-client: extra nxproxy arguments (blank separated)"},
+    {"client.share.folders", QVD_CONFIG_TEXT, "",
+     "qvd-client: folders of this computer shown in the VM at ~/Redirected/<name>, separated "
+     "by colons (--share DIR, repeatable)"},
+    {"client.open.command", QVD_CONFIG_TEXT, "xdg-open",
+     "qvd-client: the program that opens a file of a shared folder when the VM asks "
+     "(qvd-vma open FILE); it gets the file's path as its last argument"},
     {"client.reconnect.tries", QVD_CONFIG_INT, "5",
      "qvd-client: how many times a broken session (stream cut, node lost, L7R gone) is "
      "reconnected before giving up; 0 never (--reconnect-tries)"},
