@@ -294,6 +294,30 @@ sub_dir(int at, const char *name)
     return openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+/* Whether sshfs can mount here: /dev/fuse opens and sshfs and fusermount3 are installed.
+ * The LXC sandbox has no /dev/fuse and refuses mount(2) (docs/security.md): there the
+ * client gets a refusal at once instead of a share that never appears. */
+static bool
+fuse_usable(void)
+{
+    int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    bool ok = fd >= 0;
+    const char *path = getenv("PATH");
+    char *copy = qvd_xstrdup(path && *path ? path : "/usr/bin:/bin"), *save = NULL;
+    int found = 0;
+
+    if (fd >= 0)
+        close(fd);
+    for (char *d = strtok_r(copy, ":", &save); d && ok; d = strtok_r(NULL, ":", &save)) {
+        char *a = qvd_xasprintf("%s/sshfs", d), *b = qvd_xasprintf("%s/fusermount3", d);
+        found |= (access(a, X_OK) == 0 ? 1 : 0) | (access(b, X_OK) == 0 ? 2 : 0);
+        free(a);
+        free(b);
+    }
+    free(copy);
+    return ok && found == 3;
+}
+
 /* PUT /shares/<name>: the client's folder at ~/Redirected/<name>, sshfs on the stream. */
 static int
 share_in(const char *name, const struct qvd_buf *rest)
@@ -308,6 +332,10 @@ share_in(const char *name, const struct qvd_buf *rest)
     }
     if (rest->len > 0) { /* sftp speaks after the 101 only */
         answer(400, "bytes after the request\n");
+        return 1;
+    }
+    if (!fuse_usable()) {
+        answer(501, "folder sharing needs FUSE and sshfs in the VM, and this VM has not both\n");
         return 1;
     }
     if (home == NULL || (hfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||

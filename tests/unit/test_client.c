@@ -702,6 +702,52 @@ tunnel_and_folder_options_are_checked(void **state)
     client_slave_opts_free(&o);
 }
 
+/* --share DIR: an existing folder, not /, with a name the VM can show; the same name twice
+ * only for the same folder; client.share.folders adds colon-separated ones. */
+static void
+share_options_are_checked(void **state)
+{
+    struct client_opts o = {0};
+    char top[] = "/tmp/qvd-share-XXXXXX";
+
+    assert_non_null(mkdtemp(top));
+    char *a = qvd_xasprintf("%s/docs", top), *b = qvd_xasprintf("%s/x/docs", top);
+    char *bad = qvd_xasprintf("%s/.hidden", top), *odd = qvd_xasprintf("%s/a\"b", top);
+    char *list = qvd_xasprintf("%s:%s/x", a, top);
+    assert_int_equal(mkdir(a, 0700), 0);
+    char *x = qvd_xasprintf("%s/x", top);
+    assert_int_equal(mkdir(x, 0700), 0);
+    assert_int_equal(mkdir(b, 0700), 0);
+    assert_int_equal(mkdir(bad, 0700), 0);
+    assert_int_equal(mkdir(odd, 0700), 0);
+    assert_int_equal(client_slave_add_share(&o, a), 0);
+    assert_int_equal(o.nshares, 1);
+    assert_string_equal(o.shares[0].name, "docs");
+    assert_int_equal(client_slave_add_share(&o, a), 0); /* the same folder again: once */
+    assert_int_equal(o.nshares, 1);
+    assert_int_equal(client_slave_add_share(&o, b), -1); /* another "docs" */
+    assert_int_equal(client_slave_add_share(&o, bad), -1);
+    assert_int_equal(client_slave_add_share(&o, odd), -1);
+    assert_int_equal(client_slave_add_share(&o, "/"), -1);
+    assert_int_equal(client_slave_add_share(&o, "/nonexistent/folder"), -1);
+    assert_int_equal(client_slave_conf(&o, list, ""), 0);
+    assert_int_equal(o.nshares, 2);
+    assert_string_equal(o.shares[1].name, "x");
+    assert_string_equal(o.open_command, "xdg-open");
+    assert_int_equal(client_slave_conf(&o, "", "my-viewer --new"), 0);
+    assert_string_equal(o.open_command, "my-viewer --new");
+    client_slave_opts_free(&o);
+    char *rm = qvd_xasprintf("rm -rf '%s'", top);
+    assert_int_equal(system(rm), 0);
+    free(rm);
+    free(a);
+    free(b);
+    free(bad);
+    free(odd);
+    free(list);
+    free(x);
+}
+
 int
 main(void)
 {
@@ -731,6 +777,7 @@ main(void)
         cmocka_unit_test(feature_off_on_the_server_is_one_sentence_once),
         cmocka_unit_test(slave_requests_need_the_key),
         cmocka_unit_test(tunnel_and_folder_options_are_checked),
+        cmocka_unit_test(share_options_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
