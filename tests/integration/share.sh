@@ -52,6 +52,7 @@ t_check "the VM answers QVD's PUT /shares for both folders: no FUSE here, one se
 t_check "naming the folders" \
   eval 'grep -q "folder $TOP/docs could not" "$T_DIR/client.log" && grep -q "folder $TOP/more could not" "$T_DIR/client.log"'
 t_check "and nothing was made in the VM" in_vm 1 test ! -e /home/alice/Redirected/docs
+t_diag "FUSE in the VM: $(in_vm 1 sh -c 'ls -l /dev/fuse; command -v sshfs fusermount3; grep -c fuse /proc/filesystems' 2>&1 | tr '\n' ';')"
 
 # --- qvd-vma open FILE, as the user in the VM ---
 VMA=/usr/lib/qvd/bin/qvd-vma
@@ -69,7 +70,8 @@ t_check "with its path here" t_wait 20 opened "$TOP/more/m.txt"
 t_check "a symlink inside the share is opened as its target in the share" \
   vm_open /home/alice/Redirected/docs/link-in
 t_check "with the target's path" t_wait 20 eval '[ "$(grep -c "^$TOP/docs/note.txt\$" "$TOP/opened.log")" = 2 ]'
-t_check "qvd-vma open refuses a file outside ~/Redirected" eval '! vm_open /etc/passwd 2>/dev/null'
+refused_here() { local out; out=$(vm_open /etc/passwd 2>&1); [ $? = 2 ] && grep -q "not in a shared folder" <<<"$out"; }
+t_check "qvd-vma open refuses a file outside ~/Redirected (status 2, its sentence)" refused_here
 
 # --- the client's slave server, asked directly from the VM (hostile requests) ---
 KEY=$(in_vm 1 cat "$(in_vm 1 sh -c 'ls /var/run/qvd/slave-*.key' | head -1)")
