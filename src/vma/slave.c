@@ -464,6 +464,19 @@ open_target(const char *file)
     return qvd_buf_steal(&t);
 }
 
+/* nxagent's slave port for the desktop's DISPLAY (":N": 11000 + N), else QVD's 11100. */
+static int
+display_port(void)
+{
+    const char *d = getenv("DISPLAY");
+    char *end = NULL;
+    long n = d && d[0] == ':' ? strtol(d + 1, &end, 10) : -1;
+
+    if (n < 0 || n > 50000 || end == d + 1 || (*end != '\0' && *end != '.'))
+        return SLAVE_PORT_BASE + 100;
+    return SLAVE_PORT_BASE + (int)n;
+}
+
 int
 slave_open_main(const char *file)
 {
@@ -482,9 +495,8 @@ slave_open_main(const char *file)
     /* outside the desktop (no environment from nxagent): the VMA's defaults */
     snprintf(def_key, sizeof(def_key), "/var/run/qvd/slave-%u.key", (unsigned)getuid());
     key = qvd_slave_key_read(key_file && *key_file ? key_file : def_key);
-    if (key == NULL ||
-        (fd = qvd_slave_connect_local(port_s && *port_s ? qvd_slave_port(port_s)
-                                                        : SLAVE_PORT_BASE + 100)) < 0) {
+    if (key == NULL || (fd = qvd_slave_connect_local(port_s && *port_s ? qvd_slave_port(port_s)
+                                                                       : display_port())) < 0) {
         fprintf(stderr, "qvd-vma open: no connection to the client: %s\n", qvd_strerror());
         goto out;
     }

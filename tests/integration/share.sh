@@ -65,7 +65,8 @@ t_check "a file in a sub-folder of a share (relative path, from the share) is op
   in_vm 1 runuser -u alice -- env HOME=/home/alice sh -c \
   "mkdir -p /home/alice/Redirected/docs/sub 2>/dev/null; cd /home/alice/Redirected/docs && $VMA open sub/../sub/deep.txt"
 t_check "with its path here" t_wait 20 opened "$TOP/docs/sub/deep.txt"
-t_check "a share from client.share.folders works the same" vm_open /home/alice/Redirected/more/m.txt
+t_check "a share from client.share.folders works the same (from the desktop: its DISPLAY)" \
+  in_vm_x 1 "$VMA" open /home/alice/Redirected/more/m.txt
 t_check "with its path here" t_wait 20 opened "$TOP/more/m.txt"
 t_check "a symlink inside the share is opened as its target in the share" \
   vm_open /home/alice/Redirected/docs/link-in
