@@ -117,6 +117,10 @@ int client_slave_add_tunnel(struct client_opts *o, const char *arg);
 int client_slave_add_folder(struct client_opts *o, const char *arg);
 /* --share DIR: an existing folder here, shown in the VM at ~/Redirected/<its name>. */
 int client_slave_add_share(struct client_opts *o, const char *arg);
+/* Confines this process and what it runs (with no_new_privs) by Landlock: read and run the
+ * system's programs and libraries, everything in `dir`, nothing else of the file system.
+ * 0, or -1 with a sentence (no Landlock in this kernel). */
+int client_slave_confine(const char *dir);
 /* client.share.folders (colon separated) and client.open.command. 0, or -1 with a sentence. */
 int client_slave_conf(struct client_opts *o, const char *folders, const char *open_command);
 void client_slave_opts_free(struct client_opts *o);

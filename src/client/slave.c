@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/landlock.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +42,13 @@
 /* How long the keeper tries to reach the VM's slave server (the session may still start). */
 #define KEEPER_TRY_MS 120000
 #define SFTP_SERVER "/usr/lib/openssh/sftp-server"
+/* Landlock rights newer than some build machines' headers (the kernel's ABI 3 and 5) */
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
+#define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)
+#endif
 
 /* nxproxy's slave port of this run (0: none). */
 static int nx_slave_port;
@@ -308,6 +318,73 @@ ask_vm_retry(const struct client_opts *o, const char *method, const char *target
 
 static pid_t mounts[MAX_SLAVE_USES], servers[MAX_SLAVE_USES];
 
+/* The file-system rights Landlock knows at `abi` (1..), all handled by the ruleset. */
+static __u64
+landlock_fs_rights(long abi)
+{
+    __u64 r = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1; /* ABI 1 */
+
+    if (abi >= 2)
+        r |= LANDLOCK_ACCESS_FS_REFER;
+    if (abi >= 3)
+        r |= LANDLOCK_ACCESS_FS_TRUNCATE;
+    if (abi >= 5)
+        r |= LANDLOCK_ACCESS_FS_IOCTL_DEV;
+    return r;
+}
+
+static void
+landlock_allow(int ruleset, const char *path, __u64 rights)
+{
+    struct stat st;
+    struct landlock_path_beneath_attr pb = {0};
+    int fd = open(path, O_PATH | O_CLOEXEC);
+
+    if (fd < 0)
+        return;                                      /* absent here: nothing to allow */
+    if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) /* a file takes file rights only */
+        rights &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE |
+                  LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
+    pb.allowed_access = rights;
+    pb.parent_fd = fd;
+    syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+    close(fd);
+}
+
+int
+client_slave_confine(const char *dir)
+{
+    /* what sftp-server needs to start and to name users: the system, read-only */
+    static const char *const system[] = {"/usr",          "/lib",       "/lib64",
+                                         "/bin",          "/sbin",      "/etc/ld.so.cache",
+                                         "/etc/passwd",   "/etc/group", "/etc/nsswitch.conf",
+                                         "/etc/localtime"};
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    struct landlock_ruleset_attr attr = {0};
+    int ruleset, rc;
+
+    if (abi < 1)
+        return qvd_seterr("this computer's kernel has no Landlock to keep the virtual machine "
+                          "inside the shared folder");
+    attr.handled_access_fs = landlock_fs_rights(abi);
+    ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+    if (ruleset < 0)
+        return qvd_seterr("Landlock: %s", strerror(errno));
+    for (size_t i = 0; i < sizeof(system) / sizeof(system[0]); i++)
+        landlock_allow(ruleset, system[i],
+                       LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE |
+                           LANDLOCK_ACCESS_FS_READ_DIR);
+    landlock_allow(ruleset, "/dev/null", /* sftp-server opens it at start */
+                   LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE);
+    landlock_allow(ruleset, dir, attr.handled_access_fs);
+    rc = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+                 syscall(SYS_landlock_restrict_self, ruleset, 0) == 0
+             ? 0
+             : qvd_seterr("Landlock: %s", strerror(errno));
+    close(ruleset);
+    return rc;
+}
+
 /* --share: QVD's PUT /shares/<name>; after the VM's 101, sftp-server in the folder serves
  * the VM's sshfs on the connection. */
 static void
@@ -327,6 +404,13 @@ keeper_share(const struct client_opts *o, size_t i)
     }
     pid_t pid = fork();
     if (pid == 0) {
+        /* sftp-server's -d is a starting folder, not a jail: the VM's sshfs may ask for any
+         * path. Landlock keeps it to the shared folder (and the system, read-only). */
+        if (client_slave_confine(o->shares[i].dir) < 0) {
+            fprintf(stderr, "qvd-client: The folder %s is not shared: %s.\n", o->shares[i].dir,
+                    qvd_strerror());
+            _exit(126);
+        }
         dup2(fd, 0);
         dup2(fd, 1);
         execl(SFTP_SERVER, "sftp-server", "-e", "-d", o->shares[i].dir, (char *)NULL);
