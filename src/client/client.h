@@ -90,6 +90,12 @@ struct client_opts {
         char *vm_dir, *mount;
     } folders[16];
     size_t nfolders;
+    /* --share DIR / client.share.folders: the folder (its real path) and its name */
+    struct client_share {
+        char *dir, *name;
+    } shares[16];
+    size_t nshares;
+    char *open_command; /* client.open.command */
     char *slave_key;
 };
 
@@ -125,6 +131,14 @@ void client_printing_nx_options(const struct client_opts *o, struct qvd_buf *b);
 /* --tunnel VMPORT:PORT and --vm-folder DIR:MOUNT. 0, or -1 with a sentence set. */
 int client_slave_add_tunnel(struct client_opts *o, const char *arg);
 int client_slave_add_folder(struct client_opts *o, const char *arg);
+/* --share DIR: an existing folder here, shown in the VM at ~/Redirected/<its name>. */
+int client_slave_add_share(struct client_opts *o, const char *arg);
+/* Confines this process and what it runs (with no_new_privs) by Landlock: read and run the
+ * system's programs and libraries, everything in `dir`, nothing else of the file system.
+ * 0, or -1 with a sentence (no Landlock in this kernel). */
+int client_slave_confine(const char *dir);
+/* client.share.folders (colon separated) and client.open.command. 0, or -1 with a sentence. */
+int client_slave_conf(struct client_opts *o, const char *folders, const char *open_command);
 void client_slave_opts_free(struct client_opts *o);
 /* Keeps the 101's X-QVD-Slave-Key for this session (NULL or invalid: none). */
 void client_slave_set_key(struct client_opts *o, const char *key);

@@ -295,6 +295,9 @@ client_conf_apply(struct qvd_config *cfg, struct client_opts *o)
     o->geometry = qvd_xstrdup(geom);
     o->keyboard = dup_or_null(kbd);                            /* none: client_keyboard_detect() */
     o->fullscreen = qvd_config_bool(cfg, "client.fullscreen"); /* a bool: checked when set */
+    if (client_slave_conf(o, qvd_config_get(cfg, "client.share.folders"),
+                          qvd_config_get(cfg, "client.open.command")) < 0)
+        return -1;
     const char *cmd = qvd_config_get(cfg, "client.nxproxy.command");
     if (cmd == NULL || *cmd == '\0')
         return qvd_seterr("client.nxproxy.command is empty: it names the nxproxy program.");

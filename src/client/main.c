@@ -43,6 +43,8 @@ usage(FILE *f)
           "                      repeatable)\n"
           "  --printing, --no-printing   give the VM this computer's printers, or not\n"
           "                      (client.printing.enable)\n"
+          "  --share DIR         this folder in the virtual machine at ~/Redirected/<its name>\n"
+          "                      (client.share.folders; repeatable)\n"
           "  --accept-cert once|always   use a certificate that is not trusted\n"
           "  --fingerprint HEX   use the certificate with this SHA-256 fingerprint\n"
           "  --config FILE       extra configuration file (over ~/.qvd/client.conf)\n"
@@ -76,6 +78,7 @@ enum {
     OPT_MIC,
     OPT_TUNNEL,
     OPT_VMFOLDER,
+    OPT_SHARE,
     OPT_VERSION,
     OPT_PRINTING,
     OPT_NO_PRINTING,
@@ -110,6 +113,7 @@ static const struct option long_opts[] = {
     {"vm-folder", required_argument, NULL, OPT_VMFOLDER},
     {"printing", no_argument, NULL, OPT_PRINTING},
     {"no-printing", no_argument, NULL, OPT_NO_PRINTING},
+    {"share", required_argument, NULL, OPT_SHARE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -215,6 +219,10 @@ main(int argc, char **argv)
         case OPT_NO_PRINTING:
             set[nset].key = "client.printing.enable";
             set[nset++].value = c == OPT_PRINTING ? "1" : "0";
+            break;
+        case OPT_SHARE:
+            if (client_slave_add_share(&o, optarg) < 0)
+                return client_fail(CLIENT_EXIT_USAGE, "%s.", qvd_strerror());
             break;
         case OPT_PWFILE:
             pwfile = optarg;

@@ -9,10 +9,17 @@
  *                        the VM may reach no other port of this side
  * --vm-folder DIR:MOUNT  the VM's folder DIR mounted at MOUNT here (GET /shares/DIR,
  *                        sftp-server in the VM, sshfs -o slave here)
+ * --share DIR            this folder in the VM at ~/Redirected/<name> (PUT /shares/<name>,
+ *                        QVD's request; sshfs -o slave in the VM, sftp-server -e -d DIR
+ *                        here); the VM may then ask to open one of its files here
+ *                        (POST /open/<name>/<path>, client.open.command), no other file
  * The requests are made by a helper process (the keeper) while the session runs: its
  * connections end the tunnels and mounts when it ends. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/landlock.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +41,14 @@
 #define MAX_SLAVE_USES 16
 /* How long the keeper tries to reach the VM's slave server (the session may still start). */
 #define KEEPER_TRY_MS 120000
+#define SFTP_SERVER "/usr/lib/openssh/sftp-server"
+/* Landlock rights newer than some build machines' headers (the kernel's ABI 3 and 5) */
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
+#define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)
+#endif
 
 /* nxproxy's slave port of this run (0: none). */
 static int nx_slave_port;
@@ -97,9 +114,75 @@ client_slave_add_folder(struct client_opts *o, const char *arg)
     return 0;
 }
 
+/* A share's name as the VM shows it (~/Redirected/<name>): 1..64 letters, digits, '.',
+ * '_', '-', '+' or ' ', not starting with a dot. The VM checks the same. */
+static bool
+share_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > 64 || name[0] == '.')
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr("._-+ ", *c) != NULL))
+            return false;
+    return true;
+}
+
+int
+client_slave_add_share(struct client_opts *o, const char *arg)
+{
+    char real[PATH_MAX];
+    struct stat st;
+    const char *name;
+
+    if (realpath(arg, real) == NULL || stat(real, &st) < 0 || !S_ISDIR(st.st_mode) ||
+        strcmp(real, "/") == 0 || strpbrk(real, "\t\n") != NULL)
+        return qvd_seterr("--share takes an existing folder (not /), not \"%s\"", arg);
+    name = strrchr(real, '/') + 1;
+    if (!share_name_valid(name))
+        return qvd_seterr("the folder name \"%s\" cannot be shown in the virtual machine: "
+                          "give a folder whose name has letters, digits, '.', '_', '-', '+' "
+                          "or spaces only (at most 64, not starting with a dot)",
+                          name);
+    for (size_t i = 0; i < o->nshares; i++)
+        if (strcmp(o->shares[i].name, name) == 0)
+            return strcmp(o->shares[i].dir, real) == 0
+                       ? 0
+                       : qvd_seterr("two shared folders are named \"%s\" (--share)", name);
+    if (o->nshares == MAX_SLAVE_USES)
+        return qvd_seterr("at most %d shared folders (--share)", MAX_SLAVE_USES);
+    o->shares[o->nshares].dir = qvd_xstrdup(real);
+    o->shares[o->nshares++].name = qvd_xstrdup(name);
+    return 0;
+}
+
+int
+client_slave_conf(struct client_opts *o, const char *folders, const char *open_command)
+{
+    char *copy = qvd_xstrdup(folders ? folders : ""), *save = NULL;
+    int rc = 0;
+
+    for (char *d = strtok_r(copy, ":", &save); d && rc == 0; d = strtok_r(NULL, ":", &save))
+        if (client_slave_add_share(o, d) < 0)
+            rc = qvd_seterr("client.share.folders: %s", qvd_strerror());
+    free(copy);
+    free(o->open_command);
+    o->open_command = qvd_xstrdup(open_command && *open_command ? open_command : "xdg-open");
+    return rc;
+}
+
 void
 client_slave_opts_free(struct client_opts *o)
 {
+    for (size_t i = 0; i < o->nshares; i++) {
+        free(o->shares[i].dir);
+        free(o->shares[i].name);
+    }
+    o->nshares = 0;
+    free(o->open_command);
+    o->open_command = NULL;
     for (size_t i = 0; i < o->nfolders; i++) {
         free(o->folders[i].vm_dir);
         free(o->folders[i].mount);
@@ -134,7 +217,8 @@ free_port(void)
 static bool
 slave_used(const struct client_opts *o)
 {
-    return o->slave_key != NULL && client_feature_use(o, "slave", o->ntunnels + o->nfolders > 0);
+    return o->slave_key != NULL &&
+           client_feature_use(o, "slave", o->ntunnels + o->nfolders + o->nshares > 0);
 }
 
 void
@@ -165,6 +249,13 @@ client_slave_nx_env(const struct client_opts *o)
     setenv("QVD_CLIENT_SLAVE", "1", 1);
     setenv("QVD_SLAVE_KEY", o->slave_key, 1);
     setenv("QVD_SLAVE_TUNNEL_PORTS", ports, 1);
+    /* the shared folders, "<name>\t<dir>\n" each (neither holds a tab or a newline) */
+    struct qvd_buf shares = QVD_BUF_INIT;
+    for (size_t i = 0; i < o->nshares; i++)
+        qvd_buf_printf(&shares, "%s\t%s\n", o->shares[i].name, o->shares[i].dir);
+    setenv("QVD_SLAVE_SHARES", qvd_buf_str(&shares), 1);
+    qvd_buf_free(&shares);
+    setenv("QVD_SLAVE_OPEN_COMMAND", o->open_command ? o->open_command : "xdg-open", 1);
 }
 
 /* ---- the keeper: the requests to the VM while the session runs ---- */
@@ -225,7 +316,112 @@ ask_vm_retry(const struct client_opts *o, const char *method, const char *target
     return fd;
 }
 
-static pid_t mounts[MAX_SLAVE_USES];
+static pid_t mounts[MAX_SLAVE_USES], servers[MAX_SLAVE_USES];
+
+/* The file-system rights Landlock knows at `abi` (1..), all handled by the ruleset. */
+static __u64
+landlock_fs_rights(long abi)
+{
+    __u64 r = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1; /* ABI 1 */
+
+    if (abi >= 2)
+        r |= LANDLOCK_ACCESS_FS_REFER;
+    if (abi >= 3)
+        r |= LANDLOCK_ACCESS_FS_TRUNCATE;
+    if (abi >= 5)
+        r |= LANDLOCK_ACCESS_FS_IOCTL_DEV;
+    return r;
+}
+
+static void
+landlock_allow(int ruleset, const char *path, __u64 rights)
+{
+    struct stat st;
+    struct landlock_path_beneath_attr pb = {0};
+    int fd = open(path, O_PATH | O_CLOEXEC);
+
+    if (fd < 0)
+        return;                                      /* absent here: nothing to allow */
+    if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) /* a file takes file rights only */
+        rights &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE |
+                  LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
+    pb.allowed_access = rights;
+    pb.parent_fd = fd;
+    syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+    close(fd);
+}
+
+int
+client_slave_confine(const char *dir)
+{
+    /* what sftp-server needs to start and to name users: the system, read-only */
+    static const char *const system[] = {"/usr",          "/lib",       "/lib64",
+                                         "/bin",          "/sbin",      "/etc/ld.so.cache",
+                                         "/etc/passwd",   "/etc/group", "/etc/nsswitch.conf",
+                                         "/etc/localtime"};
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    struct landlock_ruleset_attr attr = {0};
+    int ruleset, rc;
+
+    if (abi < 1)
+        return qvd_seterr("this computer's kernel has no Landlock to keep the virtual machine "
+                          "inside the shared folder");
+    attr.handled_access_fs = landlock_fs_rights(abi);
+    ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+    if (ruleset < 0)
+        return qvd_seterr("Landlock: %s", strerror(errno));
+    for (size_t i = 0; i < sizeof(system) / sizeof(system[0]); i++)
+        landlock_allow(ruleset, system[i],
+                       LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE |
+                           LANDLOCK_ACCESS_FS_READ_DIR);
+    landlock_allow(ruleset, "/dev/null", /* sftp-server opens it at start */
+                   LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE);
+    landlock_allow(ruleset, dir, attr.handled_access_fs);
+    rc = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+                 syscall(SYS_landlock_restrict_self, ruleset, 0) == 0
+             ? 0
+             : qvd_seterr("Landlock: %s", strerror(errno));
+    close(ruleset);
+    return rc;
+}
+
+/* --share: QVD's PUT /shares/<name>; after the VM's 101, sftp-server in the folder serves
+ * the VM's sshfs on the connection. */
+static void
+keeper_share(const struct client_opts *o, size_t i)
+{
+    struct qvd_buf t = QVD_BUF_INIT;
+    int fd;
+
+    qvd_buf_adds(&t, "/shares/");
+    qvd_http_urlencode(&t, o->shares[i].name);
+    fd = ask_vm_retry(o, "PUT", qvd_buf_str(&t), "qvd:sftp/1.0");
+    qvd_buf_free(&t);
+    if (fd < 0) {
+        fprintf(stderr, "qvd-client: The folder %s could not be shared: %s.\n", o->shares[i].dir,
+                qvd_strerror());
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* sftp-server's -d is a starting folder, not a jail: the VM's sshfs may ask for any
+         * path. Landlock keeps it to the shared folder (and the system, read-only). */
+        if (client_slave_confine(o->shares[i].dir) < 0) {
+            fprintf(stderr, "qvd-client: The folder %s is not shared: %s.\n", o->shares[i].dir,
+                    qvd_strerror());
+            _exit(126);
+        }
+        dup2(fd, 0);
+        dup2(fd, 1);
+        execl(SFTP_SERVER, "sftp-server", "-e", "-d", o->shares[i].dir, (char *)NULL);
+        fprintf(stderr, "qvd-client: %s is needed to share a folder: %s.\n", SFTP_SERVER,
+                strerror(errno));
+        _exit(127);
+    }
+    close(fd);
+    servers[i] = pid;
+    log_info("folder %s shared as ~/Redirected/%s", o->shares[i].dir, o->shares[i].name);
+}
 
 static void
 keeper_folder(const struct client_opts *o, size_t i)
@@ -295,10 +491,17 @@ keeper(const struct client_opts *o)
     }
     for (size_t i = 0; i < o->nfolders && !keeper_stop; i++)
         keeper_folder(o, i);
+    for (size_t i = 0; i < o->nshares && !keeper_stop; i++)
+        keeper_share(o, i);
     while (!keeper_stop)
         usleep(200 * 1000); /* the tunnels last while their connections are open */
     for (size_t i = 0; i < nfds; i++)
         close(fds[i]);
+    for (size_t i = 0; i < o->nshares; i++)
+        if (servers[i] > 0) {
+            kill(servers[i], SIGTERM);
+            waitpid(servers[i], NULL, 0);
+        }
     for (size_t i = 0; i < o->nfolders; i++) {
         if (mounts[i] <= 0)
             continue;
@@ -387,6 +590,93 @@ tcp_connect(const char *port_s, const struct qvd_buf *rest)
     return 0;
 }
 
+/* The folder (real path) shared under `name` (QVD_SLAVE_SHARES), into dir; false: none. */
+static bool
+share_dir(const char *name, char *dir, size_t len)
+{
+    const char *list = getenv("QVD_SLAVE_SHARES");
+    size_t n = strlen(name);
+
+    while (list != NULL && *list) {
+        const char *tab = strchr(list, '\t'), *nl = strchr(list, '\n');
+        if (tab == NULL || nl == NULL || tab > nl)
+            return false;
+        if ((size_t)(tab - list) == n && strncmp(list, name, n) == 0) {
+            snprintf(dir, len, "%.*s", (int)(nl - tab - 1), tab + 1);
+            return true;
+        }
+        list = nl + 1;
+    }
+    return false;
+}
+
+/* Runs client.open.command with `path` as its last argument, detached (it may show a window
+ * for long): sh gets the command as the user wrote it and the path as "$1", never parsed. */
+static int
+run_open_command(const char *path)
+{
+    const char *cmd = getenv("QVD_SLAVE_OPEN_COMMAND");
+    char *script = qvd_xasprintf("%s \"$1\"", cmd && *cmd ? cmd : "xdg-open");
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        setsid();
+        if (fork() == 0) {
+            int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+            dup2(null, 0);
+            dup2(2, 1);
+            execl("/bin/sh", "sh", "-c", script, "qvd-open", path, (char *)NULL);
+            _exit(127);
+        }
+        _exit(0);
+    }
+    free(script);
+    if (pid < 0)
+        return -1;
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+
+/* POST /open/<name>/<path>: the file <path> of the shared folder <name> opened here. The
+ * VM chooses the path: its real path (symlinks and .. resolved) must lie in that folder. */
+static int
+open_file(const char *target)
+{
+    char name[65], dir[PATH_MAX], real_dir[PATH_MAX], real[PATH_MAX];
+    size_t n = strcspn(target, "/");
+    char *want;
+
+    if (n == 0 || n >= sizeof(name)) {
+        qvd_slave_answer(1, 403, NULL, "not a shared folder\n");
+        return 1;
+    }
+    snprintf(name, sizeof(name), "%.*s", (int)n, target);
+    if (!share_name_valid(name) || !share_dir(name, dir, sizeof(dir)) ||
+        realpath(dir, real_dir) == NULL) {
+        qvd_slave_answer(1, 403, NULL, "not a shared folder\n");
+        return 1;
+    }
+    want = qvd_xasprintf("%s/%s", real_dir, target[n] ? target + n + 1 : "");
+    if (realpath(want, real) == NULL) {
+        free(want);
+        qvd_slave_answer(1, 404, NULL, "no such file in the shared folder\n");
+        return 1;
+    }
+    free(want);
+    size_t dl = strlen(real_dir);
+    if (strncmp(real, real_dir, dl) != 0 || (real[dl] != '/' && real[dl] != '\0')) {
+        fprintf(stderr, "qvd-client: the virtual machine asked to open a file outside the "
+                        "shared folders: refused\n");
+        qvd_slave_answer(1, 403, NULL, "not in a shared folder\n");
+        return 1;
+    }
+    if (run_open_command(real) < 0) {
+        qvd_slave_answer(1, 500, NULL, "cannot run the open command\n");
+        return 1;
+    }
+    return qvd_slave_answer(1, 200, NULL, "opened\n") < 0;
+}
+
 int
 client_slave_main(void)
 {
@@ -407,6 +697,8 @@ client_slave_main(void)
             rc = qvd_slave_answer(1, 200, NULL, "pong\n") < 0;
         } else if (strcmp(m->method, "POST") == 0 && strncmp(m->path, "/tcp/connect/", 13) == 0) {
             rc = tcp_connect(m->path + 13, &rest);
+        } else if (strcmp(m->method, "POST") == 0 && strncmp(m->path, "/open/", 6) == 0) {
+            rc = open_file(m->path + 6);
         } else {
             qvd_slave_answer(1, 404, NULL, "no such slave request\n");
         }

@@ -295,6 +295,12 @@ const struct qvd_config_default qvd_config_defaults[] = {
      "PulseAudio without Opus sends it uncompressed)"},
     {"client.audio.pulseaudio", QVD_CONFIG_TEXT, "pulseaudio",
      "qvd-client: the PulseAudio server started for the session when none runs"},
+    {"client.share.folders", QVD_CONFIG_TEXT, "",
+     "qvd-client: folders of this computer shown in the VM at ~/Redirected/<name>, separated "
+     "by colons (--share DIR, repeatable)"},
+    {"client.open.command", QVD_CONFIG_TEXT, "xdg-open",
+     "qvd-client: the program that opens a file of a shared folder when the VM asks "
+     "(qvd-vma open FILE); it gets the file's path as its last argument"},
     {"client.reconnect.tries", QVD_CONFIG_INT, "5",
      "qvd-client: how many times a broken session (stream cut, node lost, L7R gone) is "
      "reconnected before giving up; 0 never (--reconnect-tries)"},

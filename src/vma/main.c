@@ -128,11 +128,13 @@ load_secret(void)
 static _Noreturn void
 usage(FILE *f, int status)
 {
-    fprintf(f, "usage: qvd-vma [-c config] [--init]\n"
-               "  -c, --config FILE  configuration (default /etc/qvd/vma.conf)\n"
-               "      --init         run as the container's PID 1\n"
-               "  -h, --help         this help\n"
-               "      --version      the version\n");
+    fprintf(f,
+            "usage: qvd-vma [-c config] [--init]\n"
+            "       qvd-vma open FILE  (a file under ~/Redirected/<name>: opened on the client)\n"
+            "  -c, --config FILE  configuration (default /etc/qvd/vma.conf)\n"
+            "      --init         run as the container's PID 1\n"
+            "  -h, --help         this help\n"
+            "      --version      the version\n");
     exit(status);
 }
 
@@ -151,6 +153,9 @@ main(int argc, char **argv)
     /* nxagent runs NX_SLAVE_CMD without arguments: the slave mode (slave.c) */
     if (argc == 1 && getenv("QVD_VMA_SLAVE") != NULL)
         return slave_main();
+    /* the session user's command: a file of a shared folder opened on the client */
+    if (argc == 3 && strcmp(argv[1], "open") == 0)
+        return slave_open_main(argv[2]);
     while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':

@@ -10,10 +10,16 @@
  *                                     is carried to the client's port (POST /tcp/connect)
  *   GET /shares/<folder>              101, then sftp-server in that folder (the client
  *                                     mounts it with sshfs -o slave)
+ *   PUT /shares/<name>                QVD's client folder: 101, then sshfs -o slave mounts
+ *                                     the client's sftp-server at ~/Redirected/<name>
+ * And `qvd-vma open FILE`, run by the user: asks the client to open FILE, a file under
+ * ~/Redirected/<name> (POST /open/<name>/<path>).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -250,6 +256,107 @@ share_out(const char *folder, const struct qvd_buf *rest)
     return 1;
 }
 
+/* The same rule as the client's: 1..64 letters, digits, '.', '_', '-', '+' or ' ', no
+ * leading dot (no '/', no "..": the name is one folder under ~/Redirected). */
+static bool
+share_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > 64 || name[0] == '.')
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr("._-+ ", *c) != NULL))
+            return false;
+    return true;
+}
+
+static const char *
+home_dir(void)
+{
+    const char *home = getenv("HOME");
+    struct passwd *pw;
+
+    if (home != NULL && home[0] == '/')
+        return home;
+    pw = getpwuid(getuid());
+    return pw ? pw->pw_dir : NULL;
+}
+
+/* A folder `name` under the folder fd `at`, made if missing; never a symlink: an open
+ * O_DIRECTORY descriptor, or -1. */
+static int
+sub_dir(int at, const char *name)
+{
+    if (mkdirat(at, name, 0700) < 0 && errno != EEXIST)
+        return -1;
+    return openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* Whether sshfs can mount here: /dev/fuse opens and sshfs and fusermount3 are installed.
+ * The LXC sandbox has no /dev/fuse and refuses mount(2) (docs/security.md): there the
+ * client gets a refusal at once instead of a share that never appears. */
+static bool
+fuse_usable(void)
+{
+    int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    bool ok = fd >= 0;
+    const char *path = getenv("PATH");
+    char *copy = qvd_xstrdup(path && *path ? path : "/usr/bin:/bin"), *save = NULL;
+    int found = 0;
+
+    if (fd >= 0)
+        close(fd);
+    for (char *d = strtok_r(copy, ":", &save); d && ok; d = strtok_r(NULL, ":", &save)) {
+        char *a = qvd_xasprintf("%s/sshfs", d), *b = qvd_xasprintf("%s/fusermount3", d);
+        found |= (access(a, X_OK) == 0 ? 1 : 0) | (access(b, X_OK) == 0 ? 2 : 0);
+        free(a);
+        free(b);
+    }
+    free(copy);
+    return ok && found == 3;
+}
+
+/* PUT /shares/<name>: the client's folder at ~/Redirected/<name>, sshfs on the stream. */
+static int
+share_in(const char *name, const struct qvd_buf *rest)
+{
+    const char *home = home_dir();
+    int hfd = -1, rfd = -1, mfd = -1;
+    char *mnt;
+
+    if (!share_name_valid(name)) {
+        answer(400, "not a valid share name\n");
+        return 1;
+    }
+    if (rest->len > 0) { /* sftp speaks after the 101 only */
+        answer(400, "bytes after the request\n");
+        return 1;
+    }
+    if (!fuse_usable()) {
+        answer(501, "folder sharing needs FUSE and sshfs in the VM, and this VM has not both\n");
+        return 1;
+    }
+    if (home == NULL || (hfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+        (rfd = sub_dir(hfd, "Redirected")) < 0 || (mfd = sub_dir(rfd, name)) < 0) {
+        answer(409, "cannot make the folder ~/Redirected/<name> in the VM\n");
+        return 1;
+    }
+    close(hfd);
+    close(rfd);
+    close(mfd);
+    const char *hdrs[] = {"Connection", "Upgrade", "Upgrade", "qvd:sftp/1.0", NULL};
+    if (qvd_slave_answer(1, 101, hdrs, NULL) < 0)
+        return 1;
+    /* the user's own folder, checked above: the mount is the user's, with the user's rights
+     * (fusermount3 applies its rules: nosuid, nodev, a folder the user may write) */
+    mnt = qvd_xasprintf("%s/Redirected/%s", home, name);
+    execlp("sshfs", "sshfs", "-f", "-o", "slave", "qvd-client:", mnt, (char *)NULL);
+    fprintf(stderr, "qvd-vma slave: sshfs: %s\n", strerror(errno));
+    return 1;
+}
+
 static int
 route(const struct qvd_http_msg *m, const struct qvd_buf *rest)
 {
@@ -261,6 +368,8 @@ route(const struct qvd_http_msg *m, const struct qvd_buf *rest)
         return tunnel(m, m->path + 8);
     if (strcmp(m->method, "GET") == 0 && strncmp(m->path, "/shares/", 8) == 0 && m->upgrade)
         return share_out(m->path + 7, rest);
+    if (strcmp(m->method, "PUT") == 0 && strncmp(m->path, "/shares/", 8) == 0 && m->upgrade)
+        return share_in(m->path + 8, rest);
     answer(404, "no such slave request\n");
     return 1;
 }
@@ -289,5 +398,129 @@ slave_main(void)
     rc = route(m, &rest);
     qvd_http_parser_free(p);
     qvd_buf_free(&rest);
+    return rc;
+}
+
+/* ---- qvd-vma open FILE, as the session user ---- */
+
+/* `file` as an absolute path without "." nor ".." (its real path when it exists). */
+static char *
+normal_path(const char *file)
+{
+    char real[PATH_MAX], cwd[PATH_MAX];
+    struct qvd_buf b = QVD_BUF_INIT;
+    char *abs, *save = NULL;
+
+    if (realpath(file, real) != NULL)
+        return qvd_xstrdup(real);
+    if (file[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
+        return NULL;
+    abs = file[0] == '/' ? qvd_xstrdup(file) : qvd_xasprintf("%s/%s", cwd, file);
+    for (char *seg = strtok_r(abs, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
+        if (strcmp(seg, ".") == 0)
+            continue;
+        if (strcmp(seg, "..") == 0) {
+            char *slash = memrchr(b.data ? b.data : "", '/', b.len);
+            b.len = slash ? (size_t)(slash - b.data) : 0;
+            continue;
+        }
+        qvd_buf_addc(&b, '/');
+        qvd_buf_adds(&b, seg);
+    }
+    free(abs);
+    if (b.len == 0)
+        qvd_buf_addc(&b, '/');
+    return qvd_buf_steal(&b);
+}
+
+/* The request target /open/<name>/<path> for `file` under ~/Redirected, or NULL. */
+static char *
+open_target(const char *file)
+{
+    const char *home = home_dir();
+    char *path = normal_path(file), *prefix;
+    struct qvd_buf t = QVD_BUF_INIT;
+
+    if (home == NULL || path == NULL) {
+        free(path);
+        return NULL;
+    }
+    prefix = qvd_xasprintf("%s/Redirected/", home);
+    size_t pl = strlen(prefix);
+    if (strncmp(path, prefix, pl) != 0 || path[pl] == '\0') {
+        free(prefix);
+        free(path);
+        return NULL;
+    }
+    qvd_buf_adds(&t, "/open");
+    /* each segment encoded, the slashes kept */
+    char *save = NULL;
+    for (char *seg = strtok_r(path + pl, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
+        qvd_buf_addc(&t, '/');
+        qvd_http_urlencode(&t, seg);
+    }
+    free(prefix);
+    free(path);
+    return qvd_buf_steal(&t);
+}
+
+/* nxagent's slave port for the desktop's DISPLAY (":N": 11000 + N), else QVD's 11100. */
+static int
+display_port(void)
+{
+    const char *d = getenv("DISPLAY");
+    char *end = NULL;
+    long n = d && d[0] == ':' ? strtol(d + 1, &end, 10) : -1;
+
+    if (n < 0 || n > 50000 || end == d + 1 || (*end != '\0' && *end != '.'))
+        return SLAVE_PORT_BASE + 100;
+    return SLAVE_PORT_BASE + (int)n;
+}
+
+int
+slave_open_main(const char *file)
+{
+    const char *key_file = getenv("QVD_SLAVE_KEY_FILE"), *port_s = getenv("QVD_SLAVE_PORT");
+    char def_key[64], *key, *target = open_target(file);
+    struct qvd_http_parser *p = qvd_http_parser_new(QVD_HTTP_RESPONSE);
+    struct qvd_buf req = QVD_BUF_INIT, rest = QVD_BUF_INIT;
+    int fd = -1, rc = 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (target == NULL) {
+        fprintf(stderr, "qvd-vma open: %s is not in a shared folder (~/Redirected/<name>/...)\n",
+                file);
+        return 2;
+    }
+    /* outside the desktop (no environment from nxagent): the VMA's defaults */
+    snprintf(def_key, sizeof(def_key), "/var/run/qvd/slave-%u.key", (unsigned)getuid());
+    key = qvd_slave_key_read(key_file && *key_file ? key_file : def_key);
+    if (key == NULL || (fd = qvd_slave_connect_local(port_s && *port_s ? qvd_slave_port(port_s)
+                                                                       : display_port())) < 0) {
+        fprintf(stderr, "qvd-vma open: no connection to the client: %s\n", qvd_strerror());
+        goto out;
+    }
+    const char *hdrs[] = {"X-QVD-Slave-Key", key, NULL};
+    qvd_http_write_request(&req, "POST", target, hdrs);
+    if (qvd_slave_write_all(fd, req.data, req.len) < 0 || qvd_slave_read_head(fd, p, &rest) < 0) {
+        fprintf(stderr, "qvd-vma open: %s\n", qvd_strerror());
+        goto out;
+    }
+    const struct qvd_http_msg *m = qvd_http_parser_msg(p);
+    rc = m->status == 200 ? 0 : 1;
+    if (rc != 0)
+        fprintf(stderr, "qvd-vma open: the client refused to open %s (%d)\n", file, m->status);
+out:
+    if (key) {
+        qvd_wipe(key, strlen(key));
+        free(key);
+    }
+    qvd_wipe(req.data, req.len);
+    qvd_buf_free(&req);
+    qvd_buf_free(&rest);
+    qvd_http_parser_free(p);
+    free(target);
+    if (fd >= 0)
+        close(fd);
     return rc;
 }

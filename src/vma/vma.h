@@ -178,6 +178,8 @@ int slave_prepare(const struct qvd_http_param *params, size_t n, const struct vm
  * needs to find (key file, slave port). */
 void slave_agent_env(const struct vma_user *u);
 /* The slave mode (QVD_VMA_SLAVE set, no arguments): one request on stdin/stdout. Exit status. */
+/* qvd-vma open FILE: asks the client to open FILE of a shared folder. The exit status. */
+int slave_open_main(const char *file);
 int slave_main(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -745,6 +746,200 @@ tunnel_and_folder_options_are_checked(void **state)
     client_slave_opts_free(&o);
 }
 
+/* --share DIR: an existing folder, not /, with a name the VM can show; the same name twice
+ * only for the same folder; client.share.folders adds colon-separated ones. */
+static void
+share_options_are_checked(void **state)
+{
+    struct client_opts o = {0};
+    char top[] = "/tmp/qvd-share-XXXXXX";
+
+    assert_non_null(mkdtemp(top));
+    char *a = qvd_xasprintf("%s/docs", top), *b = qvd_xasprintf("%s/x/docs", top);
+    char *bad = qvd_xasprintf("%s/.hidden", top), *odd = qvd_xasprintf("%s/a\"b", top);
+    char *list = qvd_xasprintf("%s:%s/x", a, top);
+    assert_int_equal(mkdir(a, 0700), 0);
+    char *x = qvd_xasprintf("%s/x", top);
+    assert_int_equal(mkdir(x, 0700), 0);
+    assert_int_equal(mkdir(b, 0700), 0);
+    assert_int_equal(mkdir(bad, 0700), 0);
+    assert_int_equal(mkdir(odd, 0700), 0);
+    assert_int_equal(client_slave_add_share(&o, a), 0);
+    assert_int_equal(o.nshares, 1);
+    assert_string_equal(o.shares[0].name, "docs");
+    assert_int_equal(client_slave_add_share(&o, a), 0); /* the same folder again: once */
+    assert_int_equal(o.nshares, 1);
+    assert_int_equal(client_slave_add_share(&o, b), -1); /* another "docs" */
+    assert_int_equal(client_slave_add_share(&o, bad), -1);
+    assert_int_equal(client_slave_add_share(&o, odd), -1);
+    assert_int_equal(client_slave_add_share(&o, "/"), -1);
+    assert_int_equal(client_slave_add_share(&o, "/nonexistent/folder"), -1);
+    assert_int_equal(client_slave_conf(&o, list, ""), 0);
+    assert_int_equal(o.nshares, 2);
+    assert_string_equal(o.shares[1].name, "x");
+    assert_string_equal(o.open_command, "xdg-open");
+    assert_int_equal(client_slave_conf(&o, "", "my-viewer --new"), 0);
+    assert_string_equal(o.open_command, "my-viewer --new");
+    client_slave_opts_free(&o);
+    char *rm = qvd_xasprintf("rm -rf '%s'", top);
+    assert_int_equal(system(rm), 0);
+    free(rm);
+    free(a);
+    free(b);
+    free(bad);
+    free(odd);
+    free(list);
+    free(x);
+}
+
+/* The exit status of `sh -c script` run confined to `dir` (client_slave_confine). */
+static int
+confined_run(const char *dir, const char *script)
+{
+    int status;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        if (client_slave_confine(dir) < 0)
+            _exit(99);
+        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+        _exit(98);
+    }
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* What the share's sftp-server runs under: the shared folder in full, the system to run
+ * programs, nothing else (a VM's sshfs may ask sftp-server for any path). */
+static void
+share_confinement_keeps_to_the_folder(void **state)
+{
+    char top[] = "/tmp/qvd-confine-XXXXXX";
+
+    assert_non_null(mkdtemp(top));
+    char *setup = qvd_xasprintf("mkdir %s/shared %s/other && echo in >%s/shared/f && "
+                                "echo out >%s/other/f",
+                                top, top, top, top);
+    char *dir = qvd_xasprintf("%s/shared", top);
+    char *in = qvd_xasprintf("cat %s/shared/f && echo new >%s/shared/g && mkdir %s/shared/d && "
+                             "mv %s/shared/g %s/shared/d/g",
+                             top, top, top, top, top);
+    char *out_read = qvd_xasprintf("cat %s/other/f", top);
+    char *out_write = qvd_xasprintf("echo x >%s/other/g", top);
+    char *out_link =
+        qvd_xasprintf("ln -s %s/other/f %s/shared/l && cat %s/shared/l", top, top, top);
+    char *home = qvd_xasprintf("ls %s", getenv("HOME") ? getenv("HOME") : "/root");
+    assert_int_equal(system(setup), 0);
+    if (confined_run(dir, "true") == 99) { /* a kernel without Landlock: sharing is refused */
+        skip();
+    }
+    assert_int_equal(confined_run(dir, in), 0);
+    assert_int_not_equal(confined_run(dir, out_read), 0);
+    assert_int_not_equal(confined_run(dir, out_write), 0);
+    assert_int_not_equal(confined_run(dir, out_link), 0); /* a symlink out: still out */
+    assert_int_not_equal(confined_run(dir, home), 0);
+    assert_int_not_equal(confined_run(dir, "cat /etc/hostname"), 0);
+    char *rm = qvd_xasprintf("rm -rf '%s'", top);
+    assert_int_equal(system(rm), 0);
+    free(rm);
+    free(setup);
+    free(dir);
+    free(in);
+    free(out_read);
+    free(out_write);
+    free(out_link);
+    free(home);
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* One SFTP packet to fd and the type of the answer (SSH_FXP_*), or -1. */
+static int
+sftp_ask(int fd, const unsigned char *body, size_t len)
+{
+    unsigned char head[4], ans[4096];
+    ssize_t n;
+    size_t got = 0;
+
+    put32(head, (uint32_t)len);
+    if (write(fd, head, 4) != 4 || write(fd, body, len) != (ssize_t)len)
+        return -1;
+    while (got < 5 && (n = read(fd, ans + got, sizeof(ans) - got)) > 0)
+        got += (size_t)n;
+    return got >= 5 ? ans[4] : -1;
+}
+
+/* SSH_FXP_OPEN of `path` for reading: 102 (a handle) or 101 (a status: refused). */
+static int
+sftp_open(int fd, const char *path)
+{
+    unsigned char b[1024];
+    size_t l = strlen(path);
+
+    b[0] = 3; /* SSH_FXP_OPEN */
+    put32(b + 1, 7);
+    put32(b + 5, (uint32_t)l);
+    memcpy(b + 9, path, l);
+    put32(b + 9 + l, 1);  /* SSH_FXF_READ */
+    put32(b + 13 + l, 0); /* no attributes */
+    return sftp_ask(fd, b, 17 + l);
+}
+
+/* The real sftp-server as a share runs it (confined, -d DIR), asked for files in and out. */
+static void
+share_sftp_server_opens_only_the_folder(void **state)
+{
+    char top[] = "/tmp/qvd-sftp-XXXXXX";
+    int sv[2];
+
+    if (access("/usr/lib/openssh/sftp-server", X_OK) < 0)
+        skip();
+    assert_non_null(mkdtemp(top));
+    char *setup = qvd_xasprintf("mkdir %s/shared %s/other && echo in >%s/shared/f && "
+                                "echo out >%s/other/f && ln -s %s/other/f %s/shared/l",
+                                top, top, top, top, top, top);
+    char *dir = qvd_xasprintf("%s/shared", top), *in = qvd_xasprintf("%s/shared/f", top);
+    char *out = qvd_xasprintf("%s/other/f", top), *link = qvd_xasprintf("%s/shared/l", top);
+    assert_int_equal(system(setup), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        if (client_slave_confine(dir) < 0)
+            _exit(99);
+        dup2(sv[1], 0);
+        dup2(sv[1], 1);
+        execl("/usr/lib/openssh/sftp-server", "sftp-server", "-e", "-d", dir, (char *)NULL);
+        _exit(98);
+    }
+    close(sv[1]);
+    const unsigned char init[] = {1, 0, 0, 0, 3};             /* SSH_FXP_INIT, version 3 */
+    assert_int_equal(sftp_ask(sv[0], init, sizeof(init)), 2); /* SSH_FXP_VERSION */
+    assert_int_equal(sftp_open(sv[0], in), 102);
+    assert_int_equal(sftp_open(sv[0], "f"), 102); /* relative: from -d */
+    assert_int_equal(sftp_open(sv[0], out), 101);
+    assert_int_equal(sftp_open(sv[0], "../other/f"), 101);
+    assert_int_equal(sftp_open(sv[0], link), 101);
+    assert_int_equal(sftp_open(sv[0], "/etc/hostname"), 101);
+    close(sv[0]);
+    waitpid(pid, NULL, 0);
+    char *rm = qvd_xasprintf("rm -rf '%s'", top);
+    assert_int_equal(system(rm), 0);
+    free(rm);
+    free(setup);
+    free(dir);
+    free(in);
+    free(out);
+    free(link);
+}
+
 int
 main(void)
 {
@@ -775,6 +970,9 @@ main(void)
         cmocka_unit_test(feature_off_on_the_server_is_one_sentence_once),
         cmocka_unit_test(slave_requests_need_the_key),
         cmocka_unit_test(tunnel_and_folder_options_are_checked),
+        cmocka_unit_test(share_options_are_checked),
+        cmocka_unit_test(share_confinement_keeps_to_the_folder),
+        cmocka_unit_test(share_sftp_server_opens_only_the_folder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
