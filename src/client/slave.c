@@ -114,22 +114,6 @@ client_slave_add_folder(struct client_opts *o, const char *arg)
     return 0;
 }
 
-/* A share's name as the VM shows it (~/Redirected/<name>): 1..64 letters, digits, '.',
- * '_', '-', '+' or ' ', not starting with a dot. The VM checks the same. */
-static bool
-share_name_valid(const char *name)
-{
-    size_t n = strlen(name);
-
-    if (n == 0 || n > 64 || name[0] == '.')
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              strchr("._-+ ", *c) != NULL))
-            return false;
-    return true;
-}
-
 int
 client_slave_add_share(struct client_opts *o, const char *arg)
 {
@@ -141,7 +125,7 @@ client_slave_add_share(struct client_opts *o, const char *arg)
         strcmp(real, "/") == 0 || strpbrk(real, "\t\n") != NULL)
         return qvd_seterr("--share takes an existing folder (not /), not \"%s\"", arg);
     name = strrchr(real, '/') + 1;
-    if (!share_name_valid(name))
+    if (!qvd_slave_share_name_valid(name))
         return qvd_seterr("the folder name \"%s\" cannot be shown in the virtual machine: "
                           "give a folder whose name has letters, digits, '.', '_', '-', '+' "
                           "or spaces only (at most 64, not starting with a dot)",
@@ -651,7 +635,7 @@ open_file(const char *target)
         return 1;
     }
     snprintf(name, sizeof(name), "%.*s", (int)n, target);
-    if (!share_name_valid(name) || !share_dir(name, dir, sizeof(dir)) ||
+    if (!qvd_slave_share_name_valid(name) || !share_dir(name, dir, sizeof(dir)) ||
         realpath(dir, real_dir) == NULL) {
         qvd_slave_answer(1, 403, NULL, "not a shared folder\n");
         return 1;

@@ -270,3 +270,17 @@ qvd_slave_port(const char *s)
     }
     return v >= 1 && v <= 65535 ? (int)v : -1;
 }
+
+bool
+qvd_slave_share_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > 64 || name[0] == '.')
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr("._-+ ", *c) != NULL))
+            return false;
+    return true;
+}

@@ -41,4 +41,8 @@ void qvd_slave_pipe(int in, int out, int sock, const struct qvd_buf *first);
 int qvd_slave_connect_local(int port);
 /* A port number 1..65535 from the whole of s, else -1. */
 int qvd_slave_port(const char *s);
+/* A share's name as the VM shows it (~/Redirected/<name>), the same rule on both ends:
+ * 1..64 letters, digits, '.', '_', '-', '+' or ' ', not starting with a dot (no '/', no "..":
+ * one folder under ~/Redirected). */
+bool qvd_slave_share_name_valid(const char *name);
 #endif

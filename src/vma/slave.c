@@ -256,22 +256,6 @@ share_out(const char *folder, const struct qvd_buf *rest)
     return 1;
 }
 
-/* The same rule as the client's: 1..64 letters, digits, '.', '_', '-', '+' or ' ', no
- * leading dot (no '/', no "..": the name is one folder under ~/Redirected). */
-static bool
-share_name_valid(const char *name)
-{
-    size_t n = strlen(name);
-
-    if (n == 0 || n > 64 || name[0] == '.')
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              strchr("._-+ ", *c) != NULL))
-            return false;
-    return true;
-}
-
 static const char *
 home_dir(void)
 {
@@ -326,7 +310,7 @@ share_in(const char *name, const struct qvd_buf *rest)
     int hfd = -1, rfd = -1, mfd = -1;
     char *mnt;
 
-    if (!share_name_valid(name)) {
+    if (!qvd_slave_share_name_valid(name)) {
         answer(400, "not a valid share name\n");
         return 1;
     }
