@@ -2,12 +2,14 @@
  * ${path.run}/lxc, the VMA of the node bind-mounted inside and run as the container's init. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lxc/lxccontainer.h>
@@ -407,7 +409,13 @@ sweep_cgroup_dir(const char *dir, const char *name)
     if (d == NULL)
         return;
     while ((de = readdir(d)) != NULL) {
+        struct stat st;
         if (de->d_type != DT_DIR || !is_ct_cgroup(de->d_name, name))
+            continue;
+        /* one made in the last minute may be another node's container being set up (test
+         * nodes share this host's cgroups): LXC fills it within milliseconds */
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            time(NULL) - st.st_mtime < 60)
             continue;
         char *p = qvd_xasprintf("%s/%s", dir, de->d_name);
         nftw(p, rmdir_cgroup, 8, FTW_DEPTH | FTW_PHYS);
